@@ -1,0 +1,110 @@
+// Package deptest enforces the import direction of STYLE.md: imports point
+// down, and nothing imports upward.
+package deptest
+
+import (
+	"bufio"
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "lvs"
+
+// imports returns, for every package of the module, its direct imports.
+func imports(t *testing.T) map[string][]string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}} {{join .TestImports " "}}`, mod+"/...")
+	cmd.Dir = "../.."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	m := map[string][]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) > 0 {
+			m[f[0]] = f[1:]
+		}
+	}
+	return m
+}
+
+// under reports whether pkg is pattern itself or below it ("x/..." form).
+func under(pkg, pattern string) bool {
+	if p, ok := strings.CutSuffix(pattern, "/..."); ok {
+		return pkg == p || strings.HasPrefix(pkg, p+"/")
+	}
+	return pkg == pattern
+}
+
+// forbid fails when any package matching from imports any of the listed packages.
+func forbid(t *testing.T, all map[string][]string, from string, banned ...string) {
+	t.Helper()
+	for pkg, imps := range all {
+		if !under(pkg, mod+"/"+from) && !under(pkg, from) {
+			continue
+		}
+		for _, imp := range imps {
+			for _, b := range banned {
+				if under(imp, b) {
+					t.Errorf("%s imports %s: forbidden by STYLE.md (imports point down)", pkg, imp)
+				}
+			}
+		}
+	}
+}
+
+func TestLayering(t *testing.T) {
+	all := imports(t)
+	if len(all) == 0 {
+		t.Fatal("go list returned no packages")
+	}
+	upper := []string{mod + "/daemon/...", mod + "/admin/...", mod + "/ha/...", mod + "/health/...",
+		mod + "/dataplane/...", mod + "/sim/...", mod + "/bench/...", mod + "/cmd/..."}
+	// Leaves.
+	forbid(t, all, "config/...", append(upper, mod+"/ipvs/...", mod+"/sched/...", mod+"/conntrack/...",
+		mod+"/frame/...", mod+"/nat/...", mod+"/dr/...", "net")...)
+	forbid(t, all, "ipvs/...", append(upper, mod+"/sched/...", mod+"/conntrack/...", mod+"/frame/...",
+		mod+"/nat/...", mod+"/dr/...", mod+"/config/...", "net")...)
+	forbid(t, all, "frame/...", append(upper, mod+"/ipvs/...", mod+"/sched/...", mod+"/conntrack/...",
+		mod+"/nat/...", mod+"/dr/...", mod+"/config/...")...)
+	// sched: pure, no sockets.
+	forbid(t, all, "sched/...", append(upper, mod+"/conntrack/...", mod+"/frame/...", mod+"/nat/...", mod+"/dr/...", "net")...)
+	forbid(t, all, "conntrack/...", append(upper, mod+"/frame/...", mod+"/nat/...", mod+"/dr/...", "net")...)
+	forbid(t, all, "nat/...", append(upper, mod+"/dr/...")...)
+	forbid(t, all, "dr/...", append(upper, mod+"/nat/...", mod+"/conntrack/...")...)
+	forbid(t, all, "dataplane/...", mod+"/daemon/...", mod+"/admin/...", mod+"/ha/...", mod+"/health/...",
+		mod+"/sim/...", mod+"/bench/...", mod+"/cmd/...")
+	forbid(t, all, "health/...", mod+"/daemon/...", mod+"/admin/...", mod+"/ha/...", mod+"/dataplane/...",
+		mod+"/sim/...", mod+"/bench/...", mod+"/cmd/...")
+	forbid(t, all, "ha/...", mod+"/daemon/...", mod+"/admin/...", mod+"/health/...", mod+"/dataplane/...",
+		mod+"/sim/...", mod+"/bench/...", mod+"/cmd/...")
+	forbid(t, all, "admin/...", mod+"/daemon/...", mod+"/dataplane/...", mod+"/sim/...", mod+"/bench/...", mod+"/cmd/...")
+	forbid(t, all, "daemon/...", mod+"/sim/...", mod+"/bench/...", mod+"/cmd/...")
+	// sim runs the real binaries.
+	forbid(t, all, "sim/...", mod+"/daemon/...", mod+"/dataplane/...", mod+"/cmd/...")
+	forbid(t, all, "bench/...", mod+"/daemon/...", mod+"/dataplane/...", mod+"/cmd/...")
+}
+
+func TestUnder(t *testing.T) {
+	tests := []struct {
+		name, pkg, pattern string
+		want               bool
+	}{
+		{"exact", "lvs/sched", "lvs/sched/...", true},
+		{"child", "lvs/dataplane/afpacket", "lvs/dataplane/...", true},
+		{"sibling prefix", "lvs/schedx", "lvs/sched/...", false},
+		{"plain", "net", "net", true},
+		{"plain child not matched", "net/netip", "net", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := under(tt.pkg, tt.pattern); got != tt.want {
+				t.Errorf("under(%q, %q) = %v, want %v", tt.pkg, tt.pattern, got, tt.want)
+			}
+		})
+	}
+}

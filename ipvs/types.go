@@ -1,0 +1,146 @@
+package ipvs
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Proto is an IP protocol number of a virtual service.
+type Proto uint8
+
+// The protocols a virtual service can carry.
+const (
+	ProtoAny Proto = 0 // firewall-mark services and their persistence templates (IPPROTO_IP)
+	TCP      Proto = 6
+	UDP      Proto = 17
+)
+
+// String returns the protocol as ipvsadm prints it: "TCP", "UDP" or "IP".
+func (p Proto) String() string {
+	switch p {
+	case TCP:
+		return "TCP"
+	case UDP:
+		return "UDP"
+	case ProtoAny:
+		return "IP"
+	}
+	return fmt.Sprintf("proto-%d", uint8(p))
+}
+
+// Method is a forwarding method: how packets reach a destination.
+type Method uint8
+
+// The forwarding methods of lvs.cf's `network` key and ipvsadm's -m/-g/-i.
+const (
+	Masq   Method = iota // NAT (ipvsadm -m)
+	Route                // direct routing (ipvsadm -g)
+	Tunnel               // IPIP tunnelling (ipvsadm -i)
+)
+
+// String returns the method as ipvsadm -L prints it.
+func (m Method) String() string {
+	switch m {
+	case Masq:
+		return "Masq"
+	case Route:
+		return "Route"
+	case Tunnel:
+		return "Tunnel"
+	}
+	return fmt.Sprintf("method-%d", uint8(m))
+}
+
+// SchedFlags are the scheduler flags of ipvsadm -b (sh-fallback, sh-port,
+// mh-fallback, mh-port). Flag1 and Flag2 mean what the scheduler says.
+type SchedFlags uint8
+
+// The scheduler flags, as IP_VS_SVC_F_SCHED1..3.
+const (
+	SchedFlag1 SchedFlags = 1 << iota // sh-fallback, mh-fallback
+	SchedFlag2                        // sh-port, mh-port
+	SchedFlag3
+)
+
+// ServiceKey identifies a virtual service: protocol, VIP and port, or a
+// firewall mark. A non-zero FWMark means a firewall-mark service, and then
+// Proto, Addr and Port are zero.
+type ServiceKey struct {
+	Proto  Proto
+	Addr   netip.Addr
+	Port   uint16
+	FWMark uint32
+}
+
+// MarkKey returns the key of the firewall-mark service for mark.
+func MarkKey(mark uint32) ServiceKey { return ServiceKey{FWMark: mark} }
+
+// String returns the key in ipvsadm's form: "TCP 192.168.26.10:80" or "FWM 80".
+func (k ServiceKey) String() string {
+	if k.FWMark != 0 {
+		return fmt.Sprintf("FWM %d", k.FWMark)
+	}
+	return fmt.Sprintf("%s %s", k.Proto, netip.AddrPortFrom(k.Addr, k.Port))
+}
+
+// ServiceID and DestID index the live counters of a service or destination in
+// a Registry. They are never reused within a Registry, so a connection entry
+// that outlives its destination cannot reach a newcomer by accident.
+type (
+	ServiceID uint32
+	DestID    uint32
+)
+
+// Tick is coarse monotonic time in milliseconds from an arbitrary origin. The
+// packet path reads the clock once per batch and passes a Tick down.
+type Tick int64
+
+// Flow is what a scheduler may look at when it picks a destination for a new
+// connection: the client and virtual endpoints, and the time.
+type Flow struct {
+	Src netip.AddrPort // client address and port
+	Dst netip.AddrPort // virtual address and port the client asked for
+	Now Tick
+}
+
+// Scheduler picks destinations for new connections. Implementations live in
+// package sched; a Table gets them from a SchedulerFactory.
+//
+// Pick is called concurrently by every worker, must not allocate, and returns
+// nil when no destination is available (weight 0 and overloaded destinations
+// are never available). Update is called by the single writer whenever the
+// destination list, a weight or a threshold of the service changes (the
+// kernel's add_dest/del_dest/upd_dest); s is the Service of the new snapshot.
+// Pick may still run on the previous snapshot while Update runs.
+type Scheduler interface {
+	Name() string
+	Pick(s *Service, f *Flow) *Dest
+	Update(s *Service)
+}
+
+// SchedOptions are the settings of a scheduler beyond its name.
+type SchedOptions struct {
+	Flags       SchedFlags
+	MHTableSize int // mh lookup table size, a prime; 0 means the kernel default 4093
+	// Expiration is lblc_expiration / lblcr_expiration (0: the kernel's 24 h).
+	Expiration time.Duration
+	Seed       uint64 // twos: random seed; 0 picks one at random
+}
+
+// SchedulerFactory makes a scheduler for a service by name ("wlc", "mh", ...).
+type SchedulerFactory func(name string, opts SchedOptions) (Scheduler, error)
+
+// ParseMethod parses ipvsadm-style or lvs.cf-style method names.
+func ParseMethod(s string) (Method, error) {
+	switch strings.ToLower(s) {
+	case "masq", "nat", "m":
+		return Masq, nil
+	case "route", "direct", "dr", "g":
+		return Route, nil
+	case "tunnel", "tun", "ipip", "i":
+		return Tunnel, nil
+	}
+	return 0, fmt.Errorf("unknown forwarding method %q (want nat, direct or tunnel)", s)
+}
