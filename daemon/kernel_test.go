@@ -1,0 +1,56 @@
+package daemon
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestGuardRuleset(t *testing.T) {
+	spec := GuardSpec{
+		Interfaces: []string{"eth1", "eth0", "eth0"},
+		Owned:      []netip.Addr{netip.MustParseAddr("192.168.26.10"), netip.MustParseAddr("10.11.12.10"), netip.MustParseAddr("192.168.26.10")},
+		Reals:      []netip.Prefix{netip.MustParsePrefix("10.11.12.1/32"), netip.MustParsePrefix("10.11.12.0/24"), netip.MustParsePrefix("10.11.13.5/32")},
+		Local:      []netip.Addr{netip.MustParseAddr("10.11.12.9"), netip.MustParseAddr("192.168.26.9")},
+	}
+	got, err := spec.ruleset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"table netdev lvsd\ndelete table netdev lvsd\ntable netdev lvsd {",
+		"elements = { 10.11.12.10, 192.168.26.10 }",
+		"elements = { 10.11.12.0/24, 10.11.13.5/32 }", // 10.11.12.1/32 is inside 10.11.12.0/24
+		"elements = { 10.11.12.9, 192.168.26.9 }",
+		`chain in0 {` + "\n\t\ttype filter hook ingress device \"eth0\" priority -500;",
+		`chain in1 {` + "\n\t\ttype filter hook ingress device \"eth1\" priority -500;",
+		"ip daddr @owned counter drop",
+		"ip saddr @reals ip daddr != @local counter drop",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("ruleset lacks %q; got:\n%s", want, got)
+		}
+	}
+	if strings.Count(got, "chain ") != 2 {
+		t.Errorf("want one chain per distinct interface; got:\n%s", got)
+	}
+}
+
+func TestGuardRulesetRejectsBadNames(t *testing.T) {
+	tests := []struct {
+		name string
+		spec GuardSpec
+	}{
+		{"quote in interface", GuardSpec{Interfaces: []string{`eth0"; flush ruleset; "`}}},
+		{"long interface", GuardSpec{Interfaces: []string{"abcdefghijklmnop"}}},
+		{"empty interface", GuardSpec{Interfaces: []string{""}}},
+		{"bad table", GuardSpec{Table: "a b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := tt.spec.ruleset(); err == nil {
+				t.Errorf("ruleset() accepted %+v", tt.spec)
+			}
+		})
+	}
+}
