@@ -1,0 +1,106 @@
+// Package afpacket is the dataplane.Link over a Linux AF_PACKET socket: a
+// TPACKET_V3 mmap receive ring and sendmmsg(2) transmit, with
+// PACKET_QDISC_BYPASS, PACKET_IGNORE_OUTGOING, PACKET_FANOUT (one Link per
+// worker sharing an interface) and PACKET_VNET_HDR (offload metadata in both
+// directions). Pure Go on golang.org/x/sys/unix, no cgo.
+//
+// It owns the socket, the ring and the eventfd that wakes a blocked read; it
+// must not parse frames beyond the ring's own headers, log, or allocate per
+// frame.
+package afpacket
+
+import (
+	"errors"
+	"time"
+)
+
+// Config describes one AF_PACKET Link. The zero value of every field but
+// Interface is a sane default.
+type Config struct {
+	Interface string // the interface to bind, e.g. "eth1"
+
+	// The receive ring: BlockCount blocks of BlockSize bytes. A block goes to
+	// user space when full or BlockTimeout after its first frame (the
+	// kernel rounds up to a jiffy). A frame larger than a block is dropped
+	// (Stats.Discarded), so BlockSize must hold the largest GSO super-frame:
+	// 64 KiB plus headers. Defaults: 128 blocks of 128 KiB (16 MiB), 1 ms.
+	BlockSize    int
+	BlockCount   int
+	BlockTimeout time.Duration
+
+	BatchSize int // frames per ReadBatch/WriteBatch call; default 64
+
+	// Fanout spreads the interface's frames over every Link opened with the
+	// same Fanout and FanoutGroup on it, one per worker. FanoutGroup 0 derives
+	// a group id from the process id and the interface index, which every
+	// Link of this process on that interface shares.
+	Fanout      FanoutMode
+	FanoutGroup uint16
+
+	Promisc bool // put the interface into promiscuous mode while the Link is open
+
+	// DisableVNetHdr turns PACKET_VNET_HDR off. Without it, ReadBatchMeta
+	// only reports NeedsCsum (from TP_STATUS_CSUMNOTREADY, with zero
+	// offsets) and DataValid, GSO super-frames arrive without their segment
+	// size, and WriteBatchMeta refuses frames that need offload.
+	DisableVNetHdr bool
+
+	// TXOnly opens a Link that only transmits: no receive ring, and the
+	// socket is bound with protocol 0, so the kernel queues no received
+	// frame for it. ReadBatch blocks until Close and returns net.ErrClosed.
+	// Workers use one per egress port, so no two goroutines share a writer.
+	TXOnly bool
+
+	// Spin is how many times ReadBatch re-checks the ring before it sleeps in
+	// poll(2). Waking an idle vCPU is dear (reference/performance.md B.4), so
+	// a dedicated core may spin; the default 0 never spins.
+	Spin int
+}
+
+// FanoutMode selects how PACKET_FANOUT spreads frames over the group.
+type FanoutMode uint8
+
+// Fanout modes. FanoutHash keeps a flow (and all fragments of a datagram,
+// which hash on addresses only) on one Link.
+const (
+	FanoutNone FanoutMode = iota // no fanout: this Link sees every frame
+	FanoutHash                   // PACKET_FANOUT_HASH: by the flow hash
+	FanoutCPU                    // PACKET_FANOUT_CPU: by the CPU that received the frame
+	FanoutLB                     // PACKET_FANOUT_LB: round robin
+	FanoutQM                     // PACKET_FANOUT_QM: by the NIC's receive queue
+)
+
+// Stats are the counters of one Link since it was opened.
+type Stats struct {
+	Packets   uint64 // frames the kernel offered the ring, dropped ones included (tp_packets)
+	Drops     uint64 // frames lost because the ring was full (PACKET_STATISTICS tp_drops)
+	FreezeQ   uint64 // times the ring ran full and froze (tp_freeze_q_cnt)
+	Discarded uint64 // frames the Link skipped: truncated to the block size
+}
+
+// ErrNoVNetHdr is returned by WriteBatchMeta for a frame whose Meta asks for
+// checksum or segmentation offload on a Link opened with DisableVNetHdr.
+var ErrNoVNetHdr = errors.New("offload requested on an AF_PACKET link without PACKET_VNET_HDR")
+
+const (
+	defaultBlockSize    = 128 << 10
+	defaultBlockCount   = 128
+	defaultBlockTimeout = time.Millisecond
+	defaultBatchSize    = 64
+)
+
+func (c Config) withDefaults() Config {
+	if c.BlockSize <= 0 {
+		c.BlockSize = defaultBlockSize
+	}
+	if c.BlockCount <= 0 {
+		c.BlockCount = defaultBlockCount
+	}
+	if c.BlockTimeout <= 0 {
+		c.BlockTimeout = defaultBlockTimeout
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = defaultBatchSize
+	}
+	return c
+}

@@ -1,0 +1,97 @@
+package dataplane
+
+import "sync/atomic"
+
+// Verdict is what the worker did with one frame.
+type Verdict uint8
+
+// Verdicts of the packet path.
+const (
+	Pass    Verdict = iota // not ours: left to the kernel
+	Forward                // rewritten and sent on (NAT, direct routing)
+	Reply                  // answered by lvsd itself (ARP, ICMP echo, ICMP errors)
+	Drop                   // dropped; the reason is counted
+	numVerdicts
+)
+
+var verdictNames = [...]string{Pass: "pass", Forward: "forward", Reply: "reply", Drop: "drop"}
+
+// String returns the verdict's metric label.
+func (v Verdict) String() string {
+	if int(v) < len(verdictNames) {
+		return verdictNames[v]
+	}
+	return "unknown"
+}
+
+// DropReason says why a frame was dropped.
+type DropReason uint8
+
+// Drop reasons, each counted per worker.
+const (
+	DropShort       DropReason = iota // too short or malformed for its type
+	DropNoService                     // to a VIP, but no service for the port (answered with ICMP port unreachable)
+	DropNoDest                        // the service has no available destination
+	DropTableFull                     // the connection table is full
+	DropNoNeigh                       // the next hop's MAC is not resolved yet
+	DropTTL                           // TTL expired (answered with ICMP time exceeded)
+	DropTooBig                        // larger than the egress MTU with DF set (answered with fragmentation needed)
+	DropDestGone                      // the connection's destination was removed (expire_nodest_conn)
+	DropTxError                       // the link refused the frame
+	DropBadChecksum                   // a checksum that had to be completed could not be
+	DropFragment                      // a fragment that could not be matched to a flow
+	DropUnsupported                   // a frame kind the forwarding method cannot carry
+	DropNoConn                        // a TCP segment other than SYN for a flow lvsd does not know
+	numDropReasons
+)
+
+var dropNames = [...]string{
+	DropShort: "short", DropNoService: "no_service", DropNoDest: "no_dest", DropTableFull: "table_full",
+	DropNoNeigh: "no_neighbour", DropTTL: "ttl", DropTooBig: "too_big", DropDestGone: "dest_gone",
+	DropTxError: "tx_error", DropBadChecksum: "bad_checksum", DropFragment: "fragment",
+	DropUnsupported: "unsupported", DropNoConn: "no_connection",
+}
+
+// String returns the reason's metric label.
+func (r DropReason) String() string {
+	if int(r) < len(dropNames) {
+		return dropNames[r]
+	}
+	return "unknown"
+}
+
+// Counters are one worker's packet counters. Only the owning worker writes
+// them; readers sum all workers' counters (Sum) at any time.
+type Counters struct {
+	RX, TX   atomic.Uint64
+	Verdicts [numVerdicts]atomic.Uint64
+	Drops    [numDropReasons]atomic.Uint64
+}
+
+// Snapshot is a plain copy of Counters, summed over workers.
+type Snapshot struct {
+	RX, TX   uint64
+	Verdicts [numVerdicts]uint64
+	Drops    [numDropReasons]uint64
+}
+
+func (c *Counters) drop(r DropReason) Verdict {
+	c.Drops[r].Add(1)
+	return Drop
+}
+
+// Sum adds up the counters of several workers.
+func Sum(cs ...*Counters) Snapshot {
+	var s Snapshot
+	for _, c := range cs {
+		s.RX += c.RX.Load()
+		s.TX += c.TX.Load()
+		for i := range s.Verdicts {
+			s.Verdicts[i] += c.Verdicts[i].Load()
+		}
+		for i := range s.Drops {
+			s.Drops[i] += c.Drops[i].Load()
+		}
+	}
+	return s
+}

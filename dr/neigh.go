@@ -1,0 +1,148 @@
+package dr
+
+import (
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"lvs/frame"
+)
+
+// Neigh is lvsd's own neighbour table for one interface: the MAC addresses of
+// the real servers (and gateways) lvsd sends frames to. lvsd keeps its own
+// rather than the kernel's because it resolves on behalf of addresses the
+// kernel does not own (the nat_router address, VIPs).
+//
+// Lookup is lock-free and allocation-free for the packet path: it reads an
+// immutable map published through an atomic pointer. Every change (learning
+// a MAC, expiry) copies the map under mu; changes are rare (one per real
+// server every few minutes), lookups are per packet.
+//
+// The control loop drives resolution: Want says which addresses to keep
+// resolved, Due says which to probe now, Learn records what ARP said.
+type Neigh struct {
+	mu     sync.Mutex                            // guards want, state and publishing
+	want   map[[4]byte]bool                      // addresses to keep resolved
+	state  map[[4]byte]*neighState               // resolution state, written under mu
+	lookup atomic.Pointer[map[[4]byte]frame.MAC] // published MACs, read lock-free
+
+	reachable time.Duration // a MAC is used without re-probing for this long
+	retrans   time.Duration // between probes of one address
+	probes    int           // unanswered probes before a MAC is forgotten
+}
+
+type neighState struct {
+	mac        frame.MAC
+	known      bool
+	confirmed  time.Time // last ARP from the neighbour
+	probed     time.Time // last probe sent
+	unanswered int       // probes sent since the last confirmation
+}
+
+// NewNeigh returns an empty table with the kernel's default timers: a MAC is
+// trusted 30 s after its last confirmation, then re-probed every second, and
+// forgotten after 3 unanswered probes (base_reachable_time, retrans_time,
+// ucast_solicit). Packets to a forgotten neighbour are dropped and counted
+// until it answers again.
+func NewNeigh() *Neigh {
+	n := &Neigh{want: map[[4]byte]bool{}, state: map[[4]byte]*neighState{},
+		reachable: 30 * time.Second, retrans: time.Second, probes: 3}
+	empty := map[[4]byte]frame.MAC{}
+	n.lookup.Store(&empty)
+	return n
+}
+
+// Lookup returns the MAC of ip, if known. It never blocks or allocates.
+func (n *Neigh) Lookup(ip [4]byte) (frame.MAC, bool) {
+	m, ok := (*n.lookup.Load())[ip]
+	return m, ok
+}
+
+// Want sets the addresses to keep resolved. Addresses no longer wanted are
+// forgotten at once.
+func (n *Neigh) Want(ips []netip.Addr) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	want := make(map[[4]byte]bool, len(ips))
+	for _, ip := range ips {
+		if ip.Is4() {
+			want[ip.As4()] = true
+		}
+	}
+	n.want = want
+	for ip := range n.state {
+		if !want[ip] {
+			delete(n.state, ip)
+		}
+	}
+	n.publish()
+}
+
+// Learn records that ip is at mac, from an ARP request or reply the
+// neighbour sent. Only wanted addresses are learned, so a stranger's ARP
+// cannot fill the table.
+func (n *Neigh) Learn(ip netip.Addr, mac frame.MAC, now time.Time) {
+	if !ip.Is4() || mac == (frame.MAC{}) || mac[0]&1 != 0 {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	a := ip.As4()
+	if !n.want[a] {
+		return
+	}
+	s := n.state[a]
+	if s == nil {
+		s = &neighState{}
+		n.state[a] = s
+	}
+	changed := !s.known || s.mac != mac
+	s.mac, s.known, s.confirmed, s.unanswered = mac, true, now, 0
+	if changed {
+		n.publish()
+	}
+}
+
+// Due returns the wanted addresses to probe now (appending to dst), and
+// forgets MACs whose probes went unanswered. The caller sends one ARP
+// request for each address returned.
+func (n *Neigh) Due(dst []netip.Addr, now time.Time) []netip.Addr {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	forgot := false
+	for ip := range n.want {
+		s := n.state[ip]
+		if s == nil {
+			s = &neighState{}
+			n.state[ip] = s
+		}
+		fresh := s.known && now.Sub(s.confirmed) < n.reachable
+		if fresh || now.Sub(s.probed) < n.retrans {
+			continue
+		}
+		if s.known && s.unanswered >= n.probes {
+			s.known, forgot = false, true
+		}
+		s.probed = now
+		s.unanswered++
+		dst = append(dst, netip.AddrFrom4(ip))
+	}
+	if forgot {
+		n.publish()
+	}
+	slices.SortFunc(dst, func(a, b netip.Addr) int { return a.Compare(b) })
+	return dst
+}
+
+// publish copies the known MACs into a new lookup map. Called with mu held.
+func (n *Neigh) publish() {
+	m := make(map[[4]byte]frame.MAC, len(n.state))
+	for ip, s := range n.state {
+		if s.known {
+			m[ip] = s.mac
+		}
+	}
+	n.lookup.Store(&m)
+}

@@ -1,0 +1,129 @@
+package dr
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"lvs/frame"
+)
+
+var (
+	rip1 = netip.MustParseAddr("10.11.12.1")
+	rip2 = netip.MustParseAddr("10.11.12.2")
+	mac1 = frame.MAC{2, 0, 0, 0, 0, 1}
+	mac2 = frame.MAC{2, 0, 0, 0, 0, 2}
+)
+
+func TestNeighResolveRefreshForget(t *testing.T) {
+	n := NewNeigh()
+	t0 := time.Unix(1000, 0)
+	n.Want([]netip.Addr{rip1, rip2})
+	if got := n.Due(nil, t0); len(got) != 2 || got[0] != rip1 || got[1] != rip2 {
+		t.Fatalf("Due at start = %v, want both addresses", got)
+	}
+	if got := n.Due(nil, t0.Add(500*time.Millisecond)); len(got) != 0 {
+		t.Errorf("Due before retrans = %v, want none", got)
+	}
+	n.Learn(rip1, mac1, t0.Add(100*time.Millisecond))
+	if m, ok := n.Lookup(rip1.As4()); !ok || m != mac1 {
+		t.Fatalf("Lookup(rip1) = %v %v, want %v", m, ok, mac1)
+	}
+	if _, ok := n.Lookup(rip2.As4()); ok {
+		t.Errorf("rip2 known without an answer")
+	}
+	// rip2 keeps being probed every second until it answers.
+	if got := n.Due(nil, t0.Add(time.Second)); len(got) != 1 || got[0] != rip2 {
+		t.Errorf("Due at 1s = %v, want [rip2]", got)
+	}
+	// rip1 is trusted for 30 s, then probed; after 3 unanswered probes it
+	// is forgotten.
+	at := t0.Add(100 * time.Millisecond)
+	if got := n.Due(nil, at.Add(29*time.Second)); contains(got, rip1) {
+		t.Errorf("rip1 probed while reachable")
+	}
+	for i := 0; i < 3; i++ {
+		got := n.Due(nil, at.Add(time.Duration(30+i)*time.Second))
+		if !contains(got, rip1) {
+			t.Fatalf("probe %d of stale rip1 missing: %v", i+1, got)
+		}
+		if _, ok := n.Lookup(rip1.As4()); !ok {
+			t.Fatalf("rip1 forgotten after %d probes, want after 3", i+1)
+		}
+	}
+	n.Due(nil, at.Add(33*time.Second))
+	if _, ok := n.Lookup(rip1.As4()); ok {
+		t.Errorf("rip1 still known after 3 unanswered probes")
+	}
+	// It comes back with a new MAC.
+	n.Learn(rip1, mac2, at.Add(34*time.Second))
+	if m, _ := n.Lookup(rip1.As4()); m != mac2 {
+		t.Errorf("Lookup after re-learn = %v, want %v", m, mac2)
+	}
+}
+
+func TestNeighLearnsOnlyWanted(t *testing.T) {
+	n := NewNeigh()
+	n.Want([]netip.Addr{rip1})
+	n.Learn(rip2, mac2, time.Unix(0, 0))
+	n.Learn(rip1, frame.BroadcastMAC, time.Unix(0, 0))
+	n.Learn(rip1, frame.MAC{}, time.Unix(0, 0))
+	if _, ok := n.Lookup(rip2.As4()); ok {
+		t.Error("learned an address nobody wanted")
+	}
+	if _, ok := n.Lookup(rip1.As4()); ok {
+		t.Error("learned a broadcast or zero MAC")
+	}
+	n.Learn(rip1, mac1, time.Unix(0, 0))
+	n.Want([]netip.Addr{rip2})
+	if _, ok := n.Lookup(rip1.As4()); ok {
+		t.Error("an address no longer wanted is still known")
+	}
+}
+
+func TestNeighLookupNoAllocs(t *testing.T) {
+	n := NewNeigh()
+	n.Want([]netip.Addr{rip1})
+	n.Learn(rip1, mac1, time.Unix(0, 0))
+	a := rip1.As4()
+	if allocs := testing.AllocsPerRun(1000, func() { n.Lookup(a) }); allocs != 0 {
+		t.Errorf("Lookup allocs = %v, want 0", allocs)
+	}
+}
+
+func TestRewrite(t *testing.T) {
+	f := make([]byte, 60)
+	copy(f[12:], []byte{0x08, 0x00})
+	f[14+8] = 64 // TTL, must be untouched
+	Rewrite(f, mac1, mac2)
+	e := frame.Ethernet(f)
+	if e.Dst() != mac1 || e.Src() != mac2 || f[14+8] != 64 || e.Type() != frame.EtherTypeIPv4 {
+		t.Errorf("Rewrite: dst %v src %v ttl %d type %#x", e.Dst(), e.Src(), f[14+8], e.Type())
+	}
+}
+
+func BenchmarkNeighLookup(b *testing.B) {
+	n := NewNeigh()
+	var ips []netip.Addr
+	for i := 0; i < 256; i++ {
+		ips = append(ips, netip.AddrFrom4([4]byte{10, 11, 12, byte(i)}))
+	}
+	n.Want(ips)
+	for _, ip := range ips {
+		n.Learn(ip, mac1, time.Unix(0, 0))
+	}
+	a := rip1.As4()
+	b.ReportAllocs()
+	for b.Loop() {
+		n.Lookup(a)
+	}
+}
+
+func contains(s []netip.Addr, a netip.Addr) bool {
+	for _, x := range s {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
