@@ -5,5 +5,10 @@
 // Every problem is reported as FILE:LINE: message, all of them at once, with
 // warnings kept apart from errors.
 //
-// It must not touch the network.
+// The key tables (keys.go, keys_virtual.go, rules.go) are the single list of
+// lvs.cf keys: the parser, Format, Diff and Extensions all read them, and a
+// test checks docs/man/lvs.cf.5 against them.
+//
+// It must not touch the network: host names are not resolved, and service
+// names come from /etc/services or a built-in table.
 package config

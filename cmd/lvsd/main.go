@@ -1,0 +1,92 @@
+// Command lvsd is the LVS router daemon: it reads lvs.cf, owns the virtual
+// IPs, forwards to real servers, checks their health and fails over to its
+// peer. This build provides the one-shot modes -t and --config-dump.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"lvs/config"
+	"lvs/daemon"
+)
+
+const usage = `Usage: lvsd [-t | --config-dump] [-f FILE] [--iptables FILE]
+
+lvsd is the daemon of an LVS router, in user space: it reads the Piranha
+configuration file lvs.cf, owns the virtual IPs, forwards connections to the
+real servers (NAT or direct routing), checks them and fails over to its peer.
+
+Modes:
+  -t, --config-test   check the configuration and the firewall-mark rules,
+                      print every error and warning (warnings start with
+                      "warning: ") and a verdict, then exit: 0 when the
+                      configuration is usable, 1 when it is not
+  --config-dump       print the configuration in the normalised lvs.cf layout
+                      (the one the Piranha GUI writes), then exit
+  (none)              run the daemon; this arrives with the dataplane
+
+Files:
+  -f, --config FILE   the lvs.cf to read (default %s)
+  --iptables FILE     an iptables-save file with the guide's MARK and
+                      MASQUERADE rules (default %s;
+                      a missing default file is fine, a broken one is an
+                      error). The same rules can be written in lvs.cf as
+                      fwmark_rule and masquerade blocks: see lvs.cf(5).
+  -h, --help          show this help
+
+Examples:
+  lvsd -t                                  check /etc/sysconfig/ha/lvs.cf
+  lvsd -t -f examples/ftp.cf --iptables examples/ftp.iptables
+  lvsd --config-dump -f lvs.cf > lvs.cf.new
+`
+
+func main() {
+	opts, code := parseFlags(os.Args[1:], os.Stdout, os.Stderr)
+	if code >= 0 {
+		os.Exit(code)
+	}
+	switch {
+	case opts.ConfigTest:
+		os.Exit(daemon.ConfigTest(opts, os.Stdout, os.Stderr))
+	case opts.ConfigDump:
+		os.Exit(daemon.ConfigDump(opts, os.Stdout, os.Stderr))
+	default:
+		fmt.Fprintln(os.Stderr, "lvsd: daemon mode arrives with the dataplane; for now use lvsd -t to check a configuration (see lvsd --help)")
+		os.Exit(2)
+	}
+}
+
+// parseFlags turns the command line into daemon.Options. code is -1 to go
+// on, or the exit status: 0 after --help (printed to stdout), 2 after a
+// usage error (explained on stderr).
+func parseFlags(args []string, stdout, stderr io.Writer) (o daemon.Options, code int) {
+	fs := flag.NewFlagSet("lvsd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintf(stderr, "Run lvsd --help for the options.\n") }
+	var help bool
+	fs.BoolVar(&help, "h", false, "")
+	fs.BoolVar(&help, "help", false, "")
+	fs.BoolVar(&o.ConfigTest, "t", false, "")
+	fs.BoolVar(&o.ConfigTest, "config-test", false, "")
+	fs.BoolVar(&o.ConfigDump, "config-dump", false, "")
+	fs.StringVar(&o.ConfigFile, "f", "", "")
+	fs.StringVar(&o.ConfigFile, "config", "", "")
+	fs.StringVar(&o.IptablesFile, "iptables", "", "")
+	switch err := fs.Parse(args); {
+	case err != nil:
+		return o, 2
+	case help:
+		fmt.Fprintf(stdout, usage, config.DefaultFile, config.DefaultIptablesFile)
+		return o, 0
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "lvsd: unexpected argument %q (see lvsd --help)\n", fs.Arg(0))
+		return o, 2
+	case o.ConfigTest && o.ConfigDump:
+		fmt.Fprintln(stderr, "lvsd: -t and --config-dump exclude each other")
+		return o, 2
+	}
+	return o, -1
+}

@@ -1,0 +1,15 @@
+package daemon
+
+// Options are lvsd's command-line settings, filled by cmd/lvsd.
+type Options struct {
+	// ConfigFile is the lvs.cf to read; "" means config.DefaultFile.
+	ConfigFile string
+	// IptablesFile is an iptables-save file with the guide's MARK and
+	// MASQUERADE rules. "" means config.DefaultIptablesFile, which may be
+	// missing; a file named here must exist.
+	IptablesFile string
+	// ConfigTest checks the configuration, prints every problem and exits.
+	ConfigTest bool
+	// ConfigDump prints the normalised configuration and exits.
+	ConfigDump bool
+}
