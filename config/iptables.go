@@ -70,7 +70,23 @@ func ParseIptables(name string, r io.Reader) (*Rules, error) {
 	if table != "" {
 		d.errorf(tableLine, "table %s is not committed: expected COMMIT before the end of the file", table)
 	}
+	rules.Warnings = d.warnings
 	return rules, d.err()
+}
+
+// kernelTable reports whether rules of table t stay with the kernel: the
+// filter, raw and security tables act on the router's own traffic (SSH,
+// heartbeats, health checks), which lvsd leaves to the kernel.
+func kernelTable(t string) bool { return t == "filter" || t == "raw" || t == "security" }
+
+// tableOf returns the -t TABLE of an iptables command line, or def.
+func tableOf(words []string, def string) string {
+	for i := 0; i+1 < len(words); i++ {
+		if words[i] == "-t" || words[i] == "--table" {
+			return words[i+1]
+		}
+	}
+	return def
 }
 
 func knownTable(t string) bool {
@@ -97,6 +113,10 @@ func policyLine(d *diag, n int, table, s string) {
 	case "-":
 		// A user-defined chain: harmless while no rule uses it.
 	default:
+		if kernelTable(table) {
+			d.warnf(n, "policy %s of %s %s is left to the kernel: it filters the router's own traffic, not what lvsd forwards", f[1], table, f[0])
+			return
+		}
 		d.errorf(n, "policy %s of %s %s cannot be applied by lvsd: only ACCEPT policies are understood", f[1], table, f[0])
 	}
 }
@@ -156,6 +176,10 @@ func ruleLine(d *diag, rules *Rules, n int, table string, words []string) {
 		words, r.table = words[1:], "filter"
 	} else if table == "" {
 		d.errorf(n, "rule outside a table: expected *mangle or *nat before it, or a full `iptables -t TABLE …` command")
+		return
+	}
+	if t := tableOf(words, r.table); kernelTable(t) {
+		d.warnf(n, "rule in table %s is left to the kernel: lvsd applies only the guide's mangle PREROUTING MARK and nat POSTROUTING MASQUERADE rules; %s rules still filter the router's own traffic", t, t)
 		return
 	}
 	if err := r.options(words); err != nil {

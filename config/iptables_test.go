@@ -65,8 +65,8 @@ func TestParseIptablesErrors(t *testing.T) {
 		{"other target", head + "-A PREROUTING -p tcp -j DROP\nCOMMIT\n", 3, "target DROP (mangle PREROUTING) is not understood; lvsd understands only"},
 		{"mark in wrong chain", head + "-A OUTPUT -p tcp -j MARK --set-mark 1\nCOMMIT\n", 3, "-j MARK in mangle OUTPUT is not understood"},
 		{"masquerade in mangle", head + "-A POSTROUTING -j MASQUERADE\nCOMMIT\n", 3, "-j MASQUERADE in mangle POSTROUTING is not understood"},
-		{"filter rule", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n", 3, "target ACCEPT (filter INPUT) is not understood"},
-		{"drop policy", "*filter\n:INPUT DROP [0:0]\nCOMMIT\n", 2, "policy DROP of filter INPUT cannot be applied by lvsd"},
+		{"nat DNAT rule", "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp --dport 80 -j DNAT --to-destination 10.0.0.1\nCOMMIT\n", 3, "is not understood"},
+		{"nat drop policy", "*nat\n:PREROUTING DROP [0:0]\nCOMMIT\n", 2, "policy DROP of nat PREROUTING cannot be applied by lvsd"},
 		{"negation", head + "-A PREROUTING ! -s 10.0.0.0/8 -j MARK --set-mark 1\nCOMMIT\n", 3, "negation (!) is not understood"},
 		{"unknown option", head + "-A PREROUTING -p tcp --syn -j MARK --set-mark 1\nCOMMIT\n", 3, "option --syn is not understood"},
 		{"unknown match", head + "-A PREROUTING -m state --state NEW -j MARK --set-mark 1\nCOMMIT\n", 3, "match -m state is not understood"},
@@ -166,5 +166,29 @@ func TestCheckRulesTargets(t *testing.T) {
 	if len(ws) != 2 || ws[0].Line != 4 || !strings.Contains(ws[0].Msg, "but the virtual servers with that mark have VIP 192.168.26.10") ||
 		ws[1].Line != 9 || !strings.Contains(ws[1].Msg, "does not cover the NAT network 10.11.12.0/24") {
 		t.Errorf("CheckRules = %v", ws)
+	}
+}
+
+// The router's own firewall (filter, raw, security) stays with the kernel:
+// lvsd warns that it does not apply those rules, and reads the rest.
+func TestParseIptablesLeavesFilterRulesToTheKernel(t *testing.T) {
+	text := "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -m state --state NEW -j ACCEPT\nCOMMIT\n" +
+		"*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp -d 192.168.26.10/32 --dport 80 -j MARK --set-mark 80\nCOMMIT\n" +
+		"/sbin/iptables -t raw -A PREROUTING -j NOTRACK\n"
+	r, err := ParseIptables("rules", strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("ParseIptables: %v", err)
+	}
+	if len(r.Marks) != 1 || r.Marks[0].Mark != 80 {
+		t.Errorf("marks = %+v, want the one MARK rule", r.Marks)
+	}
+	want := map[int]string{2: "policy DROP of filter INPUT is left to the kernel", 3: "rule in table filter is left to the kernel", 8: "rule in table raw is left to the kernel"}
+	if len(r.Warnings) != len(want) {
+		t.Fatalf("warnings = %v, want %d", r.Warnings, len(want))
+	}
+	for _, w := range r.Warnings {
+		if !strings.Contains(w.Msg, want[w.Line]) {
+			t.Errorf("warning at line %d = %q, want %q", w.Line, w.Msg, want[w.Line])
+		}
 	}
 }

@@ -126,7 +126,10 @@ func NewConfig() *Config {
 		Ipvsadm:       "/sbin/ipvsadm",
 		RshCommand:    "rsh",
 		Failback:      true,
-		ConnReuseMode: 1,
+		// On, unlike the kernel sysctl: flows of a failed real server move
+		// at once (UDP users asked for this, reference §5 #1).
+		ExpireNodestConn: true,
+		ConnReuseMode:    1,
 	}
 }
 

@@ -17,6 +17,10 @@ import (
 type Rules struct {
 	Marks       []MarkRule
 	Masquerades []MasqRule
+	// Warnings are problems of an iptables-save file that lvsd works
+	// despite: rules of the filter, raw and security tables, which stay the
+	// kernel's business (they filter the router's own traffic).
+	Warnings []*ParseError
 }
 
 // Match is the part of a rule that selects packets. Zero fields match
@@ -126,6 +130,7 @@ func (r *Rules) Merge(o *Rules) {
 	}
 	r.Marks = append(r.Marks, o.Marks...)
 	r.Masquerades = append(r.Masquerades, o.Masquerades...)
+	r.Warnings = append(r.Warnings, o.Warnings...)
 }
 
 // ruleKeys are the keys shared by fwmark_rule and masquerade blocks.

@@ -47,6 +47,9 @@ func load(opts Options) (*loaded, error) {
 	}
 	l.errs = append(l.errs, config.Errors(err)...)
 	l.rules.Merge(ipt)
+	if ipt != nil {
+		l.warnings = append(l.warnings, ipt.Warnings...)
+	}
 	if len(l.errs) == 0 {
 		l.warnings = append(l.warnings, config.CheckRules(name, c, l.rules)...)
 	}
