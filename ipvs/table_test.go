@@ -4,12 +4,13 @@ import (
 	"errors"
 	"net/netip"
 	"testing"
+	"unsafe"
 )
 
 // firstSched picks the first available destination; it counts Update calls.
 type firstSched struct{ updates int }
 
-func (f *firstSched) Name() string { return "first" }
+func (f *firstSched) Name() string    { return "first" }
 func (f *firstSched) Update(*Service) { f.updates++ }
 func (f *firstSched) Pick(s *Service, _ *Flow) *Dest {
 	for _, d := range s.Dests {
@@ -253,5 +254,15 @@ func TestPersistPrefix(t *testing.T) {
 	s.PMaskBits = 0
 	if got := s.PersistPrefix(netip.MustParseAddr("1.2.3.4")); got != netip.MustParseAddr("1.2.3.4") {
 		t.Errorf("PersistPrefix unset = %v", got)
+	}
+}
+
+func TestCountersLayout(t *testing.T) {
+	var c Counters
+	if got := unsafe.Sizeof(c); got != 128 {
+		t.Errorf("Counters is %d bytes, want 128 (two cache lines)", got)
+	}
+	if off := unsafe.Offsetof(c.Conns); off != 64 {
+		t.Errorf("traffic counters start at byte %d, want 64 (a cache line of their own)", off)
 	}
 }
