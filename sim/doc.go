@@ -3,4 +3,62 @@
 // drives traffic, injects faults, checks assertions and writes reports.
 //
 // It must not import daemon or dataplane: it runs the real binaries.
+//
+// # Sites
+//
+// NewSite builds a Topology: a "switch" namespace holding one Linux bridge
+// per segment, and one namespace per node whose veths are created inside
+// the switch namespace with their peer born in the node (so nothing is ever
+// created in, or connected to, the host's namespace). Namespaces are named
+// lvssim-ID-NODE and switch-side links lvID…, with ID six random hex digits
+// per run. A state file /run/lvssim/ID.json records the owner PID, the
+// namespaces and the PIDs started; Sweep (run at every start and by
+// `lvssim down`) removes sites whose owner died. Processes run in their own
+// process group with Pdeathsig, so even a SIGKILLed lvssim takes them along.
+// Site tests of any package take the flock /run/lvssim/lock (LockSites).
+//
+// # Who plays the router
+//
+// A RouterImpl does: lvsd (the real binary, `ip netns exec NS lvsd -f
+// lvs.cf`, tracked by PID) or, until lvsd forwards, the kernel stand-in
+// (nftables DNAT with numgen/jhash maps generated from lvs.cf, or netdev
+// MAC rewriting for direct routing), always labelled as such in reports.
+// `router: {impl: auto}` picks lvsd when lvsdFeatures covers what the
+// site's lvs.cf needs; adding FeatureNAT there switches every NAT site.
+// Steps that need a feature neither can do are skipped with
+// "needs FEATURE in lvsd (issue N)".
+//
+// # Topology files
+//
+// YAML, every error reported as FILE:LINE: what was expected. Top level:
+//
+//	name, description, guide     text for the report
+//	router: {impl: auto|lvsd|kernel}
+//	lvs_cf: | …  or  lvs_cf_file: PATH   the routers' lvs.cf (parsed with config.Parse)
+//	segments: [{name, subnet}]
+//	nodes:    [{name, role: client|gateway|router|real|shared,
+//	            interfaces: [{name: eth0, segment, address | addresses: [A/N …]}],
+//	            routes: [{to: default|A/N, via: A}], loopback: [A/32],
+//	            sysctls: {net.…: V}, forward: true,
+//	            services: [{kind: responder, http, https, tcp, udp, delay, backend}
+//	                       | {kind: nginx, port} | {kind: vsftpd, port, pasv_min_port,
+//	                         pasv_max_port, pasv_address}]}]
+//	scenario: steps in file order, each one of
+//	  traffic: {kind: http|download|tcp|udp|ftp, from: [clients], to: VIP:PORT,
+//	            path, count, concurrency, rate, size, duration, timeout, expect,
+//	            client: builtin|curl|lftp}
+//	  fault:   {kind: kill|stop|cont|stop-service|start-service|link-down|link-up|
+//	            drop-heartbeats|pass-heartbeats, target: NODE|primary|backup,
+//	            process: router|responder|nginx|vsftpd, interface}
+//	  assert:  {kind: share|failures|intact|persistence|takeover|bypass,
+//	            of: STEP (or a list, for persistence), tolerance, max, within, after}
+//	  with optional name, at (offset: from the start, or from when the
+//	  steps in after finished), after: [STEPS], requires: [FEATURES].
+//
+// Traffic is always bounded by count and by duration. Clients send from
+// every address of their interfaces in turn, so persistence is judged per
+// source address. The responder names itself: HTTP bodies and the
+// X-Real-Server header, the first line of a TCP echo, the first line of a
+// UDP answer; /bytes/N serves N bytes of a fixed pattern that downloads
+// verify by SHA-256.
 package sim

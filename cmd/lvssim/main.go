@@ -1,0 +1,140 @@
+// Command lvssim builds whole LVS sites in network namespaces, runs traffic
+// and faults through them and reports what happened. See `lvssim --help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"lvs/sim"
+)
+
+const usage = `lvssim builds an LVS site (the guide's figures) in network namespaces on this
+machine, sends real traffic through it, injects faults and reports what happened.
+It needs root. Nothing touches the host's own interfaces: every namespace, link and
+process is named lvssim-<id>-… and removed on exit, on Ctrl-C, and at the next start
+if a run crashed.
+
+usage:
+  lvssim run [flags] [TOPOLOGY]   build the site, run its scenario, write the report,
+                                  tear down; exit 1 when an assertion fails
+  lvssim up [flags] [TOPOLOGY]    build the site and leave it up to explore
+  lvssim exec [--site ID] NODE -- CMD [ARGS]
+                                  run CMD inside a node of the site that is up
+  lvssim down [--site ID]         remove sites left up (and leftovers of crashes)
+  lvssim ls                       list sites, runs in progress and leftovers
+
+Until lvsd forwards packets, the router role is played by the kernel (nftables),
+and the report says so; steps needing what only lvsd will do (health checks,
+heartbeat failover) are reported as skipped with the issue that brings them.
+
+TOPOLOGY is a YAML file (format: go doc lvs/sim) or a shipped topology
+(default: nat):
+%s
+flags for run and up:
+  --router auto|lvsd|kernel  who plays the LVS router. auto: lvsd when it can do
+                             everything the site needs, else the kernel via nftables,
+                             labelled as a stand-in in the report
+  --out DIR                  where report.md, chart.svg and report.json go
+                             (default: a new directory under %s)
+  --json                     print the JSON report instead of the summary
+  --bin DIR                  use prebuilt lvssim/lvsd/lvsadm instead of go build
+
+examples:
+  sudo lvssim run                       # the default NAT site, summary on stdout
+  sudo lvssim run --out /tmp/r direct   # direct routing; open /tmp/r/report.md
+  sudo lvssim up && sudo lvssim exec client1 -- curl -s http://192.168.26.10/
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, sim.ErrAssertions):
+		os.Exit(1)
+	default:
+		fmt.Fprintln(os.Stderr, "lvssim:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintf(os.Stdout, usage, sim.ShippedHelp(), os.TempDir())
+		return nil
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet("lvssim "+cmd, flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprintf(os.Stderr, usage, sim.ShippedHelp(), os.TempDir()) }
+	o := sim.Options{Stdout: os.Stdout, Stderr: os.Stderr}
+	fs.StringVar(&o.Router, "router", "", "auto, lvsd or kernel")
+	fs.StringVar(&o.Out, "out", "", "report directory")
+	fs.BoolVar(&o.JSON, "json", false, "print the JSON report")
+	fs.StringVar(&o.BinDir, "bin", "", "directory of prebuilt binaries")
+	fs.StringVar(&o.Site, "site", "", "site ID (exec, down)")
+	switch cmd {
+	case "responder":
+		return responder(ctx, args)
+	case "run", "up", "exec", "down", "ls":
+	default:
+		return fmt.Errorf("unknown command %q (try lvssim --help)", cmd)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	switch cmd {
+	case "run", "up":
+		if len(rest) > 1 {
+			return fmt.Errorf("%s takes one topology, got %q", cmd, rest)
+		}
+		if len(rest) == 1 {
+			o.Topology = rest[0]
+		}
+		if cmd == "up" {
+			_, err := sim.Up(ctx, o)
+			return err
+		}
+		_, err := sim.Run(ctx, o)
+		return err
+	case "exec":
+		if len(rest) == 0 {
+			return errors.New("exec: expected NODE -- CMD [ARGS]")
+		}
+		argv := rest[1:]
+		if len(argv) > 0 && argv[0] == "--" {
+			argv = argv[1:]
+		}
+		return sim.Exec(ctx, o, rest[0], argv)
+	case "down":
+		return sim.Down(o)
+	}
+	return sim.List(o)
+}
+
+// responder is the hidden subcommand lvssim starts inside real server
+// namespaces (see sim.RunResponder).
+func responder(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("lvssim responder", flag.ContinueOnError)
+	var o sim.ResponderOptions
+	fs.StringVar(&o.Name, "name", "", "name in every answer")
+	fs.IntVar(&o.HTTP, "http", 0, "HTTP port")
+	fs.IntVar(&o.HTTPS, "https", 0, "HTTPS port")
+	fs.IntVar(&o.TCP, "tcp", 0, "TCP echo port")
+	fs.IntVar(&o.UDP, "udp", 0, "UDP echo port")
+	fs.DurationVar(&o.Delay, "delay", 0*time.Second, "delay before each HTTP answer")
+	fs.StringVar(&o.Backend, "backend", "", "URL fetched for /shared/ requests")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return sim.RunResponder(ctx, o)
+}

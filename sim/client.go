@@ -1,0 +1,237 @@
+package sim
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// source is one client address traffic is sent from.
+type source struct {
+	node string
+	addr netip.Addr
+}
+
+// outcome is what one request returned.
+type outcome struct {
+	server  string
+	bytes   int64
+	corrupt bool
+}
+
+// op performs request i from src.
+type op func(ctx context.Context, src source) (outcome, error)
+
+// runTraffic sends tr's requests: Count jobs over Concurrency workers, paced
+// to Rate, cut when Duration has passed. Each job uses the next source
+// address of the client nodes in turn.
+func (s *Site) runTraffic(ctx context.Context, tr *Traffic, t0 time.Time) *TrafficResult {
+	res := &TrafficResult{Kind: tr.Kind, Target: tr.To.String(), PerServer: map[string]int{}, Failures: map[string]int{}}
+	srcs := s.sources(tr.From)
+	do := s.opFor(tr)
+	ctx, cancel := context.WithTimeout(ctx, tr.Duration)
+	defer cancel()
+	jobs := make(chan int)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range tr.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				src := srcs[j%len(srcs)]
+				rctx, rcancel := context.WithTimeout(ctx, tr.Timeout)
+				out, err := do(rctx, src)
+				rcancel()
+				ev := Event{T: time.Since(t0), Source: src.addr.String(), Server: out.server}
+				mu.Lock()
+				res.Requests++
+				res.Bytes += out.bytes
+				if out.corrupt {
+					res.Corrupt++
+				}
+				if err != nil {
+					s.failed.Add(1)
+					res.Failed++
+					ev.Server, ev.Err = "", reason(err)
+					res.Failures[ev.Err]++
+				} else {
+					s.answered.Add(1)
+					res.OK++
+					res.PerServer[out.server]++
+				}
+				res.Events = append(res.Events, ev)
+				mu.Unlock()
+			}
+		}()
+	}
+	start := time.Now()
+	sent := 0
+feed:
+	for ; sent < tr.Count; sent++ {
+		if tr.Rate > 0 {
+			due := start.Add(time.Duration(float64(sent) / tr.Rate * float64(time.Second)))
+			select {
+			case <-ctx.Done():
+				break feed
+			case <-time.After(time.Until(due)):
+			}
+		}
+		select {
+		case jobs <- sent:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	res.NotRun = tr.Count - sent
+	return res
+}
+
+// sources lists every address of the named client nodes.
+func (s *Site) sources(nodes []string) []source {
+	var out []source
+	for _, name := range nodes {
+		for _, ifc := range s.Topo.Node(name).Interfaces {
+			for _, a := range ifc.Addresses {
+				out = append(out, source{node: name, addr: a.Addr()})
+			}
+		}
+	}
+	return out
+}
+
+// reason turns an error into a short failure reason for the report.
+func reason(err error) string {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "no route to host"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timeout"
+	}
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 && len(msg)-i < 60 {
+		msg = msg[i+2:]
+	}
+	return msg
+}
+
+// dial opens a connection from src inside its node's namespace.
+func (s *Site) dial(ctx context.Context, src source, network, to string) (net.Conn, error) {
+	n := s.nodes[src.node]
+	if n == nil {
+		return nil, fmt.Errorf("unknown node %s", src.node)
+	}
+	var c net.Conn
+	err := inNS(n.ns, func() error {
+		d := net.Dialer{}
+		if network == "udp" {
+			d.LocalAddr = &net.UDPAddr{IP: src.addr.AsSlice()}
+		} else {
+			d.LocalAddr = &net.TCPAddr{IP: src.addr.AsSlice()}
+		}
+		var err error
+		c, err = d.DialContext(ctx, network, to)
+		return err
+	})
+	return c, err
+}
+
+// echo does one TCP echo exchange: read the server's name, send a payload,
+// read it back.
+func (s *Site) tcpEchoOp(to netip.AddrPort) op {
+	return func(ctx context.Context, src source) (outcome, error) {
+		c, err := s.dial(ctx, src, "tcp", to.String())
+		if err != nil {
+			return outcome{}, err
+		}
+		defer c.Close()
+		if dl, ok := ctx.Deadline(); ok {
+			c.SetDeadline(dl)
+		}
+		name, err := readLine(c)
+		if err != nil {
+			return outcome{}, fmt.Errorf("reading greeting: %w", err)
+		}
+		payload := []byte(strings.Repeat("lvssim echo ", 100))
+		if _, err := c.Write(payload); err != nil {
+			return outcome{server: name}, err
+		}
+		back := make([]byte, len(payload))
+		if _, err := io.ReadFull(c, back); err != nil {
+			return outcome{server: name}, fmt.Errorf("reading echo: %w", err)
+		}
+		if string(back) != string(payload) {
+			return outcome{server: name}, errors.New("echo differs from what was sent")
+		}
+		return outcome{server: name, bytes: int64(len(back))}, nil
+	}
+}
+
+// udpEchoOp sends one datagram and expects "NAME\n" + the datagram back.
+func (s *Site) udpEchoOp(to netip.AddrPort) op {
+	return func(ctx context.Context, src source) (outcome, error) {
+		c, err := s.dial(ctx, src, "udp", to.String())
+		if err != nil {
+			return outcome{}, err
+		}
+		defer c.Close()
+		if dl, ok := ctx.Deadline(); ok {
+			c.SetDeadline(dl)
+		}
+		payload := fmt.Sprintf("lvssim udp %d", time.Now().UnixNano())
+		if _, err := c.Write([]byte(payload)); err != nil {
+			return outcome{}, err
+		}
+		buf := make([]byte, 2048)
+		n, err := c.Read(buf)
+		if err != nil {
+			return outcome{}, fmt.Errorf("no answer: %w", err)
+		}
+		name, rest, ok := strings.Cut(string(buf[:n]), "\n")
+		if !ok || rest != payload {
+			return outcome{server: name}, errors.New("udp echo differs from what was sent")
+		}
+		return outcome{server: name, bytes: int64(n)}, nil
+	}
+}
+
+func readLine(r io.Reader) (string, error) {
+	var b []byte
+	one := make([]byte, 1)
+	for len(b) < 256 {
+		if _, err := r.Read(one); err != nil {
+			return "", err
+		}
+		if one[0] == '\n' {
+			return string(b), nil
+		}
+		b = append(b, one[0])
+	}
+	return "", errors.New("line too long")
+}
+
+// patternSum is the SHA-256 of n bytes of the download pattern.
+func patternSum(n int64) [32]byte {
+	h := sha256.New()
+	io.Copy(h, newPattern(n))
+	return [32]byte(h.Sum(nil))
+}

@@ -1,0 +1,169 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// opFor returns the request function of a traffic step.
+func (s *Site) opFor(tr *Traffic) op {
+	switch {
+	case tr.Kind == TrafficTCP:
+		return s.tcpEchoOp(tr.To)
+	case tr.Kind == TrafficUDP:
+		return s.udpEchoOp(tr.To)
+	case tr.Kind == TrafficFTP:
+		return s.ftpOp(tr)
+	case tr.Client == "curl":
+		return s.curlOp(tr)
+	}
+	return s.httpOp(tr)
+}
+
+// httpOp does one GET on a new connection (no keep-alive, so every request
+// is scheduled anew), over TLS when the port is 443.
+func (s *Site) httpOp(tr *Traffic) op {
+	scheme := "http"
+	if tr.To.Port() == 443 {
+		scheme = "https"
+	}
+	path := tr.Path
+	var want [32]byte
+	if tr.Kind == TrafficDownload {
+		path = fmt.Sprintf("/bytes/%d", tr.Size)
+		want = patternSum(tr.Size)
+	}
+	url := fmt.Sprintf("%s://%s%s", scheme, tr.To, path)
+	var mu sync.Mutex
+	clients := map[source]*http.Client{}
+	client := func(src source) *http.Client {
+		mu.Lock()
+		defer mu.Unlock()
+		if c := clients[src]; c != nil {
+			return c
+		}
+		c := &http.Client{Transport: &http.Transport{
+			DisableKeepAlives: true,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return s.dial(ctx, src, "tcp", addr)
+			},
+			// Test traffic to our own responder's throwaway certificate.
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+		}}
+		clients[src] = c
+		return c
+	}
+	return func(ctx context.Context, src source) (outcome, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return outcome{}, err
+		}
+		resp, err := client(src).Do(req)
+		if err != nil {
+			return outcome{}, err
+		}
+		defer resp.Body.Close()
+		out := outcome{server: resp.Header.Get("X-Real-Server")}
+		if tr.Kind == TrafficDownload {
+			h := sha256.New()
+			out.bytes, err = io.Copy(h, resp.Body)
+			if err != nil {
+				return out, fmt.Errorf("download cut after %d bytes: %w", out.bytes, err)
+			}
+			if out.corrupt = [32]byte(h.Sum(nil)) != want; out.corrupt {
+				return out, fmt.Errorf("download checksum mismatch (%d bytes)", out.bytes)
+			}
+			return out, nil
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		out.bytes = int64(len(body))
+		if err != nil {
+			return out, err
+		}
+		return out, checkBody(resp.StatusCode, body, tr.Expect)
+	}
+}
+
+func checkBody(status int, body []byte, expect string) error {
+	if status != http.StatusOK {
+		return fmt.Errorf("HTTP %d", status)
+	}
+	if expect != "" && !bytes.Contains(body, []byte(expect)) {
+		return fmt.Errorf("body lacks %q", expect)
+	}
+	return nil
+}
+
+// curlOp runs curl in the client namespace, bound to the source address.
+func (s *Site) curlOp(tr *Traffic) op {
+	return func(ctx context.Context, src source) (outcome, error) {
+		if _, err := exec.LookPath("curl"); err != nil {
+			return outcome{}, errors.New("curl is not installed")
+		}
+		sec := fmt.Sprintf("%.1f", tr.Timeout.Seconds())
+		url := fmt.Sprintf("http://%s%s", tr.To, tr.Path)
+		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", s.Namespace(src.node),
+			"curl", "-sS", "--max-time", sec, "--interface", src.addr.String(), "-D", "-", url)
+		out, err := cmd.Output()
+		if err != nil {
+			return outcome{}, fmt.Errorf("curl: %w", err)
+		}
+		head, body, _ := bytes.Cut(bytes.ReplaceAll(out, []byte("\r\n"), []byte("\n")), []byte("\n\n"))
+		o := outcome{bytes: int64(len(body))}
+		for _, l := range strings.Split(string(head), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "X-Real-Server") {
+				o.server = strings.TrimSpace(v)
+			}
+		}
+		if !strings.Contains(string(head), " 200") {
+			return o, fmt.Errorf("curl: %s", firstLine(string(head)))
+		}
+		return o, checkBody(200, body, tr.Expect)
+	}
+}
+
+// ftpOp runs one lftp session in passive mode: it reads whoami (the real
+// server's name) and downloads data.bin, whose checksum it verifies.
+func (s *Site) ftpOp(tr *Traffic) op {
+	want := patternSum(ftpFileSize)
+	return func(ctx context.Context, src source) (outcome, error) {
+		if _, err := exec.LookPath("lftp"); err != nil {
+			return outcome{}, errors.New("lftp is not installed")
+		}
+		dir, err := os.MkdirTemp(s.Dir, "ftp-get-")
+		if err != nil {
+			return outcome{}, err
+		}
+		defer os.RemoveAll(dir)
+		script := fmt.Sprintf("set net:timeout 5; set net:max-retries 1; set ftp:passive-mode on; "+
+			"set net:socket-bind-ipv4 %s; open ftp://anonymous:x@%s:%d; cat whoami; get data.bin -o %s; bye",
+			src.addr, tr.To.Addr(), tr.To.Port(), filepath.Join(dir, "data.bin"))
+		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", s.Namespace(src.node), "lftp", "-c", script)
+		out, err := cmd.CombinedOutput()
+		o := outcome{server: strings.TrimSpace(firstLine(string(out)))}
+		if err != nil {
+			return outcome{}, fmt.Errorf("lftp: %s", strings.TrimSpace(string(out)))
+		}
+		data, err := os.ReadFile(filepath.Join(dir, "data.bin"))
+		if err != nil {
+			return o, fmt.Errorf("ftp download missing: %w", err)
+		}
+		o.bytes = int64(len(data))
+		if o.corrupt = sha256.Sum256(data) != want; o.corrupt {
+			return o, fmt.Errorf("ftp download checksum mismatch (%d bytes)", len(data))
+		}
+		return o, nil
+	}
+}

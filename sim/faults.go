@@ -1,0 +1,131 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"syscall"
+)
+
+// resolve maps "primary"/"backup" to the router node holding that lvs.cf
+// address; other targets are node names.
+func (s *Site) resolve(target string) string {
+	if target != "primary" && target != "backup" || s.Topo.Site == nil {
+		return target
+	}
+	want := s.Topo.Site.Config.Primary
+	if target == "backup" {
+		want = s.Topo.Site.Config.Backup
+	}
+	for _, n := range s.Topo.Routers() {
+		for _, i := range n.Interfaces {
+			for _, a := range i.Addresses {
+				if a.Addr() == want {
+					return n.Name
+				}
+			}
+		}
+	}
+	return target
+}
+
+// inject performs one fault and says what it did.
+func (s *Site) inject(ctx context.Context, f *Fault) (string, error) {
+	node := s.resolve(f.Target)
+	switch f.Kind {
+	case FaultLinkDown, FaultLinkUp:
+		if err := s.setLink(node, f.Interface, f.Kind == FaultLinkUp); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("set %s %s %s", node, f.Interface, map[bool]string{true: "up", false: "down"}[f.Kind == FaultLinkUp]), nil
+	case FaultDropHeartbeats, FaultPassHeartbeats:
+		return s.heartbeats(ctx, f.Kind == FaultDropHeartbeats)
+	case FaultStartService:
+		return s.startAgain(ctx, node, f.Process)
+	}
+	p := s.proc(node, f.Process)
+	if f.Process == "router" && s.Router != nil {
+		p = s.Router.Process(node)
+	}
+	if p == nil {
+		return "", fmt.Errorf("no %s process on %s", f.Process, node)
+	}
+	sig := map[FaultKind]syscall.Signal{FaultKill: syscall.SIGKILL, FaultStop: syscall.SIGSTOP,
+		FaultCont: syscall.SIGCONT, FaultStopService: syscall.SIGKILL}[f.Kind]
+	if err := p.Signal(sig); err != nil {
+		return "", err
+	}
+	if sig == syscall.SIGKILL {
+		p.stop() // reap it, so start-service sees it exited
+	}
+	return fmt.Sprintf("sent %s to %s on %s (pid %d)", sigName(sig), f.Process, node, p.PID), nil
+}
+
+func sigName(sig syscall.Signal) string {
+	return map[syscall.Signal]string{syscall.SIGKILL: "SIGKILL", syscall.SIGSTOP: "SIGSTOP", syscall.SIGCONT: "SIGCONT"}[sig]
+}
+
+// heartbeats drops (or passes again) heartbeat_port UDP between the
+// routers with an nftables table in each router namespace.
+func (s *Site) heartbeats(ctx context.Context, drop bool) (string, error) {
+	port := uint16(539)
+	if s.Topo.Site != nil {
+		port = s.Topo.Site.Config.HeartbeatPort
+	}
+	for _, n := range s.Topo.Routers() {
+		rules := "table inet lvssim_fault\ndelete table inet lvssim_fault\n"
+		if drop {
+			rules += fmt.Sprintf("table inet lvssim_fault {\n\tchain in {\n\t\ttype filter hook input priority 0; policy accept;\n"+
+				"\t\tudp dport %d drop\n\t}\n\tchain out {\n\t\ttype filter hook output priority 0; policy accept;\n"+
+				"\t\tudp dport %d drop\n\t}\n}\n", port, port)
+		}
+		f, err := s.writeFile("fault-heartbeat-"+n.Name+".nft", []byte(rules))
+		if err != nil {
+			return "", err
+		}
+		if err := s.run(ctx, n.Name, "nft", "-f", f); err != nil {
+			return "", err
+		}
+	}
+	if drop {
+		return fmt.Sprintf("dropping UDP port %d (heartbeats) on every router", port), nil
+	}
+	return fmt.Sprintf("passing UDP port %d (heartbeats) again", port), nil
+}
+
+func haveCommand(name string) bool {
+	_, err := exec.LookPath(name)
+	return err == nil
+}
+
+// startAgain starts a stopped service of node as the topology describes it
+// and waits until it listens.
+func (s *Site) startAgain(ctx context.Context, node, process string) (string, error) {
+	if process == "router" && s.Router != nil {
+		if p := s.Router.Process(node); p != nil && !p.Exited() {
+			return "", fmt.Errorf("the router on %s (pid %d) is still running", node, p.PID)
+		}
+		p, err := s.Router.Restart(ctx, s, node)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("started the router on %s again (pid %d)", node, p.PID), nil
+	}
+	p := s.proc(node, process)
+	if p == nil {
+		return "", fmt.Errorf("no %s was started on %s", process, node)
+	}
+	if !p.Exited() {
+		return "", fmt.Errorf("%s on %s (pid %d) is still running", process, node, p.PID)
+	}
+	n := s.Topo.Node(node)
+	for _, svc := range n.Services {
+		if string(svc.Kind) == process {
+			if err := s.startService(ctx, n, svc); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("started %s on %s again (pid %d)", process, node, s.proc(node, process).PID), nil
+		}
+	}
+	return "", fmt.Errorf("node %s has no %s service", node, process)
+}

@@ -1,0 +1,196 @@
+package sim
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ResponderOptions configure the built-in responder that runs on real and
+// shared servers (`lvssim responder`, started inside a namespace).
+type ResponderOptions struct {
+	Name    string        // answers name themselves with this
+	HTTP    int           // HTTP port, 0 for none
+	HTTPS   int           // HTTPS port with a fresh self-signed certificate
+	TCP     int           // TCP echo port
+	UDP     int           // UDP echo port
+	Delay   time.Duration // delay before each HTTP answer
+	Backend string        // third tier: /shared/ requests fetch this URL
+}
+
+// The responder's protocol, which the built-in client reads:
+//
+//	HTTP  GET /            → "NAME\n", header X-Real-Server: NAME
+//	      GET /bytes/N     → N bytes of the deterministic pattern (newPattern)
+//	      GET /shared/...  → "NAME via BACKEND-BODY" (fetched from Backend)
+//	TCP   on connect the server writes "NAME\n", then echoes every byte
+//	UDP   each datagram P is answered with "NAME\n" + P
+const maxBytes = 1 << 30
+
+// RunResponder serves until ctx is done.
+func RunResponder(ctx context.Context, o ResponderOptions) error {
+	errc := make(chan error, 4)
+	var closers []io.Closer
+	h := responderHandler(o)
+	if o.HTTP != 0 {
+		l, err := net.Listen("tcp", fmt.Sprintf(":%d", o.HTTP))
+		if err != nil {
+			return fmt.Errorf("listening on http port: %w", err)
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		closers = append(closers, srv)
+		go func() { errc <- srv.Serve(l) }()
+	}
+	if o.HTTPS != 0 {
+		cert, err := selfSigned(o.Name)
+		if err != nil {
+			return err
+		}
+		l, err := tls.Listen("tcp", fmt.Sprintf(":%d", o.HTTPS), &tls.Config{Certificates: []tls.Certificate{cert}})
+		if err != nil {
+			return fmt.Errorf("listening on https port: %w", err)
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		closers = append(closers, srv)
+		go func() { errc <- srv.Serve(l) }()
+	}
+	if o.TCP != 0 {
+		l, err := net.Listen("tcp", fmt.Sprintf(":%d", o.TCP))
+		if err != nil {
+			return fmt.Errorf("listening on tcp echo port: %w", err)
+		}
+		closers = append(closers, l)
+		go func() { errc <- tcpEcho(l, o.Name) }()
+	}
+	if o.UDP != 0 {
+		c, err := net.ListenPacket("udp", fmt.Sprintf(":%d", o.UDP))
+		if err != nil {
+			return fmt.Errorf("listening on udp echo port: %w", err)
+		}
+		closers = append(closers, c)
+		go func() { errc <- udpEcho(c, o.Name) }()
+	}
+	select {
+	case <-ctx.Done():
+		for _, c := range closers {
+			c.Close()
+		}
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+func responderHandler(o ResponderOptions) http.Handler {
+	mux := http.NewServeMux()
+	backend := &http.Client{Timeout: 5 * time.Second}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(o.Delay)
+		w.Header().Set("X-Real-Server", o.Name)
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/bytes/"):
+			n, err := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, "/bytes/"), 10, 64)
+			if err != nil || n < 0 || n > maxBytes {
+				http.Error(w, "expected /bytes/N with 0 ≤ N ≤ 1GiB", http.StatusBadRequest)
+				return
+			}
+			w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+			io.Copy(w, newPattern(n))
+		case strings.HasPrefix(r.URL.Path, "/shared/") && o.Backend != "":
+			resp, err := backend.Get(o.Backend)
+			if err != nil {
+				http.Error(w, o.Name+": backend: "+err.Error(), http.StatusBadGateway)
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+			fmt.Fprintf(w, "%s via %s", o.Name, b)
+		default:
+			fmt.Fprintf(w, "%s\n", o.Name)
+		}
+	})
+	return mux
+}
+
+func tcpEcho(l net.Listener, name string) error {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		go func() {
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(time.Minute))
+			fmt.Fprintf(c, "%s\n", name)
+			io.Copy(c, bufio.NewReader(c))
+		}()
+	}
+}
+
+func udpEcho(c net.PacketConn, name string) error {
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := c.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		c.WriteTo(append([]byte(name+"\n"), buf[:n]...), from)
+	}
+}
+
+func selfSigned(name string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("creating certificate: %w", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+// pattern is the deterministic download content: byte i is
+// (i + i>>8 + i>>16) mod 251, so shifted or repeated blocks change the sum.
+type pattern struct{ off, n int64 }
+
+func newPattern(n int64) io.Reader { return &pattern{n: n} }
+
+func (p *pattern) Read(b []byte) (int, error) {
+	if p.off >= p.n {
+		return 0, io.EOF
+	}
+	if rem := p.n - p.off; int64(len(b)) > rem {
+		b = b[:rem]
+	}
+	for i := range b {
+		o := p.off + int64(i)
+		b[i] = byte((o + o>>8 + o>>16) % 251)
+	}
+	p.off += int64(len(b))
+	return len(b), nil
+}

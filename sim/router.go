@@ -1,0 +1,163 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"lvs/config"
+)
+
+// Feature is something a scenario needs from whoever plays the LVS router.
+type Feature string
+
+// Router features, each with the issue that brings it to lvsd.
+const (
+	FeatureNAT         Feature = "nat"            // NAT forwarding (issue 6)
+	FeatureDirect      Feature = "direct-routing" // DR forwarding (issue 7)
+	FeatureFWMark      Feature = "fwmark"         // firewall-mark services (issue 7)
+	FeaturePersistence Feature = "persistence"    // persistent services (issue 4)
+	FeatureFTP         Feature = "ftp"            // FTP across LVS (issue 7)
+	FeatureHealth      Feature = "health-checks"  // nanny removes failed real servers (issue 8)
+	FeatureFailover    Feature = "failover"       // pulse heartbeat and takeover (issue 9)
+)
+
+// featureIssue is the issue that brings each feature to lvsd.
+var featureIssue = map[Feature]int{
+	FeatureNAT: 6, FeatureDirect: 7, FeatureFWMark: 7, FeaturePersistence: 4,
+	FeatureFTP: 7, FeatureHealth: 8, FeatureFailover: 9,
+}
+
+// AllFeatures lists every feature a step may require.
+func AllFeatures() []Feature {
+	return []Feature{FeatureNAT, FeatureDirect, FeatureFWMark, FeaturePersistence, FeatureFTP, FeatureHealth, FeatureFailover}
+}
+
+func featureList() string {
+	var s []string
+	for _, f := range AllFeatures() {
+		s = append(s, string(f))
+	}
+	return strings.Join(s, ", ")
+}
+
+// lvsdFeatures is what the real lvsd does today. When lvsd gains forwarding
+// (issue 6), add FeatureNAT here and `router: auto` switches every NAT
+// scenario from the kernel stand-in to the real binary.
+var lvsdFeatures = []Feature{}
+
+// kernelFeatures is what the kernel stand-in can honestly do with nftables.
+var kernelFeatures = []Feature{FeatureNAT, FeatureDirect, FeatureFWMark, FeaturePersistence, FeatureFTP}
+
+// needs returns the reason a missing feature skips a step:
+// "needs failover (issue 9)".
+func needs(f Feature) string {
+	return fmt.Sprintf("needs %s in lvsd (issue %d)", f, featureIssue[f])
+}
+
+// RouterImpl plays the LVS router role of a site: it makes the active router
+// forward to the real servers of lvs.cf. Start and Stop are called once per
+// site, from the scenario goroutine.
+type RouterImpl interface {
+	// Name is "lvsd" or "kernel".
+	Name() string
+	// Label says in one line who forwards, for the report.
+	Label() string
+	// Supports reports whether the implementation can do f.
+	Supports(f Feature) bool
+	// Start configures every router node of s.
+	Start(ctx context.Context, s *Site) error
+	// Process returns the router process on node, or nil when the role has
+	// no process of its own (the kernel stand-in).
+	Process(node string) *Proc
+	// Restart starts the router process on node again after a kill.
+	Restart(ctx context.Context, s *Site, node string) (*Proc, error)
+}
+
+// siteFeatures are the features the site's lvs.cf itself needs to carry traffic.
+func siteFeatures(c *config.Config) []Feature {
+	if c == nil {
+		return nil
+	}
+	var fs []Feature
+	add := func(f Feature) {
+		if !slices.Contains(fs, f) {
+			fs = append(fs, f)
+		}
+	}
+	switch c.Network {
+	case config.NetworkNAT:
+		add(FeatureNAT)
+	default:
+		add(FeatureDirect)
+	}
+	for _, v := range c.ActiveVirtuals() {
+		if v.FWMark != 0 {
+			add(FeatureFWMark)
+		}
+		if v.Persistent > 0 {
+			add(FeaturePersistence)
+		}
+	}
+	return fs
+}
+
+// chooseRouter picks the implementation: the one asked for, or for "auto"
+// lvsd when it is built and does everything the site needs, else the kernel.
+func chooseRouter(impl string, c *config.Config, lvsd string) (RouterImpl, error) {
+	real := &lvsdRouter{bin: lvsd, procs: map[string]*Proc{}}
+	switch impl {
+	case "kernel":
+		return &kernelRouter{}, nil
+	case "lvsd":
+		if lvsd == "" {
+			return nil, fmt.Errorf("router impl lvsd: the lvsd binary is not built (cmd/lvsd has no main package yet)")
+		}
+		return real, nil
+	}
+	if lvsd != "" && len(siteFeatures(c)) > 0 && !slices.ContainsFunc(siteFeatures(c), func(f Feature) bool { return !real.Supports(f) }) {
+		return real, nil
+	}
+	return &kernelRouter{}, nil
+}
+
+// lvsdRouter runs the real lvsd in each router namespace:
+// `ip netns exec NS lvsd -f lvs.cf`, tracked by PID.
+type lvsdRouter struct {
+	bin   string
+	procs map[string]*Proc // router node → lvsd
+}
+
+func (r *lvsdRouter) Name() string              { return "lvsd" }
+func (r *lvsdRouter) Label() string             { return "lvsd (the real binary, " + r.bin + ")" }
+func (r *lvsdRouter) Supports(f Feature) bool   { return slices.Contains(lvsdFeatures, f) }
+func (r *lvsdRouter) Process(node string) *Proc { return r.procs[node] }
+
+func (r *lvsdRouter) Start(ctx context.Context, s *Site) error {
+	for _, n := range s.Topo.Routers() {
+		if _, err := r.Restart(ctx, s, n.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Restart starts `lvsd -f lvs.cf` on node, tracked by PID.
+func (r *lvsdRouter) Restart(ctx context.Context, s *Site, node string) (*Proc, error) {
+	p, err := s.startProc(ctx, node, "router", r.bin, "-f", filepath.Join(s.Dir, "lvs.cf"))
+	if err != nil {
+		return nil, fmt.Errorf("starting lvsd on %s: %w", node, err)
+	}
+	r.procs[node] = p
+	select { // an lvsd that cannot run says so at once
+	case <-p.done:
+		log, _ := os.ReadFile(filepath.Join(s.Dir, "logs", node+"-router.log"))
+		return nil, fmt.Errorf("lvsd on %s exited at start (%v): %s", node, p.err, strings.TrimSpace(string(log)))
+	case <-time.After(time.Second):
+	}
+	return p, nil
+}

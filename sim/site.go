@@ -1,0 +1,182 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Site is one topology built in network namespaces: a switch namespace with
+// a bridge per segment, a namespace per node, and the processes running in
+// them. Every name carries the run-unique prefix lvssim-ID-.
+type Site struct {
+	ID         string
+	Prefix     string // namespace prefix: lvssim-ID-
+	linkPrefix string // link prefix in the switch namespace: lvID (IFNAMSIZ is 15)
+	Topo       *Topology
+	Dir        string // run dir: lvs.cf, service configs, logs
+	Bins       *Bins
+	Router     RouterImpl
+	kept       bool // built by `lvssim up`
+	log        io.Writer
+
+	sw    *nsNode
+	nodes map[string]*nsNode
+	state *State
+
+	mu    sync.Mutex // guards procs
+	procs []*Proc
+
+	notes []string // for the report: lvsd -t verdicts, lvs.cf warnings
+
+	answered, failed atomic.Int64 // requests so far, for the progress line
+}
+
+// SiteOptions configure NewSite.
+type SiteOptions struct {
+	Dir    string    // run dir; created if empty
+	Bins   *Bins     // real binaries (BuildBinaries)
+	Router string    // auto, lvsd or kernel; "" takes the topology's router.impl
+	Keep   bool      // the site outlives this process (lvssim up)
+	Log    io.Writer // progress lines; nil discards
+}
+
+// NewSite builds t: sweeps leftovers of crashed runs, creates the
+// namespaces, links and addresses, starts the services and the router
+// implementation. On error everything built so far is removed.
+func NewSite(ctx context.Context, t *Topology, o SiteOptions) (s *Site, err error) {
+	if os.Geteuid() != 0 {
+		return nil, ErrNotRoot
+	}
+	if _, err := Sweep(); err != nil {
+		return nil, fmt.Errorf("sweeping leftovers of crashed runs: %w", err)
+	}
+	id := newID()
+	s = &Site{
+		ID: id, Prefix: NamePrefix + id + "-", linkPrefix: "lv" + id,
+		Topo: t, Bins: o.Bins, kept: o.Keep, log: o.Log, nodes: map[string]*nsNode{},
+	}
+	if s.log == nil {
+		s.log = io.Discard
+	}
+	if s.Dir = o.Dir; s.Dir == "" {
+		if s.Dir, err = os.MkdirTemp("", "lvssim-run-"+id+"-"); err != nil {
+			return nil, err
+		}
+	}
+	os.Chmod(s.Dir, 0o755) // vsftpd and nginx workers read their files under it
+	if err := os.MkdirAll(filepath.Join(s.Dir, "logs"), 0o755); err != nil {
+		return nil, err
+	}
+	_, start, _ := procStat(os.Getpid())
+	s.state = &State{ID: id, Owner: os.Getpid(), OwnerStart: start, Kept: o.Keep, Topology: t.File, Dir: s.Dir, Started: time.Now()}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, s.Close())
+			s = nil
+		}
+	}()
+	if err := s.saveState(); err != nil {
+		return s, err
+	}
+	impl := o.Router
+	if impl == "" {
+		impl = t.Router.Impl
+	}
+	var lvsd string
+	if o.Bins != nil {
+		lvsd = o.Bins.LVSD
+	}
+	var cfg = t.Site
+	if cfg != nil {
+		if s.Router, err = chooseRouter(impl, cfg.Config, lvsd); err != nil {
+			return s, err
+		}
+	}
+	s.logf("building site %s (%s) in namespaces %s*", t.Name, t.File, s.Prefix)
+	if err := s.buildNetwork(); err != nil {
+		return s, fmt.Errorf("building network: %w", err)
+	}
+	if err := s.startServices(ctx); err != nil {
+		return s, fmt.Errorf("starting services: %w", err)
+	}
+	if cfg != nil {
+		if err := s.checkLVSConf(ctx); err != nil {
+			return s, err
+		}
+	}
+	if s.Router != nil {
+		s.logf("router: %s", s.Router.Label())
+		if err := s.Router.Start(ctx, s); err != nil {
+			return s, fmt.Errorf("starting router (%s): %w", s.Router.Name(), err)
+		}
+	}
+	return s, nil
+}
+
+// ErrNotRoot is returned when lvssim is not run as root.
+var ErrNotRoot = errors.New("lvssim needs root (it creates network namespaces); run it with sudo")
+
+// Close stops every process and deletes every namespace of the site and its
+// state file. It is safe to call more than once.
+func (s *Site) Close() error {
+	s.stopProcs()
+	err := s.teardownNetwork()
+	s.nodes = map[string]*nsNode{}
+	s.sw = nil
+	if rmErr := os.Remove(statePath(s.ID)); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
+		err = errors.Join(err, rmErr)
+	}
+	return err
+}
+
+func (s *Site) saveState() error { return s.state.save() }
+
+func (s *Site) logf(format string, args ...any) {
+	fmt.Fprintf(s.log, format+"\n", args...)
+}
+
+// writeFile writes a file into the run dir and returns its path.
+func (s *Site) writeFile(name string, data []byte) (string, error) {
+	p := filepath.Join(s.Dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		return "", fmt.Errorf("writing %s: %w", name, err)
+	}
+	return p, nil
+}
+
+// Namespace returns the namespace name of a node.
+func (s *Site) Namespace(node string) string { return s.Prefix + node }
+
+// checkLVSConf writes the routers' lvs.cf (config.Format of the parsed
+// file) into the run dir and, when lvsd is built, has the real binary check
+// it inside each router namespace (lvsd -t), as an administrator would.
+func (s *Site) checkLVSConf(ctx context.Context) error {
+	cf, err := s.writeFile("lvs.cf", s.Topo.Site.Text)
+	if err != nil {
+		return err
+	}
+	for _, w := range s.Topo.Site.Config.Warnings {
+		s.notes = append(s.notes, "lvs.cf warning: "+w.Error())
+	}
+	if s.Bins == nil || s.Bins.LVSD == "" {
+		return nil
+	}
+	for _, n := range s.Topo.Routers() {
+		out, err := s.output(ctx, n.Name, s.Bins.LVSD, "-t", "-f", cf)
+		if err != nil {
+			return fmt.Errorf("lvsd -t rejects the site's lvs.cf on %s: %w: %s", n.Name, err, out)
+		}
+		s.notes = append(s.notes, fmt.Sprintf("lvsd -t -f lvs.cf on %s: %s", n.Name, firstLine(out)))
+	}
+	return nil
+}
