@@ -206,3 +206,7 @@ func sortedKeys(t *ipvs.Table) []ipvs.ServiceKey {
 	})
 	return ks
 }
+
+func ipvsDest(a netip.Addr, port uint16, m ipvs.Method, weight int32) ipvs.DestSpec {
+	return ipvs.DestSpec{Addr: a, Port: port, Method: m, Weight: weight}
+}

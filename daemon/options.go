@@ -1,5 +1,7 @@
 package daemon
 
+import "log/slog"
+
 // Options are lvsd's command-line settings, filled by cmd/lvsd.
 type Options struct {
 	// ConfigFile is the lvs.cf to read; "" means config.DefaultFile.
@@ -12,4 +14,9 @@ type Options struct {
 	ConfigTest bool
 	// ConfigDump prints the normalised configuration and exits.
 	ConfigDump bool
+	// Workers is the number of dataplane workers per interface; 0 means
+	// one per CPU.
+	Workers int
+	// Logger receives lvsd's log; nil means text lines on stderr.
+	Logger *slog.Logger
 }

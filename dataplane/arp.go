@@ -17,14 +17,17 @@ func handleARP(out []byte, f []byte, p *frame.Parsed, port *Port, owned *Owned, 
 	if !a.Valid() {
 		return 0
 	}
-	if port.Neigh != nil {
-		port.Neigh.Learn(a.SenderIP(), a.SenderMAC(), now)
-	}
-	if a.Op() != frame.ARPRequest || a.IsGratuitous() {
-		return 0
-	}
 	target := a.TargetIP()
-	if pi, ok := owned.Port(target.As4()); !ok || pi != port.Index {
+	pi, mine := owned.Port(target.As4())
+	mine = mine && pi == port.Index
+	if port.Neigh != nil {
+		if mine && a.Op() == frame.ARPRequest {
+			port.Neigh.LearnAny(a.SenderIP(), a.SenderMAC(), now)
+		} else {
+			port.Neigh.Learn(a.SenderIP(), a.SenderMAC(), now)
+		}
+	}
+	if !mine || a.Op() != frame.ARPRequest || a.IsGratuitous() {
 		return 0
 	}
 	return frame.PutARPReply(out, a, port.MAC, target)

@@ -24,7 +24,8 @@ import (
 // resolved, Due says which to probe now, Learn records what ARP said.
 type Neigh struct {
 	mu     sync.Mutex                            // guards want, state and publishing
-	want   map[[4]byte]bool                      // addresses to keep resolved
+	want   map[[4]byte]bool                      // addresses to keep resolved (Want)
+	auto   map[[4]byte]bool                      // hosts that asked for an owned address (LearnAny)
 	state  map[[4]byte]*neighState               // resolution state, written under mu
 	lookup atomic.Pointer[map[[4]byte]frame.MAC] // published MACs, read lock-free
 
@@ -47,7 +48,7 @@ type neighState struct {
 // ucast_solicit). Packets to a forgotten neighbour are dropped and counted
 // until it answers again.
 func NewNeigh() *Neigh {
-	n := &Neigh{want: map[[4]byte]bool{}, state: map[[4]byte]*neighState{},
+	n := &Neigh{want: map[[4]byte]bool{}, auto: map[[4]byte]bool{}, state: map[[4]byte]*neighState{},
 		reachable: 30 * time.Second, retrans: time.Second, probes: 3}
 	empty := map[[4]byte]frame.MAC{}
 	n.lookup.Store(&empty)
@@ -73,7 +74,7 @@ func (n *Neigh) Want(ips []netip.Addr) {
 	}
 	n.want = want
 	for ip := range n.state {
-		if !want[ip] {
+		if !want[ip] && !n.auto[ip] {
 			delete(n.state, ip)
 		}
 	}
@@ -90,7 +91,7 @@ func (n *Neigh) Learn(ip netip.Addr, mac frame.MAC, now time.Time) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	a := ip.As4()
-	if !n.want[a] {
+	if !n.want[a] && !n.auto[a] {
 		return
 	}
 	s := n.state[a]
@@ -105,6 +106,27 @@ func (n *Neigh) Learn(ip netip.Addr, mac frame.MAC, now time.Time) {
 	}
 }
 
+// MaxAuto bounds the hosts LearnAny keeps, so a flood of ARP requests cannot
+// grow the table without limit.
+const MaxAuto = 4096
+
+// LearnAny records a host on the segment that asked for one of lvsd's
+// addresses (an ARP request for a VIP): a client on the same segment, whose
+// replies go straight to it. Such hosts are kept resolved like wanted ones
+// and forgotten when they stop answering.
+func (n *Neigh) LearnAny(ip netip.Addr, mac frame.MAC, now time.Time) {
+	if !ip.Is4() || ip.IsUnspecified() {
+		return
+	}
+	n.mu.Lock()
+	a := ip.As4()
+	if !n.want[a] && !n.auto[a] && len(n.auto) < MaxAuto {
+		n.auto[a] = true
+	}
+	n.mu.Unlock()
+	n.Learn(ip, mac, now)
+}
+
 // Due returns the wanted addresses to probe now (appending to dst), and
 // forgets MACs whose probes went unanswered. The caller sends one ARP
 // request for each address returned.
@@ -112,7 +134,13 @@ func (n *Neigh) Due(dst []netip.Addr, now time.Time) []netip.Addr {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	forgot := false
-	for ip := range n.want {
+	for ip := range n.auto {
+		if s := n.state[ip]; s != nil && !s.known && s.unanswered >= n.probes {
+			delete(n.auto, ip) // a host that left: stop probing it
+			delete(n.state, ip)
+		}
+	}
+	for ip := range n.all() {
 		s := n.state[ip]
 		if s == nil {
 			s = &neighState{}
@@ -134,6 +162,21 @@ func (n *Neigh) Due(dst []netip.Addr, now time.Time) []netip.Addr {
 	}
 	slices.SortFunc(dst, func(a, b netip.Addr) int { return a.Compare(b) })
 	return dst
+}
+
+// all returns the wanted and the learned hosts. Called with mu held.
+func (n *Neigh) all() map[[4]byte]bool {
+	if len(n.auto) == 0 {
+		return n.want
+	}
+	m := make(map[[4]byte]bool, len(n.want)+len(n.auto))
+	for ip := range n.want {
+		m[ip] = true
+	}
+	for ip := range n.auto {
+		m[ip] = true
+	}
+	return m
 }
 
 // publish copies the known MACs into a new lookup map. Called with mu held.

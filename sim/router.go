@@ -45,10 +45,10 @@ func featureList() string {
 	return strings.Join(s, ", ")
 }
 
-// lvsdFeatures is what the real lvsd does today. When lvsd gains forwarding
-// (issue 6), add FeatureNAT here and `router: auto` switches every NAT
-// scenario from the kernel stand-in to the real binary.
-var lvsdFeatures = []Feature{}
+// lvsdFeatures is what the real lvsd does today; `router: auto` uses lvsd
+// for every site that needs no more than this, and the kernel stand-in
+// otherwise.
+var lvsdFeatures = []Feature{FeatureNAT, FeatureDirect, FeatureFWMark, FeaturePersistence, FeatureFTP, FeatureHealth}
 
 // kernelFeatures is what the kernel stand-in can honestly do with nftables.
 var kernelFeatures = []Feature{FeatureNAT, FeatureDirect, FeatureFWMark, FeaturePersistence, FeatureFTP}

@@ -1,19 +1,22 @@
 // Command lvsd is the LVS router daemon: it reads lvs.cf, owns the virtual
 // IPs, forwards to real servers, checks their health and fails over to its
-// peer. This build provides the one-shot modes -t and --config-dump.
+// peer.
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"lvs/config"
 	"lvs/daemon"
 )
 
-const usage = `Usage: lvsd [-t | --config-dump] [-f FILE] [--iptables FILE]
+const usage = `Usage: lvsd [-t | --config-dump] [-f FILE] [--iptables FILE] [--workers N]
 
 lvsd is the daemon of an LVS router, in user space: it reads the Piranha
 configuration file lvs.cf, owns the virtual IPs, forwards connections to the
@@ -26,7 +29,12 @@ Modes:
                       configuration is usable, 1 when it is not
   --config-dump       print the configuration in the normalised lvs.cf layout
                       (the one the Piranha GUI writes), then exit
-  (none)              run the daemon; this arrives with the dataplane
+  (none)              run the daemon in the foreground: take the VIPs and the
+                      nat_router address of lvs.cf, forward to the real
+                      servers, log to stderr; SIGHUP re-reads lvs.cf and
+                      applies the difference (a bad file is refused and the
+                      running configuration stays); SIGTERM or Ctrl-C stops
+                      and releases everything lvsd added to the kernel
 
 Files:
   -f, --config FILE   the lvs.cf to read (default %s)
@@ -35,12 +43,14 @@ Files:
                       a missing default file is fine, a broken one is an
                       error). The same rules can be written in lvs.cf as
                       fwmark_rule and masquerade blocks: see lvs.cf(5).
+  --workers N         dataplane workers per interface (default: one per CPU)
   -h, --help          show this help
 
 Examples:
   lvsd -t                                  check /etc/sysconfig/ha/lvs.cf
   lvsd -t -f examples/ftp.cf --iptables examples/ftp.iptables
   lvsd --config-dump -f lvs.cf > lvs.cf.new
+  lvsd -f /etc/sysconfig/ha/lvs.cf         run the router (as root)
 `
 
 func main() {
@@ -54,8 +64,13 @@ func main() {
 	case opts.ConfigDump:
 		os.Exit(daemon.ConfigDump(opts, os.Stdout, os.Stderr))
 	default:
-		fmt.Fprintln(os.Stderr, "lvsd: daemon mode arrives with the dataplane; for now use lvsd -t to check a configuration (see lvsd --help)")
-		os.Exit(2)
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := daemon.Run(ctx, opts)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "lvsd:", err)
+			os.Exit(1)
+		}
 	}
 }
 
@@ -75,6 +90,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o daemon.Options, code
 	fs.StringVar(&o.ConfigFile, "f", "", "")
 	fs.StringVar(&o.ConfigFile, "config", "", "")
 	fs.StringVar(&o.IptablesFile, "iptables", "", "")
+	fs.IntVar(&o.Workers, "workers", 0, "")
 	switch err := fs.Parse(args); {
 	case err != nil:
 		return o, 2

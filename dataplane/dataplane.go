@@ -26,12 +26,14 @@ type State struct {
 	Local map[[4]byte]bool
 }
 
-// Route says that addresses in Prefix are reached through port Port: the
-// segment of the real servers (NAT's private side, or the shared segment
-// of direct routing).
+// Route says that addresses in Prefix are reached through port Port,
+// directly (Via unset: on the segment, as real servers are) or through the
+// gateway Via (clients behind the site's upstream router). lvsd routes like
+// the kernel: the daemon copies the router's own routes for its ports.
 type Route struct {
 	Prefix netip.Prefix
 	Port   int
+	Via    netip.Addr
 }
 
 // Routes is an immutable longest-prefix-first route list. Real-server
@@ -43,6 +45,7 @@ type Routes struct {
 type route struct {
 	addr, mask uint32
 	port       int
+	via        [4]byte // zero: on the segment
 }
 
 // NewRoutes compiles routes, most specific first.
@@ -55,23 +58,32 @@ func NewRoutes(rs []Route) *Routes {
 			continue
 		}
 		a, m := prefixBits(r.Prefix)
-		out.r = append(out.r, route{addr: a, mask: m, port: r.Port})
+		rt := route{addr: a, mask: m, port: r.Port}
+		if r.Via.Is4() {
+			rt.via = r.Via.As4()
+		}
+		out.r = append(out.r, rt)
 	}
 	return out
 }
 
-// Port returns the port that reaches ip.
-func (rs *Routes) Port(ip [4]byte) (int, bool) {
+// Lookup returns the port that reaches ip and the next hop on it: ip itself
+// when it is on the segment, else the route's gateway.
+func (rs *Routes) Lookup(ip [4]byte) (port int, hop [4]byte, ok bool) {
 	if rs == nil {
-		return 0, false
+		return 0, ip, false
 	}
 	a := be32(ip)
 	for i := range rs.r {
-		if a&rs.r[i].mask == rs.r[i].addr {
-			return rs.r[i].port, true
+		r := &rs.r[i]
+		if a&r.mask == r.addr {
+			if r.via != ([4]byte{}) {
+				return r.port, r.via, true
+			}
+			return r.port, ip, true
 		}
 	}
-	return 0, false
+	return 0, ip, false
 }
 
 // Dataplane is the shared part of all workers: the ports, the connection

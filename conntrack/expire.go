@@ -1,0 +1,240 @@
+package conntrack
+
+import (
+	"sync/atomic"
+
+	"lvs/ipvs"
+)
+
+// removeWhy says why an entry goes, which decides the last-moment checks
+// and the counter it bumps.
+type removeWhy uint8
+
+const (
+	removeDelete  removeWhy = iota // Delete: unconditional (templates wait for their connections)
+	removeExpire                   // timer ran out: not if a packet re-armed it meanwhile
+	removeEvict                    // table full: only if still half-open
+	removeNodest                   // destination gone (expire_nodest_conn)
+	removeResched                  // a new SYN replaces it (conn_reuse_mode)
+)
+
+// lockEntry locks the home shard of h and, if the entry is on a reply
+// chain, that chain's shard, in shard order. ok is false when h is stale.
+func (t *Table) lockEntry(h Handle) (a, b *shard, e *entry, ok bool) {
+	ref := h.ref()
+	if ref&localMask == 0 {
+		return nil, nil, nil, false
+	}
+	a = &t.shards[ref>>localBits]
+	a.mu.Lock()
+	e = t.at(ref)
+	if e == nil || e.gen != h.gen() || !e.live() {
+		a.mu.Unlock()
+		return nil, nil, nil, false
+	}
+	b = a
+	if e.flags&flagRev != 0 {
+		b = t.shardOf(t.hash(replyWords(e.k0, e.k1, e.d)))
+	}
+	if b == a {
+		return a, b, e, true
+	}
+	if b.idx > a.idx {
+		b.mu.Lock()
+		return a, b, e, true
+	}
+	a.mu.Unlock()
+	lockPair(a, b)
+	if e.gen != h.gen() || !e.live() {
+		unlockPair(a, b)
+		return nil, nil, nil, false
+	}
+	return a, b, e, true
+}
+
+// remove deletes the entry h names, after the check its reason calls for.
+// It reports whether the entry went.
+func (t *Table) remove(h Handle, why removeWhy, now ipvs.Tick) bool {
+	a, b, e, ok := t.lockEntry(h)
+	if !ok {
+		return false
+	}
+	keep := false
+	switch why {
+	case removeExpire:
+		keep = !expired(e.expires, now)
+	case removeEvict:
+		keep = !e.state().halfOpen()
+	}
+	if e.template() && e.aux > 0 {
+		// A template lives while it controls connections (ip_vs_conn_expire:
+		// "do I control anybody?"); Delete only invalidates it.
+		if why == removeDelete {
+			a.beginWrite()
+			atomic.StoreUint64(&e.k1, e.k1|kindInvalid)
+			e.setFlag(uint32(FlagInvalid), true)
+			a.endWrite()
+		}
+		keep = true
+	}
+	if keep {
+		unlockPair(a, b)
+		return false
+	}
+	beginPair(a, b)
+	ctl := t.drop(a, b, h.ref(), e)
+	endPair(a, b)
+	unlockPair(a, b)
+	if ctl != 0 {
+		t.releaseCtl(ctl)
+	}
+	switch why {
+	case removeEvict:
+		t.st.evicted.Add(1)
+	case removeNodest:
+		t.st.nodest.Add(1)
+	case removeResched:
+		t.st.resched.Add(1)
+	}
+	t.st.expired.Add(1)
+	return true
+}
+
+// drop unlinks e from its chains, unbinds it from its destination and frees
+// its slot. The caller holds a (home) and b (reply shard) in write
+// sections. It returns the ref of the template that controlled e, whose
+// count the caller must release after unlocking.
+func (t *Table) drop(a, b *shard, ref uint32, e *entry) uint32 {
+	hs := *a.heads.Load()
+	t.unlink(&hs[t.hash(e.k0, e.k1&^kindMask)&uint64(len(hs)-1)], ref, nextOf)
+	a.n--
+	if e.flags&flagRev != 0 {
+		r0, r1 := replyWords(e.k0, e.k1, e.d)
+		rs := *b.rheads.Load()
+		t.unlink(&rs[t.hash(r0, r1)&uint64(len(rs)-1)], ref, rnextOf)
+		b.rn--
+	}
+	if c := t.reg.Dest(ipvs.DestID(e.dest)); c != nil {
+		if e.flags&uint32(FlagTemplate) != 0 {
+			c.Persist.Add(-1)
+		} else {
+			c.Unbind(e.flags&uint32(FlagInactive) == 0, e.epoch)
+		}
+	}
+	if e.flags&uint32(FlagTemplate) == 0 && e.proto() == ipvs.TCP && e.state().halfOpen() {
+		t.halfOpen.Add(-1)
+	}
+	var ctl uint32
+	if !e.template() {
+		ctl = e.aux
+	}
+	e.aux = 0
+	a.release(ref&localMask, e)
+	t.count.Add(-1)
+	return ctl
+}
+
+// releaseCtl drops one controlled connection from template ref. The template
+// itself goes at its next expiry once it controls nothing.
+func (t *Table) releaseCtl(ref uint32) {
+	c := &t.shards[ref>>localBits]
+	c.mu.Lock()
+	if te := t.at(ref); te != nil && te.live() && te.template() && te.aux > 0 {
+		te.aux--
+	}
+	c.mu.Unlock()
+}
+
+// Delete removes the entry h names at once (ipvsadm has no such command; the
+// daemon uses it for flushes and tests). A template that still controls
+// connections is invalidated instead and goes when they are gone. It
+// reports whether h named a live entry.
+func (t *Table) Delete(h Handle) bool {
+	if t.remove(h, removeDelete, 0) {
+		return true
+	}
+	c, ok := t.Get(h)
+	return ok && c.Flags()&FlagInvalid != 0
+}
+
+// sweepBatch bounds how many candidates one shard visit collects, so a lock
+// is held for a bounded time.
+const (
+	sweepBatch = 64
+	sweepSlots = 256 // slots looked at per lock hold
+)
+
+// Expire looks at up to budget slots, shard after shard from where the last
+// call stopped, and removes entries whose timer ran out, and (with
+// expire_nodest_conn) entries whose destination left the table. A template
+// that still controls connections is re-armed instead (expire_later in
+// ip_vs_conn_expire). It returns how many entries went. Call it from one
+// goroutine every fraction of a second with a budget that covers the table
+// in about a second (e.g. Len()/10+1024 every 100 ms): expiry is then late
+// by at most that period, and no lock is held for more than 256
+// slots. One call never goes round the table more than once.
+func (t *Table) Expire(now ipvs.Tick, budget int) int {
+	t.sweepMu.Lock()
+	defer t.sweepMu.Unlock()
+	set := t.set.Load()
+	var cand [sweepBatch]Handle
+	var why [sweepBatch]removeWhy
+	removed := 0
+	for finished := 0; budget > 0 && finished < numShards; { // at most one pass per call
+		s := &t.shards[t.sweepAt]
+		budget--
+		s.mu.Lock()
+		n, done := 0, false
+		for scanned := 0; n < sweepBatch && budget > 0 && scanned < sweepSlots; scanned++ {
+			if s.cursor == 0 {
+				s.cursor = 1
+			}
+			if s.cursor >= s.used {
+				s.cursor, done = 1, true
+				break
+			}
+			ref := mkRef(s.idx, s.cursor)
+			s.cursor++
+			budget--
+			e := t.at(ref)
+			if !e.live() {
+				continue
+			}
+			if w, ok := t.due(e, set, now); ok {
+				cand[n], why[n] = mkHandle(ref, e.gen), w
+				n++
+			}
+		}
+		s.mu.Unlock()
+		for i := range n {
+			if t.remove(cand[i], why[i], now) {
+				removed++
+			}
+		}
+		if done {
+			t.sweepAt = (t.sweepAt + 1) % numShards
+			finished++
+		}
+	}
+	return removed
+}
+
+// due decides whether the sweep removes e: a run-out timer, or a dead
+// destination under expire_nodest_conn. A controlling entry whose timer ran
+// out is re-armed. Caller holds e's home lock.
+func (t *Table) due(e *entry, set *Settings, now ipvs.Tick) (removeWhy, bool) {
+	controls := e.template() && e.aux > 0
+	if expired(e.expires, now) {
+		if controls {
+			e.expires = deadline(now, int64(e.extra))
+			return 0, false
+		}
+		return removeExpire, true
+	}
+	if set.ExpireNodestConn && !controls {
+		if c := t.reg.Dest(ipvs.DestID(e.dest)); c == nil || !c.Available() {
+			return removeNodest, true
+		}
+	}
+	return 0, false
+}

@@ -1,0 +1,257 @@
+package conntrack
+
+import (
+	"sync/atomic"
+
+	"lvs/ipvs"
+)
+
+// Status says what Schedule did.
+type Status uint8
+
+// The outcomes of Schedule.
+const (
+	Scheduled    Status = iota // a new entry, or the one a concurrent packet of the flow made first
+	NotNew                     // a TCP packet other than a bare SYN cannot open a connection (tcp_conn_schedule)
+	NoDest                     // the scheduler found no destination (IPVS answers ICMP port unreachable)
+	TableFull                  // no room and nothing evictable (counted in Stats.Full)
+	PortMismatch               // a non-persistent service only takes its own port (ip_vs_schedule)
+	Unsupported                // not an IPv4 flow
+)
+
+var statusNames = [...]string{"scheduled", "not a new connection", "no destination", "table full",
+	"port mismatch", "unsupported address family"}
+
+// String describes the status.
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return "unknown"
+}
+
+// Schedule creates the entry for the first packet of flow k to service s
+// (found by the caller from the VIP:port or firewall mark of the packet), as
+// ip_vs_schedule and ip_vs_sched_persist: a persistent service first looks
+// for a valid persistence template of the client network, else asks
+// s.Sched.Pick; the new entry is bound to the destination (Counters.Bind)
+// and the packet is applied to it (INPUT). A one-packet UDP service
+// (-o) gets a Conn to forward by but no entry. Schedule does not allocate
+// once the slabs have grown.
+func (t *Table) Schedule(s *ipvs.Service, k Key, mark uint32, fl TCPFlags, now ipvs.Tick) (Conn, Status) {
+	if !isNewConn(k.Proto, fl) {
+		return Conn{}, NotNew
+	}
+	k0, k1, ok := packKey(k, kindConn)
+	if !ok {
+		return Conn{}, Unsupported
+	}
+	if s.Persistent() {
+		return t.schedulePersist(s, k, k0, k1, mark, fl, now)
+	}
+	if s.Key.FWMark == 0 && k.Virtual.Port() != s.Key.Port {
+		return Conn{}, PortMismatch
+	}
+	h := t.hash(k0, k1&^kindMask)
+	a := t.shardOf(h)
+	reserved := t.reserve(now) // before any lock: eviction locks other shards
+	a.mu.Lock()
+	if ref, e := t.find(a, h, k0, k1); e != nil {
+		a.mu.Unlock()
+		t.unreserve(reserved)
+		return t.stepExisting(mkHandle(ref, atomic.LoadUint32(&e.gen)), fl, now)
+	}
+	a.flow = ipvs.Flow{Src: k.Client, Dst: k.Virtual, Now: now}
+	d := s.Sched.Pick(s, &a.flow)
+	daddr, v4 := uint32(0), false
+	if d != nil {
+		daddr, v4 = pack4(d.Addr)
+	}
+	if !reserved || !v4 || s.OnePacket && k.Proto == ipvs.UDP {
+		a.mu.Unlock()
+		t.unreserve(reserved)
+		switch {
+		case d == nil:
+			return Conn{}, NoDest
+		case !reserved:
+			return Conn{}, TableFull // counted by reserve
+		}
+		c, st, _ := t.newConn(s, d, k0, k1, h, connPort(d, k), mark, 0, fl, now)
+		return c, st
+	}
+	// Insert under the lock the pick held when the shard order allows it.
+	p := connSpec(s, d, k0, k1, h, daddr, connPort(d, k), mark, 0)
+	rh := t.hash(replyWords(p.k0, p.k1, p.d))
+	b := t.shardOf(rh)
+	switch {
+	case b == a:
+	case b.idx > a.idx:
+		b.mu.Lock()
+	default:
+		a.mu.Unlock()
+		lockPair(a, b)
+	}
+	c, st, fresh := t.insertLocked(&p, a, b, rh, true, fl, now)
+	unlockPair(a, b)
+	if fresh && s.C != nil {
+		s.C.Conns.Add(1)
+	}
+	return c, st
+}
+
+// connPort is the destination port of a new connection: the dest's, or
+// the client's virtual port for a dest without one (ip_vs_schedule).
+func connPort(d *ipvs.Dest, k Key) uint16 {
+	if d.Port != 0 {
+		return d.Port
+	}
+	return k.Virtual.Port()
+}
+
+// unreserve gives back a slot reserve took.
+func (t *Table) unreserve(reserved bool) {
+	if reserved {
+		t.count.Add(-1)
+	}
+}
+
+// connSpec describes the connection entry for destination d.
+func connSpec(s *ipvs.Service, d *ipvs.Dest, k0, k1, h uint64, daddr uint32, dport uint16, mark, ctl uint32) spec {
+	var flags Flags
+	if d.Method != ipvs.Masq {
+		flags |= FlagNoOutput // replies bypass the director (__ip_vs_update_dest)
+	}
+	return spec{k0: k0, k1: k1, h: h, d: packD(daddr, dport, d.Method, StateNone), svc: s.ID, dest: d.ID,
+		c: d.C, ctl: ctl, fwmark: mark, flags: flags}
+}
+
+// stepExisting applies a packet to an entry a concurrent packet created.
+func (t *Table) stepExisting(h Handle, fl TCPFlags, now ipvs.Tick) (Conn, Status) {
+	c, ok := t.Update(h, DirInput, fl, now)
+	if !ok {
+		return Conn{}, NoDest
+	}
+	return c, Scheduled
+}
+
+// newConn makes the connection entry for destination d (ip_vs_conn_new),
+// controlled by template ctl when non-zero. fresh reports whether an entry
+// was stored by this call.
+func (t *Table) newConn(s *ipvs.Service, d *ipvs.Dest, k0, k1, h uint64, dport uint16, mark, ctl uint32,
+	fl TCPFlags, now ipvs.Tick) (c Conn, st Status, fresh bool) {
+	daddr, ok := pack4(d.Addr)
+	if !ok {
+		return Conn{}, Unsupported, false
+	}
+	p := connSpec(s, d, k0, k1, h, daddr, dport, mark, ctl)
+	if s.OnePacket && ipvs.Proto(k1>>24) == ipvs.UDP {
+		// ip_vs_conn_new with IP_VS_CONN_F_ONE_PACKET: bound, counted, never hashed.
+		ep := d.C.Epoch()
+		d.C.Bind(false, ep)
+		d.C.Unbind(false, ep)
+		if s.C != nil {
+			s.C.Conns.Add(1)
+		}
+		return Conn{k0: k0, k1: k1, d: p.d, flags: uint32(FlagOnePacket | FlagInactive | p.flags),
+			svc: uint32(s.ID), dest: uint32(d.ID)}, Scheduled, false
+	}
+	c, st, fresh = t.insert(&p, true, fl, now)
+	if fresh && s.C != nil {
+		s.C.Conns.Add(1)
+	}
+	return c, st, fresh
+}
+
+// spec describes an entry to insert.
+type spec struct {
+	k0, k1, h uint64
+	d         uint64
+	svc       ipvs.ServiceID
+	dest      ipvs.DestID
+	c         *ipvs.Counters
+	ctl       uint32
+	fwmark    uint32
+	flags     Flags // FlagTemplate, FlagNoOutput, FlagSync
+	timeout   int64 // ms; 0: the state's timeout
+}
+
+// insert links a new entry made from p and binds it to its destination;
+// with step the first packet (fl, INPUT) is applied. If the key is already
+// there (a concurrent packet won) that entry is stepped and returned with
+// fresh false. A template is not put on a reply chain. The caller holds no
+// lock.
+func (t *Table) insert(p *spec, step bool, fl TCPFlags, now ipvs.Tick) (Conn, Status, bool) {
+	if !t.reserve(now) {
+		return Conn{}, TableFull, false
+	}
+	template := p.flags&FlagTemplate != 0
+	a := t.shardOf(p.h)
+	b, rh := a, uint64(0)
+	if !template {
+		rh = t.hash(replyWords(p.k0, p.k1, p.d))
+		b = t.shardOf(rh)
+	}
+	lockPair(a, b)
+	defer unlockPair(a, b)
+	return t.insertLocked(p, a, b, rh, step, fl, now)
+}
+
+// insertLocked is insert once the slot is reserved and a (home) and b
+// (reply shard; a for a template) are locked.
+func (t *Table) insertLocked(p *spec, a, b *shard, rh uint64, step bool, fl TCPFlags, now ipvs.Tick) (Conn, Status, bool) {
+	set := t.set.Load()
+	template := p.flags&FlagTemplate != 0
+	beginPair(a, b)
+	defer endPair(a, b)
+	if ref, e := t.find(a, p.h, p.k0, p.k1); e != nil {
+		t.count.Add(-1)
+		if step && !template {
+			t.step(e, DirInput, fl, now, set, true)
+		}
+		return e.load(ref), Scheduled, false
+	}
+	local, e := a.alloc(t)
+	if e == nil {
+		t.count.Add(-1)
+		t.st.full.Add(1)
+		return Conn{}, TableFull, false
+	}
+	ref := mkRef(a.idx, local)
+	st := State(p.d)
+	active := !template && ipvs.Proto(p.k1>>24) == ipvs.TCP && st.active() && p.flags&FlagSync != 0
+	flags := uint32(p.flags) | flagLive
+	if !active {
+		flags |= uint32(FlagInactive) // new connections start inactive (conn_flags of a dest)
+	}
+	atomic.StoreUint64(&e.k0, p.k0)
+	atomic.StoreUint64(&e.k1, p.k1)
+	atomic.StoreUint64(&e.d, p.d)
+	atomic.StoreUint32(&e.svc, uint32(p.svc))
+	atomic.StoreUint32(&e.dest, uint32(p.dest))
+	atomic.StoreUint32(&e.flags, flags)
+	e.epoch = p.c.Epoch()
+	to := p.timeout
+	if to == 0 {
+		to = t.to.of(ipvs.Proto(p.k1>>24), st)
+	}
+	to = min(to, maxTimeoutMs)
+	e.aux, e.extra, e.expires = p.ctl, p.fwmark, deadline(now, to)
+	if template {
+		e.aux, e.extra = 0, uint32(to)
+	}
+	t.linkFwd(a, ref, e, p.h)
+	if template {
+		p.c.Persist.Add(1)
+	} else {
+		t.linkRev(b, ref, e, rh)
+		if ipvs.Proto(p.k1>>24) == ipvs.TCP && st.halfOpen() {
+			t.halfOpen.Add(1)
+		}
+		if step {
+			t.step(e, DirInput, fl, now, set, false)
+		}
+		p.c.Bind(e.flags&uint32(FlagInactive) == 0, e.epoch)
+	}
+	t.st.created.Add(1)
+	return e.load(ref), Scheduled, true
+}

@@ -1,0 +1,416 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"lvs/config"
+	"lvs/conntrack"
+	"lvs/dataplane"
+	"lvs/dataplane/afpacket"
+	"lvs/ha"
+	"lvs/health"
+	"lvs/ipvs"
+	"lvs/sched"
+)
+
+// Announcements is how many gratuitous ARPs lvsd sends for each address it
+// takes, one a second, as Piranha's send_arp runs did.
+const Announcements = 5
+
+// Run is lvsd's daemon mode: it reads lvs.cf, builds the service table,
+// takes the VIPs and the nat_router address, keeps the kernel out of their
+// traffic, runs one dataplane worker per core and interface, announces the
+// addresses, keeps real servers' MACs resolved, and reloads on SIGHUP, until
+// ctx ends. On the way out it releases everything it added to the kernel.
+func Run(ctx context.Context, opts Options) error {
+	log := opts.logger()
+	l, err := load(opts)
+	if err != nil {
+		return err
+	}
+	if len(l.errs) > 0 {
+		for _, e := range l.errs {
+			log.Error(e.Error())
+		}
+		return fmt.Errorf("%s has %d errors (lvsd -t shows them all)", opts.configFile(), len(l.errs))
+	}
+	for _, w := range l.warnings {
+		log.Warn(w.Error())
+	}
+	d, err := start(ctx, opts, l, log)
+	if err != nil {
+		return err
+	}
+	return d.run(ctx)
+}
+
+func (o Options) configFile() string {
+	if o.ConfigFile == "" {
+		return config.DefaultFile
+	}
+	return o.ConfigFile
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}
+
+// lvsd is one running daemon. Everything it changes happens on the goroutine
+// of run (the single writer); workers only read the published state.
+type lvsd struct {
+	opts  Options
+	log   *slog.Logger
+	cfg   *config.Config
+	rules *config.Rules
+	site  *site
+	table *ipvs.Table
+	ct    *conntrack.Table
+	dp    *dataplane.Dataplane
+	guard *KernelGuard
+	// active: this router owns the VIPs. Without heartbeat wiring the
+	// primary (or a router without a backup) is active and the backup
+	// stays standby.
+	active bool
+
+	health *health.Runner
+	hv     *healthView
+	specs  map[health.Key]health.Spec
+
+	workers []*dataplane.Worker
+	links   []dataplane.MetaLink // every link, closed on the way out
+	ctl     []dataplane.MetaLink // control-plane transmit link per port (ARP probes, GARP)
+}
+
+// start builds the daemon's state and opens its links; it does not run
+// workers yet.
+func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger) (*lvsd, error) {
+	d := &lvsd{opts: opts, log: log, cfg: l.cfg, rules: l.rules}
+	all, err := localAddrs()
+	if err != nil {
+		return nil, err
+	}
+	if d.site, err = buildSite(l.cfg, lookupIface, all); err != nil {
+		return nil, err
+	}
+	if d.active, err = startRole(l.cfg, all, log); err != nil {
+		return nil, err
+	}
+	d.hv = newHealthView()
+	reg := ipvs.NewRegistry()
+	if d.table, err = Reconcile(ipvs.NewTable(reg, sched.New), d.hv.desired(l.cfg)); err != nil {
+		return nil, fmt.Errorf("building the service table: %w", err)
+	}
+	d.health = health.NewRunner(health.Options{Logger: log})
+	var errs []error
+	if d.specs, errs = syncSpecs(d.health, nil, healthSpecs(l.cfg)); len(errs) > 0 {
+		return nil, fmt.Errorf("setting up health checks: %w", errors.Join(errs...))
+	}
+	d.ct = conntrack.NewTable(reg, conntrack.Config{MaxEntries: l.cfg.MaxConns})
+	d.applyTimeouts()
+	d.dp = dataplane.New(d.site.ports, d.ct, d.state())
+	if d.guard, err = InstallGuard(ctx, d.site.guardSpec()); err != nil {
+		return nil, err
+	}
+	if err := d.openLinks(); err != nil {
+		d.close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// startRole decides whether this router starts active: pulse's rule that
+// the router owning the `primary` address is the master. The backup of a
+// pair (backup_active = 1) starts standby and owns nothing; taking over
+// when the primary dies needs the heartbeat (ha) wired into lvsd.
+func startRole(c *config.Config, all []netip.Prefix, log *slog.Logger) (bool, error) {
+	if !c.BackupActive || !c.Backup.IsValid() {
+		return true, nil
+	}
+	var own []netip.Addr
+	for _, p := range all {
+		own = append(own, p.Addr())
+	}
+	role, err := ha.FindRole(c.Primary, c.Backup, own)
+	if err != nil {
+		return false, err
+	}
+	if role == ha.RoleBackup {
+		log.Warn("backup router: standing by without the VIPs; taking over when the primary dies is not wired into lvsd yet")
+		return false, nil
+	}
+	return true, nil
+}
+
+// owned returns the addresses this router answers for in its role.
+func (d *lvsd) owned() map[netip.Addr]int {
+	if !d.active {
+		return nil
+	}
+	return d.site.owned
+}
+
+// state is the dataplane state for the current table and site.
+func (d *lvsd) state() *dataplane.State {
+	return &dataplane.State{Table: d.table, Owned: dataplane.NewOwned(d.owned()),
+		Class: classifier(d.rules, d.site), Routes: dataplane.NewRoutes(d.site.routes), Local: d.site.local}
+}
+
+// applyTimeouts sets the connection timeouts of lvs.cf (0 keeps the IPVS
+// default, as `ipvsadm --set`) and the IPVS-named settings.
+func (d *lvsd) applyTimeouts() {
+	d.ct.SetTimeouts(d.cfg.TCPTimeout, d.cfg.TCPFinTimeout, d.cfg.UDPTimeout)
+	s := d.ct.Settings()
+	s.ExpireNodestConn = d.cfg.ExpireNodestConn
+	s.ExpireQuiescentTemplate = d.cfg.ExpireQuiescentTemplate
+	s.ConnReuseMode = d.cfg.ConnReuseMode
+	d.ct.SetSettings(s)
+}
+
+// openLinks opens, for each port, one receive link per worker (sharing the
+// interface by fanout) and, for each worker, a transmit link to every port.
+func (d *lvsd) openLinks() error {
+	n := d.opts.Workers
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	for _, p := range d.site.ports {
+		ctl, err := afpacket.Open(afpacket.Config{Interface: p.Name, TXOnly: true})
+		if err != nil {
+			return err
+		}
+		d.ctl = append(d.ctl, ctl)
+		d.links = append(d.links, ctl)
+	}
+	for _, p := range d.site.ports {
+		for range n {
+			rx, err := afpacket.Open(afpacket.Config{Interface: p.Name, Fanout: afpacket.FanoutHash})
+			if err != nil {
+				return err
+			}
+			d.links = append(d.links, rx)
+			tx := make([]dataplane.MetaLink, len(d.site.ports))
+			for j, q := range d.site.ports {
+				if j == p.Index {
+					tx[j] = rx // a worker may write to its own receive link
+					continue
+				}
+				if tx[j], err = afpacket.Open(afpacket.Config{Interface: q.Name, TXOnly: true}); err != nil {
+					return err
+				}
+				d.links = append(d.links, tx[j])
+			}
+			d.workers = append(d.workers, dataplane.NewWorker(d.dp, p, rx, tx))
+		}
+	}
+	return nil
+}
+
+// run starts the workers and the control loop and waits for ctx.
+func (d *lvsd) run(ctx context.Context) error {
+	defer d.close()
+	g, gctx := errgroup.WithContext(ctx)
+	for _, w := range d.workers {
+		g.Go(w.Run)
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		for _, l := range d.links {
+			l.Close()
+		}
+		return nil
+	})
+	g.Go(func() error { return d.health.Run(gctx) })
+	g.Go(func() error { return d.control(gctx) })
+	d.log.Info("lvsd running", "services", len(d.table.Services()), "workers", len(d.workers),
+		"interfaces", len(d.site.ports), "owned", len(d.site.owned))
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// control is the management goroutine: announcements, neighbour
+// resolution, connection expiry and reloads.
+func (d *lvsd) control(ctx context.Context) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	announced, nextGARP := 0, time.Now()
+	var due []netip.Addr
+	buf := make([]byte, 64)
+	for {
+		now := time.Now()
+		if d.active && announced < Announcements && !now.Before(nextGARP) {
+			d.announce(buf)
+			announced++
+			nextGARP = now.Add(time.Second)
+			if announced == Announcements {
+				d.log.Info("gratuitous lvs arps finished")
+			}
+		}
+		for _, p := range d.site.ports {
+			due = p.Neigh.Due(due[:0], now)
+			for _, ip := range due {
+				n := dataplane.PutProbe(buf, p, ip, d.ownedOn(p.Index))
+				d.ctl[p.Index].WriteBatch([][]byte{buf[:n]})
+			}
+		}
+		d.ct.Expire(d.dp.Tick(now), 4096)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-hup:
+			d.reload()
+		case ev, ok := <-d.health.Events():
+			if ok && d.hv.apply(ev) {
+				d.rebuild()
+			}
+		case <-tick.C:
+		}
+	}
+}
+
+// ownedOn returns an owned address on port i (the source of ARP probes when
+// the port has no address of its own).
+func (d *lvsd) ownedOn(i int) netip.Addr {
+	for a, p := range d.site.owned {
+		if p == i {
+			return a
+		}
+	}
+	return netip.Addr{}
+}
+
+// announce sends one gratuitous ARP for every owned address on its port.
+func (d *lvsd) announce(buf []byte) {
+	for a, i := range d.site.owned {
+		n := dataplane.PutAnnouncement(buf, d.site.ports[i], a)
+		if _, err := d.ctl[i].WriteBatch([][]byte{buf[:n]}); err != nil {
+			d.log.Warn("sending gratuitous ARP", "addr", a, "interface", d.site.ports[i].Name, "err", err)
+		}
+	}
+}
+
+// reload re-reads lvs.cf and applies it as a diff; a bad file is refused
+// and the running configuration stays.
+func (d *lvsd) reload() {
+	l, err := load(d.opts)
+	if err == nil && len(l.errs) > 0 {
+		err = fmt.Errorf("%d errors, first: %v", len(l.errs), l.errs[0])
+	}
+	if err != nil {
+		d.log.Error("reload refused; the running configuration stays", "err", err)
+		return
+	}
+	table, err := Reconcile(d.table, d.hv.desired(l.cfg))
+	if err != nil {
+		d.log.Error("reload refused; the running configuration stays", "err", err)
+		return
+	}
+	if changed := interfaceNames(l.cfg); !equalStrings(changed, interfaceNames(d.cfg)) {
+		d.log.Warn("reload cannot change lvsd's interfaces; restart lvsd to use them", "want", changed)
+	}
+	d.cfg, d.rules, d.table = l.cfg, l.rules, table
+	var errs []error
+	if d.specs, errs = syncSpecs(d.health, d.specs, healthSpecs(l.cfg)); len(errs) > 0 {
+		d.log.Error("updating health checks", "err", errors.Join(errs...))
+	}
+	d.applyTimeouts()
+	d.dp.Publish(d.state())
+	d.log.Info("configuration reloaded", "services", len(table.Services()))
+}
+
+// rebuild applies the health checks' verdicts to the table.
+func (d *lvsd) rebuild() {
+	table, err := Reconcile(d.table, d.hv.desired(d.cfg))
+	if err != nil {
+		d.log.Error("applying a health check result", "err", err)
+		return
+	}
+	d.table = table
+	d.dp.Publish(d.state())
+}
+
+// close releases the links and the kernel guard.
+func (d *lvsd) close() {
+	for _, l := range d.links {
+		l.Close()
+	}
+	if d.guard != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := d.guard.Remove(ctx); err != nil {
+			d.log.Error("removing the kernel guard", "err", err)
+		}
+	}
+}
+
+// localAddrs lists the kernel's own IPv4 addresses on every interface.
+func localAddrs() ([]netip.Prefix, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("listing local addresses: %w", err)
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Unmap().Is4() {
+				ones, _ := n.Mask.Size()
+				out = append(out, netip.PrefixFrom(ip.Unmap(), ones))
+			}
+		}
+	}
+	return out, nil
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// classifier compiles the firewall-mark rules for the site's ports.
+func classifier(r *config.Rules, s *site) *dataplane.Classifier {
+	if r == nil {
+		return dataplane.NewClassifier(nil)
+	}
+	var rules []dataplane.MarkRule
+	for _, m := range r.Marks {
+		in := -1
+		if m.Iface != "" {
+			in = -2 // an interface lvsd does not serve: never matches
+			for _, p := range s.ports {
+				if p.Name == config.BaseInterface(m.Iface) {
+					in = p.Index
+				}
+			}
+		}
+		rules = append(rules, dataplane.MarkRule{Proto: uint8(m.Proto), Src: m.Src, Dst: m.Dst,
+			SPortLo: m.SPortLo, SPortHi: m.SPortHi, DPortLo: m.DPortLo, DPortHi: m.DPortHi, InPort: in, Mark: m.Mark})
+	}
+	return dataplane.NewClassifier(rules)
+}

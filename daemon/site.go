@@ -1,0 +1,173 @@
+package daemon
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+
+	"lvs/config"
+	"lvs/dataplane"
+	"lvs/dr"
+	"lvs/frame"
+)
+
+// iface is what lvsd needs to know of one of the router's interfaces.
+type iface struct {
+	name   string
+	mac    frame.MAC
+	mtu    int
+	addrs  []netip.Prefix    // the kernel's own addresses on it
+	routes []dataplane.Route // the kernel's routes through it (Port unset)
+}
+
+// lookupIface reads an interface of the router's namespace.
+func lookupIface(name string) (iface, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return iface{}, fmt.Errorf("looking up interface %s: %w", name, err)
+	}
+	if len(ifi.HardwareAddr) != 6 {
+		return iface{}, fmt.Errorf("interface %s has no Ethernet address", name)
+	}
+	out := iface{name: name, mac: frame.MAC(ifi.HardwareAddr), mtu: ifi.MTU}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return iface{}, fmt.Errorf("reading addresses of %s: %w", name, err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			ip, ok := netip.AddrFromSlice(n.IP)
+			ones, _ := n.Mask.Size()
+			if ok && ip.Unmap().Is4() {
+				out.addrs = append(out.addrs, netip.PrefixFrom(ip.Unmap(), ones))
+			}
+		}
+	}
+	if out.routes, err = kernelRoutes(ifi.Index); err != nil {
+		return iface{}, err
+	}
+	return out, nil
+}
+
+// site is the router's view of lvs.cf: which interfaces the dataplane
+// serves, what it owns on each, and where the real servers are.
+type site struct {
+	ports  []*dataplane.Port
+	owned  map[netip.Addr]int
+	routes []dataplane.Route
+	local  map[[4]byte]bool
+	reals  map[int][]netip.Addr // neighbours to keep resolved, per port: real servers and gateways
+	// realServers are the active real servers of lvs.cf.
+	realServers []netip.Addr
+}
+
+// interfaceNames lists the interfaces lvs.cf puts addresses on: every
+// active VIP's device and the nat_router device, as base names ("eth0").
+func interfaceNames(c *config.Config) []string {
+	var names []string
+	for _, v := range c.Virtuals {
+		if v.Active && v.Interface() != "" {
+			names = append(names, v.Interface())
+		}
+	}
+	if c.Network == config.NetworkNAT && c.NATRouterInterface() != "" {
+		names = append(names, c.NATRouterInterface())
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// buildSite works out ports, ownership and routes from the configuration
+// and the interfaces (looked up by look, so tests can fake the host).
+func buildSite(c *config.Config, look func(string) (iface, error), all []netip.Prefix) (*site, error) {
+	names := interfaceNames(c)
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no active virtual server names an interface (address = IP DEV)")
+	}
+	s := &site{owned: map[netip.Addr]int{}, local: map[[4]byte]bool{}, reals: map[int][]netip.Addr{}}
+	byName := map[string]int{}
+	for i, n := range names {
+		ifc, err := look(n)
+		if err != nil {
+			return nil, err
+		}
+		p := &dataplane.Port{Index: i, Name: n, MAC: ifc.mac, MTU: ifc.mtu, Neigh: dr.NewNeigh()}
+		for _, a := range ifc.addrs {
+			if !p.Addr.IsValid() {
+				p.Addr = a.Addr()
+			}
+			s.routes = append(s.routes, dataplane.Route{Prefix: a.Masked(), Port: i})
+		}
+		for _, r := range ifc.routes {
+			r.Port = i
+			s.routes = append(s.routes, r)
+			if r.Via.IsValid() {
+				s.reals[i] = append(s.reals[i], r.Via) // keep gateways resolved too
+			}
+		}
+		byName[n] = i
+		s.ports = append(s.ports, p)
+	}
+	for _, a := range all {
+		s.local[a.Addr().As4()] = true
+	}
+	for _, v := range c.Virtuals {
+		if v.Active && v.Address.IsValid() {
+			s.owned[v.Address] = byName[v.Interface()]
+		}
+	}
+	if c.Network == config.NetworkNAT && c.NATRouter.IsValid() {
+		i := byName[c.NATRouterInterface()]
+		s.owned[c.NATRouter] = i
+		bits := 24
+		if c.NATNetmask.IsValid() {
+			bits = c.NATNetmask.Bits()
+		}
+		s.routes = append(s.routes, dataplane.Route{Prefix: netip.PrefixFrom(c.NATRouter, bits).Masked(), Port: i})
+	}
+	routes := dataplane.NewRoutes(s.routes)
+	for _, v := range c.Virtuals {
+		if !v.Active {
+			continue
+		}
+		for _, r := range v.Servers {
+			if !r.Active || !r.Address.Is4() {
+				continue
+			}
+			port, hop, ok := routes.Lookup(r.Address.As4())
+			if !ok {
+				return nil, fmt.Errorf("real server %s (%s in virtual %s) is on none of lvsd's interfaces %v",
+					r.Address, r.Name, v.Name, names)
+			}
+			s.reals[port] = append(s.reals[port], netip.AddrFrom4(hop))
+			s.realServers = append(s.realServers, r.Address)
+		}
+	}
+	for p, rs := range s.reals {
+		slices.SortFunc(rs, func(a, b netip.Addr) int { return a.Compare(b) })
+		s.reals[p] = slices.Compact(rs)
+		s.ports[p].Neigh.Want(s.reals[p])
+	}
+	return s, nil
+}
+
+// guardSpec is the kernel guard for this site. Gateways are kept resolved
+// like real servers but are not real servers: the guard must not drop what
+// they forward to the router itself.
+func (s *site) guardSpec() GuardSpec {
+	g := GuardSpec{}
+	for _, p := range s.ports {
+		g.Interfaces = append(g.Interfaces, p.Name)
+	}
+	for a := range s.owned {
+		g.Owned = append(g.Owned, a)
+	}
+	for _, r := range s.realServers {
+		g.Reals = append(g.Reals, netip.PrefixFrom(r, 32))
+	}
+	for a := range s.local {
+		g.Local = append(g.Local, netip.AddrFrom4(a))
+	}
+	return g
+}

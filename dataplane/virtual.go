@@ -1,0 +1,160 @@
+package dataplane
+
+import (
+	"lvs/conntrack"
+	"lvs/dr"
+	"lvs/frame"
+	"lvs/ipvs"
+)
+
+// toOwned handles an IPv4 frame to an address lvsd owns (a VIP or the
+// nat_router address): a virtual service's traffic, a ping, an ICMP error
+// about a reply, or a packet for no service (answered, as IPVS, with ICMP
+// port unreachable).
+func (w *Worker) toOwned(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
+	p := &w.p
+	if p.FragOffset != 0 {
+		c, ok := w.frags.get(keyOf(p), now)
+		if !ok {
+			return w.C.drop(DropFragment)
+		}
+		return w.forward(f, m, st, c, nil)
+	}
+	proto := ipvs.Proto(p.Proto)
+	var svc *ipvs.Service
+	mark := st.Class.Mark(p, w.in.Index)
+	if mark != 0 {
+		svc = st.Table.LookupMark(mark)
+	}
+	if svc == nil && (proto == ipvs.TCP || proto == ipvs.UDP) {
+		svc = st.Table.Lookup(proto, p.Dst.Addr(), p.Dst.Port())
+	}
+	if svc == nil {
+		return w.noService(f, st)
+	}
+	key := conntrack.Key{Proto: proto, Client: p.Src, Virtual: p.Dst}
+	fl := conntrack.TCPFlags(p.Flags)
+	c, v := w.d.CT.In(key, fl, now)
+	switch v {
+	case conntrack.Drop:
+		return w.C.drop(DropDestGone)
+	case conntrack.Miss:
+		var status conntrack.Status
+		c, status = w.d.CT.Schedule(svc, key, mark, fl, now)
+		switch status {
+		case conntrack.Scheduled:
+		case conntrack.NoDest, conntrack.PortMismatch:
+			// ip_vs_leave: ICMP port unreachable to the client.
+			w.icmpError(f, st, frame.ICMPDestUnreachable, frame.ICMPPortUnreachable, 0)
+			return w.C.drop(DropNoDest)
+		case conntrack.TableFull:
+			return w.C.drop(DropTableFull)
+		default:
+			return w.C.drop(DropNoConn)
+		}
+	}
+	if p.MoreFrags {
+		w.frags.put(keyOf(p), c, now)
+	}
+	return w.forward(f, m, st, c, svc)
+}
+
+// Ethernet is frame.Ethernet, named here for brevity.
+type Ethernet = frame.Ethernet
+
+// forward sends a client's frame to the destination of its connection.
+func (w *Worker) forward(f []byte, m Meta, st *State, c conntrack.Conn, svc *ipvs.Service) Verdict {
+	p := &w.p
+	out, mac, ok := w.nextHop(st, c.Real().Addr())
+	if !ok {
+		return w.C.drop(DropNoNeigh)
+	}
+	port := w.d.Ports[out]
+	switch c.Method() {
+	case ipvs.Masq:
+		if !m.IsGSO() && p.End-p.L3 > port.MTU {
+			return w.tooBig(f, st, port.MTU)
+		}
+		if !frame.IPv4(f[p.L3:p.End]).DecTTL() {
+			w.icmpError(f, st, frame.ICMPTimeExceeded, 0, 0)
+			return w.C.drop(DropTTL)
+		}
+		p.SetDst(f, c.Real())
+		Ethernet(f).SetDst(mac)
+		Ethernet(f).SetSrc(port.MAC)
+	case ipvs.Route:
+		dr.Rewrite(f, mac, port.MAC)
+	default:
+		return w.C.drop(DropUnsupported) // IP tunnelling arrives with the next forwarding work
+	}
+	w.count(st, c, svc, true, p.End-p.L3)
+	w.emit(out, f, m)
+	return Forward
+}
+
+// count adds one packet to the destination's and the service's counters.
+func (w *Worker) count(st *State, c conntrack.Conn, svc *ipvs.Service, in bool, n int) {
+	reg := st.Table.Registry()
+	for _, ctr := range [2]*ipvs.Counters{reg.Dest(c.Dest()), svcCounters(reg, svc, c)} {
+		if ctr == nil {
+			continue
+		}
+		if in {
+			ctr.InPkts.Add(1)
+			ctr.InBytes.Add(uint64(n))
+		} else {
+			ctr.OutPkts.Add(1)
+			ctr.OutBytes.Add(uint64(n))
+		}
+	}
+}
+
+func svcCounters(reg *ipvs.Registry, svc *ipvs.Service, c conntrack.Conn) *ipvs.Counters {
+	if svc != nil {
+		return svc.C
+	}
+	return reg.Service(c.Service())
+}
+
+// noService answers a frame to an owned address that no service takes: a
+// ping gets its echo reply, TCP and UDP get ICMP port unreachable (IPVS
+// sends it for a VIP's unserved port), the rest is dropped.
+func (w *Worker) noService(f []byte, st *State) Verdict {
+	p := &w.p
+	switch p.Proto {
+	case frame.ProtoICMP:
+		if p.ICMPError {
+			return w.icmpToVirtual(f, st)
+		}
+		if p.ICMPType == frame.ICMPEcho && frame.ToEchoReply(f, p, 64) {
+			Ethernet(f).SetSrc(w.in.MAC)
+			w.emit(w.in.Index, f, Meta{})
+			return Reply
+		}
+	case frame.ProtoTCP, frame.ProtoUDP:
+		w.icmpError(f, st, frame.ICMPDestUnreachable, frame.ICMPPortUnreachable, 0)
+	}
+	return w.C.drop(DropNoService)
+}
+
+// icmpError answers the frame being processed with an ICMP error from the
+// address it was sent to, back out of the port it came in on.
+func (w *Worker) icmpError(f []byte, st *State, typ, code uint8, mtu int) {
+	b := w.buf()
+	if b == nil {
+		return
+	}
+	if n := frame.PutICMPError(b, f, &w.p, typ, code, uint16(mtu), w.p.Dst.Addr(), w.in.MAC); n > 0 {
+		w.emit(w.in.Index, b[:n], Meta{})
+	}
+}
+
+// tooBig answers a frame larger than the egress MTU with "fragmentation
+// needed" carrying that MTU (path MTU discovery through the director), or
+// drops it when DF is clear (fragmenting on the way comes later).
+func (w *Worker) tooBig(f []byte, st *State, mtu int) Verdict {
+	if frame.IPv4(f[w.p.L3:w.p.End]).DF() {
+		w.icmpError(f, st, frame.ICMPDestUnreachable, frame.ICMPFragNeeded, mtu)
+	}
+	return w.C.drop(DropTooBig)
+}
