@@ -82,10 +82,10 @@ type lvsd struct {
 	ct    *conntrack.Table
 	dp    *dataplane.Dataplane
 	guard *KernelGuard
-	// active: this router owns the VIPs. Without heartbeat wiring the
-	// primary (or a router without a backup) is active and the backup
-	// stays standby.
+	// active: this router owns the VIPs. A router without a backup is
+	// active alone; a pair's role machine (ha) decides otherwise.
 	active bool
+	ha     *ha.Runner // nil without a backup
 
 	health *health.Runner
 	hv     *healthView
@@ -107,9 +107,10 @@ func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger) (*lvs
 	if d.site, err = buildSite(l.cfg, lookupIface, all); err != nil {
 		return nil, err
 	}
-	if d.active, err = startRole(l.cfg, all, log); err != nil {
+	if d.ha, err = startHA(l.cfg, all, log); err != nil {
 		return nil, err
 	}
+	d.active = d.ha == nil
 	d.hv = newHealthView()
 	reg := ipvs.NewRegistry()
 	if d.table, err = Reconcile(ipvs.NewTable(reg, sched.New), d.hv.desired(l.cfg)); err != nil {
@@ -131,29 +132,6 @@ func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger) (*lvs
 		return nil, err
 	}
 	return d, nil
-}
-
-// startRole decides whether this router starts active: pulse's rule that
-// the router owning the `primary` address is the master. The backup of a
-// pair (backup_active = 1) starts standby and owns nothing; taking over
-// when the primary dies needs the heartbeat (ha) wired into lvsd.
-func startRole(c *config.Config, all []netip.Prefix, log *slog.Logger) (bool, error) {
-	if !c.BackupActive || !c.Backup.IsValid() {
-		return true, nil
-	}
-	var own []netip.Addr
-	for _, p := range all {
-		own = append(own, p.Addr())
-	}
-	role, err := ha.FindRole(c.Primary, c.Backup, own)
-	if err != nil {
-		return false, err
-	}
-	if role == ha.RoleBackup {
-		log.Warn("backup router: standing by without the VIPs; taking over when the primary dies is not wired into lvsd yet")
-		return false, nil
-	}
-	return true, nil
 }
 
 // owned returns the addresses this router answers for in its role.
@@ -235,6 +213,9 @@ func (d *lvsd) run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { return d.health.Run(gctx) })
+	if d.ha != nil {
+		g.Go(func() error { return d.ha.Run(gctx) })
+	}
 	g.Go(func() error { return d.control(gctx) })
 	d.log.Info("lvsd running", "services", len(d.table.Services()), "workers", len(d.workers),
 		"interfaces", len(d.site.ports), "owned", len(d.site.owned))
@@ -258,7 +239,7 @@ func (d *lvsd) control(ctx context.Context) error {
 	buf := make([]byte, 64)
 	for {
 		now := time.Now()
-		if d.active && announced < Announcements && !now.Before(nextGARP) {
+		if d.ha == nil && announced < Announcements && !now.Before(nextGARP) {
 			d.announce(buf)
 			announced++
 			nextGARP = now.Add(time.Second)
@@ -279,6 +260,9 @@ func (d *lvsd) control(ctx context.Context) error {
 			return ctx.Err()
 		case <-hup:
 			d.reload()
+		case b := <-d.haActions():
+			d.execute(ctx, b.Actions, buf)
+			b.Done()
 		case ev, ok := <-d.health.Events():
 			if ok && d.hv.apply(ev) {
 				d.rebuild()
@@ -286,6 +270,15 @@ func (d *lvsd) control(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// haActions is the role machine's action stream, or nil (never ready)
+// for a router without a backup.
+func (d *lvsd) haActions() <-chan ha.Batch {
+	if d.ha == nil {
+		return nil
+	}
+	return d.ha.Actions()
 }
 
 // ownedOn returns an owned address on port i (the source of ARP probes when

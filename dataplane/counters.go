@@ -64,6 +64,7 @@ func (r DropReason) String() string {
 // them; readers sum all workers' counters (Sum) at any time.
 type Counters struct {
 	RX, TX   atomic.Uint64
+	LinkDown atomic.Uint64 // times the receive link reported the interface down
 	Verdicts [numVerdicts]atomic.Uint64
 	Drops    [numDropReasons]atomic.Uint64
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"syscall"
 	"time"
 
 	"lvs/frame"
@@ -61,8 +62,15 @@ func (w *Worker) Run() error {
 	for {
 		n, err := w.rx.ReadBatchMeta(w.frames, w.meta)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			switch {
+			case errors.Is(err, net.ErrClosed):
 				return nil
+			case errors.Is(err, syscall.ENETDOWN):
+				// The link went down (a cable pulled, `ip link set down`):
+				// the receive side reports it once and waits for the link.
+				// A router keeps running; monitor_links decides failover.
+				w.C.LinkDown.Add(1)
+				continue
 			}
 			return err
 		}

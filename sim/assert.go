@@ -160,21 +160,23 @@ func checkPersistence(ar *AssertResult, events []Event) {
 }
 
 // checkTakeover measures, from the fault, how long until requests succeed
-// again for good: the time of the first success after the last failure.
+// again for good: the time of the first success after the last failure
+// before the next fault (a later fault's failures are that fault's).
 func checkTakeover(ar *AssertResult, a *Assertion, r *Result, tr *TrafficResult) {
 	f := r.step(a.After)
 	if f == nil || f.Skipped != "" {
 		ar.Skipped = "fault step " + a.After + " did not run"
 		return
 	}
+	until := nextFault(r, f)
 	var lastFail, recovered time.Duration = -1, -1
 	for _, e := range tr.Events {
-		if e.T >= f.Start && e.Server == "" && e.T > lastFail {
+		if e.T >= f.Start && e.T < until && e.Server == "" && e.T > lastFail {
 			lastFail = e.T
 		}
 	}
 	for _, e := range tr.Events {
-		if e.T > lastFail && e.T >= f.Start && e.Server != "" && (recovered < 0 || e.T < recovered) {
+		if e.T > lastFail && e.T >= f.Start && e.T < until && e.Server != "" && (recovered < 0 || e.T < recovered) {
 			recovered = e.T
 		}
 	}
@@ -190,6 +192,18 @@ func checkTakeover(ar *AssertResult, a *Assertion, r *Result, tr *TrafficResult)
 	ar.Passed = took <= a.Within
 	ar.Summary = fmt.Sprintf("service answered again %.1fs after %s (allowed: %v)", took.Seconds(), a.After, a.Within)
 	ar.Details = failureLines(tr)
+}
+
+// nextFault returns when the first fault step after f started, or the end
+// of time when none did.
+func nextFault(r *Result, f *StepResult) time.Duration {
+	until := time.Duration(math.MaxInt64)
+	for _, s := range r.Steps {
+		if s != f && strings.HasPrefix(s.Kind, "fault") && s.Skipped == "" && s.Start > f.Start && s.Start < until {
+			until = s.Start
+		}
+	}
+	return until
 }
 
 func mustAddrPort(s string) netip.AddrPort {

@@ -48,7 +48,7 @@ func featureList() string {
 // lvsdFeatures is what the real lvsd does today; `router: auto` uses lvsd
 // for every site that needs no more than this, and the kernel stand-in
 // otherwise.
-var lvsdFeatures = []Feature{FeatureNAT, FeatureDirect, FeatureFWMark, FeaturePersistence, FeatureFTP, FeatureHealth}
+var lvsdFeatures = []Feature{FeatureNAT, FeatureDirect, FeatureFWMark, FeaturePersistence, FeatureFTP, FeatureHealth, FeatureFailover}
 
 // kernelFeatures is what the kernel stand-in can honestly do with nftables.
 var kernelFeatures = []Feature{FeatureNAT, FeatureDirect, FeatureFWMark, FeaturePersistence, FeatureFTP}
