@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"strings"
 )
 
 // ListFormat selects one of ipvsadm's list layouts (ipvsadm.c FMT_*).
@@ -102,7 +103,7 @@ func writeService(w io.Writer, s ServiceStatus, f ListFormat) {
 		if s.PMaskBits > 0 && s.PMaskBits < 32 {
 			fmt.Fprintf(w, " %s %s", maskWord, maskString(s.PMaskBits))
 		}
-		if s.OnePacket {
+		if s.OnePacket && f&FmtRule == 0 {
 			fmt.Fprint(w, " ops")
 		}
 	}
@@ -110,6 +111,13 @@ func writeService(w io.Writer, s ServiceStatus, f ListFormat) {
 	case f&FmtRule != 0:
 		fmt.Fprintf(w, "-A %s -s %s", name, s.Sched)
 		persist("-p", "-M")
+		// As ipvsadm 1.31 (1.26 wrote " ops", which -R refused).
+		if s.OnePacket {
+			fmt.Fprint(w, " -o")
+		}
+		if len(s.SchedFlags) > 0 {
+			fmt.Fprintf(w, " -b %s", strings.Join(s.SchedFlags, ","))
+		}
 	case f&FmtStats != 0:
 		fmt.Fprintf(w, "%-33s", name)
 		largenums(w, f, s.Stats.Conns, s.Stats.InPkts, s.Stats.OutPkts, s.Stats.InBytes, s.Stats.OutBytes)
@@ -129,7 +137,15 @@ func writeService(w io.Writer, s ServiceStatus, f ListFormat) {
 func writeDest(w io.Writer, svc string, d DestStatus, f ListFormat) {
 	name := netip.AddrPortFrom(d.Addr, d.Port).String()
 	if f&FmtRule != 0 {
-		fmt.Fprintf(w, "-a %s -r %s %s -w %d\n", svc, name, forwardSwitch(d.Forward), d.Weight)
+		fmt.Fprintf(w, "-a %s -r %s %s -w %d", svc, name, forwardSwitch(d.Forward), d.Weight)
+		// ipvsadm -S drops thresholds; lvsadm keeps them so -R restores them.
+		if d.UThreshold != 0 {
+			fmt.Fprintf(w, " -x %d", d.UThreshold)
+		}
+		if d.LThreshold != 0 {
+			fmt.Fprintf(w, " -y %d", d.LThreshold)
+		}
+		fmt.Fprintln(w)
 		return
 	}
 	if len(name) > 28 {

@@ -1,34 +1,21 @@
 // Command lvsadm is the administrator's CLI for a running lvsd, modelled on
-// ipvsadm (same option letters, same -L -n table).
-//
-// The control API it talks to is not built yet (issue 8: nanny and daemon
-// control); until then lvsadm explains that and exits with status 2.
+// ipvsadm: the same option letters, output formats, messages and exit
+// codes, sent to lvsd's control socket (--socket, default
+// /run/lvsd/lvsd.sock). All the logic is admin.CLI; see lvsadm --help.
 package main
 
 import (
-	"fmt"
+	"context"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"lvs/admin"
 )
 
-const usage = `lvsadm: the administrator's CLI for lvsd, modelled on ipvsadm
-
-Usage:
-  lvsadm -L -n            list the virtual server table
-  lvsadm -A|-E|-D ...     add, edit, delete a virtual service
-  lvsadm -a|-e|-d ...     add, edit, delete a real server
-
-Not available yet: lvsd's control socket (/run/lvsd/lvsd.sock) arrives with
-the daemon-control work. Until then use 'lvsd -t -f FILE' to check a
-configuration and 'lvsd --config-dump' to see it normalised.
-`
-
 func main() {
-	for _, a := range os.Args[1:] {
-		if a == "-h" || a == "--help" {
-			fmt.Print(usage)
-			return
-		}
-	}
-	fmt.Fprintln(os.Stderr, "lvsadm: lvsd's control socket is not implemented yet; see lvsadm --help")
-	os.Exit(2)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := admin.CLI{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}.Run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
 }

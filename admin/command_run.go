@@ -1,0 +1,174 @@
+package admin
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"lvs/ipvs"
+)
+
+// CLI is lvsadm: ipvsadm's command line, run against a live lvsd through
+// its control API. cmd/lvsadm only wires it to the process.
+type CLI struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+// Run runs one lvsadm invocation (args without the program name) and
+// returns the exit status, as ipvsadm: 0 done, 1 the operation failed
+// (ipvsadm's kernel errors, lvsd unreachable), 2 a usage error. Messages go
+// to Stderr with ipvsadm's wording.
+func (c CLI) Run(ctx context.Context, args []string) int {
+	cmd, err := ParseArgs(args)
+	if err != nil {
+		return c.fail(err, "")
+	}
+	switch cmd.Kind {
+	case KindHelp:
+		fmt.Fprint(c.Stdout, Usage)
+		return 0
+	case KindVersion:
+		fmt.Fprintln(c.Stdout, Version)
+		return 0
+	case KindStartDaemon, KindStopDaemon:
+		fmt.Fprintln(c.Stderr, SyncMessage)
+		return 1
+	}
+	cl := NewClient(cmd.Socket)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, answerTimeout)
+	defer cancel()
+	if err := c.exec(ctx, cl, cmd); err != nil {
+		return c.fail(err, cmd.Kind)
+	}
+	return 0
+}
+
+// answerTimeout bounds how long lvsadm waits for lvsd, so that a wedged
+// daemon cannot hang a script; edits normally take milliseconds.
+const answerTimeout = time.Minute
+
+// fail prints err as ipvsadm would and returns the exit status.
+func (c CLI) fail(err error, k Kind) int {
+	var re *RestoreError
+	if errors.As(err, &re) {
+		fmt.Fprintf(c.Stderr, "line %d: %s\n", re.Line, IpvsadmMessage(re.Err, ""))
+	} else {
+		fmt.Fprintln(c.Stderr, IpvsadmMessage(err, k))
+	}
+	var ue *UsageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+func (c CLI) exec(ctx context.Context, cl *Client, cmd Command) error {
+	switch {
+	case cmd.Kind == KindList:
+		return c.list(ctx, cl, cmd)
+	case cmd.Kind == KindSave:
+		st, err := cl.Status(ctx)
+		if err != nil {
+			return err
+		}
+		return WriteList(c.Stdout, st, FmtRule)
+	case cmd.Kind.IsEdit():
+		return cl.Apply(ctx, []Command{cmd})
+	case cmd.Kind == KindZero:
+		var svc *ipvs.ServiceKey
+		if cmd.HasService {
+			svc = &cmd.Service
+		}
+		return cl.Zero(ctx, svc)
+	case cmd.Kind == KindSetTimeouts:
+		_, err := cl.SetTimeouts(ctx, cmd.Timeouts)
+		return err
+	case cmd.Kind == KindRestore:
+		return c.restore(ctx, cl)
+	case cmd.Kind == KindSaveConfig:
+		path, err := cl.SaveConfig(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(c.Stdout, "saved the running table to %s\n", path)
+		return err
+	}
+	return fmt.Errorf("running %q: %w", cmd.Kind, errors.ErrUnsupported)
+}
+
+// list is ipvsadm's CMD_LIST: connections, one service, the timeouts, the
+// sync daemons, or the whole table.
+func (c CLI) list(ctx context.Context, cl *Client, cmd Command) error {
+	switch {
+	case cmd.Conns:
+		conns, err := cl.Connections(ctx)
+		if err != nil {
+			return err
+		}
+		return WriteConns(c.Stdout, conns, cmd.Format)
+	case cmd.HasService:
+		st, err := cl.Status(ctx)
+		if err != nil {
+			return err
+		}
+		return writeOneService(c.Stdout, st, cmd.Service, cmd.Format)
+	case cmd.ShowTimeouts:
+		t, err := cl.Timeouts(ctx)
+		if err != nil {
+			return err
+		}
+		return WriteTimeouts(c.Stdout, t)
+	case cmd.ShowDaemon:
+		// ipvsadm prints one line per running kernel sync daemon; lvsd has
+		// none to show here.
+		_, err := fmt.Fprintln(c.Stderr, SyncMessage)
+		return err
+	}
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return err
+	}
+	return WriteList(c.Stdout, st, cmd.Format)
+}
+
+// writeOneService is ipvsadm's list_service: the title and one service,
+// without the version line; ipvs.ErrNoService if it is not there.
+func writeOneService(w io.Writer, st Status, k ipvs.ServiceKey, f ListFormat) error {
+	for _, s := range st.Services {
+		if s.FWMark == k.FWMark && (k.FWMark != 0 ||
+			s.Proto == k.Proto.String() && s.Addr == k.Addr && s.Port == k.Port) {
+			one := Status{Services: []ServiceStatus{s}}
+			if f&FmtNoSort == 0 {
+				one.Sort()
+			}
+			bw := bufio.NewWriter(w)
+			writeTitle(bw, f)
+			writeService(bw, one.Services[0], f)
+			return bw.Flush()
+		}
+	}
+	return fmt.Errorf("listing %v: %w", k, ipvs.ErrNoService)
+}
+
+// restore is -R: parse all of stdin, then apply it as one batch.
+func (c CLI) restore(ctx context.Context, cl *Client) error {
+	cmds, lines, err := ParseRestore(c.Stdin)
+	if err != nil {
+		return err
+	}
+	if len(cmds) == 0 {
+		return nil
+	}
+	err = cl.Apply(ctx, cmds)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Index >= 0 && ae.Index < len(cmds) {
+		// ipvsadm would have applied the lines before this one; lvsd applied none.
+		return &RestoreError{Line: lines[ae.Index], Err: errors.New(IpvsadmMessage(err, cmds[ae.Index].Kind))}
+	}
+	return err
+}

@@ -1,0 +1,231 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sampleSetup builds ecosystem.md's -L -n sample through lvsadm commands.
+var sampleSetup = []string{
+	"-A -f 80 -s rr",
+	"-A -u 192.168.26.10:53 -s rr",
+	"-A -t 192.168.26.10:80 -s wlc -p 300 -M 255.255.255.0",
+	"-a -t 192.168.26.10:80 -r 10.11.12.2 -g -w 0 -x 100 -y 50",
+	"-a -t 192.168.26.10:80 -r 10.11.12.1:80 -m -w 1",
+	"-a -u 192.168.26.10:53 -r 10.11.12.3 -i -w 2",
+	"-A -u 192.168.26.11:53 -s sh -b sh-port,sh-fallback -o",
+	"-a -u 192.168.26.11:53 -r 10.11.12.4:5353 -w 1",
+}
+
+func sampleDaemon(t *testing.T) *fakeDaemon {
+	d := newFakeDaemon(t, sampleSetup...)
+	s := d.table.Service(cmdWeb)
+	d1 := s.Dest(cmdRIP, 80)
+	for i := 0; i < 3; i++ {
+		d1.C.Bind(true, 0)
+	}
+	for i := 0; i < 12; i++ {
+		d1.C.Bind(false, 0)
+	}
+	d1.C.InPkts.Store(24100)
+	d1.C.InBytes.Store(3120000)
+	d1.C.Persist.Store(4)
+	s.C.Conns.Store(1532)
+	s.C.InPkts.Store(48211)
+	s.C.InBytes.Store(123456789)
+	d.conns = []ConnStatus{
+		{Proto: "TCP", Client: netip.MustParseAddrPort("192.168.26.99:51234"), Virtual: netip.MustParseAddrPort("192.168.26.10:80"),
+			Dest: netip.MustParseAddrPort("10.11.12.1:80"), State: "ESTABLISHED", Expires: 897*time.Second + 400*time.Millisecond},
+		{Proto: "UDP", Client: netip.MustParseAddrPort("192.168.26.97:5353"), Virtual: netip.MustParseAddrPort("192.168.26.10:53"),
+			Dest: netip.MustParseAddrPort("10.11.12.3:53"), State: "UDP", Expires: 299 * time.Second},
+		{Proto: "TCP", Client: netip.MustParseAddrPort("192.168.26.0:0"), Virtual: netip.MustParseAddrPort("192.168.26.10:80"),
+			Dest: netip.MustParseAddrPort("10.11.12.1:80"), State: "NONE", Expires: 4 * time.Second},
+	}
+	return d
+}
+
+// runCLI runs lvsadm with args (a string split at blanks) against socket.
+func runCLI(t *testing.T, socket, args, stdin string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	argv := strings.Fields(args)
+	if socket != "" {
+		argv = append(argv, "--socket", socket)
+	}
+	cli := CLI{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb}
+	code = cli.Run(context.Background(), argv)
+	return out.String(), errb.String(), code
+}
+
+func TestCLIListGolden(t *testing.T) {
+	sock := serveFake(t, sampleDaemon(t))
+	tests := []struct{ name, args string }{
+		{"list", "-L -n"},
+		{"list", "-Ln"},
+		{"stats", "-L -n --stats"},
+		{"stats-exact", "-Ln --stats --exact"},
+		{"rate", "-l --rate -n"},
+		{"thresholds", "-L --thresholds"},
+		{"persistent-conn", "-L -n --persistent-conn"},
+		{"nosort", "-L -n --nosort"},
+		{"service", "-L -n -t 192.168.26.10:http"},
+		{"save", "-S -n"},
+		{"conns", "-L -n -c"},
+		{"conns-pc", "-Lnc --persistent-conn"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.args, func(t *testing.T) {
+			out, errs, code := runCLI(t, sock, tt.args, "")
+			if code != 0 || errs != "" {
+				t.Fatalf("lvsadm %s: exit %d, stderr %q", tt.args, code, errs)
+			}
+			golden(t, filepath.Join("testdata", "lvsadm-"+tt.name+".golden"), []byte(out))
+		})
+	}
+}
+
+func TestCLIOutputs(t *testing.T) {
+	sock := serveFake(t, sampleDaemon(t))
+	tests := []struct {
+		args, stdout, stderr string
+		code                 int
+	}{
+		{"-L --timeout", "Timeout (tcp tcpfin udp): 900 120 300\n", "", 0},
+		{"-L --daemon", "", SyncMessage + "\n", 0},
+		{"-A -t 192.168.26.10:80", "", "Service already exists\n", 1},
+		{"-a -t 192.168.26.10:81 -r 10.0.0.1", "", "Service not defined\n", 1},
+		{"-d -t 192.168.26.10:80 -r 10.0.0.1", "", "No such destination\n", 1},
+		{"-L -n -t 192.168.26.10:81", "", "No such service\n", 1},
+		{"-Z -t 192.168.26.10:81", "", "No such service\n", 1},
+		{"-A -t 192.168.26.10:80 -s bogus", "", "Scheduler or persistence engine not found\n", 1},
+		{"-L -w 1", "", "Illegal 'weight' option with the 'list' command\n", 2},
+		{"-a -t 192.168.26.10:80 -r 10.0.0.1 -w 65536", "", "illegal weight specified\n", 2},
+		{"--start-daemon master", "", SyncMessage + "\n", 1},
+		{"--save-config", "saved the running table to /etc/sysconfig/ha/lvs.cf\n", "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.args, func(t *testing.T) {
+			out, errs, code := runCLI(t, sock, tt.args, "")
+			if out != tt.stdout || errs != tt.stderr || code != tt.code {
+				t.Errorf("lvsadm %s = (%q, %q, exit %d), want (%q, %q, exit %d)", tt.args, out, errs, code, tt.stdout, tt.stderr, tt.code)
+			}
+		})
+	}
+}
+
+func TestCLIEdits(t *testing.T) {
+	d := sampleDaemon(t)
+	sock := serveFake(t, d)
+	steps := []string{
+		"-e -t 192.168.26.10:80 -r 10.11.12.1:80 -m -w 5",
+		"-a -t 192.168.26.10:80 -r 10.11.12.9",
+		"-d -t 192.168.26.10:80 -r 10.11.12.2",
+		"-E -t 192.168.26.10:80 -s rr",
+		"-D -u 192.168.26.11:53",
+		"--set 0 60 0",
+		"-Z",
+	}
+	for _, s := range steps {
+		if _, errs, code := runCLI(t, sock, s, ""); code != 0 {
+			t.Fatalf("lvsadm %s: exit %d: %s", s, code, errs)
+		}
+	}
+	out, _, _ := runCLI(t, sock, "-S -n", "")
+	want := "-A -t 192.168.26.10:80 -s rr\n" +
+		"-a -t 192.168.26.10:80 -r 10.11.12.1:80 -m -w 5\n" +
+		"-a -t 192.168.26.10:80 -r 10.11.12.9:80 -m -w 1\n" + // no -g/-i/-m: the daemon's network (nat)
+		"-A -u 192.168.26.10:53 -s rr\n" +
+		"-a -u 192.168.26.10:53 -r 10.11.12.3:53 -i -w 2\n" +
+		"-A -f 80 -s rr\n"
+	if out != want {
+		t.Errorf("after edits -S =\n%s\nwant\n%s", out, want)
+	}
+	if got := d.Status().Timeouts; got.TCPFin != time.Minute || got.TCP != 900*time.Second {
+		t.Errorf("timeouts after --set 0 60 0 = %+v", got)
+	}
+	if st := d.Status(); st.Services[0].Stats.Conns != 0 || len(d.zeroed) != 1 || d.zeroed[0] != nil {
+		t.Errorf("-Z did not zero every service: %+v, zeroed %v", st.Services[0].Stats, d.zeroed)
+	}
+}
+
+func TestCLIRestoreRoundTrip(t *testing.T) {
+	src := serveFake(t, sampleDaemon(t))
+	saved, _, code := runCLI(t, src, "-S", "")
+	if code != 0 {
+		t.Fatal("lvsadm -S failed")
+	}
+	empty := newFakeDaemon(t)
+	dst := serveFake(t, empty)
+	if _, errs, code := runCLI(t, dst, "-R", "# ipvsadm-save\n"+saved); code != 0 {
+		t.Fatalf("lvsadm -R: exit %d: %s", code, errs)
+	}
+	again, _, _ := runCLI(t, dst, "-S", "")
+	if again != saved {
+		t.Errorf("-S after -R =\n%s\nwant (the source's -S)\n%s", again, saved)
+	}
+	if got, want := tableOnly(empty.Status()), tableOnly(sampleDaemon(t).Status()); !reflect.DeepEqual(got, want) {
+		t.Errorf("restored table =\n%+v\nwant\n%+v", got, want)
+	}
+
+	// A failing line applies nothing and is named: -C has removed the
+	// service the server of line 4 needs.
+	before, _, _ := runCLI(t, dst, "-S", "")
+	_, errs, code := runCLI(t, dst, "-R", "-C\n-A -t 10.0.0.1:80\n\n-a -t 192.168.26.10:80 -r 10.0.0.2\n-a -t 192.168.26.10:80 -r 10.0.0.2\n")
+	if code != 1 || errs != "line 4: Service not defined\n" {
+		t.Errorf("failing restore = exit %d, %q; want exit 1, %q", code, errs, "line 4: Service not defined\n")
+	}
+	if after, _, _ := runCLI(t, dst, "-S", ""); after != before {
+		t.Errorf("failed restore changed the table:\n%s\nwas\n%s", after, before)
+	}
+	if _, errs, code := runCLI(t, dst, "-R", "-A -t 10.0.0.1:80 -w 2\n"); code != 2 ||
+		errs != "line 1: Illegal 'weight' option with the 'add-service' command\n" {
+		t.Errorf("bad restore line = exit %d, %q", code, errs)
+	}
+}
+
+func TestCLIStandalone(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "lvsd.sock")
+	tests := []struct {
+		args       string
+		code       int
+		stdoutHas  string
+		stderrWant string
+	}{
+		{"-h", 0, "--save-config", ""},
+		{"--help", 0, "--socket PATH", ""},
+		{"-v", 0, "lvsadm", ""},
+		{"-n", 2, "", tryHelp + "\n"},
+		{"-L -n --socket " + missing, 1, "", "cannot reach lvsd at " + missing + ": is lvsd running? (connect: no such file or directory)\n"},
+		{"-A -t 1.2.3.4:80 -L", 2, "", "multiple commands specified\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.args, func(t *testing.T) {
+			out, errs, code := runCLI(t, "", tt.args, "")
+			if code != tt.code || !strings.Contains(out, tt.stdoutHas) || errs != tt.stderrWant {
+				t.Errorf("lvsadm %s = exit %d, stdout %.60q, stderr %q; want exit %d, stdout with %q, stderr %q",
+					tt.args, code, out, errs, tt.code, tt.stdoutHas, tt.stderrWant)
+			}
+		})
+	}
+}
+
+// tableOnly keeps what -S and -R carry: the configuration, not the counters.
+func tableOnly(st Status) Status {
+	st.Timeouts = Timeouts{}
+	for i := range st.Services {
+		s := &st.Services[i]
+		s.Stats = Counters{}
+		for j := range s.Dests {
+			d := &s.Dests[j]
+			d.Stats, d.Active, d.Inactive, d.Persist = Counters{}, 0, 0, 0
+		}
+	}
+	st.Sort()
+	return st
+}
