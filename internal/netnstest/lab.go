@@ -139,3 +139,15 @@ func (l *Lab) Do(ns string, f func()) {
 	}()
 	f()
 }
+
+// Bridge creates bridge br in namespace ns, attaches the interfaces ifs of
+// ns to it and sets it up: one Ethernet segment for several namespaces
+// (connect each to ns with Veth first).
+func (l *Lab) Bridge(ns, br string, ifs ...string) {
+	l.t.Helper()
+	l.Must("ip", "-n", ns, "link", "add", br, "type", "bridge")
+	for _, ifname := range ifs {
+		l.Must("ip", "-n", ns, "link", "set", ifname, "master", br)
+	}
+	l.Must("ip", "-n", ns, "link", "set", br, "up")
+}
