@@ -19,4 +19,10 @@ type Options struct {
 	Workers int
 	// Logger receives lvsd's log; nil means text lines on stderr.
 	Logger *slog.Logger
+	// Socket is the control socket lvsadm talks to; "" means
+	// admin.DefaultSocket, "off" none.
+	Socket string
+	// Admin is the address of the admin HTTP listener (/metrics, events,
+	// /proc texts); "" means DefaultAdmin, "off" none.
+	Admin string
 }

@@ -15,6 +15,9 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"lvs/admin"
 	"lvs/config"
 	"lvs/conntrack"
 	"lvs/dataplane"
@@ -91,6 +94,12 @@ type lvsd struct {
 	hv     *healthView
 	specs  map[health.Key]health.Spec
 
+	reqs    chan func()          // API requests run on the management goroutine
+	events  *admin.EventLog      // keepalived-style event lines for the API
+	metrics *prometheus.Registry // this daemon's registry
+	api     net.Listener         // the control socket, nil when off
+	web     net.Listener         // the admin HTTP listener, nil when off
+
 	workers []*dataplane.Worker
 	links   []dataplane.MetaLink // every link, closed on the way out
 	ctl     []dataplane.MetaLink // control-plane transmit link per port (ARP probes, GARP)
@@ -99,7 +108,8 @@ type lvsd struct {
 // start builds the daemon's state and opens its links; it does not run
 // workers yet.
 func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger) (*lvsd, error) {
-	d := &lvsd{opts: opts, log: log, cfg: l.cfg, rules: l.rules}
+	d := &lvsd{opts: opts, log: log, cfg: l.cfg, rules: l.rules, reqs: make(chan func()),
+		events: admin.NewEventLog(256, nil)}
 	all, err := localAddrs()
 	if err != nil {
 		return nil, err
@@ -107,6 +117,7 @@ func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger) (*lvs
 	if d.site, err = buildSite(l.cfg, lookupIface, all); err != nil {
 		return nil, err
 	}
+	d.site.resolve()
 	if d.ha, err = startHA(l.cfg, all, log); err != nil {
 		return nil, err
 	}
@@ -128,6 +139,10 @@ func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger) (*lvs
 		return nil, err
 	}
 	if err := d.openLinks(); err != nil {
+		d.close()
+		return nil, err
+	}
+	if err := d.listen(); err != nil {
 		d.close()
 		return nil, err
 	}
@@ -213,6 +228,13 @@ func (d *lvsd) run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { return d.health.Run(gctx) })
+	d.metrics = admin.NewMetrics(d)
+	if d.api != nil {
+		g.Go(func() error { return d.serve(gctx, d.api, false) })
+	}
+	if d.web != nil {
+		g.Go(func() error { return d.serve(gctx, d.web, true) })
+	}
 	if d.ha != nil {
 		g.Go(func() error { return d.ha.Run(gctx) })
 	}
@@ -263,8 +285,12 @@ func (d *lvsd) control(ctx context.Context) error {
 		case b := <-d.haActions():
 			d.execute(ctx, b.Actions, buf)
 			b.Done()
+			d.roleLine()
+		case f := <-d.reqs:
+			f()
 		case ev, ok := <-d.health.Events():
 			if ok && d.hv.apply(ev) {
+				d.eventLine(ev)
 				d.rebuild()
 			}
 		case <-tick.C:
@@ -313,23 +339,72 @@ func (d *lvsd) reload() {
 		d.log.Error("reload refused; the running configuration stays", "err", err)
 		return
 	}
-	table, err := Reconcile(d.table, d.hv.desired(l.cfg))
-	if err != nil {
+	if err := d.applyConfig(l.cfg, l.rules); err != nil {
 		d.log.Error("reload refused; the running configuration stays", "err", err)
 		return
 	}
-	if changed := interfaceNames(l.cfg); !equalStrings(changed, interfaceNames(d.cfg)) {
-		d.log.Warn("reload cannot change lvsd's interfaces; restart lvsd to use them", "want", changed)
+	d.log.Info("configuration reloaded", "services", len(d.table.Services()))
+}
+
+// applyConfig makes cfg the running configuration as a diff: services and
+// servers that stay keep their connections and counters, owned addresses,
+// the kernel guard, neighbour resolution and health checks follow. On error
+// nothing changes.
+func (d *lvsd) applyConfig(cfg *config.Config, rules *config.Rules) error {
+	site, err := d.site.plan(cfg)
+	if err != nil {
+		return err
 	}
-	d.cfg, d.rules, d.table = l.cfg, l.rules, table
+	table, err := Reconcile(d.table, d.hv.desired(cfg))
+	if err != nil {
+		return err
+	}
+	if d.guard != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := d.guard.Update(ctx, site.guardSpec())
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	d.cfg, d.rules, d.table, d.site = cfg, rules, table, site
+	d.site.resolve()
 	var errs []error
-	if d.specs, errs = syncSpecs(d.health, d.specs, healthSpecs(l.cfg)); len(errs) > 0 {
+	if d.specs, errs = syncSpecs(d.health, d.specs, healthSpecs(cfg)); len(errs) > 0 {
 		d.log.Error("updating health checks", "err", errors.Join(errs...))
 	}
 	d.applyTimeouts()
 	d.dp.Publish(d.state())
-	d.log.Info("configuration reloaded", "services", len(table.Services()))
+	return nil
 }
+
+// listen opens the control socket and the admin HTTP listener.
+func (d *lvsd) listen() error {
+	var err error
+	if d.opts.Socket != "off" {
+		path := d.opts.Socket
+		if path == "" {
+			path = admin.DefaultSocket
+		}
+		if d.api, err = admin.Listen(path); err != nil {
+			return fmt.Errorf("opening the control socket: %w", err)
+		}
+	}
+	if d.opts.Admin != "off" {
+		addr := d.opts.Admin
+		if addr == "" {
+			addr = DefaultAdmin
+		}
+		if d.web, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("opening the admin listener on %s: %w", addr, err)
+		}
+	}
+	return nil
+}
+
+// DefaultAdmin is where lvsd serves /metrics and the admin tool: the port
+// of the Piranha Configuration Tool, on loopback only.
+const DefaultAdmin = "127.0.0.1:3636"
 
 // rebuild applies the health checks' verdicts to the table.
 func (d *lvsd) rebuild() {
@@ -342,8 +417,13 @@ func (d *lvsd) rebuild() {
 	d.dp.Publish(d.state())
 }
 
-// close releases the links and the kernel guard.
+// close releases the links, the listeners and the kernel guard.
 func (d *lvsd) close() {
+	for _, l := range []net.Listener{d.api, d.web} {
+		if l != nil {
+			l.Close()
+		}
+	}
 	for _, l := range d.links {
 		l.Close()
 	}

@@ -58,6 +58,8 @@ type site struct {
 	routes []dataplane.Route
 	local  map[[4]byte]bool
 	reals  map[int][]netip.Addr // neighbours to keep resolved, per port: real servers and gateways
+	// kernelRoutes are the router's own addresses and routes on the ports.
+	kernelRoutes []dataplane.Route
 	// realServers are the active real servers of lvs.cf.
 	realServers []netip.Addr
 }
@@ -85,8 +87,7 @@ func buildSite(c *config.Config, look func(string) (iface, error), all []netip.P
 	if len(names) == 0 {
 		return nil, fmt.Errorf("no active virtual server names an interface (address = IP DEV)")
 	}
-	s := &site{owned: map[netip.Addr]int{}, local: map[[4]byte]bool{}, reals: map[int][]netip.Addr{}}
-	byName := map[string]int{}
+	base := &site{local: map[[4]byte]bool{}}
 	for i, n := range names {
 		ifc, err := look(n)
 		if err != nil {
@@ -97,28 +98,59 @@ func buildSite(c *config.Config, look func(string) (iface, error), all []netip.P
 			if !p.Addr.IsValid() {
 				p.Addr = a.Addr()
 			}
-			s.routes = append(s.routes, dataplane.Route{Prefix: a.Masked(), Port: i})
+			base.kernelRoutes = append(base.kernelRoutes, dataplane.Route{Prefix: a.Masked(), Port: i})
 		}
 		for _, r := range ifc.routes {
 			r.Port = i
-			s.routes = append(s.routes, r)
-			if r.Via.IsValid() {
-				s.reals[i] = append(s.reals[i], r.Via) // keep gateways resolved too
-			}
+			base.kernelRoutes = append(base.kernelRoutes, r)
 		}
-		byName[n] = i
-		s.ports = append(s.ports, p)
+		base.ports = append(base.ports, p)
 	}
 	for _, a := range all {
-		s.local[a.Addr().As4()] = true
+		base.local[a.Addr().As4()] = true
+	}
+	return base.plan(c)
+}
+
+// plan works out, for configuration c on the site's existing ports, the
+// owned addresses, the routes and the neighbours to keep resolved. It
+// returns a new site sharing the ports (and their neighbour tables), so a
+// reload keeps what was learned. Interfaces lvs.cf names that lvsd does not
+// serve yet are reported: serving a new interface needs a restart.
+func (b *site) plan(c *config.Config) (*site, error) {
+	s := &site{ports: b.ports, local: b.local, kernelRoutes: b.kernelRoutes,
+		owned: map[netip.Addr]int{}, reals: map[int][]netip.Addr{}}
+	byName := map[string]int{}
+	for _, p := range s.ports {
+		byName[p.Name] = p.Index
+	}
+	port := func(dev string) (int, error) {
+		i, ok := byName[config.BaseInterface(dev)]
+		if !ok {
+			return 0, fmt.Errorf("interface %s is not one lvsd serves (%v): restart lvsd to add it", dev, s.names())
+		}
+		return i, nil
+	}
+	s.routes = append(s.routes, s.kernelRoutes...)
+	for _, r := range s.kernelRoutes {
+		if r.Via.IsValid() {
+			s.reals[r.Port] = append(s.reals[r.Port], r.Via) // keep gateways resolved too
+		}
 	}
 	for _, v := range c.Virtuals {
 		if v.Active && v.Address.IsValid() {
-			s.owned[v.Address] = byName[v.Interface()]
+			i, err := port(v.Device)
+			if err != nil {
+				return nil, err
+			}
+			s.owned[v.Address] = i
 		}
 	}
 	if c.Network == config.NetworkNAT && c.NATRouter.IsValid() {
-		i := byName[c.NATRouterInterface()]
+		i, err := port(c.NATRouterDevice)
+		if err != nil {
+			return nil, err
+		}
 		s.owned[c.NATRouter] = i
 		bits := 24
 		if c.NATNetmask.IsValid() {
@@ -126,6 +158,14 @@ func buildSite(c *config.Config, look func(string) (iface, error), all []netip.P
 		}
 		s.routes = append(s.routes, dataplane.Route{Prefix: netip.PrefixFrom(c.NATRouter, bits).Masked(), Port: i})
 	}
+	if err := s.planReals(c); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// planReals finds the port and next hop of every active real server.
+func (s *site) planReals(c *config.Config) error {
 	routes := dataplane.NewRoutes(s.routes)
 	for _, v := range c.Virtuals {
 		if !v.Active {
@@ -137,8 +177,8 @@ func buildSite(c *config.Config, look func(string) (iface, error), all []netip.P
 			}
 			port, hop, ok := routes.Lookup(r.Address.As4())
 			if !ok {
-				return nil, fmt.Errorf("real server %s (%s in virtual %s) is on none of lvsd's interfaces %v",
-					r.Address, r.Name, v.Name, names)
+				return fmt.Errorf("real server %s (%s in virtual %s) is on none of lvsd's interfaces %v",
+					r.Address, r.Name, v.Name, s.names())
 			}
 			s.reals[port] = append(s.reals[port], netip.AddrFrom4(hop))
 			s.realServers = append(s.realServers, r.Address)
@@ -147,9 +187,24 @@ func buildSite(c *config.Config, look func(string) (iface, error), all []netip.P
 	for p, rs := range s.reals {
 		slices.SortFunc(rs, func(a, b netip.Addr) int { return a.Compare(b) })
 		s.reals[p] = slices.Compact(rs)
-		s.ports[p].Neigh.Want(s.reals[p])
 	}
-	return s, nil
+	return nil
+}
+
+// names lists the site's interfaces.
+func (s *site) names() []string {
+	var out []string
+	for _, p := range s.ports {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+// resolve tells each port's neighbour table what to keep resolved.
+func (s *site) resolve() {
+	for _, p := range s.ports {
+		p.Neigh.Want(s.reals[p.Index])
+	}
 }
 
 // guardSpec is the kernel guard for this site. Gateways are kept resolved

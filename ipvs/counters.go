@@ -157,3 +157,13 @@ func (c *Counters) setConfig(weight int32, u, l uint32, available bool) {
 		c.setFlag(flagOverload, false)
 	}
 }
+
+// ZeroStats clears the traffic counters (ipvsadm -Z); connection counts,
+// which describe live connections, stay.
+func (c *Counters) ZeroStats() {
+	c.Conns.Store(0)
+	c.InPkts.Store(0)
+	c.OutPkts.Store(0)
+	c.InBytes.Store(0)
+	c.OutBytes.Store(0)
+}

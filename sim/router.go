@@ -148,7 +148,10 @@ func (r *lvsdRouter) Start(ctx context.Context, s *Site) error {
 
 // Restart starts `lvsd -f lvs.cf` on node, tracked by PID.
 func (r *lvsdRouter) Restart(ctx context.Context, s *Site, node string) (*Proc, error) {
-	p, err := s.startProc(ctx, node, "router", r.bin, "-f", filepath.Join(s.Dir, "lvs.cf"))
+	// Each router gets its own control socket in the run directory: the
+	// routers share the host's file system, not its /run/lvsd.
+	p, err := s.startProc(ctx, node, "router", r.bin, "-f", filepath.Join(s.Dir, "lvs.cf"),
+		"--socket", filepath.Join(s.Dir, node+".sock"))
 	if err != nil {
 		return nil, fmt.Errorf("starting lvsd on %s: %w", node, err)
 	}

@@ -44,6 +44,11 @@ Files:
                       error). The same rules can be written in lvs.cf as
                       fwmark_rule and masquerade blocks: see lvs.cf(5).
   --workers N         dataplane workers per interface (default: one per CPU)
+  --socket PATH       the control socket lvsadm uses (default /run/lvsd/lvsd.sock;
+                      "off" for none)
+  --admin ADDR        where /metrics, the event stream (/v1/events) and the
+                      /proc/net/ip_vs texts (/v1/proc/...) are served, loopback
+                      clients only (default 127.0.0.1:3636; "off" for none)
   -h, --help          show this help
 
 Examples:
@@ -91,6 +96,8 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o daemon.Options, code
 	fs.StringVar(&o.ConfigFile, "config", "", "")
 	fs.StringVar(&o.IptablesFile, "iptables", "", "")
 	fs.IntVar(&o.Workers, "workers", 0, "")
+	fs.StringVar(&o.Socket, "socket", "", "")
+	fs.StringVar(&o.Admin, "admin", "", "")
 	switch err := fs.Parse(args); {
 	case err != nil:
 		return o, 2

@@ -1,0 +1,147 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"lvs/admin"
+	"lvs/conntrack"
+	"lvs/dataplane"
+	"lvs/health"
+)
+
+type conntrackInfo = conntrack.Info
+
+// connStatus turns a connection entry into the API's form.
+func connStatus(in conntrack.Info) admin.ConnStatus {
+	proto := in.Proto().String()
+	state := conntrack.StateName(in.Proto(), in.State())
+	if in.Flags()&conntrack.FlagTemplate != 0 {
+		state = "NONE"
+	}
+	return admin.ConnStatus{Proto: proto, Client: in.Client(), Virtual: in.Virtual(), Dest: in.Real(),
+		State: state, Expires: in.Expires}
+}
+
+var _ admin.MetricsSource = (*lvsd)(nil)
+
+// Dataplane implements admin.MetricsSource: the workers' counters, summed.
+func (d *lvsd) Dataplane() admin.DataplaneStats {
+	cs := make([]*dataplane.Counters, len(d.workers))
+	for i, w := range d.workers {
+		cs[i] = &w.C
+	}
+	s := dataplane.Sum(cs...)
+	out := admin.DataplaneStats{RX: s.RX, TX: s.TX, Verdicts: map[string]uint64{}, Drops: map[string]uint64{}}
+	for v, n := range s.Verdicts {
+		out.Verdicts[dataplane.Verdict(v).String()] = n
+	}
+	for r, n := range s.Drops {
+		out.Drops[dataplane.DropReason(r).String()] = n
+	}
+	return out
+}
+
+// Conntrack implements admin.MetricsSource.
+func (d *lvsd) Conntrack() admin.ConntrackStats {
+	s := d.ct.Stats()
+	return admin.ConntrackStats{Entries: s.Entries, MaxEntries: s.MaxEntries, HalfOpen: s.HalfOpen,
+		Pressure: s.Pressure, Created: s.Created, Expired: s.Expired, Evicted: s.Evicted, Full: s.Full,
+		Resched: s.Resched, NoDest: s.NoDest, Dropped: s.Dropped, Invalid: s.Invalid}
+}
+
+// HA implements admin.MetricsSource; empty for a router without a backup.
+func (d *lvsd) HA() admin.HAStatus {
+	if d.ha == nil {
+		return admin.HAStatus{}
+	}
+	s := d.ha.Status()
+	out := admin.HAStatus{Role: s.Role.String(), State: s.State.String(), PeerAlive: s.Peer.Alive,
+		Takeovers: s.Takeovers, Releases: s.Releases, Since: s.Since, Refused: s.Refused}
+	if s.Faults != 0 {
+		out.Faults = []string{s.Faults.String()}
+	}
+	for _, c := range s.Channels {
+		out.Peer = c.Peer
+		out.Channels = append(out.Channels, admin.HeartbeatChannel{Channel: c.Channel.String(), Peer: c.Peer, Age: c.Age})
+	}
+	return out
+}
+
+// Health implements admin.MetricsSource.
+func (d *lvsd) Health() []admin.HealthStatus {
+	var out []admin.HealthStatus
+	for _, s := range d.health.Status() {
+		out = append(out, admin.HealthStatus{Virtual: s.Virtual, Server: s.Server, Sorry: s.Sorry, Addr: s.Addr,
+			State: s.State.String(), Weight: s.Weight, Since: s.Since})
+	}
+	return out
+}
+
+// handler is what both listeners serve: the JSON API lvsadm uses, plus
+// /metrics, the event stream and the /proc/net/ip_vs texts.
+func (d *lvsd) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", admin.NewServer(d).Handler())
+	mux.Handle("GET "+admin.PathMetrics, admin.MetricsHandler(d.metrics))
+	mux.Handle("GET "+admin.PathEvents, &admin.EventsHandler{Log: d.events})
+	mux.Handle("GET "+admin.PathProcPrefix+"{name}", admin.ProcHandler(d))
+	return mux
+}
+
+// serve runs one listener until ctx ends. The TCP admin listener answers
+// loopback clients only; the control socket is protected by its mode (0600).
+func (d *lvsd) serve(ctx context.Context, l net.Listener, loopbackOnly bool) error {
+	h := d.handler()
+	if loopbackOnly {
+		h = allowLoopback(h)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(shut)
+	}()
+	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// allowLoopback refuses every client but the router itself until the admin
+// tool's allow-list exists (the guide's advice: restrict it).
+func allowLoopback(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			http.Error(w, "forbidden: the admin listener answers loopback only", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// eventLine publishes a keepalived-style line for a health event: RS lines
+// for real servers coming and going.
+func (d *lvsd) eventLine(ev health.Event) {
+	if ev.Sorry || ev.Action.Kind == health.ActSetWeight {
+		return
+	}
+	v := d.cfg.Virtual(ev.Virtual)
+	if v == nil {
+		return
+	}
+	va := admin.VirtualAddr{Proto: v.Protocol.String(), Addr: v.Address, Port: v.Port, FWMark: v.FWMark}
+	d.events.Publish(admin.RSLine(ev.Addr, va, ev.State.IsUp()))
+}
+
+// roleLine publishes the router's state after a role change.
+func (d *lvsd) roleLine() {
+	if d.ha != nil {
+		d.events.Publish(admin.RoleLine("lvs", d.HA()))
+	}
+}
