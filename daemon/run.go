@@ -24,6 +24,7 @@ import (
 	"lvs/dataplane/afpacket"
 	"lvs/ha"
 	"lvs/health"
+	"lvs/internal/sdnotify"
 	"lvs/ipvs"
 	"lvs/sched"
 )
@@ -251,9 +252,18 @@ func (d *lvsd) run(ctx context.Context) error {
 // control is the management goroutine: announcements, neighbour
 // resolution, connection expiry and reloads.
 func (d *lvsd) control(ctx context.Context) error {
-	hup := make(chan os.Signal, 1)
+	hup, usr1, usr2 := make(chan os.Signal, 1), make(chan os.Signal, 1), make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	signal.Notify(usr2, syscall.SIGUSR2)
 	defer signal.Stop(hup)
+	defer signal.Stop(usr1)
+	defer signal.Stop(usr2)
+	// Ready once the workers run and this loop answers: an active router
+	// owns its addresses from here on, a pair's roles settle in the next
+	// heartbeats.
+	d.notify(sdnotify.Ready)
+	defer d.notify(sdnotify.Stopping)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	announced, nextGARP := 0, time.Now()
@@ -281,7 +291,13 @@ func (d *lvsd) control(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-hup:
+			d.notify(sdnotify.Reloading)
 			d.reload()
+			d.notify(sdnotify.Ready)
+		case <-usr1:
+			d.dumpState()
+		case <-usr2:
+			d.dumpStats()
 		case b := <-d.haActions():
 			d.execute(ctx, b.Actions, buf)
 			b.Done()
