@@ -274,7 +274,10 @@ type lvsdProc struct {
 func (s *natSite) startLVSD(t *testing.T, bin string) {
 	t.Helper()
 	p := &lvsdProc{done: make(chan struct{})}
-	p.cmd = exec.Command("ip", "netns", "exec", s.router, bin, "-f", s.confPath())
+	// The control socket (and the SIGUSR2 dump next to it) in s.dir, so
+	// other lvsd processes on this host (the simulator's) are not disturbed.
+	p.cmd = exec.Command("ip", "netns", "exec", s.router, bin, "-f", s.confPath(),
+		"--socket", filepath.Join(s.dir, "lvsd.sock"))
 	p.cmd.Stdout, p.cmd.Stderr = &p.log, &p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting lvsd: %v", err)
@@ -282,6 +285,9 @@ func (s *natSite) startLVSD(t *testing.T, bin string) {
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	s.lvsd = p
 	t.Cleanup(func() {
+		if t.Failed() && !p.exited() {
+			t.Logf("lvsd statistics (SIGUSR2):\n%s", s.lvsdStats())
+		}
 		select {
 		case <-p.done:
 		default:
@@ -292,6 +298,24 @@ func (s *natSite) startLVSD(t *testing.T, bin string) {
 			t.Logf("lvsd log:\n%s", p.log.String())
 		}
 	})
+}
+
+// lvsdStats asks the running lvsd for its counters (SIGUSR2 writes
+// lvsd.stats next to the control socket) and returns them, waiting at most
+// 2 s.
+func (s *natSite) lvsdStats() string {
+	path := filepath.Join(s.dir, "lvsd.stats")
+	_ = os.Remove(path)
+	if err := s.lvsd.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+		return err.Error()
+	}
+	for range 20 {
+		time.Sleep(100 * time.Millisecond)
+		if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+			return string(b)
+		}
+	}
+	return "(no lvsd.stats within 2 s)"
 }
 
 // exited reports whether lvsd has exited.
@@ -523,6 +547,7 @@ func startCapture(t *testing.T, lab *netnstest.Lab, ns, ifname string) *capture 
 		t.Fatalf("packet socket on %s in %s: %v", ifname, ns, err)
 	}
 	go c.read()
+	t.Cleanup(func() { c.quit.Store(true); <-c.done }) // when the test ends before stop
 	return c
 }
 
@@ -531,6 +556,7 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 // read collects frames until quit, at most a million of them.
 func (c *capture) read() {
 	defer close(c.done)
+	defer unix.Close(c.fd)
 	buf := make([]byte, 65536)
 	for n := 0; n < 1_000_000 && !c.quit.Load(); n++ {
 		k, from, err := unix.Recvfrom(c.fd, buf, unix.MSG_TRUNC)
@@ -552,7 +578,6 @@ func (c *capture) stop() []pkt {
 	time.Sleep(300 * time.Millisecond)
 	c.quit.Store(true)
 	<-c.done
-	unix.Close(c.fd)
 	return c.pkts
 }
 
