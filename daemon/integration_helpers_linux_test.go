@@ -60,10 +60,14 @@ type natSite struct {
 	conf   siteConf
 	lvsd   *lvsdProc
 	bigSum [sha256.Size]byte // sha256 of every server's /big
+	parent *testing.T        // the whole test: its failure makes testSIGTERM print lvsd's counters
 }
 
 // buildLVSD builds ./cmd/lvsd into a temporary directory of t.
-func buildLVSD(t *testing.T) string {
+func buildLVSD(t *testing.T) string { return buildCmd(t, "lvsd") }
+
+// buildCmd builds ./cmd/NAME into the test's temporary directory.
+func buildCmd(t *testing.T, name string) string {
 	t.Helper()
 	root, err := filepath.Abs("..")
 	if err != nil {
@@ -73,11 +77,11 @@ func buildLVSD(t *testing.T) string {
 	if err != nil {
 		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	bin := filepath.Join(t.TempDir(), "lvsd")
-	cmd := exec.Command(goTool, "build", "-o", bin, "./cmd/lvsd")
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command(goTool, "build", "-o", bin, "./cmd/"+name)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/lvsd: %v\n%s", err, out)
+		t.Fatalf("go build ./cmd/%s: %v\n%s", name, err, out)
 	}
 	return bin
 }
@@ -201,6 +205,7 @@ func serveUDPEcho(c net.PacketConn) {
 type siteConf struct {
 	sched      string
 	persistent int // seconds; 0 = none
+	scale      int // the HTTP weights are 1:2:3 times scale (0 means 1)
 }
 
 // text renders lvs.cf: a lone primary (no backup, so lvsd is active at
@@ -218,7 +223,7 @@ func (c siteConf) text() string {
 		for _, rs := range realServers {
 			w := 1
 			if weights {
-				w = rs.weight
+				w = rs.weight * max(1, c.scale)
 			}
 			fmt.Fprintf(&b, "\tserver %s {\n\t\taddress = %s\n\t\tactive = 1\n\t\tweight = %d\n\t}\n", rs.name, rs.addr, w)
 		}

@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -38,12 +40,15 @@ func TestIntegrationNAT(t *testing.T) {
 	if out, err := exec.Command(bin, "-t", "-f", s.confPath()).CombinedOutput(); err != nil {
 		t.Fatalf("lvsd -t rejects the site's lvs.cf: %v\n%s\n%s", err, out, s.conf.text())
 	}
+	s.parent = t
 	s.startLVSD(t, bin)
 	s.waitReady(t)
 	t.Logf("site up and lvsd ready after %v", time.Since(began).Round(time.Millisecond))
 
 	t.Run("ping", s.testPing)
 	t.Run("wrr-1:2:3", s.testWRR)
+	t.Run("lvsadm-list", s.testLvsadmList)
+	t.Run("reload-under-load", s.testReloadUnderLoad)
 	t.Run("schedulers", s.testSchedulers)
 	t.Run("persistence", s.testPersistence)
 	t.Run("tcp-echo", s.testTCPEcho)
@@ -396,6 +401,9 @@ func (s *natSite) testSIGTERM(t *testing.T) {
 	if out, err := s.lab.In(s.router, "nft", "list", "tables"); err != nil || !strings.Contains(out, table) {
 		t.Fatalf("before SIGTERM, nft list tables = %v, want %q listed:\n%s", err, table, out)
 	}
+	if s.parent != nil && s.parent.Failed() {
+		t.Logf("an earlier subtest failed; lvsd's counters before SIGTERM (SIGUSR2):\n%s", s.lvsdStats())
+	}
 	if err := s.lvsd.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM to lvsd: %v", err)
 	}
@@ -409,5 +417,86 @@ func (s *natSite) testSIGTERM(t *testing.T) {
 	}
 	if out, err := s.lab.In(s.router, "nft", "list", "tables"); err != nil || strings.Contains(out, table) {
 		t.Errorf("after lvsd exited, nft list tables = %v, want no %q:\n%s", err, table, out)
+	}
+}
+
+// testLvsadmList: `lvsadm -L -n` against the running lvsd prints ipvsadm's
+// table for the site, byte for byte but for the connection counts.
+func (s *natSite) testLvsadmList(t *testing.T) {
+	lvsadm := buildCmd(t, "lvsadm")
+	out, err := exec.Command(lvsadm, "--socket", filepath.Join(s.dir, "lvsd.sock"), "-L", "-n").CombinedOutput()
+	if err != nil {
+		t.Fatalf("lvsadm -L -n: %v\n%s", err, out)
+	}
+	dest := func(addr string, port, weight int) string {
+		return fmt.Sprintf("  -> %-28s %-7s %-6d N          N         ", fmt.Sprintf("%s:%d", addr, port), "Masq", weight)
+	}
+	want := []string{
+		"IP Virtual Server version 1.2.1 (size=4096)",
+		"Prot LocalAddress:Port Scheduler Flags",
+		"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn",
+		fmt.Sprintf("TCP  %s:%d rr", vip, echoPort),
+	}
+	for _, rs := range realServers {
+		want = append(want, dest(rs.addr, echoPort, 1))
+	}
+	want = append(want, fmt.Sprintf("TCP  %s:80 %s", vip, s.conf.sched))
+	for _, rs := range realServers {
+		want = append(want, dest(rs.addr, 80, rs.weight*max(1, s.conf.scale)))
+	}
+	// The UDP echo service follows: its servers come and go with their UDP
+	// health checks (one lost probe takes a server out for reentry), so
+	// the comparison stops before it.
+	want = append(want, fmt.Sprintf("UDP  %s:%d rr", vip, echoPort))
+	counts := regexp.MustCompile(`^(  -> .{28} .{7} .{6} )\d+( +)\d+( +)$`)
+	got := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	for i := range got {
+		got[i] = counts.ReplaceAllString(got[i], "${1}N          N         ")
+	}
+	if len(got) > len(want) {
+		got = got[:len(want)]
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("lvsadm -L -n (counts masked as N):\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// testReloadUnderLoad: a reload that changes every HTTP weight and the
+// scheduler while a rate-limited 50 MB download and a stream of short
+// requests run drops none of them (services and servers that stay keep
+// their connections), and the new weights apply at once.
+func (s *natSite) testReloadUnderLoad(t *testing.T) {
+	testutil.RequireCommand(t, "curl")
+	old := s.conf
+	defer s.reload(t, old)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dl := exec.CommandContext(ctx, "ip", "netns", "exec", s.far, "curl", "-sS", "--http1.0",
+		"--limit-rate", "25M", "--max-time", "50", "http://"+vip+"/big")
+	h := sha256.New()
+	cw := &countWriter{w: h}
+	var stderr bytes.Buffer
+	dl.Stdout, dl.Stderr = cw, &stderr
+	if err := dl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- dl.Wait() }()
+	time.Sleep(300 * time.Millisecond) // the download is under way (a bound, not an expectation)
+	s.reload(t, siteConf{sched: "wlc", scale: 10})
+	replies := s.httpGets(t, s.lan, 30)
+	if len(replies) != 30 {
+		t.Errorf("%d of 30 requests during the reload were answered", len(replies))
+	}
+	if err := <-done; err != nil {
+		t.Errorf("download across the reload: %v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	if got := [sha256.Size]byte(h.Sum(nil)); cw.n != bigSize || got != s.bigSum {
+		t.Errorf("download across the reload: %d bytes with sha256 %x, want %d bytes with %x", cw.n, got, bigSize, s.bigSum)
+	}
+	out, err := exec.Command(buildCmd(t, "lvsadm"), "--socket", filepath.Join(s.dir, "lvsd.sock"), "-L", "-n").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), fmt.Sprintf("TCP  %s:80 wlc", vip)) ||
+		!strings.Contains(string(out), fmt.Sprintf("%-28s Masq    30 ", "10.11.12.3:80")) {
+		t.Errorf("after the reload lvsadm -L -n shows (want wlc and weight 30 for web3): %v\n%s", err, out)
 	}
 }
