@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -89,7 +90,25 @@ func (d *lvsd) handler() http.Handler {
 	mux.Handle("GET "+admin.PathMetrics, admin.MetricsHandler(d.metrics))
 	mux.Handle("GET "+admin.PathEvents, &admin.EventsHandler{Log: d.events})
 	mux.Handle("GET "+admin.PathProcPrefix+"{name}", admin.ProcHandler(d))
+	mux.HandleFunc("POST "+PathReload, d.serveReload)
 	return mux
+}
+
+// PathReload re-reads lvs.cf, as SIGHUP does, and answers with the result:
+// 200 and the number of services, or 409 and why the file was refused.
+const PathReload = "/v1/reload"
+
+func (d *lvsd) serveReload(w http.ResponseWriter, r *http.Request) {
+	var err error
+	if e := d.do(r.Context(), func() { err = d.reload() }); e != nil {
+		http.Error(w, e.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if err != nil {
+		http.Error(w, "reload refused; the running configuration stays: "+err.Error(), http.StatusConflict)
+		return
+	}
+	fmt.Fprintf(w, "configuration reloaded: %d services\n", len(d.dp.State().Table.Services()))
 }
 
 // serve runs one listener until ctx ends. The TCP admin listener answers

@@ -346,20 +346,20 @@ func (d *lvsd) announce(buf []byte) {
 
 // reload re-reads lvs.cf and applies it as a diff; a bad file is refused
 // and the running configuration stays.
-func (d *lvsd) reload() {
+func (d *lvsd) reload() error {
 	l, err := load(d.opts)
 	if err == nil && len(l.errs) > 0 {
 		err = fmt.Errorf("%d errors, first: %v", len(l.errs), l.errs[0])
 	}
+	if err == nil {
+		err = d.applyConfig(l.cfg, l.rules)
+	}
 	if err != nil {
 		d.log.Error("reload refused; the running configuration stays", "err", err)
-		return
-	}
-	if err := d.applyConfig(l.cfg, l.rules); err != nil {
-		d.log.Error("reload refused; the running configuration stays", "err", err)
-		return
+		return err
 	}
 	d.log.Info("configuration reloaded", "services", len(d.table.Services()))
+	return nil
 }
 
 // applyConfig makes cfg the running configuration as a diff: services and
