@@ -43,6 +43,7 @@ func (w *Worker) toOwned(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 		c, status = w.d.CT.Schedule(svc, key, mark, fl, now)
 		switch status {
 		case conntrack.Scheduled:
+			w.learnClient(st, f)
 		case conntrack.NoDest, conntrack.PortMismatch:
 			// ip_vs_leave: ICMP port unreachable to the client.
 			w.icmpError(f, st, frame.ICMPDestUnreachable, frame.ICMPPortUnreachable, 0)
@@ -157,4 +158,22 @@ func (w *Worker) tooBig(f []byte, st *State, mtu int) Verdict {
 		w.icmpError(f, st, frame.ICMPDestUnreachable, frame.ICMPFragNeeded, mtu)
 	}
 	return w.C.drop(DropTooBig)
+}
+
+// learnClient records the MAC of a client on the segment the frame came
+// from, when its connection is new: replies go back to it directly, and a
+// client with a static ARP entry for the VIP never sends lvsd an ARP
+// request to learn it from. Clients behind a gateway are reached through
+// the gateway's MAC instead (routes), so nothing is learned for them.
+func (w *Worker) learnClient(st *State, f []byte) {
+	src := w.p.Src.Addr()
+	port, hop, ok := st.Routes.Lookup(src.As4())
+	if !ok || port != w.in.Index || hop != src.As4() || w.in.Neigh == nil {
+		return
+	}
+	mac := Ethernet(f).Src()
+	if known, ok := w.in.Neigh.Lookup(hop); ok && known == mac {
+		return
+	}
+	w.in.Neigh.LearnAny(src, mac, w.now)
 }

@@ -34,6 +34,7 @@ type Worker struct {
 	outM    [][]Meta
 	scratch [][]byte // buffers for frames lvsd makes, one per frame of a batch
 	nbuf    int
+	now     time.Time // wall clock of the batch being processed (neighbour learning)
 	frags   fragTable // client datagrams whose first fragment went by
 	rfrags  fragTable // real servers' datagrams likewise
 }
@@ -83,6 +84,7 @@ func (w *Worker) Run() error {
 func (w *Worker) Process(frames [][]byte, meta []Meta, now time.Time) {
 	st := w.d.State()
 	tick := w.d.Tick(now)
+	w.now = now
 	w.nbuf = 0
 	w.C.RX.Add(uint64(len(frames)))
 	for i, f := range frames {

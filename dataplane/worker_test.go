@@ -306,3 +306,18 @@ func (d *discard) WriteBatchMeta(f [][]byte, _ []dataplane.Meta) (int, error) {
 }
 func (d *discard) BatchSize() int { return 64 }
 func (d *discard) Close() error   { return nil }
+
+// A client on the public segment whose ARP cache holds the VIP statically
+// never asks lvsd for it: its MAC is learned from its first connection, so
+// the replies reach it.
+func TestLearnsOnLinkClientFromNewConnection(t *testing.T) {
+	s := newSite(t, "rr")
+	lanClient := netip.MustParseAddrPort("192.168.26.100:40000")
+	lanMAC := frame.MAC{0x02, 0, 0, 0, 0, 0x64}
+	s.run(0, frametest.TCP(lanClient, web, frame.SYN, nil, frametest.WithSrcMAC(lanMAC)))
+	out := s.run(1, frametest.TCP(netip.AddrPortFrom(rip1, 8080), lanClient, frame.SYN|frame.ACK, nil, frametest.WithSrcMAC(rip1MAC)))
+	if len(out[0]) != 1 {
+		t.Fatalf("SYN-ACK to an on-link client: %d frames on the public port, want 1 (drops %v)", len(out[0]), dataplane.Sum(&s.w.C).Drops)
+	}
+	frametest.Check(t, out[0][0], frametest.DstMAC(lanMAC), frametest.DstAddr(lanClient.Addr()), frametest.SrcAddr(vip))
+}

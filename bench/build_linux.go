@@ -1,0 +1,256 @@
+//go:build linux
+
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+)
+
+// buildTestbed creates the namespaces, links, addresses, routes and
+// neighbours of the topology, steers the director's receive path to
+// dirCPU with RPS, and installs the real servers' flood counters. On error
+// everything built so far is removed.
+func buildTestbed(ctx context.Context, st *runState, dir string, servers, dirCPU int) (tb *testbed, err error) {
+	tb = &testbed{st: st, dir: dir}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, tb.close())
+			tb = nil
+		}
+	}()
+	if tb.cli, err = tb.openNS("cli"); err != nil {
+		return tb, err
+	}
+	if tb.dirNode, err = tb.openNS("dir"); err != nil {
+		return tb, err
+	}
+	if tb.sw, err = tb.openNS("sw"); err != nil {
+		return tb, err
+	}
+	for k := 1; k <= servers; k++ {
+		n, err := tb.openNS("rs" + strconv.Itoa(k))
+		if err != nil {
+			return tb, err
+		}
+		tb.rs = append(tb.rs, n)
+	}
+	if err := tb.wire(); err != nil {
+		return tb, err
+	}
+	if err := tb.address(); err != nil {
+		return tb, err
+	}
+	if err := tb.tune(ctx, dirCPU); err != nil {
+		return tb, err
+	}
+	return tb, nil
+}
+
+// wire creates the veths and the private segment's bridge and brings
+// every link up.
+func (tb *testbed) wire() error {
+	if err := veth(tb.dirNode, "eth0", tb.cli, "eth0"); err != nil {
+		return err
+	}
+	if err := tb.sw.h.LinkAdd(bridgeLink("br0")); err != nil {
+		return fmt.Errorf("creating bridge in %s: %w", tb.sw.name, err)
+	}
+	br, err := tb.sw.link("br0")
+	if err != nil {
+		return err
+	}
+	ports := []*nsNode{tb.dirNode}
+	ports = append(ports, tb.rs...)
+	for i, n := range ports {
+		port, inner := "p"+strconv.Itoa(i), "eth0"
+		if n == tb.dirNode {
+			inner = "eth1"
+		}
+		if err := veth(tb.sw, port, n, inner); err != nil {
+			return err
+		}
+		l, err := tb.sw.link(port)
+		if err != nil {
+			return err
+		}
+		if err := tb.sw.h.LinkSetMaster(l, br); err != nil {
+			return fmt.Errorf("attaching %s to br0: %w", port, err)
+		}
+		if err := tb.sw.up(port); err != nil {
+			return err
+		}
+	}
+	if err := tb.sw.up("br0"); err != nil {
+		return err
+	}
+	for _, x := range []struct {
+		n     *nsNode
+		iface string
+	}{{tb.cli, "eth0"}, {tb.dirNode, "eth0"}, {tb.dirNode, "eth1"}} {
+		if err := x.n.up(x.iface); err != nil {
+			return err
+		}
+	}
+	for _, n := range tb.rs {
+		if err := n.up("eth0"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// address gives every node its addresses, routes and permanent neighbours
+// for the director's own addresses. The VIP and nat_router are not assigned
+// here: the kernel contenders add them to the director, lvsd owns them
+// itself; clients and real servers find them by ARP, as on a real network
+// (see forgetOwned).
+func (tb *testbed) address() error {
+	var err error
+	mac := func(n *nsNode, ifname string) net.HardwareAddr {
+		l, e := n.link(ifname)
+		if e != nil {
+			err = errors.Join(err, e)
+			return nil
+		}
+		return l.Attrs().HardwareAddr
+	}
+	tb.cliMAC, tb.pubMAC, tb.privMAC = mac(tb.cli, "eth0"), mac(tb.dirNode, "eth0"), mac(tb.dirNode, "eth1")
+	if err != nil {
+		return err
+	}
+	l, _ := tb.cli.link("eth0")
+	tb.cliIdx = l.Attrs().Index
+	steps := []func() error{
+		func() error { return tb.cli.addAddr("eth0", clientAddr, 24) },
+		func() error { return tb.dirNode.addAddr("eth0", directorPub, 24) },
+		func() error { return tb.dirNode.addAddr("eth1", directorPriv, 24) },
+		func() error { return tb.cli.route(privNet, directorPub) },
+		func() error { return tb.cli.neigh("eth0", directorPub, tb.pubMAC) },
+		func() error { return tb.dirNode.neigh("eth0", clientAddr, tb.cliMAC) },
+	}
+	for k, n := range tb.rs {
+		steps = append(steps,
+			func() error { return n.addAddr("eth0", realAddr(k+1), 24) },
+			func() error { return n.route(netip.Prefix{}, natRouter) },
+			func() error { return n.neigh("eth0", directorPriv, tb.privMAC) },
+			func() error { return tb.dirNode.neigh("eth1", realAddr(k+1), mac(n, "eth0")) },
+		)
+	}
+	for _, f := range steps {
+		if err := f(); err != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// tune sets what every contender shares: a wide client port range (the
+// connection test opens tens of thousands), no br_netfilter on the switch, RPS steering the director's
+// public receive queue to dirCPU (the 1 + 1 core split of the reference
+// probe), and on each real server a netdev-ingress rule that counts and
+// drops the flood before any socket sees it.
+func (tb *testbed) tune(ctx context.Context, dirCPU int) error {
+	if err := tb.cli.sysctl("net.ipv4.ip_local_port_range", "1024 65000"); err != nil {
+		return err
+	}
+	// The switch is not part of the director: keep br_netfilter (built into
+	// this kernel) from running the IP hooks on every bridged frame.
+	for _, k := range []string{"net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables", "net.bridge.bridge-nf-call-arptables"} {
+		if _, err := os.Stat(filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/"))); err == nil {
+			if err := tb.sw.sysctl(k, "0"); err != nil {
+				return err
+			}
+		}
+	}
+	mask := strconv.FormatUint(1<<uint(dirCPU), 16)
+	err := tb.dirNode.run(ctx, "", "sh", "-c", "echo "+mask+" > /sys/class/net/eth0/queues/rx-0/rps_cpus")
+	if err != nil {
+		return fmt.Errorf("RPS on the director: %w", err)
+	}
+	rules := fmt.Sprintf(`table netdev lvsbench {
+	chain flood {
+		type filter hook ingress device "eth0" priority 0; policy accept;
+		ip protocol udp udp sport %d-%d counter drop
+	}
+}
+`, floodPortLo, floodPortLo+floodPortMax-1)
+	for _, n := range tb.rs {
+		if err := n.run(ctx, rules, "nft", "-f", "-"); err != nil {
+			return fmt.Errorf("flood sink: %w", err)
+		}
+	}
+	return nil
+}
+
+// startResponders runs the simulator's responder (`lvssim responder`: TCP
+// greeting + echo, UDP echo) on every real server, pinned to cpu at
+// trafficNice (like the clients: other work on the machine should not
+// starve the real servers), and waits until each accepts connections.
+func (tb *testbed) startResponders(ctx context.Context, lvssim string, cpu int) ([]*proc, error) {
+	var ps []*proc
+	for k, n := range tb.rs {
+		name := "rs" + strconv.Itoa(k+1)
+		p, err := startIn(tb.st, n.name, strconv.Itoa(cpu), trafficNice, filepath.Join(tb.dir, name+"-responder.log"), name+" responder",
+			lvssim, "responder", "--name", name, "--tcp", strconv.Itoa(tcpPort), "--udp", strconv.Itoa(udpPort))
+		if err != nil {
+			return ps, err
+		}
+		ps = append(ps, p)
+	}
+	for k, n := range tb.rs {
+		addr := netip.AddrPortFrom(realAddr(k+1), tcpPort)
+		if err := waitFor(ctx, 10*time.Second, ps[k], func() error { return dialOnce(n, addr) }); err != nil {
+			return ps, fmt.Errorf("responder on rs%d: %w", k+1, err)
+		}
+	}
+	return ps, nil
+}
+
+// dialOnce connects to addr from inside n and closes at once.
+func dialOnce(n *nsNode, addr netip.AddrPort) error {
+	return inNS(n.ns, -1, func() error {
+		c, err := net.DialTimeout("tcp", addr.String(), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+}
+
+// waitFor retries check every 50 ms until it succeeds, p exits, ctx ends
+// or d passes.
+func waitFor(ctx context.Context, d time.Duration, p *proc, check func() error) error {
+	deadline := time.Now().Add(d)
+	for {
+		err := check()
+		if err == nil {
+			return nil
+		}
+		if p != nil && p.exited() {
+			return fmt.Errorf("%s exited (%v): %s", p.name, p.err, p.output())
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready after %v: %w", d, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func bridgeLink(name string) *netlink.Bridge {
+	return &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
+}

@@ -1,0 +1,122 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"time"
+)
+
+// Contender names, in the order they run within a repetition.
+const (
+	KernelForward = "kfwd"    // ip_forward, plain L3 to one real server
+	KernelLB      = "klb"     // nftables DNAT, numgen inc mod N, conntrack
+	LVSD1         = "lvsd-1w" // lvsd NAT, --workers 1
+	LVSD2         = "lvsd-2w" // lvsd NAT, --workers 2
+)
+
+// AllContenders lists every contender name.
+var AllContenders = []string{KernelForward, KernelLB, LVSD1, LVSD2}
+
+// Options configure a run. Zero values take the mode's defaults.
+type Options struct {
+	Quick      bool          // the short mode: under 2 minutes
+	Out        string        // report directory (created)
+	Reps       int           // repetitions of every contender (≥ 1; default 3 quick, 5 full)
+	Warmup     time.Duration // traffic before each measured window
+	Window     time.Duration // each measured window
+	Baseline   time.Duration // idle windows before and after each contender
+	Servers    int           // real servers (default 2)
+	Flows      int           // UDP flows of the flood: source ports (default 1024)
+	LoadPPS    float64       // offered rate of the fixed-load window (default 100,000)
+	ProbeRate  int           // latency probes per second (default 2,000)
+	TCPWorkers int           // connection workers (default 8)
+	Contenders []string      // subset of AllContenders; nil runs all
+	GenCPU     int           // core of the generator and clients (-1: 0)
+	DirCPU     int           // core of the director (-1: 1, or 0 on one CPU)
+	BinDir     string        // prebuilt lvssim and lvsd; "" builds them from the module
+	Micro      string        // `go test -bench` output to append to the report
+	Log        io.Writer     // progress and log lines; nil discards
+}
+
+// DefaultOptions returns the defaults of the quick or the full mode.
+func DefaultOptions(quick bool) Options {
+	o := Options{
+		Quick: quick, Reps: 5, Warmup: time.Second, Window: 3 * time.Second, Baseline: time.Second,
+		Servers: 2, Flows: 1024, LoadPPS: 100_000, ProbeRate: 2000, TCPWorkers: 8, GenCPU: -1, DirCPU: -1,
+	}
+	if quick {
+		o.Reps, o.Warmup, o.Window, o.Baseline, o.ProbeRate = 3, 300*time.Millisecond, time.Second, 400*time.Millisecond, 1000
+	}
+	return o
+}
+
+// withDefaults fills zero fields from the mode's defaults and checks the
+// rest.
+func (o Options) withDefaults() (Options, error) {
+	d := DefaultOptions(o.Quick)
+	set := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setD := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	set(&o.Reps, d.Reps)
+	set(&o.Servers, d.Servers)
+	set(&o.Flows, d.Flows)
+	set(&o.ProbeRate, d.ProbeRate)
+	set(&o.TCPWorkers, d.TCPWorkers)
+	setD(&o.Warmup, d.Warmup)
+	setD(&o.Window, d.Window)
+	setD(&o.Baseline, d.Baseline)
+	if o.LoadPPS == 0 {
+		o.LoadPPS = d.LoadPPS
+	}
+	if len(o.Contenders) == 0 {
+		o.Contenders = AllContenders
+	}
+	if o.GenCPU < 0 {
+		o.GenCPU = 0
+	}
+	if o.DirCPU < 0 {
+		o.DirCPU = min(1, runtime.NumCPU()-1)
+	}
+	var errs []error
+	for _, c := range o.Contenders {
+		if !slices.Contains(AllContenders, c) {
+			errs = append(errs, fmt.Errorf("unknown contender %q (want some of %v)", c, AllContenders))
+		}
+	}
+	switch {
+	case o.Reps < 1 || o.Reps > 50:
+		errs = append(errs, fmt.Errorf("repetitions %d: want 1–50", o.Reps))
+	case o.Servers < 1 || o.Servers > 200:
+		errs = append(errs, fmt.Errorf("real servers %d: want 1–200", o.Servers))
+	case o.Flows < 1 || o.Flows > floodPortMax:
+		errs = append(errs, fmt.Errorf("flows %d: want 1–%d", o.Flows, floodPortMax))
+	case o.Window > 60*time.Second || o.Warmup > 60*time.Second || o.Baseline > 60*time.Second:
+		errs = append(errs, errors.New("windows are at most 60 s"))
+	case o.GenCPU >= runtime.NumCPU() || o.DirCPU >= runtime.NumCPU():
+		errs = append(errs, fmt.Errorf("CPUs %d and %d: this machine has %d", o.GenCPU, o.DirCPU, runtime.NumCPU()))
+	case o.LoadPPS < 1 || o.ProbeRate < 1 || o.TCPWorkers < 1 || o.TCPWorkers > 256:
+		errs = append(errs, errors.New("load, probe rate and TCP workers must be positive (workers ≤ 256)"))
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	return o, errors.Join(errs...)
+}
+
+// mode names the run's mode for the report.
+func (o Options) mode() string {
+	if o.Quick {
+		return "quick"
+	}
+	return "full"
+}

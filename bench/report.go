@@ -1,0 +1,285 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Report file names in the out dir.
+const (
+	ReportMarkdown = "report.md"
+	ReportJSON     = "report.json"
+)
+
+// Baseline is the contender lvsd's ratios divide by: the kernel doing the
+// same job (nftables DNAT with numgen load balancing and conntrack).
+const baselineContender = "klb"
+
+// WriteReports writes report.md and report.json into dir.
+func WriteReports(dir string, r *Report) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating report dir: %w", err)
+	}
+	j, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding report.json: %w", err)
+	}
+	files := map[string][]byte{ReportMarkdown: []byte(Markdown(r)), ReportJSON: append(j, '\n')}
+	for name, data := range files {
+		tmp := filepath.Join(dir, "."+name+".tmp")
+		if err := os.WriteFile(tmp, data, 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", name, err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("writing %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Markdown renders the report: headline table with lvsd ÷ kernel ratios,
+// who ran and how, the method, every repetition, and the micro-benchmarks.
+func Markdown(r *Report) string {
+	var b strings.Builder
+	w := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
+	s := r.Settings
+	w("# lvs-go benchmark: lvsd against the kernel, same topology, same run\n\n")
+	w("- **When:** %s (%s mode, %d repetitions interleaved, %s windows after %s warm-up; took %s)\n",
+		r.Started.UTC().Format("2006-01-02 15:04 UTC"), s.Mode, s.Reps, dur(s.Window), dur(s.Warmup), dur(r.Duration.Round(time.Second)))
+	m := r.Machine
+	w("- **Machine:** %d × %s, %.0f GiB, Linux %s, %s; load average at start %s\n", m.CPUs, m.CPUModel, m.MemGiB, m.Kernel, m.Go, m.LoadAvg)
+	w("- **Pinning:** %s\n", strings.Join(r.Pinning, "; "))
+	w("- **Traffic:** %d-byte UDP frames, %d flows (source ports); fixed load %s pps with %d latency probes/s; TCP %d workers\n\n",
+		s.FrameBytes, s.Flows, num(s.LoadPPS), s.ProbeRate, s.TCPWorkers)
+	writeHeadline(&b, r)
+	writeContenders(&b, r)
+	w("## Topology\n\n```\n%s```\n\n", r.Topology)
+	w("## Method\n\n%s\n", methodText(s))
+	writeReps(&b, r)
+	if len(r.Notes) > 0 {
+		w("## Notes\n\n")
+		for _, n := range r.Notes {
+			w("- %s\n", n)
+		}
+		w("\n")
+	}
+	if r.Micro != "" {
+		w("## Micro-benchmarks (`go test -bench`, benchstat format)\n\n```\n%s\n```\n", strings.TrimRight(r.Micro, "\n"))
+	}
+	return b.String()
+}
+
+// lvsdContenders are the lvsd contenders of r, available or not.
+func lvsdContenders(r *Report) []*Contender {
+	var out []*Contender
+	for _, c := range r.Contenders {
+		if c.Kind == "lvsd" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func writeHeadline(b *strings.Builder, r *Report) {
+	w := func(f string, a ...any) { fmt.Fprintf(b, f, a...) }
+	base := r.Contender(baselineContender)
+	lv := lvsdContenders(r)
+	w("## Results\n\nMedian (min–max) over the repetitions. Ratios are medians of lvsd ÷ medians of the kernel's nftables DNAT (%s); for pps and connections higher is better, for CPU and latency lower is better.\n\n", baselineContender)
+	w("| figure |")
+	for _, c := range r.Contenders {
+		w(" %s |", c.Label)
+	}
+	for _, c := range lv {
+		w(" %s ÷ kernel LB |", c.Name)
+	}
+	w("\n|---|")
+	for range len(r.Contenders) + len(lv) {
+		w("---:|")
+	}
+	w("\n")
+	for _, f := range Figures {
+		if !anyMeasured(r, f) {
+			continue
+		}
+		unit := ""
+		if f.Unit != "" {
+			unit = " (" + f.Unit + ")"
+		}
+		w("| %s%s |", f.Name, unit)
+		for _, c := range r.Contenders {
+			w(" %s |", cell(c, f))
+		}
+		for _, c := range lv {
+			if f.Context {
+				w(" |")
+				continue
+			}
+			w(" %s |", ratioCell(c, base, f))
+		}
+		w("\n")
+	}
+	w("\n")
+}
+
+func anyMeasured(r *Report, f Figure) bool {
+	for _, c := range r.Contenders {
+		if c.Summary(f).N > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// cell is "median (min–max)", "—" when nothing was measured, or "n/a"
+// for a contender that did not run.
+func cell(c *Contender, f Figure) string {
+	if !c.Available {
+		return "n/a"
+	}
+	sp := c.Summary(f)
+	if sp.N == 0 {
+		return "—"
+	}
+	if sp.Min == sp.Max {
+		return num(sp.Median)
+	}
+	return fmt.Sprintf("%s (%s–%s)", num(sp.Median), num(sp.Min), num(sp.Max))
+}
+
+func ratioCell(c, base *Contender, f Figure) string {
+	if base == nil || !c.Available || !base.Available {
+		return "n/a"
+	}
+	x := Ratio(c.Summary(f), base.Summary(f))
+	if math.IsNaN(x) {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", x)
+}
+
+func writeContenders(b *strings.Builder, r *Report) {
+	fmt.Fprintf(b, "## Contenders\n\n| name | who does the director's job | pinning | ran |\n|---|---|---|---|\n")
+	for _, c := range r.Contenders {
+		ran := fmt.Sprintf("%d repetition(s)", len(c.Runs))
+		if !c.Available {
+			ran = "**not available:** " + oneLine(c.Reason)
+		}
+		pin := c.Pinning
+		if pin == "" {
+			pin = "—"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", c.Name, c.Label, pin, ran)
+	}
+	b.WriteString("\n")
+}
+
+func writeReps(b *strings.Builder, r *Report) {
+	w := func(f string, a ...any) { fmt.Fprintf(b, f, a...) }
+	w("## Every repetition\n\n| contender | rep | sat. sent pps | sat. delivered pps | dir. core busy | sat. ns/pkt dir./machine | load delivered pps | load ns/pkt dir./machine | p50 / p99 µs (lost) | conn/s (failed) | error |\n")
+	w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, c := range r.Contenders {
+		for _, x := range c.Runs {
+			w("| %s | %d |", c.Name, x.Rep)
+			if u := x.UDP; u != nil {
+				w(" %s | %s | %.0f%% | %s / %s |", num(u.SentPPS), num(u.DeliveredPPS), 100*u.CPU.DirectorBusy, num(u.CPU.DirectorNs), num(u.CPU.MachineNs))
+			} else {
+				w(" — | — | — | — |")
+			}
+			if p := x.Paced; p != nil {
+				w(" %s | %s / %s | %s / %s (%d) |", num(p.DeliveredPPS), num(p.CPU.DirectorNs), num(p.CPU.MachineNs),
+					micros(p.Latency.P50), micros(p.Latency.P99), p.Latency.Lost)
+			} else {
+				w(" — | — | — |")
+			}
+			if t := x.TCP; t != nil {
+				w(" %s (%d) |", num(t.PerSec), t.Failures)
+			} else {
+				w(" — |")
+			}
+			w(" %s |\n", oneLine(x.Err))
+		}
+	}
+	w("\n")
+}
+
+// methodText explains exactly what each figure is.
+func methodText(s Settings) string {
+	return fmt.Sprintf(`- **Order.** Repetition 1 runs every contender, then repetition 2, and so on, so slow drift of a shared machine
+  spreads over all contenders. Each contender is set up on the same namespaces and torn down after its windows.
+- **Saturation.** A raw-frame generator (AF_PACKET, PACKET_QDISC_BYPASS, sendmmsg of prebuilt frames over %d
+  source ports) runs on core %d in the client namespace as fast as it can. *Delivered* is the sum of the real
+  servers' rx_packets over the window (they count and drop the flood at netdev ingress); *sent* is what the
+  generator handed to the kernel.
+- **CPU per packet** comes from /proc/stat (ticks of USER_HZ %d): busy = user + nice + system + irq + softirq
+  time over the window, minus each core's busy rate in idle baseline windows of %s (responders up, no
+  traffic, no contender: so an lvsd that spins while idle is charged for it) — one just before the contender
+  is set up, one just after it is torn down, the smaller rate per core and state (other people's work comes
+  in bursts) — divided by the packets delivered. *Director core* is core %d alone: the kernel's forwarding is steered
+  there with RPS on the director's public veth and lvsd (1 worker) is pinned there; the real servers' receive
+  path and responders run there too, for every contender alike. *Whole machine* adds the generator's core
+  (and lvsd's second worker). The same method is used for the kernel and for lvsd, and lvsd's own process time
+  (utime + stime from /proc/PID/stat) is shown beside it. Caveats: the accounting is tick-sampled, and on a core
+  that idles between bursts the tick stops and misses some softirq work, so figures below saturation lean low;
+  and the baseline assumes other people's work (shown as "machine busy in the idle baseline") goes on
+  unchanged, while traffic displaces it — read the figures of a loaded machine with care.
+- **Fixed load.** The generator offers %s pps (paced in batches) while %d UDP requests/s go from 8 client sockets
+  to the UDP echo service through the director; latency is the round trip, nearest-rank p50/p99; a request
+  unanswered within 100 ms counts as lost. Delivered (and CPU per packet) count the requests too.
+- **TCP connections.** %d client threads on core %d each connect, read the server's greeting, send a 5-byte
+  request, read its echo and close with an RST (SO_LINGER 0, so no TIME_WAIT; as in the reference probe).
+  Failed or timed-out connections are counted, not retried.
+- Timing never fails anything: a window that cannot measure reports "—".
+`, s.Flows, s.GenCPU, userHZ, dur(s.Baseline), s.DirectorCPU, num(s.LoadPPS), s.ProbeRate, s.TCPWorkers, s.GenCPU)
+}
+
+// num formats with thousands separators and at most 2 decimals for small
+// numbers; NaN is "—".
+func num(x float64) string {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return "—"
+	}
+	if math.Abs(x) < 100 && x != math.Trunc(x) {
+		return fmt.Sprintf("%.2f", x)
+	}
+	s := fmt.Sprintf("%.0f", math.Abs(x))
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if x < 0 {
+		return "-" + string(out)
+	}
+	return string(out)
+}
+
+func micros(d time.Duration) string {
+	if d == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f", float64(d)/1e3)
+}
+
+func dur(d time.Duration) string {
+	if d%time.Second == 0 {
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	}
+	return d.String()
+}
+
+// oneLine keeps table cells on one line and short.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	s = strings.ReplaceAll(s, "|", "\\|")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}

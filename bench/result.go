@@ -1,0 +1,226 @@
+package bench
+
+import (
+	"math"
+	"time"
+)
+
+// Report is everything one run of the harness measured, as written to
+// report.json; report.md is rendered from it by Markdown.
+type Report struct {
+	Started    time.Time     `json:"started"`
+	Duration   time.Duration `json:"duration_ns"`
+	Machine    Machine       `json:"machine"`
+	Settings   Settings      `json:"settings"`
+	Pinning    []string      `json:"pinning"`
+	Topology   string        `json:"topology"`
+	Contenders []*Contender  `json:"contenders"`
+	Notes      []string      `json:"notes,omitempty"`
+	// Micro holds `go test -bench` output (benchstat format), if given.
+	Micro string `json:"micro,omitempty"`
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	CPUModel string  `json:"cpu_model"`
+	CPUs     int     `json:"cpus"`
+	MemGiB   float64 `json:"mem_gib"`
+	Kernel   string  `json:"kernel"`
+	Go       string  `json:"go"`
+	LoadAvg  string  `json:"loadavg_at_start"` // /proc/loadavg: others' work shares the machine
+}
+
+// Settings are the knobs the run used.
+type Settings struct {
+	Mode        string        `json:"mode"` // quick or full
+	Reps        int           `json:"reps"`
+	Warmup      time.Duration `json:"warmup_ns"`
+	Window      time.Duration `json:"window_ns"`
+	Baseline    time.Duration `json:"baseline_ns"`
+	Servers     int           `json:"servers"`
+	Flows       int           `json:"flows"`
+	FrameBytes  int           `json:"frame_bytes"`
+	LoadPPS     float64       `json:"load_pps"`   // offered rate of the fixed-load window
+	ProbeRate   int           `json:"probe_rate"` // latency probes per second in it
+	TCPWorkers  int           `json:"tcp_workers"`
+	GenCPU      int           `json:"gen_cpu"`
+	DirectorCPU int           `json:"director_cpu"`
+}
+
+// Contender is one way of doing the director's job, with every repetition
+// it ran. An unavailable contender has Reason and no runs.
+type Contender struct {
+	Name      string `json:"name"` // kfwd, klb, lvsd-1w, lvsd-2w
+	Label     string `json:"label"`
+	Kind      string `json:"kind"` // kernel or lvsd
+	Available bool   `json:"available"`
+	Reason    string `json:"reason,omitempty"` // why not available
+	Pinning   string `json:"pinning"`
+	Runs      []*Rep `json:"runs,omitempty"`
+}
+
+// Rep is one repetition of one contender. Err is set when it failed part
+// way; the windows it finished are kept.
+type Rep struct {
+	Rep   int       `json:"rep"`
+	Err   string    `json:"error,omitempty"`
+	UDP   *UDPRun   `json:"udp_saturation,omitempty"`
+	Paced *PacedRun `json:"udp_fixed_load,omitempty"`
+	TCP   *TCPRun   `json:"tcp_connections,omitempty"`
+}
+
+// UDPRun is a saturation window: the generator sends as fast as it can.
+type UDPRun struct {
+	Window       time.Duration `json:"window_ns"`
+	Sent         uint64        `json:"sent"`      // generator frames handed to the kernel
+	Delivered    uint64        `json:"delivered"` // frames the real servers received
+	SentPPS      float64       `json:"sent_pps"`
+	DeliveredPPS float64       `json:"delivered_pps"`
+	CPU          CPUCost       `json:"cpu_per_packet"`
+	ProcNs       float64       `json:"lvsd_process_ns,omitempty"` // lvsd's own utime+stime per packet
+	use          [2]Usage      // the window's edges, to recompute CPU with the final baseline
+}
+
+// PacedRun is a fixed-load window: the generator offers LoadPPS while
+// latency probes measure request round trips through the director.
+type PacedRun struct {
+	Window       time.Duration `json:"window_ns"`
+	OfferedPPS   float64       `json:"offered_pps"`
+	SentPPS      float64       `json:"sent_pps"`
+	DeliveredPPS float64       `json:"delivered_pps"`
+	CPU          CPUCost       `json:"cpu_per_packet"`
+	ProcNs       float64       `json:"lvsd_process_ns,omitempty"`
+	Latency      Latency       `json:"latency"`
+	use          [2]Usage
+}
+
+// Delivered is how many packets the real servers received in the window.
+func (p *PacedRun) Delivered() float64 { return p.DeliveredPPS * p.Window.Seconds() }
+
+// TCPRun is a connection-rate window: workers connect, send a tiny
+// request, read the answer and close, as fast as they can.
+type TCPRun struct {
+	Window   time.Duration `json:"window_ns"`
+	Conns    uint64        `json:"conns"`
+	Failures uint64        `json:"failures"`
+	PerSec   float64       `json:"conns_per_sec"`
+	CPU      CPUCost       `json:"cpu_per_conn"`
+	Latency  Latency       `json:"conn_time"` // connect + request + answer + close
+	use      [2]Usage
+}
+
+// Figure is one row of the summary: a number extracted from each
+// repetition of a contender.
+type Figure struct {
+	Name   string
+	Unit   string
+	Higher bool // higher is better (for the reader; nothing is judged)
+	Scale  float64
+	// Context marks a row that describes the run rather than the
+	// contender (no lvsd ÷ kernel ratio is shown for it).
+	Context bool
+	get     func(*Rep) float64
+}
+
+var nan = math.NaN()
+
+// Figures are the summary rows, in report order.
+var Figures = []Figure{
+	{"UDP delivered at saturation", "pps", true, 1, false, func(r *Rep) float64 { return udp(r, func(u *UDPRun) float64 { return u.DeliveredPPS }) }},
+	{"generator sent at saturation", "pps", true, 1, false, func(r *Rep) float64 { return udp(r, func(u *UDPRun) float64 { return u.SentPPS }) }},
+	{"CPU per packet at saturation, director core", "ns", false, 1, false, func(r *Rep) float64 { return udp(r, func(u *UDPRun) float64 { return cost(u.CPU, u.CPU.DirectorNs) }) }},
+	{"CPU per packet at saturation, whole machine", "ns", false, 1, false, func(r *Rep) float64 { return udp(r, func(u *UDPRun) float64 { return cost(u.CPU, u.CPU.MachineNs) }) }},
+	{"CPU per packet at fixed load, director core", "ns", false, 1, false, func(r *Rep) float64 {
+		return paced(r, func(p *PacedRun) float64 { return cost(p.CPU, p.CPU.DirectorNs) })
+	}},
+	{"CPU per packet at fixed load, whole machine", "ns", false, 1, false, func(r *Rep) float64 {
+		return paced(r, func(p *PacedRun) float64 { return cost(p.CPU, p.CPU.MachineNs) })
+	}},
+	{"  of which user", "ns", false, 1, false, func(r *Rep) float64 { return paced(r, func(p *PacedRun) float64 { return cost(p.CPU, p.CPU.UserNs) }) }},
+	{"  of which system + irq", "ns", false, 1, false, func(r *Rep) float64 {
+		return paced(r, func(p *PacedRun) float64 { return cost(p.CPU, p.CPU.SystemNs) })
+	}},
+	{"  of which softirq", "ns", false, 1, false, func(r *Rep) float64 {
+		return paced(r, func(p *PacedRun) float64 { return cost(p.CPU, p.CPU.SoftIRQNs) })
+	}},
+	{"lvsd process CPU per packet at fixed load", "ns", false, 1, false, func(r *Rep) float64 { return paced(r, func(p *PacedRun) float64 { return orNaN(p.ProcNs) }) }},
+	{"machine busy in the idle baseline (others' work)", "cores", false, 1, true, func(r *Rep) float64 {
+		return paced(r, func(p *PacedRun) float64 { return cost(p.CPU, p.CPU.BaselineCores) })
+	}},
+	{"UDP delivered at fixed load", "pps", true, 1, false, func(r *Rep) float64 { return paced(r, func(p *PacedRun) float64 { return p.DeliveredPPS }) }},
+	{"request latency p50 at fixed load", "µs", false, 1e-3, false, func(r *Rep) float64 {
+		return paced(r, func(p *PacedRun) float64 { return lat(p.Latency, p.Latency.P50) })
+	}},
+	{"request latency p99 at fixed load", "µs", false, 1e-3, false, func(r *Rep) float64 {
+		return paced(r, func(p *PacedRun) float64 { return lat(p.Latency, p.Latency.P99) })
+	}},
+	{"requests lost at fixed load", "", false, 1, true, func(r *Rep) float64 { return paced(r, func(p *PacedRun) float64 { return float64(p.Latency.Lost) }) }},
+	{"TCP connections", "/s", true, 1, false, func(r *Rep) float64 { return tcp(r, func(t *TCPRun) float64 { return t.PerSec }) }},
+	{"TCP connection time p99", "µs", false, 1e-3, false, func(r *Rep) float64 { return tcp(r, func(t *TCPRun) float64 { return lat(t.Latency, t.Latency.P99) }) }},
+	{"TCP failed connections", "", false, 1, true, func(r *Rep) float64 { return tcp(r, func(t *TCPRun) float64 { return float64(t.Failures) }) }},
+	{"CPU per connection, whole machine", "µs", false, 1e-3, false, func(r *Rep) float64 { return tcp(r, func(t *TCPRun) float64 { return cost(t.CPU, t.CPU.MachineNs) }) }},
+}
+
+func udp(r *Rep, f func(*UDPRun) float64) float64 {
+	if r.UDP == nil {
+		return nan
+	}
+	return f(r.UDP)
+}
+
+func paced(r *Rep, f func(*PacedRun) float64) float64 {
+	if r.Paced == nil {
+		return nan
+	}
+	return f(r.Paced)
+}
+
+func tcp(r *Rep, f func(*TCPRun) float64) float64 {
+	if r.TCP == nil {
+		return nan
+	}
+	return f(r.TCP)
+}
+
+// cost is x when c is valid, else NaN.
+func cost(c CPUCost, x float64) float64 {
+	if !c.Valid {
+		return nan
+	}
+	return x
+}
+
+// orNaN is x, or NaN for 0 (a figure the contender does not have).
+func orNaN(x float64) float64 {
+	if x == 0 {
+		return nan
+	}
+	return x
+}
+
+// lat is a latency percentile in ns, NaN when nothing was answered.
+func lat(l Latency, d time.Duration) float64 {
+	if l.Sent == l.Lost {
+		return nan
+	}
+	return float64(d)
+}
+
+// Summary returns the spread of f over c's repetitions, scaled to f's unit.
+func (c *Contender) Summary(f Figure) Spread {
+	xs := make([]float64, 0, len(c.Runs))
+	for _, r := range c.Runs {
+		xs = append(xs, f.get(r)*f.Scale)
+	}
+	return SpreadOf(xs)
+}
+
+// Contender returns the contender named name, or nil.
+func (r *Report) Contender(name string) *Contender {
+	for _, c := range r.Contenders {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}

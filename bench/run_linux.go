@@ -1,0 +1,333 @@
+//go:build linux
+
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"lvs/config"
+	"lvs/sim"
+)
+
+// ErrNotRoot is returned when the harness does not run as root.
+var ErrNotRoot = errors.New("lvsbench needs root (it creates network namespaces); run it with sudo")
+
+// runner holds one run's state.
+type runner struct {
+	o          Options
+	con        *console
+	tb         *testbed
+	responders []*proc // the real servers' responders, for CPU accounting
+	notes      []string
+}
+
+// Run builds the topology, runs every contender o asks for, repetition by
+// repetition, and writes report.md and report.json into o.Out. An
+// interrupted run (ctx done) still cleans up and writes what it measured.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, ErrNotRoot
+	}
+	r := &runner{o: o, con: newConsole(o.Log)}
+	release, err := r.lockSites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if swept, err := Sweep(); err != nil {
+		return nil, fmt.Errorf("sweeping leftovers of crashed runs: %w", err)
+	} else if len(swept) > 0 {
+		r.con.logf("removed leftovers of crashed runs: %s", strings.Join(swept, ", "))
+	}
+	rep := r.newReport()
+	if err := os.MkdirAll(filepath.Join(o.Out, "logs"), 0o755); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", o.Out, err)
+	}
+	err = r.run(ctx, rep)
+	rep.Duration = time.Since(rep.Started)
+	if errors.Is(err, context.Canceled) {
+		rep.Notes = append(rep.Notes, "interrupted: the report holds what was measured before")
+	}
+	rep.Notes = append(rep.Notes, r.notes...)
+	if o.Micro != "" {
+		b, rerr := os.ReadFile(o.Micro)
+		if rerr != nil {
+			err = errors.Join(err, fmt.Errorf("reading micro-benchmarks: %w", rerr))
+		}
+		rep.Micro = string(b)
+	}
+	r.con.status("")
+	if werr := WriteReports(o.Out, rep); werr != nil {
+		return rep, errors.Join(err, werr)
+	}
+	r.con.logf("report: %s", filepath.Join(o.Out, ReportMarkdown))
+	return rep, err
+}
+
+// run builds the binaries and the testbed, runs the repetitions and tears
+// everything down, whatever happens.
+func (r *runner) run(ctx context.Context, rep *Report) (err error) {
+	logs := filepath.Join(r.o.Out, "logs")
+	r.con.status("building lvssim and lvsd")
+	bins, err := os.MkdirTemp("", "lvsbench-bin-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(bins)
+	lvssim, lvsd, why, err := r.binaries(bins)
+	if err != nil {
+		return err
+	}
+	cf := filepath.Join(logs, "lvs.cf")
+	c := siteConfig(directorPub, vip, natRouter, realAddrs(r.o.Servers), udpPort, tcpPort)
+	text, err := formatSite(c)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(cf, text, 0o644); err != nil {
+		return err
+	}
+	st := newRunState()
+	r.con.logf("building the topology in namespaces %s* (%d real servers)", st.prefix(), r.o.Servers)
+	r.tb, err = buildTestbed(ctx, st, logs, r.o.Servers, r.o.DirCPU)
+	if err != nil {
+		return fmt.Errorf("building the topology: %w", err)
+	}
+	defer func() {
+		if cerr := r.tb.close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("removing the topology: %w", cerr))
+		}
+		if left := Leftovers(); len(left) > 0 {
+			err = errors.Join(err, fmt.Errorf("namespaces left after cleanup: %v", left))
+		}
+	}()
+	r.responders, err = r.tb.startResponders(ctx, lvssim, r.o.DirCPU)
+	defer func() {
+		for _, p := range r.responders {
+			p.stop(2 * time.Second)
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	cs := r.contenders(c, cf, lvsd, why)
+	for _, x := range cs {
+		rep.Contenders = append(rep.Contenders, x.info())
+	}
+	for n := 1; n <= r.o.Reps; n++ {
+		for _, x := range cs {
+			if err := r.repetition(ctx, x, n); err != nil {
+				return err // only ctx ends a run early
+			}
+		}
+	}
+	return nil
+}
+
+// binaries returns the responder (lvssim) and lvsd binaries, built into
+// dir from the module (sim.BuildBinaries) or taken from --bin; lvsd is ""
+// with why when it cannot be had.
+func (r *runner) binaries(dir string) (lvssim, lvsd, why string, err error) {
+	if r.o.BinDir != "" {
+		lvssim, lvsd = filepath.Join(r.o.BinDir, "lvssim"), filepath.Join(r.o.BinDir, "lvsd")
+		if _, err := os.Stat(lvssim); err != nil {
+			return "", "", "", fmt.Errorf("--bin: %w", err)
+		}
+		if _, err := os.Stat(lvsd); err != nil {
+			lvsd, why = "", fmt.Sprintf("no lvsd in %s", r.o.BinDir)
+		}
+		return lvssim, lvsd, why, nil
+	}
+	b, err := sim.BuildBinaries(dir)
+	if err != nil {
+		return "", "", "", err
+	}
+	for _, n := range b.Notes {
+		switch {
+		case strings.HasPrefix(n, "lvsd not built"):
+			why = n
+		case strings.HasPrefix(n, "not inside the lvs module"):
+			// BuildBinaries then names the running program as lvssim: find the real one.
+			self, _ := os.Executable()
+			if b.LVSSim = filepath.Join(filepath.Dir(self), "lvssim"); !fileExists(b.LVSSim) {
+				b.LVSSim, _ = exec.LookPath("lvssim")
+			}
+			if b.LVSSim == "" {
+				return "", "", "", errors.New("outside the lvs module and no lvssim next to lvsbench or on PATH (use --bin)")
+			}
+		}
+	}
+	if b.LVSD == "" && why == "" {
+		why = "lvsd not found"
+	}
+	return b.LVSSim, b.LVSD, why, nil
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// contenders builds the contenders o asks for, in AllContenders order.
+func (r *runner) contenders(cfg *config.Config, cf, lvsd, why string) []contender {
+	var out []contender
+	dirCPU := fmt.Sprint(r.o.DirCPU)
+	for _, name := range AllContenders {
+		if !slices.Contains(r.o.Contenders, name) {
+			continue
+		}
+		info := &Contender{Name: name, Available: true}
+		switch name {
+		case KernelForward:
+			info.Label, info.Kind = "kernel forwarding (ip_forward)", "kernel"
+			info.Pinning = fmt.Sprintf("softirq on CPU%s (RPS of the director's eth0)", dirCPU)
+			out = append(out, &kernelContender{c: info})
+		case KernelLB:
+			info.Label, info.Kind = "kernel LB (nftables DNAT)", "kernel"
+			info.Pinning = fmt.Sprintf("softirq on CPU%s (RPS of the director's eth0)", dirCPU)
+			out = append(out, &kernelContender{c: info, lb: true, rules: kernelLBRules(cfg, lbTable)})
+		case LVSD1, LVSD2:
+			w, cpus := 1, dirCPU
+			if name == LVSD2 {
+				w, cpus = 2, fmt.Sprintf("0-%d", runtime.NumCPU()-1)
+			}
+			info.Label, info.Kind = "lvsd NAT, 1 worker", "lvsd"
+			if w == 2 {
+				info.Label = "lvsd NAT, 2 workers"
+			}
+			info.Pinning = fmt.Sprintf("lvsd taskset -c %s; RPS of the director's eth0 to CPU%s", cpus, dirCPU)
+			if lvsd == "" {
+				info.Available, info.Reason = false, why
+			}
+			out = append(out, &lvsdContender{c: info, bin: lvsd, cf: cf, workers: w, cpus: cpus, notes: &r.notes})
+		}
+	}
+	return out
+}
+
+// repetition runs one contender's windows once, between an idle baseline
+// before setup and one after teardown; the CPU figures use the smaller of
+// the two. Failures are recorded in the report; only a cancelled ctx is
+// returned.
+func (r *runner) repetition(ctx context.Context, c contender, n int) error {
+	info := c.info()
+	if !info.Available {
+		return nil
+	}
+	step := func(what string) { r.con.status("rep %d/%d · %s · %s", n, r.o.Reps, info.Name, what) }
+	step("idle baseline")
+	bl, err := r.baseline(ctx)
+	if err != nil {
+		return ctxErr(ctx, err)
+	}
+	step("setting up")
+	x := &Rep{Rep: n}
+	if err = r.tb.forgetOwned(); err == nil {
+		err = c.setup(ctx, r.tb)
+	}
+	if errors.Is(err, errUnavailable) && len(info.Runs) == 0 {
+		r.teardown(ctx, c, n)
+		info.Available, info.Reason = false, strings.TrimPrefix(err.Error(), errUnavailable.Error()+": ")
+		r.con.logf("%s: not available: %s", info.Name, oneLine(info.Reason))
+		return nil
+	}
+	info.Runs = append(info.Runs, x)
+	if err == nil {
+		udp, _ := c.targets()
+		err = waitFor(ctx, 5*time.Second, nil, func() error { return echoOnce(r.tb, udp) })
+	}
+	if err == nil {
+		err = r.windows(ctx, c, x, bl, step)
+	}
+	if err != nil {
+		x.Err = err.Error()
+		r.con.logf("rep %d %s: %v", n, info.Name, err)
+	}
+	r.teardown(ctx, c, n)
+	if ctx.Err() == nil {
+		step("idle baseline after")
+		if after, err := r.baseline(ctx); err == nil {
+			r.recost(x, MinBaseline(bl, after))
+		}
+	}
+	return ctxErr(ctx, nil)
+}
+
+func (r *runner) teardown(ctx context.Context, c contender, n int) {
+	if err := c.teardown(context.WithoutCancel(ctx), r.tb); err != nil {
+		r.notes = append(r.notes, fmt.Sprintf("%s rep %d: teardown: %v", c.info().Name, n, err))
+	}
+}
+
+// windows runs the saturation, fixed-load and TCP windows into x.
+func (r *runner) windows(ctx context.Context, c contender, x *Rep, bl Baseline, step func(string)) error {
+	name := c.info().Name
+	step("UDP saturation")
+	var err error
+	if x.UDP, err = r.saturation(ctx, c, bl); err != nil {
+		return err
+	}
+	r.con.logf("rep %d %-8s saturation: %s pps delivered (%s sent)", x.Rep, name, num(x.UDP.DeliveredPPS), num(x.UDP.SentPPS))
+	step(fmt.Sprintf("UDP at %s pps + latency probes", num(r.o.LoadPPS)))
+	if x.Paced, err = r.fixedLoad(ctx, c, bl); err != nil {
+		return err
+	}
+	r.con.logf("rep %d %-8s fixed load: %s pps delivered, request p50/p99 %s/%s µs", x.Rep, name,
+		num(x.Paced.DeliveredPPS), micros(x.Paced.Latency.P50), micros(x.Paced.Latency.P99))
+	step("TCP connections")
+	if x.TCP, err = r.connections(ctx, c, bl); err != nil {
+		return err
+	}
+	r.con.logf("rep %d %-8s TCP: %s connections/s, %d failed", x.Rep, name, num(x.TCP.PerSec), x.TCP.Failures)
+	return nil
+}
+
+// ctxErr returns ctx's error when it is done, else err.
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// lockSites takes the simulator's site lock (sim.LockSites), so no site
+// test of another package runs traffic while the harness measures. It
+// says so when it has to wait, and gives up when ctx ends.
+func (r *runner) lockSites(ctx context.Context) (func(), error) {
+	type res struct {
+		release func()
+		err     error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		rel, err := sim.LockSites()
+		ch <- res{rel, err}
+	}()
+	for warned := false; ; warned = true {
+		select {
+		case x := <-ch:
+			return x.release, x.err
+		case <-ctx.Done():
+			go func() { // release the lock if it comes later
+				if x := <-ch; x.release != nil {
+					x.release()
+				}
+			}()
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Second):
+			if !warned {
+				r.con.logf("waiting for %s/lock: a simulator site test is running", sim.StateDir)
+			}
+		}
+	}
+}

@@ -1,0 +1,86 @@
+//go:build linux
+
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"lvs/internal/testutil"
+)
+
+// TestSmoke runs the kernel contenders for very short windows on a real
+// topology and checks that the report has numbers and that nothing is
+// left behind. It asserts on counts, never on speed.
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode: builds namespaces and runs traffic for ~20 s")
+	}
+	testutil.RequireRoot(t)
+	testutil.RequireCommand(t, "ip", "nft", "taskset")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out := t.TempDir()
+	o := Options{
+		Quick: true, Out: out, Reps: 1, Contenders: []string{KernelForward, KernelLB},
+		Warmup: 100 * time.Millisecond, Window: 300 * time.Millisecond, Baseline: 200 * time.Millisecond,
+		Flows: 64, LoadPPS: 20_000, ProbeRate: 200, TCPWorkers: 2, GenCPU: -1, DirCPU: -1,
+		Log: testWriter{t},
+	}
+	rep, err := Run(ctx, o)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, name := range o.Contenders {
+		c := rep.Contender(name)
+		if c == nil || !c.Available || len(c.Runs) != 1 {
+			t.Fatalf("contender %s = %+v, want one repetition", name, c)
+		}
+		x := c.Runs[0]
+		if x.Err != "" {
+			t.Errorf("%s: %s", name, x.Err)
+			continue
+		}
+		if x.UDP == nil || x.UDP.Delivered == 0 || !x.UDP.CPU.Valid {
+			t.Errorf("%s saturation = %+v, want delivered packets and a CPU cost", name, x.UDP)
+		}
+		if x.Paced == nil || x.Paced.Delivered() == 0 || x.Paced.Latency.Sent == x.Paced.Latency.Lost {
+			t.Errorf("%s fixed load = %+v, want delivered packets and answered probes", name, x.Paced)
+		}
+		if x.TCP == nil || x.TCP.Conns == 0 {
+			t.Errorf("%s TCP = %+v, want connections", name, x.TCP)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(out, ReportJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &Report{}); err != nil {
+		t.Errorf("report.json: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, ReportMarkdown)); err != nil {
+		t.Errorf("report.md: %v", err)
+	}
+	if left := Leftovers(); len(left) > 0 {
+		t.Errorf("namespaces left behind: %v", left)
+	}
+	if paths, _ := filepath.Glob(filepath.Join(StateDir, "*.json")); len(paths) > 0 {
+		for _, p := range paths {
+			var st runState
+			if b, err := os.ReadFile(p); err == nil && json.Unmarshal(b, &st) == nil && st.Owner == os.Getpid() {
+				t.Errorf("state file left behind: %s", p)
+			}
+		}
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Logf("%s", p)
+	return len(p), nil
+}

@@ -1,0 +1,130 @@
+// Command lvsbench benchmarks lvsd against the Linux kernel doing the same
+// job on the same namespaces in the same run. See `lvsbench --help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"lvs/bench"
+)
+
+const usage = `Usage: lvsbench [--quick] [--out DIR] [flags]
+
+lvsbench builds a topology in fresh network namespaces (client/generator —
+director — N real servers, veths only, nothing connected to the host) and
+runs, on it and in one run, each contender doing the director's job:
+
+  kfwd     the kernel forwarding (ip_forward, plain L3 to one real server)
+  klb      the kernel load balancing (nftables DNAT, numgen inc mod N, conntrack)
+  lvsd-1w  lvsd NAT from an lvs.cf written with config.Format, --workers 1
+  lvsd-2w  the same with --workers 2
+
+It measures, each repeated and reported as min/median/max: small-UDP packets
+per second delivered at saturation, CPU time per packet (/proc/stat, minus an
+idle baseline), TCP connections per second, and request latency p50/p99 at a
+fixed offered load. It writes report.md and report.json into --out, and needs
+root. A contender that cannot run is reported "not available" with the error.
+
+Flags:
+  --quick            the short mode (under 2 minutes); default is full (under 10)
+  --out DIR          report directory (default ./lvsbench-out)
+  --reps N           repetitions (default 3 quick, 5 full)
+  --window D         each measured window (default 1s quick, 3s full)
+  --warmup D         traffic before each window (default 300ms quick, 1s full)
+  --baseline D       idle windows before and after each contender (default
+                     400ms quick, 1s full)
+  --servers N        real servers (default 2)
+  --flows N          UDP flows (source ports) of the flood (default 1024)
+  --load PPS         offered rate of the fixed-load window (default 100000)
+  --probe-rate N     latency probes per second (default 1000 quick, 2000 full)
+  --tcp-workers N    TCP connection workers (default 8)
+  --contenders LIST  comma-separated subset of kfwd,klb,lvsd-1w,lvsd-2w
+  --gen-cpu N        core of the generator and clients (default 0)
+  --dir-cpu N        core of the director (default 1)
+  --bin DIR          prebuilt lvssim and lvsd instead of go build
+  --micro FILE       go test -bench output to append to the report
+  -h, --help         show this help
+
+Examples:
+  sudo lvsbench --quick
+  sudo lvsbench --out /tmp/b --contenders klb,lvsd-1w --reps 3
+  make bench        # full run plus the go test -bench micro-benchmarks
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(os.Stderr, "lvsbench: interrupted; everything it built is removed")
+		os.Exit(130)
+	default:
+		fmt.Fprintln(os.Stderr, "lvsbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	rep, err := bench.Run(ctx, o)
+	if rep != nil {
+		md := bench.Markdown(rep)
+		if i := strings.Index(md, "## Results"); i >= 0 {
+			if j := strings.Index(md[i:], "## Contenders"); j > 0 {
+				fmt.Fprint(stdout, md[i:i+j])
+			}
+		}
+		fmt.Fprintf(stdout, "full report: %s\n", filepath.Join(o.Out, bench.ReportMarkdown))
+	}
+	return err
+}
+
+// parseFlags turns the command line into bench.Options.
+func parseFlags(args []string, stdout, stderr io.Writer) (bench.Options, error) {
+	fs := flag.NewFlagSet("lvsbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stdout, usage) }
+	var o bench.Options
+	var contenders string
+	fs.BoolVar(&o.Quick, "quick", false, "")
+	fs.StringVar(&o.Out, "out", "lvsbench-out", "")
+	fs.IntVar(&o.Reps, "reps", 0, "")
+	fs.DurationVar(&o.Window, "window", 0, "")
+	fs.DurationVar(&o.Warmup, "warmup", 0, "")
+	fs.DurationVar(&o.Baseline, "baseline", 0, "")
+	fs.IntVar(&o.Servers, "servers", 0, "")
+	fs.IntVar(&o.Flows, "flows", 0, "")
+	fs.Float64Var(&o.LoadPPS, "load", 0, "")
+	fs.IntVar(&o.ProbeRate, "probe-rate", 0, "")
+	fs.IntVar(&o.TCPWorkers, "tcp-workers", 0, "")
+	fs.StringVar(&contenders, "contenders", "", "")
+	fs.IntVar(&o.GenCPU, "gen-cpu", -1, "")
+	fs.IntVar(&o.DirCPU, "dir-cpu", -1, "")
+	fs.StringVar(&o.BinDir, "bin", "", "")
+	fs.StringVar(&o.Micro, "micro", "", "")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q (see lvsbench --help)", fs.Arg(0))
+	}
+	if contenders != "" {
+		o.Contenders = strings.Split(contenders, ",")
+	}
+	o.Log = os.Stderr
+	return o, nil
+}

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseFlags(t *testing.T) {
+	var out, errb bytes.Buffer
+	o, err := parseFlags(strings.Fields("--quick --out /tmp/x --reps 4 --window 2s --contenders klb,lvsd-1w --load 5000 --dir-cpu 1"), &out, &errb)
+	if err != nil {
+		t.Fatalf("parseFlags: %v", err)
+	}
+	if !o.Quick || o.Out != "/tmp/x" || o.Reps != 4 || o.Window != 2*time.Second || o.LoadPPS != 5000 || o.DirCPU != 1 || o.GenCPU != -1 ||
+		!slices.Equal(o.Contenders, []string{"klb", "lvsd-1w"}) {
+		t.Errorf("parseFlags = %+v", o)
+	}
+	if _, err := parseFlags([]string{"extra"}, &out, &errb); err == nil {
+		t.Errorf("parseFlags accepted a stray argument")
+	}
+	if _, err := parseFlags([]string{"--help"}, &out, &errb); !errors.Is(err, flag.ErrHelp) || !strings.Contains(out.String(), "Usage: lvsbench") {
+		t.Errorf("--help = %v, printed %q", err, out.String())
+	}
+}
