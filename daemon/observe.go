@@ -156,11 +156,35 @@ func (d *lvsd) eventLine(ev health.Event) {
 	}
 	va := admin.VirtualAddr{Proto: v.Protocol.String(), Addr: v.Address, Port: v.Port, FWMark: v.FWMark}
 	d.events.Publish(admin.RSLine(ev.Addr, va, ev.State.IsUp()))
+	// keepalived's quorum lines: the service goes DOWN when its last real
+	// server fails and UP when the first one returns.
+	up := d.upCount(v.Name)
+	if was, ok := d.vsUp[v.Name]; !ok || was != (up > 0) {
+		if ok {
+			d.events.Publish(admin.VSLine(va, up > 0))
+		}
+		d.vsUp[v.Name] = up > 0
+	}
 }
 
-// roleLine publishes the router's state after a role change.
+// upCount is how many real servers of virtual name are in the table.
+func (d *lvsd) upCount(name string) int {
+	n := 0
+	for k, s := range d.hv.srv {
+		if k.Virtual == name && s.in {
+			n++
+		}
+	}
+	return n
+}
+
+// roleLine publishes the router's state when it changed.
 func (d *lvsd) roleLine() {
-	if d.ha != nil {
-		d.events.Publish(admin.RoleLine("lvs", d.HA()))
+	if d.ha == nil {
+		return
+	}
+	if line := admin.RoleLine("lvs", d.HA()); line != d.lastRole {
+		d.lastRole = line
+		d.events.Publish(line)
 	}
 }

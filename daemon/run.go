@@ -95,11 +95,13 @@ type lvsd struct {
 	hv     *healthView
 	specs  map[health.Key]health.Spec
 
-	reqs    chan func()          // API requests run on the management goroutine
-	events  *admin.EventLog      // keepalived-style event lines for the API
-	metrics *prometheus.Registry // this daemon's registry
-	api     net.Listener         // the control socket, nil when off
-	web     net.Listener         // the admin HTTP listener, nil when off
+	reqs     chan func()          // API requests run on the management goroutine
+	events   *admin.EventLog      // keepalived-style event lines for the API
+	metrics  *prometheus.Registry // this daemon's registry
+	vsUp     map[string]bool      // virtual name → it had a real server up (event lines)
+	lastRole string               // the last role line published
+	api      net.Listener         // the control socket, nil when off
+	web      net.Listener         // the admin HTTP listener, nil when off
 
 	workers []*dataplane.Worker
 	links   []dataplane.MetaLink // every link, closed on the way out
@@ -110,7 +112,7 @@ type lvsd struct {
 // workers yet.
 func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger) (*lvsd, error) {
 	d := &lvsd{opts: opts, log: log, cfg: l.cfg, rules: l.rules, reqs: make(chan func()),
-		events: admin.NewEventLog(256, nil)}
+		events: admin.NewEventLog(256, nil), vsUp: map[string]bool{}}
 	all, err := localAddrs()
 	if err != nil {
 		return nil, err
