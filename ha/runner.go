@@ -8,34 +8,18 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"lvs/internal/clock"
 )
 
-// Clock is the runner's time source; tests pass a fake. It has the shape of
-// health.Clock so one clock package can serve both later.
-type Clock interface {
-	Now() time.Time
-	// NewTimer returns a timer that fires once, d from now.
-	NewTimer(d time.Duration) Timer
-}
+// Clock is the runner's time source; tests pass a fake.
+type Clock = clock.Clock
 
 // Timer is a one-shot timer of a Clock.
-type Timer interface {
-	C() <-chan time.Time
-	Stop() bool
-}
+type Timer = clock.Timer
 
 // SystemClock is the real clock.
-func SystemClock() Clock { return systemClock{} }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time                 { return time.Now() }
-func (systemClock) NewTimer(d time.Duration) Timer { return sysTimer{time.NewTimer(d)} }
-
-type sysTimer struct{ t *time.Timer }
-
-func (t sysTimer) C() <-chan time.Time { return t.t.C }
-func (t sysTimer) Stop() bool          { return t.t.Stop() }
+func SystemClock() Clock { return clock.System() }
 
 // Batch is the output of one Step for the daemon, heartbeats removed (the
 // runner sends those). The daemon executes Actions in order and then calls
