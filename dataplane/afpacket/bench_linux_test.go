@@ -30,9 +30,13 @@ func benchFrames(n int) [][]byte {
 // TestReadWriteNoAllocs: the per-frame path of both directions allocates
 // nothing.
 func TestReadWriteNoAllocs(t *testing.T) {
+	forRings(t, testReadWriteNoAllocs)
+}
+
+func testReadWriteNoAllocs(t *testing.T, ring RingVersion) {
 	ns, a, b := vethNS(t)
-	la := openIn(t, ns, Config{Interface: a})
-	lb := openIn(t, ns, Config{Interface: b})
+	la := openIn(t, ns, Config{Interface: a, Ring: ring})
+	lb := openIn(t, ns, Config{Interface: b, Ring: ring})
 	out := benchFrames(32)
 	wmeta := make([]dataplane.Meta, len(out))
 	in := make([][]byte, 64)
@@ -68,7 +72,7 @@ func TestReadWriteNoAllocs(t *testing.T) {
 }
 
 // benchVeth opens a Link on one end of a veth pair and, with peer, on the other.
-func benchVeth(b *testing.B, peer bool) (*Link, *Link) {
+func benchVeth(b *testing.B, peer bool, ring RingVersion) (*Link, *Link) {
 	testutil.RequireRoot(b)
 	testutil.RequireCommand(b, "ip", "sysctl")
 	ns := nstest.New(b, "bench")
@@ -77,7 +81,7 @@ func benchVeth(b *testing.B, peer bool) (*Link, *Link) {
 	nstest.Veth(b, ns, an, ns, bn)
 	open := func(name string) *Link {
 		var l *Link
-		if err := ns.Do(func() (err error) { l, err = Open(Config{Interface: name}); return err }); err != nil {
+		if err := ns.Do(func() (err error) { l, err = Open(Config{Interface: name, Ring: ring}); return err }); err != nil {
 			b.Fatalf("Open(%s): %v", name, err)
 		}
 		b.Cleanup(func() { l.Close() })
@@ -94,7 +98,7 @@ func benchVeth(b *testing.B, peer bool) (*Link, *Link) {
 func BenchmarkTX(b *testing.B) {
 	for _, batch := range []int{1, 32, 64} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			la, _ := benchVeth(b, false)
+			la, _ := benchVeth(b, false, RingV3)
 			frames := benchFrames(batch)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -113,11 +117,16 @@ func BenchmarkTX(b *testing.B) {
 // BenchmarkRX: frames/s one Link reads while a second writes as fast as it
 // can into the peer (both share this machine's two cores, so frames/s is
 // bounded by the writer; reader-cpu-ns/frame is the reader's own cost, from
-// the thread's CPU time, which this kernel accounts by tick).
+// the thread's CPU time, which this kernel accounts by tick), on each ring.
 func BenchmarkRX(b *testing.B) {
-	for _, batch := range []int{1, 32, 64} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			la, lb := benchVeth(b, true)
+	for _, rb := range []struct {
+		ring  RingVersion
+		batch int
+	}{{RingV3, 1}, {RingV3, 32}, {RingV3, 64}, {RingV2, 1}, {RingV2, 32}, {RingV2, 64}} {
+		name := map[RingVersion]string{RingV3: "v3", RingV2: "v2"}[rb.ring]
+		batch := rb.batch
+		b.Run(fmt.Sprintf("%s/batch=%d", name, batch), func(b *testing.B) {
+			la, lb := benchVeth(b, true, rb.ring)
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
 			wg.Add(1)

@@ -1,5 +1,6 @@
 // Package afpacket is the dataplane.Link over a Linux AF_PACKET socket: a
-// TPACKET_V3 mmap receive ring and sendmmsg(2) transmit, with
+// TPACKET_V3 (or, for low latency, TPACKET_V2) mmap receive ring and
+// sendmmsg(2) transmit, with
 // PACKET_QDISC_BYPASS, PACKET_IGNORE_OUTGOING, PACKET_FANOUT (one Link per
 // worker sharing an interface) and PACKET_VNET_HDR (offload metadata in both
 // directions). Pure Go on golang.org/x/sys/unix, no cgo.
@@ -19,7 +20,10 @@ import (
 type Config struct {
 	Interface string // the interface to bind, e.g. "eth1"
 
-	// The receive ring: BlockCount blocks of BlockSize bytes. A block goes to
+	// Ring selects the receive ring; see RingV3 and RingV2 for the trade-off.
+	Ring RingVersion
+
+	// The RingV3 receive ring: BlockCount blocks of BlockSize bytes. A block goes to
 	// user space when full or BlockTimeout after its first frame (the
 	// kernel rounds up to a jiffy). A frame larger than a block is dropped
 	// (Stats.Discarded), so BlockSize must hold the largest GSO super-frame:
@@ -27,6 +31,16 @@ type Config struct {
 	BlockSize    int
 	BlockCount   int
 	BlockTimeout time.Duration
+
+	// The RingV2 receive ring: FrameCount frames of FrameSize bytes (rounded
+	// up to 16; the count is rounded up to whole kernel blocks). A frame
+	// larger than FrameSize minus the ring headers (about 100 bytes) is
+	// dropped (Stats.Discarded), so the default holds a 64 KiB GSO
+	// super-frame. Defaults: 256 frames of 64.5 KiB (about 17 MiB). Every
+	// frame the kernel delivers takes a whole slot, so a burst of small
+	// frames fills the ring after FrameCount frames.
+	FrameSize  int
+	FrameCount int
 
 	BatchSize int // frames per ReadBatch/WriteBatch call; default 64
 
@@ -57,6 +71,26 @@ type Config struct {
 	Spin int
 }
 
+// RingVersion selects the layout of the receive ring, and with it when the
+// kernel wakes a reader sleeping in ReadBatch.
+type RingVersion uint8
+
+// Ring versions.
+const (
+	// RingV3 (TPACKET_V3, the default) packs frames into blocks and hands a
+	// block to user space only when it is full or BlockTimeout after its
+	// first frame (a jiffy at least): the fewest wake-ups and the densest
+	// ring at high rates, but at low and moderate rates every frame waits
+	// up to the timeout (about 1 ms) before ReadBatch sees it.
+	RingV3 RingVersion = iota
+	// RingV2 (TPACKET_V2) gives each frame its own slot and status, and the
+	// kernel wakes the reader for every frame: the lowest latency. An idle
+	// Link then costs one wake-up per frame, while a busy one still returns
+	// every frame that is ready in one ReadBatch, so batching is kept under
+	// load. Each frame occupies a FrameSize slot whatever its length.
+	RingV2
+)
+
 // FanoutMode selects how PACKET_FANOUT spreads frames over the group.
 type FanoutMode uint8
 
@@ -75,7 +109,7 @@ type Stats struct {
 	Packets   uint64 // frames the kernel offered the ring, dropped ones included (tp_packets)
 	Drops     uint64 // frames lost because the ring was full (PACKET_STATISTICS tp_drops)
 	FreezeQ   uint64 // times the ring ran full and froze (tp_freeze_q_cnt)
-	Discarded uint64 // frames the Link skipped: truncated to the block size
+	Discarded uint64 // frames the Link skipped: truncated to the block (RingV3) or frame (RingV2) size
 }
 
 // ErrNoVNetHdr is returned by WriteBatchMeta for a frame whose Meta asks for
@@ -87,6 +121,8 @@ const (
 	defaultBlockCount   = 128
 	defaultBlockTimeout = time.Millisecond
 	defaultBatchSize    = 64
+	defaultFrameSize    = 64<<10 + 512
+	defaultFrameCount   = 256
 )
 
 func (c Config) withDefaults() Config {
@@ -98,6 +134,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BlockTimeout <= 0 {
 		c.BlockTimeout = defaultBlockTimeout
+	}
+	if c.FrameSize <= 0 {
+		c.FrameSize = defaultFrameSize
+	}
+	if c.FrameCount <= 0 {
+		c.FrameCount = defaultFrameCount
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = defaultBatchSize

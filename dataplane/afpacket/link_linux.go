@@ -18,7 +18,8 @@ import (
 // Link is a dataplane.MetaLink on one AF_PACKET socket bound to an
 // interface. Ownership, concurrency and lifetime are those of
 // dataplane.Link: frames returned by ReadBatch point into the receive ring and
-// their block goes back to the kernel at the next ReadBatch. If the interface
+// their block (RingV2: their frame slots) goes back to the kernel at the next
+// ReadBatch. If the interface
 // goes away, one ReadBatch returns an error wrapping ENETDOWN.
 type Link struct {
 	txOnly bool
@@ -70,7 +71,14 @@ func (l *Link) setup(c Config, ifindex int) error {
 		}
 		return nil
 	}
-	if err := opt("PACKET_VERSION", unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+	version := unix.TPACKET_V3
+	if c.Ring > RingV2 {
+		return fmt.Errorf("opening %s: unknown Ring %d", l.ifname, c.Ring)
+	}
+	if c.Ring == RingV2 {
+		version = unix.TPACKET_V2
+	}
+	if err := opt("PACKET_VERSION", unix.SOL_PACKET, unix.PACKET_VERSION, version); err != nil {
 		return err
 	}
 	if l.vnet {
@@ -79,7 +87,11 @@ func (l *Link) setup(c Config, ifindex int) error {
 		}
 	}
 	if !l.txOnly {
-		if err := l.rx.setup(l.fd, c); err != nil {
+		setup := l.rx.setup
+		if c.Ring == RingV2 {
+			setup = l.rx.setup2
+		}
+		if err := setup(l.fd, c); err != nil {
 			return fmt.Errorf("mapping the receive ring of %s: %w", l.ifname, err)
 		}
 	}

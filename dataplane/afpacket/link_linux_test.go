@@ -59,11 +59,55 @@ func TestLinkContractNoVNetHdr(t *testing.T) {
 	}, false)
 }
 
+// TestLinkContractV2: the TPACKET_V2 ring keeps the contract, with and
+// without the virtio-net header, with small frames (the ring still holds
+// the 256-frame burst of the order test) and spinning reads too.
+func TestLinkContractV2(t *testing.T) {
+	linktest.TestPair(t, func(t *testing.T) (dataplane.Link, dataplane.Link) {
+		ns, a, b := vethNS(t)
+		return openIn(t, ns, Config{Interface: a, Ring: RingV2}),
+			openIn(t, ns, Config{Interface: b, Ring: RingV2, Promisc: true})
+	}, true)
+}
+
+func TestLinkContractV2NoVNetHdr(t *testing.T) {
+	linktest.TestPair(t, func(t *testing.T) (dataplane.Link, dataplane.Link) {
+		ns, a, b := vethNS(t)
+		c := Config{Ring: RingV2, DisableVNetHdr: true, FrameSize: 2048, FrameCount: 512, BatchSize: 16, Spin: 100}
+		ca, cb := c, c
+		ca.Interface, cb.Interface = a, b
+		return openIn(t, ns, ca), openIn(t, ns, cb)
+	}, false)
+}
+
+func TestGeometry2(t *testing.T) {
+	for _, c := range []Config{
+		{FrameSize: defaultFrameSize, FrameCount: defaultFrameCount},
+		{FrameSize: 2048, FrameCount: 16},
+		{FrameSize: 1000, FrameCount: 1},
+		{FrameSize: 9000, FrameCount: 512},
+	} {
+		fs, bs, blocks, err := geometry2(c)
+		if err != nil {
+			t.Fatalf("geometry2(%d, %d): %v", c.FrameSize, c.FrameCount, err)
+		}
+		per := bs / fs
+		used := per * fs
+		if fs < c.FrameSize || fs%tpacketAlign != 0 || bs%4096 != 0 || bs&(bs-1) != 0 || per*blocks < c.FrameCount ||
+			used < bs-bs/8 {
+			t.Errorf("geometry2(%d, %d) = frames of %d, %d blocks of %d (%d per block)",
+				c.FrameSize, c.FrameCount, fs, blocks, bs, per)
+		}
+	}
+}
+
 func TestOpenErrors(t *testing.T) {
 	ns, a, _ := vethNS(t)
 	for _, c := range []Config{
 		{Interface: "lvsdp-nonexistent"},
 		{Interface: a, BlockSize: 1000},
+		{Interface: a, Ring: RingV2, FrameSize: 100},
+		{Interface: a, Ring: RingV2 + 1},
 	} {
 		err := ns.Do(func() error {
 			l, err := Open(c)
@@ -200,6 +244,16 @@ func TestFanout(t *testing.T) {
 // the Links see TSO super-frames with partial checksums, and re-sending them
 // with their Meta delivers the stream intact.
 func TestTCPSuperFrames(t *testing.T) {
+	forRings(t, testTCPSuperFrames)
+}
+
+// forRings runs test once per ring version, as subtests v3 and v2.
+func forRings(t *testing.T, test func(t *testing.T, ring RingVersion)) {
+	t.Run("v3", func(t *testing.T) { test(t, RingV3) })
+	t.Run("v2", func(t *testing.T) { test(t, RingV2) })
+}
+
+func testTCPSuperFrames(t *testing.T, ring RingVersion) {
 	testutil.RequireRoot(t)
 	testutil.RequireCommand(t, "ip", "sysctl")
 	cli, rtr, srv := nstest.New(t, "cli"), nstest.New(t, "rtr"), nstest.New(t, "srv")
@@ -209,8 +263,8 @@ func TestTCPSuperFrames(t *testing.T) {
 	nstest.Veth(t, rtr, r1, srv, s0)
 	cli.IP(t, "addr", "add", "192.0.2.1/24", "dev", c0)
 	srv.IP(t, "addr", "add", "192.0.2.2/24", "dev", s0)
-	a := openIn(t, rtr, Config{Interface: r0})
-	b := openIn(t, rtr, Config{Interface: r1})
+	a := openIn(t, rtr, Config{Interface: r0, Ring: ring})
+	b := openIn(t, rtr, Config{Interface: r1, Ring: ring})
 	st := nstest.Bridge(t, a, b)
 
 	nstest.TCPStream(t, cli, srv, "192.0.2.2:8080", 8<<20, 30*time.Second)
@@ -235,9 +289,21 @@ func TestTCPSuperFrames(t *testing.T) {
 // before packet sockets see it (skb_vlan_untag); the Link puts it back before
 // the EtherType and shifts the checksum offsets of Meta to match.
 func TestVLANTagRestored(t *testing.T) {
+	forRings(t, func(t *testing.T, ring RingVersion) {
+		forVNet(t, func(t *testing.T, noVNet bool) { testVLANTagRestored(t, ring, noVNet) })
+	})
+}
+
+// forVNet runs test with PACKET_VNET_HDR (subtest vnet) and without (plain).
+func forVNet(t *testing.T, test func(t *testing.T, noVNet bool)) {
+	t.Run("vnet", func(t *testing.T) { test(t, false) })
+	t.Run("plain", func(t *testing.T) { test(t, true) })
+}
+
+func testVLANTagRestored(t *testing.T, ring RingVersion, noVNet bool) {
 	ns, a, b := vethNS(t)
 	tx := openIn(t, ns, Config{Interface: a})
-	rx := openIn(t, ns, Config{Interface: b})
+	rx := openIn(t, ns, Config{Interface: b, Ring: ring, DisableVNetHdr: noVNet})
 	plain, m := linktest.UDPFrame(9, 100)
 	tagged := append(append(append([]byte{}, plain[:12]...), 0x81, 0, 0x20, 7), plain[12:]...) // PCP 1, VID 7
 	m.Shift(4)
@@ -260,7 +326,7 @@ func TestVLANTagRestored(t *testing.T) {
 			if !bytes.Equal(f, tagged) {
 				t.Fatalf("received % x..., want % x...", f[:min(len(f), 22)], tagged[:22])
 			}
-			if meta[i].CsumStart != m.CsumStart || meta[i].CsumOffset != m.CsumOffset {
+			if !noVNet && (meta[i].CsumStart != m.CsumStart || meta[i].CsumOffset != m.CsumOffset) {
 				t.Errorf("Meta = %+v, want CsumStart %d CsumOffset %d", meta[i], m.CsumStart, m.CsumOffset)
 			}
 			return
@@ -271,9 +337,14 @@ func TestVLANTagRestored(t *testing.T) {
 // TestStats: frames that find the ring full are counted as drops, and the
 // totals survive Close.
 func TestStats(t *testing.T) {
+	forRings(t, testStats)
+}
+
+func testStats(t *testing.T, ring RingVersion) {
 	ns, a, b := vethNS(t)
 	tx := openIn(t, ns, Config{Interface: a})
-	rx := openIn(t, ns, Config{Interface: b, BlockSize: 4096, BlockCount: 2}) // a few frames fit
+	// A few frames fit.
+	rx := openIn(t, ns, Config{Interface: b, Ring: ring, BlockSize: 4096, BlockCount: 2, FrameSize: 2048, FrameCount: 4})
 	const total = 64
 	frames := make([][]byte, total)
 	for i := range frames {
@@ -282,7 +353,7 @@ func TestStats(t *testing.T) {
 	linktest.WriteAll(t, tx, frames)
 	st := rx.Stats()
 	if st.Packets < total || st.Drops == 0 || st.Drops >= st.Packets {
-		t.Errorf("Stats() after %d frames into a 2-block ring nobody read = %+v; want Packets ≥ %d, 0 < Drops < Packets",
+		t.Errorf("Stats() after %d frames into a tiny ring nobody read = %+v; want Packets ≥ %d, 0 < Drops < Packets",
 			total, st, total)
 	}
 	rx.Close()
@@ -328,5 +399,22 @@ func TestTXOnly(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not wake a read on a transmit-only link")
+	}
+}
+
+// TestV2FrameTooLarge: a frame that does not fit a RingV2 slot is skipped and
+// counted as Discarded, and the ring stays in step for the frames after it.
+func TestV2FrameTooLarge(t *testing.T) {
+	ns, a, b := vethNS(t)
+	tx := openIn(t, ns, Config{Interface: a})
+	rx := openIn(t, ns, Config{Interface: b, Ring: RingV2, FrameSize: 512, FrameCount: 8})
+	small := linktest.TestFrame(2, 100)
+	linktest.WriteAll(t, tx, [][]byte{linktest.TestFrame(1, 1000), small})
+	got, _ := linktest.Collect(t, rx, 1)
+	if !bytes.Equal(got[0], small) {
+		t.Errorf("first frame read is %d bytes, want the 100-byte frame after the oversized one", len(got[0]))
+	}
+	if d := rx.Stats().Discarded; d == 0 {
+		t.Errorf("Stats().Discarded = 0 after a 1000-byte frame into 512-byte slots, want ≥ 1")
 	}
 }

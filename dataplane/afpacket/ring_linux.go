@@ -37,9 +37,12 @@ const (
 
 // ring is the receive side of a Link: a TPACKET_V3 ring read block by block.
 // A block with TP_STATUS_USER belongs to us until we store TP_STATUS_KERNEL;
-// blocks whose frames were handed out are stored back at the next read.
+// blocks whose frames were handed out are stored back at the next read. With
+// v2 set the ring is a TPACKET_V2 frame ring instead, read through f2.
 type ring struct {
 	mem        []byte
+	v2         bool
+	f2         ring2
 	blockSize  int
 	blockCount int
 	pfd        [2]unix.PollFd // the socket and the eventfd
@@ -94,6 +97,15 @@ func (r *ring) handBack() {
 	}
 }
 
+// handBack returns what the last read consumed to the kernel.
+func (l *Link) handBack() {
+	if l.rx.v2 {
+		l.rx.f2.handBack(l.rx.mem)
+	} else {
+		l.rx.handBack()
+	}
+}
+
 // ReadBatch implements dataplane.Link.
 func (l *Link) ReadBatch(frames [][]byte) (int, error) {
 	return l.read(frames, nil)
@@ -128,7 +140,7 @@ func (l *Link) read(frames [][]byte, meta []dataplane.Meta) (int, error) {
 		return 0, net.ErrClosed
 	}
 	r.out = false
-	r.handBack()
+	l.handBack()
 	if l.closed.Load() {
 		l.release()
 		return 0, net.ErrClosed
@@ -138,11 +150,17 @@ func (l *Link) read(frames [][]byte, meta []dataplane.Meta) (int, error) {
 	}
 	spins := l.spin
 	for {
-		if n := l.fill(frames, meta); n > 0 {
+		var n int
+		if r.v2 {
+			n = l.fill2(frames, meta)
+		} else {
+			n = l.fill(frames, meta)
+		}
+		if n > 0 {
 			r.out = true
 			return n, nil
 		}
-		r.handBack() // empty blocks skipped by fill
+		l.handBack() // empty blocks (or frames not delivered) skipped by fill
 		if spins > 0 {
 			spins--
 			continue
@@ -156,7 +174,7 @@ func (l *Link) read(frames [][]byte, meta []dataplane.Meta) (int, error) {
 	}
 }
 
-// wait sleeps in poll(2) until a block is ready or Close writes the eventfd.
+// wait sleeps in poll(2) until a block (RingV2: a frame) is ready or Close writes the eventfd.
 func (l *Link) wait() error {
 	r := &l.rx
 	r.pfd[0].Revents, r.pfd[1].Revents = 0, 0
@@ -215,18 +233,42 @@ func (r *ring) next() {
 	r.cur = (r.cur + 1) % r.blockCount
 }
 
-// frame decodes the ring frame at off into *f (and meta[i] if meta is not
-// nil), and reports whether it is one to deliver.
+// pktHdr is what deliver needs of a ring frame's headers, read from the
+// tpacket3_hdr (RingV3) or tpacket2_hdr (RingV2) that precedes it.
+type pktHdr struct {
+	snap, length, status uint32
+	mac                  int  // offset in mem of the frame's first byte
+	hdrEnd               int  // end of the ring headers: the room from here to mac is ours
+	limit                int  // end of the room the frame may occupy
+	pktType              byte // sockaddr_ll sll_pkttype
+	tci, tpid            uint16
+}
+
+// frame decodes the TPACKET_V3 frame at off into *f (and meta[i] if meta is
+// not nil), and reports whether it is one to deliver.
 func (l *Link) frame(off int, f *[]byte, meta []dataplane.Meta, i int) bool {
 	mem := l.rx.mem
-	snap := int(binary.NativeEndian.Uint32(mem[off+pktSnaplen:]))
-	length := int(binary.NativeEndian.Uint32(mem[off+pktLen:]))
-	status := binary.NativeEndian.Uint32(mem[off+pktStatus:])
-	mac := off + int(binary.NativeEndian.Uint16(mem[off+pktMac:]))
-	if mem[off+pktSllPktType] == packetOutgng {
+	return l.deliver(mem, pktHdr{
+		snap:    binary.NativeEndian.Uint32(mem[off+pktSnaplen:]),
+		length:  binary.NativeEndian.Uint32(mem[off+pktLen:]),
+		status:  binary.NativeEndian.Uint32(mem[off+pktStatus:]),
+		mac:     off + int(binary.NativeEndian.Uint16(mem[off+pktMac:])),
+		hdrEnd:  off + pktHdrEnd,
+		limit:   len(mem),
+		pktType: mem[off+pktSllPktType],
+		tci:     uint16(binary.NativeEndian.Uint32(mem[off+pktVLANTCI:])),
+		tpid:    binary.NativeEndian.Uint16(mem[off+pktVLANTPID:]),
+	}, f, meta, i)
+}
+
+// deliver points *f at the frame h describes (and fills meta[i] if meta is
+// not nil), and reports whether it is one to deliver.
+func (l *Link) deliver(mem []byte, h pktHdr, f *[]byte, meta []dataplane.Meta, i int) bool {
+	snap, mac, status := int(h.snap), h.mac, h.status
+	if h.pktType == packetOutgng {
 		return false // only without PACKET_IGNORE_OUTGOING
 	}
-	if snap < length || mac+snap > len(mem) {
+	if h.snap < h.length || mac+snap > h.limit {
 		l.discards.Add(1)
 		return false
 	}
@@ -245,19 +287,18 @@ func (l *Link) frame(off int, f *[]byte, meta []dataplane.Meta, i int) bool {
 	if status&unix.TP_STATUS_VLAN_VALID != 0 {
 		// The NIC stripped an 802.1Q tag into the ring header: put it back
 		// in front of the EtherType, in the headroom before the frame.
-		if mac-vlanHdrLen < off+pktHdrEnd || snap < 14 {
+		if mac-vlanHdrLen < h.hdrEnd || snap < 14 {
 			l.discards.Add(1)
 			return false
 		}
 		tpid := uint16(unix.ETH_P_8021Q)
 		if status&unix.TP_STATUS_VLAN_TPID_VALID != 0 {
-			tpid = binary.NativeEndian.Uint16(mem[off+pktVLANTPID:])
+			tpid = h.tpid
 		}
-		tci := uint16(binary.NativeEndian.Uint32(mem[off+pktVLANTCI:]))
 		copy(mem[mac-vlanHdrLen:mac+8], mem[mac:mac+12])
 		mac -= vlanHdrLen
 		binary.BigEndian.PutUint16(mem[mac+12:], tpid)
-		binary.BigEndian.PutUint16(mem[mac+14:], tci)
+		binary.BigEndian.PutUint16(mem[mac+14:], h.tci)
 		m.Shift(vlanHdrLen)
 	}
 	*f = mem[mac:end:end]
