@@ -73,9 +73,10 @@ func (d *lvsd) execute(ctx context.Context, acts ha.Actions, garp []byte) {
 			d.runCommand(a.Cmd)
 		case ha.Log:
 			d.log.Log(ctx, a.Level, a.Msg)
-		case ha.StartSync, ha.StopSync:
-			// Connection sync to the peer is not built yet: a takeover
-			// keeps new connections working, established ones restart.
+		case ha.StartSync:
+			d.sync.role(ctx, a.Mode, d.log)
+		case ha.StopSync:
+			d.sync.role(ctx, 0, d.log)
 		}
 	}
 }

@@ -90,6 +90,7 @@ type lvsd struct {
 	// active alone; a pair's role machine (ha) decides otherwise.
 	active bool
 	ha     *ha.Runner // nil without a backup
+	sync   *connSync  // nil without syncdaemon
 
 	health *health.Runner
 	hv     *healthView
@@ -125,6 +126,9 @@ func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger) (*lvs
 		return nil, err
 	}
 	d.active = d.ha == nil
+	if d.sync, err = startSync(l.cfg, all); err != nil {
+		return nil, err
+	}
 	d.hv = newHealthView()
 	reg := ipvs.NewRegistry()
 	if d.table, err = Reconcile(ipvs.NewTable(reg, sched.New), d.hv.desired(l.cfg)); err != nil {
@@ -194,7 +198,7 @@ func (d *lvsd) openLinks() error {
 	}
 	for _, p := range d.site.ports {
 		for range n {
-			rx, err := afpacket.Open(afpacket.Config{Interface: p.Name, Fanout: afpacket.FanoutHash})
+			rx, err := afpacket.Open(afpacket.Config{Interface: p.Name, Fanout: afpacket.FanoutHash, Ring: afpacket.RingV2})
 			if err != nil {
 				return err
 			}
@@ -228,6 +232,7 @@ func (d *lvsd) run(ctx context.Context) error {
 		for _, l := range d.links {
 			l.Close()
 		}
+		d.sync.close()
 		return nil
 	})
 	g.Go(func() error { return d.health.Run(gctx) })
@@ -240,6 +245,9 @@ func (d *lvsd) run(ctx context.Context) error {
 	}
 	if d.ha != nil {
 		g.Go(func() error { return d.ha.Run(gctx) })
+	}
+	if d.sync != nil {
+		g.Go(d.sync.recv.Run)
 	}
 	g.Go(func() error { return d.control(gctx) })
 	d.log.Info("lvsd running", "services", len(d.table.Services()), "workers", len(d.workers),
@@ -289,6 +297,7 @@ func (d *lvsd) control(ctx context.Context) error {
 			}
 		}
 		d.ct.Expire(d.dp.Tick(now), 4096)
+		d.sync.tick(now, d.ct, d.dp.Tick(now))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -306,6 +315,13 @@ func (d *lvsd) control(ctx context.Context) error {
 			d.roleLine()
 		case f := <-d.reqs:
 			f()
+		case b := <-d.sync.batches():
+			t := d.dp.Tick(time.Now())
+			for _, r := range b.Records {
+				// A record for a service or server this router does not
+				// have (configs out of step) is skipped.
+				_ = d.ct.Import(r, d.table, t)
+			}
 		case ev, ok := <-d.health.Events():
 			if ok && d.hv.apply(ev) {
 				d.eventLine(ev)
