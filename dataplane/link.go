@@ -1,7 +1,7 @@
 package dataplane
 
 // A Link moves Ethernet frames between one interface (or one fanout share of
-// it) and the dataplane. The backends are afpacket (a TPACKET_V3 ring on a
+// it) and the dataplane. The backends are afpacket (a TPACKET_V2 or V3 ring on a
 // real interface), tap (a TAP device) and linktest (in memory, for tests).
 //
 // Ownership: frames returned by ReadBatch belong to the Link. They may be
