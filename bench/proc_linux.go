@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"lvs/internal/procstat"
 )
 
 // proc is a process the harness started inside a namespace, tracked by
@@ -146,7 +148,7 @@ func (p *proc) cpusAllowed() string {
 // procTimes returns the utime and stime of process pid (all its
 // threads), in ticks; false once it is gone.
 func procTimes(pid int) (ProcTimes, bool) {
-	f, ok := procStatFields(pid)
+	f, ok := procstat.Fields(pid)
 	if !ok || len(f) < 13 {
 		return ProcTimes{}, false
 	}

@@ -17,6 +17,8 @@ import (
 	"syscall"
 
 	"github.com/vishvananda/netns"
+
+	"lvs/internal/procstat"
 )
 
 // StateDir holds one state file per live benchmark run.
@@ -41,7 +43,7 @@ type runState struct {
 func newRunState() *runState {
 	var b [3]byte
 	rand.Read(b[:])
-	_, start, _ := procStat(os.Getpid())
+	_, start, _ := procstat.Stat(os.Getpid())
 	return &runState{ID: hex.EncodeToString(b[:]), Owner: os.Getpid(), OwnerStart: start}
 }
 
@@ -114,7 +116,7 @@ func Sweep() ([]string, error) {
 		if err != nil || json.Unmarshal(b, st) != nil || st.ID == "" {
 			continue
 		}
-		if alive(st.Owner, st.OwnerStart) {
+		if procstat.Alive(st.Owner, st.OwnerStart) {
 			for _, n := range st.Namespaces {
 				live[n] = true
 			}
@@ -148,39 +150,6 @@ func Leftovers() []string {
 		}
 	}
 	return out
-}
-
-// alive reports whether pid runs and started at start (0: any time).
-func alive(pid int, start uint64) bool {
-	if pid <= 0 {
-		return false
-	}
-	state, st, ok := procStat(pid)
-	return ok && state != 'Z' && state != 'X' && (start == 0 || st == start)
-}
-
-// procStat reads the state letter and start time of pid from /proc/PID/stat.
-func procStat(pid int) (byte, uint64, bool) {
-	f, ok := procStatFields(pid)
-	if !ok || len(f) < 20 {
-		return 0, 0, false
-	}
-	start, _ := strconv.ParseUint(f[19], 10, 64) // field 22 of stat
-	return f[0][0], start, true
-}
-
-// procStatFields returns the fields of /proc/PID/stat after the command
-// name: f[0] is the state (field 3), f[11] utime, f[12] stime.
-func procStatFields(pid int) ([]string, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return nil, false
-	}
-	i := strings.LastIndexByte(string(b), ')') // comm may hold spaces
-	if i < 0 {
-		return nil, false
-	}
-	return strings.Fields(string(b[i+1:])), true
 }
 
 // killInNamespaces SIGKILLs the recorded processes (and their groups) that

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+
+	"lvs/internal/procstat"
 )
 
 // StateDir holds one state file per live site and the site-test lock.
@@ -99,34 +101,6 @@ func LoadStates() ([]*State, error) {
 	return out, nil
 }
 
-// alive reports whether the process pid, started at start (0: any time),
-// is running: a zombie or a reused PID counts as dead.
-func alive(pid int, start uint64) bool {
-	if pid <= 0 {
-		return false
-	}
-	state, st, ok := procStat(pid)
-	return ok && state != 'Z' && state != 'X' && (start == 0 || st == start)
-}
-
-// procStat reads the state letter and start time of pid from /proc/PID/stat.
-func procStat(pid int) (byte, uint64, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, false
-	}
-	i := strings.LastIndexByte(string(b), ')') // comm may hold spaces
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return 0, 0, false
-	}
-	start, _ := strconv.ParseUint(f[19], 10, 64) // field 22 of stat
-	return f[0][0], start, true
-}
-
 // Sweep removes sites whose owner process is dead and that were not kept
 // with `lvssim up`: it kills their recorded processes and deletes their
 // namespaces. It returns the IDs it removed.
@@ -138,7 +112,7 @@ func Sweep() ([]string, error) {
 	var removed []string
 	var errs []error
 	for _, st := range sts {
-		if st.Kept || alive(st.Owner, st.OwnerStart) {
+		if st.Kept || procstat.Alive(st.Owner, st.OwnerStart) {
 			continue
 		}
 		if err := removeState(st); err != nil {

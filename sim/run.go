@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"lvs/internal/procstat"
 )
 
 // Options are the flags of the lvssim commands.
@@ -222,7 +224,7 @@ func pickSite(id string) (*State, error) {
 	}
 	var live []*State
 	for _, st := range sts {
-		if (st.Kept || alive(st.Owner, st.OwnerStart)) && (id == "" || st.ID == id) {
+		if (st.Kept || procstat.Alive(st.Owner, st.OwnerStart)) && (id == "" || st.ID == id) {
 			live = append(live, st)
 		}
 	}
@@ -255,7 +257,7 @@ func List(o Options) error {
 		switch {
 		case st.Kept:
 			state = "up (lvssim down removes it)"
-		case !alive(st.Owner, st.OwnerStart):
+		case !procstat.Alive(st.Owner, st.OwnerStart):
 			state = "crashed: swept at the next start or by lvssim down"
 		}
 		fmt.Fprintf(o.Stdout, "%s  %-10s %-45s %d namespaces, %d processes, dir %s\n",

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"lvs/internal/procstat"
 )
 
 // Site is one topology built in network namespaces: a switch namespace with
@@ -74,7 +76,7 @@ func NewSite(ctx context.Context, t *Topology, o SiteOptions) (s *Site, err erro
 	if err := os.MkdirAll(filepath.Join(s.Dir, "logs"), 0o755); err != nil {
 		return nil, err
 	}
-	_, start, _ := procStat(os.Getpid())
+	_, start, _ := procstat.Stat(os.Getpid())
 	s.state = &State{ID: id, Owner: os.Getpid(), OwnerStart: start, Kept: o.Keep, Topology: t.File, Dir: s.Dir, Started: time.Now()}
 	defer func() {
 		if err != nil {
