@@ -72,10 +72,15 @@ func (tb *testbed) wire() error {
 	}
 	ports := []*nsNode{tb.dirNode}
 	ports = append(ports, tb.rs...)
+	ports = append(ports, tb.cli)
 	for i, n := range ports {
 		port, inner := "p"+strconv.Itoa(i), "eth0"
-		if n == tb.dirNode {
+		switch n {
+		case tb.dirNode, tb.cli:
 			inner = "eth1"
+		}
+		if n == tb.cli {
+			port = cliPort
 		}
 		if err := veth(tb.sw, port, n, inner); err != nil {
 			return err
@@ -97,7 +102,7 @@ func (tb *testbed) wire() error {
 	for _, x := range []struct {
 		n     *nsNode
 		iface string
-	}{{tb.cli, "eth0"}, {tb.dirNode, "eth0"}, {tb.dirNode, "eth1"}} {
+	}{{tb.cli, "eth0"}, {tb.cli, "eth1"}, {tb.dirNode, "eth0"}, {tb.dirNode, "eth1"}} {
 		if err := x.n.up(x.iface); err != nil {
 			return err
 		}
@@ -126,15 +131,25 @@ func (tb *testbed) address() error {
 		return l.Attrs().HardwareAddr
 	}
 	tb.cliMAC, tb.pubMAC, tb.privMAC = mac(tb.cli, "eth0"), mac(tb.dirNode, "eth0"), mac(tb.dirNode, "eth1")
+	tb.cliMAC1 = mac(tb.cli, "eth1")
 	if err != nil {
 		return err
 	}
 	l, _ := tb.cli.link("eth0")
 	tb.cliIdx = l.Attrs().Index
+	l, _ = tb.cli.link("eth1")
+	tb.cliIdx1 = l.Attrs().Index
 	steps := []func() error{
 		func() error { return tb.cli.addAddr("eth0", clientAddr, 24) },
+		func() error { return tb.cli.addAddr("eth1", clientDR, 24) },
+		func() error { return tb.cli.sysctl("net.ipv4.conf.all.arp_ignore", "1") },
 		func() error { return tb.dirNode.addAddr("eth0", directorPub, 24) },
 		func() error { return tb.dirNode.addAddr("eth1", directorPriv, 24) },
+		func() error { return tb.dirNode.addAddr("eth1", directorDR, 24) },
+		// The kernel DR reference forwards out the interface it received on:
+		// no ICMP redirects for that.
+		func() error { return tb.dirNode.sysctl("net.ipv4.conf.all.send_redirects", "0") },
+		func() error { return tb.dirNode.sysctl("net.ipv4.conf.eth1.send_redirects", "0") },
 		func() error { return tb.cli.route(privNet, directorPub) },
 		func() error { return tb.cli.neigh("eth0", directorPub, tb.pubMAC) },
 		func() error { return tb.dirNode.neigh("eth0", clientAddr, tb.cliMAC) },
@@ -142,6 +157,12 @@ func (tb *testbed) address() error {
 	for k, n := range tb.rs {
 		steps = append(steps,
 			func() error { return n.addAddr("eth0", realAddr(k+1), 24) },
+			func() error { return n.addAddr("eth0", realDRAddr(k+1), 24) },
+			func() error { return n.addAddr("lo", vipDR, 32) },
+			// Direct routing, the modern way (DESIGN.md): the VIP on lo,
+			// never answered or announced by ARP.
+			func() error { return n.sysctl("net.ipv4.conf.all.arp_ignore", "1") },
+			func() error { return n.sysctl("net.ipv4.conf.all.arp_announce", "2") },
 			func() error { return n.route(netip.Prefix{}, natRouter) },
 			func() error { return n.neigh("eth0", directorPriv, tb.privMAC) },
 			func() error { return tb.dirNode.neigh("eth1", realAddr(k+1), mac(n, "eth0")) },
@@ -155,10 +176,36 @@ func (tb *testbed) address() error {
 	return err
 }
 
+// cliPort is the switch port of the client's DR interface.
+const cliPort = "pc"
+
+// staticFDB pins every station's MAC to its bridge port, so the bridge
+// never floods a unicast frame to every real server (which would count as
+// delivered at each of them) when a MAC ages out.
+func (tb *testbed) staticFDB(ctx context.Context) error {
+	var b strings.Builder
+	add := func(n *nsNode, ifname, port string) error {
+		l, err := n.link(ifname)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "fdb replace %s dev %s master static\n", l.Attrs().HardwareAddr, port)
+		return nil
+	}
+	errs := []error{add(tb.dirNode, "eth1", "p0"), add(tb.cli, "eth1", cliPort)}
+	for k, n := range tb.rs {
+		errs = append(errs, add(n, "eth0", "p"+strconv.Itoa(k+1)))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return tb.sw.run(ctx, b.String(), "bridge", "-batch", "-")
+}
+
 // tune sets what every contender shares: a wide client port range (the
 // connection test opens tens of thousands), no br_netfilter on the switch, RPS steering the director's
-// public receive queue to dirCPU (the 1 + 1 core split of the reference
-// probe), and on each real server a netdev-ingress rule that counts and
+// receive queues to dirCPU (the 1 + 1 core split of the reference
+// probe), static bridge entries, and on each real server a netdev-ingress rule that counts and
 // drops the flood before any socket sees it.
 func (tb *testbed) tune(ctx context.Context, dirCPU int) error {
 	if err := tb.cli.sysctl("net.ipv4.ip_local_port_range", "1024 65000"); err != nil {
@@ -178,13 +225,24 @@ func (tb *testbed) tune(ctx context.Context, dirCPU int) error {
 	if err != nil {
 		return fmt.Errorf("RPS on the director: %w", err)
 	}
+	// The DR path reaches the director on eth1, through the bridge: steer
+	// eth1's receive to the director's core, so the switch's work on the
+	// request runs where the generator sends (as the veth to eth0 does for
+	// NAT) and the director's on its own core.
+	err = tb.dirNode.run(ctx, "", "sh", "-c", "echo "+mask+" > /sys/class/net/eth1/queues/rx-0/rps_cpus")
+	if err != nil {
+		return fmt.Errorf("RPS on the director's eth1: %w", err)
+	}
+	if err := tb.staticFDB(ctx); err != nil {
+		return fmt.Errorf("static bridge entries: %w", err)
+	}
 	rules := fmt.Sprintf(`table netdev lvsbench {
 	chain flood {
 		type filter hook ingress device "eth0" priority 0; policy accept;
-		ip protocol udp udp sport %d-%d counter drop
+		ip saddr { %v, %v } counter drop
 	}
 }
-`, floodPortLo, floodPortLo+floodPortMax-1)
+`, floodNet, floodNetDR)
 	for _, n := range tb.rs {
 		if err := n.run(ctx, rules, "nft", "-f", "-"); err != nil {
 			return fmt.Errorf("flood sink: %w", err)

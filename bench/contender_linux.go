@@ -3,6 +3,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vishvananda/netlink"
 )
 
 // errUnavailable marks a contender that cannot run at all (lvsd not built,
@@ -30,40 +33,74 @@ type contender interface {
 	targets() (udp, tcp netip.AddrPort)
 	// process is the contender's own process, nil for the kernel.
 	process() *proc
+	// dr reports whether the contender works on the direct-routing path
+	// (client eth1 on the private segment, replies bypass the director).
+	dr() bool
 }
 
 // lbTable is the nftables table of the kernel load-balancing contender.
 const lbTable = "lvsbench_lb"
 
 // kernelContender is the kernel doing the job: plain forwarding to one
-// real server (lb false) or nftables DNAT load balancing (lb true). Like
-// an IPVS director, the kernel owns the VIP and nat_router addresses.
+// real server (mode kfwd), nftables DNAT load balancing (klb, klb-jhash),
+// or plain forwarding on the direct-routing segment (kfwd-dr: the
+// reference for lvsd's direct routing, since this kernel has no IPVS: the
+// director routes the VIP to one real server, which holds it on lo and
+// answers the client directly). Like an IPVS director, the kernel owns the
+// VIP and nat_router addresses on the NAT side.
 type kernelContender struct {
 	c     *Contender
-	lb    bool
-	rules string // the DNAT ruleset (lb)
+	mode  string // KernelForward, KernelLB, KernelLBJhash, KernelDR
+	rules string // the DNAT ruleset (load balancing)
+	// natRouter is the real servers' gateway it owns (natRouter when
+	// invalid; the scaling run's servers use scaleRouter).
+	natRouter netip.Addr
+	udp       uint16 // the UDP service's port; 0: udpPort
+}
+
+func (k *kernelContender) router() netip.Addr {
+	if k.natRouter.IsValid() {
+		return k.natRouter
+	}
+	return natRouter
 }
 
 func (k *kernelContender) info() *Contender { return k.c }
 func (k *kernelContender) process() *proc   { return nil }
+func (k *kernelContender) dr() bool         { return k.mode == KernelDR }
+func (k *kernelContender) lb() bool         { return k.rules != "" }
 
 func (k *kernelContender) targets() (netip.AddrPort, netip.AddrPort) {
 	dst := realAddr(1) // plain L3 forwarding to one real server
-	if k.lb {
+	switch {
+	case k.lb():
 		dst = vip
+	case k.dr():
+		return netip.AddrPortFrom(vipDR, udpPortDR), netip.AddrPortFrom(vipDR, tcpPort)
 	}
-	return netip.AddrPortFrom(dst, udpPort), netip.AddrPortFrom(dst, tcpPort)
+	return netip.AddrPortFrom(dst, cmp.Or(k.udp, udpPort)), netip.AddrPortFrom(dst, tcpPort)
 }
+
+var vipDRHost = netip.PrefixFrom(vipDR, 32)
 
 func (k *kernelContender) setup(ctx context.Context, tb *testbed) error {
 	d := tb.dirNode
+	if k.dr() {
+		if err := d.route(vipDRHost, realAddr(1)); err != nil {
+			return err
+		}
+		if err := tb.cli.route(vipDRHost, directorDR); err != nil {
+			return err
+		}
+		return d.sysctl("net.ipv4.ip_forward", "1")
+	}
 	if err := d.addAddr("eth0", vip, 32); err != nil {
 		return err
 	}
-	if err := d.addAddr("eth1", natRouter, 32); err != nil {
+	if err := d.addAddr("eth1", k.router(), 32); err != nil {
 		return err
 	}
-	if k.lb {
+	if k.lb() {
 		if err := d.run(ctx, k.rules, "nft", "-f", "-"); err != nil {
 			return fmt.Errorf("loading the DNAT ruleset: %w", err)
 		}
@@ -74,10 +111,19 @@ func (k *kernelContender) setup(ctx context.Context, tb *testbed) error {
 func (k *kernelContender) teardown(ctx context.Context, tb *testbed) error {
 	d := tb.dirNode
 	errs := []error{d.sysctl("net.ipv4.ip_forward", "0")}
-	if k.lb {
-		errs = append(errs, d.run(ctx, "", "nft", "delete", "table", "ip", lbTable))
+	if k.dr() {
+		errs = append(errs, d.unroute(vipDRHost, realAddr(1)), tb.cli.unroute(vipDRHost, directorDR))
+		return errors.Join(errs...)
 	}
-	errs = append(errs, d.delAddr("eth0", vip, 32), d.delAddr("eth1", natRouter, 32))
+	if k.lb() {
+		errs = append(errs, d.run(ctx, "", "nft", "delete", "table", "ip", lbTable))
+		// Forget the flows: the next contender (say klb-jhash after klb)
+		// must choose afresh, not find every flow already translated.
+		if err := d.h.ConntrackTableFlush(netlink.ConntrackTable); err != nil {
+			errs = append(errs, fmt.Errorf("flushing conntrack in %s: %w", d.name, err))
+		}
+	}
+	errs = append(errs, d.delAddr("eth0", vip, 32), d.delAddr("eth1", k.router(), 32))
 	return errors.Join(errs...)
 }
 
@@ -89,15 +135,21 @@ type lvsdContender struct {
 	cf      string // path of lvs.cf
 	workers int
 	cpus    string
+	direct  bool   // network = direct, the VIP on the DR segment
+	udp     uint16 // the UDP service's port; 0: udpPort (udpPortDR for DR)
 	p       *proc
 	notes   *[]string // what lvsd left behind, for the report
 }
 
 func (l *lvsdContender) info() *Contender { return l.c }
 func (l *lvsdContender) process() *proc   { return l.p }
+func (l *lvsdContender) dr() bool         { return l.direct }
 
 func (l *lvsdContender) targets() (netip.AddrPort, netip.AddrPort) {
-	return netip.AddrPortFrom(vip, udpPort), netip.AddrPortFrom(vip, tcpPort)
+	if l.direct {
+		return netip.AddrPortFrom(vipDR, cmp.Or(l.udp, udpPortDR)), netip.AddrPortFrom(vipDR, tcpPort)
+	}
+	return netip.AddrPortFrom(vip, cmp.Or(l.udp, udpPort)), netip.AddrPortFrom(vip, tcpPort)
 }
 
 // lvsdReady bounds how long lvsd may take to forward its first request.
@@ -166,7 +218,7 @@ func (l *lvsdContender) teardown(ctx context.Context, tb *testbed) error {
 			return err
 		}
 	}
-	return errors.Join(tb.dirNode.delAddr("eth0", vip, 32), tb.dirNode.delAddr("eth1", natRouter, 32))
+	return errors.Join(tb.dirNode.delAddr("eth0", vip, 32), tb.dirNode.delAddr("eth1", natRouter, 32), tb.dirNode.delAddr("eth1", vipDR, 32))
 }
 
 // echoOnce sends one UDP request to dst from the client and waits for its

@@ -10,23 +10,30 @@
 // Fresh namespaces named lvsbench-ID-NODE (ID six random hex digits per
 // run): a client namespace (cli) joined by a veth pair to the director
 // (dir), whose private side (eth1) shares a bridge, in a switch namespace
-// (sw), with N real servers (rs1…rsN). Nothing is created in, or connected
-// to, the host's namespace. A state file /run/lvsbench/ID.json, written
-// before anything is created, lets Sweep (run at every start) remove what
-// a crashed run left; processes run in their own process group with
-// Pdeathsig and are killed by PID. The harness takes the simulator's site
-// lock (sim.LockSites) so no site test runs traffic at the same time.
+// (sw), with N real servers (rs1…rsN) and with the client's second
+// interface (cli eth1): that segment also carries the direct-routing
+// subnet, where the real servers hold the DR VIP on lo (arp_ignore=1,
+// arp_announce=2) and answer the client straight back. Nothing is created
+// in, or connected to, the host's namespace. A state file
+// /run/lvsbench/ID.json, written before anything is created, lets Sweep
+// (run at every start) remove what a crashed run left; processes run in
+// their own process group with Pdeathsig and are killed by PID. The
+// harness takes the simulator's site lock (sim.LockSites) so no site test
+// runs traffic at the same time.
 //
 // # Contenders
 //
 // Each repetition runs every contender in turn on that one topology:
-// kfwd (ip_forward, plain L3 to one real server), klb (nftables DNAT with a
-// `numgen inc mod N` map, conntrack), and lvsd-1w / lvsd-2w (`lvsd -f lvs.cf
-// --workers N` with an lvs.cf written by config.Format: a UDP and a TCP
-// virtual service over the real servers, nat_router on the private side).
-// A contender that cannot run — lvsd does not build, exits, or forwards
-// nothing within 15 s — is reported "not available" with the reason;
-// nothing is ever estimated.
+// kfwd (ip_forward, plain L3 to one real server), klb and klb-jhash
+// (nftables DNAT with a `numgen inc mod N` or `jhash ip saddr . sport mod
+// N` map, conntrack), lvsd-1w / lvsd-2w (`lvsd -f lvs.cf --workers N` with
+// an lvs.cf written by config.Format: a UDP and a TCP virtual service over
+// the real servers, nat_router on the private side), kfwd-dr (the kernel
+// routing the DR VIP to one real server on the same segment: this kernel
+// has no IPVS, so plain forwarding is the DR reference) and lvsd-dr
+// (`network = direct`). A contender that cannot run — lvsd does not build,
+// exits, or forwards nothing within 15 s — is reported "not available"
+// with the reason; nothing is ever estimated.
 //
 // # Figures
 //
@@ -36,7 +43,13 @@
 // accounting of the benchmark's own work: softirq + irq of every CPU minus
 // an idle baseline, plus the user and system time of the harness, the
 // responders and lvsd), TCP connections per second, and UDP request
-// latency p50/p99 at a fixed offered load. Report renders min / median /
-// max and lvsd ÷ kernel ratios as Markdown; the same data goes to JSON.
-// Timing never fails a test.
+// latency p50/p99 at a fixed offered load. Then the scaling phase: the
+// director's memory with 10k, 100k and 1M flows held (raw frames from
+// distinct source addresses and ports, no socket per flow; lvsd's VmRSS
+// against its /metrics entry count, the kernel's nf_conntrack slab against
+// nf_conntrack_count) and delivered pps against the number of flows, of
+// real servers (2 to 1,000, extra addresses on the real-server
+// namespaces) and the scheduler, plotted as SVG (Plot). Report renders
+// min / median / max and lvsd ÷ kernel ratios as Markdown; the same data
+// goes to JSON. Timing never fails a test.
 package bench

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -23,32 +24,80 @@ const (
 	genBatch     = 64                         // frames per sendmmsg
 )
 
-// flood is the raw-frame UDP generator: one AF_PACKET socket on the
-// client's eth0 with PACKET_QDISC_BYPASS, sending prebuilt frames (one per
-// flow, final checksums) with sendmmsg. Frames go straight to the
-// director's MAC, so the client's own stack does no work per packet.
+// flood is the raw-frame UDP generator: one AF_PACKET socket on a client
+// interface with PACKET_QDISC_BYPASS, sending frames with final checksums
+// with sendmmsg. Frames go straight to the director's MAC, so the client's
+// own stack does no work per packet. Flow i comes from source address
+// sources+i/floodPortsPerAddr, port floodPortLo+i%floodPortsPerAddr. Up to
+// ringFrames flows are prebuilt; beyond that each batch is rewritten in
+// place for the next flows (source address, port and both checksums from
+// precomputed partial sums), so a million flows need no million frames.
 type flood struct {
-	frames [][]byte
-	iovs   []unix.Iovec
-	msgs   []unix.Mmsghdr // one per frame, so a batch is a slice of it
-	sent   atomic.Uint64  // frames the kernel accepted so far
-	stop   atomic.Bool
+	frames          [][]byte
+	iovs            []unix.Iovec
+	msgs            []unix.Mmsghdr // one per frame, so a batch is a slice of it
+	flows           int
+	src             netip.Prefix
+	rewrite         bool
+	ipBase, udpBase uint32        // partial checksums without the source address and port
+	next            int           // next flow to write (rewrite mode)
+	limit           uint64        // stop after this many frames (0: no limit)
+	sent            atomic.Uint64 // frames the kernel accepted so far
+	stop            atomic.Bool
 }
 
-// newFlood prebuilds flows frames (rounded up to a whole batch) from src
-// to dst:udpPort with source ports floodPortLo, floodPortLo+1, …
-func newFlood(srcMAC, dstMAC net.HardwareAddr, src, dst netip.Addr, flows int) *flood {
-	n := (flows + genBatch - 1) / genBatch * genBatch
-	f := &flood{frames: make([][]byte, n), iovs: make([]unix.Iovec, n), msgs: make([]unix.Mmsghdr, n)}
+// ringFrames is the most frames a flood prebuilds.
+const ringFrames = 4096
+
+// flowSource is flow i's source address and port.
+func flowSource(base netip.Prefix, i int) netip.AddrPort {
+	a := base.Addr().As4()
+	v := binary.BigEndian.Uint32(a[:]) + uint32(i/floodPortsPerAddr)
+	binary.BigEndian.PutUint32(a[:], v)
+	return netip.AddrPortFrom(netip.AddrFrom4(a), uint16(floodPortLo+i%floodPortsPerAddr))
+}
+
+// newFlood builds the frames of flows flows along p to dst.
+func newFlood(p genPath, dst netip.AddrPort, flows int) *flood {
+	flows = max(flows, 1)
+	n := (min(flows, ringFrames) + genBatch - 1) / genBatch * genBatch
+	f := &flood{frames: make([][]byte, n), iovs: make([]unix.Iovec, n), msgs: make([]unix.Mmsghdr, n),
+		flows: flows, src: p.sources, rewrite: flows > n}
 	for i := range n {
-		f.frames[i] = udpFrame(srcMAC, dstMAC, netip.AddrPortFrom(src, uint16(floodPortLo+i%flows)),
-			netip.AddrPortFrom(dst, udpPort), make([]byte, payloadBytes))
+		f.frames[i] = udpFrame(p.srcMAC, p.dstMAC, flowSource(p.sources, i%flows),
+			dst, make([]byte, payloadBytes))
 		f.iovs[i].Base = &f.frames[i][0]
 		f.iovs[i].SetLen(len(f.frames[i]))
 		f.msgs[i].Hdr.Iov = &f.iovs[i]
 		f.msgs[i].Hdr.SetIovlen(1)
 	}
+	// Partial sums of frame 0 without its source address and port.
+	b := slices.Clone(f.frames[0])
+	ip, u := b[14:34], b[34:]
+	clear(ip[10:16])
+	clear(u[0:2])
+	clear(u[6:8])
+	f.ipBase = sum(ip, 0)
+	f.udpBase = sum(u, sum(ip[16:20], uint32(unix.IPPROTO_UDP)+uint32(len(u))))
 	return f
+}
+
+// fill rewrites frames[off:off+n] for the next n flows.
+func (f *flood) fill(off, n int) {
+	for _, b := range f.frames[off : off+n] {
+		s := flowSource(f.src, f.next)
+		f.next = (f.next + 1) % f.flows
+		a := s.Addr().As4()
+		copy(b[26:30], a[:])
+		binary.BigEndian.PutUint16(b[34:], s.Port())
+		w := uint32(binary.BigEndian.Uint16(a[0:])) + uint32(binary.BigEndian.Uint16(a[2:]))
+		binary.BigEndian.PutUint16(b[24:], ^fold(f.ipBase+w))
+		c := ^fold(f.udpBase + w + uint32(s.Port()))
+		if c == 0 {
+			c = 0xffff
+		}
+		binary.BigEndian.PutUint16(b[40:], c)
+	}
 }
 
 // udpFrame builds an Ethernet/IPv4/UDP frame with valid checksums.
@@ -142,13 +191,28 @@ func (f *flood) run(fd int, deadline time.Time, rate float64) error {
 			n = int(min(target-total, genBatch))
 		}
 		n = min(n, len(f.msgs)-off)
+		if f.limit > 0 {
+			if total >= f.limit {
+				return nil
+			}
+			n = int(min(uint64(n), f.limit-total))
+		}
+		if f.rewrite {
+			f.fill(off, n)
+		}
 		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&f.msgs[off])), uintptr(n), 0, 0, 0)
 		switch {
 		case errno == 0:
 			total += uint64(r)
 			f.sent.Add(uint64(r))
+			if f.rewrite && int(r) < n { // unsent frames: their flows come again later
+				f.next = (f.next - (n - int(r)) + f.flows) % f.flows
+			}
 		case errors.Is(errno, unix.ENOBUFS), errors.Is(errno, unix.EAGAIN), errors.Is(errno, unix.EINTR):
 			// a full backlog: the frames are lost, try the next batch
+			if f.rewrite {
+				f.next = (f.next - n + f.flows) % f.flows
+			}
 		default:
 			return fmt.Errorf("sendmmsg: %w", errno)
 		}

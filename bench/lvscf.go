@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -9,35 +10,65 @@ import (
 	"lvs/config"
 )
 
-// siteConfig is the director's lvs.cf: NAT, one UDP and one TCP virtual
-// service on vip, each over every real server with round robin (what
-// nftables' `numgen inc` does), the private side holding natRouter.
-func siteConfig(primary, vip, natRouter netip.Addr, reals []netip.Addr, udpPort, tcpPort uint16) *config.Config {
+// siteSpec is what differs between the lvs.cf files of a run.
+type siteSpec struct {
+	primary   netip.Addr
+	vip       netip.Addr
+	vipDevice string // "eth0:1"
+	natRouter netip.Addr
+	natBits   int  // nat_netmask (0: 24)
+	direct    bool // network = direct (no nat_router)
+	reals     []netip.Addr
+	udpPort   uint16
+	tcpPort   uint16 // 0: no TCP service
+	sched     config.Scheduler
+}
+
+// siteConfig is the director's lvs.cf: NAT (or direct routing), one UDP
+// and one TCP virtual service on vip, each over every real server with
+// round robin (what nftables' `numgen inc` does) unless sp.sched says
+// otherwise; under NAT the private side holds natRouter.
+func siteConfig(sp siteSpec) *config.Config {
 	c := config.NewConfig()
 	c.Serial = 1
-	c.Primary = primary
+	c.Primary = sp.primary
 	c.Service = config.ServiceLVS
 	c.Network = config.NetworkNAT
-	c.NATRouter = natRouter
-	c.NATRouterDevice = "eth1:1"
-	c.NATNetmask = config.NetmaskBits(24)
-	for _, s := range []struct {
+	if sp.direct {
+		c.Network = config.NetworkDirect
+	} else {
+		c.NATRouter = sp.natRouter
+		c.NATRouterDevice = "eth1:1"
+		c.NATNetmask = config.NetmaskBits(cmp.Or(sp.natBits, 24))
+	}
+	if sp.sched == 0 {
+		sp.sched = config.SchedRR
+	}
+	if sp.vipDevice == "" {
+		sp.vipDevice = "eth0:1"
+	}
+	type svc struct {
 		name  string
 		proto config.Protocol
 		port  uint16
-	}{{"udp", config.ProtoUDP, udpPort}, {"tcp", config.ProtoTCP, tcpPort}} {
+	}
+	svcs := []svc{{"udp", config.ProtoUDP, sp.udpPort}}
+	if sp.tcpPort != 0 {
+		svcs = append(svcs, svc{"tcp", config.ProtoTCP, sp.tcpPort})
+	}
+	for _, s := range svcs {
 		v := config.NewVirtual(s.name)
 		v.Active = true
-		v.Address = vip
-		v.Device = "eth0:1"
+		v.Address = sp.vip
+		v.Device = sp.vipDevice
 		v.VIPNetmask = config.NetmaskBits(24)
 		v.Protocol = s.proto
 		v.Port = s.port
-		v.Scheduler = config.SchedRR
+		v.Scheduler = sp.sched
 		if s.proto == config.ProtoUDP {
 			v.Send = `health\n` // UDP needs a request to get an answer; the responder echoes
 		}
-		for k, a := range reals {
+		for k, a := range sp.reals {
 			srv := config.NewServer(fmt.Sprintf("rs%d", k+1))
 			srv.Address = a
 			srv.Active = true
@@ -58,11 +89,19 @@ func formatSite(c *config.Config) ([]byte, error) {
 	return text, nil
 }
 
+// Kernel load-balancing choices: the reference probe's round robin, or a
+// hash of the client's address and port.
+const (
+	pickNumgen = "numgen"
+	pickJhash  = "jhash"
+)
+
 // kernelLBRules is the kernel contender's ruleset for the same lvs.cf:
-// nftables DNAT, each virtual service a `numgen inc mod N` map over its
-// real servers (the reference probe's rules; conntrack keeps each flow on
-// its first choice and reverses the translation of replies).
-func kernelLBRules(c *config.Config, table string) string {
+// nftables DNAT, each virtual service a `numgen inc mod N` (pick numgen)
+// or `jhash ip saddr . PROTO sport mod N` (pick jhash) map over its real
+// servers (the reference probe's rules; conntrack keeps each flow on its
+// first choice and reverses the translation of replies).
+func kernelLBRules(c *config.Config, table, pick string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "table ip %s\ndelete table ip %s\ntable ip %s {\n", table, table, table)
 	b.WriteString("\tchain pre {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n")
@@ -82,8 +121,12 @@ func kernelLBRules(c *config.Config, table string) string {
 		if v.Protocol == config.ProtoUDP {
 			proto = "udp"
 		}
-		fmt.Fprintf(&b, "\t\tip daddr %v %s dport %d dnat to numgen inc mod %d map { %s }\n",
-			v.Address, proto, v.Port, n, strings.Join(elems, ", "))
+		expr := "numgen inc"
+		if pick == pickJhash {
+			expr = fmt.Sprintf("jhash ip saddr . %s sport", proto)
+		}
+		fmt.Fprintf(&b, "\t\tip daddr %v %s dport %d dnat to %s mod %d map { %s }\n",
+			v.Address, proto, v.Port, expr, n, strings.Join(elems, ", "))
 	}
 	b.WriteString("\t}\n}\n")
 	return b.String()

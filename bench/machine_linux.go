@@ -37,13 +37,16 @@ func (r *runner) newReport() *Report {
 		},
 		Pinning: []string{
 			fmt.Sprintf("generator, latency probes and TCP clients: CPU%d (their threads, sched_setaffinity, nice %d)", o.GenCPU, trafficNice),
-			fmt.Sprintf("director: CPU%d (kernel: RPS of the director's eth0 receive queue; lvsd 1 worker: taskset)", o.DirCPU),
+			fmt.Sprintf("director: CPU%d (kernel: RPS of the director's eth0 and eth1 receive queues; lvsd 1 worker: taskset)", o.DirCPU),
 			fmt.Sprintf("lvsd 2 workers: CPUs 0-%d (shares the generator's core)", runtime.NumCPU()-1),
 			fmt.Sprintf("real-server responders: CPU%d (taskset, nice %d); their receive path follows the director's softirq", o.DirCPU, trafficNice),
 			"lvsd: nice 0, like the kernel's ksoftirqd (a higher priority would starve its own receive path)",
 			"the harness's own control goroutines: unpinned, idle during windows",
 		},
 		Topology: topologyText(o.Servers),
+	}
+	if !o.NoScaling {
+		rep.Settings.ScaleWarmup, rep.Settings.ScaleWindow = o.scaleWindows()
 	}
 	if o.GenCPU == o.DirCPU {
 		rep.Notes = append(rep.Notes, "generator and director share one CPU: this machine has only one")
@@ -58,9 +61,18 @@ func topologyText(servers int) string {
    TCP clients)           lvsd: owned by lvsd)       nat_router %v     (responder: TCP %d greeting+echo,
                                                                                 UDP %d echo; flood dropped at
                                                                                 netdev ingress; default via nat_router)
-  veth pairs only; no link to the host. Static neighbours for the director's own addresses; the VIP and
-  nat_router are found by ARP, afresh before each contender starts (whoever owns them answers).
-`, servers, clientAddr, directorPub, directorPriv, vip, servers, natRouter, tcpPort, udpPort)
+  eth1 %v ═══════════════════════════════════════════ pc ┘  (DR segment: dir eth1 also %v,
+   (DR client side)                                              real servers 10.250.3.11.. and VIP %v on lo,
+                                                                 arp_ignore=1, arp_announce=2; UDP %d echo answering
+                                                                 from the address asked, IP_PKTINFO)
+  veth pairs only; no link to the host. Static neighbours for the director's own addresses, static bridge
+  entries for every station; the VIPs and nat_router are found by ARP, afresh before each contender starts
+  (whoever owns them answers). Direct routing: requests go client eth1 → bridge → director eth1 → bridge →
+  real server, which answers the client over the bridge; kfwd-dr routes the VIP to rs1 instead.
+  Scaling run: up to 1,000 more real servers as addresses 10.251.x.y/16 spread over rs1..rs%d, answering
+  through nat_router %v (policy route from their subnet).
+`, servers, clientAddr, directorPub, directorPriv, vip, servers, natRouter, tcpPort, udpPort,
+		clientDR, directorDR, vipDR, udpPortDR, servers, scaleRouter)
 }
 
 // machine describes this machine.

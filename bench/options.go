@@ -11,25 +11,37 @@ import (
 
 // Contender names, in the order they run within a repetition.
 const (
-	KernelForward = "kfwd"    // ip_forward, plain L3 to one real server
-	KernelLB      = "klb"     // nftables DNAT, numgen inc mod N, conntrack
-	LVSD1         = "lvsd-1w" // lvsd NAT, --workers 1
-	LVSD2         = "lvsd-2w" // lvsd NAT, --workers 2
+	KernelForward = "kfwd"      // ip_forward, plain L3 to one real server
+	KernelLB      = "klb"       // nftables DNAT, numgen inc mod N, conntrack
+	KernelLBJhash = "klb-jhash" // nftables DNAT, jhash ip saddr . sport mod N, conntrack
+	LVSD1         = "lvsd-1w"   // lvsd NAT, --workers 1
+	LVSD2         = "lvsd-2w"   // lvsd NAT, --workers 2
+	KernelDR      = "kfwd-dr"   // ip_forward on the DR segment: the VIP routed to one real server
+	LVSDDR        = "lvsd-dr"   // lvsd direct routing, --workers 1
 )
 
 // AllContenders lists every contender name.
-var AllContenders = []string{KernelForward, KernelLB, LVSD1, LVSD2}
+var AllContenders = []string{KernelForward, KernelLB, KernelLBJhash, LVSD1, LVSD2, KernelDR, LVSDDR}
+
+// The flood's flows: flow i comes from source port
+// floodPortLo+i%floodPortsPerAddr of the i/floodPortsPerAddr-th flood
+// source address.
+const (
+	floodPortLo       = 1024
+	floodPortsPerAddr = 60000
+	floodMaxFlows     = 100 * floodPortsPerAddr // 100 source addresses of the flood's /25
+)
 
 // Options configure a run. Zero values take the mode's defaults.
 type Options struct {
 	Quick      bool          // the short mode: under 2 minutes
 	Out        string        // report directory (created)
-	Reps       int           // repetitions of every contender (≥ 1; default 3 quick, 5 full)
+	Reps       int           // repetitions of every contender (≥ 1; default 2 quick, 3 full)
 	Warmup     time.Duration // traffic before each measured window
 	Window     time.Duration // each measured window
 	Baseline   time.Duration // idle windows before and after each contender
 	Servers    int           // real servers (default 2)
-	Flows      int           // UDP flows of the flood: source ports (default 1024)
+	Flows      int           // UDP flows of the flood: source address and port pairs (default 1024)
 	LoadPPS    float64       // offered rate of the fixed-load window (default 100,000)
 	ProbeRate  int           // latency probes per second (default 2,000)
 	TCPWorkers int           // connection workers (default 8)
@@ -38,17 +50,18 @@ type Options struct {
 	DirCPU     int           // core of the director (-1: 1, or 0 on one CPU)
 	BinDir     string        // prebuilt lvssim and lvsd; "" builds them from the module
 	Micro      string        // `go test -bench` output to append to the report
+	NoScaling  bool          // skip the memory and scaling-curve phase
 	Log        io.Writer     // progress and log lines; nil discards
 }
 
 // DefaultOptions returns the defaults of the quick or the full mode.
 func DefaultOptions(quick bool) Options {
 	o := Options{
-		Quick: quick, Reps: 5, Warmup: time.Second, Window: 3 * time.Second, Baseline: time.Second,
+		Quick: quick, Reps: 3, Warmup: time.Second, Window: 2 * time.Second, Baseline: time.Second,
 		Servers: 2, Flows: 1024, LoadPPS: 100_000, ProbeRate: 2000, TCPWorkers: 8, GenCPU: -1, DirCPU: -1,
 	}
 	if quick {
-		o.Reps, o.Warmup, o.Window, o.Baseline, o.ProbeRate = 3, 300*time.Millisecond, time.Second, 400*time.Millisecond, 1000
+		o.Reps, o.Warmup, o.Window, o.Baseline, o.ProbeRate = 2, 200*time.Millisecond, 700*time.Millisecond, 300*time.Millisecond, 1000
 	}
 	return o
 }
@@ -98,8 +111,8 @@ func (o Options) withDefaults() (Options, error) {
 		errs = append(errs, fmt.Errorf("repetitions %d: want 1–50", o.Reps))
 	case o.Servers < 1 || o.Servers > 200:
 		errs = append(errs, fmt.Errorf("real servers %d: want 1–200", o.Servers))
-	case o.Flows < 1 || o.Flows > floodPortMax:
-		errs = append(errs, fmt.Errorf("flows %d: want 1–%d", o.Flows, floodPortMax))
+	case o.Flows < 1 || o.Flows > floodMaxFlows:
+		errs = append(errs, fmt.Errorf("flows %d: want 1–%d", o.Flows, floodMaxFlows))
 	case o.Window > 60*time.Second || o.Warmup > 60*time.Second || o.Baseline > 60*time.Second:
 		errs = append(errs, errors.New("windows are at most 60 s"))
 	case o.GenCPU >= runtime.NumCPU() || o.DirCPU >= runtime.NumCPU():

@@ -30,6 +30,11 @@ func WriteReports(dir string, r *Report) error {
 		return fmt.Errorf("encoding report.json: %w", err)
 	}
 	files := map[string][]byte{ReportMarkdown: []byte(Markdown(r)), ReportJSON: append(j, '\n')}
+	if r.Scaling != nil {
+		for name, p := range r.Scaling.plots() {
+			files[name] = p.SVG()
+		}
+	}
 	for name, data := range files {
 		tmp := filepath.Join(dir, "."+name+".tmp")
 		if err := os.WriteFile(tmp, data, 0o644); err != nil {
@@ -54,13 +59,16 @@ func Markdown(r *Report) string {
 	m := r.Machine
 	w("- **Machine:** %d × %s, %.0f GiB, Linux %s, %s; load average at start %s\n", m.CPUs, m.CPUModel, m.MemGiB, m.Kernel, m.Go, m.LoadAvg)
 	w("- **Pinning:** %s\n", strings.Join(r.Pinning, "; "))
-	w("- **Traffic:** %d-byte UDP frames, %d flows (source ports); fixed load %s pps with %d latency probes/s; TCP %d workers\n\n",
+	w("- **Traffic:** %d-byte UDP frames, %d flows (source address and port pairs); fixed load %s pps with %d latency probes/s; TCP %d workers\n\n",
 		s.FrameBytes, s.Flows, num(s.LoadPPS), s.ProbeRate, s.TCPWorkers)
 	writeHeadline(&b, r)
 	writeContenders(&b, r)
 	w("## Topology\n\n```\n%s```\n\n", r.Topology)
 	w("## Method\n\n%s\n", methodText(s))
 	writeReps(&b, r)
+	if r.Scaling != nil {
+		writeScaling(&b, r.Scaling, s)
+	}
 	if len(r.Notes) > 0 {
 		w("## Notes\n\n")
 		for _, n := range r.Notes {
@@ -87,15 +95,14 @@ func lvsdContenders(r *Report) []*Contender {
 
 func writeHeadline(b *strings.Builder, r *Report) {
 	w := func(f string, a ...any) { fmt.Fprintf(b, f, a...) }
-	base := r.Contender(baselineContender)
 	lv := lvsdContenders(r)
-	w("## Results\n\nMedian (min–max) over the repetitions. Ratios are medians of lvsd ÷ medians of the kernel's nftables DNAT (%s); for pps and connections higher is better, for CPU and latency lower is better.\n\n", baselineContender)
+	w("## Results\n\nMedian (min–max) over the repetitions. Ratios are medians of lvsd ÷ medians of the kernel doing the same job: the nftables DNAT (%s) for NAT, plain forwarding on the DR segment (%s) for direct routing (this kernel has no IPVS); for pps and connections higher is better, for CPU and latency lower is better.\n\n", baselineContender, KernelDR)
 	w("| figure |")
 	for _, c := range r.Contenders {
 		w(" %s |", c.Label)
 	}
 	for _, c := range lv {
-		w(" %s ÷ kernel LB |", c.Name)
+		w(" %s ÷ %s |", c.Name, baseOf(c))
 	}
 	w("\n|---|")
 	for range len(r.Contenders) + len(lv) {
@@ -119,11 +126,19 @@ func writeHeadline(b *strings.Builder, r *Report) {
 				w(" |")
 				continue
 			}
-			w(" %s |", ratioCell(c, base, f))
+			w(" %s |", ratioCell(c, r.Contender(baseOf(c)), f))
 		}
 		w("\n")
 	}
 	w("\n")
+}
+
+// baseOf is the kernel contender c's ratios divide by.
+func baseOf(c *Contender) string {
+	if c.Base != "" {
+		return c.Base
+	}
+	return baselineContender
 }
 
 func anyMeasured(r *Report, f Figure) bool {
@@ -180,15 +195,15 @@ func writeContenders(b *strings.Builder, r *Report) {
 
 func writeReps(b *strings.Builder, r *Report) {
 	w := func(f string, a ...any) { fmt.Fprintf(b, f, a...) }
-	w("## Every repetition\n\n| contender | rep | sat. sent pps | sat. delivered pps | dir. core busy | sat. ns/pkt dir./machine | load delivered pps | load ns/pkt dir./machine | p50 / p99 µs (lost) | conn/s (failed) | error |\n")
-	w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	w("## Every repetition\n\n| contender | rep | sat. sent pps | sat. delivered pps | split over real servers | dir. core busy | sat. ns/pkt dir./machine | load delivered pps | load ns/pkt dir./machine | p50 / p99 µs (lost) | conn/s (failed) | error |\n")
+	w("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, c := range r.Contenders {
 		for _, x := range c.Runs {
 			w("| %s | %d |", c.Name, x.Rep)
 			if u := x.UDP; u != nil {
-				w(" %s | %s | %.0f%% | %s / %s |", num(u.SentPPS), num(u.DeliveredPPS), 100*u.CPU.DirectorBusy, num(u.CPU.DirectorNs), num(u.CPU.MachineNs))
+				w(" %s | %s | %s | %.0f%% | %s / %s |", num(u.SentPPS), num(u.DeliveredPPS), shares(u.PerServer), 100*u.CPU.DirectorBusy, num(u.CPU.DirectorNs), num(u.CPU.MachineNs))
 			} else {
-				w(" — | — | — | — |")
+				w(" — | — | — | — | — |")
 			}
 			if p := x.Paced; p != nil {
 				w(" %s | %s / %s | %s / %s (%d) |", num(p.DeliveredPPS), num(p.CPU.DirectorNs), num(p.CPU.MachineNs),
@@ -207,14 +222,32 @@ func writeReps(b *strings.Builder, r *Report) {
 	w("\n")
 }
 
+// shares renders a split as percentages: "50/50 %"; "—" when empty.
+func shares(xs []uint64) string {
+	var total uint64
+	for _, x := range xs {
+		total += x
+	}
+	if total == 0 {
+		return "—"
+	}
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%.0f", 100*float64(x)/float64(total))
+	}
+	return strings.Join(parts, "/") + " %"
+}
+
 // methodText explains exactly what each figure is.
 func methodText(s Settings) string {
 	return fmt.Sprintf(`- **Order.** Repetition 1 runs every contender, then repetition 2, and so on, so slow drift of a shared machine
   spreads over all contenders. Each contender is set up on the same namespaces and torn down after its windows.
 - **Saturation.** A raw-frame generator (AF_PACKET, PACKET_QDISC_BYPASS, sendmmsg of prebuilt frames over %d
-  source ports) runs on core %d in the client namespace as fast as it can. *Delivered* is the sum of the real
-  servers' rx_packets over the window (they count and drop the flood at netdev ingress); *sent* is what the
-  generator handed to the kernel.
+  flows: source ports 1024… of addresses in 10.250.1.128/25, or 10.250.3.128/25 on the DR segment) runs on core %d
+  in the client namespace as fast as it can. *Delivered* is the sum of the real servers' rx_packets over the
+  window (they count and drop the flood at netdev ingress, by its source addresses); *sent* is what the
+  generator handed to the kernel; the split over real servers is shown per repetition. NAT contenders get it
+  on the director's eth0; the DR contenders on its eth1, through the bridge, from the client's eth1.
 - **CPU per packet** comes from /proc/stat (ticks of USER_HZ %d): busy = user + nice + system + irq + softirq
   time over the window, minus each core's busy rate in idle baseline windows of %s (responders up, no
   traffic, no contender: so an lvsd that spins while idle is charged for it) — one just before the contender

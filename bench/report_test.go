@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"lvs/config"
 )
 
 // sampleReport is a report with a measured kernel LB, a measured lvsd and
@@ -27,6 +29,7 @@ func sampleReport() *Report {
 	lv := &Contender{Name: LVSD1, Label: "lvsd NAT, 1 worker", Kind: "lvsd", Available: true, Pinning: "taskset -c 1",
 		Runs: []*Rep{rep(1, 300_000, 3000, 80*time.Microsecond, 9_000), rep(2, 315_000, 3150, 85*time.Microsecond, 9_900), rep(3, 330_000, 3300, 70*time.Microsecond, 8_000)}}
 	lv.Runs[1].Paced.ProcNs = 1234
+	lv.Runs[0].UDP.PerServer = []uint64{150_000, 150_000}
 	lv.Runs[2].Err = "generator: sendmmsg: broken | pipe"
 	gone := &Contender{Name: LVSD2, Label: "lvsd NAT, 2 workers", Kind: "lvsd", Reason: "lvsd exited (exit status 1): lvsd: no dataplane"}
 	return &Report{
@@ -45,12 +48,14 @@ func TestMarkdown(t *testing.T) {
 	md := Markdown(sampleReport())
 	for _, want := range []string{
 		"| UDP delivered at saturation (pps) | 420,000 (400,000–440,000) | 315,000 (300,000–330,000) | n/a | 0.75× | n/a |",
+		"| lvsd-1w ÷ klb | lvsd-2w ÷ klb |",
 		"| CPU per packet at saturation, director core (ns) | 2,100 (2,000–2,200) | 3,150 (3,000–3,300) | n/a | 1.50× | n/a |",
 		"| request latency p99 at fixed load (µs) | 95 (90–100) | 80 (70–85) | n/a | 0.84× | n/a |",
 		"| TCP connections (/s) | 11,000 (10,000–12,000) | 9,000 (8,000–9,900) | n/a | 0.82× | n/a |",
 		"| lvsd process CPU per packet at fixed load (ns) | — | 1,234 | n/a | — | n/a |",
 		"| lvsd-2w | lvsd NAT, 2 workers | — | **not available:** lvsd exited (exit status 1): lvsd: no dataplane |",
 		"generator: sendmmsg: broken \\| pipe",
+		"| lvsd-1w | 1 | 500,000 | 300,000 | 50/50 % | 100% |",
 		"2026-11-25 20:00 UTC (quick mode, 3 repetitions",
 		"## Micro-benchmarks (`go test -bench`, benchstat format)\n\n```\nBenchmarkX-2   1000   123 ns/op",
 		"- a note",
@@ -126,7 +131,8 @@ func TestNum(t *testing.T) {
 
 func TestSiteConfig(t *testing.T) {
 	reals := []netip.Addr{netip.MustParseAddr("10.0.2.11"), netip.MustParseAddr("10.0.2.12")}
-	c := siteConfig(netip.MustParseAddr("10.0.1.1"), netip.MustParseAddr("10.0.1.100"), netip.MustParseAddr("10.0.2.254"), reals, 9000, 8080)
+	c := siteConfig(siteSpec{primary: netip.MustParseAddr("10.0.1.1"), vip: netip.MustParseAddr("10.0.1.100"),
+		natRouter: netip.MustParseAddr("10.0.2.254"), reals: reals, udpPort: 9000, tcpPort: 8080})
 	text, err := formatSite(c)
 	if err != nil {
 		t.Fatalf("formatSite: %v", err)
@@ -136,7 +142,7 @@ func TestSiteConfig(t *testing.T) {
 			t.Errorf("lvs.cf lacks %q:\n%s", want, text)
 		}
 	}
-	rules := kernelLBRules(c, "t")
+	rules := kernelLBRules(c, "t", pickNumgen)
 	for _, want := range []string{
 		"ip daddr 10.0.1.100 udp dport 9000 dnat to numgen inc mod 2 map { 0 : 10.0.2.11, 1 : 10.0.2.12 }",
 		"ip daddr 10.0.1.100 tcp dport 8080 dnat to numgen inc mod 2 map { 0 : 10.0.2.11, 1 : 10.0.2.12 }",
@@ -146,6 +152,29 @@ func TestSiteConfig(t *testing.T) {
 			t.Errorf("kernel rules lack %q:\n%s", want, rules)
 		}
 	}
+	rules = kernelLBRules(c, "t", pickJhash)
+	for _, want := range []string{
+		"ip daddr 10.0.1.100 udp dport 9000 dnat to jhash ip saddr . udp sport mod 2 map { 0 : 10.0.2.11, 1 : 10.0.2.12 }",
+		"ip daddr 10.0.1.100 tcp dport 8080 dnat to jhash ip saddr . tcp sport mod 2 map",
+	} {
+		if !strings.Contains(rules, want) {
+			t.Errorf("jhash rules lack %q:\n%s", want, rules)
+		}
+	}
+	dr := siteConfig(siteSpec{primary: netip.MustParseAddr("10.0.1.1"), vip: netip.MustParseAddr("10.0.3.100"), vipDevice: "eth1:1",
+		direct: true, reals: reals, udpPort: 9000, sched: config.SchedSH})
+	text, err = formatSite(dr)
+	if err != nil {
+		t.Fatalf("formatSite(direct): %v", err)
+	}
+	for _, want := range []string{"network = direct", "address = 10.0.3.100 eth1:1", "scheduler = sh"} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("direct lvs.cf lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(string(text), "nat_router") || strings.Contains(string(text), "port = 8080") {
+		t.Errorf("direct lvs.cf without TCP has nat_router or a TCP service:\n%s", text)
+	}
 }
 
 func TestOptionsDefaults(t *testing.T) {
@@ -153,18 +182,24 @@ func TestOptionsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("withDefaults: %v", err)
 	}
-	if o.Reps < 3 || o.Window <= 0 || len(o.Contenders) != len(AllContenders) {
+	if o.Reps < 2 || o.Window <= 0 || len(o.Contenders) != len(AllContenders) {
 		t.Errorf("quick defaults = %+v", o)
 	}
-	full := DefaultOptions(false)
-	// quick must fit 2 minutes, full 10, with all four contenders.
+	full, err := DefaultOptions(false).withDefaults()
+	if err != nil {
+		t.Fatalf("withDefaults: %v", err)
+	}
+	if full.Reps < 3 {
+		t.Errorf("full mode runs %d repetitions, want at least 3", full.Reps)
+	}
+	// quick must fit 2 minutes, full 10, with every contender and the
+	// scaling phase; 15 s go to building lvsd and the topology.
 	for _, x := range []struct {
 		o     Options
 		limit time.Duration
 	}{{o, 2 * time.Minute}, {full, 10 * time.Minute}} {
-		per := 2*x.o.Baseline + 3*(x.o.Warmup+x.o.Window) + 2*time.Second // + setup, teardown
-		if total := time.Duration(x.o.Reps*len(AllContenders)) * per; total > x.limit-20*time.Second {
-			t.Errorf("mode quick=%v plans %v of windows, over its %v budget", x.o.Quick, total, x.limit)
+		if total := x.o.plan(); total > x.limit-15*time.Second {
+			t.Errorf("mode quick=%v plans %v, over its %v budget", x.o.Quick, total, x.limit)
 		}
 	}
 	if _, err := (Options{Contenders: []string{"ipvs"}}).withDefaults(); err == nil {

@@ -16,6 +16,8 @@ type Report struct {
 	Topology   string        `json:"topology"`
 	Contenders []*Contender  `json:"contenders"`
 	Notes      []string      `json:"notes,omitempty"`
+	// Scaling holds the memory and scaling-curve figures (nil: not run).
+	Scaling *Scaling `json:"scaling,omitempty"`
 	// Micro holds `go test -bench` output (benchstat format), if given.
 	Micro string `json:"micro,omitempty"`
 }
@@ -45,14 +47,18 @@ type Settings struct {
 	TCPWorkers  int           `json:"tcp_workers"`
 	GenCPU      int           `json:"gen_cpu"`
 	DirectorCPU int           `json:"director_cpu"`
+	// ScaleWarmup and ScaleWindow are the windows of each scaling point.
+	ScaleWarmup time.Duration `json:"scale_warmup_ns,omitempty"`
+	ScaleWindow time.Duration `json:"scale_window_ns,omitempty"`
 }
 
 // Contender is one way of doing the director's job, with every repetition
 // it ran. An unavailable contender has Reason and no runs.
 type Contender struct {
-	Name      string `json:"name"` // kfwd, klb, lvsd-1w, lvsd-2w
+	Name      string `json:"name"` // kfwd, klb, klb-jhash, lvsd-1w, lvsd-2w, kfwd-dr, lvsd-dr
 	Label     string `json:"label"`
-	Kind      string `json:"kind"` // kernel or lvsd
+	Kind      string `json:"kind"`           // kernel or lvsd
+	Base      string `json:"base,omitempty"` // the kernel contender lvsd's ratios divide by
 	Available bool   `json:"available"`
 	Reason    string `json:"reason,omitempty"` // why not available
 	Pinning   string `json:"pinning"`
@@ -78,7 +84,10 @@ type UDPRun struct {
 	DeliveredPPS float64       `json:"delivered_pps"`
 	CPU          CPUCost       `json:"cpu_per_packet"`
 	ProcNs       float64       `json:"lvsd_process_ns,omitempty"` // lvsd's own utime+stime per packet
-	use          [2]Usage      // the window's edges, to recompute CPU with the final baseline
+	// PerServer is Delivered by real server (rs1, rs2, …): the load
+	// balancer's split (kfwd and kfwd-dr send everything to rs1).
+	PerServer []uint64 `json:"delivered_per_server,omitempty"`
+	use       [2]Usage // the window's edges, to recompute CPU with the final baseline
 }
 
 // PacedRun is a fixed-load window: the generator offers LoadPPS while

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,7 @@ type runner struct {
 	tb         *testbed
 	responders []*proc // the real servers' responders, for CPU accounting
 	notes      []string
+	scaleBase  Baseline // the idle baseline of the scaling phase
 }
 
 // Run builds the topology, runs every contender o asks for, repetition by
@@ -92,12 +94,14 @@ func (r *runner) run(ctx context.Context, rep *Report) (err error) {
 		return err
 	}
 	cf := filepath.Join(logs, "lvs.cf")
-	c := siteConfig(directorPub, vip, natRouter, realAddrs(r.o.Servers), udpPort, tcpPort)
-	text, err := formatSite(c)
-	if err != nil {
+	c := siteConfig(siteSpec{primary: directorPub, vip: vip, natRouter: natRouter, reals: realAddrs(r.o.Servers), udpPort: udpPort, tcpPort: tcpPort})
+	if err := writeSite(cf, c); err != nil {
 		return err
 	}
-	if err := os.WriteFile(cf, text, 0o644); err != nil {
+	cfDR := filepath.Join(logs, "lvs-dr.cf")
+	err = writeSite(cfDR, siteConfig(siteSpec{primary: directorPub, vip: vipDR, vipDevice: "eth1:1", direct: true,
+		reals: realAddrs(r.o.Servers), udpPort: udpPortDR, tcpPort: tcpPort}))
+	if err != nil {
 		return err
 	}
 	st := newRunState()
@@ -123,7 +127,14 @@ func (r *runner) run(ctx context.Context, rep *Report) (err error) {
 	if err != nil {
 		return err
 	}
-	cs := r.contenders(c, cf, lvsd, why)
+	for k, n := range r.tb.rs {
+		e, err := startDREcho(n, "rs"+strconv.Itoa(k+1), r.o.DirCPU)
+		if err != nil {
+			return err
+		}
+		r.tb.echoes = append(r.tb.echoes, e)
+	}
+	cs := r.contenders(c, cf, cfDR, lvsd, why)
 	for _, x := range cs {
 		rep.Contenders = append(rep.Contenders, x.info())
 	}
@@ -134,7 +145,20 @@ func (r *runner) run(ctx context.Context, rep *Report) (err error) {
 			}
 		}
 	}
-	return nil
+	if r.o.NoScaling {
+		return nil
+	}
+	rep.Scaling = &Scaling{}
+	return r.scaling(ctx, rep.Scaling, lvsd, why)
+}
+
+// writeSite formats c into path.
+func writeSite(path string, c *config.Config) error {
+	text, err := formatSite(c)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, text, 0o644)
 }
 
 // binaries returns the responder (lvssim) and lvsd binaries, built into
@@ -179,37 +203,48 @@ func (r *runner) binaries(dir string) (lvssim, lvsd, why string, err error) {
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // contenders builds the contenders o asks for, in AllContenders order.
-func (r *runner) contenders(cfg *config.Config, cf, lvsd, why string) []contender {
+func (r *runner) contenders(cfg *config.Config, cf, cfDR, lvsd, why string) []contender {
 	var out []contender
 	dirCPU := fmt.Sprint(r.o.DirCPU)
+	rps := fmt.Sprintf("softirq on CPU%s (RPS of the director's eth0)", dirCPU)
+	rpsDR := fmt.Sprintf("softirq on CPU%s (RPS of the director's eth1; the bridge's work on requests runs on the generator's core)", dirCPU)
 	for _, name := range AllContenders {
 		if !slices.Contains(r.o.Contenders, name) {
 			continue
 		}
-		info := &Contender{Name: name, Available: true}
+		info := &Contender{Name: name, Available: true, Kind: "kernel", Pinning: rps}
 		switch name {
 		case KernelForward:
-			info.Label, info.Kind = "kernel forwarding (ip_forward)", "kernel"
-			info.Pinning = fmt.Sprintf("softirq on CPU%s (RPS of the director's eth0)", dirCPU)
-			out = append(out, &kernelContender{c: info})
+			info.Label = "kernel forwarding (ip_forward)"
+			out = append(out, &kernelContender{c: info, mode: name})
 		case KernelLB:
-			info.Label, info.Kind = "kernel LB (nftables DNAT)", "kernel"
-			info.Pinning = fmt.Sprintf("softirq on CPU%s (RPS of the director's eth0)", dirCPU)
-			out = append(out, &kernelContender{c: info, lb: true, rules: kernelLBRules(cfg, lbTable)})
-		case LVSD1, LVSD2:
-			w, cpus := 1, dirCPU
-			if name == LVSD2 {
+			info.Label = "kernel LB (nftables DNAT, numgen)"
+			out = append(out, &kernelContender{c: info, mode: name, rules: kernelLBRules(cfg, lbTable, pickNumgen)})
+		case KernelLBJhash:
+			info.Label = "kernel LB (nftables DNAT, jhash)"
+			out = append(out, &kernelContender{c: info, mode: name, rules: kernelLBRules(cfg, lbTable, pickJhash)})
+		case KernelDR:
+			info.Label, info.Pinning = "kernel forwarding on the DR segment (ip_forward)", rpsDR
+			out = append(out, &kernelContender{c: info, mode: name})
+		case LVSD1, LVSD2, LVSDDR:
+			w, cpus, file := 1, dirCPU, cf
+			info.Kind, info.Base = "lvsd", KernelLB
+			info.Label = "lvsd NAT, 1 worker"
+			pin := fmt.Sprintf("; RPS of the director's eth0 to CPU%s", dirCPU)
+			switch name {
+			case LVSD2:
 				w, cpus = 2, fmt.Sprintf("0-%d", runtime.NumCPU()-1)
-			}
-			info.Label, info.Kind = "lvsd NAT, 1 worker", "lvsd"
-			if w == 2 {
 				info.Label = "lvsd NAT, 2 workers"
+			case LVSDDR:
+				file, info.Base = cfDR, KernelDR
+				info.Label = "lvsd direct routing, 1 worker"
+				pin = fmt.Sprintf("; RPS of the director's eth1 to CPU%s", dirCPU)
 			}
-			info.Pinning = fmt.Sprintf("lvsd taskset -c %s; RPS of the director's eth0 to CPU%s", cpus, dirCPU)
+			info.Pinning = fmt.Sprintf("lvsd taskset -c %s", cpus) + pin
 			if lvsd == "" {
 				info.Available, info.Reason = false, why
 			}
-			out = append(out, &lvsdContender{c: info, bin: lvsd, cf: cf, workers: w, cpus: cpus, notes: &r.notes})
+			out = append(out, &lvsdContender{c: info, bin: lvsd, cf: file, workers: w, cpus: cpus, direct: name == LVSDDR, notes: &r.notes})
 		}
 	}
 	return out

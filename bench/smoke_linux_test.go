@@ -13,9 +13,9 @@ import (
 	"lvs/internal/testutil"
 )
 
-// TestSmoke runs the kernel contenders for very short windows on a real
-// topology and checks that the report has numbers and that nothing is
-// left behind. It asserts on counts, never on speed.
+// TestSmoke runs the kernel contenders (NAT side and DR segment) for very
+// short windows on a real topology and checks that the report has numbers
+// and that nothing is left behind. It asserts on counts, never on speed.
 func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped in -short mode: builds namespaces and runs traffic for ~20 s")
@@ -26,7 +26,7 @@ func TestSmoke(t *testing.T) {
 	defer cancel()
 	out := t.TempDir()
 	o := Options{
-		Quick: true, Out: out, Reps: 1, Contenders: []string{KernelForward, KernelLB},
+		Quick: true, Out: out, Reps: 1, Contenders: []string{KernelForward, KernelLB, KernelLBJhash, KernelDR}, NoScaling: true,
 		Warmup: 100 * time.Millisecond, Window: 300 * time.Millisecond, Baseline: 200 * time.Millisecond,
 		Flows: 64, LoadPPS: 20_000, ProbeRate: 200, TCPWorkers: 2, GenCPU: -1, DirCPU: -1,
 		Log: testWriter{t},

@@ -29,17 +29,44 @@ var (
 	directorPriv = netip.MustParseAddr("10.250.2.1")
 	natRouter    = netip.MustParseAddr("10.250.2.254")
 	privNet      = netip.MustParsePrefix("10.250.2.0/24")
+
+	// The direct-routing segment: a second subnet on the private bridge,
+	// where the client (cli eth1), the director (eth1) and the real
+	// servers meet, so replies go from the real servers straight to the
+	// client. The real servers hold vipDR on lo.
+	clientDR   = netip.MustParseAddr("10.250.3.2")
+	directorDR = netip.MustParseAddr("10.250.3.1")
+	vipDR      = netip.MustParseAddr("10.250.3.100")
+
+	// Flood sources: flow i comes from floodBase+i/floodPortsPerAddr,
+	// port floodPortLo+i%floodPortsPerAddr — never the client's own
+	// address, so the real servers drop exactly the flood.
+	floodNet   = netip.MustParsePrefix("10.250.1.128/25")
+	floodNetDR = netip.MustParsePrefix("10.250.3.128/25")
+
+	// The scaling run's extra real servers: addresses on the real-server
+	// namespaces, in a /16 the director reaches on eth1.
+	scaleNet      = netip.MustParsePrefix("10.251.0.0/16")
+	directorScale = netip.MustParseAddr("10.251.255.1")
+	scaleRouter   = netip.MustParseAddr("10.251.255.254") // their nat_router
 )
 
+// scaleAddr is the address of scaling real server k (0-based, < 250*255).
+func scaleAddr(k int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, 251, byte(k / 250), byte(k%250 + 1)})
+}
+
+// realDRAddr is real server k's (1-based) address on the DR subnet.
+func realDRAddr(k int) netip.Addr { return netip.AddrFrom4([4]byte{10, 250, 3, byte(10 + k)}) }
+
 // The services: the UDP flood and the latency probes share one UDP virtual
-// service; the real servers drop the flood (its source ports) at netdev
-// ingress and echo everything else.
+// service; the real servers drop the flood (its source addresses) at
+// netdev ingress and echo everything else.
 const (
-	udpPort      = 9000
-	tcpPort      = 8080  // not 80: there lvsd's health check would assume HTTP
-	floodPortLo  = 20000 // generator source ports start here
-	floodPortMax = 12000 // at most this many flows: below the ephemeral ports
-	probePortLo  = 5000  // latency probe sockets bind from here
+	udpPort     = 9000
+	udpPortDR   = 9001 // the DR service's UDP port: see drEcho
+	tcpPort     = 8080 // not 80: there lvsd's health check would assume HTTP
+	probePortLo = 5000 // latency probe sockets bind from here
 )
 
 // realAddr is the address of real server k (1-based).
@@ -69,6 +96,27 @@ type testbed struct {
 	pubMAC  net.HardwareAddr // director eth0
 	privMAC net.HardwareAddr // director eth1
 	cliIdx  int              // client eth0 ifindex
+	cliMAC1 net.HardwareAddr // client eth1 (the DR segment)
+	cliIdx1 int              // client eth1 ifindex
+	echoes  []*drEcho        // UDP echo bound to vipDR on each real server
+}
+
+// genPath is where the raw-frame generator sends: the client interface,
+// the MACs, and the flood's source subnet.
+type genPath struct {
+	ifindex        int
+	srcMAC, dstMAC net.HardwareAddr
+	sources        netip.Prefix
+}
+
+// path returns the generator's path for a contender: the NAT side
+// (cli eth0 → director eth0) or the DR segment (cli eth1 → bridge →
+// director eth1).
+func (tb *testbed) path(dr bool) genPath {
+	if dr {
+		return genPath{ifindex: tb.cliIdx1, srcMAC: tb.cliMAC1, dstMAC: tb.privMAC, sources: floodNetDR}
+	}
+	return genPath{ifindex: tb.cliIdx, srcMAC: tb.cliMAC, dstMAC: tb.pubMAC, sources: floodNet}
 }
 
 // trafficNice is the nice value of the pinned traffic threads.
@@ -213,7 +261,7 @@ func (n *nsNode) forget(ifname string, a netip.Addr) error {
 // newly active director does: the next packet to them asks who has them,
 // and whoever owns them (the director's kernel, or lvsd) answers.
 func (tb *testbed) forgetOwned() error {
-	errs := []error{tb.cli.forget("eth0", vip)}
+	errs := []error{tb.cli.forget("eth0", vip), tb.cli.forget("eth1", vipDR)}
 	for _, n := range tb.rs {
 		errs = append(errs, n.forget("eth0", natRouter))
 	}
@@ -222,14 +270,26 @@ func (tb *testbed) forgetOwned() error {
 
 // route adds a route to dst (invalid: default) via gw.
 func (n *nsNode) route(dst netip.Prefix, gw netip.Addr) error {
+	if err := n.h.RouteAdd(routeOf(dst, gw)); err != nil {
+		return fmt.Errorf("route to %v via %v in %s: %w", dst, gw, n.name, err)
+	}
+	return nil
+}
+
+// unroute deletes the route to dst via gw; a missing route is fine.
+func (n *nsNode) unroute(dst netip.Prefix, gw netip.Addr) error {
+	if err := n.h.RouteDel(routeOf(dst, gw)); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("removing route to %v via %v in %s: %w", dst, gw, n.name, err)
+	}
+	return nil
+}
+
+func routeOf(dst netip.Prefix, gw netip.Addr) *netlink.Route {
 	r := &netlink.Route{Gw: gw.AsSlice()}
 	if dst.IsValid() {
 		r.Dst = &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(dst.Bits(), 32)}
 	}
-	if err := n.h.RouteAdd(r); err != nil {
-		return fmt.Errorf("route to %v via %v in %s: %w", dst, gw, n.name, err)
-	}
-	return nil
+	return r
 }
 
 // sysctl writes a net.* sysctl inside n: /proc/sys/net shows the namespace
@@ -292,6 +352,9 @@ func veth(owner *nsNode, name string, peer *nsNode, peerName string) error {
 }
 
 func (tb *testbed) close() error {
+	for _, e := range tb.echoes {
+		e.close()
+	}
 	for _, n := range append([]*nsNode{tb.cli, tb.dirNode, tb.sw}, tb.rs...) {
 		if n != nil {
 			n.close()

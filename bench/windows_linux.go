@@ -15,8 +15,18 @@ import (
 // snap is everything read at one edge of a measured window.
 type snap struct {
 	use       Usage
-	delivered uint64 // real servers' eth0 rx_packets, summed
-	sent      uint64 // the generator's counter
+	delivered uint64   // real servers' eth0 rx_packets, summed
+	perServer []uint64 // each real server's eth0 rx_packets
+	sent      uint64   // the generator's counter
+}
+
+// split is the delivered packets per real server between a and b.
+func split(a, b snap) []uint64 {
+	out := make([]uint64, min(len(a.perServer), len(b.perServer)))
+	for i := range out {
+		out[i] = b.perServer[i] - a.perServer[i]
+	}
+	return out
 }
 
 func readCPU() (CPUSample, error) {
@@ -45,6 +55,7 @@ func (r *runner) snap(f *flood, p *proc) (snap, error) {
 			return s, err
 		}
 		s.delivered += st.RxPackets
+		s.perServer = append(s.perServer, st.RxPackets)
 	}
 	if f != nil {
 		s.sent = f.sent.Load()
@@ -101,16 +112,17 @@ type floodStats struct {
 // plus window, with latency probes to probe when valid, and reads the
 // counters at the window's edges. Every goroutine it starts has ended
 // when it returns.
-func (r *runner) flood(ctx context.Context, c contender, dst netip.Addr, rate float64, probe netip.AddrPort) (floodStats, error) {
+func (r *runner) flood(ctx context.Context, c contender, dst netip.AddrPort, rate float64, probe netip.AddrPort, flows int) (floodStats, error) {
 	tb := r.tb
-	f := newFlood(tb.cliMAC, tb.pubMAC, clientAddr, dst, r.o.Flows)
+	f := newFlood(tb.path(c.dr()), dst, flows)
+	gp := tb.path(c.dr())
 	start := time.Now()
 	out := floodStats{w: window{From: start.Add(r.o.Warmup), To: start.Add(r.o.Warmup + r.o.Window)}}
 	deadline := out.w.To.Add(200 * time.Millisecond)
 	genErr := make(chan error, 1)
 	go func() {
 		genErr <- inNS(tb.cli.ns, r.o.GenCPU, func() error {
-			fd, err := openPacket(tb.cliIdx)
+			fd, err := openPacket(gp.ifindex)
 			if err != nil {
 				return err
 			}
@@ -156,7 +168,7 @@ func sleepUntil(ctx context.Context, t time.Time) error { return sleepCtx(ctx, t
 // saturation is the flat-out UDP window.
 func (r *runner) saturation(ctx context.Context, c contender, bl Baseline) (*UDPRun, error) {
 	udp, _ := c.targets()
-	fs, err := r.flood(ctx, c, udp.Addr(), 0, netip.AddrPort{})
+	fs, err := r.flood(ctx, c, udp, 0, netip.AddrPort{}, r.o.Flows)
 	if err != nil {
 		return nil, err
 	}
@@ -165,16 +177,17 @@ func (r *runner) saturation(ctx context.Context, c contender, bl Baseline) (*UDP
 	return &UDPRun{
 		Window: d, Sent: sent, Delivered: delivered,
 		SentPPS: perSecond(sent, d), DeliveredPPS: perSecond(delivered, d),
-		CPU:    CostOf(fs.a.use, fs.b.use, bl, r.o.DirCPU, delivered),
-		ProcNs: fs.procPerPkt,
-		use:    [2]Usage{fs.a.use, fs.b.use},
+		CPU:       CostOf(fs.a.use, fs.b.use, bl, r.o.DirCPU, delivered),
+		ProcNs:    fs.procPerPkt,
+		PerServer: split(fs.a, fs.b),
+		use:       [2]Usage{fs.a.use, fs.b.use},
 	}, nil
 }
 
 // fixedLoad is the paced UDP window with latency probes.
 func (r *runner) fixedLoad(ctx context.Context, c contender, bl Baseline) (*PacedRun, error) {
 	udp, _ := c.targets()
-	fs, err := r.flood(ctx, c, udp.Addr(), r.o.LoadPPS, udp)
+	fs, err := r.flood(ctx, c, udp, r.o.LoadPPS, udp, r.o.Flows)
 	if err != nil {
 		return nil, err
 	}

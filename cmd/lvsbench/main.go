@@ -23,31 +23,45 @@ lvsbench builds a topology in fresh network namespaces (client/generator —
 director — N real servers, veths only, nothing connected to the host) and
 runs, on it and in one run, each contender doing the director's job:
 
-  kfwd     the kernel forwarding (ip_forward, plain L3 to one real server)
-  klb      the kernel load balancing (nftables DNAT, numgen inc mod N, conntrack)
-  lvsd-1w  lvsd NAT from an lvs.cf written with config.Format, --workers 1
-  lvsd-2w  the same with --workers 2
+  kfwd       the kernel forwarding (ip_forward, plain L3 to one real server)
+  klb        the kernel load balancing (nftables DNAT, numgen inc mod N, conntrack)
+  klb-jhash  the same with jhash ip saddr . sport mod N
+  lvsd-1w    lvsd NAT from an lvs.cf written with config.Format, --workers 1
+  lvsd-2w    the same with --workers 2
+  kfwd-dr    the kernel forwarding on the direct-routing segment (the VIP
+             routed to one real server that holds it on lo): the reference
+             for lvsd-dr, since this kernel has no IPVS
+  lvsd-dr    lvsd direct routing (network = direct), --workers 1; the real
+             servers answer the client straight back
 
 It measures, each repeated and reported as min/median/max: small-UDP packets
 per second delivered at saturation, CPU time per packet (/proc/stat, minus an
 idle baseline), TCP connections per second, and request latency p50/p99 at a
-fixed offered load. It writes report.md and report.json into --out, and needs
-root. A contender that cannot run is reported "not available" with the error.
+fixed offered load. Then, unless --no-scaling: the director's memory at 10k,
+100k and 1M concurrent flows (lvsd's VmRSS, the kernel's nf_conntrack slab)
+and pps against the number of flows, of real servers (2 to 1,000) and the
+scheduler, with SVG plots. It writes report.md, report.json and the plots
+into --out, and needs root. A contender that cannot run is reported "not
+available" with the error.
 
 Flags:
   --quick            the short mode (under 2 minutes); default is full (under 10)
   --out DIR          report directory (default ./lvsbench-out)
-  --reps N           repetitions (default 3 quick, 5 full)
-  --window D         each measured window (default 1s quick, 3s full)
-  --warmup D         traffic before each window (default 300ms quick, 1s full)
+  --reps N           repetitions (default 2 quick, 3 full)
+  --window D         each measured window (default 700ms quick, 2s full)
+  --warmup D         traffic before each window (default 200ms quick, 1s full)
   --baseline D       idle windows before and after each contender (default
-                     400ms quick, 1s full)
+                     300ms quick, 1s full)
   --servers N        real servers (default 2)
-  --flows N          UDP flows (source ports) of the flood (default 1024)
+  --flows N          UDP flows (source address and port pairs) of the flood
+                     (default 1024; up to 6,000,000)
   --load PPS         offered rate of the fixed-load window (default 100000)
   --probe-rate N     latency probes per second (default 1000 quick, 2000 full)
   --tcp-workers N    TCP connection workers (default 8)
-  --contenders LIST  comma-separated subset of kfwd,klb,lvsd-1w,lvsd-2w
+  --contenders LIST  comma-separated subset of kfwd,klb,klb-jhash,lvsd-1w,
+                     lvsd-2w,kfwd-dr,lvsd-dr (the scaling phase runs lvsd-1w,
+                     klb and klb-jhash among them)
+  --no-scaling       skip the memory and scaling-curve phase
   --gen-cpu N        core of the generator and clients (default 0)
   --dir-cpu N        core of the director (default 1)
   --bin DIR          prebuilt lvssim and lvsd instead of go build
@@ -95,27 +109,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // parseFlags turns the command line into bench.Options.
 func parseFlags(args []string, stdout, stderr io.Writer) (bench.Options, error) {
-	fs := flag.NewFlagSet("lvsbench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stdout, usage) }
 	var o bench.Options
 	var contenders string
-	fs.BoolVar(&o.Quick, "quick", false, "")
-	fs.StringVar(&o.Out, "out", "lvsbench-out", "")
-	fs.IntVar(&o.Reps, "reps", 0, "")
-	fs.DurationVar(&o.Window, "window", 0, "")
-	fs.DurationVar(&o.Warmup, "warmup", 0, "")
-	fs.DurationVar(&o.Baseline, "baseline", 0, "")
-	fs.IntVar(&o.Servers, "servers", 0, "")
-	fs.IntVar(&o.Flows, "flows", 0, "")
-	fs.Float64Var(&o.LoadPPS, "load", 0, "")
-	fs.IntVar(&o.ProbeRate, "probe-rate", 0, "")
-	fs.IntVar(&o.TCPWorkers, "tcp-workers", 0, "")
-	fs.StringVar(&contenders, "contenders", "", "")
-	fs.IntVar(&o.GenCPU, "gen-cpu", -1, "")
-	fs.IntVar(&o.DirCPU, "dir-cpu", -1, "")
-	fs.StringVar(&o.BinDir, "bin", "", "")
-	fs.StringVar(&o.Micro, "micro", "", "")
+	fs := flags(&o, &contenders)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stdout, usage) }
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -127,4 +125,27 @@ func parseFlags(args []string, stdout, stderr io.Writer) (bench.Options, error) 
 	}
 	o.Log = os.Stderr
 	return o, nil
+}
+
+// flags defines lvsbench's flags into o (and contenders, the raw list).
+func flags(o *bench.Options, contenders *string) *flag.FlagSet {
+	fs := flag.NewFlagSet("lvsbench", flag.ContinueOnError)
+	fs.BoolVar(&o.Quick, "quick", false, "")
+	fs.StringVar(&o.Out, "out", "lvsbench-out", "")
+	fs.IntVar(&o.Reps, "reps", 0, "")
+	fs.DurationVar(&o.Window, "window", 0, "")
+	fs.DurationVar(&o.Warmup, "warmup", 0, "")
+	fs.DurationVar(&o.Baseline, "baseline", 0, "")
+	fs.IntVar(&o.Servers, "servers", 0, "")
+	fs.IntVar(&o.Flows, "flows", 0, "")
+	fs.Float64Var(&o.LoadPPS, "load", 0, "")
+	fs.IntVar(&o.ProbeRate, "probe-rate", 0, "")
+	fs.IntVar(&o.TCPWorkers, "tcp-workers", 0, "")
+	fs.StringVar(contenders, "contenders", "", "")
+	fs.IntVar(&o.GenCPU, "gen-cpu", -1, "")
+	fs.IntVar(&o.DirCPU, "dir-cpu", -1, "")
+	fs.StringVar(&o.BinDir, "bin", "", "")
+	fs.StringVar(&o.Micro, "micro", "", "")
+	fs.BoolVar(&o.NoScaling, "no-scaling", false, "")
+	return fs
 }

@@ -8,15 +8,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"lvs/bench"
 )
 
 func TestParseFlags(t *testing.T) {
 	var out, errb bytes.Buffer
-	o, err := parseFlags(strings.Fields("--quick --out /tmp/x --reps 4 --window 2s --contenders klb,lvsd-1w --load 5000 --dir-cpu 1"), &out, &errb)
+	o, err := parseFlags(strings.Fields("--quick --out /tmp/x --reps 4 --window 2s --contenders klb,lvsd-1w --load 5000 --dir-cpu 1 --no-scaling"), &out, &errb)
 	if err != nil {
 		t.Fatalf("parseFlags: %v", err)
 	}
-	if !o.Quick || o.Out != "/tmp/x" || o.Reps != 4 || o.Window != 2*time.Second || o.LoadPPS != 5000 || o.DirCPU != 1 || o.GenCPU != -1 ||
+	if !o.Quick || o.Out != "/tmp/x" || o.Reps != 4 || o.Window != 2*time.Second || o.LoadPPS != 5000 || o.DirCPU != 1 || o.GenCPU != -1 || !o.NoScaling ||
 		!slices.Equal(o.Contenders, []string{"klb", "lvsd-1w"}) {
 		t.Errorf("parseFlags = %+v", o)
 	}
@@ -26,4 +28,16 @@ func TestParseFlags(t *testing.T) {
 	if _, err := parseFlags([]string{"--help"}, &out, &errb); !errors.Is(err, flag.ErrHelp) || !strings.Contains(out.String(), "Usage: lvsbench") {
 		t.Errorf("--help = %v, printed %q", err, out.String())
 	}
+}
+
+// TestUsageDocumentsEveryFlag keeps --help complete: every flag lvsbench
+// defines appears in it.
+func TestUsageDocumentsEveryFlag(t *testing.T) {
+	var o bench.Options
+	var c string
+	flags(&o, &c).VisitAll(func(f *flag.Flag) {
+		if !strings.Contains(usage, "--"+f.Name+" ") && !strings.Contains(usage, "--"+f.Name+"\n") {
+			t.Errorf("usage does not document --%s", f.Name)
+		}
+	})
 }
