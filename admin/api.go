@@ -91,6 +91,9 @@ func NewServer(d Daemon) *Server {
 	s.mux.HandleFunc("POST "+PathCommand, s.command)
 	s.mux.HandleFunc("POST "+PathZero, s.zero)
 	s.mux.HandleFunc("POST "+PathSaveConfig, s.saveConfig)
+	if src, ok := d.(interface{ HA() HAStatus }); ok {
+		s.mux.HandleFunc("GET "+PathHA, func(w http.ResponseWriter, _ *http.Request) { reply(w, src.HA()) })
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		replyError(w, &APIError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})

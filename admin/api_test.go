@@ -27,7 +27,10 @@ type fakeDaemon struct {
 	conns    []ConnStatus
 	zeroed   []*ipvs.ServiceKey
 	saveErr  error
+	ha       HAStatus
 }
+
+func (f *fakeDaemon) HA() HAStatus { return f.ha }
 
 func newFakeDaemon(t *testing.T, setup ...string) *fakeDaemon {
 	t.Helper()

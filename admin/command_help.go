@@ -23,6 +23,7 @@ var Usage = `Usage:
   lvsadm -Z [-t|u|f service-address]
   lvsadm --set tcp tcpfin udp
   lvsadm --save-config
+  lvsadm passwd [--password-file FILE]
   lvsadm -h
 
 lvsadm is ipvsadm for lvsd, the user-space LVS router: the same commands,
@@ -44,6 +45,10 @@ Either long or short options are allowed.
   --zero            -Z        zero counters in a service or all services
   --set tcp tcpfin udp        set connection timeout values (0 keeps a value)
   --save-config               write the running table back to lvs.cf
+  passwd                      set the web tool's password (user piranha): read
+                              from stdin, stored as a bcrypt hash (mode 0600)
+                              in /etc/sysconfig/ha/piranha.passwd or the FILE
+                              of --password-file; no lvsd needed
   --help            -h        display this help message
 
 Options:

@@ -124,10 +124,11 @@ func (c CLI) list(ctx context.Context, cl *Client, cmd Command) error {
 		}
 		return WriteTimeouts(c.Stdout, t)
 	case cmd.ShowDaemon:
-		// ipvsadm prints one line per running kernel sync daemon; lvsd has
-		// none to show here.
-		_, err := fmt.Fprintln(c.Stderr, SyncMessage)
-		return err
+		h, err := cl.HA(ctx)
+		if err != nil {
+			return err
+		}
+		return WriteDaemon(c.Stdout, h, time.Now())
 	}
 	st, err := cl.Status(ctx)
 	if err != nil {

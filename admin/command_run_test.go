@@ -97,7 +97,7 @@ func TestCLIOutputs(t *testing.T) {
 		code                 int
 	}{
 		{"-L --timeout", "Timeout (tcp tcpfin udp): 900 120 300\n", "", 0},
-		{"-L --daemon", "", SyncMessage + "\n", 0},
+		{"-L --daemon", "router: alone (no backup in lvs.cf): active\n", "", 0},
 		{"-A -t 192.168.26.10:80", "", "Service already exists\n", 1},
 		{"-a -t 192.168.26.10:81 -r 10.0.0.1", "", "Service not defined\n", 1},
 		{"-d -t 192.168.26.10:80 -r 10.0.0.1", "", "No such destination\n", 1},
@@ -228,4 +228,37 @@ func tableOnly(st Status) Status {
 	}
 	st.Sort()
 	return st
+}
+
+func TestWriteDaemonPair(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	h := HAStatus{Role: "primary", State: "active", Peer: netip.MustParseAddr("192.168.26.8"), PeerAlive: true,
+		Takeovers: 2, Releases: 1, Serial: 4, PeerSerial: 3, SerialMismatch: true,
+		Channels: []HeartbeatChannel{{Channel: "public", Peer: netip.MustParseAddr("192.168.26.8"), Age: 1500 * time.Millisecond},
+			{Channel: "private", Peer: netip.MustParseAddr("10.11.12.8"), Age: -1}},
+		ConnSync: &ConnSyncStatus{Mode: "master", Iface: "eth1", SyncID: 3, Records: 120, Datagrams: 4, Last: now, Lag: 800 * time.Millisecond},
+		ConfigSync: &ConfigSyncStatus{Enabled: true, Pushes: 1, LastCheck: now.Add(-5 * time.Second),
+			LastResult: "applied serial 4: 2 services"}}
+	var b strings.Builder
+	if err := WriteDaemon(&b, h, now); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"master sync daemon (mcast=eth1, syncid=3)\n",
+		"router: primary, active (2 takeovers, 1 releases)\n",
+		"partner: 192.168.26.8 alive, serial_no 3 (ours 4: MISMATCH)\n",
+		"heartbeat public: 192.168.26.8, last 1.5s ago\n",
+		"heartbeat private: 10.11.12.8, last never heard\n",
+		"connection sync: master, sent 120 records in 4 datagrams, lag 0.8s\n",
+		"config sync: on, 1 pushed, 0 received, 0 refused, last check 5s ago, last push: applied serial 4: 2 services\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("WriteDaemon output lacks %q:\n%s", want, b.String())
+		}
+	}
+	b.Reset()
+	WriteDaemon(&b, HAStatus{Role: "backup", State: "standby", ConfigSync: &ConfigSyncStatus{Reason: "needs heartbeat_key"}}, now)
+	if !strings.Contains(b.String(), "config sync: off (needs heartbeat_key)\n") {
+		t.Errorf("disabled config sync shown as:\n%s", b.String())
+	}
 }

@@ -79,6 +79,7 @@ type collector struct {
 	ctResched, ctNoDest, ctDropped, ctInvalid                  metric
 	haInfo, haState, haFault, haSince, haTakeovers, haReleases metric
 	haPeerUp, haAge, haRefused                                 metric
+	haSerialMis, haSyncLag, haSyncRecords, haCfgPushes         metric
 	rsUp, rsState, rsSince, rsTransitions                      metric
 	hcDuration, hcChecks, hcFailures                           metric
 }
@@ -96,6 +97,7 @@ func newCollector(src MetricsSource) *collector {
 		c.ctEntries, c.ctMax, c.ctHalfOpen, c.ctPressure, c.ctCreated, c.ctExpired, c.ctEvicted, c.ctFull,
 		c.ctResched, c.ctNoDest, c.ctDropped, c.ctInvalid,
 		c.haInfo, c.haState, c.haFault, c.haSince, c.haTakeovers, c.haReleases, c.haPeerUp, c.haAge, c.haRefused,
+		c.haSerialMis, c.haSyncLag, c.haSyncRecords, c.haCfgPushes,
 		c.rsUp, c.rsState, c.rsSince, c.rsTransitions, c.hcDuration, c.hcChecks, c.hcFailures}
 	return c
 }
@@ -168,6 +170,10 @@ func (c *collector) defineHA() {
 	c.haPeerUp = gauge("lvs_peer_up", "1 while the partner's heartbeats arrive.", "peer")
 	c.haAge = gauge("lvs_heartbeat_age_seconds", "Time since the partner's last heartbeat on the channel.", "peer", "channel")
 	c.haRefused = counter("lvs_heartbeats_refused_total", "Heartbeat datagrams refused, by reason.", "reason")
+	c.haSerialMis = gauge("lvs_config_serial_mismatch", "1 while the partner's serial_no differs from ours.", "peer")
+	c.haSyncLag = gauge("lvs_conn_sync_lag_seconds", "Time since the last connection sync dump sent (master) or received (backup).", "mode")
+	c.haSyncRecords = counter("lvs_conn_sync_records_total", "Connection sync records sent (master) or received (backup) since the mode began.", "mode")
+	c.haCfgPushes = counter("lvs_config_sync_pushes_total", "lvs.cf files pushed to the partner (pushed) or taken from it (received, refused).", "result")
 }
 
 // Describe sends every descriptor.
@@ -335,6 +341,18 @@ func (c *collector) collectHA(ch chan<- prometheus.Metric, h HAStatus) {
 		return
 	}
 	emit(ch, c.haPeerUp, boolValue(h.PeerAlive), peer)
+	emit(ch, c.haSerialMis, boolValue(h.SerialMismatch), peer)
+	if cs := h.ConnSync; cs != nil {
+		if !cs.Last.IsZero() {
+			emit(ch, c.haSyncLag, cs.Lag.Seconds(), cs.Mode)
+		}
+		emit(ch, c.haSyncRecords, float64(cs.Records), cs.Mode)
+	}
+	if cf := h.ConfigSync; cf != nil && cf.Enabled {
+		emit(ch, c.haCfgPushes, float64(cf.Pushes), "pushed")
+		emit(ch, c.haCfgPushes, float64(cf.Received), "received")
+		emit(ch, c.haCfgPushes, float64(cf.Refused), "refused")
+	}
 	for _, hc := range h.Channels {
 		if hc.Age >= 0 {
 			emit(ch, c.haAge, hc.Age.Seconds(), hc.Peer.String(), hc.Channel)

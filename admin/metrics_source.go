@@ -81,6 +81,56 @@ type HAStatus struct {
 	Since time.Time `json:"since,omitzero"`
 	// Refused counts heartbeats refused, by reason (ha.Status.Refused).
 	Refused map[string]uint64 `json:"refused,omitempty"`
+	// Serial is this router's serial_no, PeerSerial the partner's (from its
+	// heartbeats); SerialMismatch says they differ.
+	Serial         uint32 `json:"serial"`
+	PeerSerial     uint32 `json:"peer_serial,omitempty"`
+	SerialMismatch bool   `json:"serial_mismatch,omitempty"`
+	// ConnSync is connection sync (syncdaemon = 1); nil when off.
+	ConnSync *ConnSyncStatus `json:"conn_sync,omitempty"`
+	// ConfigSync is lvs.cf sync to the partner; nil without a partner.
+	ConfigSync *ConfigSyncStatus `json:"config_sync,omitempty"`
+}
+
+// ConnSyncStatus is the connection sync stream of this router.
+type ConnSyncStatus struct {
+	// Mode is "master" (the active router, sending) or "backup" (receiving).
+	Mode    string `json:"mode"`
+	Iface   string `json:"iface,omitempty"` // syncd_iface
+	SyncID  uint8  `json:"sync_id"`
+	Records uint64 `json:"records"` // records sent (master) or received (backup)
+	// Datagrams sent or accepted.
+	Datagrams uint64 `json:"datagrams"`
+	// Pending records queued and not yet sent (master).
+	Pending int `json:"pending,omitempty"`
+	// Refused datagrams (backup), and records lost because lvsd lagged.
+	Refused uint64 `json:"refused,omitempty"`
+	Lost    uint64 `json:"lost,omitempty"`
+	// Last is when the last dump was sent (master) or the last datagram
+	// arrived (backup); Lag is the time since, the age of the standby's copy
+	// of the table. Zero before the first.
+	Last time.Time     `json:"last,omitzero"`
+	Lag  time.Duration `json:"lag"`
+}
+
+// ConfigSyncStatus is the lvs.cf sync between the routers of a pair.
+type ConfigSyncStatus struct {
+	// Enabled is false when config sync cannot run; Reason says why
+	// ("needs heartbeat_key", ...).
+	Enabled bool   `json:"enabled"`
+	Reason  string `json:"reason,omitempty"`
+	// LastCheck is when the active router last compared its file with the
+	// partner's; LastPush when it last sent one, LastResult what came back.
+	LastCheck  time.Time `json:"last_check,omitzero"`
+	LastPush   time.Time `json:"last_push,omitzero"`
+	LastResult string    `json:"last_result,omitempty"`
+	LastError  string    `json:"last_error,omitempty"`
+	Pushes     uint64    `json:"pushes"`
+	// Received counts files the partner pushed that this router applied,
+	// Refused those it refused; LastReceived is when it last applied one.
+	Received     uint64    `json:"received"`
+	Refused      uint64    `json:"refused"`
+	LastReceived time.Time `json:"last_received,omitzero"`
 }
 
 // HeartbeatChannel is one heartbeat path to the partner.

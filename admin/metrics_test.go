@@ -281,6 +281,19 @@ func TestMetricsHA(t *testing.T) {
 		t.Error("heartbeat age exported for a channel never heard")
 	}
 
+	// Sync and config sync.
+	src.ha.SerialMismatch = true
+	src.ha.ConnSync = &ConnSyncStatus{Mode: "master", Records: 42, Last: since, Lag: 2 * time.Second}
+	src.ha.ConfigSync = &ConfigSyncStatus{Enabled: true, Pushes: 3, Refused: 1}
+	fams = scrape(t, src)
+	checkSamples(t, fams, []sampleCase{
+		{"serial mismatch", "lvs_config_serial_mismatch", peer, 1},
+		{"sync lag", "lvs_conn_sync_lag_seconds", map[string]string{"mode": "master"}, 2},
+		{"sync records", "lvs_conn_sync_records_total", map[string]string{"mode": "master"}, 42},
+		{"pushes", "lvs_config_sync_pushes_total", map[string]string{"result": "pushed"}, 3},
+		{"refused pushes", "lvs_config_sync_pushes_total", map[string]string{"result": "refused"}, 1},
+	})
+
 	// No role machine: no router metrics at all; no peer: no peer metrics.
 	src.ha = HAStatus{}
 	fams = scrape(t, src)

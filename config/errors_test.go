@@ -93,6 +93,7 @@ var errorTests = []struct {
 	{"flags of other scheduler", wrap("", "     scheduler = mh\n     scheduler_flags = sh-port\n", ""), 9, `scheduler_flags "sh-port" does not belong to scheduler mh (expected mh-port)`},
 	{"bad regex", wrap("", "     expect = \"HTTP(\"\n     use_regex = 1\n", ""), 8, "expect is not a valid extended regular expression"},
 	{"sorry server is VIP", wrap("", "     sorry_server = 192.168.26.10\n", ""), 8, "sorry_server 192.168.26.10 is the VIP itself"},
+	{"ftp_helper on udp", wrap("", "     protocol = udp\n     ftp_helper = 1\n", ""), 9, "virtual web: ftp_helper needs protocol tcp"},
 	{"duplicate virtual", wrap("", "", "") + "virtual web {\n     address = 192.168.26.11 eth0:2\n}\n", 13, "virtual web: duplicate name (also on line 5)"},
 	{"duplicate server", wrap("", "     server web1 {\n         address = 10.11.12.2\n     }\n", ""), 11, "virtual web, server web1: duplicate name (also on line 8)"},
 	{"duplicate server address", wrap("", "     server web0 {\n         address = 10.11.12.1\n     }\n", ""), 12, "virtual web, server web1: 10.11.12.1:80 is already real server web0 (line 8)"},

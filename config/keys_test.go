@@ -129,6 +129,7 @@ var keyTests = []struct {
 	{"scheduler_flags mh", "", "     scheduler = mh\n     scheduler_flags = mh-port\n", "",
 		func(c *Config) any { return c.Virtuals[0].SchedFlags }, SchedFlagPort},
 	{"mh_table_size", "", "     scheduler = mh\n     mh_table_size = 65521\n", "", func(c *Config) any { return c.Virtuals[0].MHTableSize }, 65521},
+	{"ftp_helper", "", "     port = 21\n     ftp_helper = 1\n", "", func(c *Config) any { return c.Virtuals[0].FTPHelper }, true},
 	{"persistent", "", "     persistent = 300\n", "", func(c *Config) any { return c.Virtuals[0].Persistent }, 300 * time.Second},
 	{"pmask", "", "     persistent = 300\n     pmask = 255.255.255.0\n", "", func(c *Config) any { return c.Virtuals[0].PMask.Bits() }, 24},
 	{"pmask all ones is unset", "", "     persistent = 300\n     pmask = 255.255.255.255\n", "", func(c *Config) any { return c.Virtuals[0].PMask.IsValid() }, false},

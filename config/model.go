@@ -77,6 +77,7 @@ type Virtual struct {
 	Scheduler     Scheduler     // scheduler: default wlc
 	SchedFlags    SchedFlags    // scheduler_flags (extension): sh-/mh- fallback and port
 	MHTableSize   int           // mh_table_size (extension): Maglev table size, default 4093
+	FTPHelper     bool          // ftp_helper (extension): lvsd follows FTP control connections to port (ip_vs_ftp)
 	Persistent    time.Duration // persistent: persistence timeout; 0 = none
 	PMask         Netmask       // pmask: persistence netmask; 255.255.255.255 is stored as unset
 	Send          string        // send: probe string, without quotes, escapes not yet expanded

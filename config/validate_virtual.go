@@ -35,6 +35,7 @@ func (k *checker) virtual(v *Virtual, kind string, names map[string]*Virtual) {
 		d.warnf(at("fwmark"), "%s: fwmark is set without persistent: the guide (§4.6.1) asks for persistence on firewall-mark services, or the ports of one client may go to different servers", where)
 	}
 	k.probe(v, where)
+	k.ftpHelper(v, where)
 	if v.SorryServer.IsValid() && v.SorryServer == v.Address {
 		d.errorf(at("sorry_server"), "%s: sorry_server %s is the VIP itself", where, v.SorryServer)
 	}
@@ -46,6 +47,24 @@ func (k *checker) virtual(v *Virtual, kind string, names map[string]*Virtual) {
 		}
 	}
 	k.servers(v, where)
+}
+
+// ftpHelper checks ftp_helper: like the kernel's ip_vs_ftp it follows
+// TCP control connections of NAT services.
+func (k *checker) ftpHelper(v *Virtual, where string) {
+	if !v.FTPHelper {
+		return
+	}
+	at := k.at(v, "ftp_helper")
+	if v.Protocol == ProtoUDP {
+		k.d.errorf(at, "%s: ftp_helper needs protocol tcp: FTP control connections are TCP", where)
+	}
+	if v.Port == 0 {
+		k.d.errorf(at, "%s: ftp_helper needs the FTP control port in port (21), got 0", where)
+	}
+	if k.c.Network != NetworkNAT {
+		k.d.warnf(at, "%s: ftp_helper has no effect with network = %s: the helper rewrites NAT connections only, as ip_vs_ftp", where, k.c.Network)
+	}
 }
 
 // scheduler checks scheduler_flags and mh_table_size against the scheduler.

@@ -30,3 +30,22 @@ func TestWriteFile(t *testing.T) {
 		t.Error("WriteFile into a missing directory succeeded")
 	}
 }
+
+func TestReplaceTextKeepsBackup(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lvs.cf")
+	if err := ReplaceText(path, []byte("first\n")); err != nil {
+		t.Fatalf("ReplaceText on a new file: %v", err)
+	}
+	if _, err := os.Stat(path + ".bak"); !os.IsNotExist(err) {
+		t.Errorf("a new file left a .bak: %v", err)
+	}
+	if err := ReplaceText(path, []byte("second\n")); err != nil {
+		t.Fatalf("ReplaceText: %v", err)
+	}
+	for name, want := range map[string]string{path: "second\n", path + ".bak": "first\n"} {
+		if got, err := os.ReadFile(name); err != nil || string(got) != want {
+			t.Errorf("%s holds %q, %v; want %q", filepath.Base(name), got, err, want)
+		}
+	}
+}

@@ -63,7 +63,9 @@ func (t *Table) in(k0, k1, h uint64, fl TCPFlags, now ipvs.Tick) (Conn, Verdict)
 		return Conn{}, Miss
 	}
 	a.beginWrite()
-	t.step(e, DirInput, fl, now, set, true)
+	if t.step(e, DirInput, fl, now, set, true) {
+		t.noteChange(a, ref, e.gen)
+	}
 	c := e.load(ref)
 	a.endWrite()
 	a.mu.Unlock()
@@ -120,14 +122,17 @@ func (t *Table) Update(h Handle, dir Dir, fl TCPFlags, now ipvs.Tick) (Conn, boo
 		return Conn{}, false
 	}
 	a.beginWrite()
-	t.step(e, dir, fl, now, set, true)
+	if t.step(e, dir, fl, now, set, true) {
+		t.noteChange(a, ref, e.gen)
+	}
 	c := e.load(ref)
 	a.endWrite()
 	a.mu.Unlock()
 	return c, true
 }
 
-// step applies one packet to e: the TCP transition (set_tcp_state),
+// step applies one packet to e and reports whether its TCP state changed
+// (what connection sync sends): the TCP transition (set_tcp_state),
 // moving the destination's count between active and inactive when the
 // state's class changes, and re-arming the timer with the new state's
 // timeout; UDP and ICMP only re-arm. Caller holds e's home lock in a write
@@ -136,7 +141,7 @@ func (t *Table) Update(h Handle, dir Dir, fl TCPFlags, now ipvs.Tick) (Conn, boo
 // An entry being created is stepped before it is bound (bound false): the
 // count moves are skipped and the caller binds it in its final class, which
 // leaves the counters as ip_vs_bind_dest then set_tcp_state would.
-func (t *Table) step(e *entry, dir Dir, fl TCPFlags, now ipvs.Tick, set *Settings, bound bool) {
+func (t *Table) step(e *entry, dir Dir, fl TCPFlags, now ipvs.Tick, set *Settings, bound bool) (changed bool) {
 	p := e.proto()
 	var to int64
 	if p == ipvs.TCP {
@@ -162,6 +167,7 @@ func (t *Table) step(e *entry, dir Dir, fl TCPFlags, now ipvs.Tick, set *Setting
 				t.halfOpen.Add(-1)
 			}
 			e.setState(nst)
+			changed = true
 		}
 		to = t.to.of(p, nst)
 		if secure && nst.halfOpen() {
@@ -174,6 +180,7 @@ func (t *Table) step(e *entry, dir Dir, fl TCPFlags, now ipvs.Tick, set *Setting
 	if dir != DirOutput {
 		atomic.StoreUint32(&e.flags, atomic.LoadUint32(&e.flags)+pktOne)
 	}
+	return changed
 }
 
 // InPkts returns the client packets seen on entry h, modulo 2^14 (the

@@ -141,6 +141,7 @@ func (t *Table) newTemplate(c *shard, s *ipvs.Service, d *ipvs.Dest, tk0, tk1, t
 	c.endWrite()
 	d.C.Persist.Add(1)
 	t.st.created.Add(1)
+	t.noteChange(c, ref, e.gen)
 	return ref, e
 }
 

@@ -253,5 +253,6 @@ func (t *Table) insertLocked(p *spec, a, b *shard, rh uint64, step bool, fl TCPF
 		p.c.Bind(e.flags&uint32(FlagInactive) == 0, e.epoch)
 	}
 	t.st.created.Add(1)
+	t.noteChange(a, ref, e.gen)
 	return e.load(ref), Scheduled, true
 }

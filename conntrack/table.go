@@ -39,6 +39,7 @@ type shard struct {
 	cursor   uint32                   // expiry sweep position
 	evictPos uint32                   // eviction scan position
 	flow     ipvs.Flow                // scratch for Sched.Pick, so a pick does not allocate
+	chg      changeLog                // entries created or changed since the last DrainChanges
 	_        [40]byte                 // keep neighbouring shards' locks off this cache line
 }
 
@@ -59,6 +60,7 @@ type Table struct {
 	max      atomic.Int64
 	count    atomic.Int64 // live entries, templates included
 	halfOpen atomic.Int64 // TCP entries in SYN_RECV or SYNACK
+	logOn    atomic.Bool  // changes are logged for connection sync (LogChanges)
 	set      atomic.Pointer[Settings]
 	to       timeouts
 	st       stats

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -22,25 +23,28 @@ type loaded struct {
 	rules    *config.Rules
 	errs     []*config.ParseError
 	warnings []*config.ParseError
+	text     []byte // lvs.cf as read
 }
 
 // load reads the configuration and the iptables rules named by opts. err is
 // set only when a file cannot be read; problems inside files go to errs.
 func load(opts Options) (*loaded, error) {
-	name := opts.ConfigFile
-	if name == "" {
-		name = config.DefaultFile
-	}
-	f, err := os.Open(name)
+	name := opts.configFile()
+	text, err := os.ReadFile(name)
 	if err != nil {
 		return nil, fmt.Errorf("reading configuration: %w", err)
 	}
-	defer f.Close()
-	c, err := config.Parse(name, f)
+	return loadText(opts, name, text)
+}
+
+// loadText is load for lvs.cf's bytes, read from name or received from the
+// partner router (config sync); the iptables rules come from opts.
+func loadText(opts Options, name string, text []byte) (*loaded, error) {
+	c, err := config.Parse(name, bytes.NewReader(text))
 	if c == nil {
 		return nil, err
 	}
-	l := &loaded{cfg: c, errs: config.Errors(err), warnings: c.Warnings, rules: c.Rules(name)}
+	l := &loaded{cfg: c, text: text, errs: config.Errors(err), warnings: c.Warnings, rules: c.Rules(name)}
 	ipt, err := loadIptables(opts.IptablesFile)
 	if err != nil && !errors.Is(err, config.ErrInvalid) {
 		return nil, err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -129,13 +128,7 @@ func (d *lvsd) SaveConfig(ctx context.Context) (string, error) {
 	var err error
 	if e := d.do(ctx, func() {
 		d.cfg.Serial++
-		if old, rerr := os.ReadFile(path); rerr == nil {
-			if werr := os.WriteFile(path+".bak", old, 0o644); werr != nil {
-				err = fmt.Errorf("keeping %s.bak: %w", path, werr)
-				return
-			}
-		}
-		err = config.WriteFile(path, d.cfg)
+		err = d.saveRunning(config.Format(d.cfg))
 	}); e != nil {
 		return "", e
 	}

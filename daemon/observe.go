@@ -11,6 +11,7 @@ import (
 	"lvs/admin"
 	"lvs/conntrack"
 	"lvs/dataplane"
+	"lvs/ha"
 	"lvs/health"
 )
 
@@ -61,12 +62,16 @@ func (d *lvsd) HA() admin.HAStatus {
 	}
 	s := d.ha.Status()
 	out := admin.HAStatus{Role: s.Role.String(), State: s.State.String(), PeerAlive: s.Peer.Alive,
-		Takeovers: s.Takeovers, Releases: s.Releases, Since: s.Since, Refused: s.Refused}
+		Takeovers: s.Takeovers, Releases: s.Releases, Since: s.Since, Refused: s.Refused,
+		Serial: s.Serial, PeerSerial: s.Peer.Serial, SerialMismatch: s.Peer.SerialMismatch,
+		ConnSync: d.sync.status(time.Now()), ConfigSync: d.csync.status()}
 	if s.Faults != 0 {
 		out.Faults = []string{s.Faults.String()}
 	}
 	for _, c := range s.Channels {
-		out.Peer = c.Peer
+		if !out.Peer.IsValid() || c.Channel == ha.ChannelPublic {
+			out.Peer = c.Peer
+		}
 		out.Channels = append(out.Channels, admin.HeartbeatChannel{Channel: c.Channel.String(), Peer: c.Peer, Age: c.Age})
 	}
 	return out
@@ -77,7 +82,8 @@ func (d *lvsd) Health() []admin.HealthStatus {
 	var out []admin.HealthStatus
 	for _, s := range d.health.Status() {
 		out = append(out, admin.HealthStatus{Virtual: s.Virtual, Server: s.Server, Sorry: s.Sorry, Addr: s.Addr,
-			State: s.State.String(), Weight: s.Weight, Since: s.Since})
+			State: s.State.String(), Weight: s.Weight, Since: s.Since,
+			Checks: s.Checks, Failures: s.Failures, Latency: s.Latency})
 	}
 	return out
 }
@@ -111,13 +117,24 @@ func (d *lvsd) serveReload(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "configuration reloaded: %d services\n", len(d.dp.State().Table.Services()))
 }
 
-// serve runs one listener until ctx ends. The TCP admin listener answers
-// loopback clients only; the control socket is protected by its mode (0600).
-func (d *lvsd) serve(ctx context.Context, l net.Listener, loopbackOnly bool) error {
+// serve runs one listener until ctx ends. The control socket serves the
+// API (it is protected by its mode, 0600); the TCP admin listener (web)
+// serves the web tool too, behind the --admin-allow list, and runs the
+// tool's chart sampler for as long as it serves.
+func (d *lvsd) serve(ctx context.Context, l net.Listener, isWeb bool) error {
 	h := d.handler()
-	if loopbackOnly {
-		h = allowLoopback(h)
+	done := make(chan struct{})
+	if isWeb {
+		tool := d.newWebTool()
+		h = d.webHandler(tool)
+		go func() {
+			defer close(done)
+			tool.Run(ctx)
+		}()
+	} else {
+		close(done)
 	}
+	defer func() { <-done }()
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
@@ -129,19 +146,6 @@ func (d *lvsd) serve(ctx context.Context, l net.Listener, loopbackOnly bool) err
 		return err
 	}
 	return nil
-}
-
-// allowLoopback refuses every client but the router itself until the admin
-// tool's allow-list exists (the guide's advice: restrict it).
-func allowLoopback(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-			http.Error(w, "forbidden: the admin listener answers loopback only", http.StatusForbidden)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
 }
 
 // eventLine publishes a keepalived-style line for a health event: RS lines

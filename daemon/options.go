@@ -1,6 +1,9 @@
 package daemon
 
-import "log/slog"
+import (
+	"log/slog"
+	"time"
+)
 
 // Options are lvsd's command-line settings, filled by cmd/lvsd.
 type Options struct {
@@ -17,6 +20,9 @@ type Options struct {
 	// Workers is the number of dataplane workers per interface; 0 means
 	// one per CPU.
 	Workers int
+	// BusyPoll is how long a worker keeps polling its empty ring before it
+	// sleeps (afpacket.Config.BusyPoll); 0 never spins.
+	BusyPoll time.Duration
 	// Logger receives lvsd's log; nil means text lines on stderr.
 	Logger *slog.Logger
 	// Socket is the control socket lvsadm talks to; "" means
@@ -25,4 +31,13 @@ type Options struct {
 	// Admin is the address of the admin HTTP listener (/metrics, events,
 	// /proc texts); "" means DefaultAdmin, "off" none.
 	Admin string
+	// AdminAllow lists the clients the admin listener answers, checked
+	// before anything else: addresses and networks as web.ParseAllowList
+	// reads them; "" means loopback only (web.DefaultAllow).
+	AdminAllow string
+	// AdminCert and AdminKey, both set, serve the admin listener over TLS.
+	AdminCert, AdminKey string
+	// PasswordFile is the web tool's bcrypt password file; "" means
+	// piranha.passwd in the directory of ConfigFile.
+	PasswordFile string
 }

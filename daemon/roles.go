@@ -61,10 +61,12 @@ func (d *lvsd) execute(ctx context.Context, acts ha.Actions, garp []byte) {
 		switch a := a.(type) {
 		case ha.ClaimAddresses:
 			d.active = true
+			d.csync.setActive(true)
 			d.dp.Publish(d.state())
 			d.log.Info("taking the virtual addresses", "owned", len(d.site.owned))
 		case ha.ReleaseAddresses:
 			d.active = false
+			d.csync.setActive(false)
 			d.dp.Publish(d.state())
 			d.log.Info("releasing the virtual addresses")
 		case ha.SendGARP:
@@ -74,9 +76,9 @@ func (d *lvsd) execute(ctx context.Context, acts ha.Actions, garp []byte) {
 		case ha.Log:
 			d.log.Log(ctx, a.Level, a.Msg)
 		case ha.StartSync:
-			d.sync.role(ctx, a.Mode, d.log)
+			d.sync.role(ctx, a.Mode, d.ct, d.log)
 		case ha.StopSync:
-			d.sync.role(ctx, 0, d.log)
+			d.sync.role(ctx, 0, d.ct, d.log)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,6 +92,11 @@ type lvsd struct {
 	active bool
 	ha     *ha.Runner // nil without a backup
 	sync   *connSync  // nil without syncdaemon
+	csync  *cfgSync   // nil without a backup
+	text   []byte     // the running lvs.cf's bytes (config sync)
+	// haEv carries events to the role machine (forwardHA).
+	haEv  chan ha.Event
+	linkw linkWatch // monitor_links
 
 	health *health.Runner
 	hv     *healthView
@@ -112,8 +118,8 @@ type lvsd struct {
 // start builds the daemon's state and opens its links; it does not run
 // workers yet.
 func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger) (*lvsd, error) {
-	d := &lvsd{opts: opts, log: log, cfg: l.cfg, rules: l.rules, reqs: make(chan func()),
-		events: admin.NewEventLog(256, nil), vsUp: map[string]bool{}}
+	d := &lvsd{opts: opts, log: log, cfg: l.cfg, rules: l.rules, text: l.text, reqs: make(chan func()),
+		events: admin.NewEventLog(256, nil), vsUp: map[string]bool{}, haEv: make(chan ha.Event, 64)}
 	all, err := localAddrs()
 	if err != nil {
 		return nil, err
@@ -129,6 +135,12 @@ func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger) (*lvs
 	if d.sync, err = startSync(l.cfg, all); err != nil {
 		return nil, err
 	}
+	if d.csync, err = startCfgSync(l.cfg, all, log); err != nil {
+		d.sync.close()
+		return nil, err
+	}
+	d.csync.set(d.text, d.cfg.Serial)
+	d.csync.setActive(d.active)
 	d.hv = newHealthView()
 	reg := ipvs.NewRegistry()
 	if d.table, err = Reconcile(ipvs.NewTable(reg, sched.New), d.hv.desired(l.cfg)); err != nil {
@@ -167,7 +179,8 @@ func (d *lvsd) owned() map[netip.Addr]int {
 // state is the dataplane state for the current table and site.
 func (d *lvsd) state() *dataplane.State {
 	return &dataplane.State{Table: d.table, Owned: dataplane.NewOwned(d.owned()),
-		Class: classifier(d.rules, d.site), Routes: dataplane.NewRoutes(d.site.routes), Local: d.site.local}
+		Class: classifier(d.rules, d.site), Routes: dataplane.NewRoutes(d.site.routes), Local: d.site.local,
+		NAT: natState(d.cfg, d.rules, d.site)} // masquerade and FTP helper (site.go)
 }
 
 // applyTimeouts sets the connection timeouts of lvs.cf (0 keeps the IPVS
@@ -198,7 +211,8 @@ func (d *lvsd) openLinks() error {
 	}
 	for _, p := range d.site.ports {
 		for range n {
-			rx, err := afpacket.Open(afpacket.Config{Interface: p.Name, Fanout: afpacket.FanoutHash, Ring: afpacket.RingV2})
+			rx, err := afpacket.Open(afpacket.Config{Interface: p.Name, Fanout: afpacket.FanoutHash, Ring: afpacket.RingV2,
+				BusyPoll: d.opts.BusyPoll})
 			if err != nil {
 				return err
 			}
@@ -233,6 +247,7 @@ func (d *lvsd) run(ctx context.Context) error {
 			l.Close()
 		}
 		d.sync.close()
+		d.csync.close()
 		return nil
 	})
 	g.Go(func() error { return d.health.Run(gctx) })
@@ -245,6 +260,10 @@ func (d *lvsd) run(ctx context.Context) error {
 	}
 	if d.ha != nil {
 		g.Go(func() error { return d.ha.Run(gctx) })
+		g.Go(func() error { return d.forwardHA(gctx) })
+	}
+	if d.csync != nil {
+		g.Go(func() error { return d.csync.run(gctx, d.applySynced) })
 	}
 	if d.sync != nil {
 		g.Go(d.sync.recv.Run)
@@ -296,8 +315,9 @@ func (d *lvsd) control(ctx context.Context) error {
 				d.ctl[p.Index].WriteBatch([][]byte{buf[:n]})
 			}
 		}
+		d.checkLinks(now)
 		d.ct.Expire(d.dp.Tick(now), 4096)
-		d.sync.tick(now, d.ct, d.dp.Tick(now))
+		d.sync.tick(now, d.ct, d.dp.Tick(now), d.ha != nil && d.ha.Status().Peer.Alive)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -322,6 +342,7 @@ func (d *lvsd) control(ctx context.Context) error {
 				// have (configs out of step) is skipped.
 				_ = d.ct.Import(r, d.table, t)
 			}
+			d.sync.imported(time.Now())
 		case ev, ok := <-d.health.Events():
 			if ok && d.hv.apply(ev) {
 				d.eventLine(ev)
@@ -369,6 +390,7 @@ func (d *lvsd) reload() error {
 	if err == nil && len(l.errs) > 0 {
 		err = fmt.Errorf("%d errors, first: %v", len(l.errs), l.errs[0])
 	}
+	old := d.cfg
 	if err == nil {
 		err = d.applyConfig(l.cfg, l.rules)
 	}
@@ -376,7 +398,12 @@ func (d *lvsd) reload() error {
 		d.log.Error("reload refused; the running configuration stays", "err", err)
 		return err
 	}
-	d.log.Info("configuration reloaded", "services", len(d.table.Services()))
+	if d.ha != nil && heartbeatChanged(old, l.cfg) {
+		d.log.Warn("heartbeat, sync or failover settings changed: they take effect when lvsd restarts")
+	}
+	d.text = l.text
+	d.configChanged()
+	d.log.Info("configuration reloaded", "services", len(d.table.Services()), "serial", d.cfg.Serial)
 	return nil
 }
 
@@ -429,16 +456,29 @@ func (d *lvsd) listen() error {
 		if addr == "" {
 			addr = DefaultAdmin
 		}
+		if _, err := d.opts.allowList(); err != nil {
+			return fmt.Errorf("--admin-allow: %w", err)
+		}
 		if d.web, err = net.Listen("tcp", addr); err != nil {
 			return fmt.Errorf("opening the admin listener on %s: %w", addr, err)
+		}
+		if d.opts.AdminCert != "" || d.opts.AdminKey != "" {
+			cert, err := tls.LoadX509KeyPair(d.opts.AdminCert, d.opts.AdminKey)
+			if err != nil {
+				d.web.Close()
+				d.web = nil
+				return fmt.Errorf("loading the admin listener's TLS certificate: %w", err)
+			}
+			d.web = tls.NewListener(d.web, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		}
 	}
 	return nil
 }
 
-// DefaultAdmin is where lvsd serves /metrics and the admin tool: the port
-// of the Piranha Configuration Tool, on loopback only.
-const DefaultAdmin = "127.0.0.1:3636"
+// DefaultAdmin is where lvsd serves the web tool, /metrics and the admin
+// API: the port of the Piranha Configuration Tool on every address, with
+// the --admin-allow list (default: loopback only) checked first.
+const DefaultAdmin = ":3636"
 
 // rebuild applies the health checks' verdicts to the table.
 func (d *lvsd) rebuild() {
@@ -461,6 +501,7 @@ func (d *lvsd) close() {
 	for _, l := range d.links {
 		l.Close()
 	}
+	d.csync.close()
 	if d.guard != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

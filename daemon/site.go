@@ -10,6 +10,7 @@ import (
 	"lvs/dataplane"
 	"lvs/dr"
 	"lvs/frame"
+	"lvs/nat"
 )
 
 // iface is what lvsd needs to know of one of the router's interfaces.
@@ -225,4 +226,61 @@ func (s *site) guardSpec() GuardSpec {
 		g.Local = append(g.Local, netip.AddrFrom4(a))
 	}
 	return g
+}
+
+// natState compiles what the dataplane needs beyond virtual services: the
+// masquerade rules of lvs.cf's masquerade blocks and the iptables-save file
+// (the guide's `-j MASQUERADE`, §3.5) and the services with ftp_helper on.
+// A masqueraded connection comes from the VIP of a virtual server its real
+// server belongs to (a port-21 one first, so an active FTP data connection
+// comes from the address the client connected to), and from any other
+// source host from the first VIP on the egress port. It returns nil when
+// there is nothing to do, which keeps those paths out of the packet path.
+func natState(c *config.Config, r *config.Rules, s *site) *dataplane.NAT {
+	n := &dataplane.NAT{}
+	if c.Network == config.NetworkNAT {
+		for _, v := range c.Virtuals {
+			if v.Active && v.FTPHelper && v.Address.Is4() && v.Protocol != config.ProtoUDP {
+				n.FTP = append(n.FTP, netip.AddrPortFrom(v.Address, v.Port))
+			}
+		}
+	}
+	var rules []nat.Rule
+	if r != nil {
+		for _, m := range r.Masquerades {
+			out := -1
+			if m.Iface != "" {
+				out = -2 // an interface lvsd does not serve: never matches
+				for _, p := range s.ports {
+					if p.Name == config.BaseInterface(m.Iface) {
+						out = p.Index
+					}
+				}
+			}
+			rules = append(rules, nat.Rule{Proto: uint8(m.Proto), Src: m.Src, Dst: m.Dst,
+				SPortLo: m.SPortLo, SPortHi: m.SPortHi, DPortLo: m.DPortLo, DPortHi: m.DPortHi, OutPort: out})
+		}
+	}
+	if len(rules) == 0 && len(n.FTP) == 0 {
+		return nil
+	}
+	bySource := map[netip.Addr]netip.Addr{}
+	byPort := make([]netip.Addr, len(s.ports))
+	for _, ftpFirst := range []bool{true, false} {
+		for _, v := range c.Virtuals {
+			if !v.Active || !v.Address.Is4() || (v.Port == 21) != ftpFirst {
+				continue
+			}
+			if i, ok := s.owned[v.Address]; ok && i < len(byPort) && !byPort[i].IsValid() {
+				byPort[i] = v.Address
+			}
+			for _, rs := range v.Servers {
+				if _, seen := bySource[rs.Address]; rs.Active && rs.Address.Is4() && !seen {
+					bySource[rs.Address] = v.Address
+				}
+			}
+		}
+	}
+	n.Masq = nat.NewMasquerade(rules, bySource, byPort)
+	return n
 }

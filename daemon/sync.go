@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
+	"lvs/admin"
 	"lvs/config"
 	"lvs/conntrack"
 	"lvs/ha"
@@ -17,19 +19,22 @@ import (
 // connSync is lvs.cf's `syncdaemon = 1`: the active router streams its
 // connection table to the standby, which installs the entries without
 // counting them as its own traffic, so established connections survive a
-// takeover and a failback. This first version sends the whole table
-// periodically (a bulk dump, as the IPVS sync daemon does when a backup
-// joins) rather than per packet; the period grows with the table so the
-// stream stays under about 50,000 records a second.
+// takeover and a failback. What changes (new connections, persistence
+// templates, TCP state changes) is sent within a control-loop tick (200 ms
+// at most), full dumps refresh the rest (see tick).
 type connSync struct {
-	cfg    ha.SyncConfig
-	conn   *net.UDPConn
-	recv   *ha.SyncReceiver
-	in     chan ha.SyncBatch // received batches, imported by the management goroutine
-	send   *ha.SyncSender    // non-nil while this router is the sync master
-	cancel context.CancelFunc
-	last   time.Time // last dump sent
-	lost   uint64    // received batches dropped because the management goroutine lagged
+	cfg     ha.SyncConfig
+	conn    *net.UDPConn
+	recv    *ha.SyncReceiver
+	in      chan ha.SyncBatch             // received batches, imported by the management goroutine
+	send    atomic.Pointer[ha.SyncSender] // set while this router is the sync master
+	cancel  context.CancelFunc
+	last    atomic.Int64       // last records sent (master) or batch imported (backup), Unix ns
+	dumpAt  time.Time          // next full dump (master; management goroutine)
+	peerWas bool               // the partner was alive at the last tick
+	changes []conntrack.Record // scratch for DrainChanges
+	lost    atomic.Uint64      // received batches dropped because the management goroutine lagged
+	iface   string             // syncd_iface, for the status
 }
 
 // startSync binds the sync socket when lvs.cf asks for connection sync.
@@ -51,12 +56,12 @@ func startSync(c *config.Config, all []netip.Prefix) (*connSync, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listening for connection sync on %v: %w", cfg.Local, err)
 	}
-	s := &connSync{cfg: cfg, conn: conn, in: make(chan ha.SyncBatch, 256)}
+	s := &connSync{cfg: cfg, conn: conn, in: make(chan ha.SyncBatch, 256), iface: c.SyncdIface}
 	s.recv, err = ha.NewSyncReceiver(cfg, conn, func(b ha.SyncBatch) {
 		select {
 		case s.in <- b:
 		default:
-			s.lost++
+			s.lost.Add(1)
 		}
 	})
 	if err != nil {
@@ -66,15 +71,18 @@ func startSync(c *config.Config, all []netip.Prefix) (*connSync, error) {
 	return s, nil
 }
 
-// role follows the role machine: the master sends, the backup only receives.
-func (s *connSync) role(ctx context.Context, mode ha.SyncMode, log *slog.Logger) {
+// role follows the role machine: the master sends, the backup only
+// receives. The connection table logs its changes only on the master.
+func (s *connSync) role(ctx context.Context, mode ha.SyncMode, ct *conntrack.Table, log *slog.Logger) {
 	if s == nil {
 		return
 	}
 	if s.cancel != nil {
 		s.cancel()
-		s.cancel, s.send = nil, nil
+		s.cancel = nil
+		s.send.Store(nil)
 	}
+	ct.LogChanges(mode == ha.SyncMaster)
 	if mode != ha.SyncMaster {
 		return
 	}
@@ -84,29 +92,81 @@ func (s *connSync) role(ctx context.Context, mode ha.SyncMode, log *slog.Logger)
 		return
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	s.send, s.cancel = snd, cancel
+	s.send.Store(snd)
+	s.cancel, s.dumpAt = cancel, time.Time{} // a new master starts with a full dump
 	go snd.Run(sctx)
 	log.Info("connection sync: sending to the peer", "peer", s.cfg.PeerAddr)
 }
 
-// tick sends the table when the period has passed.
-func (s *connSync) tick(now time.Time, ct *conntrack.Table, t ipvs.Tick) {
-	if s == nil || s.send == nil {
+// refreshEvery is the base period of full dumps, which refresh the
+// standby's expiry timers of connections that change nothing; it grows by
+// a second per 50,000 entries so the stream stays under about 50,000
+// records a second.
+const refreshEvery = 30 * time.Second
+
+// tick, on the master, streams the changes the table logged since the last
+// tick (new connections and templates, TCP state changes), and sends a full
+// dump when one is due: at the start, every refresh period, when the
+// partner's heartbeats return after a silence (it may have restarted
+// empty), and when a change log overflowed.
+func (s *connSync) tick(now time.Time, ct *conntrack.Table, t ipvs.Tick, peerAlive bool) {
+	if s == nil {
 		return
 	}
-	period := time.Second + time.Duration(ct.Len()/50_000)*time.Second
-	if now.Sub(s.last) < period {
+	rejoined := peerAlive && !s.peerWas
+	s.peerWas = peerAlive
+	snd := s.send.Load()
+	if snd == nil {
 		return
 	}
-	s.last = now
+	var lost bool
+	s.changes, lost = ct.DrainChanges(t, s.changes[:0])
+	for _, r := range s.changes {
+		snd.Add(r)
+	}
+	if len(s.changes) > 0 {
+		s.last.Store(now.UnixNano())
+	}
+	if !(lost || rejoined || now.After(s.dumpAt)) {
+		return
+	}
+	s.dumpAt = now.Add(refreshEvery + time.Duration(ct.Len()/50_000)*time.Second)
+	s.last.Store(now.UnixNano())
 	var recs []conntrack.Record
 	ct.Records(t, func(r conntrack.Record) bool {
 		recs = append(recs, r)
 		return true
 	})
 	if len(recs) > 0 {
-		s.send.Bulk(recs)
+		snd.Bulk(recs)
 	}
+}
+
+// imported notes a batch installed on the standby (management goroutine).
+func (s *connSync) imported(now time.Time) { s.last.Store(now.UnixNano()) }
+
+// status describes the stream for lvsadm -L --daemon, the API and metrics.
+// It is read from API goroutines: everything it reads is atomic.
+func (s *connSync) status(now time.Time) *admin.ConnSyncStatus {
+	if s == nil {
+		return nil
+	}
+	st := &admin.ConnSyncStatus{Mode: "backup", Iface: s.iface, SyncID: s.cfg.SyncID, Lost: s.lost.Load()}
+	if snd := s.send.Load(); snd != nil {
+		ss := snd.Stats()
+		st.Mode, st.Records, st.Datagrams, st.Pending = "master", ss.Records, ss.Datagrams, ss.Pending
+	} else {
+		rs := s.recv.Stats()
+		st.Records, st.Datagrams = rs.Records, rs.Accepted
+		for _, n := range rs.Refused {
+			st.Refused += n
+		}
+	}
+	if ns := s.last.Load(); ns != 0 {
+		st.Last = time.Unix(0, ns)
+		st.Lag = now.Sub(st.Last)
+	}
+	return st
 }
 
 // batches is the stream of received batches, nil (never ready) without sync.

@@ -8,6 +8,7 @@ import (
 
 	"lvs/conntrack"
 	"lvs/ipvs"
+	"lvs/nat"
 )
 
 // State is everything the packet path reads that the daemon may change: the
@@ -24,6 +25,9 @@ type State struct {
 	// the host's traffic (SSH, heartbeats, health-check replies) and always
 	// left to the kernel.
 	Local map[[4]byte]bool
+	// NAT holds the masquerade rules and the FTP helper's services
+	// (masq.go); nil: neither.
+	NAT *NAT
 }
 
 // Route says that addresses in Prefix are reached through port Port,
@@ -91,6 +95,8 @@ func (rs *Routes) Lookup(ip [4]byte) (port int, hop [4]byte, ok bool) {
 type Dataplane struct {
 	Ports []*Port
 	CT    *conntrack.Table
+	NAT   *nat.Table  // masqueraded and FTP-helper flows (masq.go)
+	FTP   *nat.Helper // the FTP helper's control connections and expectations (ftp.go)
 	state atomic.Pointer[State]
 	epoch time.Time // origin of Ticks
 }
@@ -98,7 +104,7 @@ type Dataplane struct {
 // New returns a dataplane over ports with connection table ct and initial
 // state st.
 func New(ports []*Port, ct *conntrack.Table, st *State) *Dataplane {
-	d := &Dataplane{Ports: ports, CT: ct, epoch: time.Now()}
+	d := &Dataplane{Ports: ports, CT: ct, NAT: nat.NewTable(0), FTP: nat.NewHelper(), epoch: time.Now()}
 	d.state.Store(st)
 	return d
 }

@@ -25,11 +25,17 @@ func (w *Worker) fromReal(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 		}
 		k := conntrack.ReplyKey{Proto: ipvs.Proto(p.Proto), Real: p.Src, Client: p.Dst}
 		c, ok := w.d.CT.Out(k, conntrack.TCPFlags(p.Flags), now)
-		if !ok || c.Method() != ipvs.Masq {
+		if !ok {
+			return w.masqOut(f, m, st, now) // masq.go
+		}
+		if c.Method() != ipvs.Masq {
 			return Pass
 		}
 		if p.MoreFrags {
 			w.rfrags.put(keyOf(p), c, now)
+		}
+		if st.NAT != nil {
+			f, m = w.ftpOut(f, m, st, c, now) // ftp.go
 		}
 		return w.reply(f, m, st, c, c.Virtual(), nil)
 	case frame.ProtoICMP:
@@ -94,7 +100,10 @@ func (w *Worker) icmpToVirtual(f []byte, st *State) Verdict {
 	// The quote is lvsd's reply: VIP:vport → client.
 	k := conntrack.Key{Proto: ipvs.Proto(p.InnerProto), Client: p.InnerDst, Virtual: p.InnerSrc}
 	c, ok := w.d.CT.Lookup(k)
-	if !ok || c.Method() != ipvs.Masq {
+	if !ok {
+		return w.icmpToMasq(f, st) // masq.go
+	}
+	if c.Method() != ipvs.Masq {
 		return w.C.drop(DropNoService)
 	}
 	out, mac, ok := w.nextHop(st, c.Real().Addr())

@@ -30,6 +30,9 @@ func (w *Worker) toOwned(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 		svc = st.Table.Lookup(proto, p.Dst.Addr(), p.Dst.Port())
 	}
 	if svc == nil {
+		if v, ok := w.masqIn(f, m, st, now); ok { // masq.go
+			return v
+		}
 		return w.noService(f, st)
 	}
 	key := conntrack.Key{Proto: proto, Client: p.Src, Virtual: p.Dst}
@@ -56,6 +59,9 @@ func (w *Worker) toOwned(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 	}
 	if p.MoreFrags {
 		w.frags.put(keyOf(p), c, now)
+	}
+	if st.NAT != nil {
+		m = w.ftpIn(f, m, st, c, now) // ftp.go
 	}
 	return w.forward(f, m, st, c, svc)
 }
@@ -85,8 +91,10 @@ func (w *Worker) forward(f []byte, m Meta, st *State, c conntrack.Conn, svc *ipv
 		Ethernet(f).SetSrc(port.MAC)
 	case ipvs.Route:
 		dr.Rewrite(f, mac, port.MAC)
+	case ipvs.Tunnel:
+		return w.tunnel(f, m, st, c, svc, out, mac) // sends a new frame (tunnel.go)
 	default:
-		return w.C.drop(DropUnsupported) // IP tunnelling arrives with the next forwarding work
+		return w.C.drop(DropUnsupported)
 	}
 	w.count(st, c, svc, true, p.End-p.L3)
 	w.emit(out, f, m)

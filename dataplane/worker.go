@@ -34,9 +34,10 @@ type Worker struct {
 	outM    [][]Meta
 	scratch [][]byte // buffers for frames lvsd makes, one per frame of a batch
 	nbuf    int
-	now     time.Time // wall clock of the batch being processed (neighbour learning)
-	frags   fragTable // client datagrams whose first fragment went by
-	rfrags  fragTable // real servers' datagrams likewise
+	now     time.Time  // wall clock of the batch being processed (neighbour learning)
+	frags   fragTable  // client datagrams whose first fragment went by
+	rfrags  fragTable  // real servers' datagrams likewise
+	tun     tunnelBufs // transmit buffers for IPIP frames (tunnel.go)
 }
 
 // NewWorker returns a worker reading rx, the receive Link of port in, and
@@ -86,6 +87,7 @@ func (w *Worker) Process(frames [][]byte, meta []Meta, now time.Time) {
 	tick := w.d.Tick(now)
 	w.now = now
 	w.nbuf = 0
+	w.tun.reset()
 	w.C.RX.Add(uint64(len(frames)))
 	for i, f := range frames {
 		v := w.process(f, meta[i], st, tick, now)

@@ -104,7 +104,15 @@ type AdminStandDown struct{}
 // over at once (pulse on SIGTERM). Every later event is ignored.
 type Shutdown struct{}
 
+// ConfigChanged gives the serial_no of the configuration now running (after
+// a reload, an API edit or a config sync). Heartbeats carry it from the next
+// one, sent at once, and the partner's serial is compared with it.
+type ConfigChanged struct {
+	Serial uint32
+}
+
 func (Start) isEvent()             {}
+func (ConfigChanged) isEvent()     {}
 func (HeartbeatReceived) isEvent() {}
 func (Tick) isEvent()              {}
 func (LocalFailure) isEvent()      {}

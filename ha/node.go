@@ -143,6 +143,8 @@ func (n *Node) Step(now time.Time, ev Event) (State, Actions) {
 			n.logf(slog.LevelInfo, "local failure cleared: %s (remaining: %s)", e.Fault, n.faults)
 			n.beatNow = true
 		}
+	case ConfigChanged:
+		n.configChanged(e)
 	case AdminTakeover:
 		n.adminTakeover()
 	case AdminStandDown:

@@ -394,3 +394,32 @@ func TestStartupBothStandby(t *testing.T) {
 		t.Errorf("backup logs %q", logs(acts))
 	}
 }
+
+func TestConfigChangedUpdatesSerialAndBeatsAtOnce(t *testing.T) {
+	m := newMachine(t, RolePrimary, nil)
+	m.keepHearing(4*time.Second, ChannelPublic, StateStandby, FlagPeerAlive)
+	if st := m.n.Status(m.now); st.Peer.SerialMismatch {
+		t.Fatalf("same serial reported as a mismatch: %+v", st.Peer)
+	}
+	acts := m.step(ConfigChanged{Serial: 8})
+	var beat *SendHeartbeat
+	for _, a := range acts {
+		if hb, ok := a.(SendHeartbeat); ok {
+			beat = &hb
+		}
+	}
+	if beat == nil || beat.Msg.Serial != 8 {
+		t.Fatalf("ConfigChanged sent %v; want a heartbeat with serial 8 at once", kinds(acts))
+	}
+	if st := m.n.Status(m.now); !st.Peer.SerialMismatch {
+		t.Error("the partner still on serial 7 is not reported as a mismatch")
+	}
+	m.set.Serial = 8 // the partner applies the same file
+	m.hear(ChannelPublic, StateStandby, FlagPeerAlive)
+	if st := m.n.Status(m.now); st.Peer.SerialMismatch || st.Peer.Serial != 8 {
+		t.Errorf("after the partner reached serial 8: %+v", st.Peer)
+	}
+	if acts := m.step(ConfigChanged{Serial: 8}); len(acts) != 0 {
+		t.Errorf("an unchanged serial produced %v", kinds(acts))
+	}
+}

@@ -42,14 +42,33 @@ func (n *Node) receive(now time.Time, e HeartbeatReceived) {
 		}
 		n.peer.msg, n.peer.known, n.peer.legacy = m, true, false
 	}
-	if mis := m.Serial != n.set.Serial; mis != n.peer.serialMis {
+	n.checkSerial(n.peer.msg.Serial)
+}
+
+// checkSerial notes (and logs once per change) whether the partner's
+// serial_no differs from ours.
+func (n *Node) checkSerial(peer uint32) {
+	if mis := peer != n.set.Serial; mis != n.peer.serialMis {
 		n.peer.serialMis = mis
 		if mis {
-			n.logf(slog.LevelWarn, "partner config serial_no %d differs from ours (%d)", m.Serial, n.set.Serial)
+			n.logf(slog.LevelWarn, "partner config serial_no %d differs from ours (%d)", peer, n.set.Serial)
 		} else {
-			n.logf(slog.LevelInfo, "partner config serial_no matches ours (%d)", m.Serial)
+			n.logf(slog.LevelInfo, "partner config serial_no matches ours (%d)", peer)
 		}
 	}
+}
+
+// configChanged takes the serial_no of a configuration reloaded (or received
+// by config sync) and tells the partner at once.
+func (n *Node) configChanged(e ConfigChanged) {
+	if e.Serial == n.set.Serial {
+		return
+	}
+	n.set.Serial = e.Serial
+	if n.peer.known && !n.peer.legacy {
+		n.checkSerial(n.peer.msg.Serial)
+	}
+	n.beatNow = true
 }
 
 // legacy handles a Piranha pulse heartbeat (see DecodeLegacy). With a
@@ -112,8 +131,9 @@ func reasonOf(err error) string {
 type Status struct {
 	Role     Role
 	State    State
-	Held     bool  // not asking for the active role (admin stand down)
-	Faults   Fault // local failures
+	Held     bool   // not asking for the active role (admin stand down)
+	Faults   Fault  // local failures
+	Serial   uint32 // our serial_no, as the heartbeats carry it
 	Peer     PeerStatus
 	Channels []ChannelStatus // one per configured heartbeat channel
 	// Takeovers and Releases count transitions to active and to standby.
@@ -147,7 +167,7 @@ type ChannelStatus struct {
 // Status returns the machine's state at now.
 func (n *Node) Status(now time.Time) Status {
 	s := Status{
-		Role: n.role, State: n.state, Held: n.held, Faults: n.faults,
+		Role: n.role, State: n.state, Held: n.held, Faults: n.faults, Serial: n.set.Serial,
 		Takeovers: n.stat.takeovers, Releases: n.stat.releases,
 		Since: n.stat.since, Reason: n.stat.reason,
 		Refused: make(map[string]uint64, len(n.stat.refused)),

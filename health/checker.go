@@ -91,6 +91,8 @@ type Result struct {
 	OK     bool
 	Reason string
 	Load   Load
+	// Took is how long the check ran (set by the Runner; 0 when unknown).
+	Took time.Duration
 }
 
 // A Checker probes one real server once. Check returns by the time ctx is

@@ -118,6 +118,9 @@ type Monitor struct {
 	state   State  // reported state
 	reason  string // why the server is in its state
 	since   time.Time
+
+	checks, failures uint64        // results stepped, and of those the failed ones
+	took             time.Duration // how long the last check ran
 }
 
 // NewMonitor returns the monitor of s before its first check.
@@ -141,6 +144,10 @@ func NewMonitor(s Spec) *Monitor {
 func (m *Monitor) Step(now time.Time, r Result) (State, []Action) {
 	if m.admin != AdminNormal {
 		return m.state, nil // nanny stops checking while an override is on
+	}
+	m.checks, m.took = m.checks+1, r.Took
+	if !r.OK {
+		m.failures++
 	}
 	avail, why := r.OK, r.Reason
 	if avail && m.load == loadAgent && r.Load.State == AgentDown {
@@ -394,11 +401,17 @@ type Status struct {
 	Admin  Admin
 	Reason string
 	Since  time.Time // when State was entered
+	// Checks and Failures count the results stepped (checks run while no
+	// override is on) and the failed ones; Latency is how long the last
+	// one ran (0 before the first, or when the Runner did not time it).
+	Checks, Failures uint64
+	Latency          time.Duration
 }
 
 // Status returns the monitor's current state.
 func (m *Monitor) Status() Status {
-	return Status{Addr: m.addr, State: m.state, Weight: m.Weight(), Admin: m.admin, Reason: m.reason, Since: m.since}
+	return Status{Addr: m.addr, State: m.state, Weight: m.Weight(), Admin: m.admin, Reason: m.reason, Since: m.since,
+		Checks: m.checks, Failures: m.failures, Latency: m.took}
 }
 
 // Weight is the weight the server has in the table: 0 when it is out of

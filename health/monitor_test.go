@@ -426,3 +426,14 @@ func TestMonitorReconfigure(t *testing.T) {
 	}
 	s.expectStep(up, StateUp, "add 2,set 4") // count 18 at re-entry: even, so the ramp starts at once
 }
+
+func TestMonitorCountsChecksAndLatency(t *testing.T) {
+	s := newStepper(t, Spec{Weight: 1})
+	s.step(Result{OK: true, Took: 3 * time.Millisecond})
+	s.step(Result{OK: false, Reason: "refused", Took: 7 * time.Millisecond})
+	st := s.m.Status()
+	if st.Checks != 2 || st.Failures != 1 || st.Latency != 7*time.Millisecond {
+		t.Errorf("after one good and one failed check: checks %d failures %d latency %v; want 2 1 7ms",
+			st.Checks, st.Failures, st.Latency)
+	}
+}

@@ -440,6 +440,7 @@ func (r *Runner) apply(pr probeResult) {
 	p.busy = false
 	p.due = pr.start.Add(p.interval - r.spread(p.interval))
 	now := r.clock.Now()
+	pr.res.Took = now.Sub(pr.start)
 	var virtuals []string
 	for _, m := range p.members {
 		st, acts := m.mon.Step(now, pr.res)

@@ -17,6 +17,7 @@ want=(
   procps:pgrep
   man-db:man
   util-linux:flock
+  chromium:chromium
 )
 
 missing=()

@@ -116,6 +116,11 @@ func checkShare(ar *AssertResult, a *Assertion, t *Topology, of *StepResult) {
 	}
 	ar.Summary = fmt.Sprintf("shares of %d successful requests within ±%.0f points of the %s weights of virtual %s",
 		tr.OK, a.Tolerance*100, v.Scheduler, v.Name)
+	if a.Tolerance*float64(tr.OK) < 1 {
+		// Less than one request of leeway: rr's exact rotation, 20/20/20 of 60.
+		ar.Summary = fmt.Sprintf("shares of %d successful requests exactly those of the %s weights of virtual %s",
+			tr.OK, v.Scheduler, v.Name)
+	}
 }
 
 // serverNames maps real server addresses to node names.

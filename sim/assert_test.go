@@ -178,6 +178,8 @@ func TestStandinRules(t *testing.T) {
 	for _, want := range []string{
 		"ip daddr 192.168.26.10/32 tcp dport { 21, 10000-20000 } meta mark set 21",
 		"meta mark 21 dnat to jhash ip saddr mod 2 seed 0x4c5653 map { 0 : 10.11.12.1, 1 : 10.11.12.2 }",
+		"type nat hook postrouting priority srcnat",
+		"ip saddr 10.11.12.0/24 tcp sport 20 masquerade",
 	} {
 		if !strings.Contains(rules, want) {
 			t.Errorf("standinRules(ftp) lacks %q:\n%s", want, rules)

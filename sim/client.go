@@ -157,7 +157,10 @@ func (s *Site) dial(ctx context.Context, src source, network, to string) (net.Co
 
 // echo does one TCP echo exchange: read the server's name, send a payload,
 // read it back.
-func (s *Site) tcpEchoOp(to netip.AddrPort) op {
+func (s *Site) tcpEchoOp(to netip.AddrPort, size int64) op {
+	if size > 0 {
+		return s.tcpStreamOp(to, size)
+	}
 	return func(ctx context.Context, src source) (outcome, error) {
 		c, err := s.dial(ctx, src, "tcp", to.String())
 		if err != nil {
@@ -183,6 +186,47 @@ func (s *Site) tcpEchoOp(to netip.AddrPort) op {
 			return outcome{server: name}, errors.New("echo differs from what was sent")
 		}
 		return outcome{server: name, bytes: int64(len(back))}, nil
+	}
+}
+
+// tcpStreamOp sends size bytes of the download pattern to a TCP echo
+// service while reading the echo back, and checks it by SHA-256: an upload
+// through the router (for tunnelling, TSO/GSO super-frames that lvsd must
+// segment and encapsulate), with the answer coming back the way replies do.
+func (s *Site) tcpStreamOp(to netip.AddrPort, size int64) op {
+	want := patternSum(size)
+	return func(ctx context.Context, src source) (outcome, error) {
+		c, err := s.dial(ctx, src, "tcp", to.String())
+		if err != nil {
+			return outcome{}, err
+		}
+		defer c.Close()
+		if dl, ok := ctx.Deadline(); ok {
+			c.SetDeadline(dl)
+		}
+		name, err := readLine(c)
+		if err != nil {
+			return outcome{}, fmt.Errorf("reading greeting: %w", err)
+		}
+		out := outcome{server: name}
+		sent := make(chan error, 1)
+		go func() {
+			_, err := io.Copy(c, newPattern(size))
+			sent <- err
+		}()
+		h := sha256.New()
+		out.bytes, err = io.CopyN(h, c, size)
+		c.Close() // ends the sender if the echo stopped early
+		if werr := <-sent; err == nil && werr != nil {
+			err = fmt.Errorf("sending: %w", werr)
+		}
+		if err != nil {
+			return out, fmt.Errorf("echo cut after %d of %d bytes: %w", out.bytes, size, err)
+		}
+		if out.corrupt = [32]byte(h.Sum(nil)) != want; out.corrupt {
+			return out, fmt.Errorf("echo checksum mismatch (%d bytes)", out.bytes)
+		}
+		return out, nil
 	}
 }
 

@@ -15,13 +15,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // opFor returns the request function of a traffic step.
 func (s *Site) opFor(tr *Traffic) op {
 	switch {
 	case tr.Kind == TrafficTCP:
-		return s.tcpEchoOp(tr.To)
+		return s.tcpEchoOp(tr.To, tr.Size)
 	case tr.Kind == TrafficUDP:
 		return s.udpEchoOp(tr.To)
 	case tr.Kind == TrafficFTP:
@@ -78,7 +79,7 @@ func (s *Site) httpOp(tr *Traffic) op {
 		out := outcome{server: resp.Header.Get("X-Real-Server")}
 		if tr.Kind == TrafficDownload {
 			h := sha256.New()
-			out.bytes, err = io.Copy(h, resp.Body)
+			out.bytes, err = io.Copy(h, paced(ctx, resp.Body, tr.Pace))
 			if err != nil {
 				return out, fmt.Errorf("download cut after %d bytes: %w", out.bytes, err)
 			}
@@ -134,8 +135,10 @@ func (s *Site) curlOp(tr *Traffic) op {
 	}
 }
 
-// ftpOp runs one lftp session in passive mode: it reads whoami (the real
-// server's name) and downloads data.bin, whose checksum it verifies.
+// ftpOp runs one lftp session in passive or active mode (tr.Mode): it
+// reads whoami (the real server's name) and downloads data.bin, whose
+// checksum it verifies. In active mode the real server connects to the
+// client from port 20, through the router's masquerading.
 func (s *Site) ftpOp(tr *Traffic) op {
 	want := patternSum(ftpFileSize)
 	return func(ctx context.Context, src source) (outcome, error) {
@@ -147,9 +150,13 @@ func (s *Site) ftpOp(tr *Traffic) op {
 			return outcome{}, err
 		}
 		defer os.RemoveAll(dir)
-		script := fmt.Sprintf("set net:timeout 5; set net:max-retries 1; set ftp:passive-mode on; "+
+		passive := "on"
+		if tr.Mode == "active" {
+			passive = "off"
+		}
+		script := fmt.Sprintf("set net:timeout 5; set net:max-retries 1; set ftp:passive-mode %s; "+
 			"set net:socket-bind-ipv4 %s; open ftp://anonymous:x@%s:%d; cat whoami; get data.bin -o %s; bye",
-			src.addr, tr.To.Addr(), tr.To.Port(), filepath.Join(dir, "data.bin"))
+			passive, src.addr, tr.To.Addr(), tr.To.Port(), filepath.Join(dir, "data.bin"))
 		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", s.Namespace(src.node), "lftp", "-c", script)
 		out, err := cmd.CombinedOutput()
 		o := outcome{server: strings.TrimSpace(firstLine(string(out)))}
@@ -166,4 +173,36 @@ func (s *Site) ftpOp(tr *Traffic) op {
 		}
 		return o, nil
 	}
+}
+
+// paced reads r at most rate bytes a second (r itself when rate is 0), so
+// that a download stays in flight across a fault: the client's receive
+// window fills and the server waits, as with a slow client.
+func paced(ctx context.Context, r io.Reader, rate int64) io.Reader {
+	if rate <= 0 {
+		return r
+	}
+	return &pacedReader{ctx: ctx, r: r, rate: rate, start: time.Now()}
+}
+
+type pacedReader struct {
+	ctx   context.Context
+	r     io.Reader
+	rate  int64
+	start time.Time
+	n     int64
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	if due := p.start.Add(time.Duration(float64(p.n) / float64(p.rate) * float64(time.Second))); time.Until(due) > 0 {
+		select {
+		case <-p.ctx.Done():
+			return 0, p.ctx.Err()
+		case <-time.After(time.Until(due)):
+		}
+	}
+	b = b[:min(int64(len(b)), max(p.rate/20, 1))] // about 50 ms of data per read
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	return n, err
 }

@@ -39,6 +39,10 @@
 //	nodes:    [{name, role: client|gateway|router|real|shared,
 //	            interfaces: [{name: eth0, segment, address | addresses: [A/N …]}],
 //	            routes: [{to: default|A/N, via: A}], loopback: [A/32],
+//	            ipip: [A/32] (addresses on tunl0, an ipip device or, where the
+//	                  kernel has no IPIP, a TUN device fed by `lvssim ipip`),
+//	            redirect: [VIP:PORT] (the guide's iptables -t nat … -j REDIRECT,
+//	                  in nftables when iptables is not installed),
 //	            sysctls: {net.…: V}, forward: true,
 //	            services: [{kind: responder, http, https, tcp, udp, delay, backend}
 //	                       | {kind: nginx, port} | {kind: vsftpd, port, pasv_min_port,
@@ -46,10 +50,20 @@
 //	scenario: steps in file order, each one of
 //	  traffic: {kind: http|download|tcp|udp|ftp, from: [clients], to: VIP:PORT,
 //	            path, count, concurrency, rate, size, duration, timeout, expect,
-//	            client: builtin|curl|lftp}
+//	            client: builtin|curl|lftp, mode: passive|active (ftp),
+//	            pace: BYTES/s (download: read slowly, to stay in flight)};
+//	           from may name a real server for its own outbound traffic
 //	  fault:   {kind: kill|stop|cont|stop-service|start-service|link-down|link-up|
 //	            drop-heartbeats|pass-heartbeats, target: NODE|primary|backup,
 //	            process: router|responder|nginx|vsftpd, interface}
+//	           drop-heartbeats with an interface drops one channel only; the HA
+//	           checks are steps of the same form, failing the run when they fail:
+//	           check-roles (primary active, backup standby), forge-heartbeat
+//	           (target: a client; forged heartbeats with the partner's address
+//	           change nothing and are refused), edit-config (target: the active
+//	           router; its lvs.cf is edited and reloaded and config sync must
+//	           copy it to the partner), arp-owners (target: a node, interface:
+//	           each VIP gets ARP replies from exactly one MAC)
 //	  assert:  {kind: share|failures|intact|persistence|takeover|bypass,
 //	            of: STEP (or a list, for persistence), tolerance, max, within, after}
 //	  with optional name, at (offset: from the start, or from when the
@@ -60,5 +74,8 @@
 // source address. The responder names itself: HTTP bodies and the
 // X-Real-Server header, the first line of a TCP echo, the first line of a
 // UDP answer; /bytes/N serves N bytes of a fixed pattern that downloads
-// verify by SHA-256.
+// verify by SHA-256. A tcp step with a size streams that many bytes of the
+// pattern to the echo service and checks the echo by SHA-256: an upload
+// through the router, its big direction (for tunnelling, TSO super-frames
+// the router segments and encapsulates).
 package sim

@@ -39,9 +39,17 @@ func (s *Site) inject(ctx context.Context, f *Fault) (string, error) {
 		}
 		return fmt.Sprintf("set %s %s %s", node, f.Interface, map[bool]string{true: "up", false: "down"}[f.Kind == FaultLinkUp]), nil
 	case FaultDropHeartbeats, FaultPassHeartbeats:
-		return s.heartbeats(ctx, f.Kind == FaultDropHeartbeats)
+		return s.heartbeats(ctx, f.Kind == FaultDropHeartbeats, f.Interface)
 	case FaultStartService:
 		return s.startAgain(ctx, node, f.Process)
+	case FaultForgeHeartbeat:
+		return s.forgeHeartbeats(ctx, node)
+	case FaultCheckRoles:
+		return s.checkRoles(ctx)
+	case FaultEditConfig:
+		return s.editConfig(ctx, node)
+	case FaultARPOwners:
+		return s.arpOwners(node, f.Interface)
 	}
 	p := s.proc(node, f.Process)
 	if f.Process == "router" && s.Router != nil {
@@ -66,8 +74,9 @@ func sigName(sig syscall.Signal) string {
 }
 
 // heartbeats drops (or passes again) heartbeat_port UDP between the
-// routers with an nftables table in each router namespace.
-func (s *Site) heartbeats(ctx context.Context, drop bool) (string, error) {
+// routers with an nftables table in each router namespace; on one
+// interface only (one heartbeat channel) when iface is set.
+func (s *Site) heartbeats(ctx context.Context, drop bool, iface string) (string, error) {
 	port := uint16(539)
 	if s.Topo.Site != nil {
 		port = s.Topo.Site.Config.HeartbeatPort
@@ -75,9 +84,13 @@ func (s *Site) heartbeats(ctx context.Context, drop bool) (string, error) {
 	for _, n := range s.Topo.Routers() {
 		rules := "table inet lvssim_fault\ndelete table inet lvssim_fault\n"
 		if drop {
+			in, out := "", ""
+			if iface != "" {
+				in, out = fmt.Sprintf("iifname %q ", iface), fmt.Sprintf("oifname %q ", iface)
+			}
 			rules += fmt.Sprintf("table inet lvssim_fault {\n\tchain in {\n\t\ttype filter hook input priority 0; policy accept;\n"+
-				"\t\tudp dport %d drop\n\t}\n\tchain out {\n\t\ttype filter hook output priority 0; policy accept;\n"+
-				"\t\tudp dport %d drop\n\t}\n}\n", port, port)
+				"\t\t%sudp dport %d drop\n\t}\n\tchain out {\n\t\ttype filter hook output priority 0; policy accept;\n"+
+				"\t\t%sudp dport %d drop\n\t}\n}\n", in, port, out, port)
 		}
 		f, err := s.writeFile("fault-heartbeat-"+n.Name+".nft", []byte(rules))
 		if err != nil {
@@ -86,6 +99,9 @@ func (s *Site) heartbeats(ctx context.Context, drop bool) (string, error) {
 		if err := s.run(ctx, n.Name, "nft", "-f", f); err != nil {
 			return "", err
 		}
+	}
+	if drop && iface != "" {
+		return fmt.Sprintf("dropping UDP port %d (heartbeats) on %s of every router", port, iface), nil
 	}
 	if drop {
 		return fmt.Sprintf("dropping UDP port %d (heartbeats) on every router", port), nil

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -171,6 +172,9 @@ func (s *Site) configureNode(node *Node, n *nsNode) error {
 	if node.Forward {
 		node.Sysctls["net.ipv4.ip_forward"] = "1"
 	}
+	if err := s.setupIPIP(node, n); err != nil { // before the sysctls: they may name tunl0
+		return err
+	}
 	for k, v := range node.Sysctls {
 		if err := s.sysctl(node.Name, k, v); err != nil {
 			return err
@@ -194,7 +198,7 @@ func (s *Site) configureNode(node *Node, n *nsNode) error {
 			return fmt.Errorf("route to %v via %v: %w", routeDst(r), r.Via, err)
 		}
 	}
-	return nil
+	return s.setupRedirect(context.Background(), node)
 }
 
 func routeDst(r *Route) string {

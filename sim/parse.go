@@ -103,7 +103,8 @@ func (d *dec) segment(n *yaml.Node) *Segment {
 }
 
 func (d *dec) node(n *yaml.Node) *Node {
-	f := d.fields(n, "a node", "name", "role", "interfaces", "routes", "loopback", "sysctls", "forward", "services")
+	f := d.fields(n, "a node", "name", "role", "interfaces", "routes", "loopback", "ipip", "redirect",
+		"sysctls", "forward", "services")
 	nd := &Node{Line: n.Line, Sysctls: map[string]string{}}
 	nd.Name = d.str(d.need(n, f, "name", "node"), "node name")
 	nd.Role = Role(d.oneOf(d.need(n, f, "role", "node "+nd.Name), "role", "client", "gateway", "router", "real", "shared"))
@@ -115,6 +116,12 @@ func (d *dec) node(n *yaml.Node) *Node {
 	}
 	for _, l := range d.list(f["loopback"], "loopback") {
 		nd.Loopback = append(nd.Loopback, d.prefix(l, "loopback address"))
+	}
+	for _, l := range d.list(f["ipip"], "ipip") {
+		nd.IPIP = append(nd.IPIP, d.prefix(l, "ipip address"))
+	}
+	for _, r := range d.list(f["redirect"], "redirect") {
+		nd.Redirect = append(nd.Redirect, d.addrPort(r, "redirect"))
 	}
 	if s := f["sysctls"]; s != nil {
 		if s.Kind != yaml.MappingNode {
@@ -206,7 +213,7 @@ func (d *dec) step(n *yaml.Node) *Step {
 
 func (d *dec) traffic(n *yaml.Node) *Traffic {
 	f := d.fields(n, "traffic", "kind", "from", "to", "path", "count", "concurrency", "rate", "size",
-		"duration", "timeout", "expect", "client")
+		"duration", "timeout", "expect", "client", "mode", "pace")
 	t := &Traffic{}
 	t.Kind = TrafficKind(d.oneOf(d.need(n, f, "kind", "traffic"), "traffic kind", "http", "download", "tcp", "udp", "ftp"))
 	t.From = d.strs(d.need(n, f, "from", "traffic"), "from")
@@ -216,17 +223,19 @@ func (d *dec) traffic(n *yaml.Node) *Traffic {
 	t.Concurrency = d.intIn(f["concurrency"], "concurrency", 1, maxConc)
 	t.Rate = d.float(f["rate"], "rate", 0, 100000)
 	t.Size = d.size(f["size"], "size")
+	t.Pace = d.size(f["pace"], "pace")
 	t.Duration = d.duration(f["duration"], "duration", maxDuration)
 	t.Timeout = d.duration(f["timeout"], "timeout", time.Minute)
 	t.Expect = d.str(f["expect"], "expect")
 	t.Client = d.oneOf(f["client"], "client", "builtin", "curl", "lftp")
+	t.Mode = d.oneOf(f["mode"], "mode", "passive", "active")
 	return t
 }
 
 func (d *dec) fault(n *yaml.Node) *Fault {
 	f := d.fields(n, "a fault", "kind", "target", "process", "interface")
 	kinds := []string{"kill", "stop", "cont", "link-down", "link-up", "drop-heartbeats", "pass-heartbeats",
-		"stop-service", "start-service"}
+		"stop-service", "start-service", "forge-heartbeat", "check-roles", "edit-config", "arp-owners"}
 	return &Fault{
 		Kind:      FaultKind(d.oneOf(d.need(n, f, "kind", "fault"), "fault kind", kinds...)),
 		Target:    d.str(f["target"], "target"),

@@ -7,7 +7,7 @@ import (
 )
 
 func TestShippedTopologiesParse(t *testing.T) {
-	want := []string{"direct", "failover", "ftp", "http-https", "nat", "three-tier"}
+	want := []string{"direct", "failover", "ftp-helper", "ftp", "http-https", "nat", "three-tier", "tunnel"}
 	if got := ShippedTopologies(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("ShippedTopologies() = %v, want %v", got, want)
 	}
@@ -83,8 +83,8 @@ func TestParseTopologyErrors(t *testing.T) {
 			[]string{`t.yaml:22: expected address as an IPv4 address with prefix length like 10.11.12.1/24, got "10.0.0.500/24"`}},
 		{"bad count", "count: 10}", "count: lots}",
 			[]string{`t.yaml:32: expected count as a whole number from 1 to 100000, got "lots"`}},
-		{"traffic from a server", "from: c,", "from: rs1,",
-			[]string{`t.yaml:31: traffic from "rs1": expected the name of a client node`}},
+		{"traffic from a router", "from: c,", "from: lvs,",
+			[]string{`t.yaml:31: traffic from "lvs": expected the name of a client node (or a real server, for its own outbound traffic)`}},
 		{"assert of unknown step", "of: web,", "of: webb,",
 			[]string{`t.yaml:33: assert of "webb": expected the name of a traffic step`}},
 		{"two kinds in a step", "  - assert: {kind: failures, of: web, max: 0}\n",

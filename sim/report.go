@@ -113,7 +113,7 @@ func writeTimeline(b *strings.Builder, r *Result) {
 		case s.Skipped != "":
 			when, out = "—", "skipped: "+s.Skipped
 		case s.Error != "":
-			out = "**fault not injected:** " + s.Error
+			out = "**failed:** " + s.Error
 		case s.Traffic != nil:
 			when = secs(s.Start) + "–" + secs(s.End)
 			t := s.Traffic

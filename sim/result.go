@@ -94,18 +94,21 @@ type ShareRow struct {
 	OK       bool    `json:"ok"`
 }
 
-// Passed reports whether no assertion failed (skipped ones do not count).
+// Passed reports whether no assertion failed (skipped ones do not count)
+// and every fault and check step that ran succeeded.
 func (r *Result) Passed() bool {
-	for _, a := range r.Asserts {
-		if a.Skipped == "" && !a.Passed {
-			return false
-		}
-	}
-	return true
+	_, failed, _ := r.Counts()
+	return failed == 0
 }
 
-// Counts returns how many assertions passed, failed and were skipped.
+// Counts returns how many assertions passed, failed and were skipped; a
+// fault or check step that ran and failed counts as a failed assertion.
 func (r *Result) Counts() (passed, failed, skipped int) {
+	for _, s := range r.Steps {
+		if s.Skipped == "" && s.Error != "" {
+			failed++
+		}
+	}
 	for _, a := range r.Asserts {
 		switch {
 		case a.Skipped != "":

@@ -19,6 +19,7 @@ type Feature string
 const (
 	FeatureNAT         Feature = "nat"            // NAT forwarding (issue 6)
 	FeatureDirect      Feature = "direct-routing" // DR forwarding (issue 7)
+	FeatureTunnel      Feature = "tunnel"         // IPIP tunnelling to real servers (issue 7)
 	FeatureFWMark      Feature = "fwmark"         // firewall-mark services (issue 7)
 	FeaturePersistence Feature = "persistence"    // persistent services (issue 4)
 	FeatureFTP         Feature = "ftp"            // FTP across LVS (issue 7)
@@ -28,13 +29,13 @@ const (
 
 // featureIssue is the issue that brings each feature to lvsd.
 var featureIssue = map[Feature]int{
-	FeatureNAT: 6, FeatureDirect: 7, FeatureFWMark: 7, FeaturePersistence: 4,
+	FeatureNAT: 6, FeatureDirect: 7, FeatureTunnel: 7, FeatureFWMark: 7, FeaturePersistence: 4,
 	FeatureFTP: 7, FeatureHealth: 8, FeatureFailover: 9,
 }
 
 // AllFeatures lists every feature a step may require.
 func AllFeatures() []Feature {
-	return []Feature{FeatureNAT, FeatureDirect, FeatureFWMark, FeaturePersistence, FeatureFTP, FeatureHealth, FeatureFailover}
+	return []Feature{FeatureNAT, FeatureDirect, FeatureTunnel, FeatureFWMark, FeaturePersistence, FeatureFTP, FeatureHealth, FeatureFailover}
 }
 
 func featureList() string {
@@ -48,9 +49,10 @@ func featureList() string {
 // lvsdFeatures is what the real lvsd does today; `router: auto` uses lvsd
 // for every site that needs no more than this, and the kernel stand-in
 // otherwise.
-var lvsdFeatures = []Feature{FeatureNAT, FeatureDirect, FeatureFWMark, FeaturePersistence, FeatureFTP, FeatureHealth, FeatureFailover}
+var lvsdFeatures = []Feature{FeatureNAT, FeatureDirect, FeatureTunnel, FeatureFWMark, FeaturePersistence, FeatureFTP, FeatureHealth, FeatureFailover}
 
-// kernelFeatures is what the kernel stand-in can honestly do with nftables.
+// kernelFeatures is what the kernel stand-in can honestly do with nftables
+// (which cannot encapsulate: no tunnelling).
 var kernelFeatures = []Feature{FeatureNAT, FeatureDirect, FeatureFWMark, FeaturePersistence, FeatureFTP}
 
 // needs returns the reason a missing feature skips a step:
@@ -92,6 +94,8 @@ func siteFeatures(c *config.Config) []Feature {
 	switch c.Network {
 	case config.NetworkNAT:
 		add(FeatureNAT)
+	case config.NetworkTunnel:
+		add(FeatureTunnel)
 	default:
 		add(FeatureDirect)
 	}
@@ -150,8 +154,19 @@ func (r *lvsdRouter) Start(ctx context.Context, s *Site) error {
 func (r *lvsdRouter) Restart(ctx context.Context, s *Site, node string) (*Proc, error) {
 	// Each router gets its own control socket in the run directory: the
 	// routers share the host's file system, not its /run/lvsd.
-	p, err := s.startProc(ctx, node, "router", r.bin, "-f", filepath.Join(s.Dir, "lvs.cf"),
-		"--socket", filepath.Join(s.Dir, node+".sock"))
+	// Each has its own copy of lvs.cf (kept across restarts), so that
+	// config sync between them is real.
+	cf := s.routerFile(node)
+	if _, err := os.Stat(cf); err != nil {
+		text, err := os.ReadFile(filepath.Join(s.Dir, "lvs.cf"))
+		if err == nil {
+			err = os.WriteFile(cf, text, 0o644)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("copying lvs.cf for %s: %w", node, err)
+		}
+	}
+	p, err := s.startProc(ctx, node, "router", r.bin, "-f", cf, "--socket", filepath.Join(s.Dir, node+".sock"))
 	if err != nil {
 		return nil, fmt.Errorf("starting lvsd on %s: %w", node, err)
 	}

@@ -158,6 +158,12 @@ func (s *Site) newResult() *Result {
 		for _, a := range n.Loopback {
 			ni.Addresses = append(ni.Addresses, "lo "+a.String())
 		}
+		for _, a := range n.IPIP {
+			ni.Addresses = append(ni.Addresses, tunDev+" "+a.String())
+		}
+		for _, r := range n.Redirect {
+			ni.Addresses = append(ni.Addresses, "REDIRECT "+r.String())
+		}
 		for _, sv := range n.Services {
 			ni.Services = append(ni.Services, describeService(sv))
 		}
@@ -199,7 +205,12 @@ func describe(st *Step) string {
 		case TrafficDownload:
 			return fmt.Sprintf("%d downloads of %s from %v to %s, checksummed", t.Count, humanBytes(t.Size), t.To, from)
 		case TrafficFTP:
-			return fmt.Sprintf("%d passive FTP sessions (lftp) from %s to %v", t.Count, from, t.To)
+			return fmt.Sprintf("%d %s FTP sessions (lftp) from %s to %v", t.Count, t.Mode, from, t.To)
+		case TrafficTCP:
+			if t.Size > 0 {
+				return fmt.Sprintf("%d TCP echo streams of %s from %s to %v, checksummed", t.Count, humanBytes(t.Size), from, t.To)
+			}
+			return fmt.Sprintf("%d TCP echo exchanges from %s to %v", t.Count, from, t.To)
 		default:
 			return fmt.Sprintf("%d %s echo exchanges from %s to %v", t.Count, strings.ToUpper(string(t.Kind)), from, t.To)
 		}

@@ -15,6 +15,9 @@ import (
 // startServices starts every service of every real and shared node and
 // waits until each listens.
 func (s *Site) startServices(ctx context.Context) error {
+	if err := s.startDecaps(ctx); err != nil {
+		return fmt.Errorf("ipip decapsulators: %w", err)
+	}
 	for _, n := range s.Topo.Nodes {
 		for _, svc := range n.Services {
 			if err := s.startService(ctx, n, svc); err != nil {
@@ -163,21 +166,27 @@ anon_root=%s
 no_anon_password=YES
 secure_chroot_dir=%s
 pasv_enable=YES
-pasv_min_port=%d
-pasv_max_port=%d
-pasv_address=%s
 pasv_addr_resolve=NO
+connect_from_port_20=YES
 seccomp_sandbox=NO
 isolate=NO
 isolate_network=NO
 xferlog_enable=NO
 ftpd_banner=lvssim %s
-`, node, port, root, empty, svc.PasvMin, svc.PasvMax, svc.PasvAddr, node)
+`, node, port, root, empty, node)
+	// The guide's §3.5 lines; without them (the FTP helper's site) vsftpd
+	// announces its own address and any port.
+	if svc.PasvMin != 0 {
+		conf += fmt.Sprintf("pasv_min_port=%d\npasv_max_port=%d\n", svc.PasvMin, svc.PasvMax)
+	}
+	if svc.PasvAddr.IsValid() {
+		conf += fmt.Sprintf("pasv_address=%s\n", svc.PasvAddr)
+	}
 	return s.writeFile("vsftpd-"+node+".conf", []byte(conf))
 }
 
 // ftpFileSize is the size of data.bin on every FTP real server.
-const ftpFileSize = 4 << 20
+const ftpFileSize = 10 << 20
 
 func writePattern(path string, n int64) error {
 	f, err := os.Create(path)

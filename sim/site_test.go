@@ -175,7 +175,7 @@ func deadPID(t *testing.T) int {
 // TestShippedSites runs every other shipped topology end to end with the
 // router auto chooses; assertions must pass or be skipped with a reason.
 func TestShippedSites(t *testing.T) {
-	needs := map[string][]string{"ftp": {"vsftpd", "lftp"}, "three-tier": {"nginx"}, "http-https": {"curl"}}
+	needs := map[string][]string{"ftp": {"vsftpd", "lftp"}, "ftp-helper": {"vsftpd", "lftp"}, "three-tier": {"nginx"}, "http-https": {"curl"}}
 	for _, name := range ShippedTopologies() {
 		if name == DefaultTopology {
 			continue // TestDefaultSite
@@ -185,6 +185,11 @@ func TestShippedSites(t *testing.T) {
 			s := siteForTest(t, name, "")
 			r := s.RunScenario(context.Background())
 			t.Logf("\n%s", Summary(r, ""))
+			for _, st := range r.Steps {
+				if st.Skipped == "" && st.Error != "" {
+					t.Errorf("step %s failed: %s", st.Name, st.Error)
+				}
+			}
 			for _, a := range r.Asserts {
 				if a.Skipped == "" && !a.Passed {
 					t.Errorf("assert %s of %s failed: %s %v", a.Kind, a.Of, a.Summary, a.Details)

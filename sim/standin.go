@@ -43,6 +43,9 @@ func (r *kernelRouter) Start(ctx context.Context, s *Site) error {
 		return fmt.Errorf("kernel stand-in: no router node owns lvs.cf primary %v", c.Primary)
 	}
 	r.active = n.Name
+	if c.Network == config.NetworkTunnel {
+		return fmt.Errorf("kernel stand-in: nftables cannot encapsulate, so it cannot play a tunnelling router (network = tunnel); use --router lvsd")
+	}
 	added := map[netip.Addr]bool{}
 	for _, v := range c.ActiveVirtuals() {
 		if added[v.Address] {
@@ -167,6 +170,15 @@ func standinRules(c *config.Config, macs map[netip.Addr]net.HardwareAddr, own ma
 	}
 	if c.Network == config.NetworkNAT {
 		b.WriteString("\t}\n")
+		// The guide's -j MASQUERADE rules (active FTP from port 20), as
+		// the kernel runs them: from the egress interface's address.
+		if ms := c.Rules("").Masquerades; len(ms) > 0 {
+			b.WriteString("\tchain lvs_masq {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n")
+			for _, m := range ms {
+				fmt.Fprintf(&b, "\t\t%s masquerade\n", masqMatch(m.Match))
+			}
+			b.WriteString("\t}\n")
+		}
 	}
 	b.WriteString("}\n")
 	if len(dr) > 0 {
@@ -177,6 +189,39 @@ func standinRules(c *config.Config, macs map[netip.Addr]net.HardwareAddr, own ma
 		b.WriteString("\t}\n}\n")
 	}
 	return b.String(), nil
+}
+
+// masqMatch is the nftables match of a masquerade rule.
+func masqMatch(m config.Match) string {
+	var parts []string
+	if m.Src.IsValid() {
+		parts = append(parts, "ip saddr "+m.Src.String())
+	}
+	if m.Dst.IsValid() {
+		parts = append(parts, "ip daddr "+m.Dst.String())
+	}
+	proto := "tcp"
+	if m.Proto == config.ProtoUDP {
+		proto = "udp"
+	}
+	ports := func(dir string, lo, hi uint16) {
+		switch {
+		case lo == 0 && hi == 0:
+		case lo == hi:
+			parts = append(parts, fmt.Sprintf("%s %s %d", proto, dir, lo))
+		default:
+			parts = append(parts, fmt.Sprintf("%s %s %d-%d", proto, dir, lo, hi))
+		}
+	}
+	ports("sport", m.SPortLo, m.SPortHi)
+	ports("dport", m.DPortLo, m.DPortHi)
+	if m.Proto != config.ProtoAny && m.SPortHi == 0 && m.DPortHi == 0 {
+		parts = append(parts, "meta l4proto "+proto)
+	}
+	if m.Iface != "" {
+		parts = append(parts, fmt.Sprintf("oifname %q", config.BaseInterface(m.Iface)))
+	}
+	return strings.Join(parts, " ")
 }
 
 func markMatch(m *config.FWMarkBlock) string {

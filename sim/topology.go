@@ -54,6 +54,8 @@ type Node struct {
 	Interfaces []*Interface
 	Routes     []*Route
 	Loopback   []netip.Prefix    // extra addresses on lo (direct routing VIPs)
+	IPIP       []netip.Prefix    // addresses on an ipip device tunl0 (IP tunnelling VIPs)
+	Redirect   []netip.AddrPort  // iptables -t nat … -d VIP --dport P -j REDIRECT (direct routing without the VIP)
 	Sysctls    map[string]string // net.* keys set inside the namespace
 	Forward    bool              // ip_forward=1 (gateways; routers get it from the stand-in)
 	Services   []*Service
@@ -142,6 +144,8 @@ type Traffic struct {
 	Timeout     time.Duration // per request
 	Expect      string        // http: body must contain this
 	Client      string        // "builtin" (default), "curl" or "lftp"
+	Mode        string        // ftp: "passive" (default) or "active" (lftp ftp:passive-mode off)
+	Pace        int64         // download: the built-in client reads at most this many bytes a second (0: no limit)
 }
 
 // FaultKind is the kind of a fault step.
@@ -158,6 +162,11 @@ const (
 	FaultPassHeartbeats FaultKind = "pass-heartbeats" // remove that drop
 	FaultStopService    FaultKind = "stop-service"    // stop a real server's service
 	FaultStartService   FaultKind = "start-service"   // start it again
+	// Checks of the HA drills (issue 9), run as steps like faults:
+	FaultForgeHeartbeat FaultKind = "forge-heartbeat" // a stranger forges heartbeats; nothing may change
+	FaultCheckRoles     FaultKind = "check-roles"     // the primary is active, the backup standby
+	FaultEditConfig     FaultKind = "edit-config"     // edit + reload lvs.cf on a router; config sync copies it
+	FaultARPOwners      FaultKind = "arp-owners"      // from target's interface, each VIP has exactly one ARP owner
 )
 
 // Fault is one injected failure. Target is a node name or one of the

@@ -88,6 +88,9 @@ func validateNode(at func(int, string, ...any), n *Node, segs map[string]*Segmen
 			at(r.Line, "route via %v: not on any segment node %s is connected to", r.Via, n.Name)
 		}
 	}
+	if (len(n.IPIP) > 0 || len(n.Redirect) > 0) && n.Role != RoleReal {
+		at(n.Line, "node %s: ipip and redirect are for real servers, not for a %s", n.Name, n.Role)
+	}
 	if len(n.Services) > 0 && n.Role != RoleReal && n.Role != RoleShared {
 		at(n.Line, "node %s: services run on real or shared nodes, not on a %s", n.Name, n.Role)
 	}
@@ -95,8 +98,8 @@ func validateNode(at func(int, string, ...any), n *Node, segs map[string]*Segmen
 		if s.Kind == ServiceResponder && s.HTTP == 0 && s.HTTPS == 0 && s.TCP == 0 && s.UDP == 0 {
 			at(s.Line, "responder: expected at least one of http, https, tcp, udp ports")
 		}
-		if s.Kind == ServiceVsftpd && (s.PasvMin == 0 || s.PasvMax < s.PasvMin) {
-			at(s.Line, "vsftpd: expected pasv_min_port ≤ pasv_max_port (the guide uses 10000 and 20000)")
+		if s.Kind == ServiceVsftpd && (s.PasvMin != 0 || s.PasvMax != 0) && (s.PasvMin == 0 || s.PasvMax < s.PasvMin) {
+			at(s.Line, "vsftpd: expected pasv_min_port ≤ pasv_max_port (the guide uses 10000 and 20000), or neither")
 		}
 	}
 }
@@ -169,9 +172,14 @@ func validateScenario(at func(int, string, ...any), t *Topology, nodes map[strin
 func validateTraffic(at func(int, string, ...any), s *Step, nodes map[string]*Node) {
 	tr := s.Traffic
 	for _, f := range tr.From {
-		if n := nodes[f]; n == nil || n.Role != RoleClient {
-			at(s.Line, "traffic from %q: expected the name of a client node", f)
+		// A real server may be the source of its own outbound traffic
+		// (masqueraded by the router, issue 7), not of FTP sessions.
+		if n := nodes[f]; n == nil || n.Role != RoleClient && (n.Role != RoleReal || tr.Kind == TrafficFTP) {
+			at(s.Line, "traffic from %q: expected the name of a client node (or a real server, for its own outbound traffic)", f)
 		}
+	}
+	if tr.Kind == TrafficFTP && tr.Mode == "" {
+		tr.Mode = "passive"
 	}
 	if tr.Count == 0 {
 		tr.Count = 100
@@ -194,6 +202,9 @@ func validateTraffic(at func(int, string, ...any), s *Step, nodes map[string]*No
 			tr.Client = "lftp"
 		}
 	}
+	if (tr.Kind == TrafficUDP || tr.Kind == TrafficHTTP) && tr.Size != 0 {
+		at(s.Line, "%s traffic: size is for download, ftp and tcp (an echo stream of that size)", tr.Kind)
+	}
 	if tr.Kind == TrafficDownload && tr.Size == 0 {
 		at(s.Line, "%s traffic: expected size (like 20MB)", tr.Kind)
 	}
@@ -210,8 +221,11 @@ func validateTraffic(at func(int, string, ...any), s *Step, nodes map[string]*No
 
 func validateFault(at func(int, string, ...any), s *Step, nodes map[string]*Node) {
 	f := s.Fault
-	if f.Kind == FaultDropHeartbeats || f.Kind == FaultPassHeartbeats {
+	if f.Kind == FaultDropHeartbeats || f.Kind == FaultPassHeartbeats || f.Kind == FaultCheckRoles {
 		return
+	}
+	if f.Kind == FaultEditConfig && f.Target == "" {
+		f.Target = "primary"
 	}
 	n := nodes[f.Target]
 	if n == nil && f.Target != "primary" && f.Target != "backup" {
@@ -219,7 +233,7 @@ func validateFault(at func(int, string, ...any), s *Step, nodes map[string]*Node
 		return
 	}
 	switch f.Kind {
-	case FaultLinkDown, FaultLinkUp:
+	case FaultLinkDown, FaultLinkUp, FaultARPOwners:
 		if f.Interface == "" {
 			at(s.Line, "%s: expected interface (like eth0)", f.Kind)
 		} else if n != nil && !slices.ContainsFunc(n.Interfaces, func(i *Interface) bool { return i.Name == f.Interface }) {

@@ -2,6 +2,7 @@
 // ipvsadm: the same option letters, output formats, messages and exit
 // codes, sent to lvsd's control socket (--socket, default
 // /run/lvsd/lvsd.sock). All the logic is admin.CLI; see lvsadm --help.
+// `lvsadm passwd` sets the web tool's password (web.Passwd).
 package main
 
 import (
@@ -11,9 +12,13 @@ import (
 	"syscall"
 
 	"lvs/admin"
+	"lvs/admin/web"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "passwd" {
+		os.Exit(web.Passwd(os.Args[2:], os.Stdin, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := admin.CLI{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}.Run(ctx, os.Args[1:])
 	stop()

@@ -12,11 +12,15 @@ import (
 	"os/signal"
 	"syscall"
 
+	"lvs/admin/web"
 	"lvs/config"
 	"lvs/daemon"
 )
 
-const usage = `Usage: lvsd [-t | --config-dump] [-f FILE] [--iptables FILE] [--workers N]
+const usage = `Usage: lvsd [-t | --config-dump | --set-password] [-f FILE] [--iptables FILE] [--workers N]
+            [--busy-poll DURATION]
+            [--admin ADDR] [--admin-allow LIST] [--admin-cert FILE --admin-key FILE]
+            [--password-file FILE]
 
 lvsd is the daemon of an LVS router, in user space: it reads the Piranha
 configuration file lvs.cf, owns the virtual IPs, forwards connections to the
@@ -29,6 +33,10 @@ Modes:
                       configuration is usable, 1 when it is not
   --config-dump       print the configuration in the normalised lvs.cf layout
                       (the one the Piranha GUI writes), then exit
+  --set-password      read a new password for the web tool's user piranha
+                      from standard input (one line, at least 8 characters),
+                      write its bcrypt hash to the password file (mode 0600)
+                      and exit; the same as lvsadm passwd
   (none)              run the daemon in the foreground: take the VIPs and the
                       nat_router address of lvs.cf, forward to the real
                       servers, log to stderr; SIGHUP re-reads lvs.cf and
@@ -44,11 +52,30 @@ Files:
                       error). The same rules can be written in lvs.cf as
                       fwmark_rule and masquerade blocks: see lvs.cf(5).
   --workers N         dataplane workers per interface (default: one per CPU)
+  --busy-poll D       how long a worker keeps polling its empty packet ring
+                      before it sleeps (like 50us): lower latency and more
+                      connections/s for up to D of CPU after each burst
+                      (default 0: never spin)
   --socket PATH       the control socket lvsadm uses (default /run/lvsd/lvsd.sock;
                       "off" for none)
-  --admin ADDR        where /metrics, the event stream (/v1/events) and the
-                      /proc/net/ip_vs texts (/v1/proc/...) are served, loopback
-                      clients only (default 127.0.0.1:3636; "off" for none)
+  --admin ADDR        where the web administration tool (the Piranha
+                      Configuration Tool's successor), /metrics, the event
+                      stream (/v1/events), the /proc/net/ip_vs texts and the
+                      JSON API are served over HTTP (default :3636, every
+                      address, but see --admin-allow; "off" for none)
+  --admin-allow LIST  the clients the admin listener answers, checked before
+                      anything else, the login page included: addresses and
+                      networks separated by commas, e.g.
+                      "127.0.0.1,::1,192.168.1.100,172.16.57.0/24" (the
+                      .htaccess form "172.16.57" also works; "all" allows
+                      everyone). Default: loopback only. API requests that
+                      change something are taken from loopback only.
+  --admin-cert FILE   serve the admin listener over TLS with this PEM
+  --admin-key FILE    certificate and key (both or neither)
+  --password-file FILE
+                      the web tool's password file (default piranha.passwd
+                      in the directory of the lvs.cf, i.e.
+                      /etc/sysconfig/ha/piranha.passwd)
   -h, --help          show this help
 
 Examples:
@@ -59,7 +86,7 @@ Examples:
 `
 
 func main() {
-	opts, code := parseFlags(os.Args[1:], os.Stdout, os.Stderr)
+	opts, setPassword, code := parseFlags(os.Args[1:], os.Stdout, os.Stderr)
 	if code >= 0 {
 		os.Exit(code)
 	}
@@ -68,6 +95,8 @@ func main() {
 		os.Exit(daemon.ConfigTest(opts, os.Stdout, os.Stderr))
 	case opts.ConfigDump:
 		os.Exit(daemon.ConfigDump(opts, os.Stdout, os.Stderr))
+	case setPassword:
+		os.Exit(daemon.SetPassword(opts, os.Stdin, os.Stderr))
 	default:
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		err := daemon.Run(ctx, opts)
@@ -79,10 +108,10 @@ func main() {
 	}
 }
 
-// parseFlags turns the command line into daemon.Options. code is -1 to go
-// on, or the exit status: 0 after --help (printed to stdout), 2 after a
-// usage error (explained on stderr).
-func parseFlags(args []string, stdout, stderr io.Writer) (o daemon.Options, code int) {
+// parseFlags turns the command line into daemon.Options; setPassword is
+// --set-password. code is -1 to go on, or the exit status: 0 after --help
+// (printed to stdout), 2 after a usage error (explained on stderr).
+func parseFlags(args []string, stdout, stderr io.Writer) (o daemon.Options, setPassword bool, code int) {
 	fs := flag.NewFlagSet("lvsd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintf(stderr, "Run lvsd --help for the options.\n") }
@@ -96,20 +125,40 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o daemon.Options, code
 	fs.StringVar(&o.ConfigFile, "config", "", "")
 	fs.StringVar(&o.IptablesFile, "iptables", "", "")
 	fs.IntVar(&o.Workers, "workers", 0, "")
+	fs.DurationVar(&o.BusyPoll, "busy-poll", 0, "")
 	fs.StringVar(&o.Socket, "socket", "", "")
 	fs.StringVar(&o.Admin, "admin", "", "")
+	fs.StringVar(&o.AdminAllow, "admin-allow", "", "")
+	fs.StringVar(&o.AdminCert, "admin-cert", "", "")
+	fs.StringVar(&o.AdminKey, "admin-key", "", "")
+	fs.StringVar(&o.PasswordFile, "password-file", "", "")
+	fs.BoolVar(&setPassword, "set-password", false, "")
 	switch err := fs.Parse(args); {
 	case err != nil:
-		return o, 2
+		return o, setPassword, 2
 	case help:
 		fmt.Fprintf(stdout, usage, config.DefaultFile, config.DefaultIptablesFile)
-		return o, 0
+		return o, setPassword, 0
 	case fs.NArg() > 0:
 		fmt.Fprintf(stderr, "lvsd: unexpected argument %q (see lvsd --help)\n", fs.Arg(0))
-		return o, 2
+		return o, setPassword, 2
+	case (o.AdminCert == "") != (o.AdminKey == ""):
+		fmt.Fprintln(stderr, "lvsd: --admin-cert and --admin-key go together")
+		return o, setPassword, 2
+	case o.AdminAllow != "" && !validAllow(o.AdminAllow, stderr):
+		return o, setPassword, 2
 	case o.ConfigTest && o.ConfigDump:
 		fmt.Fprintln(stderr, "lvsd: -t and --config-dump exclude each other")
-		return o, 2
+		return o, setPassword, 2
 	}
-	return o, -1
+	return o, setPassword, -1
+}
+
+// validAllow checks --admin-allow, explaining a bad entry on stderr.
+func validAllow(list string, stderr io.Writer) bool {
+	if _, err := web.ParseAllowList(list); err != nil {
+		fmt.Fprintln(stderr, "lvsd: --admin-allow:", err)
+		return false
+	}
+	return true
 }

@@ -23,12 +23,17 @@ func TestParseFlags(t *testing.T) {
 		{"help", []string{"--help"}, daemon.Options{}, 0, "Usage: lvsd", ""},
 		{"unknown flag", []string{"-x"}, daemon.Options{}, 2, "", "flag provided but not defined: -x"},
 		{"argument", []string{"-t", "lvs.cf"}, daemon.Options{ConfigTest: true}, 2, "", `unexpected argument "lvs.cf"`},
+		{"admin", []string{"--admin", ":3636", "--admin-allow", "127.0.0.1,172.16.57", "--password-file", "p"},
+			daemon.Options{Admin: ":3636", AdminAllow: "127.0.0.1,172.16.57", PasswordFile: "p"}, -1, "", ""},
+		{"tls", []string{"--admin-cert", "c.pem", "--admin-key", "k.pem"}, daemon.Options{AdminCert: "c.pem", AdminKey: "k.pem"}, -1, "", ""},
+		{"cert without key", []string{"--admin-cert", "c.pem"}, daemon.Options{AdminCert: "c.pem"}, 2, "", "go together"},
+		{"bad allow", []string{"--admin-allow", "10.0.0.0/33"}, daemon.Options{AdminAllow: "10.0.0.0/33"}, 2, "", "--admin-allow"},
 		{"both modes", []string{"-t", "--config-dump"}, daemon.Options{ConfigTest: true, ConfigDump: true}, 2, "", "exclude each other"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
-			got, code := parseFlags(tt.args, &out, &errb)
+			got, _, code := parseFlags(tt.args, &out, &errb)
 			if got != tt.want || code != tt.code {
 				t.Errorf("parseFlags(%q) = %+v, %d; want %+v, %d", tt.args, got, code, tt.want, tt.code)
 			}

@@ -84,6 +84,8 @@ func run(ctx context.Context, args []string) error {
 	switch cmd {
 	case "responder":
 		return responder(ctx, args)
+	case "ipip":
+		return ipip(ctx, args)
 	case "run", "up", "exec", "down", "ls":
 	default:
 		return fmt.Errorf("unknown command %q (try lvssim --help)", cmd)
@@ -137,4 +139,15 @@ func responder(ctx context.Context, args []string) error {
 		return err
 	}
 	return sim.RunResponder(ctx, o)
+}
+
+// ipip is the hidden subcommand lvssim starts inside tunnelling real
+// servers whose kernel has no IPIP (see sim.RunIPIP).
+func ipip(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("lvssim ipip", flag.ContinueOnError)
+	dev := fs.String("dev", "tunl0", "TUN device that receives the decapsulated datagrams")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return sim.RunIPIP(ctx, *dev)
 }

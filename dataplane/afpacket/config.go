@@ -65,10 +65,13 @@ type Config struct {
 	// Workers use one per egress port, so no two goroutines share a writer.
 	TXOnly bool
 
-	// Spin is how many times ReadBatch re-checks the ring before it sleeps in
-	// poll(2). Waking an idle vCPU is dear (reference/performance.md B.4), so
-	// a dedicated core may spin; the default 0 never spins.
-	Spin int
+	// BusyPoll is how long ReadBatch keeps re-checking an empty ring before
+	// it sleeps in poll(2): adaptive busy-polling. Waking a sleeping reader
+	// (and, in a VM, a halted vCPU) costs tens of microseconds per wake-up
+	// (reference/performance.md B.4); with traffic arriving faster than
+	// BusyPoll the reader never sleeps, and an idle link costs at most
+	// BusyPoll of CPU after its last frame. The default 0 never spins.
+	BusyPoll time.Duration
 }
 
 // RingVersion selects the layout of the receive ring, and with it when the

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -26,7 +27,7 @@ type Link struct {
 	ifname string
 	batch  int
 	vnet   bool
-	spin   int
+	spin   time.Duration // Config.BusyPoll
 	closed atomic.Bool
 	efd    int // eventfd: Close writes it to wake a reader blocked in poll
 
@@ -54,7 +55,7 @@ func Open(c Config) (*Link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening AF_PACKET socket for %s: %w", c.Interface, err)
 	}
-	l := &Link{txOnly: c.TXOnly, ifname: c.Interface, batch: c.BatchSize, vnet: !c.DisableVNetHdr, spin: c.Spin, fd: fd, efd: -1}
+	l := &Link{txOnly: c.TXOnly, ifname: c.Interface, batch: c.BatchSize, vnet: !c.DisableVNetHdr, spin: c.BusyPoll, fd: fd, efd: -1}
 	if err := l.setup(c, ifi.Index); err != nil {
 		l.release()
 		return nil, err

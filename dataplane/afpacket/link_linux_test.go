@@ -52,7 +52,7 @@ func TestLinkContract(t *testing.T) {
 func TestLinkContractNoVNetHdr(t *testing.T) {
 	linktest.TestPair(t, func(t *testing.T) (dataplane.Link, dataplane.Link) {
 		ns, a, b := vethNS(t)
-		c := Config{DisableVNetHdr: true, BlockSize: 64 << 10, BlockCount: 16, BatchSize: 16, Spin: 100}
+		c := Config{DisableVNetHdr: true, BlockSize: 64 << 10, BlockCount: 16, BatchSize: 16, BusyPoll: 50 * time.Microsecond}
 		ca, cb := c, c
 		ca.Interface, cb.Interface = a, b
 		return openIn(t, ns, ca), openIn(t, ns, cb)
@@ -73,7 +73,7 @@ func TestLinkContractV2(t *testing.T) {
 func TestLinkContractV2NoVNetHdr(t *testing.T) {
 	linktest.TestPair(t, func(t *testing.T) (dataplane.Link, dataplane.Link) {
 		ns, a, b := vethNS(t)
-		c := Config{Ring: RingV2, DisableVNetHdr: true, FrameSize: 2048, FrameCount: 512, BatchSize: 16, Spin: 100}
+		c := Config{Ring: RingV2, DisableVNetHdr: true, FrameSize: 2048, FrameCount: 512, BatchSize: 16, BusyPoll: 50 * time.Microsecond}
 		ca, cb := c, c
 		ca.Interface, cb.Interface = a, b
 		return openIn(t, ns, ca), openIn(t, ns, cb)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -148,7 +149,7 @@ func (l *Link) read(frames [][]byte, meta []dataplane.Meta) (int, error) {
 	if len(frames) == 0 {
 		return 0, nil
 	}
-	spins := l.spin
+	var spinUntil time.Time // zero until the ring is first found empty
 	for {
 		var n int
 		if r.v2 {
@@ -161,9 +162,14 @@ func (l *Link) read(frames [][]byte, meta []dataplane.Meta) (int, error) {
 			return n, nil
 		}
 		l.handBack() // empty blocks (or frames not delivered) skipped by fill
-		if spins > 0 {
-			spins--
-			continue
+		if l.spin > 0 {
+			now := time.Now()
+			if spinUntil.IsZero() {
+				spinUntil = now.Add(l.spin)
+			}
+			if now.Before(spinUntil) {
+				continue
+			}
 		}
 		if err := l.wait(); err != nil {
 			return 0, err

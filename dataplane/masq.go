@@ -1,0 +1,214 @@
+package dataplane
+
+import (
+	"errors"
+	"net/netip"
+
+	"lvs/frame"
+	"lvs/ipvs"
+	"lvs/nat"
+)
+
+// NAT is the part of State for translation beyond virtual services: the
+// masquerade rules (the guide's `-j MASQUERADE` for connections the real
+// servers open) and the virtual addresses whose NAT connections the FTP
+// helper follows. It is immutable; nil means neither.
+type NAT struct {
+	Masq *nat.Masquerade
+	// FTP lists the virtual address:ports (the control port, 21) of the
+	// services with ftp_helper on.
+	FTP []netip.AddrPort
+}
+
+// helper reports whether the FTP helper follows connections to virtual v.
+func (n *NAT) helper(v netip.AddrPort) bool {
+	if n == nil {
+		return false
+	}
+	for _, a := range n.FTP {
+		if a == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Reserved says whether the VIP's port outer.Port() must not be given to a
+// masqueraded flow with peer: a packet from peer to it would be taken by a
+// virtual service (by address and port, or by firewall mark). It
+// implements nat.Reserved and does not allocate.
+func (st *State) Reserved(proto uint8, peer, outer netip.AddrPort) bool {
+	if st.Table.Lookup(ipvs.Proto(proto), outer.Addr(), outer.Port()) != nil {
+		return true
+	}
+	in, _ := st.Owned.Port(outer.Addr().As4())
+	p := frame.Parsed{Kind: frame.KindIPv4, Proto: proto, Src: peer, Dst: outer}
+	mark := st.Class.Mark(&p, in)
+	return mark != 0 && st.Table.LookupMark(mark) != nil
+}
+
+// opens reports whether the frame can open a flow: a UDP datagram, or a
+// TCP SYN without ACK.
+func opens(p *frame.Parsed) bool {
+	return p.Proto == frame.ProtoUDP || p.Flags&(frame.SYN|frame.ACK|frame.RST) == frame.SYN
+}
+
+// masqOut handles a TCP/UDP frame from the private side that belongs to no
+// virtual service's connection: a packet of a masqueraded flow, or the
+// first packet of a new one that a masquerade rule (or an FTP helper
+// expectation) covers. The source becomes the public address and the frame
+// goes towards its destination. Anything else is left to the kernel.
+func (w *Worker) masqOut(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
+	p := &w.p
+	if st.NAT == nil || p.IsFragment() {
+		return Pass
+	}
+	fl, ok := w.d.NAT.LookupOut(p.Proto, p.Src, p.Dst, uint8(p.Flags), now)
+	if !ok {
+		if !opens(p) {
+			return Pass
+		}
+		var err error
+		if fl, err = w.newMasq(st, now); err != nil {
+			if err == errNotCovered {
+				return Pass
+			}
+			return w.C.drop(DropTableFull)
+		}
+	}
+	if _, owned := st.Owned.Port(fl.Outer.Addr().As4()); !owned {
+		return Pass // the standby router: its peer masquerades
+	}
+	return w.natSend(f, m, st, fl.Peer.Addr(), fl.Outer, nat.Out)
+}
+
+// errNotCovered: no masquerade rule or helper expectation covers a frame.
+var errNotCovered = errors.New("not masqueraded")
+
+// newMasq adds the flow of a connection the frame opens, if an FTP helper
+// expectation or a masquerade rule covers it (else errNotCovered).
+func (w *Worker) newMasq(st *State, now ipvs.Tick) (nat.Flow, error) {
+	p := &w.p
+	out, _, ok := st.Routes.Lookup(p.Dst.Addr().As4())
+	if !ok || out == w.in.Index {
+		return nat.Flow{}, errNotCovered
+	}
+	if len(st.NAT.FTP) > 0 && p.Proto == frame.ProtoTCP {
+		// The active data connection a PORT/EPRT announced: from VIP:20.
+		if outer, ok := w.d.FTP.TakeActive(p.Src.Addr(), p.Dst, now); ok {
+			fl, err := w.d.NAT.Insert(nat.Flow{Proto: p.Proto, Inner: p.Src, Peer: p.Dst, Outer: outer}, now)
+			if err != nil {
+				fl, err = w.d.NAT.Add(p.Proto, p.Src, p.Dst, outer.Addr(), outer.Port(), st, now)
+			}
+			return fl, err
+		}
+	}
+	if !st.NAT.Masq.Match(p.Proto, p.Src, p.Dst, out) {
+		return nat.Flow{}, errNotCovered
+	}
+	addr, ok := st.NAT.Masq.Source(p.Src.Addr(), out)
+	if !ok {
+		return nat.Flow{}, errNotCovered
+	}
+	return w.d.NAT.Add(p.Proto, p.Src, p.Dst, addr, 0, st, now)
+}
+
+// masqIn handles a TCP/UDP frame to an owned address that no virtual
+// service takes: a reply of a masqueraded flow, or the first packet of an
+// FTP data connection the helper expects. It reports false for anything
+// else (which noService answers).
+func (w *Worker) masqIn(f []byte, m Meta, st *State, now ipvs.Tick) (Verdict, bool) {
+	p := &w.p
+	if st.NAT == nil || p.Proto != frame.ProtoTCP && p.Proto != frame.ProtoUDP {
+		return 0, false
+	}
+	fl, ok := w.d.NAT.LookupIn(p.Proto, p.Src, p.Dst, uint8(p.Flags), now)
+	if !ok {
+		if len(st.NAT.FTP) == 0 || p.Proto != frame.ProtoTCP || !opens(p) {
+			return 0, false
+		}
+		// The passive data connection a 227/229 reply announced.
+		real, ok := w.d.FTP.TakePassive(p.Src.Addr(), p.Dst, now)
+		if !ok {
+			return 0, false
+		}
+		var err error
+		if fl, err = w.d.NAT.Insert(nat.Flow{Proto: p.Proto, Inner: real, Peer: p.Src, Outer: p.Dst}, now); err != nil {
+			return w.C.drop(DropTableFull), true
+		}
+		w.learnClient(st, f)
+	}
+	return w.natSend(f, m, st, fl.Inner.Addr(), fl.Inner, nat.In), true
+}
+
+// natSend rewrites the source (dir Out) or the destination (dir In) of the
+// frame to `to` and sends it to the next hop towards dst.
+func (w *Worker) natSend(f []byte, m Meta, st *State, dst netip.Addr, to netip.AddrPort, dir nat.Dir) Verdict {
+	p := &w.p
+	out, mac, ok := w.nextHop(st, dst)
+	if !ok {
+		return w.C.drop(DropNoNeigh)
+	}
+	port := w.d.Ports[out]
+	ip := frame.IPv4(f[p.L3:p.End])
+	if !m.IsGSO() && p.End-p.L3 > port.MTU {
+		if ip.DF() {
+			w.natICMP(f, st, dir, frame.ICMPDestUnreachable, frame.ICMPFragNeeded, port.MTU)
+		}
+		return w.C.drop(DropTooBig)
+	}
+	if !ip.DecTTL() {
+		w.natICMP(f, st, dir, frame.ICMPTimeExceeded, 0, 0)
+		return w.C.drop(DropTTL)
+	}
+	if dir == nat.Out {
+		p.SetSrc(f, to)
+	} else {
+		p.SetDst(f, to)
+	}
+	Ethernet(f).SetDst(mac)
+	Ethernet(f).SetSrc(port.MAC)
+	w.emit(out, f, m)
+	return Forward
+}
+
+// natICMP answers the frame with an ICMP error: from the router's own
+// address towards a real server, from the VIP towards the public side.
+func (w *Worker) natICMP(f []byte, st *State, dir nat.Dir, typ, code uint8, mtu int) {
+	if dir == nat.Out {
+		w.icmpErrorFrom(f, typ, code, mtu, w.in.Addr)
+		return
+	}
+	w.icmpError(f, st, typ, code, mtu)
+}
+
+// icmpToMasq forwards an ICMP error sent to a VIP about a packet of a
+// masqueraded flow (say "fragmentation needed" on the way to a host a real
+// server downloads from) to the real server, as the kernel's NAT does for
+// related ICMP: the outer destination becomes the real server and the
+// quoted source its address and port. Other errors are dropped.
+func (w *Worker) icmpToMasq(f []byte, st *State) Verdict {
+	p := &w.p
+	if st.NAT == nil || p.InnerProto != frame.ProtoTCP && p.InnerProto != frame.ProtoUDP {
+		return w.C.drop(DropNoService)
+	}
+	// The quote is the translated packet: VIP:port → peer.
+	fl, ok := w.d.NAT.FindIn(p.InnerProto, p.InnerDst, p.InnerSrc, w.d.Tick(w.now))
+	if !ok {
+		return w.C.drop(DropNoService)
+	}
+	out, mac, ok := w.nextHop(st, fl.Inner.Addr())
+	if !ok {
+		return w.C.drop(DropNoNeigh)
+	}
+	port := w.d.Ports[out]
+	if !frame.IPv4(f[p.L3:p.End]).DecTTL() {
+		return w.C.drop(DropTTL)
+	}
+	p.SetDst(f, netip.AddrPortFrom(fl.Inner.Addr(), 0))
+	p.SetInnerSrc(f, fl.Inner)
+	Ethernet(f).SetDst(mac)
+	Ethernet(f).SetSrc(port.MAC)
+	w.emit(out, f, Meta{})
+	return Forward
+}

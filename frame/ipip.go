@@ -1,0 +1,87 @@
+package frame
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// ProtoIPIP is the IP protocol number of IPv4-in-IPv4 encapsulation
+// (RFC 2003), what IPVS's tunnel method (ipvsadm -i) sends.
+const ProtoIPIP uint8 = 4
+
+// IPIPOverhead is what IPIP encapsulation adds to a datagram: one outer
+// IPv4 header without options. A datagram fits an egress of MTU m when it
+// is at most m-IPIPOverhead bytes long.
+const IPIPOverhead = IPv4MinLen
+
+// IPIPInner is where EncapIPIP expects the inner datagram in its buffer:
+// after the Ethernet header and the outer IPv4 header.
+const IPIPInner = EthernetLen + IPIPOverhead
+
+// EncapIPIP completes an IPIP frame around the IPv4 datagram of n bytes the
+// caller has placed at b[IPIPInner:]. It writes the Ethernet header
+// (dstMAC, srcMAC, IPv4) and the outer IPv4 header in front and returns
+// the frame's length, IPIPInner+n.
+//
+// The outer header follows the kernel's ip_vs_tunnel_xmit and
+// ip_vs_prepare_tunneled_skb (net/netfilter/ipvs/ip_vs_xmit.c):
+//   - protocol 4, from src (the director's own address) to dst (the real server);
+//   - TTL copied from the inner header;
+//   - DF copied from the inner header (IPVS with pmtu_disc, the default);
+//   - TOS copied from the inner header, except that an inner ECN of CE
+//     becomes ECT(0) outside (INET_ECN_encapsulate, RFC 6040 normal mode);
+//   - identification id, and a header checksum.
+//
+// It writes nothing and returns 0 when b is shorter than IPIPInner+n, when
+// b[IPIPInner:] does not start with a valid IPv4 header whose total length
+// is n, or when the outer datagram would exceed 65535 bytes. The inner
+// datagram is not changed: decrementing its TTL is the caller's choice.
+func EncapIPIP(b []byte, n int, dstMAC, srcMAC MAC, src, dst netip.Addr, id uint16) int {
+	if n < IPv4MinLen || n > 0xffff-IPIPOverhead || len(b) < IPIPInner+n || !src.Is4() || !dst.Is4() {
+		return 0
+	}
+	in := IPv4(b[IPIPInner : IPIPInner+n])
+	if !in.ValidHeader() || in.TotalLen() != n {
+		return 0
+	}
+	e := Ethernet(b[:EthernetLen])
+	e.SetDst(dstMAC)
+	e.SetSrc(srcMAC)
+	binary.BigEndian.PutUint16(e[ethType:], EtherTypeIPv4)
+
+	out := IPv4(b[EthernetLen:IPIPInner])
+	out[ipv4VerIHL] = 0x45
+	out[ipv4TOS] = ecnEncapsulate(in.TOS())
+	binary.BigEndian.PutUint16(out[ipv4TotalLen:], uint16(IPIPOverhead+n))
+	binary.BigEndian.PutUint16(out[ipv4ID:], id)
+	var frag uint16
+	if in.DF() {
+		frag = ipv4FlagDF
+	}
+	binary.BigEndian.PutUint16(out[ipv4Frag:], frag)
+	out[ipv4TTL] = in.TTL()
+	out[ipv4Proto] = ProtoIPIP
+	s, d := src.As4(), dst.As4()
+	copy(out[ipv4Src:ipv4Src+4], s[:])
+	copy(out[ipv4Dst:ipv4Dst+4], d[:])
+	binary.BigEndian.PutUint16(out[ipv4Sum:], 0)
+	out.UpdateChecksum()
+	return IPIPInner + n
+}
+
+// ECN codepoints, the low two bits of the TOS byte (RFC 3168).
+const (
+	ecnMask = 0x03
+	ecnECT0 = 0x02
+	ecnCE   = 0x03
+)
+
+// ecnEncapsulate returns the outer TOS for an inner TOS, as the kernel's
+// INET_ECN_encapsulate(inner, inner): DSCP and ECN copied, CE turned into
+// ECT(0) so that the decapsulator does not see congestion twice.
+func ecnEncapsulate(tos uint8) uint8 {
+	if tos&ecnMask == ecnCE {
+		return tos&^ecnMask | ecnECT0
+	}
+	return tos
+}
