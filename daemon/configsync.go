@@ -61,11 +61,7 @@ func startCfgSync(c *config.Config, all []netip.Prefix, log *slog.Logger) (*cfgS
 		s.st.Reason = "needs heartbeat_key: a pushed lvs.cf can run programs (active_cmd, send_program)"
 		return s, nil
 	}
-	var own []netip.Addr
-	for _, p := range all {
-		own = append(own, p.Addr())
-	}
-	role, err := ha.FindRole(c.Primary, c.Backup, own)
+	role, err := findRole(c, all)
 	if err != nil {
 		return nil, err
 	}

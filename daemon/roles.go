@@ -23,6 +23,16 @@ func haSettings(c *config.Config) ha.Settings {
 	}.Normalize()
 }
 
+// findRole is which router of lvs.cf this is: the one whose primary or
+// backup address is among all, this host's addresses.
+func findRole(c *config.Config, all []netip.Prefix) (ha.Role, error) {
+	own := make([]netip.Addr, 0, len(all))
+	for _, p := range all {
+		own = append(own, p.Addr())
+	}
+	return ha.FindRole(c.Primary, c.Backup, own)
+}
+
 // startHA sets up pulse's part when lvs.cf names a backup (backup_active =
 // 1): the role from which of primary/backup is one of this host's
 // addresses, the heartbeat transport on heartbeat_port, and the role
@@ -33,11 +43,7 @@ func startHA(c *config.Config, all []netip.Prefix, log *slog.Logger) (*ha.Runner
 	if !c.BackupActive || !c.Backup.IsValid() {
 		return nil, nil
 	}
-	var own []netip.Addr
-	for _, p := range all {
-		own = append(own, p.Addr())
-	}
-	role, err := ha.FindRole(c.Primary, c.Backup, own)
+	role, err := findRole(c, all)
 	if err != nil {
 		return nil, fmt.Errorf("finding this router's role: %w", err)
 	}

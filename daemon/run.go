@@ -548,17 +548,8 @@ func classifier(r *config.Rules, s *site) *dataplane.Classifier {
 	}
 	var rules []dataplane.MarkRule
 	for _, m := range r.Marks {
-		in := -1
-		if m.Iface != "" {
-			in = -2 // an interface lvsd does not serve: never matches
-			for _, p := range s.ports {
-				if p.Name == config.BaseInterface(m.Iface) {
-					in = p.Index
-				}
-			}
-		}
 		rules = append(rules, dataplane.MarkRule{Proto: uint8(m.Proto), Src: m.Src, Dst: m.Dst,
-			SPortLo: m.SPortLo, SPortHi: m.SPortHi, DPortLo: m.DPortLo, DPortHi: m.DPortHi, InPort: in, Mark: m.Mark})
+			SPortLo: m.SPortLo, SPortHi: m.SPortHi, DPortLo: m.DPortLo, DPortHi: m.DPortHi, InPort: s.ruleIface(m.Iface), Mark: m.Mark})
 	}
 	return dataplane.NewClassifier(rules)
 }

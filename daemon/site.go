@@ -248,17 +248,8 @@ func natState(c *config.Config, r *config.Rules, s *site) *dataplane.NAT {
 	var rules []nat.Rule
 	if r != nil {
 		for _, m := range r.Masquerades {
-			out := -1
-			if m.Iface != "" {
-				out = -2 // an interface lvsd does not serve: never matches
-				for _, p := range s.ports {
-					if p.Name == config.BaseInterface(m.Iface) {
-						out = p.Index
-					}
-				}
-			}
 			rules = append(rules, nat.Rule{Proto: uint8(m.Proto), Src: m.Src, Dst: m.Dst,
-				SPortLo: m.SPortLo, SPortHi: m.SPortHi, DPortLo: m.DPortLo, DPortHi: m.DPortHi, OutPort: out})
+				SPortLo: m.SPortLo, SPortHi: m.SPortHi, DPortLo: m.DPortLo, DPortHi: m.DPortHi, OutPort: s.ruleIface(m.Iface)})
 		}
 	}
 	if len(rules) == 0 && len(n.FTP) == 0 {
@@ -283,4 +274,19 @@ func natState(c *config.Config, r *config.Rules, s *site) *dataplane.NAT {
 	}
 	n.Masq = nat.NewMasquerade(rules, bySource, byPort)
 	return n
+}
+
+// ruleIface is the port of a rule's interface (-i of a MARK rule, -o of a
+// MASQUERADE rule) for the dataplane: -1 for any interface, -2 for one lvsd
+// does not serve (the rule never matches).
+func (s *site) ruleIface(iface string) int {
+	if iface == "" {
+		return -1
+	}
+	for _, p := range s.ports {
+		if p.Name == config.BaseInterface(iface) {
+			return p.Index
+		}
+	}
+	return -2
 }

@@ -42,11 +42,7 @@ func startSync(c *config.Config, all []netip.Prefix) (*connSync, error) {
 	if !c.SyncDaemon || !c.BackupActive || !c.Backup.IsValid() {
 		return nil, nil
 	}
-	var own []netip.Addr
-	for _, p := range all {
-		own = append(own, p.Addr())
-	}
-	role, err := ha.FindRole(c.Primary, c.Backup, own)
+	role, err := findRole(c, all)
 	if err != nil {
 		return nil, err
 	}

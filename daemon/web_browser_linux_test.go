@@ -1,19 +1,16 @@
 package daemon_test
 
 import (
-	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-)
 
-// chromium is Debian's browser, installed by scripts/install-deps.sh.
-const chromium = "/usr/bin/chromium"
+	"lvs/internal/browsertest"
+)
 
 // TestIntegrationWebBrowser is the issue's browser test against the real
 // lvsd: headless Chromium runs on the router (inside its namespace, where
@@ -23,71 +20,21 @@ const chromium = "/usr/bin/chromium"
 // down. Screenshots go to $LVS_ARTIFACTS (or the test's temporary
 // directory).
 func TestIntegrationWebBrowser(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("browser test skipped: %s is not installed (apt-get install chromium, or scripts/install-deps.sh)", chromium)
+	if _, err := os.Stat(browsertest.Chromium); err != nil {
+		t.Skipf("browser test skipped: %s is not installed (apt-get install chromium, or scripts/install-deps.sh)", browsertest.Chromium)
 	}
 	w := startWebSite(t)
 	ipPath, err := exec.LookPath("ip")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	if a := os.Getenv("LVS_ARTIFACTS"); a != "" {
-		dir = filepath.Join(a, t.Name())
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1024),
-		// `ip netns exec ROUTER chromium …`: ip execs the browser, which
-		// then talks to chromedp over its pipe.
-		chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
-			cmd.Args = append([]string{"ip", "netns", "exec", w.router}, cmd.Args...)
-			cmd.Path = ipPath
-		}))
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	// text reads an element; live updates may replace it while it is read,
-	// so a failed read is retried a few times.
-	text := func(sel chromedp.CSS) string {
-		t.Helper()
-		var err error
-		for range 20 {
-			var s string
-			if s, err = chromedp.Run(ctx, chromedp.Text(sel)); err == nil {
-				return s
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Fatalf("reading %s: %v", sel, err)
-		return ""
-	}
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// `ip netns exec ROUTER chromium …`: ip execs the browser, which then
+	// talks to chromedp over its pipe.
+	b := browsertest.New(t, 2*time.Minute, func(cmd *exec.Cmd) {
+		cmd.Args = append([]string{"ip", "netns", "exec", w.router}, cmd.Args...)
+		cmd.Path = ipPath
+	})
+	do, text, shot, dir := b.Do, b.Text, b.Shot, b.Dir
 
 	do("log in",
 		chromedp.Navigate(toolURL+"/control"),

@@ -155,6 +155,24 @@ func (s *Site) dial(ctx context.Context, src source, network, to string) (net.Co
 	return c, err
 }
 
+// greeted connects to the TCP echo service at to, with ctx's deadline on
+// the connection, and reads the server's greeting (its name).
+func (s *Site) greeted(ctx context.Context, src source, to netip.AddrPort) (net.Conn, string, error) {
+	c, err := s.dial(ctx, src, "tcp", to.String())
+	if err != nil {
+		return nil, "", err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	name, err := readLine(c)
+	if err != nil {
+		c.Close()
+		return nil, "", fmt.Errorf("reading greeting: %w", err)
+	}
+	return c, name, nil
+}
+
 // echo does one TCP echo exchange: read the server's name, send a payload,
 // read it back.
 func (s *Site) tcpEchoOp(to netip.AddrPort, size int64) op {
@@ -162,18 +180,11 @@ func (s *Site) tcpEchoOp(to netip.AddrPort, size int64) op {
 		return s.tcpStreamOp(to, size)
 	}
 	return func(ctx context.Context, src source) (outcome, error) {
-		c, err := s.dial(ctx, src, "tcp", to.String())
+		c, name, err := s.greeted(ctx, src, to)
 		if err != nil {
 			return outcome{}, err
 		}
 		defer c.Close()
-		if dl, ok := ctx.Deadline(); ok {
-			c.SetDeadline(dl)
-		}
-		name, err := readLine(c)
-		if err != nil {
-			return outcome{}, fmt.Errorf("reading greeting: %w", err)
-		}
 		payload := []byte(strings.Repeat("lvssim echo ", 100))
 		if _, err := c.Write(payload); err != nil {
 			return outcome{server: name}, err
@@ -196,18 +207,11 @@ func (s *Site) tcpEchoOp(to netip.AddrPort, size int64) op {
 func (s *Site) tcpStreamOp(to netip.AddrPort, size int64) op {
 	want := patternSum(size)
 	return func(ctx context.Context, src source) (outcome, error) {
-		c, err := s.dial(ctx, src, "tcp", to.String())
+		c, name, err := s.greeted(ctx, src, to)
 		if err != nil {
 			return outcome{}, err
 		}
 		defer c.Close()
-		if dl, ok := ctx.Deadline(); ok {
-			c.SetDeadline(dl)
-		}
-		name, err := readLine(c)
-		if err != nil {
-			return outcome{}, fmt.Errorf("reading greeting: %w", err)
-		}
 		out := outcome{server: name}
 		sent := make(chan error, 1)
 		go func() {

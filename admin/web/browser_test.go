@@ -1,66 +1,15 @@
 package web
 
 import (
-	"context"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"lvs/internal/browsertest"
 )
-
-// chromium is the browser the browser tests drive (Debian's chromium,
-// installed by scripts/install-deps.sh).
-const chromium = "/usr/bin/chromium"
-
-// artifactDir is where screenshots go: $LVS_ARTIFACTS/<test> when set, else
-// the test's temporary directory.
-func artifactDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	if a := os.Getenv("LVS_ARTIFACTS"); a != "" {
-		dir = filepath.Join(a, t.Name())
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-// newBrowser starts headless Chromium with a fresh profile, or skips.
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("browser test skipped: %s is not installed (apt-get install chromium, or scripts/install-deps.sh)", chromium)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 1024),
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
-	ctx, cancel3 := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(cancel3)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting %s: %v", chromium, err)
-	}
-	return ctx
-}
 
 // TestBrowserAddRealServer drives the tool in headless Chromium as an
 // administrator following the guide's chapter 4: log in, add a real server
@@ -68,42 +17,11 @@ func newBrowser(t *testing.T) context.Context {
 // watch a real server's status turn down live. It keeps a screenshot of
 // every panel.
 func TestBrowserAddRealServer(t *testing.T) {
-	ctx := newBrowser(t)
+	b := browsertest.New(t, 90*time.Second, nil)
 	h := newHarness(t, func(o *Options) { o.Now = time.Now })
 	srv := httptest.NewServer(h.s.Handler()) // 127.0.0.1: inside the default allow-list
 	t.Cleanup(srv.Close)
-	dir := artifactDir(t)
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	// text reads an element; live updates may replace it while it is read,
-	// so a failed read is retried a few times.
-	text := func(sel chromedp.CSS) string {
-		t.Helper()
-		var err error
-		for range 20 {
-			var s string
-			if s, err = chromedp.Run(ctx, chromedp.Text(sel)); err == nil {
-				return s
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Fatalf("reading %s: %v", sel, err)
-		return ""
-	}
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	do, text, shot, dir := b.Do, b.Text, b.Shot, b.Dir
 
 	do("open the tool", chromedp.Navigate(srv.URL+"/control"), chromedp.WaitVisible(chromedp.ID("password")))
 	shot("01-login")
