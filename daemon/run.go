@@ -344,12 +344,30 @@ func (d *lvsd) control(ctx context.Context) error {
 			}
 			d.sync.imported(time.Now())
 		case ev, ok := <-d.health.Events():
-			if ok && d.hv.apply(ev) {
-				d.eventLine(ev)
-				d.rebuild()
-			}
+			d.healthEvents(ev, ok)
 		case <-tick.C:
 		}
+	}
+}
+
+// healthEvents applies a health event and every other one already
+// waiting (a thousand real servers come up within one check interval at
+// start), then rebuilds the table once.
+func (d *lvsd) healthEvents(ev health.Event, ok bool) {
+	changed := false
+	for ok {
+		if d.hv.apply(ev) {
+			d.eventLine(ev)
+			changed = true
+		}
+		select {
+		case ev, ok = <-d.health.Events():
+		default:
+			ok = false
+		}
+	}
+	if changed {
+		d.rebuild()
 	}
 }
 
