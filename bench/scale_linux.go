@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,53 +41,87 @@ func (r *runner) scaling(ctx context.Context, sc *Scaling, lvsd, why string) err
 	if err := r.addScaleServers(ctx); err != nil {
 		return fmt.Errorf("adding the scaling real servers: %w", err)
 	}
-	logs := filepath.Join(r.o.Out, "logs")
-	mk := func(name string, spec siteSpec, pick string) (contender, error) {
-		info := &Contender{Name: name, Available: true}
-		cfg := siteConfig(spec)
-		if pick != "" {
-			info.Kind = "kernel"
-			return &kernelContender{c: info, mode: KernelLB, rules: kernelLBRules(cfg, lbTable, pick), natRouter: spec.natRouter, udp: spec.udpPort}, nil
-		}
-		if lvsd == "" {
-			return nil, fmt.Errorf("%w: %s", errUnavailable, why)
-		}
-		info.Kind = "lvsd"
-		cf := filepath.Join(logs, "lvs-"+strings.ReplaceAll(name, " ", "-")+".cf")
-		if err := writeSite(cf, cfg); err != nil {
-			return nil, err
-		}
-		return &lvsdContender{c: info, bin: lvsd, cf: cf, workers: 1, cpus: strconv.Itoa(r.o.DirCPU), udp: spec.udpPort, notes: &r.notes}, nil
-	}
-	base := siteSpec{primary: directorPub, vip: vip, natRouter: natRouter, reals: realAddrs(r.o.Servers), udpPort: udpPort, tcpPort: tcpPort}
-	want := func(name string) bool {
-		for _, c := range r.o.Contenders {
-			if c == name {
-				return true
-			}
-		}
-		return false
-	}
-
-	// Memory and pps against the number of flows, one contender instance
-	// through every point, flows added in ascending order.
-	for _, x := range []struct{ name, pick string }{{LVSD1, ""}, {KernelLB, pickNumgen}} {
-		if !want(x.name) {
-			continue
-		}
-		c, err := mk(x.name, base, x.pick)
-		if err != nil {
-			sc.Notes = append(sc.Notes, fmt.Sprintf("%s: %v", x.name, err))
-			continue
-		}
-		if err := r.flowCurve(ctx, sc, c); err != nil {
+	e := &scaleEnv{r: r, sc: sc, lvsd: lvsd, why: why, logs: filepath.Join(r.o.Out, "logs"),
+		base: siteSpec{primary: directorPub, vip: vip, natRouter: natRouter, reals: realAddrs(r.o.Servers), udpPort: udpPort, tcpPort: tcpPort}}
+	for _, phase := range []func(context.Context) error{e.flows, e.servers, e.schedulers} {
+		if err := phase(ctx); err != nil {
 			return err
 		}
 	}
+	return nil
+}
 
-	// pps against the number of real servers.
-	for _, m := range serverPoints[r.o.Quick] {
-		spec := base
+// scaleEnv is what the three phases of the scaling run share.
+type scaleEnv struct {
+	r               *runner
+	sc              *Scaling
+	lvsd, why, logs string
+	base            siteSpec
+}
+
+// want reports whether the run includes contender name.
+func (e *scaleEnv) want(name string) bool { return slices.Contains(e.r.o.Contenders, name) }
+
+// mk makes the contender of one point: the kernel with pick, or lvsd with
+// the site of spec (its lvs.cf kept in the logs).
+func (e *scaleEnv) mk(name string, spec siteSpec, pick string) (contender, error) {
+	info := &Contender{Name: name, Available: true}
+	cfg := siteConfig(spec)
+	if pick != "" {
+		info.Kind = "kernel"
+		return &kernelContender{c: info, mode: KernelLB, rules: kernelLBRules(cfg, lbTable, pick), natRouter: spec.natRouter, udp: spec.udpPort}, nil
+	}
+	if e.lvsd == "" {
+		return nil, fmt.Errorf("%w: %s", errUnavailable, e.why)
+	}
+	info.Kind = "lvsd"
+	cf := filepath.Join(e.logs, "lvs-"+strings.ReplaceAll(name, " ", "-")+".cf")
+	if err := writeSite(cf, cfg); err != nil {
+		return nil, err
+	}
+	return &lvsdContender{c: info, bin: e.lvsd, cf: cf, workers: 1, cpus: strconv.Itoa(e.r.o.DirCPU), udp: spec.udpPort, notes: &e.r.notes}, nil
+}
+
+// point measures one point of a curve; a failed point carries its error,
+// only the run's cancellation is returned.
+func (e *scaleEnv) point(ctx context.Context, name string, spec siteSpec, pick string) (CurvePoint, error) {
+	var p CurvePoint
+	c, err := e.mk(name, spec, pick)
+	if err == nil {
+		p, err = e.r.pointPPS(ctx, c)
+	}
+	if err := ctxErr(ctx, nil); err != nil {
+		return p, err
+	}
+	if err != nil {
+		p.Err = err.Error()
+	}
+	return p, nil
+}
+
+// flows: memory and pps against the number of flows, one contender
+// instance through every point, flows added in ascending order.
+func (e *scaleEnv) flows(ctx context.Context) error {
+	for _, x := range []struct{ name, pick string }{{LVSD1, ""}, {KernelLB, pickNumgen}} {
+		if !e.want(x.name) {
+			continue
+		}
+		c, err := e.mk(x.name, e.base, x.pick)
+		if err != nil {
+			e.sc.Notes = append(e.sc.Notes, fmt.Sprintf("%s: %v", x.name, err))
+			continue
+		}
+		if err := e.r.flowCurve(ctx, e.sc, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// servers: pps against the number of real servers.
+func (e *scaleEnv) servers(ctx context.Context) error {
+	for _, m := range serverPoints[e.r.o.Quick] {
+		spec := e.base
 		spec.reals, spec.tcpPort = scaleAddrs(m), 0
 		spec.natRouter, spec.natBits = scaleRouter, scaleNet.Bits()
 		// The echo that answers from the address asked (see drEcho): the
@@ -94,33 +129,29 @@ func (r *runner) scaling(ctx context.Context, sc *Scaling, lvsd, why string) err
 		// first address, not the scaling one.
 		spec.udpPort = udpPortDR
 		for _, x := range []struct{ name, pick string }{{LVSD1, ""}, {KernelLB, pickNumgen}} {
-			if !want(x.name) {
+			if !e.want(x.name) {
 				continue
 			}
-			r.con.status("scaling · %s · %d real servers", x.name, m)
-			var p CurvePoint
-			c, err := mk(fmt.Sprintf("%s-%dservers", x.name, m), spec, x.pick)
-			if err == nil {
-				p, err = r.pointPPS(ctx, c)
-			}
-			p.X = float64(m)
-			if err := ctxErr(ctx, nil); err != nil {
+			e.r.con.status("scaling · %s · %d real servers", x.name, m)
+			p, err := e.point(ctx, fmt.Sprintf("%s-%dservers", x.name, m), spec, x.pick)
+			if err != nil {
 				return err
 			}
-			if err != nil {
-				p.Err = err.Error()
-			}
-			cv := curve(&sc.Servers, x.name)
+			p.X = float64(m)
+			cv := curve(&e.sc.Servers, x.name)
 			cv.Points = append(cv.Points, p)
-			r.con.logf("scaling %-8s %4d real servers: %s pps delivered, %s ns/pkt at fixed load %s", x.name, m, num(p.PPS), num(p.DirNs), p.Err)
+			e.r.con.logf("scaling %-8s %4d real servers: %s pps delivered, %s ns/pkt at fixed load %s", x.name, m, num(p.PPS), num(p.DirNs), p.Err)
 		}
 	}
+	return nil
+}
 
-	// pps against the scheduler: lvsd with each, the kernel's two
-	// choices beside the scheduler that does the same (numgen inc is
-	// round robin, jhash of the source is a source hash).
+// schedulers: pps against the scheduler, lvsd with each, the kernel's two
+// choices beside the scheduler that does the same (numgen inc is round
+// robin, jhash of the source is a source hash).
+func (e *scaleEnv) schedulers(ctx context.Context) error {
 	scheds := quickScheds
-	if !r.o.Quick {
+	if !e.r.o.Quick {
 		scheds = nil
 		for _, n := range config.SchedulerNames() {
 			s, _ := config.ParseScheduler(n)
@@ -134,35 +165,28 @@ func (r *runner) scaling(ctx context.Context, sc *Scaling, lvsd, why string) err
 	}
 	var jobs []job
 	for i, s := range scheds {
-		if want(LVSD1) {
+		if e.want(LVSD1) {
 			jobs = append(jobs, job{LVSD1, "", s, i})
 		}
-		if s == config.SchedRR && want(KernelLB) {
+		if s == config.SchedRR && e.want(KernelLB) {
 			jobs = append(jobs, job{"klb (numgen)", pickNumgen, s, i})
 		}
-		if s == config.SchedSH && want(KernelLBJhash) {
+		if s == config.SchedSH && e.want(KernelLBJhash) {
 			jobs = append(jobs, job{"klb-jhash", pickJhash, s, i})
 		}
 	}
 	for _, j := range jobs {
-		spec := base
+		spec := e.base
 		spec.sched, spec.tcpPort = j.sched, 0
-		r.con.status("scaling · %s · scheduler %v", j.name, j.sched)
-		var p CurvePoint
-		c, err := mk(fmt.Sprintf("%s-%v", j.name, j.sched), spec, j.pick)
-		if err == nil {
-			p, err = r.pointPPS(ctx, c)
-		}
-		p.X, p.Label = float64(j.idx), j.sched.String()
-		if err := ctxErr(ctx, nil); err != nil {
+		e.r.con.status("scaling · %s · scheduler %v", j.name, j.sched)
+		p, err := e.point(ctx, fmt.Sprintf("%s-%v", j.name, j.sched), spec, j.pick)
+		if err != nil {
 			return err
 		}
-		if err != nil {
-			p.Err = err.Error()
-		}
-		cv := curve(&sc.Schedulers, j.name)
+		p.X, p.Label = float64(j.idx), j.sched.String()
+		cv := curve(&e.sc.Schedulers, j.name)
 		cv.Points = append(cv.Points, p)
-		r.con.logf("scaling %-12s %-5v: %s pps delivered, %s ns/pkt at fixed load %s", j.name, j.sched, num(p.PPS), num(p.DirNs), p.Err)
+		e.r.con.logf("scaling %-12s %-5v: %s pps delivered, %s ns/pkt at fixed load %s", j.name, j.sched, num(p.PPS), num(p.DirNs), p.Err)
 	}
 	return nil
 }
