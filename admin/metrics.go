@@ -74,6 +74,7 @@ type collector struct {
 	vsConns, vsInPkts, vsOutPkts, vsInBytes, vsOutBytes, vsUp  metric
 	vsServers                                                  metric
 	dpRX, dpTX, dpVerdicts, dpDrops                            metric
+	dpRingFrames, dpRingDrops                                  metric
 	ctEntries, ctMax, ctHalfOpen, ctPressure                   metric
 	ctCreated, ctExpired, ctEvicted, ctFull                    metric
 	ctResched, ctNoDest, ctDropped, ctInvalid                  metric
@@ -93,7 +94,7 @@ func newCollector(src MetricsSource) *collector {
 	c.all = []metric{c.build, c.conns, c.inPkts, c.outPkts, c.inBytes, c.outBytes,
 		c.beActive, c.beInactive, c.beWeight, c.bePersist, c.beConns, c.beInPkts, c.beOutPkts, c.beInBytes, c.beOutBytes,
 		c.vsConns, c.vsInPkts, c.vsOutPkts, c.vsInBytes, c.vsOutBytes, c.vsUp, c.vsServers,
-		c.dpRX, c.dpTX, c.dpVerdicts, c.dpDrops,
+		c.dpRX, c.dpTX, c.dpVerdicts, c.dpDrops, c.dpRingFrames, c.dpRingDrops,
 		c.ctEntries, c.ctMax, c.ctHalfOpen, c.ctPressure, c.ctCreated, c.ctExpired, c.ctEvicted, c.ctFull,
 		c.ctResched, c.ctNoDest, c.ctDropped, c.ctInvalid,
 		c.haInfo, c.haState, c.haFault, c.haSince, c.haTakeovers, c.haReleases, c.haPeerUp, c.haAge, c.haRefused,
@@ -137,6 +138,8 @@ func (c *collector) defineDaemon() {
 	c.dpTX = counter("lvs_dataplane_tx_frames_total", "Frames written to the links by the dataplane workers.")
 	c.dpVerdicts = counter("lvs_dataplane_frames_total", "Frames handled, by verdict (pass, forward, reply, drop).", "verdict")
 	c.dpDrops = counter("lvs_packets_dropped_total", "Frames dropped by the dataplane, by reason.", "reason")
+	c.dpRingFrames = counter("lvs_dataplane_ring_frames_total", "Frames the kernel offered the workers' receive rings of the interface.", "interface")
+	c.dpRingDrops = counter("lvs_dataplane_ring_drops_total", "Frames the kernel dropped because a receive ring of the interface was full (the workers did not keep up).", "interface")
 	c.ctEntries = gauge("lvs_connection_table_entries", "Entries in the connection table, persistence templates included.")
 	c.ctMax = gauge("lvs_connection_table_max_entries", "The connection table's limit.")
 	c.ctHalfOpen = gauge("lvs_connection_table_half_open_entries", "TCP entries in SYN_RECV or SYNACK.")
@@ -278,6 +281,12 @@ func (c *collector) collectDataplane(ch chan<- prometheus.Metric, d DataplaneSta
 	}
 	for r, n := range d.Drops {
 		emit(ch, c.dpDrops, float64(n), r)
+	}
+	for i, n := range d.RingFrames {
+		emit(ch, c.dpRingFrames, float64(n), i)
+	}
+	for i, n := range d.RingDrops {
+		emit(ch, c.dpRingDrops, float64(n), i)
 	}
 }
 

@@ -36,6 +36,11 @@ type DataplaneStats struct {
 	// Drops counts dropped frames by reason, keyed by
 	// dataplane.DropReason.String() (short, no_service, no_dest, table_full…).
 	Drops map[string]uint64 `json:"drops"`
+	// RingFrames and RingDrops count, per interface, the frames the kernel
+	// offered the workers' receive rings and those it dropped because a
+	// ring was full (the workers did not keep up); nil when unknown.
+	RingFrames map[string]uint64 `json:"ring_frames,omitempty"`
+	RingDrops  map[string]uint64 `json:"ring_drops,omitempty"`
 }
 
 // ConntrackStats are the connection table's size and counters, a plain copy

@@ -53,7 +53,8 @@ func metricsSource(t *testing.T) *fakeSource {
 	return &fakeSource{
 		st: st,
 		dp: DataplaneStats{RX: 1000, TX: 900, Verdicts: map[string]uint64{"forward": 880, "reply": 20, "drop": 100},
-			Drops: map[string]uint64{"no_dest": 60, "table_full": 40}},
+			Drops:      map[string]uint64{"no_dest": 60, "table_full": 40},
+			RingFrames: map[string]uint64{"eth0": 1100}, RingDrops: map[string]uint64{"eth0": 100}},
 		ct: ConntrackStats{Entries: 42, MaxEntries: 1 << 16, HalfOpen: 2, Created: 500, Expired: 458, Full: 7},
 		ha: HAStatus{Role: "primary", State: "active", Faults: []string{"link"}, Peer: netip.MustParseAddr("192.168.26.2"),
 			PeerAlive: true, Takeovers: 3, Releases: 2, Since: since, Refused: map[string]uint64{"auth": 4},
@@ -230,6 +231,8 @@ func TestMetricsDaemon(t *testing.T) {
 		{"forward", "lvs_dataplane_frames_total", map[string]string{"verdict": "forward"}, 880},
 		{"drop no_dest", "lvs_packets_dropped_total", map[string]string{"reason": "no_dest"}, 60},
 		{"drop table_full", "lvs_packets_dropped_total", map[string]string{"reason": "table_full"}, 40},
+		{"ring frames", "lvs_dataplane_ring_frames_total", map[string]string{"interface": "eth0"}, 1100},
+		{"ring drops", "lvs_dataplane_ring_drops_total", map[string]string{"interface": "eth0"}, 100},
 		{"entries", "lvs_connection_table_entries", nil, 42},
 		{"limit", "lvs_connection_table_max_entries", nil, 65536},
 		{"half open", "lvs_connection_table_half_open_entries", nil, 2},

@@ -44,6 +44,14 @@ func (d *lvsd) Dataplane() admin.DataplaneStats {
 	for r, n := range s.Drops {
 		out.Drops[dataplane.DropReason(r).String()] = n
 	}
+	if len(d.rings) > 0 {
+		out.RingFrames, out.RingDrops = map[string]uint64{}, map[string]uint64{}
+		for _, l := range d.rings {
+			st := l.Stats()
+			out.RingFrames[l.Interface()] += st.Packets
+			out.RingDrops[l.Interface()] += st.Drops
+		}
+	}
 	return out
 }
 

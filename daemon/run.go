@@ -113,6 +113,7 @@ type lvsd struct {
 	workers []*dataplane.Worker
 	links   []dataplane.MetaLink // every link, closed on the way out
 	ctl     []dataplane.MetaLink // control-plane transmit link per port (ARP probes, GARP)
+	rings   []*afpacket.Link     // the workers' receive links (ring statistics)
 }
 
 // start builds the daemon's state and opens its links; it does not run
@@ -216,7 +217,7 @@ func (d *lvsd) openLinks() error {
 			if err != nil {
 				return err
 			}
-			d.links = append(d.links, rx)
+			d.links, d.rings = append(d.links, rx), append(d.rings, rx)
 			tx := make([]dataplane.MetaLink, len(d.site.ports))
 			for j, q := range d.site.ports {
 				if j == p.Index {
