@@ -97,24 +97,30 @@ func addrs(as []netip.Addr) []string {
 }
 
 func prefixes(ps []netip.Prefix) []string {
-	var out []string
+	var v4 []netip.Prefix
 	for _, p := range ps {
 		if p.Addr().Is4() {
-			out = append(out, p.Masked().String())
+			v4 = append(v4, p.Masked())
 		}
+	}
+	// nft refuses overlapping interval elements: keep only prefixes inside
+	// no other. Sorted by address, then shorter first, a prefix's container
+	// comes before it and before everything else it contains.
+	slices.SortFunc(v4, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	var out []string
+	var last netip.Prefix
+	for _, p := range v4 {
+		if last.IsValid() && last.Bits() <= p.Bits() && last.Contains(p.Addr()) {
+			continue
+		}
+		last = p
+		out = append(out, p.String())
 	}
 	slices.Sort(out)
-	out = slices.Compact(out)
-	// nft refuses overlapping interval elements; drop those inside another.
-	var kept []string
-	for _, s := range out {
-		p := netip.MustParsePrefix(s)
-		if !slices.ContainsFunc(out, func(o string) bool {
-			q := netip.MustParsePrefix(o)
-			return o != s && q.Bits() < p.Bits() && q.Contains(p.Addr())
-		}) {
-			kept = append(kept, s)
-		}
-	}
-	return kept
+	return out
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -52,5 +53,19 @@ func TestGuardRulesetRejectsBadNames(t *testing.T) {
 				t.Errorf("ruleset() accepted %+v", tt.spec)
 			}
 		})
+	}
+}
+
+func TestPrefixesDropNested(t *testing.T) {
+	in := []netip.Prefix{
+		netip.MustParsePrefix("10.11.12.1/32"), netip.MustParsePrefix("10.11.12.0/24"),
+		netip.MustParsePrefix("10.11.13.5/32"), netip.MustParsePrefix("10.11.12.77/32"),
+		netip.MustParsePrefix("10.11.0.0/16"), netip.MustParsePrefix("192.168.1.9/32"),
+		netip.MustParsePrefix("192.168.1.9/32"), netip.MustParsePrefix("::1/128"),
+	}
+	got := prefixes(in)
+	want := []string{"10.11.0.0/16", "192.168.1.9/32"}
+	if !slices.Equal(got, want) {
+		t.Errorf("prefixes = %v, want %v", got, want)
 	}
 }

@@ -155,7 +155,7 @@ func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger) (*lvs
 	d.ct = conntrack.NewTable(reg, conntrack.Config{MaxEntries: l.cfg.MaxConns})
 	d.applyTimeouts()
 	d.dp = dataplane.New(d.site.ports, d.ct, d.state())
-	if d.guard, err = InstallGuard(ctx, d.site.guardSpec()); err != nil {
+	if d.guard, err = InstallGuard(ctx, d.site.guardSpec(d.rules)); err != nil {
 		return nil, err
 	}
 	if err := d.openLinks(); err != nil {
@@ -441,7 +441,7 @@ func (d *lvsd) applyConfig(cfg *config.Config, rules *config.Rules) error {
 	}
 	if d.guard != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := d.guard.Update(ctx, site.guardSpec())
+		err := d.guard.Update(ctx, site.guardSpec(rules))
 		cancel()
 		if err != nil {
 			return err

@@ -211,7 +211,7 @@ func (s *site) resolve() {
 // guardSpec is the kernel guard for this site. Gateways are kept resolved
 // like real servers but are not real servers: the guard must not drop what
 // they forward to the router itself.
-func (s *site) guardSpec() GuardSpec {
+func (s *site) guardSpec(r *config.Rules) GuardSpec {
 	g := GuardSpec{}
 	for _, p := range s.ports {
 		g.Interfaces = append(g.Interfaces, p.Name)
@@ -219,8 +219,19 @@ func (s *site) guardSpec() GuardSpec {
 	for a := range s.owned {
 		g.Owned = append(g.Owned, a)
 	}
-	for _, r := range s.realServers {
-		g.Reals = append(g.Reals, netip.PrefixFrom(r, 32))
+	for _, a := range s.realServers {
+		g.Reals = append(g.Reals, netip.PrefixFrom(a, 32))
+	}
+	// Hosts whose connections lvsd masquerades: the kernel must not
+	// forward them as well, unmasqueraded, when ip_forward is on. A rule
+	// without a source is left out (it would take every forwarded packet
+	// from the kernel); its real servers are covered above.
+	if r != nil {
+		for _, m := range r.Masquerades {
+			if m.Src.IsValid() && m.Src.Addr().Is4() {
+				g.Reals = append(g.Reals, m.Src.Masked())
+			}
+		}
 	}
 	for a := range s.local {
 		g.Local = append(g.Local, netip.AddrFrom4(a))

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -85,6 +86,10 @@ func TestNATState(t *testing.T) {
 		}
 		if len(n.FTP) != 1 || n.FTP[0] != netip.MustParseAddrPort("192.168.26.10:21") {
 			t.Errorf("%s: FTP helper services %v, want [192.168.26.10:21]", name, n.FTP)
+		}
+		// The kernel must not forward the masqueraded hosts' traffic too.
+		if g := s.guardSpec(rules); !slices.Contains(prefixes(g.Reals), "10.11.12.0/24") {
+			t.Errorf("%s: guard drops only %v; want the masquerade source 10.11.12.0/24", name, prefixes(g.Reals))
 		}
 	}
 	c.Masquerades = nil
