@@ -107,9 +107,7 @@ func checkMatrix(k Kind, set opt) error {
 type parser struct {
 	cmd       Command
 	set       opt
-	svcArg    string // the -t/-u argument, re-read once the protocol is known
 	destArg   string
-	destPort  bool
 	haveSock  bool
 	maskArg   string // -M, read once the address family is known
 	schedFlag []string

@@ -162,12 +162,12 @@ func (k *checker) routerAddrs() map[netip.Addr]string {
 	return m
 }
 
-// serviceKey identifies a virtual service as lvsd's reload diff does.
+// serviceKey identifies a virtual service without a firewall mark (those
+// sharing a mark are one service, see fwmarkGroups).
 type serviceKey struct {
-	fwmark uint32
-	proto  Protocol
-	addr   netip.Addr
-	port   uint16
+	proto Protocol
+	addr  netip.Addr
+	port  uint16
 }
 
 // conflicts finds active virtual servers that claim the same service or put

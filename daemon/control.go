@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -309,5 +308,3 @@ func serverName(v *config.Virtual, a netip.Addr, port uint16) string {
 func nameSafe(s string) string {
 	return strings.NewReplacer(".", "_", ":", "_", "[", "", "]", "").Replace(s)
 }
-
-var errNoAdmin = errors.New("control API is off")

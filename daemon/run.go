@@ -548,18 +548,6 @@ func localAddrs() ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // classifier compiles the firewall-mark rules for the site's ports.
 func classifier(r *config.Rules, s *site) *dataplane.Classifier {
 	if r == nil {

@@ -2,7 +2,6 @@ package health
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/netip"
 	"runtime"
@@ -165,5 +164,3 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
-
-var errTest = errors.New("test")

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -112,31 +113,19 @@ func span(lines []string, p blockPath) (start, body, end int, err error) {
 	start = -1
 	for i, li := range idx {
 		if start < 0 {
-			if li.key == "" && samePath(li.path, p) && !isClose(lines[i]) {
+			if li.key == "" && slices.Equal(li.path, p) && !isClose(lines[i]) {
 				start, body = i, -1
 			}
 			continue
 		}
-		if body < 0 && (len(li.path) > len(p) || isClose(lines[i]) && samePath(li.path, p)) {
+		if body < 0 && (len(li.path) > len(p) || isClose(lines[i]) && slices.Equal(li.path, p)) {
 			body = i
 		}
-		if isClose(lines[i]) && samePath(li.path, p) {
+		if isClose(lines[i]) && slices.Equal(li.path, p) {
 			return start, body, i, nil
 		}
 	}
 	return 0, 0, 0, fmt.Errorf("%s: %w", p, errNoBlock)
-}
-
-func samePath(a, b blockPath) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func splitLines(text string) []string {
@@ -270,4 +259,21 @@ func bumpSerial(text string) string {
 		return text
 	}
 	return out
+}
+
+// upsert is what a block's form does on ACCEPT: add the block when the
+// staged text lacks it, set the form's keys, then give it the form's name.
+func upsert(p blockPath, kvs []kv, name string) func(string) (string, error) {
+	return func(t string) (string, error) {
+		var err error
+		if _, _, _, miss := span(splitLines(t), p); miss != nil {
+			if t, err = addBlock(t, p); err != nil {
+				return "", err
+			}
+		}
+		if t, err = setKeys(t, p, kvs); err != nil {
+			return "", err
+		}
+		return renameBlock(t, p, name)
+	}
 }

@@ -169,18 +169,7 @@ func (s *Server) realPost(w http.ResponseWriter, r *http.Request, ss *session) {
 		if missing != nil {
 			desc = "add " + p.String()
 		}
-		e := edit{Desc: desc, apply: func(t string) (string, error) {
-			var err error
-			if _, _, _, miss := span(splitLines(t), p); miss != nil {
-				if t, err = addBlock(t, p); err != nil {
-					return "", err
-				}
-			}
-			if t, err = setKeys(t, p, kvs); err != nil {
-				return "", err
-			}
-			return renameBlock(t, p, newName)
-		}}
+		e := edit{Desc: desc, apply: upsert(p, kvs, newName)}
 		if s.accept(ss, e, blockPath{v, newName}, f) {
 			http.Redirect(w, r, "/virtual/"+url.PathEscape(v)+"/real", http.StatusSeeOther)
 			return

@@ -215,18 +215,7 @@ func (s *Server) virtualPost(w http.ResponseWriter, r *http.Request, ss *session
 		if newName != name {
 			desc += " (renamed " + newName + ")"
 		}
-		e := edit{Desc: desc, apply: func(t string) (string, error) {
-			var err error
-			if _, _, _, miss := span(splitLines(t), p); miss != nil {
-				if t, err = addBlock(t, p); err != nil {
-					return "", err
-				}
-			}
-			if t, err = setKeys(t, p, kvs); err != nil {
-				return "", err
-			}
-			return renameBlock(t, p, newName)
-		}}
+		e := edit{Desc: desc, apply: upsert(p, kvs, newName)}
 		// Errors are placed on the block under its new name.
 		if s.accept(ss, e, blockPath{newName}, f) {
 			http.Redirect(w, r, "/virtual/"+url.PathEscape(newName), http.StatusSeeOther)

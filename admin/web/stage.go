@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"lvs/config"
@@ -56,7 +57,7 @@ func checkText(name, text string, p blockPath) check {
 	idx := index(splitLines(text))
 	place := func(pe *config.ParseError) FieldError {
 		fe := FieldError{Line: pe.Line, Msg: pe.Error()}
-		if pe.Line >= 1 && pe.Line <= len(idx) && (samePath(idx[pe.Line-1].path, p) || len(p) == 0 && pe.Line == 1) {
+		if pe.Line >= 1 && pe.Line <= len(idx) && (slices.Equal(idx[pe.Line-1].path, p) || len(p) == 0 && pe.Line == 1) {
 			fe.Field = idx[pe.Line-1].key
 			// A missing key is reported at the block's header (line 1 for
 			// the global section): it belongs to the key's field.
