@@ -318,7 +318,9 @@ func (d *lvsd) control(ctx context.Context) error {
 		}
 		d.checkLinks(now)
 		d.ct.Expire(d.dp.Tick(now), 4096)
-		d.sync.tick(now, d.ct, d.dp.Tick(now), d.ha != nil && d.ha.Status().Peer.Alive)
+		if d.sync != nil {
+			d.sync.tick(now, d.ct, d.dp.Tick(now), d.ha != nil && d.ha.Status().Peer.Alive)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
