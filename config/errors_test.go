@@ -25,7 +25,7 @@ var errorTests = []struct {
 	{"unknown key", base + "keepalvie = 6\n", 5, `unknown key "keepalvie" in the global section (did you mean "keepalive"?)`},
 	{"unknown virtual key", wrap("", "     schedular = rr\n", ""), 8, `unknown key "schedular" in virtual web (did you mean "scheduler"?)`},
 	{"unknown server key", wrap("", "", "         wieght = 2\n"), 11, `unknown key "wieght" in virtual web, server web1 (did you mean "weight"?)`},
-	{"unknown block", base + "virtal web {\n}\n", 5, `unknown block "virtal" at the top level: expected virtual, failover, fwmark_rule or masquerade (did you mean "virtual"?)`},
+	{"unknown block", base + "virtal web {\n}\n", 5, `unknown block "virtal" at the top level: expected virtual, failover, fwmark_rule, masquerade or bgp (did you mean "virtual"?)`},
 	{"unknown nested block", wrap("", "     sever x {\n     }\n", ""), 8, `unknown block "sever" in virtual web: expected server`},
 	{"brace not third", base + "virtual web\n{\n     address = 192.168.26.10 eth0:1\n}\n", 5, `virtual web: "{" must be the third word of this line, not on a line of its own`},
 	{"brace missing", base + "virtual web\n     address = 192.168.26.10 eth0:1\n}\n", 5, `virtual web: expected "{" after the name, got end of line`},

@@ -29,6 +29,7 @@ const (
 func Format(c *Config) []byte {
 	var b bytes.Buffer
 	writeKeys(&b, "", globalKeys, c, NewConfig(), c.Keys)
+	writeBGP(&b, c)
 	for _, r := range c.FWMarkRules {
 		b.WriteString("fwmark_rule " + quoteValue(r.Name, false) + " {\n")
 		writeKeys(&b, indentBlock, markKeys, r, &FWMarkBlock{}, r.Keys)

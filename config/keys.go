@@ -200,11 +200,13 @@ var globalKeys = []keyDef[Config]{
 	boolKey("expire_quiescent_template", true, func(c *Config) *bool { return &c.ExpireQuiescentTemplate }),
 	intKey("conn_reuse_mode", true, 0, 3, "a conn_reuse_mode bit mask", func(c *Config) *int { return &c.ConnReuseMode }),
 	intKey("max_conns", true, 0, 1<<30, "a connection count", func(c *Config) *int { return &c.MaxConns }),
+	redundancyKey,
+	directorsKey,
 }
 
 // Extension is one lvs.cf key that lvs-go accepts and Piranha does not.
 type Extension struct {
-	Block string // "global", "virtual", "server", "fwmark_rule" or "masquerade"
+	Block string // "global", "virtual", "server", "fwmark_rule", "masquerade", "bgp" or "peer"
 	Key   string
 }
 
@@ -223,6 +225,8 @@ func Extensions() []Extension {
 	add("server", extNames(serverKeys))
 	add("fwmark_rule", allNames(markKeys))
 	add("masquerade", allNames(masqKeys))
+	add("bgp", allNames(bgpKeys))
+	add("peer", allNames(peerKeys))
 	return out
 }
 

@@ -107,6 +107,8 @@ var virtualKeys = []keyDef[Virtual]{
 			}
 			return strings.Join(append(parts, "]"), " "), v.Dirs != nil
 		}},
+	bgpCommunityKey,
+	bgpMEDKey,
 }
 
 // serverKeys are the keys of a server block, in the order Format writes them.

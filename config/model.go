@@ -54,6 +54,10 @@ type Config struct {
 	ConnReuseMode           int    // conn_reuse_mode: bit mask as the IPVS sysctl, default 1
 	MaxConns                int    // max_conns: connection table limit; 0 = lvsd's built-in limit
 
+	Redundancy Redundancy   // redundancy: pair (default, pulse) or ecmp (every director active, see bgp.go)
+	Directors  []netip.Addr // directors = [ … ]: the directors of an ECMP site; nil = primary and backup
+	BGP        *BGP         // the bgp block; nil = no BGP speaker
+
 	Virtuals    []*Virtual         // virtual blocks, in file order
 	Failovers   []*Virtual         // failover blocks (FOS), in file order
 	FWMarkRules []*FWMarkBlock     // fwmark_rule blocks (extension)
@@ -94,7 +98,10 @@ type Virtual struct {
 	StopCmd       string        // stop_cmd (FOS)
 	Master        netip.Addr    // master (FOS)
 	Dirs          []string      // dirs = [ … ] (FOS)
-	Servers       []*Server     // server blocks, in file order
+	// BGP attributes of the VIP's host route (extension, see bgp.go).
+	BGPCommunities []Community // bgp_community: AS:VALUE list
+	BGPMED         uint32      // bgp_med: multi-exit discriminator; 0 = not sent
+	Servers        []*Server   // server blocks, in file order
 	// Keys lists the keys that appeared in the block, in order, each once.
 	// Format writes them in this order (then any other non-default values),
 	// so a file reproduces byte for byte. Nil for blocks built in code.

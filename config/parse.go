@@ -87,6 +87,8 @@ func (p *parser) file() *Config {
 					c.Failovers = append(c.Failovers, v)
 				}
 			}
+		case isWord(k, "bgp"):
+			p.bgp(l, c)
 		case isWord(k, "fwmark_rule"):
 			b := &FWMarkBlock{}
 			if p.ruleBlock(l, b, &b.Name, &b.Line, &b.Keys, markKeys) {
@@ -98,7 +100,7 @@ func (p *parser) file() *Config {
 				c.Masquerades = append(c.Masquerades, b)
 			}
 		case isWord(l.toks[len(l.toks)-1], "{"):
-			p.unknownBlock(l, "at the top level", "virtual, failover, fwmark_rule or masquerade")
+			p.unknownBlock(l, "at the top level", "virtual, failover, fwmark_rule, masquerade or bgp")
 		default:
 			applyKey(p, globalKeys, "the global section", c, &c.Keys, seen, l)
 			p.pos[c][k.text] = l.num

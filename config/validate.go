@@ -57,6 +57,7 @@ func validate(c *Config, d *diag, pos positions) {
 	k.conflicts()
 	k.fwmarkGroups()
 	k.ruleBlocks()
+	k.ecmp()
 	if c.Service == ServiceFOS && len(c.Virtuals) > 0 {
 		d.warnf(k.at(c, "service"), "service = fos: the %d virtual blocks are ignored (use service = lvs)", len(c.Virtuals))
 	}
