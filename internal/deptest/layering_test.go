@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -87,6 +88,24 @@ func TestLayering(t *testing.T) {
 	// sim runs the real binaries.
 	forbid(t, all, "sim/...", mod+"/daemon/...", mod+"/dataplane/...", mod+"/cmd/...")
 	forbid(t, all, "bench/...", mod+"/daemon/...", mod+"/dataplane/...", mod+"/cmd/...")
+	// netlab, the namespace lab of sim, bench and the root tests, is a leaf.
+	allow(t, all, "internal/netlab/...", mod+"/internal/procstat", mod+"/internal/testutil")
+}
+
+// allow fails when any package matching from imports a package of the
+// module other than the listed ones.
+func allow(t *testing.T, all map[string][]string, from string, allowed ...string) {
+	t.Helper()
+	for pkg, imps := range all {
+		if !under(pkg, mod+"/"+from) {
+			continue
+		}
+		for _, imp := range imps {
+			if (imp == mod || strings.HasPrefix(imp, mod+"/")) && !under(imp, pkg) && !slices.Contains(allowed, imp) {
+				t.Errorf("%s imports %s: forbidden by STYLE.md (a leaf imports none of the module's packages but %v)", pkg, imp, allowed)
+			}
+		}
+	}
 }
 
 func TestUnder(t *testing.T) {
