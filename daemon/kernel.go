@@ -35,9 +35,31 @@ func (s GuardSpec) table() string {
 	return s.Table
 }
 
-// validName reports whether a table or interface name is safe to place in an
-// nft script: Linux interface names are at most 15 bytes of printable ASCII
-// without blanks, quotes or slashes.
+// guardPriority runs the guard's chains before any other ingress hook;
+// packet sockets (taps) have already received their copy by then.
+const guardPriority = -500
+
+// The guard's rule comments, shown by `nft list table netdev lvsd`.
+const (
+	commentOwned = "lvsd: VIP or owned address"
+	commentReals = "lvsd: from a real server"
+)
+
+// guardTable is a GuardSpec checked and normalised into the objects of the
+// nftables table: sorted, without duplicates, IPv4 only, one chain per
+// distinct interface (chain i hooks Interfaces[i]). The kernel is programmed
+// from it, and String renders it in nft's syntax.
+type guardTable struct {
+	Name       string
+	Interfaces []string
+	Owned      []netip.Addr
+	Reals      []netip.Prefix // none inside another: nftables refuses overlapping intervals
+	Local      []netip.Addr
+}
+
+// validName reports whether a table or interface name is one the kernel
+// takes and nft can print: Linux interface names are at most 15 bytes of
+// printable ASCII without blanks, quotes or slashes.
 func validName(n string) bool {
 	if n == "" || len(n) > 15 {
 		return false
@@ -47,80 +69,112 @@ func validName(n string) bool {
 	})
 }
 
-// ruleset renders the nft script that replaces the guard table atomically.
-// It declares the table first so the delete cannot fail on a fresh host.
-func (s GuardSpec) ruleset() (string, error) {
-	t := s.table()
-	if !validName(t) {
-		return "", fmt.Errorf("invalid nftables table name %q", t)
+// guard checks the spec and normalises it into the table to install.
+func (s GuardSpec) guard() (guardTable, error) {
+	g := guardTable{Name: s.table(), Owned: addrs(s.Owned), Reals: outermost(s.Reals), Local: addrs(s.Local)}
+	if !validName(g.Name) {
+		return guardTable{}, fmt.Errorf("invalid nftables table name %q", g.Name)
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "table netdev %s\ndelete table netdev %s\ntable netdev %s {\n", t, t, t)
-	writeSet(&b, "owned", "ipv4_addr", addrs(s.Owned))
-	writeSet(&b, "reals", "ipv4_addr; flags interval", prefixes(s.Reals))
-	writeSet(&b, "local", "ipv4_addr", addrs(s.Local))
-	ifs := slices.Clone(s.Interfaces)
-	slices.Sort(ifs)
-	ifs = slices.Compact(ifs)
-	for i, ifname := range ifs {
+	g.Interfaces = slices.Clone(s.Interfaces)
+	slices.Sort(g.Interfaces)
+	g.Interfaces = slices.Compact(g.Interfaces)
+	for _, ifname := range g.Interfaces {
 		if !validName(ifname) {
-			return "", fmt.Errorf("invalid interface name %q", ifname)
+			return guardTable{}, fmt.Errorf("invalid interface name %q", ifname)
 		}
-		// Priority -500 runs before any other ingress hook; packet sockets
-		// (taps) have already received their copy by then.
-		fmt.Fprintf(&b, "\tchain in%d {\n\t\ttype filter hook ingress device \"%s\" priority -500; policy accept;\n", i, ifname)
-		b.WriteString("\t\tip daddr @owned counter drop comment \"lvsd: VIP or owned address\"\n")
-		b.WriteString("\t\tip saddr @reals ip daddr != @local counter drop comment \"lvsd: from a real server\"\n")
+	}
+	return g, nil
+}
+
+// chain is the name of the chain hooking Interfaces[i].
+func (g guardTable) chain(i int) string { return fmt.Sprintf("in%d", i) }
+
+// String renders the table as `nft list table netdev NAME` would show it
+// (without counters): for logs and errors; the kernel is programmed over
+// netlink.
+func (g guardTable) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "table netdev %s {\n", g.Name)
+	writeSet(&b, "owned", "", addrStrings(g.Owned))
+	writeSet(&b, "reals", "interval", prefixes(g.Reals))
+	writeSet(&b, "local", "", addrStrings(g.Local))
+	for i, ifname := range g.Interfaces {
+		fmt.Fprintf(&b, "\tchain %s {\n\t\ttype filter hook ingress device %q priority %d; policy accept;\n", g.chain(i), ifname, guardPriority)
+		fmt.Fprintf(&b, "\t\tip daddr @owned counter drop comment %q\n", commentOwned)
+		fmt.Fprintf(&b, "\t\tip saddr @reals ip daddr != @local counter drop comment %q\n", commentReals)
 		b.WriteString("\t}\n")
 	}
 	b.WriteString("}\n")
-	return b.String(), nil
+	return b.String()
 }
 
-func writeSet(b *strings.Builder, name, typ string, elems []string) {
-	fmt.Fprintf(b, "\tset %s {\n\t\ttype %s;\n", name, typ)
+func writeSet(b *strings.Builder, name, flags string, elems []string) {
+	fmt.Fprintf(b, "\tset %s {\n\t\ttype ipv4_addr\n", name)
+	if flags != "" {
+		fmt.Fprintf(b, "\t\tflags %s\n", flags)
+	}
 	if len(elems) > 0 {
 		fmt.Fprintf(b, "\t\telements = { %s }\n", strings.Join(elems, ", "))
 	}
 	b.WriteString("\t}\n")
 }
 
-func addrs(as []netip.Addr) []string {
-	var out []string
+func addrStrings(as []netip.Addr) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.String()
+	}
+	return out
+}
+
+// prefixes renders outermost(ps).
+func prefixes(ps []netip.Prefix) []string {
+	ps = outermost(ps)
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}
+
+// addrs keeps the IPv4 addresses (IPv4-mapped ones unmapped), sorted and
+// without duplicates.
+func addrs(as []netip.Addr) []netip.Addr {
+	var out []netip.Addr
 	for _, a := range as {
 		if a.Is4() || a.Is4In6() {
-			out = append(out, a.Unmap().String())
+			out = append(out, a.Unmap())
 		}
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, netip.Addr.Compare)
 	return slices.Compact(out)
 }
 
-func prefixes(ps []netip.Prefix) []string {
+// outermost keeps the IPv4 prefixes, masked, sorted by address, and only
+// those inside no other: nftables refuses overlapping interval elements.
+func outermost(ps []netip.Prefix) []netip.Prefix {
 	var v4 []netip.Prefix
 	for _, p := range ps {
 		if p.Addr().Is4() {
 			v4 = append(v4, p.Masked())
 		}
 	}
-	// nft refuses overlapping interval elements: keep only prefixes inside
-	// no other. Sorted by address, then shorter first, a prefix's container
-	// comes before it and before everything else it contains.
+	// Sorted by address, then shorter first, a prefix's container comes
+	// before it and before everything else it contains.
 	slices.SortFunc(v4, func(a, b netip.Prefix) int {
 		if c := a.Addr().Compare(b.Addr()); c != 0 {
 			return c
 		}
 		return a.Bits() - b.Bits()
 	})
-	var out []string
+	var out []netip.Prefix
 	var last netip.Prefix
 	for _, p := range v4 {
 		if last.IsValid() && last.Bits() <= p.Bits() && last.Contains(p.Addr()) {
 			continue
 		}
 		last = p
-		out = append(out, p.String())
+		out = append(out, p)
 	}
-	slices.Sort(out)
 	return out
 }

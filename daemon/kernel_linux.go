@@ -1,68 +1,225 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"os/exec"
+	"net/netip"
 	"strings"
+	"syscall"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // KernelGuard is an installed nftables netdev table that keeps the kernel
-// out of the dataplane's traffic (see GuardSpec). Install replaces any table
-// of the same name left by a crashed run, so a crash never blocks a restart.
+// out of the dataplane's traffic (see GuardSpec). It programs the kernel
+// over netlink, so lvsd needs no nft program. Install replaces any table of
+// the same name left by a crashed run, so a crash never blocks a restart.
 type KernelGuard struct {
-	nft   string // path of the nft binary
 	table string
+	dial  []nftables.ConnOption // extra options for each connection (tests)
 }
 
 // InstallGuard installs (or atomically replaces) the guard table.
 func InstallGuard(ctx context.Context, spec GuardSpec) (*KernelGuard, error) {
-	nft, err := exec.LookPath("nft")
-	if err != nil {
-		return nil, fmt.Errorf("keeping the kernel out of the dataplane's traffic needs nft (Debian package nftables): %w", err)
-	}
-	g := &KernelGuard{nft: nft, table: spec.table()}
+	g := &KernelGuard{table: spec.table()}
 	if err := g.Update(ctx, spec); err != nil {
 		return nil, err
 	}
 	return g, nil
 }
 
-// Update replaces the guard's rules in one transaction, for example after a
-// reload changed the VIPs or the real servers.
+// Update replaces the guard's table in one netlink batch, which the kernel
+// applies as one transaction: the old table (a crashed run's, or this
+// guard's before a reload changed the VIPs or the real servers) goes and
+// the new one appears with all its sets, chains and rules, or on error
+// nothing changes.
 func (g *KernelGuard) Update(ctx context.Context, spec GuardSpec) error {
 	spec.Table = g.table
-	script, err := spec.ruleset()
+	t, err := spec.guard()
 	if err != nil {
 		return err
 	}
-	if err := g.run(ctx, script); err != nil {
-		return fmt.Errorf("installing nftables table netdev %s: %w", g.table, err)
+	err = g.flush(ctx, func(c *nftables.Conn) error {
+		tab := &nftables.Table{Name: t.Name, Family: nftables.TableFamilyNetdev}
+		c.AddTable(tab) // declared first so that the delete cannot fail on a fresh host
+		c.DelTable(tab)
+		return t.add(c, c.AddTable(tab))
+	})
+	if err != nil {
+		return fmt.Errorf("installing nftables table netdev %s on %s: %w", t.Name, strings.Join(t.Interfaces, ", "), err)
 	}
 	return nil
 }
 
-// Remove deletes the guard table. Removing a table that is already gone is
-// not an error.
+// Remove deletes the guard table in one netlink batch. Removing a table
+// that is already gone is not an error.
 func (g *KernelGuard) Remove(ctx context.Context) error {
-	script := fmt.Sprintf("table netdev %s\ndelete table netdev %s\n", g.table, g.table)
-	if err := g.run(ctx, script); err != nil {
+	err := g.flush(ctx, func(c *nftables.Conn) error {
+		tab := &nftables.Table{Name: g.table, Family: nftables.TableFamilyNetdev}
+		c.AddTable(tab)
+		c.DelTable(tab)
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("removing nftables table netdev %s: %w", g.table, err)
 	}
 	return nil
 }
 
-func (g *KernelGuard) run(ctx context.Context, script string) error {
-	cmd := exec.CommandContext(ctx, g.nft, "-f", "-")
-	cmd.Stdin = strings.NewReader(script)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		if msg := strings.TrimSpace(stderr.String()); msg != "" {
-			return fmt.Errorf("%w: %s", err, msg)
-		}
+// flush queues the batch that build makes and sends it to the kernel of the
+// calling thread's network namespace, waiting at most until ctx's deadline
+// for the kernel's answer.
+func (g *KernelGuard) flush(ctx context.Context, build func(*nftables.Conn) error) error {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
+	opts := append([]nftables.ConnOption{nftables.WithSockOptions(func(nl *netlink.Conn) error {
+		// The kernel explains some refusals in an extended ack; keep them.
+		_ = nl.SetOption(netlink.ExtendedAcknowledge, true)
+		if dl, ok := ctx.Deadline(); ok {
+			return nl.SetDeadline(dl)
+		}
+		return nil
+	})}, g.dial...)
+	c, err := nftables.New(opts...)
+	if err != nil {
+		return fmt.Errorf("opening a netlink connection to nf_tables: %w", err)
+	}
+	if err := build(c); err != nil {
+		return err
+	}
+	if err := c.Flush(); err != nil {
+		return kernelError(err)
+	}
 	return nil
+}
+
+// kernelError adds what the kernel's errno usually means here.
+func kernelError(err error) error {
+	var hint string
+	switch {
+	case errors.Is(err, syscall.EPERM):
+		hint = "lvsd needs CAP_NET_ADMIN (run it as root)"
+	case errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.EAFNOSUPPORT), errors.Is(err, syscall.EPROTONOSUPPORT):
+		hint = "the kernel lacks nf_tables netdev support (CONFIG_NF_TABLES_NETDEV)"
+	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ENODEV):
+		hint = "an interface does not exist, or the kernel lacks an nf_tables feature"
+	}
+	if hint == "" {
+		return fmt.Errorf("the kernel refused: %w", err)
+	}
+	return fmt.Errorf("the kernel refused (%s): %w", hint, err)
+}
+
+// add queues the table's sets, chains and rules, as `nft -f` would send
+// the rendering of String.
+func (t guardTable) add(c *nftables.Conn, tab *nftables.Table) error {
+	owned := &nftables.Set{Table: tab, Name: "owned", KeyType: nftables.TypeIPAddr, KeyByteOrder: binaryutil.BigEndian}
+	reals := &nftables.Set{Table: tab, Name: "reals", KeyType: nftables.TypeIPAddr, KeyByteOrder: binaryutil.BigEndian, Interval: true}
+	local := &nftables.Set{Table: tab, Name: "local", KeyType: nftables.TypeIPAddr, KeyByteOrder: binaryutil.BigEndian}
+	for _, s := range []struct {
+		set   *nftables.Set
+		elems []nftables.SetElement
+	}{
+		{owned, addrElements(t.Owned)},
+		{reals, intervalElements(t.Reals)},
+		{local, addrElements(t.Local)},
+	} {
+		if err := c.AddSet(s.set, s.elems); err != nil {
+			return fmt.Errorf("building set %s: %w", s.set.Name, err)
+		}
+	}
+	accept := nftables.ChainPolicyAccept
+	for i, ifname := range t.Interfaces {
+		ch := c.AddChain(&nftables.Chain{
+			Name:     t.chain(i),
+			Table:    tab,
+			Type:     nftables.ChainTypeFilter,
+			Hooknum:  nftables.ChainHookIngress,
+			Priority: nftables.ChainPriorityRef(guardPriority),
+			Policy:   &accept,
+			Device:   ifname,
+		})
+		// ip daddr @owned counter drop
+		c.AddRule(&nftables.Rule{Table: tab, Chain: ch, UserData: comment(commentOwned), Exprs: []expr.Any{
+			metaProtocol(), isIPv4(),
+			ipv4Field(ipv4DaddrOffset),
+			&expr.Lookup{SourceRegister: 1, SetName: owned.Name, SetID: owned.ID},
+			&expr.Counter{},
+			&expr.Verdict{Kind: expr.VerdictDrop},
+		}})
+		// ip saddr @reals ip daddr != @local counter drop
+		c.AddRule(&nftables.Rule{Table: tab, Chain: ch, UserData: comment(commentReals), Exprs: []expr.Any{
+			metaProtocol(), isIPv4(),
+			ipv4Field(ipv4SaddrOffset),
+			&expr.Lookup{SourceRegister: 1, SetName: reals.Name, SetID: reals.ID},
+			ipv4Field(ipv4DaddrOffset),
+			&expr.Lookup{SourceRegister: 1, SetName: local.Name, SetID: local.ID, Invert: true},
+			&expr.Counter{},
+			&expr.Verdict{Kind: expr.VerdictDrop},
+		}})
+	}
+	return nil
+}
+
+// Offsets of the addresses in the IPv4 header.
+const (
+	ipv4SaddrOffset = 12
+	ipv4DaddrOffset = 16
+)
+
+// metaProtocol and isIPv4 are the dependency nft adds before an `ip` match
+// in the netdev family: meta protocol ip.
+func metaProtocol() *expr.Meta { return &expr.Meta{Key: expr.MetaKeyPROTOCOL, Register: 1} }
+
+func isIPv4() *expr.Cmp {
+	return &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(unix.ETH_P_IP)}
+}
+
+// ipv4Field loads the 4-byte address at off in the IPv4 header into
+// register 1, after the protocol check (which shares the register).
+func ipv4Field(off uint32) *expr.Payload {
+	return &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: 4}
+}
+
+func comment(s string) []byte { return userdata.AppendString(nil, userdata.TypeComment, s) }
+
+func addrElements(as []netip.Addr) []nftables.SetElement {
+	out := make([]nftables.SetElement, 0, len(as))
+	for _, a := range as {
+		out = append(out, nftables.SetElement{Key: a.AsSlice()})
+	}
+	return out
+}
+
+// intervalElements encodes sorted, non-overlapping prefixes as nft does:
+// each interval is its first address and, flagged as an end, the address
+// after its last; an end at 0.0.0.0 opens the set when the first interval
+// starts later, and an interval reaching 255.255.255.255 has no end.
+func intervalElements(ps []netip.Prefix) []nftables.SetElement {
+	var out []nftables.SetElement
+	if len(ps) > 0 && ps[0].Addr() != netip.IPv4Unspecified() {
+		out = append(out, nftables.SetElement{Key: netip.IPv4Unspecified().AsSlice(), IntervalEnd: true})
+	}
+	for _, p := range ps {
+		out = append(out, nftables.SetElement{Key: p.Addr().AsSlice()})
+		if next := lastAddr(p).Next(); next.IsValid() {
+			out = append(out, nftables.SetElement{Key: next.AsSlice(), IntervalEnd: true})
+		}
+	}
+	return out
+}
+
+// lastAddr is the highest address in the IPv4 prefix p.
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1 // a shift by 32 gives 0: all ones for /0
+	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3]) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }

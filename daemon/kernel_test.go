@@ -14,17 +14,22 @@ func TestGuardRuleset(t *testing.T) {
 		Reals:      []netip.Prefix{netip.MustParsePrefix("10.11.12.1/32"), netip.MustParsePrefix("10.11.12.0/24"), netip.MustParsePrefix("10.11.13.5/32")},
 		Local:      []netip.Addr{netip.MustParseAddr("10.11.12.9"), netip.MustParseAddr("192.168.26.9")},
 	}
-	got, err := spec.ruleset()
+	g, err := spec.guard()
 	if err != nil {
 		t.Fatal(err)
 	}
+	if want := []string{"eth0", "eth1"}; !slices.Equal(g.Interfaces, want) {
+		t.Errorf("guard().Interfaces = %v, want %v (one chain per distinct interface)", g.Interfaces, want)
+	}
+	got := g.String()
 	for _, want := range []string{
-		"table netdev lvsd\ndelete table netdev lvsd\ntable netdev lvsd {",
+		"table netdev lvsd {",
 		"elements = { 10.11.12.10, 192.168.26.10 }",
 		"elements = { 10.11.12.0/24, 10.11.13.5/32 }", // 10.11.12.1/32 is inside 10.11.12.0/24
 		"elements = { 10.11.12.9, 192.168.26.9 }",
-		`chain in0 {` + "\n\t\ttype filter hook ingress device \"eth0\" priority -500;",
-		`chain in1 {` + "\n\t\ttype filter hook ingress device \"eth1\" priority -500;",
+		"set reals {\n\t\ttype ipv4_addr\n\t\tflags interval\n",
+		`chain in0 {` + "\n\t\ttype filter hook ingress device \"eth0\" priority -500; policy accept;",
+		`chain in1 {` + "\n\t\ttype filter hook ingress device \"eth1\" priority -500; policy accept;",
 		"ip daddr @owned counter drop",
 		"ip saddr @reals ip daddr != @local counter drop",
 	} {
@@ -49,8 +54,8 @@ func TestGuardRulesetRejectsBadNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := tt.spec.ruleset(); err == nil {
-				t.Errorf("ruleset() accepted %+v", tt.spec)
+			if _, err := tt.spec.guard(); err == nil {
+				t.Errorf("guard() accepted %+v", tt.spec)
 			}
 		})
 	}
