@@ -1,0 +1,216 @@
+package fastpath
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// Config sizes the fast path.
+type Config struct {
+	// MaxFlows bounds the flow map (one entry per direction of a flow). It
+	// is an LRU map: when full, the kernel evicts the least recently used
+	// entry, whose flow then goes through the Go path again (and is
+	// installed again), so a small map costs speed, never correctness.
+	// 0 means DefaultMaxFlows.
+	MaxFlows int
+	// Slots is the number of counter slots (2 per destination ID); 0 means
+	// DefaultSlots.
+	Slots int
+}
+
+// Defaults.
+const (
+	DefaultMaxFlows = 1 << 18
+	DefaultSlots    = 1 << 16
+)
+
+// FastPath is the loaded fast path: its maps, its two programs and the
+// interfaces the tcx program is attached to. Its methods are safe for
+// concurrent use; Install, Withdraw and Seen each cost one or two bpf(2)
+// calls and are meant for the first and last packets of a flow, not for
+// every packet.
+type FastPath struct {
+	flows    *ebpf.Map // LRU hash: Key → value (flow.go)
+	counters *ebpf.Map // per-CPU array of {packets, bytes} by slot
+	tcx      *ebpf.Program
+	filter   *ebpf.Program
+	slots    int
+
+	mu    sync.Mutex // guards the fields below
+	links []link.Link
+	key   [keyLen]byte   // scratch for the calls, so they do not allocate
+	val   [valueLen]byte // likewise
+	per   []counter      // likewise: one per CPU
+}
+
+type counter struct{ Packets, Bytes uint64 }
+
+// ErrUnsupported is returned by Open where the kernel cannot load or
+// attach the programs (no BPF, no tcx, not permitted): lvsd then forwards
+// everything in Go.
+var ErrUnsupported = errors.New("the eBPF fast path is not available")
+
+// Open creates the maps and loads both programs. It attaches nothing:
+// Attach puts the tcx program on an interface, and the socket filter goes
+// on the packet sockets through SocketFilter.
+func Open(c Config) (_ *FastPath, err error) {
+	if c.MaxFlows <= 0 {
+		c.MaxFlows = DefaultMaxFlows
+	}
+	if c.Slots <= 0 {
+		c.Slots = DefaultSlots
+	}
+	f := &FastPath{slots: c.Slots}
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+	f.flows, err = ebpf.NewMap(&ebpf.MapSpec{Name: "lvs_flows", Type: ebpf.LRUHash,
+		KeySize: keyLen, ValueSize: valueLen, MaxEntries: uint32(c.MaxFlows)})
+	if err != nil {
+		return nil, fmt.Errorf("%w: creating the flow map: %w", ErrUnsupported, err)
+	}
+	f.counters, err = ebpf.NewMap(&ebpf.MapSpec{Name: "lvs_counters", Type: ebpf.PerCPUArray,
+		KeySize: 4, ValueSize: 16, MaxEntries: uint32(c.Slots)})
+	if err != nil {
+		return nil, fmt.Errorf("%w: creating the counter map: %w", ErrUnsupported, err)
+	}
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	f.per = make([]counter, ncpu)
+	f.tcx, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "lvs_fastpath", Type: ebpf.SchedCLS,
+		AttachType: ebpf.AttachTCXIngress, License: "GPL",
+		Instructions: tcxProgram(f.flows.FD(), f.counters.FD())})
+	if err != nil {
+		return nil, fmt.Errorf("%w: loading the tcx program: %w", ErrUnsupported, err)
+	}
+	f.filter, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "lvs_sockfilter", Type: ebpf.SocketFilter,
+		License: "GPL", Instructions: filterProgram(f.flows.FD())})
+	if err != nil {
+		return nil, fmt.Errorf("%w: loading the socket filter: %w", ErrUnsupported, err)
+	}
+	return f, nil
+}
+
+// Attach puts the tcx program at the ingress of interface ifindex (in the
+// caller's network namespace). It is detached by Close.
+func (f *FastPath) Attach(ifindex int) error {
+	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: f.tcx, Attach: ebpf.AttachTCXIngress})
+	if err != nil {
+		return fmt.Errorf("%w: attaching tcx ingress to interface %d: %w", ErrUnsupported, ifindex, err)
+	}
+	f.mu.Lock()
+	f.links = append(f.links, l)
+	f.mu.Unlock()
+	return nil
+}
+
+// SocketFilter returns the file descriptor of the socket filter program
+// for SO_ATTACH_BPF on lvsd's receive sockets. It stays valid until Close;
+// an attached socket keeps its own reference.
+func (f *FastPath) SocketFilter() int { return f.filter.FD() }
+
+// Install makes the fast path forward frames matching k as a says, from
+// the next frame on.
+func (f *FastPath) Install(k Key, a Action) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k.marshal(&f.key)
+	a.marshal(k, &f.val)
+	if err := f.flows.Update(unsafe.Pointer(&f.key), unsafe.Pointer(&f.val), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("installing flow %v→%v: %w", k.Src, k.Dst, err)
+	}
+	return nil
+}
+
+// Withdraw removes k: its frames go to the Go path from the next one on.
+// A k the fast path does not hold is not an error.
+func (f *FastPath) Withdraw(k Key) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k.marshal(&f.key)
+	err := f.flows.Delete(unsafe.Pointer(&f.key))
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("withdrawing flow %v→%v: %w", k.Src, k.Dst, err)
+	}
+	return nil
+}
+
+// Seen returns when the fast path last forwarded a frame of k, in
+// nanoseconds of CLOCK_MONOTONIC_COARSE, and false when it holds no entry
+// for k or never forwarded one.
+func (f *FastPath) Seen(k Key) (int64, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k.marshal(&f.key)
+	if err := f.flows.Lookup(unsafe.Pointer(&f.key), unsafe.Pointer(&f.val)); err != nil {
+		return 0, false
+	}
+	ns := int64(le64(f.val[valSeen:]))
+	return ns, ns != 0
+}
+
+// Now returns the current time on the clock of Seen.
+func Now() int64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC_COARSE, &ts)
+	return ts.Nano()
+}
+
+// Counters returns the packets and bytes the fast path counted in slot
+// since it was opened, summed over CPUs.
+func (f *FastPath) Counters(slot uint32) (packets, bytes uint64, err error) {
+	if int(slot) >= f.slots {
+		return 0, 0, nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.counters.Lookup(slot, f.per); err != nil {
+		return 0, 0, fmt.Errorf("reading fast-path counters: %w", err)
+	}
+	for _, c := range f.per {
+		packets += c.Packets
+		bytes += c.Bytes
+	}
+	return packets, bytes, nil
+}
+
+// Slots returns the number of counter slots: Action.Slot must be below it.
+func (f *FastPath) Slots() int { return f.slots }
+
+// Close detaches the tcx program from every interface and releases the
+// programs and maps.
+func (f *FastPath) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var errs []error
+	for _, l := range f.links {
+		errs = append(errs, l.Close())
+	}
+	f.links = nil
+	for _, p := range []*ebpf.Program{f.tcx, f.filter} {
+		if p != nil {
+			errs = append(errs, p.Close())
+		}
+	}
+	for _, m := range []*ebpf.Map{f.flows, f.counters} {
+		if m != nil {
+			errs = append(errs, m.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func le64(b []byte) uint64 {
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}

@@ -1,0 +1,261 @@
+package fastpath
+
+import (
+	"github.com/cilium/ebpf/asm"
+)
+
+// Offsets into struct __sk_buff (include/uapi/linux/bpf.h).
+const (
+	skbLen         = 0
+	skbPktType     = 4
+	skbVLANPresent = 20
+	skbIfindex     = 40
+	skbGSOSize     = 176
+)
+
+// Frame offsets of an untagged Ethernet + IPv4 (no options) frame.
+const (
+	frTTL     = 22
+	frIPCsum  = 24
+	frAddrs   = 26
+	frPorts   = 34
+	frTCPFlag = 47
+	frTCPCsum = 50
+	frUDPCsum = 40
+	// The classifier copies frame[frLoad : frLoad+loadLen] to the stack at
+	// stBuf, placed so that the addresses and ports land 4-byte aligned
+	// (the verifier insists on aligned stack access).
+	frLoad  = 10
+	loadLen = 28
+)
+
+// Stack layout (offsets from the frame pointer R10).
+const (
+	stBuf   = -48             // loadLen bytes of the frame from frLoad
+	stEther = stBuf + 12 - 10 // EtherType (u16)
+	stVIHL  = stBuf + 14 - 10 // version and header length (u8)
+	stFrag  = stBuf + 20 - 10 // flags and fragment offset (u16)
+	stTTL   = stBuf + frTTL - 10
+	stProto = stBuf + 23 - 10
+	stSrc   = stBuf + frAddrs - 10 // u32
+	stDst   = stSrc + 4
+	stPorts = stBuf + frPorts - 10
+	stKey   = -64 // keyLen bytes
+	stTmp   = -8
+)
+
+const (
+	protoTCP = 6
+	protoUDP = 17
+	// tcpPunt are the TCP flags the Go path must see: FIN, SYN, RST.
+	tcpPunt = 0x07
+	// Helper flags (include/uapi/linux/bpf.h).
+	fPseudoHdr   = 1 << 4 // BPF_F_PSEUDO_HDR
+	fMarkMangled = 1 << 5 // BPF_F_MARK_MANGLED_0
+	// tcx return codes.
+	tcxNext = -1
+	tcxDrop = 2
+)
+
+// Labels.
+const (
+	lPunt    = "punt"
+	lTCP     = "tcp"
+	lKey     = "key"
+	lFits    = "fits"
+	lCounted = "counted"
+	lNoTTL   = "nottl"
+	lUDPCsum = "udpcsum"
+	lCsum    = "csum"
+	lShot    = "shot"
+)
+
+// classify emits the decision both programs share. With the context in
+// R1 it leaves R6 = context, R7 = the flow's map value, R8 = the protocol,
+// and falls through when the fast path takes the frame; otherwise it jumps
+// to lPunt. The socket filter and the tcx program must decide alike, or a
+// frame would be lost (taken from the socket, left by tcx) or sent twice.
+func classify(flows int) asm.Instructions {
+	return asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.LoadMem(asm.R0, asm.R6, skbPktType, asm.Word),
+		asm.JNE.Imm(asm.R0, 0, lPunt), // PACKET_HOST only
+		asm.LoadMem(asm.R0, asm.R6, skbVLANPresent, asm.Word),
+		asm.JNE.Imm(asm.R0, 0, lPunt),
+		// bpf_skb_load_bytes(skb, frLoad, fp+stBuf, loadLen)
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Imm(asm.R2, frLoad),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, stBuf),
+		asm.Mov.Imm(asm.R4, loadLen),
+		asm.FnSkbLoadBytes.Call(),
+		asm.JNE.Imm(asm.R0, 0, lPunt),
+		asm.LoadMem(asm.R0, asm.RFP, stEther, asm.Half),
+		asm.JNE.Imm(asm.R0, 0x0008, lPunt), // 08 00 read little-endian
+		asm.LoadMem(asm.R0, asm.RFP, stVIHL, asm.Byte),
+		asm.JNE.Imm(asm.R0, 0x45, lPunt), // IPv4 without options
+		asm.LoadMem(asm.R0, asm.RFP, stFrag, asm.Half),
+		asm.And.Imm(asm.R0, 0xff3f), // MF and the offset, read little-endian
+		asm.JNE.Imm(asm.R0, 0, lPunt),
+		asm.LoadMem(asm.R0, asm.RFP, stTTL, asm.Byte),
+		asm.JLE.Imm(asm.R0, 1, lPunt), // the Go path answers time exceeded
+		asm.LoadMem(asm.R8, asm.RFP, stProto, asm.Byte),
+		asm.JEq.Imm(asm.R8, protoTCP, lTCP),
+		asm.JNE.Imm(asm.R8, protoUDP, lPunt),
+		asm.Ja.Label(lKey),
+		// TCP: SYN, FIN and RST change the connection's state: Go sees them.
+		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol(lTCP),
+		asm.Mov.Imm(asm.R2, frTCPFlag),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, stTmp),
+		asm.Mov.Imm(asm.R4, 1),
+		asm.FnSkbLoadBytes.Call(),
+		asm.JNE.Imm(asm.R0, 0, lPunt),
+		asm.LoadMem(asm.R0, asm.RFP, stTmp, asm.Byte),
+		asm.And.Imm(asm.R0, tcpPunt),
+		asm.JNE.Imm(asm.R0, 0, lPunt),
+		// The key: addresses, ports, protocol.
+		asm.LoadMem(asm.R0, asm.RFP, stSrc, asm.Word).WithSymbol(lKey),
+		asm.StoreMem(asm.RFP, stKey, asm.R0, asm.Word),
+		asm.LoadMem(asm.R0, asm.RFP, stDst, asm.Word),
+		asm.StoreMem(asm.RFP, stKey+4, asm.R0, asm.Word),
+		asm.LoadMem(asm.R0, asm.RFP, stPorts, asm.Word),
+		asm.StoreMem(asm.RFP, stKey+8, asm.R0, asm.Word),
+		asm.StoreMem(asm.RFP, stKey+12, asm.R8, asm.Word),
+		asm.LoadMapPtr(asm.R1, flows),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, lPunt),
+		asm.Mov.Reg(asm.R7, asm.R0),
+		// The flow must arrive where lvsd saw it, and not be withdrawn.
+		asm.LoadMem(asm.R1, asm.R7, valIn, asm.Word),
+		asm.LoadMem(asm.R2, asm.R6, skbIfindex, asm.Word),
+		asm.JNE.Reg(asm.R1, asm.R2, lPunt),
+		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word),
+		asm.And.Imm(asm.R1, flagWithdraw),
+		asm.JNE.Imm(asm.R1, 0, lPunt),
+		// Over the egress MTU and not a GSO super-frame: Go answers it.
+		asm.LoadMem(asm.R1, asm.R6, skbLen, asm.Word),
+		asm.LoadMem(asm.R2, asm.R7, valMaxLen, asm.Word),
+		asm.JLE.Reg(asm.R1, asm.R2, lFits),
+		asm.LoadMem(asm.R1, asm.R6, skbGSOSize, asm.Word),
+		asm.JEq.Imm(asm.R1, 0, lPunt),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol(lFits), // a no-op to carry the label
+	}
+}
+
+// filterProgram is the socket filter for lvsd's packet sockets: 0 (not
+// for this socket) for a frame the tcx program forwards, the whole frame
+// otherwise.
+func filterProgram(flows int) asm.Instructions {
+	insns := classify(flows)
+	return append(insns,
+		asm.Mov.Imm(asm.R0, 0),
+		asm.Return(),
+		asm.Mov.Imm(asm.R0, -1).WithSymbol(lPunt),
+		asm.Return(),
+	)
+}
+
+// tcxProgram is the tcx ingress program: it rewrites and redirects a frame
+// the fast path takes and passes every other frame on (to the kernel guard
+// and lvsd's packet sockets, which already have their copy).
+func tcxProgram(flows, counters int) asm.Instructions {
+	insns := classify(flows)
+	return append(insns,
+		// The flow was seen now.
+		asm.FnKtimeGetCoarseNs.Call(),
+		asm.StoreMem(asm.R7, valSeen, asm.R0, asm.DWord),
+		// Per-destination counters (a per-CPU array: no atomics).
+		asm.LoadMem(asm.R1, asm.R7, valSlot, asm.Word),
+		asm.StoreMem(asm.RFP, stTmp, asm.R1, asm.Word),
+		asm.LoadMapPtr(asm.R1, counters),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stTmp),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, lCounted),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R6, skbLen, asm.Word),
+		asm.Add.Imm(asm.R1, -14), // bytes of the IP packet, as the Go path counts
+		asm.LoadMem(asm.R2, asm.R0, 8, asm.DWord),
+		asm.Add.Reg(asm.R2, asm.R1),
+		asm.StoreMem(asm.R0, 8, asm.R2, asm.DWord),
+		// MAC addresses, then addresses and ports.
+		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol(lCounted),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.Mov.Reg(asm.R3, asm.R7),
+		asm.Mov.Imm(asm.R4, 12),
+		asm.Mov.Imm(asm.R5, 0),
+		asm.FnSkbStoreBytes.Call(),
+		asm.JNE.Imm(asm.R0, 0, lShot),
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Imm(asm.R2, frAddrs),
+		asm.Mov.Reg(asm.R3, asm.R7),
+		asm.Add.Imm(asm.R3, valAddrs),
+		asm.Mov.Imm(asm.R4, 12), // addresses and ports are contiguous
+		asm.Mov.Imm(asm.R5, 0),
+		asm.FnSkbStoreBytes.Call(),
+		asm.JNE.Imm(asm.R0, 0, lShot),
+		// TTL − 1.
+		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word),
+		asm.And.Imm(asm.R1, flagDecTTL),
+		asm.JEq.Imm(asm.R1, 0, lNoTTL),
+		asm.LoadMem(asm.R1, asm.RFP, stTTL, asm.Byte),
+		asm.Add.Imm(asm.R1, -1),
+		asm.StoreMem(asm.RFP, stTmp, asm.R1, asm.Byte),
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Imm(asm.R2, frTTL),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, stTmp),
+		asm.Mov.Imm(asm.R4, 1),
+		asm.Mov.Imm(asm.R5, 0),
+		asm.FnSkbStoreBytes.Call(),
+		asm.JNE.Imm(asm.R0, 0, lShot),
+		// The IPv4 header checksum: bpf_l3_csum_replace(skb, 24, 0, diff, 0).
+		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol(lNoTTL),
+		asm.Mov.Imm(asm.R2, frIPCsum),
+		asm.Mov.Imm(asm.R3, 0),
+		asm.LoadMem(asm.R4, asm.R7, valIPDiff, asm.Word),
+		asm.Mov.Imm(asm.R5, 0),
+		asm.FnL3CsumReplace.Call(),
+		asm.JNE.Imm(asm.R0, 0, lShot),
+		// The L4 checksum: R8 = its offset, R9 = the mangled-zero flag.
+		asm.Mov.Imm(asm.R9, 0),
+		asm.JEq.Imm(asm.R8, protoUDP, lUDPCsum),
+		asm.Mov.Imm(asm.R8, frTCPCsum),
+		asm.Ja.Label(lCsum),
+		asm.Mov.Imm(asm.R8, frUDPCsum).WithSymbol(lUDPCsum),
+		asm.Mov.Imm(asm.R9, fMarkMangled),
+		// Addresses are in the pseudo-header (also of a partial checksum)...
+		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol(lCsum),
+		asm.Mov.Reg(asm.R2, asm.R8),
+		asm.Mov.Imm(asm.R3, 0),
+		asm.LoadMem(asm.R4, asm.R7, valAddrDiff, asm.Word),
+		asm.Mov.Reg(asm.R5, asm.R9),
+		asm.Or.Imm(asm.R5, fPseudoHdr),
+		asm.FnL4CsumReplace.Call(),
+		asm.JNE.Imm(asm.R0, 0, lShot),
+		// ...ports are not (a partial checksum sums them later itself).
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Reg(asm.R2, asm.R8),
+		asm.Mov.Imm(asm.R3, 0),
+		asm.LoadMem(asm.R4, asm.R7, valPortDiff, asm.Word),
+		asm.Mov.Reg(asm.R5, asm.R9),
+		asm.FnL4CsumReplace.Call(),
+		asm.JNE.Imm(asm.R0, 0, lShot),
+		// bpf_redirect(out, 0): TC_ACT_REDIRECT.
+		asm.LoadMem(asm.R1, asm.R7, valOut, asm.Word),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.FnRedirect.Call(),
+		asm.Return(),
+		asm.Mov.Imm(asm.R0, tcxNext).WithSymbol(lPunt),
+		asm.Return(),
+		// A helper refused a frame already partly rewritten: the kernel
+		// cannot have it back, and the socket filter kept it from lvsd.
+		asm.Mov.Imm(asm.R0, tcxDrop).WithSymbol(lShot),
+		asm.Return(),
+	)
+}
