@@ -316,6 +316,7 @@ func (d *lvsd) control(ctx context.Context) error {
 				d.ctl[p.Index].WriteBatch([][]byte{buf[:n]})
 			}
 		}
+		d.dp.SendHeld(now, d.ctl) // frames that waited for a neighbour's MAC
 		d.checkLinks(now)
 		d.ct.Expire(d.dp.Tick(now), 4096)
 		if d.sync != nil {
@@ -348,6 +349,7 @@ func (d *lvsd) control(ctx context.Context) error {
 			d.sync.imported(time.Now())
 		case ev, ok := <-d.health.Events():
 			d.healthEvents(ev, ok)
+		case <-d.site.wake: // a neighbour to probe, or a MAC that held frames wait for
 		case <-tick.C:
 		}
 	}

@@ -61,8 +61,12 @@ type site struct {
 	reals  map[int][]netip.Addr // neighbours to keep resolved, per port: real servers and gateways
 	// kernelRoutes are the router's own addresses and routes on the ports.
 	kernelRoutes []dataplane.Route
-	// realServers are the active real servers of lvs.cf.
+	// realServers are the active real servers and sorry servers of lvs.cf.
 	realServers []netip.Addr
+	// wake is poked by the ports' neighbour tables when the control loop
+	// has neighbour work: an address the packet path asked to resolve, or
+	// a MAC that held frames wait for (links.go).
+	wake chan struct{}
 }
 
 // interfaceNames lists the interfaces lvs.cf puts addresses on: every
@@ -88,13 +92,14 @@ func buildSite(c *config.Config, look func(string) (iface, error), all []netip.P
 	if len(names) == 0 {
 		return nil, fmt.Errorf("no active virtual server names an interface (address = IP DEV)")
 	}
-	base := &site{local: map[[4]byte]bool{}}
+	base := &site{local: map[[4]byte]bool{}, wake: make(chan struct{}, 1)}
 	for i, n := range names {
 		ifc, err := look(n)
 		if err != nil {
 			return nil, err
 		}
 		p := &dataplane.Port{Index: i, Name: n, MAC: ifc.mac, MTU: ifc.mtu, Neigh: dr.NewNeigh()}
+		p.Neigh.SetWake(base.wake)
 		for _, a := range ifc.addrs {
 			if !p.Addr.IsValid() {
 				p.Addr = a.Addr()
@@ -119,7 +124,7 @@ func buildSite(c *config.Config, look func(string) (iface, error), all []netip.P
 // reload keeps what was learned. Interfaces lvs.cf names that lvsd does not
 // serve yet are reported: serving a new interface needs a restart.
 func (b *site) plan(c *config.Config) (*site, error) {
-	s := &site{ports: b.ports, local: b.local, kernelRoutes: b.kernelRoutes,
+	s := &site{ports: b.ports, local: b.local, kernelRoutes: b.kernelRoutes, wake: b.wake,
 		owned: map[netip.Addr]int{}, reals: map[int][]netip.Addr{}}
 	byName := map[string]int{}
 	for _, p := range s.ports {
@@ -183,6 +188,12 @@ func (s *site) planReals(c *config.Config) error {
 			}
 			s.reals[port] = append(s.reals[port], netip.AddrFrom4(hop))
 			s.realServers = append(s.realServers, r.Address)
+		}
+		// A sorry server answers like a real server (the kernel must not
+		// forward its NAT replies too), but is resolved only when lvsd
+		// activates it and the first packet misses (dataplane/neighqueue.go).
+		if v.SorryServer.Is4() {
+			s.realServers = append(s.realServers, v.SorryServer)
 		}
 	}
 	for p, rs := range s.reals {

@@ -29,19 +29,21 @@ type DropReason uint8
 
 // Drop reasons, each counted per worker.
 const (
-	DropShort       DropReason = iota // too short or malformed for its type
-	DropNoService                     // to a VIP, but no service for the port (answered with ICMP port unreachable)
-	DropNoDest                        // the service has no available destination
-	DropTableFull                     // the connection table is full
-	DropNoNeigh                       // the next hop's MAC is not resolved yet
-	DropTTL                           // TTL expired (answered with ICMP time exceeded)
-	DropTooBig                        // larger than the egress MTU with DF set (answered with fragmentation needed)
-	DropDestGone                      // the connection's destination was removed (expire_nodest_conn)
-	DropTxError                       // the link refused the frame
-	DropBadChecksum                   // a checksum that had to be completed could not be
-	DropFragment                      // a fragment that could not be matched to a flow
-	DropUnsupported                   // a frame kind the forwarding method cannot carry
-	DropNoConn                        // a TCP segment other than SYN for a flow lvsd does not know
+	DropShort          DropReason = iota // too short or malformed for its type
+	DropNoService                        // to a VIP, but no service for the port (answered with ICMP port unreachable)
+	DropNoDest                           // the service has no available destination
+	DropTableFull                        // the connection table is full
+	DropNoNeigh                          // no route to the next hop, or its MAC is unknown and the frame could not be held
+	DropTTL                              // TTL expired (answered with ICMP time exceeded)
+	DropTooBig                           // larger than the egress MTU with DF set (answered with fragmentation needed)
+	DropDestGone                         // the connection's destination was removed (expire_nodest_conn)
+	DropTxError                          // the link refused the frame
+	DropBadChecksum                      // a checksum that had to be completed could not be
+	DropFragment                         // a fragment that could not be matched to a flow
+	DropUnsupported                      // a frame kind the forwarding method cannot carry
+	DropNoConn                           // a TCP segment other than SYN for a flow lvsd does not know
+	DropNeighFailed                      // held for a neighbour that did not answer ARP in time (neighqueue.go)
+	DropNeighQueueFull                   // held for a neighbour, pushed out by newer frames (neighqueue.go)
 	numDropReasons
 )
 
@@ -50,6 +52,7 @@ var dropNames = [...]string{
 	DropNoNeigh: "no_neighbour", DropTTL: "ttl", DropTooBig: "too_big", DropDestGone: "dest_gone",
 	DropTxError: "tx_error", DropBadChecksum: "bad_checksum", DropFragment: "fragment",
 	DropUnsupported: "unsupported", DropNoConn: "no_connection",
+	DropNeighFailed: "neighbour_failed", DropNeighQueueFull: "neighbour_queue_full",
 }
 
 // String returns the reason's metric label.
@@ -60,8 +63,10 @@ func (r DropReason) String() string {
 	return "unknown"
 }
 
-// Counters are one worker's packet counters. Only the owning worker writes
-// them; readers sum all workers' counters (Sum) at any time.
+// Counters are one worker's packet counters. The owning worker writes
+// them, and so does SendHeld for the frames the worker held for a
+// neighbour (their TX and drops); readers sum all workers' counters (Sum)
+// at any time.
 type Counters struct {
 	RX, TX   atomic.Uint64
 	LinkDown atomic.Uint64 // times the receive link reported the interface down

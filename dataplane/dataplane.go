@@ -97,6 +97,7 @@ type Dataplane struct {
 	CT    *conntrack.Table
 	NAT   *nat.Table  // masqueraded and FTP-helper flows (masq.go)
 	FTP   *nat.Helper // the FTP helper's control connections and expectations (ftp.go)
+	held  *heldQueue  // frames waiting for a neighbour's MAC (neighqueue.go)
 	state atomic.Pointer[State]
 	epoch time.Time // origin of Ticks
 }
@@ -104,7 +105,7 @@ type Dataplane struct {
 // New returns a dataplane over ports with connection table ct and initial
 // state st.
 func New(ports []*Port, ct *conntrack.Table, st *State) *Dataplane {
-	d := &Dataplane{Ports: ports, CT: ct, NAT: nat.NewTable(0), FTP: nat.NewHelper(), epoch: time.Now()}
+	d := &Dataplane{Ports: ports, CT: ct, NAT: nat.NewTable(0), FTP: nat.NewHelper(), held: newHeldQueue(ports), epoch: time.Now()}
 	d.state.Store(st)
 	return d
 }

@@ -98,6 +98,10 @@ func (w *Worker) Process(frames [][]byte, meta []Meta, now time.Time) {
 
 // emit queues frame f (with offload metadata m) for port out.
 func (w *Worker) emit(out int, f []byte, m Meta) {
+	if isPending(f) { // its next hop is being resolved (neighqueue.go)
+		w.hold(out, f, m)
+		return
+	}
 	w.outF[out] = append(w.outF[out], f)
 	w.outM[out] = append(w.outM[out], m)
 }
@@ -167,12 +171,16 @@ func (w *Worker) process(f []byte, m Meta, st *State, now ipvs.Tick, wall time.T
 
 // nextHop routes addr: the port to send on and the MAC of the next hop
 // (addr itself, or the gateway that reaches it), from lvsd's own neighbour
-// table. It reports false when there is no route or the MAC is unknown yet.
+// table. It reports false when there is no route, or when the MAC is
+// unknown yet and the frame cannot wait for it; a frame that can wait gets
+// a placeholder MAC and is held by emit until the neighbour answers.
 func (w *Worker) nextHop(st *State, addr netip.Addr) (int, frame.MAC, bool) {
 	out, hop, ok := st.Routes.Lookup(addr.As4())
 	if !ok {
 		return 0, frame.MAC{}, false
 	}
-	mac, ok := w.d.Ports[out].Neigh.Lookup(hop)
-	return out, mac, ok
+	if mac, ok := w.d.Ports[out].Neigh.Lookup(hop); ok {
+		return out, mac, true
+	}
+	return out, pendingMAC(hop), w.miss(out, hop) // the frame waits for an ARP reply (neighqueue.go)
 }

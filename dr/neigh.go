@@ -21,13 +21,20 @@ import (
 // server every few minutes), lookups are per packet.
 //
 // The control loop drives resolution: Want says which addresses to keep
-// resolved, Due says which to probe now, Learn records what ARP said.
+// resolved, Due says which to probe now, Learn records what ARP said. The
+// packet path asks for an address nobody wanted (a sorry server, a server
+// added by lvsadm -a) with Resolve when Lookup misses, as the kernel starts
+// resolving on a neighbour miss; such addresses are kept resolved like the
+// hosts LearnAny records.
 type Neigh struct {
 	mu     sync.Mutex                            // guards want, state and publishing
 	want   map[[4]byte]bool                      // addresses to keep resolved (Want)
 	auto   map[[4]byte]bool                      // hosts that asked for an owned address (LearnAny)
 	state  map[[4]byte]*neighState               // resolution state, written under mu
 	lookup atomic.Pointer[map[[4]byte]frame.MAC] // published MACs, read lock-free
+
+	asks [askSlots]atomic.Uint32 // addresses Resolve asked for (big endian, 0: free), drained by Due
+	wake chan<- struct{}         // poked when there is work for the control loop (SetWake); may be nil
 
 	reachable time.Duration // a MAC is used without re-probing for this long
 	retrans   time.Duration // between probes of one address
@@ -59,6 +66,63 @@ func NewNeigh() *Neigh {
 func (n *Neigh) Lookup(ip [4]byte) (frame.MAC, bool) {
 	m, ok := (*n.lookup.Load())[ip]
 	return m, ok
+}
+
+// askSlots bounds the addresses asked for between two Due calls; a miss
+// that finds them all taken is asked again by the next packet.
+const askSlots = 32
+
+// SetWake makes Resolve and Learn poke c (without blocking) when the
+// control loop has work: an address to probe, or a MAC that frames may be
+// waiting for. Call it before the table is used.
+func (n *Neigh) SetWake(c chan<- struct{}) { n.wake = c }
+
+// poke tells the control loop there is work, without blocking.
+func (n *Neigh) poke() {
+	if n.wake == nil {
+		return
+	}
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Resolve asks for ip to be resolved: the packet path calls it when Lookup
+// misses. It never blocks, locks or allocates; the next Due takes the
+// address (bounded by MaxAuto, like LearnAny's hosts) and probes it at once.
+func (n *Neigh) Resolve(ip [4]byte) {
+	v := uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])
+	if v == 0 {
+		return
+	}
+	h := v * 2654435761 // Fibonacci hashing spreads a subnet's addresses
+	for i := range uint32(askSlots) {
+		s := &n.asks[(h>>27+i)%askSlots]
+		cur := s.Load()
+		if cur == v {
+			return // asked already
+		}
+		if cur == 0 && s.CompareAndSwap(0, v) {
+			n.poke()
+			return
+		}
+	}
+}
+
+// takeAsks moves the addresses Resolve asked for into the table. Called
+// with mu held.
+func (n *Neigh) takeAsks() {
+	for i := range n.asks {
+		v := n.asks[i].Swap(0)
+		if v == 0 {
+			continue
+		}
+		a := [4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
+		if !n.want[a] && !n.auto[a] && len(n.auto) < MaxAuto {
+			n.auto[a] = true
+		}
+	}
 }
 
 // Want sets the addresses to keep resolved. Addresses no longer wanted are
@@ -103,6 +167,7 @@ func (n *Neigh) Learn(ip netip.Addr, mac frame.MAC, now time.Time) {
 	s.mac, s.known, s.confirmed, s.unanswered = mac, true, now, 0
 	if changed {
 		n.publish()
+		n.poke() // frames may be waiting for this MAC
 	}
 }
 
@@ -128,14 +193,17 @@ func (n *Neigh) LearnAny(ip netip.Addr, mac frame.MAC, now time.Time) {
 }
 
 // Due returns the wanted addresses to probe now (appending to dst), and
-// forgets MACs whose probes went unanswered. The caller sends one ARP
+// forgets MACs whose probes went unanswered. Addresses Resolve asked for
+// since the last call are probed at once; one that does not answer three
+// probes is dropped until a packet asks for it again. The caller sends one ARP
 // request for each address returned.
 func (n *Neigh) Due(dst []netip.Addr, now time.Time) []netip.Addr {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	forgot := false
+	n.takeAsks()
 	for ip := range n.auto {
-		if s := n.state[ip]; s != nil && !s.known && s.unanswered >= n.probes {
+		if s := n.state[ip]; s != nil && !s.known && s.unanswered >= n.probes && now.Sub(s.probed) >= n.retrans {
 			delete(n.auto, ip) // a host that left: stop probing it
 			delete(n.state, ip)
 		}

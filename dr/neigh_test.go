@@ -127,3 +127,62 @@ func contains(s []netip.Addr, a netip.Addr) bool {
 	}
 	return false
 }
+
+func TestNeighResolveOnMiss(t *testing.T) {
+	n := NewNeigh()
+	wake := make(chan struct{}, 1)
+	n.SetWake(wake)
+	t0 := time.Unix(1000, 0)
+	n.Want([]netip.Addr{rip1})
+	n.Due(nil, t0)
+	n.Resolve(rip2.As4())
+	n.Resolve(rip2.As4()) // asked twice before the control loop ran: one probe
+	select {
+	case <-wake:
+	default:
+		t.Fatal("Resolve did not poke the wake channel")
+	}
+	if got := n.Due(nil, t0.Add(100*time.Millisecond)); len(got) != 1 || got[0] != rip2 {
+		t.Fatalf("Due after Resolve = %v, want [%v]", got, rip2)
+	}
+	n.Learn(rip2, mac2, t0.Add(150*time.Millisecond))
+	if m, ok := n.Lookup(rip2.As4()); !ok || m != mac2 {
+		t.Fatalf("Lookup(rip2) after its reply = %v %v, want %v", m, ok, mac2)
+	}
+	select {
+	case <-wake:
+	default:
+		t.Error("Learn of a new MAC did not poke the wake channel (held frames wait for it)")
+	}
+	// A reload that wants other addresses keeps it: it was asked for.
+	n.Want([]netip.Addr{rip1})
+	if _, ok := n.Lookup(rip2.As4()); !ok {
+		t.Error("Want forgot an address the packet path asked for")
+	}
+	// An address that never answers is dropped after three probes a
+	// second apart, until a packet asks again.
+	rip3 := netip.MustParseAddr("10.11.12.3")
+	n.Resolve(rip3.As4())
+	var probes int
+	for i := range 6 {
+		if contains(n.Due(nil, t0.Add(time.Duration(2+i)*time.Second)), rip3) {
+			probes++
+		}
+	}
+	if probes != 3 {
+		t.Errorf("unanswered address probed %d times, want 3", probes)
+	}
+	n.Resolve(rip3.As4())
+	if !contains(n.Due(nil, t0.Add(10*time.Second)), rip3) {
+		t.Error("asked again after being dropped: not probed")
+	}
+}
+
+func TestNeighResolveNoAllocs(t *testing.T) {
+	n := NewNeigh()
+	n.SetWake(make(chan struct{}, 1))
+	a := rip1.As4()
+	if allocs := testing.AllocsPerRun(1000, func() { n.Resolve(a) }); allocs != 0 {
+		t.Errorf("Resolve allocs = %v, want 0", allocs)
+	}
+}
