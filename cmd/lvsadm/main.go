@@ -2,7 +2,8 @@
 // ipvsadm: the same option letters, output formats, messages and exit
 // codes, sent to lvsd's control socket (--socket, default
 // /run/lvsd/lvsd.sock). All the logic is admin.CLI; see lvsadm --help.
-// `lvsadm passwd` sets the web tool's password (web.Passwd).
+// `lvsadm passwd` sets the web tool's password (web.Passwd);
+// `lvsadm import-keepalived` converts a keepalived.conf (keepalived.Command).
 package main
 
 import (
@@ -13,11 +14,15 @@ import (
 
 	"lvs/admin"
 	"lvs/admin/web"
+	"lvs/config/keepalived"
 )
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "passwd" {
-		os.Exit(web.Passwd(os.Args[2:], os.Stdin, os.Stderr))
+		os.Exit(web.Passwd(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "import-keepalived" {
+		os.Exit(keepalived.Command(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := admin.CLI{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}.Run(ctx, os.Args[1:])

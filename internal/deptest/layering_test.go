@@ -68,6 +68,11 @@ func TestLayering(t *testing.T) {
 	// Leaves.
 	forbid(t, all, "config/...", append(upper, mod+"/ipvs/...", mod+"/sched/...", mod+"/conntrack/...",
 		mod+"/frame/...", mod+"/nat/...", mod+"/dr/...", "net")...)
+	// The keepalived.conf importer (lvsadm import-keepalived) is a leaf like
+	// config, beside it: config does not depend on it, and it uses no network.
+	forbid(t, all, "config/keepalived/...", append(upper, mod+"/ipvs/...", mod+"/sched/...", mod+"/conntrack/...",
+		mod+"/frame/...", mod+"/nat/...", mod+"/dr/...", "net", "net/http")...)
+	forbid(t, all, "config", mod+"/config/keepalived")
 	forbid(t, all, "ipvs/...", append(upper, mod+"/sched/...", mod+"/conntrack/...", mod+"/frame/...",
 		mod+"/nat/...", mod+"/dr/...", mod+"/config/...", "net")...)
 	forbid(t, all, "frame/...", append(upper, mod+"/ipvs/...", mod+"/sched/...", mod+"/conntrack/...",
