@@ -24,6 +24,7 @@ var Usage = `Usage:
   lvsadm --set tcp tcpfin udp
   lvsadm --save-config
   lvsadm passwd [--password-file FILE]
+  lvsadm import-keepalived [-o FILE] [--primary IP] [--backup IP] KEEPALIVED.CONF
   lvsadm -h
 
 lvsadm is ipvsadm for lvsd, the user-space LVS router: the same commands,
@@ -49,6 +50,9 @@ Either long or short options are allowed.
                               from stdin, stored as a bcrypt hash (mode 0600)
                               in /etc/sysconfig/ha/piranha.passwd or the FILE
                               of --password-file; no lvsd needed
+  import-keepalived           convert a keepalived.conf into an lvs.cf, with a
+                              warning for whatever has no equivalent (see
+                              lvsadm import-keepalived --help); no lvsd needed
   --help            -h        display this help message
 
 Options:
