@@ -3,10 +3,14 @@
 package bench
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -131,16 +135,18 @@ func (k *kernelContender) teardown(ctx context.Context, tb *testbed) error {
 }
 
 // lvsdContender runs the real lvsd binary in the director namespace:
-// `lvsd -f lvs.cf --workers N`, ip_forward off, pinned to cpus.
+// `lvsd -f lvs.cf --workers N [flags]`, ip_forward off, pinned to cpus.
 type lvsdContender struct {
 	c       *Contender
 	bin     string // "" when it did not build
 	cf      string // path of lvs.cf
 	workers int
+	flags   []string // more of lvsd's flags (--dataplane afpacket)
 	cpus    string
 	direct  bool   // network = direct, the VIP on the DR segment
 	udp     uint16 // the UDP service's port; 0: udpPort (udpPortDR for DR)
 	p       *proc
+	mode    string    // the dataplane mode lvsd reported after it started
 	notes   *[]string // what lvsd left behind, for the report
 }
 
@@ -218,12 +224,12 @@ func (l *lvsdContender) setup(ctx context.Context, tb *testbed) error {
 	// The control socket is a file, shared by every namespace: give this
 	// lvsd its own, so it never meets another lvsd's (tests run them too).
 	sock := filepath.Join(StateDir, tb.st.ID+"-"+l.c.Name+".sock")
-	p, err := startIn(tb.st, tb.dirNode.name, l.cpus, 0, log, "lvsd",
-		l.bin, "-f", l.cf, "--workers", strconv.Itoa(l.workers), "--socket", sock)
+	argv := append([]string{l.bin, "-f", l.cf, "--workers", strconv.Itoa(l.workers), "--socket", sock}, l.flags...)
+	p, err := startIn(tb.st, tb.dirNode.name, l.cpus, 0, log, "lvsd", argv...)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUnavailable, err)
 	}
-	l.p = p
+	l.p, l.mode = p, ""
 	udp, _ := l.targets()
 	before := tb.delivered()
 	err = waitFor(ctx, lvsdReady, p, func() error { return echoOnce(tb, udp) })
@@ -232,7 +238,11 @@ func (l *lvsdContender) setup(ctx context.Context, tb *testbed) error {
 		if got := p.cpusAllowed(); got != "" && got != l.cpus && !strings.Contains(l.c.Pinning, "really") {
 			l.c.Pinning += fmt.Sprintf("; lvsd's threads really run on CPUs %s (it sets its own affinity)", got)
 		}
-		return l.settle(ctx, sock)
+		if err := l.settle(ctx, sock); err != nil {
+			return err
+		}
+		l.mode = l.currentMode(tb)
+		return nil
 	case p.exited():
 		return fmt.Errorf("%w: lvsd exited (%v): %s", errUnavailable, p.err, p.output())
 	case ctx.Err() != nil:
@@ -271,6 +281,61 @@ func (l *lvsdContender) teardown(ctx context.Context, tb *testbed) error {
 		}
 	}
 	return errors.Join(tb.dirNode.delAddr("eth0", vip, 32), tb.dirNode.delAddr("eth1", natRouter, 32), tb.dirNode.delAddr("eth1", vipDR, 32))
+}
+
+// currentMode reads the dataplane mode lvsd reports in its /metrics now:
+// "" when it reports none (an lvsd from before --dataplane), or the
+// error when /metrics cannot be read.
+func (l *lvsdContender) currentMode(tb *testbed) string {
+	text, err := lvsdMetrics(tb)
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	return dataplaneMode(text)
+}
+
+// modeAfter is the mode to report for a stretch of work lvsd started in
+// l.mode: lvsd asked again, both named when they differ.
+func (l *lvsdContender) modeAfter(tb *testbed) string {
+	now := l.currentMode(tb)
+	if now == l.mode || now == "" {
+		return l.mode
+	}
+	if l.mode == "" {
+		return now
+	}
+	return l.mode + " → " + now
+}
+
+// lvsdMetrics returns lvsd's /metrics, read on the director's loopback
+// (daemon.DefaultAdmin).
+func lvsdMetrics(tb *testbed) (string, error) {
+	var conn net.Conn
+	err := inNS(tb.dirNode.ns, -1, func() (err error) {
+		conn, err = net.DialTimeout("tcp", "127.0.0.1:3636", 2*time.Second) // the socket stays in the namespace
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("reaching lvsd's /metrics: %w", err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(conn, "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"); err != nil {
+		return "", fmt.Errorf("asking lvsd for /metrics: %w", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return "", fmt.Errorf("reading lvsd's /metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return "", fmt.Errorf("reading lvsd's /metrics: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("lvsd's /metrics: %s", resp.Status)
+	}
+	return string(b), nil
 }
 
 // echoOnce sends one UDP request to dst from the client and waits for its

@@ -28,7 +28,9 @@
 // (nftables DNAT with a `numgen inc mod N` or `jhash ip saddr . sport mod
 // N` map, conntrack), lvsd-1w / lvsd-2w (`lvsd -f lvs.cf --workers N` with
 // an lvs.cf written by config.Format: a UDP and a TCP virtual service over
-// the real servers, nat_router on the private side), kfwd-dr (the kernel
+// the real servers, nat_router on the private side; lvsd's default
+// dataplane mode), lvsd-afp (lvsd-1w with `--dataplane afpacket`: the Go
+// worker on AF_PACKET alone), kfwd-dr (the kernel
 // routing the DR VIP to one real server on the same segment: this kernel
 // has no IPVS, so plain forwarding is the DR reference) and lvsd-dr
 // (`network = direct`). A contender that cannot run — lvsd does not build,
@@ -43,7 +45,16 @@
 // accounting of the benchmark's own work: softirq + irq of every CPU minus
 // an idle baseline, plus the user and system time of the harness, the
 // responders and lvsd), TCP connections per second, and UDP request
-// latency p50/p99 at a fixed offered load. Then the scaling phase: the
+// latency p50/p99 at a fixed offered load. Every lvsd figure names the
+// dataplane mode lvsd reported in its /metrics (lvs_dataplane_mode).
+//
+// Then the overload phase (Overload): delivered against offered pps, from
+// 50k in geometric steps up to what the generator sends flat out, for the
+// kernel's DNAT, lvsd in both modes and direct routing on the fair
+// placement, and for klb and lvsd-1w again with no RPS (the director's
+// receive work on the generator's core), as a table, an SVG plot per path
+// and a no-collapse check (lvsd never below 90 % of its own peak). Then
+// the scaling phase: the
 // director's memory with 10k, 100k and 1M flows held (raw frames from
 // distinct source addresses and ports, no socket per flow; lvsd's VmRSS
 // against its /metrics entry count, the kernel's nf_conntrack slab against

@@ -14,14 +14,15 @@ const (
 	KernelForward = "kfwd"      // ip_forward, plain L3 to one real server
 	KernelLB      = "klb"       // nftables DNAT, numgen inc mod N, conntrack
 	KernelLBJhash = "klb-jhash" // nftables DNAT, jhash ip saddr . sport mod N, conntrack
-	LVSD1         = "lvsd-1w"   // lvsd NAT, --workers 1
+	LVSD1         = "lvsd-1w"   // lvsd NAT, --workers 1, its default dataplane
+	LVSDAFP       = "lvsd-afp"  // lvsd NAT, --workers 1 --dataplane afpacket: the Go worker on AF_PACKET alone
 	LVSD2         = "lvsd-2w"   // lvsd NAT, --workers 2
 	KernelDR      = "kfwd-dr"   // ip_forward on the DR segment: the VIP routed to one real server
 	LVSDDR        = "lvsd-dr"   // lvsd direct routing, --workers 1
 )
 
 // AllContenders lists every contender name.
-var AllContenders = []string{KernelForward, KernelLB, KernelLBJhash, LVSD1, LVSD2, KernelDR, LVSDDR}
+var AllContenders = []string{KernelForward, KernelLB, KernelLBJhash, LVSD1, LVSDAFP, LVSD2, KernelDR, LVSDDR}
 
 // The flood's flows: flow i comes from source port
 // floodPortLo+i%floodPortsPerAddr of the i/floodPortsPerAddr-th flood
@@ -34,7 +35,7 @@ const (
 
 // Options configure a run. Zero values take the mode's defaults.
 type Options struct {
-	Quick      bool          // the short mode: under 2 minutes
+	Quick      bool          // the short mode: under 3 minutes
 	Out        string        // report directory (created)
 	Reps       int           // repetitions of every contender (≥ 1; default 2 quick, 3 full)
 	Warmup     time.Duration // traffic before each measured window
@@ -51,6 +52,7 @@ type Options struct {
 	BinDir     string        // prebuilt lvssim and lvsd; "" builds them from the module
 	Micro      string        // `go test -bench` output to append to the report
 	NoScaling  bool          // skip the memory and scaling-curve phase
+	NoOverload bool          // skip the overload curves (delivered against offered pps)
 	Log        io.Writer     // progress and log lines; nil discards
 }
 

@@ -35,6 +35,11 @@ func WriteReports(dir string, r *Report) error {
 			files[name] = p.SVG()
 		}
 	}
+	if r.Overload != nil {
+		for name, p := range r.Overload.plots() {
+			files[name] = p.SVG()
+		}
+	}
 	for name, data := range files {
 		tmp := filepath.Join(dir, "."+name+".tmp")
 		if err := os.WriteFile(tmp, data, 0o644); err != nil {
@@ -62,6 +67,9 @@ func Markdown(r *Report) string {
 	w("- **Traffic:** %d-byte UDP frames, %d flows (source address and port pairs); fixed load %s pps with %d latency probes/s; TCP %d workers\n\n",
 		s.FrameBytes, s.Flows, num(s.LoadPPS), s.ProbeRate, s.TCPWorkers)
 	writeHeadline(&b, r)
+	if r.Overload != nil {
+		writeOverload(&b, r.Overload, s)
+	}
 	writeContenders(&b, r)
 	w("## Topology\n\n```\n%s```\n\n", r.Topology)
 	w("## Method\n\n%s\n", methodText(s))
@@ -99,7 +107,7 @@ func writeHeadline(b *strings.Builder, r *Report) {
 	w("## Results\n\nMedian (min–max) over the repetitions. Ratios are medians of lvsd ÷ medians of the kernel doing the same job: the nftables DNAT (%s) for NAT, plain forwarding on the DR segment (%s) for direct routing (this kernel has no IPVS); for pps and connections higher is better, for CPU and latency lower is better.\n\n", baselineContender, KernelDR)
 	w("| figure |")
 	for _, c := range r.Contenders {
-		w(" %s |", c.Label)
+		w(" %s |", headLabel(c))
 	}
 	for _, c := range lv {
 		w(" %s ÷ %s |", c.Name, baseOf(c))
@@ -131,6 +139,15 @@ func writeHeadline(b *strings.Builder, r *Report) {
 		w("\n")
 	}
 	w("\n")
+}
+
+// headLabel is c's column heading: its label, and for lvsd the dataplane
+// mode it reported, so every lvsd figure names the mode it used.
+func headLabel(c *Contender) string {
+	if c.Kind != "lvsd" || !c.Available {
+		return c.Label
+	}
+	return c.Label + " [" + modeText(c.Modes()) + "]"
 }
 
 // baseOf is the kernel contender c's ratios divide by.
@@ -178,7 +195,7 @@ func ratioCell(c, base *Contender, f Figure) string {
 }
 
 func writeContenders(b *strings.Builder, r *Report) {
-	fmt.Fprintf(b, "## Contenders\n\n| name | who does the director's job | pinning | ran |\n|---|---|---|---|\n")
+	fmt.Fprintf(b, "## Contenders\n\n| name | who does the director's job | dataplane mode (lvsd's /metrics) | pinning | ran |\n|---|---|---|---|---|\n")
 	for _, c := range r.Contenders {
 		ran := fmt.Sprintf("%d repetition(s)", len(c.Runs))
 		if !c.Available {
@@ -188,18 +205,26 @@ func writeContenders(b *strings.Builder, r *Report) {
 		if pin == "" {
 			pin = "—"
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", c.Name, c.Label, pin, ran)
+		mode := "—"
+		if c.Kind == "lvsd" && c.Available {
+			mode = modeText(c.Modes())
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", c.Name, c.Label, mode, pin, ran)
 	}
 	b.WriteString("\n")
 }
 
 func writeReps(b *strings.Builder, r *Report) {
 	w := func(f string, a ...any) { fmt.Fprintf(b, f, a...) }
-	w("## Every repetition\n\n| contender | rep | sat. sent pps | sat. delivered pps | split over real servers | dir. core busy | sat. ns/pkt dir./machine | load delivered pps | load ns/pkt dir./machine | p50 / p99 µs (lost) | conn/s (failed) | error |\n")
-	w("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|\n")
+	w("## Every repetition\n\n| contender | rep | dataplane mode | sat. sent pps | sat. delivered pps | split over real servers | dir. core busy | sat. ns/pkt dir./machine | load delivered pps | load ns/pkt dir./machine | p50 / p99 µs (lost) | conn/s (failed) | error |\n")
+	w("|---|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, c := range r.Contenders {
 		for _, x := range c.Runs {
-			w("| %s | %d |", c.Name, x.Rep)
+			mode := "—"
+			if c.Kind == "lvsd" {
+				mode = modeText(x.Mode)
+			}
+			w("| %s | %d | %s |", c.Name, x.Rep, mode)
 			if u := x.UDP; u != nil {
 				w(" %s | %s | %s | %.0f%% | %s / %s |", num(u.SentPPS), num(u.DeliveredPPS), shares(u.PerServer), 100*u.CPU.DirectorBusy, num(u.CPU.DirectorNs), num(u.CPU.MachineNs))
 			} else {

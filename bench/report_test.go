@@ -29,6 +29,7 @@ func sampleReport() *Report {
 	lv := &Contender{Name: LVSD1, Label: "lvsd NAT, 1 worker", Kind: "lvsd", Available: true, Pinning: "taskset -c 1",
 		Runs: []*Rep{rep(1, 300_000, 3000, 80*time.Microsecond, 9_000), rep(2, 315_000, 3150, 85*time.Microsecond, 9_900), rep(3, 330_000, 3300, 70*time.Microsecond, 8_000)}}
 	lv.Runs[1].Paced.ProcNs = 1234
+	lv.Runs[0].Mode, lv.Runs[1].Mode, lv.Runs[2].Mode = "afpacket", "afpacket", "tcx"
 	lv.Runs[0].UDP.PerServer = []uint64{150_000, 150_000}
 	lv.Runs[2].Err = "generator: sendmmsg: broken | pipe"
 	gone := &Contender{Name: LVSD2, Label: "lvsd NAT, 2 workers", Kind: "lvsd", Reason: "lvsd exited (exit status 1): lvsd: no dataplane"}
@@ -49,13 +50,17 @@ func TestMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"| UDP delivered at saturation (pps) | 420,000 (400,000–440,000) | 315,000 (300,000–330,000) | n/a | 0.75× | n/a |",
 		"| lvsd-1w ÷ klb | lvsd-2w ÷ klb |",
+		"| figure | kernel LB (nftables DNAT) | lvsd NAT, 1 worker [afpacket, tcx] | lvsd NAT, 2 workers |",
+		"| lvsd-1w | lvsd NAT, 1 worker | afpacket, tcx | taskset -c 1 | 3 repetition(s) |",
+		"| klb | kernel LB (nftables DNAT) | — | CPU1 |",
+		"| lvsd-1w | 3 | tcx | 500,000 | 330,000 |",
 		"| CPU per packet at saturation, director core (ns) | 2,100 (2,000–2,200) | 3,150 (3,000–3,300) | n/a | 1.50× | n/a |",
 		"| request latency p99 at fixed load (µs) | 95 (90–100) | 80 (70–85) | n/a | 0.84× | n/a |",
 		"| TCP connections (/s) | 11,000 (10,000–12,000) | 9,000 (8,000–9,900) | n/a | 0.82× | n/a |",
 		"| lvsd process CPU per packet at fixed load (ns) | — | 1,234 | n/a | — | n/a |",
-		"| lvsd-2w | lvsd NAT, 2 workers | — | **not available:** lvsd exited (exit status 1): lvsd: no dataplane |",
+		"| lvsd-2w | lvsd NAT, 2 workers | — | — | **not available:** lvsd exited (exit status 1): lvsd: no dataplane |",
 		"generator: sendmmsg: broken \\| pipe",
-		"| lvsd-1w | 1 | 500,000 | 300,000 | 50/50 % | 100% |",
+		"| lvsd-1w | 1 | afpacket | 500,000 | 300,000 | 50/50 % | 100% |",
 		"2026-11-25 20:00 UTC (quick mode, 3 repetitions",
 		"## Micro-benchmarks (`go test -bench`, benchstat format)\n\n```\nBenchmarkX-2   1000   123 ns/op",
 		"- a note",
@@ -192,12 +197,13 @@ func TestOptionsDefaults(t *testing.T) {
 	if full.Reps < 3 {
 		t.Errorf("full mode runs %d repetitions, want at least 3", full.Reps)
 	}
-	// quick must fit 2 minutes, full 10, with every contender and the
-	// scaling phase; 15 s go to building lvsd and the topology.
+	// quick must fit 3 minutes, full 10, with every contender, the
+	// overload curves and the scaling phase; 15 s go to building lvsd and
+	// the topology.
 	for _, x := range []struct {
 		o     Options
 		limit time.Duration
-	}{{o, 2 * time.Minute}, {full, 10 * time.Minute}} {
+	}{{o, 3 * time.Minute}, {full, 10 * time.Minute}} {
 		if total := x.o.plan(); total > x.limit-15*time.Second {
 			t.Errorf("mode quick=%v plans %v, over its %v budget", x.o.Quick, total, x.limit)
 		}

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"math"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -16,6 +18,9 @@ type Report struct {
 	Topology   string        `json:"topology"`
 	Contenders []*Contender  `json:"contenders"`
 	Notes      []string      `json:"notes,omitempty"`
+	// Overload holds the curves of delivered against offered pps (nil:
+	// not run).
+	Overload *Overload `json:"overload,omitempty"`
 	// Scaling holds the memory and scaling-curve figures (nil: not run).
 	Scaling *Scaling `json:"scaling,omitempty"`
 	// Micro holds `go test -bench` output (benchstat format), if given.
@@ -47,6 +52,10 @@ type Settings struct {
 	TCPWorkers  int           `json:"tcp_workers"`
 	GenCPU      int           `json:"gen_cpu"`
 	DirectorCPU int           `json:"director_cpu"`
+	// OverloadWarmup and OverloadWindow are the windows of each
+	// overload point.
+	OverloadWarmup time.Duration `json:"overload_warmup_ns,omitempty"`
+	OverloadWindow time.Duration `json:"overload_window_ns,omitempty"`
 	// ScaleWarmup and ScaleWindow are the windows of each scaling point.
 	ScaleWarmup time.Duration `json:"scale_warmup_ns,omitempty"`
 	ScaleWindow time.Duration `json:"scale_window_ns,omitempty"`
@@ -55,7 +64,7 @@ type Settings struct {
 // Contender is one way of doing the director's job, with every repetition
 // it ran. An unavailable contender has Reason and no runs.
 type Contender struct {
-	Name      string `json:"name"` // kfwd, klb, klb-jhash, lvsd-1w, lvsd-2w, kfwd-dr, lvsd-dr
+	Name      string `json:"name"` // one of AllContenders
 	Label     string `json:"label"`
 	Kind      string `json:"kind"`           // kernel or lvsd
 	Base      string `json:"base,omitempty"` // the kernel contender lvsd's ratios divide by
@@ -65,11 +74,28 @@ type Contender struct {
 	Runs      []*Rep `json:"runs,omitempty"`
 }
 
+// Modes are the dataplane modes lvsd reported over c's repetitions, in
+// order of first appearance ("" for the kernel, or when lvsd reported
+// none).
+func (c *Contender) Modes() string {
+	var out []string
+	for _, r := range c.Runs {
+		if r.Mode != "" && !slices.Contains(out, r.Mode) {
+			out = append(out, r.Mode)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
 // Rep is one repetition of one contender. Err is set when it failed part
 // way; the windows it finished are kept.
 type Rep struct {
-	Rep   int       `json:"rep"`
-	Err   string    `json:"error,omitempty"`
+	Rep int    `json:"rep"`
+	Err string `json:"error,omitempty"`
+	// Mode is the dataplane mode lvsd reported in its /metrics
+	// (lvs_dataplane_mode): "" for the kernel, or when lvsd reported
+	// none.
+	Mode  string    `json:"dataplane_mode,omitempty"`
 	UDP   *UDPRun   `json:"udp_saturation,omitempty"`
 	Paced *PacedRun `json:"udp_fixed_load,omitempty"`
 	TCP   *TCPRun   `json:"tcp_connections,omitempty"`

@@ -55,6 +55,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		r.con.logf("removed leftovers of crashed runs: %s", strings.Join(swept, ", "))
 	}
 	rep := r.newReport()
+	if !o.NoOverload {
+		rep.Settings.OverloadWarmup, rep.Settings.OverloadWindow = o.overloadWindows()
+	}
 	if err := os.MkdirAll(filepath.Join(o.Out, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", o.Out, err)
 	}
@@ -145,6 +148,13 @@ func (r *runner) run(ctx context.Context, rep *Report) (err error) {
 			}
 		}
 	}
+	if !r.o.NoOverload {
+		rep.Overload = &Overload{}
+		mk := func(name string) contender { return r.newContender(name, c, cf, cfDR, lvsd, why) }
+		if err := r.overload(ctx, rep, mk); err != nil {
+			return err
+		}
+	}
 	if r.o.NoScaling {
 		return nil
 	}
@@ -205,49 +215,58 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 // contenders builds the contenders o asks for, in AllContenders order.
 func (r *runner) contenders(cfg *config.Config, cf, cfDR, lvsd, why string) []contender {
 	var out []contender
-	dirCPU := fmt.Sprint(r.o.DirCPU)
-	rps := fmt.Sprintf("softirq on CPU%s (RPS of the director's eth0)", dirCPU)
-	rpsDR := fmt.Sprintf("softirq on CPU%s (RPS of the director's eth1; the bridge's work on requests runs on the generator's core)", dirCPU)
 	for _, name := range AllContenders {
-		if !slices.Contains(r.o.Contenders, name) {
-			continue
-		}
-		info := &Contender{Name: name, Available: true, Kind: "kernel", Pinning: rps}
-		switch name {
-		case KernelForward:
-			info.Label = "kernel forwarding (ip_forward)"
-			out = append(out, &kernelContender{c: info, mode: name})
-		case KernelLB:
-			info.Label = "kernel LB (nftables DNAT, numgen)"
-			out = append(out, &kernelContender{c: info, mode: name, rules: kernelLBRules(cfg, lbTable, pickNumgen)})
-		case KernelLBJhash:
-			info.Label = "kernel LB (nftables DNAT, jhash)"
-			out = append(out, &kernelContender{c: info, mode: name, rules: kernelLBRules(cfg, lbTable, pickJhash)})
-		case KernelDR:
-			info.Label, info.Pinning = "kernel forwarding on the DR segment (ip_forward)", rpsDR
-			out = append(out, &kernelContender{c: info, mode: name})
-		case LVSD1, LVSD2, LVSDDR:
-			w, cpus, file := 1, dirCPU, cf
-			info.Kind, info.Base = "lvsd", KernelLB
-			info.Label = "lvsd NAT, 1 worker"
-			pin := fmt.Sprintf("; RPS of the director's eth0 to CPU%s", dirCPU)
-			switch name {
-			case LVSD2:
-				w, cpus = 2, fmt.Sprintf("0-%d", runtime.NumCPU()-1)
-				info.Label = "lvsd NAT, 2 workers"
-			case LVSDDR:
-				file, info.Base = cfDR, KernelDR
-				info.Label = "lvsd direct routing, 1 worker"
-				pin = fmt.Sprintf("; RPS of the director's eth1 to CPU%s", dirCPU)
-			}
-			info.Pinning = fmt.Sprintf("lvsd taskset -c %s", cpus) + pin
-			if lvsd == "" {
-				info.Available, info.Reason = false, why
-			}
-			out = append(out, &lvsdContender{c: info, bin: lvsd, cf: file, workers: w, cpus: cpus, direct: name == LVSDDR, notes: &r.notes})
+		if slices.Contains(r.o.Contenders, name) {
+			out = append(out, r.newContender(name, cfg, cf, cfDR, lvsd, why))
 		}
 	}
 	return out
+}
+
+// newContender builds contender name (one of AllContenders) with a fresh
+// report entry: the kernel with the rules of cfg, or lvsd (binary lvsd, or
+// unavailable for why) with lvs.cf cf (NAT) or cfDR (direct routing).
+func (r *runner) newContender(name string, cfg *config.Config, cf, cfDR, lvsd, why string) contender {
+	dirCPU := fmt.Sprint(r.o.DirCPU)
+	rps := fmt.Sprintf("softirq on CPU%s (RPS of the director's eth0)", dirCPU)
+	rpsDR := fmt.Sprintf("softirq on CPU%s (RPS of the director's eth1; the bridge's work on requests runs on the generator's core)", dirCPU)
+	info := &Contender{Name: name, Available: true, Kind: "kernel", Pinning: rps}
+	switch name {
+	case KernelForward:
+		info.Label = "kernel forwarding (ip_forward)"
+		return &kernelContender{c: info, mode: name}
+	case KernelLB:
+		info.Label = "kernel LB (nftables DNAT, numgen)"
+		return &kernelContender{c: info, mode: name, rules: kernelLBRules(cfg, lbTable, pickNumgen)}
+	case KernelLBJhash:
+		info.Label = "kernel LB (nftables DNAT, jhash)"
+		return &kernelContender{c: info, mode: name, rules: kernelLBRules(cfg, lbTable, pickJhash)}
+	case KernelDR:
+		info.Label, info.Pinning = "kernel forwarding on the DR segment (ip_forward)", rpsDR
+		return &kernelContender{c: info, mode: name}
+	}
+	w, cpus, file := 1, dirCPU, cf
+	var flags []string
+	info.Kind, info.Base = "lvsd", KernelLB
+	info.Label = "lvsd NAT, 1 worker"
+	pin := fmt.Sprintf("; RPS of the director's eth0 to CPU%s", dirCPU)
+	switch name {
+	case LVSDAFP:
+		flags = []string{"--dataplane", "afpacket"}
+		info.Label = "lvsd NAT, 1 worker, AF_PACKET only (--dataplane afpacket)"
+	case LVSD2:
+		w, cpus = 2, fmt.Sprintf("0-%d", runtime.NumCPU()-1)
+		info.Label = "lvsd NAT, 2 workers"
+	case LVSDDR:
+		file, info.Base = cfDR, KernelDR
+		info.Label = "lvsd direct routing, 1 worker"
+		pin = fmt.Sprintf("; RPS of the director's eth1 to CPU%s", dirCPU)
+	}
+	info.Pinning = fmt.Sprintf("lvsd taskset -c %s", cpus) + pin
+	if lvsd == "" {
+		info.Available, info.Reason = false, why
+	}
+	return &lvsdContender{c: info, bin: lvsd, cf: file, workers: w, flags: flags, cpus: cpus, direct: name == LVSDDR, notes: &r.notes}
 }
 
 // repetition runs one contender's windows once, between an idle baseline
@@ -281,8 +300,15 @@ func (r *runner) repetition(ctx context.Context, c contender, n int) error {
 		udp, _ := c.targets()
 		err = waitFor(ctx, 5*time.Second, nil, func() error { return echoOnce(r.tb, udp) })
 	}
+	l, isLVSD := c.(*lvsdContender)
+	if isLVSD {
+		x.Mode = l.mode
+	}
 	if err == nil {
 		err = r.windows(ctx, c, x, bl, step)
+	}
+	if isLVSD && l.p != nil && ctx.Err() == nil {
+		x.Mode = l.modeAfter(r.tb)
 	}
 	if err != nil {
 		x.Err = err.Error()

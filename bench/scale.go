@@ -38,7 +38,7 @@ func (o Options) plan() time.Duration {
 	const setup = 700 * time.Millisecond // measured: a contender starts and stops in about 0.5 s
 	win := o.Warmup + o.Window
 	per := 2*o.Baseline + 3*win + setup
-	total := time.Duration(o.Reps*len(o.Contenders)) * per
+	total := time.Duration(o.Reps*len(o.Contenders))*per + o.overloadTime()
 	if o.NoScaling {
 		return total
 	}

@@ -3,12 +3,9 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -438,34 +435,14 @@ func (r *runner) fill(ctx context.Context, c contender, dst netip.AddrPort, n in
 	return got, nil
 }
 
-// lvsdEntries reads lvs_connection_table_entries from lvsd's /metrics on
-// the director's loopback (daemon.DefaultAdmin).
+// lvsdEntries reads lvs_connection_table_entries from lvsd's /metrics.
 func lvsdEntries(tb *testbed) (int64, error) {
-	var conn net.Conn
-	err := inNS(tb.dirNode.ns, -1, func() (err error) {
-		conn, err = net.DialTimeout("tcp", "127.0.0.1:3636", 2*time.Second) // the socket stays in the namespace
-		return err
-	})
+	text, err := lvsdMetrics(tb)
 	if err != nil {
-		return 0, fmt.Errorf("reaching lvsd's /metrics: %w", err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(conn, "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"); err != nil {
 		return 0, err
 	}
-	sc := bufio.NewScanner(conn)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "lvs_connection_table_entries "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int64(f), err
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, errors.New("lvsd's /metrics has no lvs_connection_table_entries")
+	v, err := metricValue(text, "lvs_connection_table_entries")
+	return int64(v), err
 }
 
 // vmRSS is the resident set of process pid, in bytes.

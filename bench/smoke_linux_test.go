@@ -55,6 +55,25 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("%s TCP = %+v, want connections", name, x.TCP)
 		}
 	}
+	// The overload curves: the kernel's DNAT on both placements and the
+	// DR reference, each with its flat-out point last.
+	if rep.Overload == nil || len(rep.Overload.Curves) != 3 {
+		t.Fatalf("overload = %+v, want the curves of klb, kfwd-dr and klb with no RPS", rep.Overload)
+	}
+	for _, cv := range rep.Overload.Curves {
+		if cv.Reason != "" || len(cv.Points) == 0 || cv.Points[len(cv.Points)-1].Target != 0 {
+			t.Errorf("overload curve %s = %+v, want points ending flat out", cv.Name(), cv)
+			continue
+		}
+		for _, p := range cv.Points {
+			if p.Err != "" || p.Delivered == 0 {
+				t.Errorf("overload curve %s point %+v: want delivered packets", cv.Name(), p)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, PlotOverloadNAT)); err != nil {
+		t.Errorf("overload plot: %v", err)
+	}
 	b, err := os.ReadFile(filepath.Join(out, ReportJSON))
 	if err != nil {
 		t.Fatal(err)

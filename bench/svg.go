@@ -5,6 +5,7 @@ import (
 	"html"
 	"math"
 	"strings"
+	"unicode/utf8"
 )
 
 // Plot is a small line plot rendered as standalone SVG: axes with ticks, an
@@ -24,6 +25,9 @@ type Plot struct {
 type Series struct {
 	Name   string
 	Points []Point
+	// Guide marks a reference line (such as "all delivered"): dashed,
+	// grey, without markers.
+	Guide bool
 }
 
 // Point is one (x, y) of a Series.
@@ -38,15 +42,33 @@ const (
 	fontSize, smallFont, titleFont = 13, 11, 15
 )
 
-// palette holds distinguishable colours for up to eight series (then they repeat).
+// palette holds distinguishable colours for up to eight series (then they
+// repeat); guides are drawn in guideColour.
 var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"}
+
+const guideColour = "#888"
+
+// legendChar is the width allowed per character of a legend entry
+// (smallFont sans-serif, generously).
+const legendChar = 7
+
+// legendExtra is how much wider than plotW the plot is drawn so that its
+// longest legend entry fits.
+func (p Plot) legendExtra() int {
+	longest := 0
+	for _, s := range p.Series {
+		longest = max(longest, utf8.RuneCountInString(s.Name))
+	}
+	return max(0, 40+legendChar*longest+10-padR)
+}
 
 // SVG renders p.
 func (p Plot) SVG() []byte {
 	var b strings.Builder
 	w := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
-	w(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif">`+"\n", plotW, plotH, plotW, plotH)
-	w(`<rect width="%d" height="%d" fill="white"/>`+"\n", plotW, plotH)
+	width := plotW + p.legendExtra()
+	w(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif">`+"\n", width, plotH, width, plotH)
+	w(`<rect width="%d" height="%d" fill="white"/>`+"\n", width, plotH)
 	w(`<text x="%d" y="%d" font-size="%d" text-anchor="middle">%s</text>`+"\n", padL+innerW/2, padT-15, titleFont, esc(p.Title))
 	xlo, xhi, ylo, yhi, ok := p.bounds()
 	// Axes.
@@ -75,8 +97,13 @@ func (p Plot) SVG() []byte {
 		w(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>`+"\n", padL, y, padL+innerW, y)
 		w(`<text x="%d" y="%.1f" font-size="%d" text-anchor="end">%s</text>`+"\n", padL-6, y+4, smallFont, esc(shortNum(v)))
 	}
+	colours := 0
 	for i, s := range p.Series {
-		col := palette[i%len(palette)]
+		col, dash := guideColour, ` stroke-dasharray="6 4"`
+		if !s.Guide {
+			col, dash = palette[colours%len(palette)], ""
+			colours++
+		}
 		var pts []string
 		for _, pt := range s.Points {
 			if !p.usable(pt) {
@@ -85,14 +112,17 @@ func (p Plot) SVG() []byte {
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", sx(pt.X), sy(pt.Y)))
 		}
 		if len(pts) > 1 {
-			w(`<polyline points="%s" fill="none" stroke="%s" stroke-width="2"/>`+"\n", strings.Join(pts, " "), col)
+			w(`<polyline points="%s" fill="none" stroke="%s" stroke-width="2"%s/>`+"\n", strings.Join(pts, " "), col, dash)
 		}
 		for _, xy := range pts {
+			if s.Guide {
+				break
+			}
 			x, y, _ := strings.Cut(xy, ",")
 			w(`<circle cx="%s" cy="%s" r="%.1f" fill="%s"/>`+"\n", x, y, markerR, col)
 		}
 		ly := padT + 10 + i*20
-		w(`<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"/>`+"\n", padL+innerW+15, ly, padL+innerW+35, ly, col)
+		w(`<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"%s/>`+"\n", padL+innerW+15, ly, padL+innerW+35, ly, col, dash)
 		w(`<text x="%d" y="%d" font-size="%d">%s</text>`+"\n", padL+innerW+40, ly+4, smallFont, esc(s.Name))
 	}
 	w("</svg>\n")

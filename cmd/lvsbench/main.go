@@ -26,8 +26,11 @@ runs, on it and in one run, each contender doing the director's job:
   kfwd       the kernel forwarding (ip_forward, plain L3 to one real server)
   klb        the kernel load balancing (nftables DNAT, numgen inc mod N, conntrack)
   klb-jhash  the same with jhash ip saddr . sport mod N
-  lvsd-1w    lvsd NAT from an lvs.cf written with config.Format, --workers 1
-  lvsd-2w    the same with --workers 2
+  lvsd-1w    lvsd NAT from an lvs.cf written with config.Format, --workers 1,
+             its default dataplane mode
+  lvsd-afp   the same with --dataplane afpacket: the Go worker on AF_PACKET
+             alone
+  lvsd-2w    the same as lvsd-1w with --workers 2
   kfwd-dr    the kernel forwarding on the direct-routing segment (the VIP
              routed to one real server that holds it on lo): the reference
              for lvsd-dr, since this kernel has no IPVS
@@ -37,7 +40,14 @@ runs, on it and in one run, each contender doing the director's job:
 It measures, each repeated and reported as min/median/max: small-UDP packets
 per second delivered at saturation, CPU time per packet (/proc/stat, minus an
 idle baseline), TCP connections per second, and request latency p50/p99 at a
-fixed offered load. Then, unless --no-scaling: the director's memory at 10k,
+fixed offered load; every lvsd figure names the dataplane mode lvsd reported
+in its /metrics. Then, unless --no-overload, the overload curves: delivered
+against offered pps from 50k up to the generator's maximum (6 points quick,
+8 full) for the kernel's DNAT, lvsd (both modes) and direct routing, on the
+fair placement (the director's receive work and lvsd on one core) and, for
+klb and lvsd-1w, with no RPS (receive work on the generator's core), with an
+SVG plot and a no-collapse check (lvsd never below 90% of its own peak).
+Then, unless --no-scaling: the director's memory at 10k,
 100k and 1M concurrent flows (lvsd's VmRSS, the kernel's nf_conntrack slab)
 and pps against the number of flows, of real servers (2 to 1,000) and the
 scheduler, with SVG plots. It writes report.md, report.json and the plots
@@ -45,7 +55,7 @@ into --out, and needs root. A contender that cannot run is reported "not
 available" with the error.
 
 Flags:
-  --quick            the short mode (under 2 minutes); default is full (under 10)
+  --quick            the short mode (under 3 minutes); default is full (under 10)
   --out DIR          report directory (default ./lvsbench-out)
   --reps N           repetitions (default 2 quick, 3 full)
   --window D         each measured window (default 700ms quick, 2s full)
@@ -59,8 +69,10 @@ Flags:
   --probe-rate N     latency probes per second (default 1000 quick, 2000 full)
   --tcp-workers N    TCP connection workers (default 8)
   --contenders LIST  comma-separated subset of kfwd,klb,klb-jhash,lvsd-1w,
-                     lvsd-2w,kfwd-dr,lvsd-dr (the scaling phase runs lvsd-1w,
-                     klb and klb-jhash among them)
+                     lvsd-afp,lvsd-2w,kfwd-dr,lvsd-dr (the overload curves run
+                     klb, lvsd-1w, lvsd-afp, kfwd-dr and lvsd-dr among them,
+                     the scaling phase lvsd-1w, klb and klb-jhash)
+  --no-overload      skip the overload curves
   --no-scaling       skip the memory and scaling-curve phase
   --gen-cpu N        core of the generator and clients (default 0)
   --dir-cpu N        core of the director (default 1)
@@ -96,6 +108,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	rep, err := bench.Run(ctx, o)
 	if rep != nil {
+		// The headline and the overload curves: the report up to the
+		// contenders.
 		md := bench.Markdown(rep)
 		if i := strings.Index(md, "## Results"); i >= 0 {
 			if j := strings.Index(md[i:], "## Contenders"); j > 0 {
@@ -147,5 +161,6 @@ func flags(o *bench.Options, contenders *string) *flag.FlagSet {
 	fs.StringVar(&o.BinDir, "bin", "", "")
 	fs.StringVar(&o.Micro, "micro", "", "")
 	fs.BoolVar(&o.NoScaling, "no-scaling", false, "")
+	fs.BoolVar(&o.NoOverload, "no-overload", false, "")
 	return fs
 }

@@ -14,11 +14,11 @@ import (
 
 func TestParseFlags(t *testing.T) {
 	var out, errb bytes.Buffer
-	o, err := parseFlags(strings.Fields("--quick --out /tmp/x --reps 4 --window 2s --contenders klb,lvsd-1w --load 5000 --dir-cpu 1 --no-scaling"), &out, &errb)
+	o, err := parseFlags(strings.Fields("--quick --out /tmp/x --reps 4 --window 2s --contenders klb,lvsd-1w --load 5000 --dir-cpu 1 --no-scaling --no-overload"), &out, &errb)
 	if err != nil {
 		t.Fatalf("parseFlags: %v", err)
 	}
-	if !o.Quick || o.Out != "/tmp/x" || o.Reps != 4 || o.Window != 2*time.Second || o.LoadPPS != 5000 || o.DirCPU != 1 || o.GenCPU != -1 || !o.NoScaling ||
+	if !o.Quick || o.Out != "/tmp/x" || o.Reps != 4 || o.Window != 2*time.Second || o.LoadPPS != 5000 || o.DirCPU != 1 || o.GenCPU != -1 || !o.NoScaling || !o.NoOverload ||
 		!slices.Equal(o.Contenders, []string{"klb", "lvsd-1w"}) {
 		t.Errorf("parseFlags = %+v", o)
 	}

@@ -1,0 +1,173 @@
+//go:build linux
+
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// overload runs the overload phase into rep.Overload: the curves of
+// overloadPlan, each contender made fresh by mk. A contender the
+// repetitions found unavailable is reported so again, with their reason.
+// Failures are recorded per curve; only a cancelled ctx is returned.
+func (r *runner) overload(ctx context.Context, rep *Report, mk func(name string) contender) (err error) {
+	ov := rep.Overload
+	saved := r.o
+	defer func() { r.o = saved }()
+	r.o.Warmup, r.o.Window = r.o.overloadWindows()
+	steered := true // the director's receive work goes to its core (buildTestbed)
+	defer func() {
+		if !steered {
+			if serr := r.steerReceive(context.WithoutCancel(ctx), true); serr != nil {
+				err = errors.Join(err, serr)
+			}
+		}
+	}()
+	for _, sp := range overloadPlan(r.o.Contenders) {
+		c := mk(sp.contender)
+		info := c.info()
+		cv := LoadCurve{Contender: sp.contender, Path: pathOf(sp.contender), Placement: sp.placement, Kind: info.Kind}
+		if was := rep.Contender(sp.contender); was != nil && !was.Available {
+			cv.Reason = was.Reason
+		} else if !info.Available {
+			cv.Reason = info.Reason
+		}
+		if cv.Reason != "" {
+			ov.Curves = append(ov.Curves, cv)
+			continue
+		}
+		if want := sp.placement == PlacementFair; want != steered {
+			if err := r.steerReceive(ctx, want); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				cv.Reason = fmt.Sprintf("changing the director's receive steering: %v", err)
+				ov.Curves = append(ov.Curves, cv)
+				continue
+			}
+			steered = want
+		}
+		if err := r.loadCurve(ctx, &cv, c); err != nil {
+			return err
+		}
+		ov.Curves = append(ov.Curves, cv)
+	}
+	return nil
+}
+
+// steerReceive steers the receive work of the director's veths with RPS to
+// the director's core (on), or leaves it where the frames are sent (off:
+// the generator's core for requests), and checks the kernel took it.
+func (r *runner) steerReceive(ctx context.Context, on bool) error {
+	var want uint64
+	where := "left on the sending core (no RPS)"
+	if on {
+		want, where = 1<<uint(r.o.DirCPU), fmt.Sprintf("steered to CPU%d (RPS)", r.o.DirCPU)
+	}
+	mask := strconv.FormatUint(want, 16)
+	for _, iface := range []string{"eth0", "eth1"} {
+		f := "/sys/class/net/" + iface + "/queues/rx-0/rps_cpus"
+		if err := r.tb.dirNode.run(ctx, "", "sh", "-c", "echo "+mask+" > "+f); err != nil {
+			return fmt.Errorf("RPS of the director's %s: %w", iface, err)
+		}
+		got, err := r.tb.dirNode.output(ctx, "cat", f)
+		if err != nil {
+			return fmt.Errorf("RPS of the director's %s: %w", iface, err)
+		}
+		if v, err := strconv.ParseUint(strings.NewReplacer(",", "", "\n", "", " ", "").Replace(got), 16, 64); err != nil || v != want {
+			return fmt.Errorf("RPS of the director's %s is %q after writing %s", iface, strings.TrimSpace(got), mask)
+		}
+	}
+	r.con.logf("overload: the director's receive work %s", where)
+	return nil
+}
+
+// loadCurve sets c up once, measures its flat-out point, then the paced
+// points from overloadFloor up towards that maximum, and tears it down. A
+// contender that does not come up is recorded in cv; only a cancelled ctx
+// is returned.
+func (r *runner) loadCurve(ctx context.Context, cv *LoadCurve, c contender) error {
+	name := cv.Name()
+	r.con.status("overload · %s · setting up", name)
+	if err := r.tb.forgetOwned(); err != nil {
+		cv.Reason = err.Error()
+		return nil
+	}
+	defer r.teardown(ctx, c, 0)
+	err := c.setup(ctx, r.tb)
+	udp, _ := c.targets()
+	if err == nil {
+		err = waitFor(ctx, 5*time.Second, nil, func() error { return echoOnce(r.tb, udp) })
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		cv.Reason = fmt.Sprintf("setting up: %v", err)
+		r.con.logf("overload %s: %s", name, oneLine(cv.Reason))
+		return nil
+	}
+	l, isLVSD := c.(*lvsdContender)
+	if isLVSD {
+		cv.Mode = l.mode
+	}
+	top, err := r.loadPoint(ctx, c, udp, 0)
+	if err := ctxErr(ctx, nil); err != nil {
+		return err
+	}
+	if err != nil {
+		top.Err = err.Error()
+	}
+	r.con.logf("overload %-24s flat out: %s sent, %s delivered %s", name, kpps(top.Sent), kpps(top.Delivered), top.Err)
+	targets := loadTargets(top.Sent, r.o.overloadSteps())
+	if len(targets) == 0 {
+		cv.Points = append(cv.Points, top)
+		return nil
+	}
+	for _, t := range targets {
+		r.con.status("overload · %s · %s pps", name, num(t))
+		p, err := r.loadPoint(ctx, c, udp, t)
+		if err := ctxErr(ctx, nil); err != nil {
+			return err
+		}
+		if err != nil {
+			p.Err = err.Error()
+		}
+		r.con.logf("overload %-24s %8s offered: %s sent, %s delivered %s", name, kpps(t), kpps(p.Sent), kpps(p.Delivered), p.Err)
+		cv.Points = append(cv.Points, p)
+	}
+	cv.Points = append(cv.Points, top)
+	if isLVSD {
+		cv.Mode = l.modeAfter(r.tb)
+		r.con.logf("overload %s: lvsd reported dataplane mode %s", cv.Contender, modeText(cv.Mode))
+	}
+	return nil
+}
+
+// loadPoint runs one overload window towards udp at rate pps (0: flat
+// out) over the run's flows.
+func (r *runner) loadPoint(ctx context.Context, c contender, udp netip.AddrPort, rate float64) (LoadPoint, error) {
+	p := LoadPoint{Target: rate}
+	fs, err := r.flood(ctx, c, udp, rate, netip.AddrPort{}, r.o.Flows)
+	if err != nil {
+		return p, err
+	}
+	a, b := fs.a.use.CPU, fs.b.use.CPU
+	d := b.At.Sub(a.At)
+	p.Sent = perSecond(fs.b.sent-fs.a.sent, d)
+	p.Delivered = perSecond(fs.b.delivered-fs.a.delivered, d)
+	busy := func(cpu int) float64 {
+		if cpu >= len(a.CPUs) || cpu >= len(b.CPUs) || d <= 0 {
+			return 0
+		}
+		return float64(b.CPUs[cpu].Busy()-a.CPUs[cpu].Busy()) / (d.Seconds() * userHZ)
+	}
+	p.DirBusy, p.GenBusy = busy(r.o.DirCPU), busy(r.o.GenCPU)
+	return p, nil
+}
