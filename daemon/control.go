@@ -2,11 +2,15 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"lvs/admin"
 	"lvs/config"
@@ -22,19 +26,93 @@ import (
 
 var _ admin.Daemon = (*lvsd)(nil)
 
-// do runs f on the management goroutine and waits for it.
+// do runs f on the management goroutine and waits for it. A panic in f is
+// recovered there, logged once with its stack, counted in
+// lvs_control_errors_total{kind="panic"} and returned as a *PanicError: no
+// request on the control socket, the JSON API or the web tool can take lvsd
+// down, and the dataplane, which never waits for this goroutine, keeps
+// forwarding with the last published table.
 func (d *lvsd) do(ctx context.Context, f func()) error {
-	done := make(chan struct{})
+	done := make(chan error, 1) // never blocks the management goroutine
 	select {
-	case d.reqs <- func() { f(); close(done) }:
+	case d.reqs <- func() { done <- d.recovered(f) }:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	select {
-	case <-done:
-		return nil
+	case err := <-done:
+		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// PanicError is the answer to a request whose handler panicked. The request
+// is refused; what the handler had not yet published does not run.
+type PanicError struct {
+	Value any    // what the handler panicked with
+	Stack []byte // the management goroutine's stack at the panic
+}
+
+// Error names the fault without the stack (that goes to the log).
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("lvsd refused the request after an internal error (a bug, logged with its stack): %v", e.Value)
+}
+
+// ErrInternal matches every *PanicError with errors.Is.
+var ErrInternal = errors.New("internal error")
+
+// Is makes errors.Is(err, ErrInternal) true for a *PanicError.
+func (e *PanicError) Is(target error) bool { return target == ErrInternal }
+
+// recovered runs f and turns a panic into a *PanicError, logged and counted
+// here, at the goroutine that gives up on the request.
+func (d *lvsd) recovered(f func()) (err error) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		pe := &PanicError{Value: v, Stack: debug.Stack()}
+		d.log.Error("control request refused after a panic; lvsd keeps running", "panic", fmt.Sprint(v), "stack", string(pe.Stack))
+		d.countControlError(controlErrPanic)
+		err = pe
+	}()
+	f()
+	return nil
+}
+
+// Kinds of lvs_control_errors_total.
+const controlErrPanic = "panic" // a request handler panicked and was refused
+
+// controlErrors returns lvs_control_errors_total in reg, registering it on
+// first use; a second call finds the first's (registration is idempotent),
+// so it may be called when the registry is made and again at the first
+// error. nil without a registry.
+func controlErrors(reg *prometheus.Registry) *prometheus.CounterVec {
+	if reg == nil {
+		return nil
+	}
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lvs_control_errors_total",
+		Help: "Control requests (lvsadm, the JSON API, the web tool, reloads) refused because their handler failed, by kind (panic)."},
+		[]string{"kind"})
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return nil
+		}
+		if c, _ = are.ExistingCollector.(*prometheus.CounterVec); c == nil {
+			return nil
+		}
+	}
+	c.WithLabelValues(controlErrPanic) // exported from 0
+	return c
+}
+
+// countControlError counts one refused request of the kind.
+func (d *lvsd) countControlError(kind string) {
+	if c := controlErrors(d.metrics); c != nil {
+		c.WithLabelValues(kind).Inc()
 	}
 }
 
@@ -224,45 +302,57 @@ func editConfig(c *config.Config, cmd admin.Command, device string) error {
 }
 
 // editServer adds, edits or deletes a real server of the service's blocks.
+// It finds every matching server first and changes the blocks after, so
+// that a delete never edits a slice it is ranging over.
 func editServer(c *config.Config, vs []*config.Virtual, cmd admin.Command) error {
-	spec := cmd.Dest
-	if cmd.MethodSet && methodOf(c.Network) != spec.Method {
+	network := methodOf(c.Network)
+	spec := cmd.DestSpec(network) // as ipvsadm: -g/-i take the service's port
+	if cmd.MethodSet && network != spec.Method {
 		return fmt.Errorf("lvs.cf has one forwarding method for every real server (network = %s); %s is not it",
 			c.Network, spec.Method)
 	}
-	match := func(v *config.Virtual, s *config.Server) bool {
-		port := v.RealPort(s)
-		want := spec.Port
-		if want == 0 {
-			want = v.Port
+	want := func(v *config.Virtual) uint16 {
+		if spec.Port != 0 {
+			return spec.Port
 		}
-		return s.Active && s.Address == spec.Addr && port == want
+		return v.Port
 	}
-	var hits int
+	type hit struct {
+		v *config.Virtual
+		s *config.Server
+	}
+	var hits []hit
 	for _, v := range vs {
 		for _, s := range v.Servers {
-			if !match(v, s) {
-				continue
-			}
-			hits++
-			switch cmd.Kind {
-			case admin.KindEditDest:
-				s.Weight, s.UThreshold, s.LThreshold = int(spec.Weight), int(spec.UThreshold), int(spec.LThreshold)
-			case admin.KindDelDest:
-				v.Servers = slices.DeleteFunc(v.Servers, func(x *config.Server) bool { return x == s })
+			if s.Active && s.Address == spec.Addr && v.RealPort(s) == want(v) {
+				hits = append(hits, hit{v, s})
 			}
 		}
 	}
 	switch {
-	case cmd.Kind == admin.KindAddDest && hits > 0:
+	case cmd.Kind == admin.KindAddDest && len(hits) > 0:
 		return ipvs.ErrDestExists
-	case cmd.Kind != admin.KindAddDest && hits == 0:
+	case cmd.Kind != admin.KindAddDest && len(hits) == 0:
 		return ipvs.ErrNoDest
-	case cmd.Kind == admin.KindAddDest:
-		s := config.NewServer(serverName(vs[0], spec.Addr, spec.Port))
-		s.Active, s.Address, s.Weight, s.Port = true, spec.Addr, int(spec.Weight), spec.Port
+	}
+	switch cmd.Kind {
+	case admin.KindAddDest:
+		v := vs[0]
+		s := config.NewServer(serverName(v, spec.Addr, spec.Port))
+		s.Active, s.Address, s.Weight = true, spec.Addr, int(spec.Weight)
+		if spec.Port != v.Port {
+			s.Port = spec.Port // 0 (the client's port) or a port of its own
+		}
 		s.UThreshold, s.LThreshold = int(spec.UThreshold), int(spec.LThreshold)
-		vs[0].Servers = append(vs[0].Servers, s)
+		v.Servers = append(v.Servers, s)
+	case admin.KindEditDest:
+		for _, h := range hits {
+			h.s.Weight, h.s.UThreshold, h.s.LThreshold = int(spec.Weight), int(spec.UThreshold), int(spec.LThreshold)
+		}
+	case admin.KindDelDest:
+		for _, h := range hits {
+			h.v.Servers = slices.DeleteFunc(h.v.Servers, func(x *config.Server) bool { return x == h.s })
+		}
 	}
 	return nil
 }

@@ -1,0 +1,238 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"lvs/admin"
+	"lvs/config"
+	"lvs/conntrack"
+	"lvs/dataplane"
+	"lvs/dataplane/linktest"
+	"lvs/frame"
+	"lvs/ha"
+	"lvs/health"
+	"lvs/ipvs"
+	"lvs/sched"
+)
+
+// guideNAT is the guide's NAT site (figure 1.1, section 3.1; examples/nat.cf)
+// for a router alone: the same virtual server, without the backup router.
+const guideNAT = `serial_no = 1
+primary = 192.168.26.9
+service = lvs
+network = nat
+nat_router = 10.11.12.10 eth1:1
+nat_nmask = 255.255.255.0
+virtual http {
+     active = 1
+     address = 192.168.26.10 eth0:1
+     vip_nmask = 255.255.255.0
+     port = 80
+     send = "GET / HTTP/1.0\r\n\r\n"
+     expect = "HTTP"
+     scheduler = wlc
+     protocol = tcp
+     server web1 {
+         address = 10.11.12.1
+         active = 1
+         weight = 1
+     }
+     server web2 {
+         address = 10.11.12.2
+         active = 1
+         weight = 1
+     }
+     server web3 {
+         address = 10.11.12.3
+         active = 1
+         weight = 2
+     }
+}
+`
+
+// The router's interfaces in the test daemons: eth0 on the public segment
+// (default route via the gateway), eth1 on the private one.
+var (
+	testPubMAC  = frame.MAC{0x02, 0, 0, 0, 0, 0x09}
+	testPrivMAC = frame.MAC{0x02, 0, 0, 0, 1, 0x09}
+	testGwMAC   = frame.MAC{0x02, 0, 0, 0, 0, 0xfe}
+	testGw      = netip.MustParseAddr("192.168.26.254")
+)
+
+func testIface(name string) (iface, error) {
+	if name == "eth1" {
+		return iface{name: name, mac: testPrivMAC, mtu: 1500, addrs: []netip.Prefix{netip.MustParsePrefix("10.11.12.9/24")}}, nil
+	}
+	return iface{name: name, mac: testPubMAC, mtu: 1500, addrs: []netip.Prefix{netip.MustParsePrefix("192.168.26.9/24")},
+		routes: []dataplane.Route{{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Via: testGw}}}, nil
+}
+
+// testDaemon is an lvsd put together as start puts it together, but on
+// fake interfaces (testIface), linktest links and no kernel guard, which
+// start would need root for; the health checks are registered but never
+// run, so no traffic leaves the test. Its management goroutine is the real
+// control loop (lvsd.control) and one real worker per port forwards; both
+// run until the test ends.
+type testDaemon struct {
+	*lvsd
+	rx   []*linktest.Link // per port: what the port's worker reads
+	tx   []*linktest.Link // per port: what the workers send out of it
+	logs *logBuffer
+}
+
+// newTestDaemon starts a testDaemon on lvs.cf text, which must be valid
+// and name the interfaces eth0 and eth1 only.
+func newTestDaemon(t *testing.T, text string) *testDaemon {
+	t.Helper()
+	noDefaultIptables(t)
+	dir := t.TempDir()
+	opts := Options{ConfigFile: filepath.Join(dir, "lvs.cf"), Socket: "off", Admin: "off", Workers: 1}
+	if err := os.WriteFile(opts.ConfigFile, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := load(opts)
+	if err != nil || len(l.errs) > 0 {
+		t.Fatalf("load: %v %v", err, l.errs)
+	}
+	logs := &logBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	d := &lvsd{opts: opts, log: log, cfg: l.cfg, rules: l.rules, text: l.text, reqs: make(chan func()),
+		events: admin.NewEventLog(256, nil), vsUp: map[string]bool{}, haEv: make(chan ha.Event, 64), active: true}
+	if d.site, err = buildSite(l.cfg, testIface, nil); err != nil {
+		t.Fatalf("buildSite: %v", err)
+	}
+	d.site.resolve()
+	d.hv = newHealthView()
+	reg := ipvs.NewRegistry()
+	if d.table, err = Reconcile(ipvs.NewTable(reg, sched.New), d.hv.desired(l.cfg)); err != nil {
+		t.Fatalf("building the service table: %v", err)
+	}
+	d.health = health.NewRunner(health.Options{Logger: log})
+	if d.specs, _ = syncSpecs(d.health, nil, healthSpecs(l.cfg)); len(d.specs) == 0 && len(l.cfg.Virtuals) > 0 {
+		t.Fatalf("no health checks for %d virtual servers", len(l.cfg.Virtuals))
+	}
+	d.ct = conntrack.NewTable(reg, conntrack.Config{MaxEntries: l.cfg.MaxConns})
+	d.applyTimeouts()
+	d.dp = dataplane.New(d.site.ports, d.ct, d.state())
+	td := &testDaemon{lvsd: d, logs: logs}
+	for range d.site.ports {
+		ctl := linktest.New(linktest.Config{})
+		d.ctl = append(d.ctl, ctl)
+		td.rx = append(td.rx, linktest.New(linktest.Config{}))
+		td.tx = append(td.tx, linktest.New(linktest.Config{}))
+		d.links = append(d.links, ctl)
+	}
+	for i, p := range d.site.ports {
+		tx := make([]dataplane.MetaLink, len(td.tx))
+		for j, l := range td.tx {
+			tx[j] = l
+		}
+		d.workers = append(d.workers, dataplane.NewWorker(d.dp, p, td.rx[i], tx))
+		d.links = append(d.links, td.rx[i], td.tx[i])
+	}
+	d.metrics = admin.NewMetrics(d) // as run does
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, w := range d.workers {
+		wg.Go(func() {
+			if err := w.Run(); err != nil {
+				t.Errorf("worker: %v", err)
+			}
+		})
+	}
+	wg.Go(func() { d.control(ctx) })
+	t.Cleanup(func() {
+		cancel()
+		for _, l := range d.links {
+			l.Close()
+		}
+		wg.Wait()
+	})
+	return td
+}
+
+// apply runs lvsadm command lines through lvsd's Apply, one batch each,
+// and fails the test on the first error.
+func (td *testDaemon) apply(t *testing.T, lines ...string) {
+	t.Helper()
+	for _, line := range lines {
+		cmd, err := admin.ParseArgs(strings.Fields(line))
+		if err != nil {
+			t.Fatalf("ParseArgs(%q): %v", line, err)
+		}
+		if err := td.Apply(context.Background(), []admin.Command{cmd}); err != nil {
+			t.Fatalf("lvsadm %s: %v", line, err)
+		}
+	}
+}
+
+// running returns the running configuration, formatted, and the published
+// table's services without counters, both read on the management
+// goroutine.
+func (td *testDaemon) running(t *testing.T) (cf string, st admin.Status) {
+	t.Helper()
+	if err := td.do(context.Background(), func() {
+		cf = string(config.Format(td.cfg))
+		st = tableOnly(admin.StatusFromTable(td.dp.State().Table))
+	}); err != nil {
+		t.Fatalf("reading the running state: %v", err)
+	}
+	return cf, st
+}
+
+// tableOnly keeps what ipvsadm -S carries: services and destinations with
+// their settings, sorted, without counters or timeouts.
+func tableOnly(st admin.Status) admin.Status {
+	st.Timeouts = admin.Timeouts{}
+	for i := range st.Services {
+		s := &st.Services[i]
+		s.Stats = admin.Counters{}
+		for j := range s.Dests {
+			d := &s.Dests[j]
+			d.Stats, d.Active, d.Inactive, d.Persist = admin.Counters{}, 0, 0, 0
+		}
+	}
+	st.Sort()
+	return st
+}
+
+// logBuffer is an io.Writer for a slog handler, safe for concurrent use.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// count returns how many log lines contain s.
+func (l *logBuffer) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
+}
+
+// waitFrame returns the first frame port's transmit link sends within a
+// generous bound, or fails the test.
+func (td *testDaemon) waitFrame(t *testing.T, port int, what string) []byte {
+	t.Helper()
+	select {
+	case f := <-td.tx[port].Outbound():
+		return f.Data
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: nothing sent on port %d", what, port)
+	}
+	return nil
+}
