@@ -18,6 +18,8 @@ UNITDIR ?= /lib/systemd/system
 else
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 endif
+# bash-completion's directory of completions loaded on demand.
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
 BIN     := bin
 CMDS    := lvsd lvsadm lvssim
@@ -84,6 +86,7 @@ bench:
 #   $(MANDIR)/man1/lvssim.1  $(MANDIR)/man5/lvs.cf.5
 #   $(MANDIR)/man8/lvsd.8  $(MANDIR)/man8/lvsadm.8
 #   $(UNITDIR)/lvsd.service    (from dist/lvsd.service.in, @SBINDIR@ replaced)
+#   $(BASHCOMPDIR)/lvsadm      (from dist/lvsadm.bash-completion)
 # It never writes /etc: lvs.cf stays the administrator's (see lvs.cf(5)).
 # Then: systemctl daemon-reload && systemctl enable --now lvsd
 MAN1 := lvssim.1
@@ -92,7 +95,8 @@ MAN8 := lvsd.8 lvsadm.8
 
 install: build
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
-		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 $(BIN)/lvsd $(BIN)/lvsadm $(DESTDIR)$(SBINDIR)/
 	install -m 0755 $(BIN)/lvssim $(DESTDIR)$(BINDIR)/
 	install -m 0644 $(addprefix docs/man/,$(MAN1)) $(DESTDIR)$(MANDIR)/man1/
@@ -100,12 +104,14 @@ install: build
 	install -m 0644 $(addprefix docs/man/,$(MAN8)) $(DESTDIR)$(MANDIR)/man8/
 	sed 's|@SBINDIR@|$(SBINDIR)|g' dist/lvsd.service.in > $(BIN)/lvsd.service
 	install -m 0644 $(BIN)/lvsd.service $(DESTDIR)$(UNITDIR)/lvsd.service
+	install -m 0644 dist/lvsadm.bash-completion $(DESTDIR)$(BASHCOMPDIR)/lvsadm
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/lvsd $(DESTDIR)$(SBINDIR)/lvsadm $(DESTDIR)$(BINDIR)/lvssim
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(MAN1)) $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(MAN5)) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man8/,$(MAN8))
 	rm -f $(DESTDIR)$(UNITDIR)/lvsd.service
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/lvsadm
 
 clean:
 	rm -rf $(BIN)

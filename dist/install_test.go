@@ -1,6 +1,9 @@
-// Package dist holds what make install ships besides the binaries and the
-// manual pages: the systemd unit lvsd.service.in. Its test runs make install
-// and make uninstall into scratch directories.
+// Package dist holds what make install and make deb ship besides the
+// binaries and the manual pages: the systemd unit lvsd.service.in, lvsadm's
+// bash completion, the Debian packaging, and a Grafana dashboard and
+// Prometheus alert rules over lvsd's /metrics. Its tests run make install,
+// make uninstall and make deb into scratch directories and check the
+// dashboard and rules against a running lvsd.
 package dist
 
 import (
@@ -27,14 +30,15 @@ func installed(prefix string) map[string]fs.FileMode {
 		unitDir = "lib/systemd/system"
 	}
 	return map[string]fs.FileMode{
-		p + "/sbin/lvsd":               0o755,
-		p + "/sbin/lvsadm":             0o755,
-		p + "/bin/lvssim":              0o755,
-		p + "/share/man/man1/lvssim.1": 0o644,
-		p + "/share/man/man5/lvs.cf.5": 0o644,
-		p + "/share/man/man8/lvsd.8":   0o644,
-		p + "/share/man/man8/lvsadm.8": 0o644,
-		unitDir + "/lvsd.service":      0o644,
+		p + "/sbin/lvsd":                                0o755,
+		p + "/sbin/lvsadm":                              0o755,
+		p + "/bin/lvssim":                               0o755,
+		p + "/share/man/man1/lvssim.1":                  0o644,
+		p + "/share/man/man5/lvs.cf.5":                  0o644,
+		p + "/share/man/man8/lvsd.8":                    0o644,
+		p + "/share/man/man8/lvsadm.8":                  0o644,
+		unitDir + "/lvsd.service":                       0o644,
+		p + "/share/bash-completion/completions/lvsadm": 0o644,
 	}
 }
 
@@ -134,6 +138,7 @@ func checkContents(t *testing.T, dest, prefix, bin string) {
 	}
 	same(prefix+"/sbin/lvsd", filepath.Join(bin, "lvsd"))
 	same(prefix+"/share/man/man8/lvsd.8", filepath.Join(root, "docs/man/lvsd.8"))
+	same(prefix+"/share/bash-completion/completions/lvsadm", filepath.Join(root, "dist/lvsadm.bash-completion"))
 	unitDir := prefix + "/lib/systemd/system"
 	if prefix == "/usr" {
 		unitDir = "/lib/systemd/system"
