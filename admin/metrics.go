@@ -75,6 +75,7 @@ type collector struct {
 	vsServers                                                  metric
 	dpRX, dpTX, dpVerdicts, dpDrops                            metric
 	dpRingFrames, dpRingDrops                                  metric
+	dpMode, dpFastInstalls, dpFastErrors                       metric
 	ctEntries, ctMax, ctHalfOpen, ctPressure                   metric
 	ctCreated, ctExpired, ctEvicted, ctFull                    metric
 	ctResched, ctNoDest, ctDropped, ctInvalid                  metric
@@ -94,7 +95,7 @@ func newCollector(src MetricsSource) *collector {
 	c.all = []metric{c.build, c.conns, c.inPkts, c.outPkts, c.inBytes, c.outBytes,
 		c.beActive, c.beInactive, c.beWeight, c.bePersist, c.beConns, c.beInPkts, c.beOutPkts, c.beInBytes, c.beOutBytes,
 		c.vsConns, c.vsInPkts, c.vsOutPkts, c.vsInBytes, c.vsOutBytes, c.vsUp, c.vsServers,
-		c.dpRX, c.dpTX, c.dpVerdicts, c.dpDrops, c.dpRingFrames, c.dpRingDrops,
+		c.dpRX, c.dpTX, c.dpVerdicts, c.dpDrops, c.dpRingFrames, c.dpRingDrops, c.dpMode, c.dpFastInstalls, c.dpFastErrors,
 		c.ctEntries, c.ctMax, c.ctHalfOpen, c.ctPressure, c.ctCreated, c.ctExpired, c.ctEvicted, c.ctFull,
 		c.ctResched, c.ctNoDest, c.ctDropped, c.ctInvalid,
 		c.haInfo, c.haState, c.haFault, c.haSince, c.haTakeovers, c.haReleases, c.haPeerUp, c.haAge, c.haRefused,
@@ -138,6 +139,9 @@ func (c *collector) defineDaemon() {
 	c.dpTX = counter("lvs_dataplane_tx_frames_total", "Frames written to the links by the dataplane workers.")
 	c.dpVerdicts = counter("lvs_dataplane_frames_total", "Frames handled, by verdict (pass, forward, reply, drop).", "verdict")
 	c.dpDrops = counter("lvs_packets_dropped_total", "Frames dropped by the dataplane, by reason.", "reason")
+	c.dpMode = gauge("lvs_dataplane_mode", "How frames are forwarded (1 for the mode in use): tcx+afpacket (eBPF fast path for established flows), afpacket or tap (Go workers alone).", "mode")
+	c.dpFastInstalls = counter("lvs_fastpath_installs_total", "Flow directions the workers handed to the eBPF fast path.")
+	c.dpFastErrors = counter("lvs_fastpath_errors_total", "Flow directions the eBPF fast path refused (they stay on the Go path).")
 	c.dpRingFrames = counter("lvs_dataplane_ring_frames_total", "Frames the kernel offered the workers' receive rings of the interface.", "interface")
 	c.dpRingDrops = counter("lvs_dataplane_ring_drops_total", "Frames the kernel dropped because a receive ring of the interface was full (the workers did not keep up).", "interface")
 	c.ctEntries = gauge("lvs_connection_table_entries", "Entries in the connection table, persistence templates included.")
@@ -288,6 +292,11 @@ func (c *collector) collectDataplane(ch chan<- prometheus.Metric, d DataplaneSta
 	for i, n := range d.RingDrops {
 		emit(ch, c.dpRingDrops, float64(n), i)
 	}
+	if d.Mode != "" {
+		emit(ch, c.dpMode, 1, d.Mode)
+	}
+	emit(ch, c.dpFastInstalls, float64(d.FastInstalls))
+	emit(ch, c.dpFastErrors, float64(d.FastErrors))
 }
 
 func (c *collector) collectConntrack(ch chan<- prometheus.Metric, s ConntrackStats) {

@@ -41,6 +41,14 @@ type DataplaneStats struct {
 	// ring was full (the workers did not keep up); nil when unknown.
 	RingFrames map[string]uint64 `json:"ring_frames,omitempty"`
 	RingDrops  map[string]uint64 `json:"ring_drops,omitempty"`
+	// Mode is how frames are forwarded: "tcx+afpacket" (the eBPF fast
+	// path for established flows, the Go workers for the rest),
+	// "afpacket" or "tap" (the Go workers alone).
+	Mode string `json:"mode,omitempty"`
+	// FastInstalls counts flow directions the workers handed to the fast
+	// path, FastErrors those it refused.
+	FastInstalls uint64 `json:"fast_installs,omitempty"`
+	FastErrors   uint64 `json:"fast_errors,omitempty"`
 }
 
 // ConntrackStats are the connection table's size and counters, a plain copy

@@ -105,6 +105,7 @@ func (t *Table) remove(h Handle, why removeWhy, now ipvs.Tick) bool {
 // sections. It returns the ref of the template that controlled e, whose
 // count the caller must release after unlocking.
 func (t *Table) drop(a, b *shard, ref uint32, e *entry) uint32 {
+	t.withdraw(ref, e)
 	hs := *a.heads.Load()
 	t.unlink(&hs[t.hash(e.k0, e.k1&^kindMask)&uint64(len(hs)-1)], ref, nextOf)
 	a.n--
@@ -207,6 +208,9 @@ func (t *Table) Expire(now ipvs.Tick, budget int) int {
 		}
 		s.mu.Unlock()
 		for i := range n {
+			if why[i] == removeExpire && t.rearmSeen(cand[i], now) {
+				continue // the offload forwarded it meanwhile (offload.go)
+			}
 			if t.remove(cand[i], why[i], now) {
 				removed++
 			}

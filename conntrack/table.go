@@ -62,6 +62,7 @@ type Table struct {
 	halfOpen atomic.Int64 // TCP entries in SYN_RECV or SYNACK
 	logOn    atomic.Bool  // changes are logged for connection sync (LogChanges)
 	set      atomic.Pointer[Settings]
+	off      atomic.Pointer[Offload] // the fast path forwarding some flows (offload.go); nil: none
 	to       timeouts
 	st       stats
 	sweepMu  sync.Mutex // serialises Expire callers

@@ -54,7 +54,8 @@ func (d *lvsd) dumpStats() {
 	fmt.Fprintf(&b, "lvsd statistics at %s\n\n", time.Now().Format(time.RFC3339))
 	admin.WriteList(&b, d.Status(), admin.FmtStats)
 	dp := d.Dataplane()
-	fmt.Fprintf(&b, "\ndataplane: rx %d tx %d\n", dp.RX, dp.TX)
+	fmt.Fprintf(&b, "\ndataplane: mode %s, rx %d tx %d, fast path installs %d errors %d\n",
+		dp.Mode, dp.RX, dp.TX, dp.FastInstalls, dp.FastErrors)
 	for _, m := range []map[string]uint64{dp.Verdicts, dp.Drops} {
 		keys := make([]string, 0, len(m))
 		for k := range m {

@@ -380,6 +380,27 @@ func (s *natSite) testDownload(t *testing.T) {
 	if got := [sha256.Size]byte(h.Sum(nil)); n != bigSize || got != s.bigSum {
 		t.Errorf("downloaded %d bytes with sha256 %x, want %d bytes with %x", n, got, bigSize, s.bigSum)
 	}
+	// lvsd's default dataplane on this kernel is the eBPF fast path: the
+	// download's established segments went through it, not the workers.
+	stats := s.lvsdStats()
+	var mode string
+	var rx, installs uint64
+	for _, l := range strings.Split(stats, "\n") {
+		if strings.HasPrefix(l, "dataplane: ") {
+			fmt.Sscanf(l, "dataplane: mode %s rx %d", &mode, &rx)
+			if i := strings.Index(l, "installs "); i >= 0 {
+				fmt.Sscanf(l[i:], "installs %d", &installs)
+			}
+		}
+	}
+	mode = strings.TrimSuffix(mode, ",")
+	t.Logf("dataplane %s: the workers read %d frames in all, %d flow directions installed in the fast path", mode, rx, installs)
+	if mode != "tcx+afpacket" {
+		t.Errorf("lvsd runs dataplane %q, want tcx+afpacket (the kernel has tcx and BPF):\n%s", mode, stats)
+	} else if installs < 2 || rx > uint64(bigSize/1448/2) {
+		t.Errorf("fast path: %d installs and the workers read %d frames for a %d-byte download; want ≥ 2 installs and most segments in the kernel",
+			installs, rx, bigSize)
+	}
 }
 
 // countWriter counts what it passes on to w.

@@ -37,7 +37,8 @@ func (d *lvsd) Dataplane() admin.DataplaneStats {
 		cs[i] = &w.C
 	}
 	s := dataplane.Sum(cs...)
-	out := admin.DataplaneStats{RX: s.RX, TX: s.TX, Verdicts: map[string]uint64{}, Drops: map[string]uint64{}}
+	out := admin.DataplaneStats{RX: s.RX, TX: s.TX, Verdicts: map[string]uint64{}, Drops: map[string]uint64{},
+		Mode: d.mode, FastInstalls: s.FastInstalls, FastErrors: s.FastErrors}
 	for v, n := range s.Verdicts {
 		out.Verdicts[dataplane.Verdict(v).String()] = n
 	}

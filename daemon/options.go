@@ -23,6 +23,15 @@ type Options struct {
 	// BusyPoll is how long a worker keeps polling its empty ring before it
 	// sleeps (afpacket.Config.BusyPoll); 0 never spins.
 	BusyPoll time.Duration
+	// Dataplane chooses how frames are forwarded: DataplaneAuto (the
+	// default, ""), DataplaneTCX or DataplaneAFPacket (fastpath.go).
+	Dataplane string
+	// Link names the packet link backend of the Go workers: "afpacket"
+	// (the default, "") or "tap" (links.go: linkBackends).
+	Link string
+	// Links, when set, opens the workers' links instead of the backend
+	// Link names (tests pass an in-memory one).
+	Links LinkFactory
 	// Logger receives lvsd's log; nil means text lines on stderr.
 	Logger *slog.Logger
 	// Socket is the control socket lvsadm talks to; "" means

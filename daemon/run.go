@@ -23,6 +23,7 @@ import (
 	"lvs/conntrack"
 	"lvs/dataplane"
 	"lvs/dataplane/afpacket"
+	"lvs/dataplane/fastpath"
 	"lvs/ha"
 	"lvs/health"
 	"lvs/internal/sdnotify"
@@ -113,7 +114,15 @@ type lvsd struct {
 	workers []*dataplane.Worker
 	links   []dataplane.MetaLink // every link, closed on the way out
 	ctl     []dataplane.MetaLink // control-plane transmit link per port (ARP probes, GARP)
-	rings   []*afpacket.Link     // the workers' receive links (ring statistics)
+	rings   []ringLink           // the workers' receive links that keep ring statistics
+	fast    *fastpath.FastPath   // the eBPF fast path; nil: every frame goes through the workers
+	mode    string               // the dataplane mode, as reported (fastpath.go)
+}
+
+// ringLink is a receive link with a packet ring's statistics (afpacket).
+type ringLink interface {
+	Stats() afpacket.Stats
+	Interface() string
 }
 
 // start builds the daemon's state and opens its links; it does not run
@@ -155,10 +164,22 @@ func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger) (*lvs
 	d.ct = conntrack.NewTable(reg, conntrack.Config{MaxEntries: l.cfg.MaxConns})
 	d.applyTimeouts()
 	d.dp = dataplane.New(d.site.ports, d.ct, d.state())
-	if d.guard, err = InstallGuard(ctx, d.site.guardSpec(d.rules)); err != nil {
+	links, backend, err := linkBackend(opts)
+	if err != nil {
 		return nil, err
 	}
-	if err := d.openLinks(); err != nil {
+	if err := d.openFastPath(backend); err != nil {
+		return nil, err
+	}
+	if d.guard, err = InstallGuard(ctx, d.site.guardSpec(d.rules)); err != nil {
+		d.close()
+		return nil, err
+	}
+	if err := d.openLinks(links); err != nil {
+		d.close()
+		return nil, err
+	}
+	if err := d.attachFastPath(); err != nil {
 		d.close()
 		return nil, err
 	}
@@ -197,34 +218,37 @@ func (d *lvsd) applyTimeouts() {
 
 // openLinks opens, for each port, one receive link per worker (sharing the
 // interface by fanout) and, for each worker, a transmit link to every port.
-func (d *lvsd) openLinks() error {
+func (d *lvsd) openLinks(f LinkFactory) error {
 	n := d.opts.Workers
 	if n <= 0 {
 		n = runtime.NumCPU()
 	}
 	for _, p := range d.site.ports {
-		ctl, err := afpacket.Open(afpacket.Config{Interface: p.Name, TXOnly: true})
+		ctl, err := f.Transmit(p.Name)
 		if err != nil {
 			return err
 		}
 		d.ctl = append(d.ctl, ctl)
 		d.links = append(d.links, ctl)
 	}
+	o := LinkOptions{BusyPoll: d.opts.BusyPoll, Filter: d.filterFD(), Shared: n > 1}
 	for _, p := range d.site.ports {
 		for range n {
-			rx, err := afpacket.Open(afpacket.Config{Interface: p.Name, Fanout: afpacket.FanoutHash, Ring: afpacket.RingV2,
-				BusyPoll: d.opts.BusyPoll})
+			rx, err := f.Receive(p.Name, o)
 			if err != nil {
 				return err
 			}
-			d.links, d.rings = append(d.links, rx), append(d.rings, rx)
+			d.links = append(d.links, rx)
+			if r, ok := rx.(ringLink); ok {
+				d.rings = append(d.rings, r)
+			}
 			tx := make([]dataplane.MetaLink, len(d.site.ports))
 			for j, q := range d.site.ports {
 				if j == p.Index {
 					tx[j] = rx // a worker may write to its own receive link
 					continue
 				}
-				if tx[j], err = afpacket.Open(afpacket.Config{Interface: q.Name, TXOnly: true}); err != nil {
+				if tx[j], err = f.Transmit(q.Name); err != nil {
 					return err
 				}
 				d.links = append(d.links, tx[j])
@@ -270,7 +294,7 @@ func (d *lvsd) run(ctx context.Context) error {
 		g.Go(d.sync.recv.Run)
 	}
 	g.Go(func() error { return d.control(gctx) })
-	d.log.Info("lvsd running", "services", len(d.table.Services()), "workers", len(d.workers),
+	d.log.Info("lvsd running", "dataplane", d.mode, "services", len(d.table.Services()), "workers", len(d.workers),
 		"interfaces", len(d.site.ports), "owned", len(d.site.owned))
 	err := g.Wait()
 	if errors.Is(err, context.Canceled) {
@@ -296,7 +320,7 @@ func (d *lvsd) control(ctx context.Context) error {
 	defer d.notify(sdnotify.Stopping)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	announced, nextGARP := 0, time.Now()
+	announced, nextGARP, lastFold := 0, time.Now(), time.Now()
 	var due []netip.Addr
 	buf := make([]byte, 64)
 	for {
@@ -319,6 +343,10 @@ func (d *lvsd) control(ctx context.Context) error {
 		d.dp.SendHeld(now, d.ctl) // frames that waited for a neighbour's MAC
 		d.checkLinks(now)
 		d.ct.Expire(d.dp.Tick(now), 4096)
+		if now.Sub(lastFold) >= time.Second {
+			d.dp.FastCounters(d.table) // what the fast path forwarded, into the ipvs counters
+			lastFold = now
+		}
 		if d.sync != nil {
 			d.sync.tick(now, d.ct, d.dp.Tick(now), d.ha != nil && d.ha.Status().Peer.Alive)
 		}
@@ -516,6 +544,12 @@ func (d *lvsd) rebuild() {
 
 // close releases the links, the listeners and the kernel guard.
 func (d *lvsd) close() {
+	if d.fast != nil {
+		// First: frames go back to the kernel guard and the sockets.
+		if err := d.fast.Close(); err != nil {
+			d.log.Error("removing the eBPF fast path", "err", err)
+		}
+	}
 	for _, l := range []net.Listener{d.api, d.web} {
 		if l != nil {
 			l.Close()

@@ -16,6 +16,7 @@ import (
 // iface is what lvsd needs to know of one of the router's interfaces.
 type iface struct {
 	name   string
+	index  int
 	mac    frame.MAC
 	mtu    int
 	addrs  []netip.Prefix    // the kernel's own addresses on it
@@ -31,7 +32,7 @@ func lookupIface(name string) (iface, error) {
 	if len(ifi.HardwareAddr) != 6 {
 		return iface{}, fmt.Errorf("interface %s has no Ethernet address", name)
 	}
-	out := iface{name: name, mac: frame.MAC(ifi.HardwareAddr), mtu: ifi.MTU}
+	out := iface{name: name, index: ifi.Index, mac: frame.MAC(ifi.HardwareAddr), mtu: ifi.MTU}
 	addrs, err := ifi.Addrs()
 	if err != nil {
 		return iface{}, fmt.Errorf("reading addresses of %s: %w", name, err)
@@ -98,7 +99,7 @@ func buildSite(c *config.Config, look func(string) (iface, error), all []netip.P
 		if err != nil {
 			return nil, err
 		}
-		p := &dataplane.Port{Index: i, Name: n, MAC: ifc.mac, MTU: ifc.mtu, Neigh: dr.NewNeigh()}
+		p := &dataplane.Port{Index: i, Name: n, Ifindex: ifc.index, MAC: ifc.mac, MTU: ifc.mtu, Neigh: dr.NewNeigh()}
 		p.Neigh.SetWake(base.wake)
 		for _, a := range ifc.addrs {
 			if !p.Addr.IsValid() {

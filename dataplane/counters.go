@@ -70,15 +70,19 @@ func (r DropReason) String() string {
 type Counters struct {
 	RX, TX   atomic.Uint64
 	LinkDown atomic.Uint64 // times the receive link reported the interface down
-	Verdicts [numVerdicts]atomic.Uint64
-	Drops    [numDropReasons]atomic.Uint64
+	// FastInstalls counts flow directions handed to the fast path;
+	// FastErrors those it refused (the flow stays on the Go path).
+	FastInstalls, FastErrors atomic.Uint64
+	Verdicts                 [numVerdicts]atomic.Uint64
+	Drops                    [numDropReasons]atomic.Uint64
 }
 
 // Snapshot is a plain copy of Counters, summed over workers.
 type Snapshot struct {
-	RX, TX   uint64
-	Verdicts [numVerdicts]uint64
-	Drops    [numDropReasons]uint64
+	RX, TX                   uint64
+	FastInstalls, FastErrors uint64
+	Verdicts                 [numVerdicts]uint64
+	Drops                    [numDropReasons]uint64
 }
 
 func (c *Counters) drop(r DropReason) Verdict {
@@ -92,6 +96,8 @@ func Sum(cs ...*Counters) Snapshot {
 	for _, c := range cs {
 		s.RX += c.RX.Load()
 		s.TX += c.TX.Load()
+		s.FastInstalls += c.FastInstalls.Load()
+		s.FastErrors += c.FastErrors.Load()
 		for i := range s.Verdicts {
 			s.Verdicts[i] += c.Verdicts[i].Load()
 		}

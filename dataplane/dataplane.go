@@ -93,13 +93,14 @@ func (rs *Routes) Lookup(ip [4]byte) (port int, hop [4]byte, ok bool) {
 // Dataplane is the shared part of all workers: the ports, the connection
 // table and the published State.
 type Dataplane struct {
-	Ports []*Port
-	CT    *conntrack.Table
-	NAT   *nat.Table  // masqueraded and FTP-helper flows (masq.go)
-	FTP   *nat.Helper // the FTP helper's control connections and expectations (ftp.go)
-	held  *heldQueue  // frames waiting for a neighbour's MAC (neighqueue.go)
-	state atomic.Pointer[State]
-	epoch time.Time // origin of Ticks
+	Ports     []*Port
+	CT        *conntrack.Table
+	NAT       *nat.Table  // masqueraded and FTP-helper flows (masq.go)
+	FTP       *nat.Helper // the FTP helper's control connections and expectations (ftp.go)
+	held      *heldQueue  // frames waiting for a neighbour's MAC (neighqueue.go)
+	state     atomic.Pointer[State]
+	epoch     time.Time // origin of Ticks
+	fastState           // the kernel fast path, if any (fast.go)
 }
 
 // New returns a dataplane over ports with connection table ct and initial

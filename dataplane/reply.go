@@ -28,6 +28,7 @@ func (w *Worker) fromReal(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 		if !ok {
 			return w.masqOut(f, m, st, now) // masq.go
 		}
+		w.leaveFast(c)
 		if c.Method() != ipvs.Masq {
 			return Pass
 		}
@@ -79,6 +80,7 @@ func (w *Worker) reply(f []byte, m Meta, st *State, c conntrack.Conn, src netip.
 		p.SetSrc(f, src)
 		p.SetInnerDst(f, inner.Virtual())
 	} else {
+		w.offer(st, c, conntrack.DirOutput, src, p.Dst, out, mac) // fast.go
 		p.SetSrc(f, src)
 	}
 	Ethernet(f).SetDst(mac)

@@ -38,6 +38,7 @@ func (w *Worker) toOwned(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 	key := conntrack.Key{Proto: proto, Client: p.Src, Virtual: p.Dst}
 	fl := conntrack.TCPFlags(p.Flags)
 	c, v := w.d.CT.In(key, fl, now)
+	w.leaveFast(c) // a FIN or RST takes the flow back from the fast path (fast.go)
 	switch v {
 	case conntrack.Drop:
 		return w.C.drop(DropDestGone)
@@ -86,10 +87,12 @@ func (w *Worker) forward(f []byte, m Meta, st *State, c conntrack.Conn, svc *ipv
 			w.icmpError(f, st, frame.ICMPTimeExceeded, 0, 0)
 			return w.C.drop(DropTTL)
 		}
+		w.offer(st, c, conntrack.DirInput, p.Src, c.Real(), out, mac) // fast.go
 		p.SetDst(f, c.Real())
 		Ethernet(f).SetDst(mac)
 		Ethernet(f).SetSrc(port.MAC)
 	case ipvs.Route:
+		w.offer(st, c, conntrack.DirInput, p.Src, p.Dst, out, mac)
 		dr.Rewrite(f, mac, port.MAC)
 	case ipvs.Tunnel:
 		return w.tunnel(f, m, st, c, svc, out, mac) // sends a new frame (tunnel.go)

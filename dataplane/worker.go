@@ -34,10 +34,11 @@ type Worker struct {
 	outM    [][]Meta
 	scratch [][]byte // buffers for frames lvsd makes, one per frame of a batch
 	nbuf    int
-	now     time.Time  // wall clock of the batch being processed (neighbour learning)
-	frags   fragTable  // client datagrams whose first fragment went by
-	rfrags  fragTable  // real servers' datagrams likewise
-	tun     tunnelBufs // transmit buffers for IPIP frames (tunnel.go)
+	now     time.Time   // wall clock of the batch being processed (neighbour learning)
+	frags   fragTable   // client datagrams whose first fragment went by
+	rfrags  fragTable   // real servers' datagrams likewise
+	tun     tunnelBufs  // transmit buffers for IPIP frames (tunnel.go)
+	offers  []fastOffer // flows to hand to the fast path after the batch (fast.go)
 }
 
 // NewWorker returns a worker reading rx, the receive Link of port in, and
@@ -47,7 +48,7 @@ func NewWorker(d *Dataplane, in *Port, rx MetaLink, tx []MetaLink) *Worker {
 	w := &Worker{d: d, in: in, rx: rx, tx: tx,
 		frames: make([][]byte, n), meta: make([]Meta, n),
 		outF: make([][][]byte, len(d.Ports)), outM: make([][]Meta, len(d.Ports)),
-		scratch: make([][]byte, n)}
+		scratch: make([][]byte, n), offers: make([]fastOffer, 0, n)}
 	for i := range w.outF {
 		w.outF[i] = make([][]byte, 0, n)
 		w.outM[i] = make([]Meta, 0, n)
@@ -135,6 +136,9 @@ func (w *Worker) flush() {
 		}
 		clear(w.outF[port])
 		w.outF[port], w.outM[port] = w.outF[port][:0], w.outM[port][:0]
+	}
+	if len(w.offers) > 0 {
+		w.installOffers() // after the frames that made the flows eligible (fast.go)
 	}
 }
 

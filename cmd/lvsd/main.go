@@ -18,7 +18,7 @@ import (
 )
 
 const usage = `Usage: lvsd [-t | --config-dump | --set-password] [-f FILE] [--iptables FILE] [--workers N]
-            [--busy-poll DURATION]
+            [--busy-poll DURATION] [--dataplane auto|tcx|afpacket] [--link afpacket|tap]
             [--admin ADDR] [--admin-allow LIST] [--admin-cert FILE --admin-key FILE]
             [--password-file FILE]
 
@@ -56,6 +56,21 @@ Files:
                       before it sleeps (like 50us): lower latency and more
                       connections/s for up to D of CPU after each burst
                       (default 0: never spin)
+  --dataplane MODE    how frames are forwarded (default auto):
+                        auto      tcx where the kernel allows it, else afpacket
+                        tcx       established TCP and UDP flows are forwarded by
+                                  an eBPF program lvsd loads at the ingress of
+                                  its interfaces (tcx), in the kernel's receive
+                                  path: no copy to lvsd, no livelock under a
+                                  flood; new flows, FIN/RST, fragments, ICMP,
+                                  ARP and the FTP helper still go through the
+                                  Go workers; fails when the kernel refuses
+                        afpacket  every frame through the Go workers
+                      lvsd logs the mode it runs ("lvsd running dataplane=..."),
+                      /metrics has it as lvs_dataplane_mode
+  --link BACKEND      the Go workers' packet links: afpacket (default; a
+                      packet ring per worker) or tap (lvs.cf's interfaces
+                      are TAP devices lvsd opens, one worker each)
   --socket PATH       the control socket lvsadm uses (default /run/lvsd/lvsd.sock;
                       "off" for none)
   --admin ADDR        where the web administration tool (the Piranha
@@ -126,6 +141,8 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o daemon.Options, setP
 	fs.StringVar(&o.IptablesFile, "iptables", "", "")
 	fs.IntVar(&o.Workers, "workers", 0, "")
 	fs.DurationVar(&o.BusyPoll, "busy-poll", 0, "")
+	fs.StringVar(&o.Dataplane, "dataplane", "", "")
+	fs.StringVar(&o.Link, "link", "", "")
 	fs.StringVar(&o.Socket, "socket", "", "")
 	fs.StringVar(&o.Admin, "admin", "", "")
 	fs.StringVar(&o.AdminAllow, "admin-allow", "", "")
@@ -146,6 +163,10 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o daemon.Options, setP
 		fmt.Fprintln(stderr, "lvsd: --admin-cert and --admin-key go together")
 		return o, setPassword, 2
 	case o.AdminAllow != "" && !validAllow(o.AdminAllow, stderr):
+		return o, setPassword, 2
+	case o.Dataplane != "" && o.Dataplane != daemon.DataplaneAuto && o.Dataplane != daemon.DataplaneTCX &&
+		o.Dataplane != daemon.DataplaneAFPacket:
+		fmt.Fprintf(stderr, "lvsd: --dataplane %q: want auto, tcx or afpacket\n", o.Dataplane)
 		return o, setPassword, 2
 	case o.ConfigTest && o.ConfigDump:
 		fmt.Fprintln(stderr, "lvsd: -t and --config-dump exclude each other")

@@ -53,6 +53,12 @@ type Config struct {
 
 	Promisc bool // put the interface into promiscuous mode while the Link is open
 
+	// Filter is a socket filter program (a BPF program file descriptor,
+	// SO_ATTACH_BPF) run on every frame before the ring copy: frames it
+	// refuses cost the kernel no copy. lvsd's eBPF fast path gives one
+	// that keeps the frames it forwards itself out of the ring. 0: none.
+	Filter int
+
 	// DisableVNetHdr turns PACKET_VNET_HDR off. Without it, ReadBatchMeta
 	// only reports NeedsCsum (from TP_STATUS_CSUMNOTREADY, with zero
 	// offsets) and DataValid, GSO super-frames arrive without their segment

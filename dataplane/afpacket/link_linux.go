@@ -109,6 +109,11 @@ func (l *Link) setup(c Config, ifindex int) error {
 	if unix.SetsockoptInt(l.fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 4<<20) != nil {
 		unix.SetsockoptInt(l.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
 	}
+	if c.Filter > 0 && !l.txOnly {
+		if err := opt("SO_ATTACH_BPF", unix.SOL_SOCKET, unix.SO_ATTACH_BPF, c.Filter); err != nil {
+			return err
+		}
+	}
 	proto := htons(unix.ETH_P_ALL)
 	if l.txOnly {
 		proto = 0 // receive nothing

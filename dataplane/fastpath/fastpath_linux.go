@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -145,25 +146,23 @@ func (f *FastPath) Withdraw(k Key) error {
 	return nil
 }
 
-// Seen returns when the fast path last forwarded a frame of k, in
-// nanoseconds of CLOCK_MONOTONIC_COARSE, and false when it holds no entry
-// for k or never forwarded one.
-func (f *FastPath) Seen(k Key) (int64, bool) {
+// Idle returns how long ago the fast path last forwarded a frame of k,
+// false when it holds no entry for k or never forwarded one.
+func (f *FastPath) Idle(k Key) (time.Duration, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	k.marshal(&f.key)
 	if err := f.flows.Lookup(unsafe.Pointer(&f.key), unsafe.Pointer(&f.val)); err != nil {
 		return 0, false
 	}
-	ns := int64(le64(f.val[valSeen:]))
-	return ns, ns != 0
-}
-
-// Now returns the current time on the clock of Seen.
-func Now() int64 {
+	seen := int64(le64(f.val[valSeen:]))
+	if seen == 0 {
+		return 0, false
+	}
+	// bpf_ktime_get_coarse_ns reads CLOCK_MONOTONIC_COARSE.
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_MONOTONIC_COARSE, &ts)
-	return ts.Nano()
+	return time.Duration(max(ts.Nano()-seen, 0)), true
 }
 
 // Counters returns the packets and bytes the fast path counted in slot

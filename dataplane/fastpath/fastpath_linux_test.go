@@ -3,6 +3,7 @@ package fastpath
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 
@@ -118,8 +119,11 @@ func TestTCXRewritesNAT(t *testing.T) {
 	if p, b, err := f.Counters(4); err != nil || p != uint64(len(tests)) || b == 0 {
 		t.Errorf("Counters(4) = %d, %d, %v; want %d packets and some bytes", p, b, err, len(tests))
 	}
-	if ns, ok := f.Seen(Key{Src: client, Dst: vip, Proto: frame.ProtoUDP}); !ok || ns > Now()+1e9 || ns < Now()-60e9 {
-		t.Errorf("Seen = %d, %v; want about now (%d)", ns, ok, Now())
+	if idle, ok := f.Idle(Key{Src: client, Dst: vip, Proto: frame.ProtoUDP}); !ok || idle > time.Minute {
+		t.Errorf("Idle = %v, %v; want a moment ago", idle, ok)
+	}
+	if _, ok := f.Idle(Key{Src: rip, Dst: vip, Proto: frame.ProtoUDP}); ok {
+		t.Errorf("Idle of a flow never installed reported true")
 	}
 }
 

@@ -1,0 +1,127 @@
+package conntrack
+
+import (
+	"sync/atomic"
+
+	"lvs/ipvs"
+)
+
+// An Offload forwards some directions of established flows outside the
+// packet path that calls In and Out (lvsd's eBPF fast path), so the table
+// does not see their packets. The table asks it when such a flow was last
+// seen before expiring it, and tells it when the flow goes for any reason
+// (expiry, eviction, a removed destination, a new SYN reusing the tuple,
+// Delete), so it never forwards a flow the table no longer has.
+//
+// The table calls Seen from its expiry sweep without locks held, and
+// Withdraw with the flow's shard locked: neither may call back into the
+// table.
+type Offload interface {
+	// Seen returns the tick at which the offload last forwarded a packet of
+	// c, false when it never did.
+	Seen(c Conn) (ipvs.Tick, bool)
+	// Withdraw stops forwarding c in both directions.
+	Withdraw(c Conn)
+}
+
+// Offload directions, marked on an entry by SetOffloaded.
+const (
+	flagOffIn  uint32 = 1 << 14 // the client direction is offloaded
+	flagOffOut uint32 = 1 << 15 // the reply direction is offloaded
+)
+
+func offFlag(dir Dir) uint32 {
+	if dir == DirOutput {
+		return flagOffOut
+	}
+	return flagOffIn
+}
+
+// SetOffload makes o the table's offload; nil (the default) has none.
+// Call it before the first SetOffloaded.
+func (t *Table) SetOffload(o Offload) {
+	if o == nil {
+		t.off.Store(nil)
+		return
+	}
+	t.off.Store(&o)
+}
+
+func (t *Table) offload() Offload {
+	if p := t.off.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// SetOffloaded marks direction dir of entry h as forwarded by the offload
+// (on) or not. It reports whether the mark changed, so that of several
+// workers racing to offload a flow exactly one installs it.
+func (t *Table) SetOffloaded(h Handle, dir Dir, on bool) bool {
+	a, _, e, ok := t.lockHome(h)
+	if !ok {
+		return false
+	}
+	defer a.mu.Unlock()
+	f := offFlag(dir)
+	if (atomic.LoadUint32(&e.flags)&f != 0) == on {
+		return false
+	}
+	e.setFlag(f, on)
+	return true
+}
+
+// Offloaded reports which directions of c an offload forwards.
+func (c Conn) Offloaded() (in, out bool) {
+	return c.flags&flagOffIn != 0, c.flags&flagOffOut != 0
+}
+
+// offloaded reports whether any direction of e is offloaded.
+func (e *entry) offloaded() bool { return atomic.LoadUint32(&e.flags)&(flagOffIn|flagOffOut) != 0 }
+
+// withdraw tells the offload that e goes. Caller holds e's home lock.
+func (t *Table) withdraw(ref uint32, e *entry) {
+	if !e.offloaded() {
+		return
+	}
+	if o := t.offload(); o != nil {
+		o.Withdraw(e.load(ref))
+	}
+	e.setFlag(flagOffIn|flagOffOut, false)
+}
+
+// rearmSeen keeps an offloaded entry whose timer ran out when the offload
+// forwarded one of its packets within the state's timeout, re-arming the
+// timer from that packet as step would have. It reports whether the entry
+// stays.
+func (t *Table) rearmSeen(h Handle, now ipvs.Tick) bool {
+	o := t.offload()
+	if o == nil {
+		return false
+	}
+	a, _, e, ok := t.lockHome(h)
+	if !ok {
+		return false
+	}
+	if !e.offloaded() {
+		a.mu.Unlock()
+		return false
+	}
+	c := e.load(h.ref())
+	a.mu.Unlock()
+	seen, ok := o.Seen(c) // a system call: no lock held
+	if !ok {
+		return false
+	}
+	to := t.to.of(c.Proto(), c.State())
+	if expired(deadline(seen, to), now) {
+		return false
+	}
+	a, _, e, ok = t.lockHome(h)
+	if !ok {
+		return false
+	}
+	e.expires = deadline(seen, to)
+	a.mu.Unlock()
+	return true
+}

@@ -1,0 +1,94 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+
+	"lvs/dataplane/fastpath"
+)
+
+// Dataplane modes (--dataplane).
+const (
+	// DataplaneAuto uses the eBPF fast path when the kernel allows it and
+	// the link backend can carry it, and the Go workers alone otherwise.
+	DataplaneAuto = "auto"
+	// DataplaneTCX requires the eBPF fast path: established flows are
+	// forwarded by a tcx program in the kernel, everything else by the Go
+	// workers on AF_PACKET.
+	DataplaneTCX = "tcx"
+	// DataplaneAFPacket forwards everything in the Go workers on AF_PACKET
+	// (or the link backend --link names).
+	DataplaneAFPacket = "afpacket"
+)
+
+// The mode names lvsd reports (log, /metrics, lvsadm -L --daemon).
+const (
+	modeTCX = "tcx+afpacket"
+)
+
+// openFastPath loads the eBPF fast path when the options ask for it (or
+// allow it) and records the dataplane mode. With DataplaneAuto a kernel
+// that refuses it is logged and lvsd goes on with its Go workers. The tcx
+// program is attached by attachFastPath, once the packet sockets carry
+// its socket filter.
+func (d *lvsd) openFastPath(backend string) error {
+	mode := d.opts.Dataplane
+	if mode == "" {
+		mode = DataplaneAuto
+	}
+	d.mode = backend
+	switch mode {
+	case DataplaneAFPacket:
+		return nil
+	case DataplaneAuto, DataplaneTCX:
+	default:
+		return fmt.Errorf("unknown dataplane %q (want %s, %s or %s)", mode, DataplaneAuto, DataplaneTCX, DataplaneAFPacket)
+	}
+	if backend != "afpacket" {
+		if mode == DataplaneTCX {
+			return fmt.Errorf("--dataplane tcx needs the afpacket link backend, not %s", backend)
+		}
+		return nil
+	}
+	fp, err := fastpath.Open(fastpath.Config{})
+	if err != nil {
+		if mode == DataplaneAuto && errors.Is(err, fastpath.ErrUnsupported) {
+			d.log.Warn("eBPF fast path unavailable; forwarding every frame in the Go workers", "err", err)
+			return nil
+		}
+		return err
+	}
+	d.fast = fp
+	return nil
+}
+
+// attachFastPath puts the tcx program on every port and hands the fast
+// path to the dataplane.
+func (d *lvsd) attachFastPath() error {
+	if d.fast == nil {
+		return nil
+	}
+	for _, p := range d.site.ports {
+		if err := d.fast.Attach(p.Ifindex); err != nil {
+			d.fast.Close()
+			d.fast = nil
+			if d.opts.Dataplane == DataplaneTCX {
+				return err
+			}
+			d.log.Warn("eBPF fast path unavailable; forwarding every frame in the Go workers", "err", err)
+			return nil
+		}
+	}
+	d.dp.SetFastPath(d.fast)
+	d.mode = modeTCX
+	return nil
+}
+
+// filterFD is the socket filter the receive links carry: the fast path's,
+// or none.
+func (d *lvsd) filterFD() int {
+	if d.fast == nil {
+		return 0
+	}
+	return d.fast.SocketFilter()
+}

@@ -1,0 +1,228 @@
+package dataplane
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"lvs/conntrack"
+	"lvs/dataplane/fastpath"
+	"lvs/frame"
+	"lvs/ipvs"
+)
+
+// FastPath is a forwarder of established flows outside the workers: the
+// eBPF fast path in the kernel (*fastpath.FastPath). Workers install a
+// direction of a flow once they have forwarded one of its packets in an
+// established state; the connection table withdraws it when the flow goes
+// and asks how long it has been idle before expiring it. Its methods are
+// safe for concurrent use and each costs a system call or two.
+type FastPath interface {
+	Install(k fastpath.Key, a fastpath.Action) error
+	Withdraw(k fastpath.Key) error
+	Idle(k fastpath.Key) (time.Duration, bool)
+	Counters(slot uint32) (packets, bytes uint64, err error)
+	Slots() int
+}
+
+// SetFastPath makes the workers offload established flows to fp and the
+// connection table consult it. Call it before the workers run.
+func (d *Dataplane) SetFastPath(fp FastPath) {
+	d.fast = fp
+	d.CT.SetOffload(offload{d: d, fp: fp})
+}
+
+// offload adapts a FastPath to the connection table's conntrack.Offload.
+type offload struct {
+	d  *Dataplane
+	fp FastPath
+}
+
+func inKey(c conntrack.Conn) fastpath.Key {
+	return fastpath.Key{Src: c.Client(), Dst: c.Virtual(), Proto: uint8(c.Proto())}
+}
+
+func outKey(c conntrack.Conn) fastpath.Key {
+	return fastpath.Key{Src: c.Real(), Dst: c.Client(), Proto: uint8(c.Proto())}
+}
+
+// Seen is the tick of the latest frame the fast path forwarded for c.
+func (o offload) Seen(c conntrack.Conn) (ipvs.Tick, bool) {
+	in, out := c.Offloaded()
+	idle, seen := time.Duration(1<<62), false
+	for _, k := range [2]struct {
+		on bool
+		k  fastpath.Key
+	}{{in, inKey(c)}, {out, outKey(c)}} {
+		if !k.on {
+			continue
+		}
+		if d, ok := o.fp.Idle(k.k); ok {
+			idle, seen = min(idle, d), true
+		}
+	}
+	if !seen {
+		return 0, false
+	}
+	return o.d.Tick(time.Now().Add(-idle)), true
+}
+
+// Withdraw stops the fast path forwarding either direction of c.
+func (o offload) Withdraw(c conntrack.Conn) {
+	in, out := c.Offloaded()
+	if in {
+		o.fp.Withdraw(inKey(c))
+	}
+	if out {
+		o.fp.Withdraw(outKey(c))
+	}
+}
+
+// fastOffer is one direction of a flow a worker will install at the end of
+// its batch, after the frames that made it eligible have gone out.
+type fastOffer struct {
+	h   conntrack.Handle
+	dir conntrack.Dir
+	k   fastpath.Key
+	a   fastpath.Action
+}
+
+// offer queues direction dir of c for the fast path if the frame being
+// forwarded shows it established and the fast path can carry it: TCP in
+// ESTABLISHED (a segment without SYN, FIN or RST) or UDP, NAT or direct
+// routing, no IP options or fragments, not a template or one-packet
+// scheduling, a resolved next hop. src and dst are the addresses the
+// frame leaves with; out, mac and port its egress.
+func (w *Worker) offer(st *State, c conntrack.Conn, dir conntrack.Dir, src, dst netip.AddrPort, out int, mac frame.MAC) {
+	p := &w.p
+	fp := w.d.fast
+	if fp == nil || len(w.offers) == cap(w.offers) {
+		return
+	}
+	in, outOn := c.Offloaded()
+	if (dir == conntrack.DirInput && in) || (dir == conntrack.DirOutput && outOn) {
+		return
+	}
+	switch {
+	case p.FragOffset != 0 || p.MoreFrags || p.L4-p.L3 != frame.IPv4MinLen:
+		return
+	case c.Flags()&(conntrack.FlagTemplate|conntrack.FlagOnePacket) != 0:
+		return
+	case mac == pendingMAC(mac4(mac)):
+		return // waiting for ARP (neighqueue.go)
+	case st.NAT != nil && st.NAT.helper(c.Virtual()):
+		return // the FTP helper reads every segment of a control connection
+	}
+	switch p.Proto {
+	case frame.ProtoTCP:
+		if c.State() != conntrack.StateEstablished || p.Flags&(frame.SYN|frame.FIN|frame.RST) != 0 {
+			return
+		}
+	case frame.ProtoUDP:
+	default:
+		return
+	}
+	slot := uint32(c.Dest()) * 2
+	if dir == conntrack.DirOutput {
+		slot++
+	}
+	if int(slot) >= fp.Slots() {
+		return
+	}
+	port := w.d.Ports[out]
+	w.offers = append(w.offers, fastOffer{h: c.Handle, dir: dir,
+		k: fastpath.Key{Src: p.Src, Dst: p.Dst, Proto: p.Proto},
+		a: fastpath.Action{DstMAC: mac, SrcMAC: port.MAC, Src: src, Dst: dst, In: w.in.Ifindex, Out: port.Ifindex,
+			DecTTL: c.Method() == ipvs.Masq, MTU: port.MTU, Slot: slot}})
+}
+
+func mac4(m frame.MAC) [4]byte { return [4]byte(m[2:6]) }
+
+// installOffers hands the batch's offers to the fast path. Exactly one
+// worker installs a direction (SetOffloaded decides); a flow the table
+// dropped meanwhile is withdrawn again at once.
+func (w *Worker) installOffers() {
+	for i := range w.offers {
+		o := &w.offers[i]
+		if !w.d.CT.SetOffloaded(o.h, o.dir, true) {
+			continue
+		}
+		if err := w.d.fast.Install(o.k, o.a); err != nil {
+			w.d.CT.SetOffloaded(o.h, o.dir, false)
+			w.C.FastErrors.Add(1)
+			continue
+		}
+		w.C.FastInstalls.Add(1)
+		if _, live := w.d.CT.InPkts(o.h); !live {
+			w.d.fast.Withdraw(o.k)
+		}
+	}
+	clear(w.offers)
+	w.offers = w.offers[:0]
+}
+
+// leaveFast withdraws both directions of c when a packet took it out of
+// the state the fast path may carry (a FIN or RST: the Go path must see the
+// rest of the connection to track its state).
+func (w *Worker) leaveFast(c conntrack.Conn) {
+	in, out := c.Offloaded()
+	if !in && !out || w.d.fast == nil {
+		return
+	}
+	if c.Proto() == ipvs.TCP && c.State() == conntrack.StateEstablished {
+		return
+	}
+	if in && w.d.CT.SetOffloaded(c.Handle, conntrack.DirInput, false) {
+		w.d.fast.Withdraw(inKey(c))
+	}
+	if out && w.d.CT.SetOffloaded(c.Handle, conntrack.DirOutput, false) {
+		w.d.fast.Withdraw(outKey(c))
+	}
+}
+
+// FastCounters folds the packets and bytes the fast path forwarded since
+// the last call into the destinations' and services' counters of table t.
+// The daemon calls it about once a second, from one goroutine.
+func (d *Dataplane) FastCounters(t *ipvs.Table) {
+	if d.fast == nil {
+		return
+	}
+	d.fastMu.Lock()
+	defer d.fastMu.Unlock()
+	if d.fastSeen == nil {
+		d.fastSeen = map[uint32][2]uint64{}
+	}
+	for _, s := range t.Services() {
+		for _, dst := range s.Dests {
+			for dir := range uint32(2) {
+				slot := uint32(dst.ID)*2 + dir
+				pk, by, err := d.fast.Counters(slot)
+				if err != nil {
+					continue
+				}
+				prev := d.fastSeen[slot]
+				dp, db := pk-prev[0], by-prev[1]
+				if dp == 0 {
+					continue
+				}
+				d.fastSeen[slot] = [2]uint64{pk, by}
+				for _, c := range [2]*ipvs.Counters{dst.C, s.C} {
+					if dir == 0 {
+						c.InPkts.Add(dp)
+						c.InBytes.Add(db)
+					} else {
+						c.OutPkts.Add(dp)
+						c.OutBytes.Add(db)
+					}
+				}
+			}
+		}
+	}
+}
+
+// fastState is the Dataplane's part of the fast path.
+type fastState struct {
+	fast     FastPath // nil: none
+	fastMu   sync.Mutex
+	fastSeen map[uint32][2]uint64 // slot → packets, bytes already folded (fastMu)
+}
