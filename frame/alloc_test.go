@@ -20,6 +20,16 @@ func TestNoAllocs(t *testing.T) {
 	pe.Decode(echo)
 	pb.Decode(big)
 	pi.Decode(icmpErr)
+	tcp6 := frametest.TCP(cip6, vip6, frame.ACK, make([]byte, 1400), frametest.WithExt(frame.ProtoHopOpts, frame.ProtoDstOpts))
+	frag6 := frametest.Fragments6(frametest.UDP(cip6, vip6, make([]byte, 2000)), 1280, 3)[1]
+	err6 := frametest.ICMPv6Error(frame.ICMPv6PacketTooBig, 0, rip6.Addr(), frametest.TCP(vip6, cip6, frame.ACK, nil), frametest.WithMTU(1280))
+	echo6 := frametest.ICMPv6Echo(cip6.Addr(), vip6.Addr(), 1, 1, nil)
+	ns := frametest.NeighborSolicit(mac1, cip6.Addr(), vip6.Addr())
+	var p6, pe6, pi6, pn frame.Parsed
+	pe6.Decode(echo6)
+	pi6.Decode(err6)
+	pn.Decode(ns)
+	out6 := make([]byte, frame.ICMPv6ErrorMaxLen)
 	segs := segBufs(64, 1600)
 	out := make([]byte, frame.ICMPErrorMaxLen)
 	tests := []struct {
@@ -51,6 +61,27 @@ func TestNoAllocs(t *testing.T) {
 		{"ToEchoReply", func() { frame.ToEchoReply(echo, &pe, 64) }},
 		{"PutICMPError", func() { p.Decode(tcp); frame.PutICMPError(out, tcp, &p, 3, 4, 1400, nat, mac1) }},
 		{"PutARPReply", func() { frame.PutARPReply(out, frame.ARP(arp[14:]), mac1, vip.Addr()) }},
+		{"Decode ipv6 tcp with extension headers", func() { p6.Decode(tcp6) }},
+		{"Decode ipv6 fragment", func() { p6.Decode(frag6) }},
+		{"Decode icmpv6 error", func() { p6.Decode(err6) }},
+		{"Decode neighbour solicitation", func() { p6.Decode(ns) }},
+		{"SetDst ipv6 tcp", func() { p6.Decode(tcp6); p6.SetDst(tcp6, rip6) }},
+		{"SetDst ipv6 partial", func() { p6.Decode(tcp6); p6.Partial = true; p6.SetDst(tcp6, vip6) }},
+		{"SetInnerSrc ipv6", func() { pi6.SetInnerSrc(err6, rip6) }},
+		{"DecHopLimit", func() { frame.IPv6(tcp6[14:]).SetHopLimit(64); frame.IPv6(tcp6[14:]).DecHopLimit() }},
+		{"ToEchoReply ipv6", func() { frame.ToEchoReply(echo6, &pe6, 64) }},
+		{"PutICMPv6Error", func() {
+			p6.Decode(tcp6)
+			frame.PutICMPv6Error(out6, tcp6, &p6, frame.ICMPv6PacketTooBig, 0, 1280, nat6, mac1)
+		}},
+		{"NeighborMessage and PutNeighborAdvert", func() {
+			if nd, ok := frame.NeighborMessage(ns, &pn); ok {
+				frame.PutNeighborAdvert(out6, ns, &pn, nd, mac1, frame.NAOverride)
+			}
+		}},
+		{"PutUnsolicitedNA", func() { frame.PutUnsolicitedNA(out6, mac1, vip6.Addr(), 0) }},
+		{"PutNeighborSolicit", func() { frame.PutNeighborSolicit(out6, mac1, nat6, rip6.Addr()) }},
+		{"SolicitedNode", func() { frame.MulticastMAC(frame.SolicitedNode(rip6.Addr())) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

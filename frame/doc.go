@@ -1,6 +1,7 @@
-// Package frame provides zero-copy views of Ethernet, 802.1Q, ARP, IPv4, TCP,
-// UDP and ICMP headers, incremental checksum patching (RFC 1624), and one
-// Parsed decode per frame. It is the parsing half of the dataplane, split out
+// Package frame provides zero-copy views of Ethernet, 802.1Q, ARP, IPv4,
+// IPv6 (with its extension headers), TCP, UDP, ICMP, ICMPv6 and Neighbour
+// Discovery, incremental checksum patching (RFC 1624), and one Parsed
+// decode per frame. It is the parsing half of the dataplane, split out
 // so that nat and dr can use it without importing dataplane.
 //
 // It must not allocate, log or return errors on the per-packet path; it
@@ -20,6 +21,17 @@
 // and left to the kernel. Parsed.SetSrc/SetDst and SetInnerSrc/SetInnerDst
 // are the NAT rewrites, with every checksum patched incrementally, so their
 // cost does not depend on the frame's size.
+//
+// # IPv6
+//
+// Decode walks hop-by-hop, routing, destination options and fragment
+// headers to the upper layer (KindIPv6); what it cannot walk past is
+// KindOther. The rewrites, ICMPv6 errors (PutICMPv6Error) and echo replies
+// work as for IPv4, with the IPv6 pseudo header in every upper-layer
+// checksum, ICMPv6's included. ndp.go holds Neighbour Discovery: the
+// receive checks of RFC 4861 (NeighborMessage), the answer to a
+// solicitation for an owned address, the unsolicited advertisement sent
+// when claiming one, and the solicitation that resolves a neighbour.
 //
 // # Frames as they really arrive
 //

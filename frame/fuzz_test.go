@@ -25,7 +25,27 @@ func seeds() [][]byte {
 		frametest.ARPRequest(mac1, cip.Addr(), vip.Addr()),
 		g,
 	}
-	return append(out, frametest.Fragments(frametest.UDP(cip, vip, big), 1000)...)
+	out = append(out, frametest.Fragments(frametest.UDP(cip, vip, big), 1000)...)
+	return append(out, seeds6()...)
+}
+
+// seeds6 returns an IPv6 frame of every kind the builders make.
+func seeds6() [][]byte {
+	big := make([]byte, 3000)
+	ext := frametest.WithExt(frame.ProtoHopOpts, frame.ProtoRouting, frame.ProtoDstOpts)
+	out := [][]byte{
+		frametest.TCP(cip6, vip6, frame.SYN, nil, frametest.WithMSS(1440)),
+		frametest.TCP(cip6, vip6, frame.ACK, []byte("GET / HTTP/1.0\r\n\r\n"), frametest.WithVLAN(10), ext),
+		frametest.MakePartial(frametest.TCP(rip6, cip6, frame.ACK, big[:1200])),
+		frametest.UDP(cip6, vip6, []byte("dns?")),
+		frametest.ICMPv6Echo(cip6.Addr(), vip6.Addr(), 1, 2, []byte("ping")),
+		frametest.ICMPv6Error(frame.ICMPv6PacketTooBig, 0, rip6.Addr(), frametest.TCP(vip6, cip6, frame.ACK, big[:1300]), frametest.WithMTU(1280)),
+		frametest.ICMPv6Error(frame.ICMPv6DestUnreachable, 4, rip6.Addr(), frametest.UDP(vip6, cip6, []byte("abc"), ext)),
+		frametest.NeighborSolicit(mac1, cip6.Addr(), vip6.Addr()),
+		frametest.NeighborSolicit(mac1, netip.IPv6Unspecified(), vip6.Addr()),
+		frametest.NeighborAdvert(mac1, vip6.Addr(), frametest.DefaultDstMAC, cip6.Addr(), frame.NASolicited|frame.NAOverride),
+	}
+	return append(out, frametest.Fragments6(frametest.UDP(cip6, vip6, big), 1280, 7)...)
 }
 
 // FuzzDecode: Decode never panics, its offsets stay inside the frame, a
@@ -37,29 +57,42 @@ func FuzzDecode(f *testing.F) {
 	}
 	// Reused across inputs: a worker runs them one at a time.
 	icmpBuf, bufs := make([]byte, frame.ICMPErrorMaxLen), segBufs(8, 2000)
+	icmp6Buf := make([]byte, frame.ICMPv6ErrorMaxLen)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var p frame.Parsed
 		p.Decode(data)
 		checkInvariants(t, data, &p)
-		if p.Kind != frame.KindIPv4 {
+		if !p.IsIP() {
 			return
 		}
 		// Every operation on a decoded frame must be safe.
 		g := append([]byte(nil), data...)
 		q := p
 		q.Partial = len(g)%2 == 0
-		q.SetDst(g, rip)
-		q.SetSrc(g, vip)
-		q.SetInnerSrc(g, cip)
-		q.SetInnerDst(g, rip)
-		q.IPv4(g).DecTTL()
+		if p.Kind == frame.KindIPv6 {
+			q.SetDst(g, rip6)
+			q.SetSrc(g, vip6)
+			q.SetInnerSrc(g, cip6)
+			q.SetInnerDst(g, rip6)
+			q.IPv6(g).DecHopLimit()
+			frame.PutICMPv6Error(icmp6Buf, g, &q, frame.ICMPv6PacketTooBig, 0, 1280, nat6, mac1)
+			if nd, ok := frame.NeighborMessage(g, &q); ok {
+				frame.PutNeighborAdvert(icmp6Buf, g, &q, nd, mac1, frame.NAOverride)
+			}
+		} else {
+			q.SetDst(g, rip)
+			q.SetSrc(g, vip)
+			q.SetInnerSrc(g, cip)
+			q.SetInnerDst(g, rip)
+			q.IPv4(g).DecTTL()
+			frame.PutICMPError(icmpBuf, g, &q, 3, 4, 1400, nat, mac1)
+		}
 		q.CompletePartial(g)
 		frame.ToEchoReply(g, &q, 64)
-		frame.PutICMPError(icmpBuf, g, &q, 3, 4, 1400, nat, mac1)
 		frame.Segment(bufs, g, &q, 536)
 		var r frame.Parsed
 		r.Decode(g)
-		if r.Kind != frame.KindIPv4 {
+		if r.Kind != p.Kind {
 			t.Fatalf("a frame stopped decoding after rewrites: %x", g)
 		}
 	})
@@ -79,6 +112,10 @@ func checkInvariants(t *testing.T, data []byte, p *frame.Parsed) {
 	}
 	if !(0 < p.L3 && p.L3 < p.L4 && p.L4 <= p.Payload && p.Payload <= p.End && p.End <= len(data)) {
 		t.Fatalf("offsets L3 %d L4 %d Payload %d End %d outside %d-byte frame", p.L3, p.L4, p.Payload, p.End, len(data))
+	}
+	if p.Kind == frame.KindIPv6 {
+		checkInvariants6(t, data, p)
+		return
 	}
 	ip := frame.IPv4(data[p.L3:])
 	if !ip.Valid() || !ip.ValidChecksum() || p.L3+ip.TotalLen() != p.End || p.L3+ip.HeaderLen() != p.L4 {
@@ -106,6 +143,10 @@ func checkInvariants(t *testing.T, data []byte, p *frame.Parsed) {
 // valid checksums. With partial, the TCP/UDP field is made
 // CHECKSUM_PARTIAL instead.
 func fixSums(g []byte, p *frame.Parsed, partial bool) {
+	if p.Kind == frame.KindIPv6 {
+		fixSums6(g, p, partial)
+		return
+	}
 	ip := p.IPv4(g)
 	if p.FragOffset != 0 || p.MoreFrags {
 		return // L4 checksums of fragments cover the whole datagram
@@ -170,6 +211,10 @@ func wholeQuote(in frame.IPv4) (bool, func(fix bool) bool) {
 // sumsValid checks every checksum of g by full computation.
 func sumsValid(t *testing.T, g []byte, p *frame.Parsed) {
 	t.Helper()
+	if p.Kind == frame.KindIPv6 {
+		sumsValid6(t, g, p)
+		return
+	}
 	ip := p.IPv4(g)
 	if !ip.ValidChecksum() {
 		t.Fatalf("IP header checksum invalid")
@@ -213,14 +258,20 @@ func FuzzRewrite(f *testing.F) {
 		g := append([]byte(nil), data...)
 		var p frame.Parsed
 		p.Decode(g)
-		if p.Kind != frame.KindIPv4 {
+		if !p.IsIP() {
 			return
 		}
-		if p.Proto == frame.ProtoUDP && len(p.UDP(g)) > p.UDP(g).Length() {
+		if p.Proto == frame.ProtoUDP && p.FragOffset == 0 && len(p.UDP(g)) > p.UDP(g).Length() {
 			return // trailing bytes after the UDP length: not a frame a sender makes
 		}
 		fixSums(g, &p, mode&1 != 0)
 		to := netip.AddrPortFrom(netip.AddrFrom4([4]byte(addr)), port)
+		if p.Kind == frame.KindIPv6 {
+			var a [16]byte
+			copy(a[:], addr)
+			a[0] = 0x20 // not IPv4-mapped
+			to = netip.AddrPortFrom(netip.AddrFrom16(a), port)
+		}
 		switch mode >> 1 & 3 {
 		case 0:
 			p.SetDst(g, to)
@@ -233,8 +284,11 @@ func FuzzRewrite(f *testing.F) {
 			p.SetInnerSrc(g, to)
 			p.SetDst(g, to)
 		}
-		if mode&8 != 0 {
+		if mode&8 != 0 && p.Kind == frame.KindIPv4 {
 			p.IPv4(g).DecTTL()
+		}
+		if mode&8 != 0 && p.Kind == frame.KindIPv6 {
+			p.IPv6(g).DecHopLimit()
 		}
 		if p.Partial {
 			frametest.Check(t, g, frametest.PartialSumOK())
@@ -245,11 +299,11 @@ func FuzzRewrite(f *testing.F) {
 		sumsValid(t, g, &p)
 		var q frame.Parsed
 		q.Decode(g)
-		if q.Kind != frame.KindIPv4 || q.Src != p.Src || q.Dst != p.Dst || q.InnerSrc != p.InnerSrc || q.InnerDst != p.InnerDst {
+		if q.Kind != p.Kind || q.Src != p.Src || q.Dst != p.Dst || q.InnerSrc != p.InnerSrc || q.InnerDst != p.InnerDst {
 			t.Fatalf("after rewrite Parsed %v→%v (inner %v→%v), decoded %v→%v (inner %v→%v)",
 				p.Src, p.Dst, p.InnerSrc, p.InnerDst, q.Src, q.Dst, q.InnerSrc, q.InnerDst)
 		}
-		if l := frametest.Decode(g); l.Err == nil && l.IP != nil {
+		if l := frametest.Decode(g); l.Err == nil && (l.IP != nil || l.IP6 != nil && (l.UDP == nil || l.UDP.Checksum != 0)) {
 			frametest.Check(t, g, frametest.SumsOK())
 		}
 	})

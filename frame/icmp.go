@@ -111,8 +111,14 @@ func (c ICMP) put16(off int, v uint16) {
 // reply in place, as the kernel's icmp_echo: MAC and IP addresses swapped,
 // TTL set to ttl, type 0. Swapping addresses keeps both checksums; the TTL
 // and type changes are patched (RFC 1624). It reports false and changes
-// nothing unless p is an ICMP echo request that is not a fragment.
+// nothing unless p is an ICMP echo request that is not a fragment. An
+// ICMPv6 echo request becomes an echo reply (type 129) the same way, with
+// hop limit ttl; its checksum covers the pseudo header, which the swap
+// leaves unchanged (RFC 4443 §4.2).
 func ToEchoReply(frame []byte, p *Parsed, ttl uint8) bool {
+	if p.Kind == KindIPv6 {
+		return toEchoReply6(frame, p, ttl)
+	}
 	if p.Kind != KindIPv4 || p.Proto != ProtoICMP || p.ICMPType != ICMPEcho || p.IsFragment() {
 		return false
 	}

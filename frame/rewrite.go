@@ -23,21 +23,34 @@ import (
 //     checksum of the reassembled datagram right; later fragments carry no
 //     L4 header and only the IP header changes (to's port is ignored);
 //   - ICMP and other protocols: only the address changes (no pseudo header).
+//
+// For KindIPv6 (to must then be an IPv6 address) the same holds without
+// an IP header checksum, and an ICMPv6 checksum, which covers the pseudo
+// header (RFC 4443 §2.3), is patched for the address; p.Partial applies
+// to TCP and UDP only.
 func (p *Parsed) SetSrc(frame []byte, to netip.AddrPort) {
-	if p.Kind != KindIPv4 {
+	switch p.Kind {
+	case KindIPv4:
+		p.setAddrPort(frame, ipv4Src, 0, p.Src, to)
+	case KindIPv6:
+		p.setAddrPort6(frame, ipv6Src, 0, p.Src, to)
+	default:
 		return
 	}
-	p.setAddrPort(frame, ipv4Src, 0, p.Src, to)
 	p.Src = p.portless(to)
 }
 
 // SetDst is SetSrc for the destination (the NAT forward rewrite: VIP:vport
 // to RIP:rport).
 func (p *Parsed) SetDst(frame []byte, to netip.AddrPort) {
-	if p.Kind != KindIPv4 {
+	switch p.Kind {
+	case KindIPv4:
+		p.setAddrPort(frame, ipv4Dst, 2, p.Dst, to)
+	case KindIPv6:
+		p.setAddrPort6(frame, ipv6Dst, 2, p.Dst, to)
+	default:
 		return
 	}
-	p.setAddrPort(frame, ipv4Dst, 2, p.Dst, to)
 	p.Dst = p.portless(to)
 }
 
@@ -91,6 +104,47 @@ func (p *Parsed) setAddrPort(frame []byte, addrOff, portOff int, from, to netip.
 	binary.BigEndian.PutUint16(l4[sumOff:], sum)
 }
 
+// setAddrPort6 is setAddrPort for IPv6: the address at IPv6 offset
+// addrOff, the port at L4 offset portOff.
+func (p *Parsed) setAddrPort6(frame []byte, addrOff, portOff int, from, to netip.AddrPort) {
+	ip := frame[p.L3:p.End]
+	a := ip[addrOff : addrOff+16 : addrOff+16]
+	n := to.Addr().As16()
+	d := addrDelta6(a, n)
+	copy(a, n[:])
+	if p.FragOffset != 0 {
+		return
+	}
+	var sumOff int
+	switch p.Proto {
+	case ProtoTCP:
+		sumOff = tcpSum
+	case ProtoUDP:
+		sumOff = udpSum
+	case ProtoICMPv6:
+		c := ICMPv6(frame[p.L4:p.End])
+		c.SetChecksum(^Fold(uint32(^c.Checksum()) + d))
+		return
+	default:
+		return
+	}
+	l4 := frame[p.L4 : p.L4+sumOff+2]
+	binary.BigEndian.PutUint16(l4[portOff:], to.Port())
+	sum := binary.BigEndian.Uint16(l4[sumOff:])
+	switch {
+	case p.Partial:
+		sum = Fold(uint32(sum) + d)
+	case p.Proto == ProtoUDP && sum == 0:
+		return
+	default:
+		sum = ^Fold(uint32(^sum) + d + uint32(^from.Port()) + uint32(to.Port()))
+		if sum == 0 && p.Proto == ProtoUDP {
+			sum = 0xffff
+		}
+	}
+	binary.BigEndian.PutUint16(l4[sumOff:], sum)
+}
+
 // SetInnerSrc rewrites the source address and port of the datagram quoted
 // by the ICMP error decoded into p (it does nothing unless p.ICMPError), as IPVS's
 // ip_vs_nat_icmp does when translating an error about a NATed flow. The
@@ -110,6 +164,43 @@ func (p *Parsed) SetInnerDst(frame []byte, to netip.AddrPort) {
 	}
 }
 
+// setInner6 is setInner for an ICMPv6 error quoting an IPv6 datagram (to
+// must be IPv6): the quoted header has no checksum; the quoted TCP/UDP
+// checksum, when quoted, and the ICMPv6 checksum are patched, as IPVS's
+// ip_vs_nat_icmp_v6. Every quoted word sits at an even offset of the
+// ICMPv6 message: the quote starts at offset 8 and IPv6 headers are
+// multiples of 8 bytes.
+func (p *Parsed) setInner6(frame []byte, addrOff, portOff int, from, to netip.AddrPort) {
+	c := ICMPv6(frame[p.L4:p.End])
+	a := frame[p.InnerL3+addrOff : p.InnerL3+addrOff+16]
+	n := to.Addr().As16()
+	d := addrDelta6(a, n)
+	copy(a, n[:])
+	cs := uint32(^c.Checksum()) + d
+	if p.InnerPorts {
+		l4 := frame[p.InnerL4:p.End]
+		op, np := from.Port(), to.Port()
+		binary.BigEndian.PutUint16(l4[portOff:], np)
+		cs += uint32(^op) + uint32(np)
+		sumOff := tcpSum
+		if p.InnerProto == ProtoUDP {
+			sumOff = udpSum
+		}
+		if sumOff+2 <= len(l4) {
+			old := binary.BigEndian.Uint16(l4[sumOff:])
+			if old != 0 || p.InnerProto == ProtoTCP {
+				s := ^Fold(uint32(^old) + d + uint32(^op) + uint32(np))
+				if s == 0 && p.InnerProto == ProtoUDP {
+					s = 0xffff
+				}
+				binary.BigEndian.PutUint16(l4[sumOff:], s)
+				cs = uint32(Fold(cs)) + uint32(^old) + uint32(s)
+			}
+		}
+	}
+	c.SetChecksum(^Fold(cs))
+}
+
 // innerPortless returns to, without the port when none is quoted.
 func (p *Parsed) innerPortless(to netip.AddrPort) netip.AddrPort {
 	if p.InnerPorts {
@@ -124,7 +215,18 @@ func (p *Parsed) innerPortless(to netip.AddrPort) netip.AddrPort {
 // offset 8 and IPv4 headers are whole words), so each is patched into the
 // ICMP checksum with Update16/Update32.
 func (p *Parsed) setInner(frame []byte, addrOff, portOff int, from, to netip.AddrPort) bool {
-	if p.Kind != KindIPv4 || !p.ICMPError {
+	if !p.ICMPError {
+		return false
+	}
+	if p.Kind == KindIPv6 {
+		off := ipv6Src
+		if addrOff == ipv4Dst {
+			off = ipv6Dst
+		}
+		p.setInner6(frame, off, portOff, from, to)
+		return true
+	}
+	if p.Kind != KindIPv4 {
 		return false
 	}
 	c := ICMP(frame[p.L4:p.End])
@@ -167,7 +269,7 @@ func (p *Parsed) setInner(frame []byte, addrOff, portOff int, from, to netip.Add
 // CompletePartial) and clears p.Partial. It reports false for anything
 // else, or when p.Partial is not set.
 func (p *Parsed) CompletePartial(frame []byte) bool {
-	if p.Kind != KindIPv4 || !p.Partial || p.IsFragment() {
+	if !p.IsIP() || !p.Partial || p.IsFragment() {
 		return false
 	}
 	off := TCPChecksumOffset

@@ -165,9 +165,15 @@ func (t TCP) SetDstPort(p uint16) {
 }
 
 // UpdateAddr patches a complete checksum after an address of the pseudo
-// header changed from old to new (as IPv4.SetSrc/SetDst do).
+// header changed from old to new (as IPv4.SetSrc/SetDst do); both IPv4, or
+// both IPv6 (as IPv6.SetSrc/SetDst do).
 func (t TCP) UpdateAddr(old, new netip.Addr) {
-	t.SetChecksum(Update32(t.Checksum(), old.As4(), new.As4()))
+	if old.Is4() {
+		t.SetChecksum(Update32(t.Checksum(), old.As4(), new.As4()))
+		return
+	}
+	o := old.As16()
+	t.SetChecksum(^Fold(uint32(^t.Checksum()) + addrDelta6(o[:], new.As16())))
 }
 
 // ComputeChecksum returns the checksum t should carry inside IPv4 header
@@ -186,3 +192,20 @@ func (t TCP) ValidChecksum(ip IPv4) bool {
 
 // UpdateChecksum recomputes the checksum from scratch.
 func (t TCP) UpdateChecksum(ip IPv4) { t.SetChecksum(t.ComputeChecksum(ip)) }
+
+// ComputeChecksum6 returns the checksum t should carry inside the IPv6
+// datagram ip (RFC 8200 §8.1). t must end where the datagram ends.
+func (t TCP) ComputeChecksum6(ip IPv6) uint16 {
+	s := ip.PseudoHeaderSum(ProtoTCP, len(t))
+	s = Sum(t[:tcpSum], s)
+	return ^Fold(Sum(t[tcpUrgent:], s))
+}
+
+// ValidChecksum6 reports whether the checksum of t inside the IPv6
+// datagram ip is correct.
+func (t TCP) ValidChecksum6(ip IPv6) bool {
+	return Fold(Sum(t, ip.PseudoHeaderSum(ProtoTCP, len(t)))) == 0xffff
+}
+
+// UpdateChecksum6 recomputes the checksum inside the IPv6 datagram ip.
+func (t TCP) UpdateChecksum6(ip IPv6) { t.SetChecksum(t.ComputeChecksum6(ip)) }

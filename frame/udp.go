@@ -92,10 +92,17 @@ func (u UDP) SetDstPort(p uint16) {
 }
 
 // UpdateAddr patches a complete checksum after an address of the pseudo
-// header changed from old to new, leaving a zero checksum zero.
+// header changed from old to new (both IPv4 or both IPv6), leaving a zero
+// checksum zero.
 func (u UDP) UpdateAddr(old, new netip.Addr) {
-	if c := u.Checksum(); c != 0 {
+	c := u.Checksum()
+	switch {
+	case c == 0:
+	case old.Is4():
 		u.patch(Update32(c, old.As4(), new.As4()))
+	default:
+		o := old.As16()
+		u.patch(^Fold(uint32(^c) + addrDelta6(o[:], new.As16())))
 	}
 }
 
@@ -124,3 +131,32 @@ func (u UDP) ValidChecksum(ip IPv4) bool {
 
 // UpdateChecksum recomputes the checksum from scratch.
 func (u UDP) UpdateChecksum(ip IPv4) { u.SetChecksum(u.ComputeChecksum(ip)) }
+
+// ComputeChecksum6 returns the checksum u should carry inside the IPv6
+// datagram ip over the pseudo header and u[:Length()], never 0: over IPv6
+// a UDP checksum is mandatory (RFC 8200 §8.1) and a computed 0 is sent as
+// 0xffff.
+func (u UDP) ComputeChecksum6(ip IPv6) uint16 {
+	n := u.Length()
+	s := ip.PseudoHeaderSum(ProtoUDP, n)
+	s = Sum(u[:udpSum], s)
+	c := ^Fold(Sum(u[UDPLen:n], s))
+	if c == 0 {
+		c = 0xffff
+	}
+	return c
+}
+
+// ValidChecksum6 reports whether the checksum of u inside the IPv6
+// datagram ip is correct. Unlike over IPv4, a zero checksum is not valid
+// (RFC 8200 §8.1).
+func (u UDP) ValidChecksum6(ip IPv6) bool {
+	if u.Checksum() == 0 {
+		return false
+	}
+	n := u.Length()
+	return Fold(Sum(u[:n], ip.PseudoHeaderSum(ProtoUDP, n))) == 0xffff
+}
+
+// UpdateChecksum6 recomputes the checksum inside the IPv6 datagram ip.
+func (u UDP) UpdateChecksum6(ip IPv6) { u.SetChecksum(u.ComputeChecksum6(ip)) }

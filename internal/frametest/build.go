@@ -33,6 +33,7 @@ type config struct {
 	noUDPSum       bool
 	mtu            uint16
 	quote          int
+	ext            []uint8 // IPv6 extension headers (WithExt)
 }
 
 func newConfig(opts []Option) *config {
@@ -55,7 +56,7 @@ func WithDstMAC(m frame.MAC) Option { return func(c *config) { c.dstMAC = m } }
 // WithVLAN adds an 802.1Q tag with VLAN ID id.
 func WithVLAN(id uint16) Option { return func(c *config) { c.tagged, c.vlan = true, id } }
 
-// WithTTL sets the IP time to live (default 64).
+// WithTTL sets the IPv4 time to live or the IPv6 hop limit (default 64).
 func WithTTL(n uint8) Option { return func(c *config) { c.ttl = n } }
 
 // WithID sets the IP identification (default 1).
@@ -127,10 +128,9 @@ func (c *config) serialize(ethType layers.EthernetType, ls ...gopacket.Serializa
 }
 
 // TCP builds a TCP/IPv4 frame from src to dst with flags and payload, and
-// correct checksums.
+// correct checksums; a TCP/IPv6 frame when the addresses are IPv6.
 func TCP(src, dst netip.AddrPort, flags frame.TCPFlags, payload []byte, opts ...Option) []byte {
 	c := newConfig(opts)
-	ip := c.ip(src.Addr(), dst.Addr(), layers.IPProtocolTCP)
 	t := &layers.TCP{SrcPort: layers.TCPPort(src.Port()), DstPort: layers.TCPPort(dst.Port()),
 		Seq: c.seq, Ack: c.ack, Window: c.window,
 		FIN: flags&frame.FIN != 0, SYN: flags&frame.SYN != 0, RST: flags&frame.RST != 0,
@@ -142,6 +142,10 @@ func TCP(src, dst netip.AddrPort, flags frame.TCPFlags, payload []byte, opts ...
 		t.Options = []layers.TCPOption{{OptionType: layers.TCPOptionKindNop},
 			{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: v[:]}}
 	}
+	if src.Addr().Is6() {
+		return c.tcp6(src, dst, t, payload)
+	}
+	ip := c.ip(src.Addr(), dst.Addr(), layers.IPProtocolTCP)
 	if err := t.SetNetworkLayerForChecksum(ip); err != nil {
 		panic(err)
 	}
@@ -155,9 +159,13 @@ func TCPSyn(src, dst netip.AddrPort, opts ...Option) []byte {
 }
 
 // UDP builds a UDP/IPv4 frame from src to dst with payload and correct
-// checksums (or UDP checksum 0 with WithNoUDPChecksum).
+// checksums (or UDP checksum 0 with WithNoUDPChecksum); a UDP/IPv6 frame
+// when the addresses are IPv6.
 func UDP(src, dst netip.AddrPort, payload []byte, opts ...Option) []byte {
 	c := newConfig(opts)
+	if src.Addr().Is6() {
+		return c.udp6(src, dst, payload)
+	}
 	ip := c.ip(src.Addr(), dst.Addr(), layers.IPProtocolUDP)
 	u := &layers.UDP{SrcPort: layers.UDPPort(src.Port()), DstPort: layers.UDPPort(dst.Port())}
 	if err := u.SetNetworkLayerForChecksum(ip); err != nil {

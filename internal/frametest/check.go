@@ -25,6 +25,13 @@ type Layers struct {
 	UDP   *layers.UDP
 	ICMP  *layers.ICMPv4
 	Err   error // gopacket's decoding error, if any
+
+	IP6   *layers.IPv6
+	Frag6 *layers.IPv6Fragment
+	ICMP6 *layers.ICMPv6
+	Echo6 *layers.ICMPv6Echo
+	NS    *layers.ICMPv6NeighborSolicitation
+	NA    *layers.ICMPv6NeighborAdvertisement
 }
 
 // Decode decodes f with gopacket.
@@ -43,6 +50,15 @@ func Decode(f []byte) *Layers {
 	l.ICMP, _ = pk.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
 	if l.IP != nil && l.IP.Flags&layers.IPv4MoreFragments != 0 || l.IP != nil && l.IP.FragOffset != 0 {
 		l.TCP, l.UDP, l.ICMP = nil, nil, nil // gopacket decodes fragment data as L4: not ours to check
+	}
+	l.IP6, _ = pk.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+	l.Frag6, _ = pk.Layer(layers.LayerTypeIPv6Fragment).(*layers.IPv6Fragment)
+	l.ICMP6, _ = pk.Layer(layers.LayerTypeICMPv6).(*layers.ICMPv6)
+	l.Echo6, _ = pk.Layer(layers.LayerTypeICMPv6Echo).(*layers.ICMPv6Echo)
+	l.NS, _ = pk.Layer(layers.LayerTypeICMPv6NeighborSolicitation).(*layers.ICMPv6NeighborSolicitation)
+	l.NA, _ = pk.Layer(layers.LayerTypeICMPv6NeighborAdvertisement).(*layers.ICMPv6NeighborAdvertisement)
+	if l.Frag6 != nil && (l.Frag6.FragmentOffset != 0 || l.Frag6.MoreFragments) {
+		l.TCP, l.UDP, l.ICMP6, l.Echo6, l.NS, l.NA = nil, nil, nil, nil, nil, nil
 	}
 	return l
 }
@@ -73,23 +89,29 @@ func mismatch[T comparable](what string, got, want T) string {
 
 func addr(b []byte) netip.Addr { a, _ := netip.AddrFromSlice(b); return a.Unmap() }
 
-// SrcAddr checks the IPv4 source address.
+// SrcAddr checks the IPv4 or IPv6 source address.
 func SrcAddr(a netip.Addr) Checker {
 	return func(l *Layers) string {
-		if l.IP == nil {
-			return "SrcAddr: no IPv4 layer"
+		switch {
+		case l.IP != nil:
+			return mismatch("IPv4 src", addr(l.IP.SrcIP), a)
+		case l.IP6 != nil:
+			return mismatch("IPv6 src", addr(l.IP6.SrcIP), a)
 		}
-		return mismatch("IPv4 src", addr(l.IP.SrcIP), a)
+		return "SrcAddr: no IP layer"
 	}
 }
 
-// DstAddr checks the IPv4 destination address.
+// DstAddr checks the IPv4 or IPv6 destination address.
 func DstAddr(a netip.Addr) Checker {
 	return func(l *Layers) string {
-		if l.IP == nil {
-			return "DstAddr: no IPv4 layer"
+		switch {
+		case l.IP != nil:
+			return mismatch("IPv4 dst", addr(l.IP.DstIP), a)
+		case l.IP6 != nil:
+			return mismatch("IPv6 dst", addr(l.IP6.DstIP), a)
 		}
-		return mismatch("IPv4 dst", addr(l.IP.DstIP), a)
+		return "DstAddr: no IP layer"
 	}
 }
 
@@ -126,13 +148,16 @@ func DstPort(p uint16) Checker {
 	}
 }
 
-// TTL checks the IP time to live.
+// TTL checks the IPv4 time to live or the IPv6 hop limit.
 func TTL(n uint8) Checker {
 	return func(l *Layers) string {
-		if l.IP == nil {
-			return "TTL: no IPv4 layer"
+		switch {
+		case l.IP != nil:
+			return mismatch("TTL", l.IP.TTL, n)
+		case l.IP6 != nil:
+			return mismatch("hop limit", l.IP6.HopLimit, n)
 		}
-		return mismatch("TTL", l.IP.TTL, n)
+		return "TTL: no IP layer"
 	}
 }
 
@@ -195,6 +220,10 @@ func Payload(p []byte) Checker {
 			got = l.UDP.Payload
 		case l.ICMP != nil:
 			got = l.ICMP.Payload
+		case l.Echo6 != nil:
+			got = l.Echo6.Payload
+		case l.ICMP6 != nil && len(l.ICMP6.Payload) >= 4:
+			got = l.ICMP6.Payload[4:] // after the 4 bytes of MTU, pointer or unused
 		default:
 			return "Payload: no L4 layer"
 		}
@@ -241,9 +270,12 @@ func VLAN(id uint16) Checker {
 	}
 }
 
-// ICMPType checks the ICMP type and code.
+// ICMPType checks the ICMP or ICMPv6 type and code.
 func ICMPType(typ, code uint8) Checker {
 	return func(l *Layers) string {
+		if l.ICMP6 != nil {
+			return mismatch("ICMPv6 type/code", [2]uint8{l.ICMP6.TypeCode.Type(), l.ICMP6.TypeCode.Code()}, [2]uint8{typ, code})
+		}
 		if l.ICMP == nil {
 			return "ICMPType: no ICMP layer"
 		}
@@ -255,6 +287,9 @@ func ICMPType(typ, code uint8) Checker {
 // error (ports 0 when not quoted or not TCP/UDP).
 func Inner(src, dst netip.AddrPort) Checker {
 	return func(l *Layers) string {
+		if l.ICMP6 != nil {
+			return inner6(l, src, dst)
+		}
 		if l.ICMP == nil || len(l.ICMP.Payload) < 20 {
 			return "Inner: no ICMP error with a quoted header"
 		}
@@ -274,6 +309,9 @@ func Inner(src, dst netip.AddrPort) Checker {
 // unfragmented datagram, and for an ICMP error the quoted IPv4 header's.
 func SumsOK() Checker {
 	return func(l *Layers) string {
+		if l.IP6 != nil {
+			return sums6(l)
+		}
 		if l.IP == nil {
 			return ""
 		}
@@ -333,6 +371,9 @@ func isICMPError(c *layers.ICMPv4) bool {
 // for the datagram's L4 length (0 and 0xffff are the same sum).
 func PartialSumOK() Checker {
 	return func(l *Layers) string {
+		if l.IP6 != nil {
+			return partial6(l)
+		}
 		if l.IP == nil || l.TCP == nil && l.UDP == nil {
 			return "PartialSumOK: no TCP/UDP in IPv4"
 		}

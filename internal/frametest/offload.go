@@ -87,8 +87,11 @@ func GSO(src, dst netip.AddrPort, flags frame.TCPFlags, payload []byte, mss int,
 }
 
 // MakePartial turns the complete TCP or UDP checksum of the unfragmented
-// IPv4 frame f into a CHECKSUM_PARTIAL one, in place, and returns f.
+// IPv4 or IPv6 frame f into a CHECKSUM_PARTIAL one, in place, and returns f.
 func MakePartial(f []byte) []byte {
+	if f[l3Offset(f)]>>4 == 6 {
+		return makePartial6(f)
+	}
 	l3, l4 := l3Offset(f), l4Offset(f)
 	end := l3 + int(binary.BigEndian.Uint16(f[l3+2:]))
 	off := 16
@@ -96,5 +99,24 @@ func MakePartial(f []byte) []byte {
 		off = 6
 	}
 	binary.BigEndian.PutUint16(f[l4+off:], uint16(pseudoSum(f, l3, end-l4)))
+	return f
+}
+
+// makePartial6 is MakePartial for IPv6.
+func makePartial6(f []byte) []byte {
+	l3 := l3Offset(f)
+	d := f[l3 : l3+40+int(binary.BigEndian.Uint16(f[l3+4:]))]
+	proto, off, ok := walk6(d)
+	if !ok || proto != 6 && proto != 17 {
+		panic("frametest: MakePartial: no TCP/UDP header")
+	}
+	sumOff := 16
+	if proto == 17 {
+		sumOff = 6
+	}
+	n := len(d) - off
+	s := onesSum(d[8:40], 0)
+	s = onesSum([]byte{0, 0, byte(n >> 8), byte(n), 0, 0, 0, proto}, s)
+	binary.BigEndian.PutUint16(d[off+sumOff:], uint16(s))
 	return f
 }
