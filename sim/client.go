@@ -141,7 +141,7 @@ func (s *Site) dial(ctx context.Context, src source, network, to string) (net.Co
 		return nil, fmt.Errorf("unknown node %s", src.node)
 	}
 	var c net.Conn
-	err := inNS(n.ns, func() error {
+	err := n.Do(func() error {
 		d := net.Dialer{}
 		if network == "udp" {
 			d.LocalAddr = &net.UDPAddr{IP: src.addr.AsSlice()}

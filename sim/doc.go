@@ -11,7 +11,8 @@
 // the switch namespace with their peer born in the node (so nothing is ever
 // created in, or connected to, the host's namespace). Namespaces are named
 // lvssim-ID-NODE and switch-side links lvID…, with ID six random hex digits
-// per run. A state file /run/lvssim/ID.json records the owner PID, the
+// per run. The namespace lab is internal/netlab, shared with bench and the
+// root tests: a state file /run/lvssim/ID.json records the owner PID, the
 // namespaces and the PIDs started; Sweep (run at every start and by
 // `lvssim down`) removes sites whose owner died. Processes run in their own
 // process group with Pdeathsig, so even a SIGKILLed lvssim takes them along.

@@ -90,7 +90,7 @@ func (s *Site) forgeHeartbeats(ctx context.Context, node string) (string, error)
 	if err != nil {
 		return "", err
 	}
-	link, err := n.h.LinkByName(tn.Interfaces[0].Name)
+	link, err := n.Netlink().LinkByName(tn.Interfaces[0].Name)
 	if err != nil {
 		return "", fmt.Errorf("finding %s on %s: %w", tn.Interfaces[0].Name, node, err)
 	}
@@ -101,11 +101,11 @@ func (s *Site) forgeHeartbeats(ctx context.Context, node string) (string, error)
 			role = ha.RolePrimary
 		}
 		addr := &netlink.Addr{IPNet: &net.IPNet{IP: from.AsSlice(), Mask: net.CIDRMask(32, 32)}}
-		if err := n.h.AddrAdd(link, addr); err != nil {
+		if err := n.Netlink().AddrAdd(link, addr); err != nil {
 			return "", fmt.Errorf("adding %v to %s: %w", from, node, err)
 		}
-		err := inNS(n.ns, func() error { return sendForged(from, to, cfg.HeartbeatPort, role) })
-		n.h.AddrDel(link, addr)
+		err := n.Do(func() error { return sendForged(from, to, cfg.HeartbeatPort, role) })
+		n.Netlink().AddrDel(link, addr)
 		if err != nil {
 			return "", err
 		}
@@ -238,7 +238,7 @@ func (s *Site) arpOwners(node, iface string) (string, error) {
 		}
 	}
 	var out []string
-	err := inNS(n.ns, func() error {
+	err := n.Do(func() error {
 		for _, vip := range vips {
 			macs, err := arpAsk(iface, vip)
 			if err != nil {

@@ -34,7 +34,11 @@ func (s *Site) inject(ctx context.Context, f *Fault) (string, error) {
 	node := s.resolve(f.Target)
 	switch f.Kind {
 	case FaultLinkDown, FaultLinkUp:
-		if err := s.setLink(node, f.Interface, f.Kind == FaultLinkUp); err != nil {
+		n, err := s.node(node)
+		if err != nil {
+			return "", err
+		}
+		if err := n.SetUp(f.Interface, f.Kind == FaultLinkUp); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("set %s %s %s", node, f.Interface, map[bool]string{true: "up", false: "down"}[f.Kind == FaultLinkUp]), nil
@@ -64,7 +68,7 @@ func (s *Site) inject(ctx context.Context, f *Fault) (string, error) {
 		return "", err
 	}
 	if sig == syscall.SIGKILL {
-		p.stop() // reap it, so start-service sees it exited
+		p.Kill() // reap it, so start-service sees it exited
 	}
 	return fmt.Sprintf("sent %s to %s on %s (pid %d)", sigName(sig), f.Process, node, p.PID), nil
 }

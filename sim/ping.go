@@ -17,7 +17,7 @@ func (s *Site) ping(node string, dst netip.Addr) error {
 		return fmt.Errorf("unknown node %s", node)
 	}
 	var c net.PacketConn
-	err := inNS(n.ns, func() error {
+	err := n.Do(func() error {
 		var err error
 		c, err = net.ListenPacket("ip4:icmp", "0.0.0.0")
 		return err

@@ -172,9 +172,9 @@ func (r *lvsdRouter) Restart(ctx context.Context, s *Site, node string) (*Proc, 
 	}
 	r.procs[node] = p
 	select { // an lvsd that cannot run says so at once
-	case <-p.done:
-		log, _ := os.ReadFile(filepath.Join(s.Dir, "logs", node+"-router.log"))
-		return nil, fmt.Errorf("lvsd on %s exited at start (%v): %s", node, p.err, strings.TrimSpace(string(log)))
+	case <-p.Done():
+		log, _ := os.ReadFile(p.Log)
+		return nil, fmt.Errorf("lvsd on %s exited at start (%v): %s", node, p.Err(), strings.TrimSpace(string(log)))
 	case <-time.After(time.Second):
 	}
 	return p, nil

@@ -184,8 +184,8 @@ func Down(o Options) error {
 		if !st.Kept || (o.Site != "" && st.ID != o.Site) {
 			continue
 		}
-		errs = append(errs, removeState(st))
-		fmt.Fprintf(o.Stdout, "removed site %s (%s)\n", st.ID, st.Topology)
+		errs = append(errs, sites.Remove(st))
+		fmt.Fprintf(o.Stdout, "removed site %s (%s)\n", st.ID, st.Label)
 		n++
 	}
 	swept, err := Sweep()
@@ -261,7 +261,7 @@ func List(o Options) error {
 			state = "crashed: swept at the next start or by lvssim down"
 		}
 		fmt.Fprintf(o.Stdout, "%s  %-10s %-45s %d namespaces, %d processes, dir %s\n",
-			st.ID, filepath.Base(st.Topology), state, len(st.Namespaces), len(st.PIDs), st.Dir)
+			st.ID, filepath.Base(st.Label), state, len(st.Namespaces), len(st.PIDs), st.Dir)
 		for _, ns := range st.Namespaces {
 			known[ns] = true
 		}

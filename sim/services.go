@@ -93,7 +93,7 @@ func responderArgv(bin, name string, svc *Service) []string {
 
 // probeTCP connects to addr from inside node and closes at once.
 func (s *Site) probeTCP(node string, addr netip.AddrPort) error {
-	return inNS(s.nodes[node].ns, func() error {
+	return s.nodes[node].Do(func() error {
 		c, err := net.DialTimeout("tcp", addr.String(), time.Second)
 		if err == nil {
 			c.Close()

@@ -9,9 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"lvs/internal/procstat"
+	"lvs/internal/netlab"
 )
 
 // Site is one topology built in network namespaces: a switch namespace with
@@ -25,12 +24,11 @@ type Site struct {
 	Dir        string // run dir: lvs.cf, service configs, logs
 	Bins       *Bins
 	Router     RouterImpl
-	kept       bool // built by `lvssim up`
 	log        io.Writer
 
-	sw    *nsNode
-	nodes map[string]*nsNode
-	state *State
+	lab   *netlab.Lab
+	sw    *netlab.NS
+	nodes map[string]*netlab.NS
 
 	mu    sync.Mutex // guards procs
 	procs []*Proc
@@ -56,13 +54,10 @@ func NewSite(ctx context.Context, t *Topology, o SiteOptions) (s *Site, err erro
 	if os.Geteuid() != 0 {
 		return nil, ErrNotRoot
 	}
-	if _, err := Sweep(); err != nil {
-		return nil, fmt.Errorf("sweeping leftovers of crashed runs: %w", err)
-	}
-	id := newID()
+	id := netlab.NewID()
 	s = &Site{
 		ID: id, Prefix: NamePrefix + id + "-", linkPrefix: "lv" + id,
-		Topo: t, Bins: o.Bins, kept: o.Keep, log: o.Log, nodes: map[string]*nsNode{},
+		Topo: t, Bins: o.Bins, log: o.Log, nodes: map[string]*netlab.NS{},
 	}
 	if s.log == nil {
 		s.log = io.Discard
@@ -76,17 +71,21 @@ func NewSite(ctx context.Context, t *Topology, o SiteOptions) (s *Site, err erro
 	if err := os.MkdirAll(filepath.Join(s.Dir, "logs"), 0o755); err != nil {
 		return nil, err
 	}
-	_, start, _ := procstat.Stat(os.Getpid())
-	s.state = &State{ID: id, Owner: os.Getpid(), OwnerStart: start, Kept: o.Keep, Topology: t.File, Dir: s.Dir, Started: time.Now()}
+	// The state file, written before anything is created; New first sweeps
+	// the leftovers of crashed runs.
+	s.lab, err = sites.New(netlab.Options{ID: id, Kept: o.Keep, Label: t.File, Dir: s.Dir})
+	if err != nil {
+		if o.Dir == "" {
+			os.RemoveAll(s.Dir)
+		}
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, s.Close())
 			s = nil
 		}
 	}()
-	if err := s.saveState(); err != nil {
-		return s, err
-	}
 	impl := o.Router
 	if impl == "" {
 		impl = t.Router.Impl
@@ -128,17 +127,13 @@ var ErrNotRoot = errors.New("lvssim needs root (it creates network namespaces); 
 // Close stops every process and deletes every namespace of the site and its
 // state file. It is safe to call more than once.
 func (s *Site) Close() error {
-	s.stopProcs()
-	err := s.teardownNetwork()
-	s.nodes = map[string]*nsNode{}
+	s.mu.Lock()
+	s.procs = nil
+	s.mu.Unlock()
+	s.nodes = map[string]*netlab.NS{}
 	s.sw = nil
-	if rmErr := os.Remove(statePath(s.ID)); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
-		err = errors.Join(err, rmErr)
-	}
-	return err
+	return s.lab.Close()
 }
-
-func (s *Site) saveState() error { return s.state.save() }
 
 func (s *Site) logf(format string, args ...any) {
 	fmt.Fprintf(s.log, format+"\n", args...)
@@ -174,9 +169,9 @@ func (s *Site) checkLVSConf(ctx context.Context) error {
 		return nil
 	}
 	for _, n := range s.Topo.Routers() {
-		out, err := s.output(ctx, n.Name, s.Bins.LVSD, "-t", "-f", cf)
+		out, err := s.nodes[n.Name].Run(ctx, "", s.Bins.LVSD, "-t", "-f", cf)
 		if err != nil {
-			return fmt.Errorf("lvsd -t rejects the site's lvs.cf on %s: %w: %s", n.Name, err, out)
+			return fmt.Errorf("lvsd -t rejects the site's lvs.cf on %s: %w", n.Name, err)
 		}
 		s.notes = append(s.notes, fmt.Sprintf("lvsd -t -f lvs.cf on %s: %s", n.Name, firstLine(out)))
 	}

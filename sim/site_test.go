@@ -2,7 +2,10 @@ package sim
 
 import (
 	"context"
+	"encoding/json"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"lvs/internal/netlab"
 	"lvs/internal/testutil"
 )
 
@@ -25,7 +29,7 @@ func siteForTest(t *testing.T, name, router string) *Site {
 	t.Helper()
 	testutil.RequireRoot(t)
 	testutil.RequireCommand(t, "nft", "ip")
-	unlock, err := lockSites()
+	unlock, err := LockSites()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +77,7 @@ func assertNothingLeft(t *testing.T, prefix, linkPrefix string) {
 			t.Errorf("host link left behind: %s", n)
 		}
 	}
-	if _, err := os.Stat(statePath(strings.TrimSuffix(strings.TrimPrefix(prefix, NamePrefix), "-"))); err == nil {
+	if _, err := os.Stat(filepath.Join(StateDir, strings.TrimSuffix(strings.TrimPrefix(prefix, NamePrefix), "-")+".json")); err == nil {
 		t.Errorf("state file left behind for %s", prefix)
 	}
 }
@@ -126,18 +130,28 @@ func checkReachability(t *testing.T, s *Site) {
 
 func TestSweepRemovesCrashedSite(t *testing.T) {
 	testutil.RequireRoot(t)
-	unlock, err := lockSites()
+	unlock, err := LockSites()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unlock()
 	// A state whose owner is dead, with one namespace, as a crash leaves it.
-	id := newID()
+	id := netlab.NewID()
 	st := &State{ID: id, Owner: deadPID(t), Started: time.Now(), Namespaces: []string{NamePrefix + id + "-x"}}
-	if _, err := newNamedNS(st.Namespaces[0]); err != nil {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // NewNamed switches this thread; it dies with the goroutine
+		_, err := netns.NewNamed(st.Namespaces[0])
+		errc <- err
+	}()
+	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
-	if err := st.save(); err != nil {
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(StateDir, id+".json"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	removed, err := Sweep()
@@ -208,7 +222,7 @@ func TestRunInterrupted(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.RequireCommand(t, "nft", "ip")
 	bins := Binaries(t)
-	unlock, err := lockSites()
+	unlock, err := LockSites()
 	if err != nil {
 		t.Fatal(err)
 	}

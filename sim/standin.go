@@ -52,16 +52,16 @@ func (r *kernelRouter) Start(ctx context.Context, s *Site) error {
 			continue
 		}
 		added[v.Address] = true
-		if err := s.addAddr(n.Name, orDefault(v.Interface(), "eth0"), netip.PrefixFrom(v.Address, 32)); err != nil {
+		if err := s.nodes[n.Name].AddAddr(orDefault(v.Interface(), "eth0"), netip.PrefixFrom(v.Address, 32)); err != nil {
 			return fmt.Errorf("kernel stand-in: VIP %v: %w", v.Address, err)
 		}
 	}
 	if c.Network == config.NetworkNAT && c.NATRouter.IsValid() {
-		if err := s.addAddr(n.Name, orDefault(c.NATRouterInterface(), "eth1"), netip.PrefixFrom(c.NATRouter, 32)); err != nil {
+		if err := s.nodes[n.Name].AddAddr(orDefault(c.NATRouterInterface(), "eth1"), netip.PrefixFrom(c.NATRouter, 32)); err != nil {
 			return fmt.Errorf("kernel stand-in: nat_router %v: %w", c.NATRouter, err)
 		}
 	}
-	if err := s.sysctl(n.Name, "net.ipv4.ip_forward", "1"); err != nil {
+	if err := s.nodes[n.Name].Sysctl("net.ipv4.ip_forward", "1"); err != nil {
 		return err
 	}
 	macs := map[netip.Addr]net.HardwareAddr{}
@@ -72,7 +72,7 @@ func (r *kernelRouter) Start(ctx context.Context, s *Site) error {
 			return err
 		}
 		for _, i := range n.Interfaces {
-			if own[i.Name], err = s.linkMAC(n.Name, i.Name); err != nil {
+			if own[i.Name], err = s.nodes[n.Name].MAC(i.Name); err != nil {
 				return err
 			}
 		}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"lvs/internal/netlab"
 )
 
 // Real servers for IP tunnelling (LVS-TUN) decapsulate with an ipip device
@@ -28,35 +30,35 @@ const tunDev = "tunl0"
 
 // setupIPIP gives node the device tunl0 with the node's ipip addresses, up.
 // When tunl0 has to be a TUN device, startDecaps starts its decapsulator.
-func (s *Site) setupIPIP(node *Node, n *nsNode) error {
+func (s *Site) setupIPIP(node *Node, n *netlab.NS) error {
 	if len(node.IPIP) == 0 {
 		return nil
 	}
-	l, err := n.h.LinkByName(tunDev)
+	l, err := n.Netlink().LinkByName(tunDev)
 	if err != nil {
 		// No fallback device: the ipip module is not loaded, or absent.
-		addErr := n.h.LinkAdd(&netlink.Iptun{LinkAttrs: netlink.LinkAttrs{Name: tunDev}})
-		if l, err = n.h.LinkByName(tunDev); err != nil {
+		addErr := n.Netlink().LinkAdd(&netlink.Iptun{LinkAttrs: netlink.LinkAttrs{Name: tunDev}})
+		if l, err = n.Netlink().LinkByName(tunDev); err != nil {
 			// The kernel has no IPIP: a TUN device stands in for it.
-			if err := inNS(n.ns, func() error { return createTUN(tunDev) }); err != nil {
+			if err := n.Do(func() error { return createTUN(tunDev) }); err != nil {
 				return fmt.Errorf("no ipip device (%v), and no TUN device either: %w", addErr, err)
 			}
-			if l, err = n.h.LinkByName(tunDev); err != nil {
+			if l, err = n.Netlink().LinkByName(tunDev); err != nil {
 				return fmt.Errorf("finding %s: %w", tunDev, err)
 			}
 			s.notes = append(s.notes, fmt.Sprintf("%s: this kernel has no IPIP (%v); %s is a TUN device and lvssim's "+
 				"userspace decapsulator (lvssim ipip) does the ipip driver's work", node.Name, addErr, tunDev))
-			if err := n.h.LinkSetMTU(l, 1480); err != nil { // an ipip device's MTU on a 1500-byte link
+			if err := n.Netlink().LinkSetMTU(l, 1480); err != nil { // an ipip device's MTU on a 1500-byte link
 				return fmt.Errorf("setting the MTU of %s: %w", tunDev, err)
 			}
 		}
 	}
 	for _, a := range node.IPIP {
-		if err := n.h.AddrAdd(l, &netlink.Addr{IPNet: ipnet(a)}); err != nil {
+		if err := n.Netlink().AddrAdd(l, &netlink.Addr{IPNet: netlab.IPNet(a)}); err != nil {
 			return fmt.Errorf("adding %v to %s: %w", a, tunDev, err)
 		}
 	}
-	if err := n.h.LinkSetUp(l); err != nil {
+	if err := n.Netlink().LinkSetUp(l); err != nil {
 		return fmt.Errorf("bringing up %s: %w", tunDev, err)
 	}
 	return nil
@@ -101,7 +103,7 @@ func (s *Site) startDecaps(ctx context.Context) error {
 		if len(node.IPIP) == 0 {
 			continue
 		}
-		if l, err := s.nodes[node.Name].h.LinkByName(tunDev); err != nil || l.Type() != "tuntap" {
+		if l, err := s.nodes[node.Name].Netlink().LinkByName(tunDev); err != nil || l.Type() != "tuntap" {
 			continue
 		}
 		if s.Bins == nil || s.Bins.LVSSim == "" {
