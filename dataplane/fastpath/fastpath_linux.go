@@ -213,3 +213,23 @@ func le64(b []byte) uint64 {
 	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
 		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 }
+
+// Simulate runs the tcx program on frame f as if it had arrived on
+// interface ifindex (BPF_PROG_TEST_RUN: nothing is sent) and reports
+// whether the fast path would forward it and the frame it would send.
+// A frame's packet type comes from its destination MAC against that
+// interface's address. For tests and diagnostics.
+func (f *FastPath) Simulate(frame []byte, ifindex int) (forwarded bool, out []byte, err error) {
+	out = make([]byte, len(frame)+256)
+	ctx := make([]byte, skbGSOSize+4) // struct __sk_buff up to gso_size
+	ctx[skbIfindex] = byte(ifindex)
+	ctx[skbIfindex+1] = byte(ifindex >> 8)
+	ret, err := f.tcx.Run(&ebpf.RunOptions{Data: frame, DataOut: out, Context: ctx})
+	if err != nil {
+		return false, nil, fmt.Errorf("test run of the tcx program: %w", err)
+	}
+	return ret == tcActRedirect, out[:len(frame)], nil
+}
+
+// tcActRedirect is TC_ACT_REDIRECT, what bpf_redirect returns.
+const tcActRedirect = 7

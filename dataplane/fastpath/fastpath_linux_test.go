@@ -27,8 +27,7 @@ var (
 )
 
 const (
-	tcActRedirect = 7
-	tcxNextRet    = 0xffffffff // tcxNext as the test run reports it
+	tcxNextRet = 0xffffffff // tcxNext as the test run reports it
 	loIndex       = 1
 	outIndex      = 42
 )

@@ -1,0 +1,157 @@
+package dataplane_test
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"lvs/conntrack"
+	"lvs/dataplane"
+	"lvs/dataplane/fastpath"
+	"lvs/frame"
+	"lvs/internal/frametest"
+	"lvs/ipvs"
+)
+
+// The workers and the real eBPF fast path together: the flow directions a
+// worker installs are the ones the kernel program then forwards exactly as
+// the Go path would, FIN takes a flow back, and expiry asks the program.
+// The program runs through BPF_PROG_TEST_RUN on interface 1 (lo), so the
+// test frames go to lo's all-zero MAC.
+
+var lo = frame.MAC{}
+
+func fastSite(t *testing.T) (*site, *fastpath.FastPath) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("loads eBPF programs")
+	}
+	s := newSite(t, "rr")
+	fp, err := fastpath.Open(fastpath.Config{MaxFlows: 256, Slots: 1024})
+	if err != nil {
+		t.Skipf("skipped: %v (needs root and a kernel with BPF)", err)
+	}
+	t.Cleanup(func() { fp.Close() })
+	s.pub.Ifindex, s.prv.Ifindex = 1, 1
+	s.d.SetFastPath(fp)
+	return s, fp
+}
+
+// simulate runs the fast path on f and reports whether it forwards it.
+func simulate(t *testing.T, fp *fastpath.FastPath, f []byte) (bool, []byte) {
+	t.Helper()
+	fwd, out, err := fp.Simulate(f, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fwd, out
+}
+
+func TestFastPathTakesEstablishedTCP(t *testing.T) {
+	s, fp := fastSite(t)
+	dst := lo
+	syn := frametest.TCPSyn(client, web, frametest.WithDstMAC(dst))
+	out := s.run(0, syn)
+	if len(out[1]) != 1 {
+		t.Fatalf("SYN: %d frames to the real servers, want 1", len(out[1]))
+	}
+	rs := parsed(out[1][0]).Dst
+	s.run(1, frametest.TCP(rs, client, frame.SYN|frame.ACK, nil, frametest.WithDstMAC(dst)))
+	ack := frametest.TCP(client, web, frame.ACK, nil, frametest.WithDstMAC(dst))
+	if fwd, _ := simulate(t, fp, ack); fwd {
+		t.Fatal("the fast path forwards a flow before the worker saw it established")
+	}
+	s.run(0, ack) // ESTABLISHED: the worker installs the client direction
+	data := frametest.TCP(client, web, frame.ACK|frame.PSH, []byte("GET / HTTP/1.0\r\n\r\n"), frametest.WithDstMAC(dst))
+	fwd, got := simulate(t, fp, data)
+	if !fwd {
+		t.Fatal("the fast path does not forward an established flow's segment")
+	}
+	frametest.Check(t, got, frametest.DstAddr(rs.Addr()), frametest.DstPort(rs.Port()), frametest.SrcAddr(client.Addr()),
+		frametest.TTL(63), frametest.SrcMAC(privMAC), frametest.SumsOK())
+	if mac := frame.Ethernet(got).Dst(); mac != rip1MAC && mac != rip2MAC {
+		t.Errorf("fast path sends to MAC %v, want a real server's", mac)
+	}
+	reply := frametest.TCP(rs, client, frame.ACK|frame.PSH, []byte("HTTP/1.0 200 OK\r\n\r\n"), frametest.WithDstMAC(dst))
+	if fwd, _ := simulate(t, fp, reply); fwd {
+		t.Fatal("the reply direction is forwarded before the worker saw a reply established")
+	}
+	s.run(1, slices.Clone(reply)) // the worker installs the reply direction (rewriting its copy in place)
+	fwd, got = simulate(t, fp, reply)
+	if !fwd {
+		t.Fatal("the fast path does not forward the established reply direction")
+	}
+	frametest.Check(t, got, frametest.SrcAddr(vip), frametest.SrcPort(80), frametest.DstAddr(client.Addr()),
+		frametest.DstPort(client.Port()), frametest.DstMAC(gwMAC), frametest.SrcMAC(pubMAC), frametest.SumsOK())
+	if n := dataplane.Sum(&s.w.C).FastInstalls; n < 1 {
+		t.Errorf("FastInstalls = %d on the public worker, want ≥ 1", n)
+	}
+	// A FIN goes to the worker, which takes the flow back from the kernel.
+	fin := frametest.TCP(client, web, frame.FIN|frame.ACK, nil, frametest.WithDstMAC(dst))
+	if fwd, _ := simulate(t, fp, fin); fwd {
+		t.Fatal("the fast path forwards a FIN")
+	}
+	s.run(0, slices.Clone(fin))
+	for _, f := range [][]byte{data, reply} {
+		if fwd, _ := simulate(t, fp, f); fwd {
+			t.Errorf("after FIN the fast path still forwards %v", parsed(f).Src)
+		}
+	}
+}
+
+func TestFastPathKeepsIdleCheckedFlows(t *testing.T) {
+	s, fp := fastSite(t)
+	s.d.CT.SetTimeouts(0, 0, 5*time.Second)
+	addUDP(t, s)
+	past := time.Now().Add(-10 * time.Second)
+	busy := netip.MustParseAddrPort("203.0.113.8:5000")
+	idle := netip.MustParseAddrPort("203.0.113.9:5000")
+	svc := netip.AddrPortFrom(vip, 53)
+	for _, c := range []netip.AddrPort{busy, idle} {
+		s.w.Process([][]byte{frametest.UDP(c, svc, []byte("q"), frametest.WithDstMAC(lo))}, make([]dataplane.Meta, 1), past)
+	}
+	// Only the busy flow's packets go through the kernel since then.
+	if fwd, _ := simulate(t, fp, frametest.UDP(busy, svc, []byte("q"), frametest.WithDstMAC(lo))); !fwd {
+		t.Fatal("the fast path does not forward an installed UDP flow")
+	}
+	s.d.CT.Expire(s.d.Tick(time.Now()), 1<<20)
+	for _, tt := range []struct {
+		c    netip.AddrPort
+		live bool
+	}{{busy, true}, {idle, false}} {
+		_, ok := s.d.CT.Lookup(conntrack.Key{Proto: ipvs.UDP, Client: tt.c, Virtual: svc})
+		if ok != tt.live {
+			t.Errorf("flow from %v in the table after expiry: %v, want %v", tt.c, ok, tt.live)
+		}
+		fwd, _ := simulate(t, fp, frametest.UDP(tt.c, svc, []byte("q"), frametest.WithDstMAC(lo)))
+		if fwd != tt.live {
+			t.Errorf("fast path forwards %v after expiry: %v, want %v", tt.c, fwd, tt.live)
+		}
+	}
+}
+
+// addUDP adds a UDP service VIP:53 over the two real servers.
+func addUDP(t *testing.T, s *site) {
+	t.Helper()
+	key := ipvs.ServiceKey{Proto: ipvs.UDP, Addr: vip, Port: 53}
+	tb, err := s.table.AddService(ipvs.ServiceSpec{Key: key, SchedSpec: ipvs.SchedSpec{SchedName: "rr"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []netip.Addr{rip1, rip2} {
+		if tb, err = tb.AddDest(key, ipvs.DestSpec{Addr: r, Port: 53, Method: ipvs.Masq, Weight: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := *s.d.State()
+	st.Table = tb
+	s.d.Publish(&st)
+	s.table = tb
+}
+
+func parsed(f []byte) *frame.Parsed {
+	var p frame.Parsed
+	p.Decode(f)
+	return &p
+}
