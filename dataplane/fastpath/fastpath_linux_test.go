@@ -28,8 +28,8 @@ var (
 
 const (
 	tcxNextRet = 0xffffffff // tcxNext as the test run reports it
-	loIndex       = 1
-	outIndex      = 42
+	loIndex    = 1
+	outIndex   = 42
 )
 
 func openForTest(t *testing.T) *FastPath {
