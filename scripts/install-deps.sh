@@ -18,6 +18,7 @@ want=(
   man-db:man
   util-linux:flock
   chromium:chromium
+  bird2:bird
 )
 
 missing=()
@@ -40,9 +41,10 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts nginx and vsftpd as services on install; the simulator runs its
-# own copies inside namespaces, so stop the host-wide ones it does not need.
-for svc in nginx vsftpd; do
+# Debian starts nginx, vsftpd and bird (BIRD 2, the ECMP tests' router) as
+# services on install; the simulator runs its own copies inside namespaces,
+# so stop the host-wide ones it does not need.
+for svc in nginx vsftpd bird; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
     systemctl disable "$svc" >/dev/null 2>&1 || true

@@ -95,6 +95,13 @@ func TestLayering(t *testing.T) {
 	forbid(t, all, "bench/...", mod+"/daemon/...", mod+"/dataplane/...", mod+"/cmd/...")
 	// netlab, the namespace lab of sim, bench and the root tests, is a leaf.
 	allow(t, all, "internal/netlab/...", mod+"/internal/procstat", mod+"/internal/testutil")
+	// bgp, the ECMP mode's announcer (embedded GoBGP), is driven by the
+	// daemon alone and leans on no other package of the module.
+	allow(t, all, "bgp/...", mod+"/internal/netnstest", mod+"/internal/testutil")
+	for _, below := range []string{"config/...", "ipvs/...", "sched/...", "conntrack/...", "frame/...", "nat/...",
+		"dr/...", "dataplane/...", "health/...", "ha/...", "admin/...", "sim/...", "bench/..."} {
+		forbid(t, all, below, mod+"/bgp/...")
+	}
 }
 
 // allow fails when any package matching from imports a package of the
