@@ -92,3 +92,14 @@ func (d *lvsd) filterFD() int {
 	}
 	return d.fast.SocketFilter()
 }
+
+// flushFastPath empties the fast path's flow map when this router stops
+// being active. The flows it held stay on the Go path if they come back.
+func (d *lvsd) flushFastPath() {
+	if d.fast == nil {
+		return
+	}
+	if err := d.fast.Flush(); err != nil {
+		d.log.Error("flushing the eBPF fast path", "err", err)
+	}
+}

@@ -74,6 +74,7 @@ func (d *lvsd) execute(ctx context.Context, acts ha.Actions, garp []byte) {
 			d.active = false
 			d.csync.setActive(false)
 			d.dp.Publish(d.state())
+			d.flushFastPath() // established flows stop being forwarded too (fastpath.go)
 			d.log.Info("releasing the virtual addresses")
 		case ha.SendGARP:
 			d.announce(garp)

@@ -233,3 +233,26 @@ func (f *FastPath) Simulate(frame []byte, ifindex int) (forwarded bool, out []by
 
 // tcActRedirect is TC_ACT_REDIRECT, what bpf_redirect returns.
 const tcActRedirect = 7
+
+// Flush removes every flow: from the next frame on, everything goes to the
+// Go path (a router that stops being active must not go on forwarding).
+func (f *FastPath) Flush() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var keys [][keyLen]byte
+	it := f.flows.Iterate()
+	for it.Next(unsafe.Pointer(&f.key), unsafe.Pointer(&f.val)) {
+		keys = append(keys, f.key)
+	}
+	var errs []error
+	if err := it.Err(); err != nil {
+		errs = append(errs, fmt.Errorf("listing fast-path flows: %w", err))
+	}
+	for i := range keys {
+		if err := f.flows.Delete(unsafe.Pointer(&keys[i])); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, fmt.Errorf("flushing fast-path flows: %w", err))
+			break
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -190,3 +190,20 @@ func TestPunts(t *testing.T) {
 		})
 	}
 }
+
+func TestFlush(t *testing.T) {
+	f := openForTest(t)
+	for port := range uint16(40) {
+		k := Key{Src: netip.AddrPortFrom(client.Addr(), 1000+port), Dst: vip, Proto: frame.ProtoUDP}
+		if err := f.Install(k, natAction(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Flush(); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	k := Key{Src: netip.AddrPortFrom(client.Addr(), 1000), Dst: vip, Proto: frame.ProtoUDP}
+	if ret, _ := run(t, f.tcx, frametest.UDP(k.Src, vip, nil, frametest.WithDstMAC(hostMAC))); ret != tcxNextRet {
+		t.Errorf("after Flush the fast path still forwards (verdict %#x)", ret)
+	}
+}
