@@ -28,10 +28,11 @@ type Daemon interface {
 	// ipvsadm -L -c lists them.
 	Connections() []ConnStatus
 	// Apply applies table edits (Kind.IsEdit: -A -E -D -C -a -e -d) as one
-	// batch: either all of them or, on error, none. EditTable does the work
-	// on a snapshot; a server without -g/-i/-m gets lvs.cf's `network`. The
-	// error wraps the ipvs sentinels (ipvs.ErrServiceExists, ...), ideally in
-	// a *CommandError naming the failed command.
+	// batch: either all of them or, on error, none. lvsd applies them to its
+	// lvs.cf model (daemon/control.go) and the table follows; a server
+	// without -g/-i/-m gets lvs.cf's `network`. The error wraps the ipvs
+	// sentinels (ipvs.ErrServiceExists, ...), ideally in a *CommandError
+	// naming the failed command.
 	Apply(ctx context.Context, cmds []Command) error
 	// Zero resets the traffic counters of service svc, or of every service
 	// and the totals when svc is nil (ipvsadm -Z); ipvs.ErrNoService if svc

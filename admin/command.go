@@ -93,12 +93,6 @@ type Command struct {
 	Socket string `json:"-"`
 }
 
-// ServiceSpec returns the service of an add-service command as a table edit
-// takes it.
-func (c *Command) ServiceSpec() ipvs.ServiceSpec {
-	return ipvs.ServiceSpec{Key: c.Service, SchedSpec: c.Sched}
-}
-
 // DestSpec returns the destination of a server command. network is the
 // method for a server given without -g, -i or -m: lvsd uses lvs.cf's
 // `network` there, where ipvsadm uses direct routing. As ipvsadm, a direct
@@ -200,8 +194,8 @@ func usagef(format string, args ...any) error {
 // and so does lvsadm.
 var ErrNoScheduler = errors.New("Scheduler or persistence engine not found") //nolint:staticcheck // ipvsadm's exact text
 
-// CommandError tells which command of a batch failed. EditTable returns it,
-// and the API carries Index to the client so lvsadm -R can name the line.
+// CommandError tells which command of a batch failed. lvsd's Apply returns
+// it, and the API carries Index to the client so lvsadm -R can name the line.
 type CommandError struct {
 	Index int     // position in the batch, from 0
 	Cmd   Command // the command that failed
@@ -217,5 +211,5 @@ func (e *CommandError) Error() string {
 func (e *CommandError) Unwrap() error { return e.Err }
 
 // ErrNotEdit is returned when a command that is not a table edit (a list, a
-// save, ...) reaches Daemon.Apply or EditTable.
+// save, ...) reaches Daemon.Apply.
 var ErrNotEdit = errors.New("not a table edit")

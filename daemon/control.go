@@ -146,12 +146,12 @@ func (d *lvsd) Apply(ctx context.Context, cmds []admin.Command) error {
 		next := cloneConfig(d.cfg)
 		for i, c := range cmds {
 			if err = editConfig(next, c, d.defaultDevice()); err != nil {
-				err = &admin.CommandError{Index: i, Err: err}
+				err = &admin.CommandError{Index: i, Cmd: c, Err: err}
 				return
 			}
 		}
 		if _, verr := config.Validate(next); verr != nil {
-			err = fmt.Errorf("the edit would make lvs.cf invalid: %w", verr)
+			err = invalidEdit(verr)
 			return
 		}
 		err = d.applyConfig(next, d.rules)
@@ -215,6 +215,20 @@ func (d *lvsd) SaveConfig(ctx context.Context) (string, error) {
 	return path, err
 }
 
+// invalidEdit is the refusal of edits after which lvs.cf would not
+// validate. The model has no file or line to name, so the messages go
+// without them.
+func invalidEdit(err error) error {
+	var msgs []string
+	for _, e := range config.Errors(err) {
+		msgs = append(msgs, e.Msg)
+	}
+	if len(msgs) == 0 {
+		msgs = []string{err.Error()}
+	}
+	return fmt.Errorf("the edit would make lvs.cf invalid: %s", strings.Join(msgs, "; "))
+}
+
 // defaultDevice is where a VIP added by lvsadm lives: the interface of the
 // first virtual server, else the first interface lvsd serves.
 func (d *lvsd) defaultDevice() string {
@@ -265,11 +279,15 @@ func editConfig(c *config.Config, cmd admin.Command, device string) error {
 		if len(vs) > 0 {
 			return ipvs.ErrServiceExists
 		}
-		v := config.NewVirtual(serviceName(cmd.Service))
-		v.Active, v.Address, v.Device, v.FWMark = true, cmd.Service.Addr, device, cmd.Service.FWMark
-		if cmd.Service.FWMark == 0 {
-			v.Protocol, v.Port = config.Protocol(cmd.Service.Proto), cmd.Service.Port
+		if cmd.Service.FWMark != 0 {
+			// ipvsadm's fwmark service has no address; lvs.cf's has the
+			// VIP that lvsd owns for it, which -A -f cannot name.
+			return fmt.Errorf("a firewall-mark service needs its VIP in lvs.cf: add a virtual block with fwmark = %d and address = VIP DEV, then reload",
+				cmd.Service.FWMark)
 		}
+		v := config.NewVirtual(serviceName(cmd.Service))
+		v.Active, v.Address, v.Device = true, cmd.Service.Addr, device
+		v.Protocol, v.Port = config.Protocol(cmd.Service.Proto), cmd.Service.Port
 		if err := setSched(v, cmd.Sched); err != nil {
 			return err
 		}
@@ -296,7 +314,7 @@ func editConfig(c *config.Config, cmd admin.Command, device string) error {
 		}
 		return editServer(c, vs, cmd)
 	default:
-		return fmt.Errorf("%s is not an edit", cmd.Kind)
+		return fmt.Errorf("applying %q: %w", cmd.Kind, admin.ErrNotEdit)
 	}
 	return nil
 }
@@ -357,8 +375,12 @@ func editServer(c *config.Config, vs []*config.Virtual, cmd admin.Command) error
 	return nil
 }
 
-// setSched applies -s, -p, -M and -b to a virtual block.
+// setSched applies -s, -p, -M and -b to a virtual block. lvs.cf has no
+// one-packet scheduling, so -o is refused rather than dropped.
 func setSched(v *config.Virtual, s ipvs.SchedSpec) error {
+	if s.OnePacket {
+		return errors.New("lvs.cf has no one-packet scheduling (-o): lvsd cannot keep it")
+	}
 	name := s.SchedName
 	if name == "" {
 		name = "wlc"
@@ -377,9 +399,6 @@ func setSched(v *config.Virtual, s ipvs.SchedSpec) error {
 
 // serviceName names a virtual block lvsadm created, after its key.
 func serviceName(k ipvs.ServiceKey) string {
-	if k.FWMark != 0 {
-		return fmt.Sprintf("lvsadm_fwm%d", k.FWMark)
-	}
 	return "lvsadm_" + strings.ToLower(k.Proto.String()) + "_" + nameSafe(netip.AddrPortFrom(k.Addr, k.Port).String())
 }
 

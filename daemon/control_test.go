@@ -48,8 +48,14 @@ func (td *testDaemon) serveAPI(t *testing.T) string {
 // lvsadm runs lvsadm (admin.CLI, as cmd/lvsadm) with args against socket.
 func lvsadm(t *testing.T, socket, args string) (stdout, stderr string, code int) {
 	t.Helper()
+	return lvsadmIn(t, socket, args, "")
+}
+
+// lvsadmIn is lvsadm with stdin.
+func lvsadmIn(t *testing.T, socket, args, stdin string) (stdout, stderr string, code int) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	cli := admin.CLI{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb}
+	cli := admin.CLI{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb}
 	code = cli.Run(context.Background(), append(strings.Fields(args), "--socket", socket))
 	return out.String(), errb.String(), code
 }
