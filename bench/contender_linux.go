@@ -145,6 +145,7 @@ type lvsdContender struct {
 	cpus    string
 	direct  bool   // network = direct, the VIP on the DR segment
 	udp     uint16 // the UDP service's port; 0: udpPort (udpPortDR for DR)
+	logName string // its log and socket files' name; "": the contender's
 	p       *proc
 	mode    string    // the dataplane mode lvsd reported after it started
 	notes   *[]string // what lvsd left behind, for the report
@@ -160,6 +161,9 @@ func (l *lvsdContender) targets() (netip.AddrPort, netip.AddrPort) {
 	}
 	return netip.AddrPortFrom(vip, cmp.Or(l.udp, udpPort)), netip.AddrPortFrom(vip, tcpPort)
 }
+
+// files is the name of l's log and control socket.
+func (l *lvsdContender) files() string { return cmp.Or(l.logName, l.c.Name) }
 
 // lvsdReady bounds how long lvsd may take to forward its first request.
 const lvsdReady = 15 * time.Second
@@ -220,10 +224,10 @@ func (l *lvsdContender) setup(ctx context.Context, tb *testbed) error {
 	if err := tb.dirNode.sysctl("net.ipv4.ip_forward", "0"); err != nil {
 		return err
 	}
-	log := filepath.Join(tb.dir, l.c.Name+".log")
+	log := filepath.Join(tb.dir, l.files()+".log")
 	// The control socket is a file, shared by every namespace: give this
 	// lvsd its own, so it never meets another lvsd's (tests run them too).
-	sock := filepath.Join(StateDir, tb.st.ID+"-"+l.c.Name+".sock")
+	sock := filepath.Join(StateDir, tb.st.ID+"-"+l.files()+".sock")
 	argv := append([]string{l.bin, "-f", l.cf, "--workers", strconv.Itoa(l.workers), "--socket", sock}, l.flags...)
 	p, err := startIn(tb.st, tb.dirNode.name, l.cpus, 0, log, "lvsd", argv...)
 	if err != nil {
@@ -269,7 +273,7 @@ func (l *lvsdContender) teardown(ctx context.Context, tb *testbed) error {
 	}
 	l.p.stop(5 * time.Second)
 	l.p = nil
-	os.Remove(filepath.Join(StateDir, tb.st.ID+"-"+l.c.Name+".sock"))
+	os.Remove(filepath.Join(StateDir, tb.st.ID+"-"+l.files()+".sock"))
 	out, err := tb.dirNode.output(ctx, "nft", "list", "tables")
 	if err != nil {
 		return err

@@ -22,7 +22,7 @@ func metricValue(text, name string) (float64, error) {
 const modeMetric = "lvs_dataplane_mode"
 
 // dataplaneMode returns the modes whose lvs_dataplane_mode sample is not
-// 0, joined by "+" (one, normally); "" when lvsd reports none.
+// 0, joined by ", " (one, normally); "" when lvsd reports none.
 func dataplaneMode(text string) string {
 	var modes []string
 	for _, l := range strings.Split(text, "\n") {
@@ -43,5 +43,5 @@ func dataplaneMode(text string) string {
 			}
 		}
 	}
-	return strings.Join(modes, "+")
+	return strings.Join(modes, ", ")
 }

@@ -237,13 +237,23 @@ func (ov *Overload) plots() map[string]Plot {
 			continue
 		}
 		if lo < hi {
-			series = append(series, Series{Name: "all delivered", Points: []Point{{lo, lo}, {hi, hi}}, Guide: true})
+			// y = x, sampled finely enough to be drawn as the curve it
+			// is on a log x axis.
+			g := Series{Name: "all delivered", Guide: true}
+			for i := range guidePoints {
+				x := lo * math.Pow(hi/lo, float64(i)/(guidePoints-1))
+				g.Points = append(g.Points, Point{x, x})
+			}
+			series = append(series, g)
 		}
 		out[x.file] = Plot{Title: fmt.Sprintf("%s: delivered against offered UDP pps", x.path),
 			XLabel: "offered pps (generator sent; log)", YLabel: "delivered pps", LogX: true, Series: series}
 	}
 	return out
 }
+
+// guidePoints is how many points draw the all-delivered line.
+const guidePoints = 33
 
 // sortedBySent returns ps ordered by sent pps, for drawing.
 func sortedBySent(ps []LoadPoint) []LoadPoint {

@@ -31,6 +31,9 @@ func (r *runner) overload(ctx context.Context, rep *Report, mk func(name string)
 	}()
 	for _, sp := range overloadPlan(r.o.Contenders) {
 		c := mk(sp.contender)
+		if l, ok := c.(*lvsdContender); ok { // keep the repetitions' logs
+			l.logName = sp.contender + "-overload-" + sp.placement
+		}
 		info := c.info()
 		cv := LoadCurve{Contender: sp.contender, Path: pathOf(sp.contender), Placement: sp.placement, Kind: info.Kind}
 		if was := rep.Contender(sp.contender); was != nil && !was.Available {
@@ -93,8 +96,7 @@ func (r *runner) steerReceive(ctx context.Context, on bool) error {
 // contender that does not come up is recorded in cv; only a cancelled ctx
 // is returned.
 func (r *runner) loadCurve(ctx context.Context, cv *LoadCurve, c contender) error {
-	name := cv.Name()
-	r.con.status("overload · %s · setting up", name)
+	r.con.status("overload · %s · setting up", cv.Name())
 	if err := r.tb.forgetOwned(); err != nil {
 		cv.Reason = err.Error()
 		return nil
@@ -110,13 +112,14 @@ func (r *runner) loadCurve(ctx context.Context, cv *LoadCurve, c contender) erro
 			return ctx.Err()
 		}
 		cv.Reason = fmt.Sprintf("setting up: %v", err)
-		r.con.logf("overload %s: %s", name, oneLine(cv.Reason))
+		r.con.logf("overload %s: %s", cv.Name(), oneLine(cv.Reason))
 		return nil
 	}
 	l, isLVSD := c.(*lvsdContender)
 	if isLVSD {
 		cv.Mode = l.mode
 	}
+	name := cv.Name()
 	top, err := r.loadPoint(ctx, c, udp, 0)
 	if err := ctxErr(ctx, nil); err != nil {
 		return err

@@ -171,6 +171,9 @@ func TestOverloadReport(t *testing.T) {
 	if got := count(elems, "polyline"); got != 5 { // four curves and the all-delivered guide
 		t.Errorf("NAT plot has %d lines, want 5", got)
 	}
+	if !strings.Contains(string(b), `stroke-dasharray`) {
+		t.Errorf("the all-delivered guide is not dashed")
+	}
 	if got := count(elems, "circle"); got != 24 {
 		t.Errorf("NAT plot has %d markers, want 24 (the guide has none)", got)
 	}
@@ -201,8 +204,14 @@ func TestOverloadPlotOrder(t *testing.T) {
 	if !slices.Equal(xs, []float64{50e3, 200e3, 1e6}) {
 		t.Errorf("points drawn at x = %v, want rising sent pps", xs)
 	}
-	if g := p.Series[1].Points; len(g) != 2 || g[0] != (Point{50e3, 50e3}) || g[1] != (Point{1e6, 1e6}) {
-		t.Errorf("guide = %v, want y = x over the sent range", g)
+	g := p.Series[1].Points
+	if len(g) < 10 || g[0] != (Point{50e3, 50e3}) || math.Abs(g[len(g)-1].X-1e6) > 1e-6 {
+		t.Errorf("guide = %v, want y = x over the sent range, finely sampled", g)
+	}
+	for _, pt := range g {
+		if pt.X != pt.Y || pt.X < 50e3 || pt.X > 1e6+1e-6 {
+			t.Errorf("guide point %v is not on y = x within the sent range", pt)
+		}
 	}
 	if p.legendExtra() <= 0 {
 		t.Errorf("legend %q fits the default width?", p.Series[0].Name)
@@ -230,6 +239,8 @@ func TestDataplaneMode(t *testing.T) {
 	}{
 		{"tcx", "# HELP lvs_dataplane_mode the dataplane mode\n# TYPE lvs_dataplane_mode gauge\nlvs_dataplane_mode{mode=\"tcx\"} 1\nlvs_up 1\n", "tcx"},
 		{"the chosen one of several", "lvs_dataplane_mode{mode=\"tcx\"} 0\nlvs_dataplane_mode{mode=\"afpacket\"} 1\n", "afpacket"},
+		{"a mode named with a plus", "lvs_dataplane_mode{mode=\"tcx+afpacket\"} 1\n", "tcx+afpacket"},
+		{"two at once", "lvs_dataplane_mode{mode=\"tcx\"} 1\nlvs_dataplane_mode{mode=\"afpacket\"} 1\n", "tcx, afpacket"},
 		{"more labels", "lvs_dataplane_mode{iface=\"eth0\",mode=\"afpacket\"} 1\n", "afpacket"},
 		{"none reported", "lvs_connection_table_entries 3\n", ""},
 		{"a longer name is not it", "lvs_dataplane_modes{mode=\"x\"} 1\n", ""},

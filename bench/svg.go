@@ -184,8 +184,8 @@ type tick struct {
 	label string
 }
 
-// xTicks are the categories, the powers of ten of a log axis, or five
-// round values.
+// xTicks are the categories, the powers of ten of a log axis (with 2 and
+// 5 times them on a short one), or five round values.
 func (p Plot) xTicks(lo, hi float64) []tick {
 	var out []tick
 	switch {
@@ -194,9 +194,17 @@ func (p Plot) xTicks(lo, hi float64) []tick {
 			out = append(out, tick{float64(i), c})
 		}
 	case p.LogX:
+		// Powers of ten; 1, 2 and 5 times them on an axis that spans
+		// less than two decades.
+		mults := []float64{1}
+		if hi/lo < 100 {
+			mults = []float64{1, 2, 5}
+		}
 		for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
-			if v := math.Pow(10, e); v >= lo*(1-1e-9) && v <= hi*(1+1e-9) {
-				out = append(out, tick{v, shortNum(v)})
+			for _, m := range mults {
+				if v := m * math.Pow(10, e); v >= lo*(1-1e-9) && v <= hi*(1+1e-9) {
+					out = append(out, tick{v, shortNum(v)})
+				}
 			}
 		}
 	default:

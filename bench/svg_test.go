@@ -71,6 +71,15 @@ func TestPlotSVG(t *testing.T) {
 			absent: []string{"NaN", "Inf"},
 		},
 		{
+			name: "log x over less than two decades: 1, 2, 5 ticks; a guide without markers",
+			p: Plot{LogX: true, Series: []Series{
+				{Name: "lvsd", Points: []Point{{50e3, 50e3}, {120e3, 110e3}, {300e3, 150e3}}},
+				{Name: "all delivered", Guide: true, Points: []Point{{50e3, 50e3}, {300e3, 300e3}}},
+			}},
+			polylines: 2, circles: 3,
+			texts: []string{"50k", "100k", "200k", "all delivered"},
+		},
+		{
 			name: "categories",
 			p: Plot{Title: "schedulers", Categories: []string{"rr", "wlc", "sh"}, Series: []Series{
 				{Name: "lvsd", Points: []Point{{0, 10}, {1, 12}, {2, 11}}},
