@@ -238,7 +238,7 @@ func (e *entry) load(ref uint32) Conn {
 	return Conn{
 		Handle: mkHandle(ref, atomic.LoadUint32(&e.gen)),
 		k0:     atomic.LoadUint64(&e.k0), k1: atomic.LoadUint64(&e.k1), d: atomic.LoadUint64(&e.d),
-		flags: atomic.LoadUint32(&e.flags) & 0xffff,
+		flags: atomic.LoadUint32(&e.flags), // flags, internal bits, client packets (Packets)
 		svc:   atomic.LoadUint32(&e.svc), dest: atomic.LoadUint32(&e.dest),
 	}
 }

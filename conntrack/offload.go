@@ -76,6 +76,9 @@ func (c Conn) Offloaded() (in, out bool) {
 	return c.flags&flagOffIn != 0, c.flags&flagOffOut != 0
 }
 
+// Packets returns the client packets the table has seen of c, modulo 2^14.
+func (c Conn) Packets() uint32 { return c.flags >> pktShift }
+
 // offloaded reports whether any direction of e is offloaded.
 func (e *entry) offloaded() bool { return atomic.LoadUint32(&e.flags)&(flagOffIn|flagOffOut) != 0 }
 

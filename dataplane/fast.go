@@ -78,6 +78,13 @@ func (o offload) Withdraw(c conntrack.Conn) {
 	}
 }
 
+// offerAfter is how many client packets a flow must have had before a
+// worker offloads it: a short connection (a handshake, a request, a
+// close) never pays the system calls of an install and a withdraw, and
+// spends its few packets on the Go path it needs for its state changes
+// anyway.
+const offerAfter = 4
+
 // fastOffer is one direction of a flow a worker will install at the end of
 // its batch, after the frames that made it eligible have gone out.
 type fastOffer struct {
@@ -102,6 +109,9 @@ func (w *Worker) offer(st *State, c conntrack.Conn, dir conntrack.Dir, src, dst 
 	in, outOn := c.Offloaded()
 	if (dir == conntrack.DirInput && in) || (dir == conntrack.DirOutput && outOn) {
 		return
+	}
+	if c.Packets() < offerAfter && !in {
+		return // too young (the reply direction goes once the client's did, or as old)
 	}
 	switch {
 	case p.FragOffset != 0 || p.MoreFrags || p.L4-p.L3 != frame.IPv4MinLen:

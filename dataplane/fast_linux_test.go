@@ -62,8 +62,13 @@ func TestFastPathTakesEstablishedTCP(t *testing.T) {
 	if fwd, _ := simulate(t, fp, ack); fwd {
 		t.Fatal("the fast path forwards a flow before the worker saw it established")
 	}
-	s.run(0, ack) // ESTABLISHED: the worker installs the client direction
+	s.run(0, ack) // ESTABLISHED, the client's second packet
 	data := frametest.TCP(client, web, frame.ACK|frame.PSH, []byte("GET / HTTP/1.0\r\n\r\n"), frametest.WithDstMAC(dst))
+	s.run(0, slices.Clone(data))
+	if fwd, _ := simulate(t, fp, data); fwd {
+		t.Fatal("the fast path took a flow of 3 packets: short connections stay on the Go path")
+	}
+	s.run(0, slices.Clone(data)) // the fourth: the worker installs the client direction
 	fwd, got := simulate(t, fp, data)
 	if !fwd {
 		t.Fatal("the fast path does not forward an established flow's segment")
@@ -109,7 +114,9 @@ func TestFastPathKeepsIdleCheckedFlows(t *testing.T) {
 	idle := netip.MustParseAddrPort("203.0.113.9:5000")
 	svc := netip.AddrPortFrom(vip, 53)
 	for _, c := range []netip.AddrPort{busy, idle} {
-		s.w.Process([][]byte{frametest.UDP(c, svc, []byte("q"), frametest.WithDstMAC(lo))}, make([]dataplane.Meta, 1), past)
+		for range 4 { // installed from the fourth packet on
+			s.w.Process([][]byte{frametest.UDP(c, svc, []byte("q"), frametest.WithDstMAC(lo))}, make([]dataplane.Meta, 1), past)
+		}
 	}
 	// Only the busy flow's packets go through the kernel since then.
 	if fwd, _ := simulate(t, fp, frametest.UDP(busy, svc, []byte("q"), frametest.WithDstMAC(lo))); !fwd {
