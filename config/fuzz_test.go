@@ -27,12 +27,12 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("virtual \"a b\" {\n  send = 'x\"y'\n}\r\n}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("fuzz.cf", bytes.NewReader(data))
-		if err != nil {
-			return
+		if c == nil || len(realErrors(err)) > 0 {
+			return // only IPv6's "not yet" errors are allowed: the rest must round-trip
 		}
 		out := Format(c)
 		c2, err := Parse("formatted.cf", bytes.NewReader(out))
-		if err != nil {
+		if len(realErrors(err)) > 0 {
 			t.Fatalf("Parse(Format(c)) failed: %v\ninput:\n%q\nformatted:\n%s", err, data, out)
 		}
 		if a, b := stripLines(c), stripLines(c2); !reflect.DeepEqual(a, b) {

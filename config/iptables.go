@@ -23,7 +23,10 @@ const understood = "lvsd understands only `-t mangle -A PREROUTING [-p tcp|udp] 
 // rule, a chain policy other than ACCEPT, or a table left without COMMIT is
 // an error naming the line: lvsd must not silently drop a rule it cannot
 // apply. The error is an errors.Join of *ParseError.
-func ParseIptables(name string, r io.Reader) (*Rules, error) {
+func ParseIptables(name string, r io.Reader) (*Rules, error) { return parseIptables(name, r, false) }
+
+// parseIptables is ParseIptables, or ParseIp6tables with v6.
+func parseIptables(name string, r io.Reader, v6 bool) (*Rules, error) {
 	d := &diag{file: name}
 	rules := &Rules{}
 	sc := bufio.NewScanner(r)
@@ -58,7 +61,7 @@ func ParseIptables(name string, r io.Reader) (*Rules, error) {
 				d.errorf(n, "%v", err)
 				continue
 			}
-			ruleLine(d, rules, n, table, words)
+			ruleLine(d, rules, n, table, words, v6)
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -167,12 +170,14 @@ type rule struct {
 	mark                 uint32
 	hasMark              bool
 	ifaceOpt             string // "-i" or "-o"
+	v6                   bool   // an ip6tables rule: IPv6 addresses
 }
 
 // ruleLine parses one "-A …" line (or an "iptables -t T -A …" command).
-func ruleLine(d *diag, rules *Rules, n int, table string, words []string) {
-	r := &rule{table: table}
-	if w := words[0]; w == "iptables" || strings.HasSuffix(w, "/iptables") {
+func ruleLine(d *diag, rules *Rules, n int, table string, words []string, v6 bool) {
+	r := &rule{table: table, v6: v6}
+	r.m.IPv6 = v6
+	if w := words[0]; w == commandName(v6) || strings.HasSuffix(w, "/"+commandName(v6)) {
 		words, r.table = words[1:], "filter"
 	} else if table == "" {
 		d.errorf(n, "rule outside a table: expected *mangle or *nat before it, or a full `iptables -t TABLE …` command")
@@ -294,9 +299,9 @@ func (r *rule) option(opt, v string) (err error) {
 			return fmt.Errorf("protocol %q is not understood: expected tcp, udp or all", v)
 		}
 	case "-s", "--source", "--src":
-		r.m.Src, err = parsePrefix(v)
+		r.m.Src, err = r.prefix(v)
 	case "-d", "--destination", "--dst":
-		r.m.Dst, err = parsePrefix(v)
+		r.m.Dst, err = r.prefix(v)
 	case "-i", "--in-interface", "-o", "--out-interface":
 		r.m.Iface, r.ifaceOpt = v, opt[:2]
 		if opt[1] == '-' {

@@ -47,7 +47,7 @@ func intKey[T any](name string, ext bool, lo, hi int64, what string, f func(*T) 
 
 func addrKey[T any](name string, f func(*T) *netip.Addr) keyDef[T] {
 	return keyDef[T]{name: name, nargs: 1,
-		set: func(x *T, v []token) (err error) { *f(x), err = parseIPv4(v[0].text); return },
+		set: func(x *T, v []token) (err error) { *f(x), err = parseIP(v[0].text); return },
 		get: func(x *T) (string, bool) { return fmtAddr(*f(x)) }}
 }
 
@@ -98,7 +98,7 @@ func addrDevKey[T any](name string, f func(*T) (*netip.Addr, *string)) keyDef[T]
 	return keyDef[T]{name: name, nargs: 2,
 		set: func(x *T, v []token) error {
 			a, d := f(x)
-			ip, err := parseIPv4(v[0].text)
+			ip, err := parseIP(v[0].text)
 			if err != nil {
 				return err
 			}
@@ -170,6 +170,8 @@ var globalKeys = []keyDef[Config]{
 		get: func(c *Config) (string, bool) { return c.Network.String(), true }},
 	addrDevKey("nat_router", func(c *Config) (*netip.Addr, *string) { return &c.NATRouter, &c.NATRouterDevice }),
 	maskKey("nat_nmask", func(c *Config) *Netmask { return &c.NATNetmask }),
+	natRouter6Key,
+	natNmask6Key,
 	strKey("debug_level", false, false, func(c *Config) *string { return &c.DebugLevel }),
 	boolKey("monitor_links", false, func(c *Config) *bool { return &c.MonitorLinks }),
 	boolKey("syncdaemon", false, func(c *Config) *bool { return &c.SyncDaemon }),

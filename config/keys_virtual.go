@@ -15,7 +15,9 @@ import (
 var virtualKeys = []keyDef[Virtual]{
 	boolKey("active", false, func(v *Virtual) *bool { return &v.Active }),
 	addrDevKey("address", func(v *Virtual) (*netip.Addr, *string) { return &v.Address, &v.Device }),
-	maskKey("vip_nmask", func(v *Virtual) *Netmask { return &v.VIPNetmask }),
+	{name: "vip_nmask", nargs: 1,
+		set: func(v *Virtual, t []token) (err error) { v.VIPNetmask, err = parseMask(t[0].text); return },
+		get: func(v *Virtual) (string, bool) { return v.VIPNetmask.String(), v.VIPNetmask.IsValid() }},
 	{name: "fwmark", nargs: 1,
 		set: func(v *Virtual, t []token) error {
 			n, err := intIn(t[0].text, 0, math.MaxUint32, "a firewall mark")
@@ -29,13 +31,16 @@ var virtualKeys = []keyDef[Virtual]{
 	secsKey("persistent", 0, func(v *Virtual) *time.Duration { return &v.Persistent }),
 	{name: "pmask", nargs: 1,
 		set: func(v *Virtual, t []token) (err error) {
-			v.PMask, err = ParseNetmask(t[0].text)
-			if v.PMask.Bits() == 32 {
-				v.PMask = Netmask{} // Piranha: 255.255.255.255 means unset
+			v.PMask, err = parseMask(t[0].text)
+			if v.PMask.Bits() == 32 && !v.PMask.IsPrefixLen() || v.PMask.Bits() == 128 {
+				v.PMask = Netmask{} // Piranha: 255.255.255.255 means unset; so does /128 for IPv6
 			}
 			return err
 		},
 		get: func(v *Virtual) (string, bool) {
+			if !v.PMask.IsValid() && v.IsIPv6() {
+				return "128", true
+			}
 			if !v.PMask.IsValid() {
 				return "255.255.255.255", true
 			}
@@ -114,7 +119,7 @@ var virtualKeys = []keyDef[Virtual]{
 // serverKeys are the keys of a server block, in the order Format writes them.
 var serverKeys = []keyDef[Server]{
 	{name: "address", nargs: 1, always: true,
-		set: func(s *Server, t []token) (err error) { s.Address, err = parseIPv4(t[0].text); return },
+		set: func(s *Server, t []token) (err error) { s.Address, err = parseIP(t[0].text); return },
 		get: func(s *Server) (string, bool) { return fmtAddr(s.Address) }},
 	{name: "active", nargs: 1, always: true,
 		set: func(s *Server, t []token) (err error) { s.Active, err = parseBool(t[0].text); return },

@@ -30,7 +30,7 @@ func TestManPage(t *testing.T) {
 	}
 	ext := man[start : start+1+end]
 	var documented []string
-	for _, m := range regexp.MustCompile(`(?m)^\.BI "([a-z_]+) = "`).FindAllStringSubmatch(ext, -1) {
+	for _, m := range regexp.MustCompile(`(?m)^\.BI "([a-z_0-9]+) = "`).FindAllStringSubmatch(ext, -1) {
 		documented = append(documented, m[1])
 	}
 	var want []string

@@ -54,6 +54,10 @@ type Config struct {
 	ConnReuseMode           int    // conn_reuse_mode: bit mask as the IPVS sysctl, default 1
 	MaxConns                int    // max_conns: connection table limit; 0 = lvsd's built-in limit
 
+	NATRouter6       netip.Addr // nat_router6 address: floating IPv6 gateway of NAT real servers (see ipv6.go)
+	NATRouter6Device string     // nat_router6 device
+	NATNetmask6      Netmask    // nat_nmask6: prefix length of the IPv6 NAT network
+
 	Redundancy Redundancy   // redundancy: pair (default, pulse) or ecmp (every director active, see bgp.go)
 	Directors  []netip.Addr // directors = [ … ]: the directors of an ECMP site; nil = primary and backup
 	BGP        *BGP         // the bgp block; nil = no BGP speaker

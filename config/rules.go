@@ -31,6 +31,7 @@ type Match struct {
 	SPortLo, SPortHi uint16       // --sport; 0:0 = any
 	DPortLo, DPortHi uint16       // --dport; 0:0 = any
 	Iface            string       // -i of a MARK rule, -o of a MASQUERADE rule; "" = any
+	IPv6             bool         // matches IPv6 packets only: an ip6tables rule, or a block with IPv6 addresses
 }
 
 // MarkRule is `-t mangle -A PREROUTING … -j MARK --set-mark Mark`.
@@ -101,7 +102,8 @@ func (m *RuleMatch) matches() []Match {
 	for _, s := range sp {
 		for _, d := range dp {
 			out = append(out, Match{Proto: m.Protocol, Src: m.Source, Dst: m.Destination,
-				SPortLo: s.Lo, SPortHi: s.Hi, DPortLo: d.Lo, DPortHi: d.Hi, Iface: m.Interface})
+				SPortLo: s.Lo, SPortHi: s.Hi, DPortLo: d.Lo, DPortHi: d.Hi, Iface: m.Interface,
+				IPv6: m.Source.Addr().Is6() || m.Destination.Addr().Is6()})
 		}
 	}
 	return out
@@ -137,7 +139,7 @@ func (r *Rules) Merge(o *Rules) {
 func ruleKeys[T any](f func(*T) *RuleMatch) []keyDef[T] {
 	prefix := func(name string, p func(*RuleMatch) *netip.Prefix) keyDef[T] {
 		return keyDef[T]{name: name, nargs: 1, ext: true,
-			set: func(x *T, v []token) (err error) { *p(f(x)), err = parsePrefix(v[0].text); return },
+			set: func(x *T, v []token) (err error) { *p(f(x)), err = parseAnyPrefix(v[0].text); return },
 			get: func(x *T) (string, bool) { q := *p(f(x)); return formatPrefix(q), q.IsValid() }}
 	}
 	ports := func(name string, p func(*RuleMatch) *[]PortRange) keyDef[T] {
@@ -253,16 +255,23 @@ func missesVIPs(c *Config, m MarkRule) (string, bool) {
 // checkMasquerades warns about masquerade rules whose source is not the
 // NAT network: the guide's rule masquerades the real servers' network.
 func checkMasquerades(file string, c *Config, r *Rules) []*ParseError {
-	if c.Network != NetworkNAT || !c.NATRouter.IsValid() || !c.NATNetmask.IsValid() {
+	if c.Network != NetworkNAT {
 		return nil
 	}
-	nat := netip.PrefixFrom(c.NATRouter, c.NATNetmask.Bits()).Masked()
 	var out []*ParseError
-	for _, m := range r.Masquerades {
-		if m.Src.IsValid() && !nat.Overlaps(m.Src) {
-			out = append(out, &ParseError{File: m.File, Line: m.Line, Msg: fmt.Sprintf(
-				"masquerade rule for source %s does not cover the NAT network %s of nat_router", m.Src, nat)})
+	check := func(router netip.Addr, mask Netmask, key string, v6 bool) {
+		if !router.IsValid() || !mask.IsValid() {
+			return
+		}
+		nat := netip.PrefixFrom(router, mask.Bits()).Masked()
+		for _, m := range r.Masquerades {
+			if m.IPv6 == v6 && m.Src.IsValid() && !nat.Overlaps(m.Src) {
+				out = append(out, &ParseError{File: m.File, Line: m.Line, Msg: fmt.Sprintf(
+					"masquerade rule for source %s does not cover the NAT network %s of %s", m.Src, nat, key)})
+			}
 		}
 	}
+	check(c.NATRouter, c.NATNetmask, "nat_router", false)
+	check(c.NATRouter6, c.NATNetmask6, "nat_router6", true)
 	return out
 }

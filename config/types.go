@@ -153,11 +153,13 @@ func (f SchedFlags) format(s Scheduler) string {
 	return strings.Join(parts, ",")
 }
 
-// Netmask is an IPv4 netmask, always contiguous, held as its prefix length.
-// The zero value means "not set".
+// Netmask is an IPv4 netmask, always contiguous, held as its prefix length,
+// or an IPv6 prefix length (PrefixLen), which lvs.cf writes as a number, as
+// ipvsadm's -M 64 does for IPv6 services. The zero value means "not set".
 type Netmask struct {
-	bits  uint8
-	valid bool
+	bits   uint8
+	valid  bool
+	prefix bool // an IPv6 prefix length: written as a number, not a dotted quad
 }
 
 // NetmaskBits returns the netmask with n leading one bits (0 ≤ n ≤ 32).
@@ -184,6 +186,19 @@ func ParseNetmask(s string) (Netmask, error) {
 	return NetmaskBits(ones), nil
 }
 
+// PrefixLen returns the IPv6 prefix length n (0 ≤ n ≤ 128), which lvs.cf
+// writes as the number n; an invalid n gives the unset Netmask.
+func PrefixLen(n int) Netmask {
+	if n < 0 || n > 128 {
+		return Netmask{}
+	}
+	return Netmask{bits: uint8(n), valid: true, prefix: true}
+}
+
+// IsPrefixLen reports whether m is an IPv6 prefix length (PrefixLen)
+// rather than an IPv4 netmask.
+func (m Netmask) IsPrefixLen() bool { return m.prefix }
+
 // IsValid reports whether the netmask is set.
 func (m Netmask) IsValid() bool { return m.valid }
 
@@ -195,10 +210,18 @@ func (m Netmask) Bits() int {
 	return int(m.bits)
 }
 
-// Addr returns the mask as an address (255.255.255.0), or the zero Addr when unset.
+// Addr returns the mask as an address (255.255.255.0, or ffff:ffff:ffff:ffff::
+// for the prefix length 64), or the zero Addr when unset.
 func (m Netmask) Addr() netip.Addr {
 	if !m.valid {
 		return netip.Addr{}
+	}
+	if m.prefix {
+		var b [16]byte
+		for i := 0; i < int(m.bits); i++ {
+			b[i/8] |= 0x80 >> (i % 8)
+		}
+		return netip.AddrFrom16(b)
 	}
 	v := ^uint32(0) << (32 - uint(m.bits))
 	if m.bits == 0 {
@@ -207,10 +230,14 @@ func (m Netmask) Addr() netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
-// String returns the dotted-quad form, or "" when unset.
+// String returns the dotted-quad form, the number of a prefix length, or
+// "" when unset.
 func (m Netmask) String() string {
 	if !m.valid {
 		return ""
+	}
+	if m.prefix {
+		return fmt.Sprint(m.bits)
 	}
 	return m.Addr().String()
 }

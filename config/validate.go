@@ -58,6 +58,7 @@ func validate(c *Config, d *diag, pos positions) {
 	k.fwmarkGroups()
 	k.ruleBlocks()
 	k.ecmp()
+	k.families()
 	if c.Service == ServiceFOS && len(c.Virtuals) > 0 {
 		d.warnf(k.at(c, "service"), "service = fos: the %d virtual blocks are ignored (use service = lvs)", len(c.Virtuals))
 	}
@@ -126,7 +127,7 @@ func (k *checker) nat() {
 			continue
 		}
 		for _, s := range v.Servers {
-			if s.Address.IsValid() && !net.Contains(s.Address) {
+			if s.Address.Is4() && !net.Contains(s.Address) {
 				d.warnf(k.at(s, "address"), "virtual %s, server %s: %s is outside the NAT network %s of nat_router %s: its replies will not return through the router",
 					v.Name, s.Name, s.Address, net, c.NATRouter)
 			}
@@ -134,10 +135,12 @@ func (k *checker) nat() {
 	}
 }
 
+// hasActiveServers reports whether an active virtual server has an active
+// IPv4 real server (IPv6 ones need nat_router6 instead, see nat6).
 func (k *checker) hasActiveServers() bool {
 	for _, v := range k.c.Virtuals {
 		for _, s := range v.Servers {
-			if v.Active && s.Active {
+			if v.Active && s.Active && !s.Address.Is6() {
 				return true
 			}
 		}
@@ -153,7 +156,7 @@ func (k *checker) routerAddrs() map[netip.Addr]string {
 		a    netip.Addr
 		name string
 	}{{c.Primary, "primary"}, {c.Backup, "backup"}, {c.PrimaryPrivate, "primary_private"},
-		{c.BackupPrivate, "backup_private"}, {c.NATRouter, "nat_router"}} {
+		{c.BackupPrivate, "backup_private"}, {c.NATRouter, "nat_router"}, {c.NATRouter6, "nat_router6"}} {
 		if x.a.IsValid() {
 			if _, dup := m[x.a]; !dup {
 				m[x.a] = x.name

@@ -111,9 +111,9 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return p, nil
 }
 
-// formatPrefix writes a /32 as a bare address.
+// formatPrefix writes an IPv4 /32 or an IPv6 /128 as a bare address.
 func formatPrefix(p netip.Prefix) string {
-	if p.Bits() == 32 {
+	if p.Bits() == p.Addr().BitLen() {
 		return p.Addr().String()
 	}
 	return p.String()
