@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vishvananda/netlink"
+	"lvs/internal/netlab"
 )
 
 // buildTestbed creates the namespaces, links, addresses, routes and
@@ -23,6 +23,9 @@ import (
 // everything built so far is removed.
 func buildTestbed(ctx context.Context, st *runState, dir string, servers, dirCPU int) (tb *testbed, err error) {
 	tb = &testbed{st: st, dir: dir}
+	if st.lab, err = runs.New(netlab.Options{ID: st.ID, Label: "lvsbench", Dir: dir}); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, tb.close())
@@ -60,14 +63,10 @@ func buildTestbed(ctx context.Context, st *runState, dir string, servers, dirCPU
 // wire creates the veths and the private segment's bridge and brings
 // every link up.
 func (tb *testbed) wire() error {
-	if err := veth(tb.dirNode, "eth0", tb.cli, "eth0"); err != nil {
+	if err := tb.dirNode.ns.Veth("eth0", tb.cli.ns, "eth0"); err != nil {
 		return err
 	}
-	if err := tb.sw.h.LinkAdd(bridgeLink("br0")); err != nil {
-		return fmt.Errorf("creating bridge in %s: %w", tb.sw.name, err)
-	}
-	br, err := tb.sw.link("br0")
-	if err != nil {
+	if err := tb.sw.ns.Bridge("br0"); err != nil {
 		return err
 	}
 	ports := []*nsNode{tb.dirNode}
@@ -82,22 +81,12 @@ func (tb *testbed) wire() error {
 		if n == tb.cli {
 			port = cliPort
 		}
-		if err := veth(tb.sw, port, n, inner); err != nil {
+		if err := tb.sw.ns.Veth(port, n.ns, inner); err != nil {
 			return err
 		}
-		l, err := tb.sw.link(port)
-		if err != nil {
+		if err := tb.sw.ns.Attach("br0", port); err != nil {
 			return err
 		}
-		if err := tb.sw.h.LinkSetMaster(l, br); err != nil {
-			return fmt.Errorf("attaching %s to br0: %w", port, err)
-		}
-		if err := tb.sw.up(port); err != nil {
-			return err
-		}
-	}
-	if err := tb.sw.up("br0"); err != nil {
-		return err
 	}
 	for _, x := range []struct {
 		n     *nsNode
@@ -287,28 +276,11 @@ func dialOnce(n *nsNode, addr netip.AddrPort) error {
 }
 
 // waitFor retries check every 50 ms until it succeeds, p exits, ctx ends
-// or d passes.
+// or d passes (netlab.WaitFor).
 func waitFor(ctx context.Context, d time.Duration, p *proc, check func() error) error {
-	deadline := time.Now().Add(d)
-	for {
-		err := check()
-		if err == nil {
-			return nil
-		}
-		if p != nil && p.exited() {
-			return fmt.Errorf("%s exited (%v): %s", p.name, p.err, p.output())
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready after %v: %w", d, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+	var np *netlab.Proc
+	if p != nil {
+		np = p.p
 	}
-}
-
-func bridgeLink(name string) *netlink.Bridge {
-	return &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
+	return netlab.WaitFor(ctx, d, np, check)
 }

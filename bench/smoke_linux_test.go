@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"lvs/internal/netlab"
 	"lvs/internal/testutil"
 )
 
@@ -89,7 +90,7 @@ func TestSmoke(t *testing.T) {
 	}
 	if paths, _ := filepath.Glob(filepath.Join(StateDir, "*.json")); len(paths) > 0 {
 		for _, p := range paths {
-			var st runState
+			var st netlab.State
 			if b, err := os.ReadFile(p); err == nil && json.Unmarshal(b, &st) == nil && st.Owner == os.Getpid() {
 				t.Errorf("state file left behind: %s", p)
 			}

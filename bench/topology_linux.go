@@ -8,16 +8,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"lvs/internal/netlab"
 )
 
 // The addresses of the benchmark topology. Every one lives only inside the
@@ -72,11 +68,12 @@ const (
 // realAddr is the address of real server k (1-based).
 func realAddr(k int) netip.Addr { return netip.AddrFrom4([4]byte{10, 250, 2, byte(10 + k)}) }
 
-// nsNode is one namespace of the testbed with a netlink handle into it.
+// nsNode is one namespace of the testbed: a namespace of the run's lab,
+// under the names the harness uses.
 type nsNode struct {
-	name string
-	ns   netns.NsHandle
-	h    *netlink.Handle
+	ns   *netlab.NS
+	name string          // ns.Name
+	h    *netlink.Handle // ns.Netlink()
 }
 
 // testbed is the topology every contender runs on:
@@ -122,139 +119,62 @@ func (tb *testbed) path(dr bool) genPath {
 // trafficNice is the nice value of the pinned traffic threads.
 const trafficNice = -10
 
-// inNS runs fn on a fresh OS thread switched into ns, and pinned to cpu
-// (at trafficNice) when cpu ≥ 0. The thread is never switched back: its goroutine exits
-// locked, so the runtime discards it.
-func inNS(ns netns.NsHandle, cpu int, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		if err := netns.Set(ns); err != nil {
-			errc <- fmt.Errorf("entering namespace: %w", err)
-			return
-		}
+// inNS runs fn on a fresh OS thread switched into ns (see netlab.NS.Do),
+// pinned to cpu (at trafficNice) when cpu ≥ 0.
+func inNS(ns *netlab.NS, cpu int, fn func() error) error {
+	return ns.Do(func() error {
 		if cpu >= 0 {
 			var set unix.CPUSet
 			set.Set(cpu)
 			if err := unix.SchedSetaffinity(0, &set); err != nil {
-				errc <- fmt.Errorf("pinning to CPU %d: %w", cpu, err)
-				return
+				return fmt.Errorf("pinning to CPU %d: %w", cpu, err)
 			}
 			// Traffic threads run at nice -10 so that other work sharing
 			// the machine does not starve the generator (thread-only on Linux).
 			unix.Setpriority(unix.PRIO_PROCESS, 0, trafficNice)
 		}
-		errc <- fn()
-	}()
-	return <-errc
+		return fn()
+	})
 }
 
 // openNS records, then creates, the namespace PREFIX+node with lo up.
 func (tb *testbed) openNS(node string) (*nsNode, error) {
-	name := tb.st.prefix() + node
-	if err := tb.st.addNamespace(name); err != nil {
+	n, err := tb.st.lab.NS(node)
+	if err != nil {
 		return nil, err
 	}
-	var ns netns.NsHandle
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // NewNamed switches this thread; it dies with the goroutine
-		var err error
-		ns, err = netns.NewNamed(name)
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
-		return nil, fmt.Errorf("creating namespace %s: %w", name, err)
-	}
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		ns.Close()
-		return nil, fmt.Errorf("netlink handle in %s: %w", name, err)
-	}
-	n := &nsNode{name: name, ns: ns, h: h}
-	if err := n.up("lo"); err != nil {
-		n.close()
-		return nil, err
-	}
-	return n, nil
+	return &nsNode{ns: n, name: n.Name, h: n.Netlink()}, nil
 }
 
-func (n *nsNode) close() {
-	n.h.Close()
-	n.ns.Close()
+// node returns the run's namespace named name.
+func (st *runState) node(name string) (*netlab.NS, error) {
+	if !strings.HasPrefix(name, st.prefix()) {
+		return nil, fmt.Errorf("namespace %s is not of run %s", name, st.ID)
+	}
+	return st.lab.Get(strings.TrimPrefix(name, st.prefix()))
 }
 
-func (n *nsNode) link(name string) (netlink.Link, error) {
-	l, err := n.h.LinkByName(name)
-	if err != nil {
-		return nil, fmt.Errorf("finding %s in %s: %w", name, n.name, err)
-	}
-	return l, nil
-}
+func (n *nsNode) link(name string) (netlink.Link, error) { return n.ns.Link(name) }
 
-func (n *nsNode) up(name string) error {
-	l, err := n.link(name)
-	if err == nil {
-		err = n.h.LinkSetUp(l)
-	}
-	if err != nil {
-		return fmt.Errorf("bringing up %s in %s: %w", name, n.name, err)
-	}
-	return nil
-}
+func (n *nsNode) up(name string) error { return n.ns.Up(name) }
 
 // addAddr adds a (prefix-length bits) to ifname.
 func (n *nsNode) addAddr(ifname string, a netip.Addr, bits int) error {
-	l, err := n.link(ifname)
-	if err != nil {
-		return err
-	}
-	ipn := &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(bits, 32)}
-	if err := n.h.AddrAdd(l, &netlink.Addr{IPNet: ipn}); err != nil {
-		return fmt.Errorf("adding %v/%d to %s in %s: %w", a, bits, ifname, n.name, err)
-	}
-	return nil
+	return n.ns.AddAddr(ifname, netip.PrefixFrom(a, bits))
 }
 
 // delAddr removes a/bits from ifname; a missing address is fine.
 func (n *nsNode) delAddr(ifname string, a netip.Addr, bits int) error {
-	l, err := n.link(ifname)
-	if err != nil {
-		return err
-	}
-	ipn := &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(bits, 32)}
-	if err := n.h.AddrDel(l, &netlink.Addr{IPNet: ipn}); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
-		return fmt.Errorf("removing %v from %s in %s: %w", a, ifname, n.name, err)
-	}
-	return nil
+	return n.ns.DelAddr(ifname, netip.PrefixFrom(a, bits))
 }
 
 // neigh adds a permanent neighbour entry, so no ARP runs during windows.
 func (n *nsNode) neigh(ifname string, a netip.Addr, mac net.HardwareAddr) error {
-	l, err := n.link(ifname)
-	if err != nil {
-		return err
-	}
-	err = n.h.NeighSet(&netlink.Neigh{LinkIndex: l.Attrs().Index, Family: unix.AF_INET,
-		State: netlink.NUD_PERMANENT, IP: a.AsSlice(), HardwareAddr: mac})
-	if err != nil {
-		return fmt.Errorf("neighbour %v on %s in %s: %w", a, ifname, n.name, err)
-	}
-	return nil
+	return n.ns.Neigh(ifname, a, mac)
 }
 
 // forget deletes the neighbour entry for a on ifname, if there is one.
-func (n *nsNode) forget(ifname string, a netip.Addr) error {
-	l, err := n.link(ifname)
-	if err != nil {
-		return err
-	}
-	err = n.h.NeighDel(&netlink.Neigh{LinkIndex: l.Attrs().Index, Family: unix.AF_INET, IP: a.AsSlice()})
-	if err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("forgetting neighbour %v in %s: %w", a, n.name, err)
-	}
-	return nil
-}
+func (n *nsNode) forget(ifname string, a netip.Addr) error { return n.ns.Forget(ifname, a) }
 
 // forgetOwned makes the client and the real servers forget the MAC of the
 // VIP and of nat_router, so each contender starts from fresh ARP, as a
@@ -269,98 +189,40 @@ func (tb *testbed) forgetOwned() error {
 }
 
 // route adds a route to dst (invalid: default) via gw.
-func (n *nsNode) route(dst netip.Prefix, gw netip.Addr) error {
-	if err := n.h.RouteAdd(routeOf(dst, gw)); err != nil {
-		return fmt.Errorf("route to %v via %v in %s: %w", dst, gw, n.name, err)
-	}
-	return nil
-}
+func (n *nsNode) route(dst netip.Prefix, gw netip.Addr) error { return n.ns.AddRoute(dst, gw) }
 
 // unroute deletes the route to dst via gw; a missing route is fine.
-func (n *nsNode) unroute(dst netip.Prefix, gw netip.Addr) error {
-	if err := n.h.RouteDel(routeOf(dst, gw)); err != nil && !errors.Is(err, unix.ESRCH) {
-		return fmt.Errorf("removing route to %v via %v in %s: %w", dst, gw, n.name, err)
-	}
-	return nil
-}
+func (n *nsNode) unroute(dst netip.Prefix, gw netip.Addr) error { return n.ns.DelRoute(dst, gw) }
 
-func routeOf(dst netip.Prefix, gw netip.Addr) *netlink.Route {
-	r := &netlink.Route{Gw: gw.AsSlice()}
-	if dst.IsValid() {
-		r.Dst = &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(dst.Bits(), 32)}
-	}
-	return r
-}
+// sysctl writes a net.* sysctl inside n.
+func (n *nsNode) sysctl(key, val string) error { return n.ns.Sysctl(key, val) }
 
-// sysctl writes a net.* sysctl inside n: /proc/sys/net shows the namespace
-// of the thread that opens it.
-func (n *nsNode) sysctl(key, val string) error {
-	path := filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
-	return inNS(n.ns, -1, func() error {
-		if err := os.WriteFile(path, []byte(val), 0o644); err != nil {
-			return fmt.Errorf("sysctl %s=%s in %s: %w", key, val, n.name, err)
-		}
-		return nil
-	})
-}
-
-// run runs a short command inside n (ip netns exec, which also gives it
-// the namespace's own /sys), feeding it stdin, bounded to 30 s.
+// run runs a short command inside n, feeding it stdin, bounded to 30 s.
 func (n *nsNode) run(ctx context.Context, stdin string, argv ...string) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.name}, argv...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%s in %s: %w: %s", strings.Join(argv, " "), n.name, err, strings.TrimSpace(string(out)))
-	}
-	return nil
+	_, err := n.ns.Run(ctx, stdin, argv...)
+	return err
 }
 
 // output runs a short command inside n and returns its output (≤ 30 s).
 func (n *nsNode) output(ctx context.Context, argv ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.name}, argv...)...).CombinedOutput()
+	out, err := n.ns.Run(ctx, "", argv...)
 	if err != nil {
-		return "", fmt.Errorf("%s in %s: %w: %s", strings.Join(argv, " "), n.name, err, strings.TrimSpace(string(out)))
+		return "", err
 	}
-	return string(out), nil
+	return out, nil
 }
 
 // stats returns the kernel's counters of ifname in n.
-func (n *nsNode) stats(ifname string) (*netlink.LinkStatistics, error) {
-	l, err := n.link(ifname)
-	if err != nil {
-		return nil, err
-	}
-	if l.Attrs().Statistics == nil {
-		return nil, fmt.Errorf("%s in %s: no statistics", ifname, n.name)
-	}
-	return l.Attrs().Statistics, nil
-}
-
-// veth creates a veth pair in owner whose peer is born in peerNS, so
-// nothing is ever created in, or connected to, the host's namespace.
-func veth(owner *nsNode, name string, peer *nsNode, peerName string) error {
-	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: peerName,
-		PeerNamespace: netlink.NsFd(int(peer.ns))}
-	if err := owner.h.LinkAdd(v); err != nil {
-		return fmt.Errorf("creating veth %s(%s)–%s(%s): %w", name, owner.name, peerName, peer.name, err)
-	}
-	return nil
-}
+func (n *nsNode) stats(ifname string) (*netlink.LinkStatistics, error) { return n.ns.Stats(ifname) }
 
 func (tb *testbed) close() error {
 	for _, e := range tb.echoes {
 		e.close()
 	}
-	for _, n := range append([]*nsNode{tb.cli, tb.dirNode, tb.sw}, tb.rs...) {
-		if n != nil {
-			n.close()
-		}
+	if tb.st.lab == nil {
+		return nil
 	}
-	return tb.st.remove()
+	return tb.st.lab.Close()
 }
 
 // delivered sums the real servers' eth0 rx_packets (0 on a read error).

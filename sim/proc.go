@@ -2,10 +2,7 @@ package sim
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"path/filepath"
-	"time"
 
 	"lvs/internal/netlab"
 )
@@ -60,27 +57,4 @@ func (s *Site) run(ctx context.Context, node string, argv ...string) error {
 	}
 	_, err = n.Run(ctx, "", argv...)
 	return err
-}
-
-// waitListening waits until check succeeds, bounded by d; it gives up early
-// when p exits.
-func (s *Site) waitListening(ctx context.Context, p *Proc, check func() error, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
-		err := check()
-		if err == nil {
-			return nil
-		}
-		if p != nil && p.Exited() {
-			return fmt.Errorf("%s on %s exited (%v); see %s", p.Role, p.Node, p.Err(), p.Log)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not listening after %v: %w", d, err)
-		}
-		select {
-		case <-ctx.Done():
-			return errors.Join(ctx.Err(), err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }

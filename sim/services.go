@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"lvs/internal/netlab"
 )
 
 // startServices starts every service of every real and shared node and
@@ -68,7 +70,7 @@ func (s *Site) startService(ctx context.Context, n *Node, svc *Service) error {
 		return nil
 	}
 	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
-	return s.waitListening(ctx, p, func() error { return s.probeTCP(n.Name, addr) }, 10*time.Second)
+	return netlab.WaitFor(ctx, 10*time.Second, p.Proc, func() error { return s.probeTCP(n.Name, addr) })
 }
 
 func responderArgv(bin, name string, svc *Service) []string {

@@ -89,6 +89,19 @@ func (l *Lab) NS(node string) (*NS, error) {
 	return n, nil
 }
 
+// Get returns the namespace the lab created for node.
+func (l *Lab) Get(node string) (*NS, error) {
+	name := l.Namespace(node)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, n := range l.nss {
+		if n.Name == name {
+			return n, nil
+		}
+	}
+	return nil, fmt.Errorf("no namespace %s in run %s", name, l.st.ID)
+}
+
 // addPID records a started process in the state file.
 func (l *Lab) addPID(pid int) error {
 	l.st.mu.Lock()
