@@ -54,6 +54,17 @@ func check(r *Result, t *Topology, st *Step) *AssertResult {
 		checkPersistence(ar, evs)
 	case AssertTakeover:
 		checkTakeover(ar, a, r, tr)
+	case AssertServedBy:
+		others := 0
+		for srv, n := range tr.PerServer {
+			if srv != a.Server {
+				others += n
+				ar.Details = append(ar.Details, fmt.Sprintf("%d requests answered by %q", n, srv))
+			}
+		}
+		slices.Sort(ar.Details)
+		ar.Passed = tr.PerServer[a.Server] > 0 && others == 0
+		ar.Summary = fmt.Sprintf("%d of %d successful requests answered by %s", tr.PerServer[a.Server], tr.OK, a.Server)
 	case AssertBypass:
 		ar.Passed = tr.OK > 0 && float64(tr.RouterTx) <= a.Tolerance*float64(tr.Bytes)
 		ar.Summary = fmt.Sprintf("the active router sent %s while %s of replies reached the clients (allowed: %.0f%%)",

@@ -111,6 +111,9 @@ func TestCheckFailuresIntactPersistence(t *testing.T) {
 		{Assertion{Kind: AssertPersistence, Of: "ok", Also: []string{"cut"}}, true, "a → rs1×15"},
 		{Assertion{Kind: AssertBypass, Of: "ok", Tolerance: 0.1}, true, "sent 100 KiB while 64 MiB"},
 		{Assertion{Kind: AssertBypass, Of: "bad", Tolerance: 0.1}, false, "sent 70 MiB"},
+		{Assertion{Kind: AssertServedBy, Of: "cut", Server: "rs1"}, true, "5 of 5 successful requests answered by rs1"},
+		{Assertion{Kind: AssertServedBy, Of: "ok", Server: "rs1"}, false, `10 requests answered by "rs2"`},
+		{Assertion{Kind: AssertServedBy, Of: "cut", Server: "sorry"}, false, "0 of 5 successful requests answered by sorry"},
 	}
 	for _, tc := range tests {
 		got := check(r, nil, &Step{Assert: &tc.a})

@@ -245,13 +245,13 @@ func (d *dec) fault(n *yaml.Node) *Fault {
 }
 
 func (d *dec) assertion(n *yaml.Node) *Assertion {
-	f := d.fields(n, "an assertion", "kind", "of", "tolerance", "max", "within", "after", "virtual")
+	f := d.fields(n, "an assertion", "kind", "of", "tolerance", "max", "within", "after", "virtual", "server")
 	of := d.strs(d.need(n, f, "of", "assert"), "of")
 	if len(of) == 0 {
 		of = []string{""}
 	}
 	return &Assertion{
-		Kind:      AssertKind(d.oneOf(d.need(n, f, "kind", "assert"), "assert kind", "share", "failures", "takeover", "intact", "persistence", "bypass")),
+		Kind:      AssertKind(d.oneOf(d.need(n, f, "kind", "assert"), "assert kind", "share", "failures", "takeover", "intact", "persistence", "bypass", "served-by")),
 		Of:        of[0],
 		Also:      of[1:],
 		Tolerance: d.float(f["tolerance"], "tolerance", 0, 1),
@@ -259,6 +259,7 @@ func (d *dec) assertion(n *yaml.Node) *Assertion {
 		Within:    d.duration(f["within"], "within", maxScenario),
 		After:     d.str(f["after"], "after"),
 		Virtual:   d.str(f["virtual"], "virtual"),
+		Server:    d.str(f["server"], "server"),
 	}
 }
 

@@ -190,6 +190,7 @@ const (
 	AssertIntact      AssertKind = "intact"      // downloads complete with the right checksum
 	AssertPersistence AssertKind = "persistence" // each client source sticks to one real server
 	AssertBypass      AssertKind = "bypass"      // direct routing: replies do not cross the active router
+	AssertServedBy    AssertKind = "served-by"   // every successful request answered by one node (a sorry server)
 )
 
 // Assertion is checked after the scenario over the results of a traffic step.
@@ -202,4 +203,5 @@ type Assertion struct {
 	Within    time.Duration
 	After     string // takeover: name of the fault step
 	Virtual   string // share: lvs.cf virtual server whose weights apply (default: by VIP:port)
+	Server    string // served-by: the node that must have answered
 }

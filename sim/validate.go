@@ -159,6 +159,11 @@ func validateScenario(at func(int, string, ...any), t *Topology, nodes map[strin
 					at(s.Line, "takeover assert: expected within (a duration like 20s)")
 				}
 			}
+			if a.Kind == AssertServedBy {
+				if n := nodes[a.Server]; n == nil || n.Role != RoleReal {
+					at(s.Line, "served-by assert: server %q: expected the name of a real server node", a.Server)
+				}
+			}
 			if a.Kind == AssertShare && a.Tolerance == 0 {
 				a.Tolerance = 0.05
 			}
