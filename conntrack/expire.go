@@ -180,13 +180,14 @@ func (t *Table) Expire(now ipvs.Tick, budget int) int {
 	set := t.set.Load()
 	var cand [sweepBatch]Handle
 	var why [sweepBatch]removeWhy
+	var fresh [sweepBatch]Handle // offloaded entries whose timer to bring up to date (offload.go)
 	removed := 0
 	for finished := 0; budget > 0 && finished < numShards; { // at most one pass per call
 		s := &t.shards[t.sweepAt]
 		budget--
 		s.mu.Lock()
-		n, done := 0, false
-		for scanned := 0; n < sweepBatch && budget > 0 && scanned < sweepSlots; scanned++ {
+		n, nf, done := 0, 0, false
+		for scanned := 0; n < sweepBatch && nf < sweepBatch && budget > 0 && scanned < sweepSlots; scanned++ {
 			if s.cursor == 0 {
 				s.cursor = 1
 			}
@@ -204,9 +205,15 @@ func (t *Table) Expire(now ipvs.Tick, budget int) int {
 			if w, ok := t.due(e, set, now); ok {
 				cand[n], why[n] = mkHandle(ref, e.gen), w
 				n++
+			} else if t.behind(e, now) {
+				fresh[nf] = mkHandle(ref, e.gen)
+				nf++
 			}
 		}
 		s.mu.Unlock()
+		for _, h := range fresh[:nf] {
+			t.rearmSeen(h, now)
+		}
 		for i := range n {
 			if why[i] == removeExpire && t.rearmSeen(cand[i], now) {
 				continue // the offload forwarded it meanwhile (offload.go)

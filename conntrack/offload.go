@@ -93,10 +93,23 @@ func (t *Table) withdraw(ref uint32, e *entry) {
 	e.setFlag(flagOffIn|flagOffOut, false)
 }
 
-// rearmSeen keeps an offloaded entry whose timer ran out when the offload
-// forwarded one of its packets within the state's timeout, re-arming the
-// timer from that packet as step would have. It reports whether the entry
-// stays.
+// behind reports whether e is offloaded and its timer has run down past
+// half its state's timeout: the sweep then brings it up to date from the
+// offload (rearmSeen), so `lvsadm -L -c` and the sync daemon's refreshes
+// show a flow the offload forwards with at least half its timeout left.
+// Caller holds e's home lock.
+func (t *Table) behind(e *entry, now ipvs.Tick) bool {
+	if !e.offloaded() {
+		return false
+	}
+	to := t.to.of(e.proto(), e.state())
+	return int64(int32(e.expires-uint32(now))) < to/2
+}
+
+// rearmSeen keeps an offloaded entry whose timer ran out (or runs low)
+// when the offload forwarded one of its packets within the state's
+// timeout, re-arming the timer from that packet as step would have. It
+// reports whether the entry stays.
 func (t *Table) rearmSeen(h Handle, now ipvs.Tick) bool {
 	o := t.offload()
 	if o == nil {
@@ -124,7 +137,9 @@ func (t *Table) rearmSeen(h Handle, now ipvs.Tick) bool {
 	if !ok {
 		return false
 	}
-	e.expires = deadline(seen, to)
+	if exp := deadline(seen, to); int32(exp-e.expires) > 0 {
+		e.expires = exp // never earlier than a packet the table saw itself
+	}
 	a.mu.Unlock()
 	return true
 }
