@@ -71,17 +71,24 @@ type Record struct {
 	Real     netip.AddrPort
 	FWMark   uint32
 	Timeout  time.Duration // time left, in whole milliseconds
+	// NAT marks a flow of the NAT table (nat.Table: a masqueraded
+	// connection or an FTP helper's data connection) rather than an entry
+	// of this table: Client is the peer, Virtual the public address:port
+	// the peer sees, Real the real server's side.
+	NAT bool
 }
 
 // Record wire format, version 1, big endian, 40 bytes:
 //
-//	0 version(1) 1 type(bit 0: template; other bits 0 = IPv4) 2 length(be16)
+//	0 version(1) 1 type(bit 0: template, bit 1: NAT flow; other bits 0 = IPv4) 2 length(be16)
 //	4 proto 5 state 6 method 7 reserved
 //	8 flags(be16) 10 reserved(be16) 12 cport 14 vport 16 dport 18 reserved
 //	20 fwmark(be32) 24 timeout ms(be32) 28 caddr 32 vaddr 36 daddr
 //
 // length counts the whole record; a decoder skips bytes it does not know
 // beyond the fields of its version, so later versions can append fields.
+// A decoder from before NAT flows refuses the type bit it does not know,
+// and its DecodeSync skips such a record.
 const (
 	RecordVersion = 1
 	RecordLen     = 40
@@ -102,12 +109,14 @@ const (
 	recDAddr   = 36
 
 	recTemplate = 1
+	recNAT      = 2
 )
 
 // Errors of ParseRecord and Import.
 var (
 	ErrShortRecord = errors.New("sync record truncated")
 	ErrBadRecord   = errors.New("malformed sync record")
+	ErrNATRecord   = errors.New("a NAT flow's sync record (nat.Table imports it)")
 )
 
 // AppendRecord appends the wire form of r to dst. Addresses that are not
@@ -117,6 +126,9 @@ func AppendRecord(dst []byte, r Record) []byte {
 	b[0] = RecordVersion
 	if r.Template {
 		b[recType] = recTemplate
+	}
+	if r.NAT {
+		b[recType] |= recNAT
 	}
 	binary.BigEndian.PutUint16(b[recLen:], RecordLen)
 	b[recProto], b[recState], b[recMethod] = byte(r.Proto), byte(r.State), byte(r.Method)
@@ -153,11 +165,11 @@ func ParseRecord(b []byte) (Record, int, error) {
 	if len(b) < n {
 		return Record{}, 0, ErrShortRecord
 	}
-	if b[recType]&^recTemplate != 0 {
+	if b[recType]&^(recTemplate|recNAT) != 0 || b[recType] == recTemplate|recNAT {
 		return Record{}, 0, fmt.Errorf("%w: type %#x", ErrBadRecord, b[recType])
 	}
 	r := Record{
-		Proto: ipvs.Proto(b[recProto]), Template: b[recType]&recTemplate != 0, State: State(b[recState]),
+		Proto: ipvs.Proto(b[recProto]), Template: b[recType]&recTemplate != 0, NAT: b[recType]&recNAT != 0, State: State(b[recState]),
 		Method: ipvs.Method(b[recMethod]), Flags: Flags(binary.BigEndian.Uint16(b[recFlags:])),
 		Client:  netip.AddrPortFrom(unpack4(binary.BigEndian.Uint32(b[recCAddr:])), binary.BigEndian.Uint16(b[recCPort:])),
 		Virtual: netip.AddrPortFrom(unpack4(binary.BigEndian.Uint32(b[recVAddr:])), binary.BigEndian.Uint16(b[recVPort:])),
@@ -213,6 +225,9 @@ func (t *Table) Records(now ipvs.Tick, fn func(Record) bool) {
 // flagged FlagSync, in the record's state, expiring after its timeout. An
 // entry of the same key bound elsewhere is replaced.
 func (t *Table) Import(r Record, tbl *ipvs.Table, now ipvs.Tick) error {
+	if r.NAT {
+		return fmt.Errorf("importing %v: %w", r.Client, ErrNATRecord)
+	}
 	var s *ipvs.Service
 	if r.FWMark != 0 {
 		s = tbl.LookupMark(r.FWMark)

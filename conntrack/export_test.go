@@ -16,6 +16,9 @@ func TestRecordRoundTrip(t *testing.T) {
 		{Proto: ipvs.ProtoAny, Template: true, Method: ipvs.Route, Flags: FlagNoOutput, Client: ap(cli, 0),
 			Virtual: ap(netipFrom(80, 0).Addr(), 0), Real: ap(rip2, 0), FWMark: 80, Timeout: 300 * time.Second},
 		{Proto: ipvs.UDP, Method: ipvs.Tunnel, Client: ap(cli, 5353), Virtual: ap(vip, 53), Real: ap(rip1, 53)},
+		// A NAT table flow (an FTP data connection from rip1:20).
+		{NAT: true, Proto: ipvs.TCP, State: StateSynSent, Method: ipvs.Masq, Client: ap(cli, 40001),
+			Virtual: ap(vip, 20), Real: ap(rip1, 20), Timeout: 120 * time.Second},
 	}
 	var buf []byte
 	for _, r := range recs {
@@ -44,6 +47,15 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 	if _, _, err := ParseRecord(bad[:20]); !errors.Is(err, ErrShortRecord) {
 		t.Errorf("short: err %v", err)
+	}
+	both := AppendRecord(nil, recs[3])
+	both[recType] |= recTemplate
+	if _, _, err := ParseRecord(both); !errors.Is(err, ErrBadRecord) {
+		t.Errorf("a NAT template: err %v, want ErrBadRecord", err)
+	}
+	tbl := NewTable(ipvs.NewRegistry(), Config{})
+	if err := tbl.Import(recs[3], nil, 0); !errors.Is(err, ErrNATRecord) {
+		t.Errorf("Import of a NAT flow's record: err %v, want ErrNATRecord", err)
 	}
 }
 

@@ -83,9 +83,9 @@ func (d *lvsd) execute(ctx context.Context, acts ha.Actions, garp []byte) {
 		case ha.Log:
 			d.log.Log(ctx, a.Level, a.Msg)
 		case ha.StartSync:
-			d.sync.role(ctx, a.Mode, d.ct, d.log)
+			d.sync.role(ctx, a.Mode, d.ct, d.dp, d.log)
 		case ha.StopSync:
-			d.sync.role(ctx, 0, d.ct, d.log)
+			d.sync.role(ctx, 0, d.ct, d.dp, d.log)
 		}
 	}
 }

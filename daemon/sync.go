@@ -12,6 +12,7 @@ import (
 	"lvs/admin"
 	"lvs/config"
 	"lvs/conntrack"
+	"lvs/dataplane"
 	"lvs/ha"
 	"lvs/ipvs"
 )
@@ -23,6 +24,7 @@ import (
 // templates, TCP state changes) is sent within a control-loop tick (200 ms
 // at most), full dumps refresh the rest (see tick).
 type connSync struct {
+	dp      atomic.Pointer[dataplane.Dataplane] // its NAT table's flows are synced too (set by role)
 	cfg     ha.SyncConfig
 	conn    *net.UDPConn
 	recv    *ha.SyncReceiver
@@ -54,6 +56,7 @@ func startSync(c *config.Config, all []netip.Prefix) (*connSync, error) {
 	}
 	s := &connSync{cfg: cfg, conn: conn, in: make(chan ha.SyncBatch, 256), iface: c.SyncdIface}
 	s.recv, err = ha.NewSyncReceiver(cfg, conn, func(b ha.SyncBatch) {
+		b.Records = s.importNAT(b.Records)
 		select {
 		case s.in <- b:
 		default:
@@ -68,11 +71,14 @@ func startSync(c *config.Config, all []netip.Prefix) (*connSync, error) {
 }
 
 // role follows the role machine: the master sends, the backup only
-// receives. The connection table logs its changes only on the master.
-func (s *connSync) role(ctx context.Context, mode ha.SyncMode, ct *conntrack.Table, log *slog.Logger) {
+// receives. The connection table and the dataplane's NAT table log their
+// changes only on the master.
+func (s *connSync) role(ctx context.Context, mode ha.SyncMode, ct *conntrack.Table, dp *dataplane.Dataplane, log *slog.Logger) {
 	if s == nil {
 		return
 	}
+	s.dp.Store(dp)
+	dp.NAT.LogChanges(mode == ha.SyncMaster)
 	if s.cancel != nil {
 		s.cancel()
 		s.cancel = nil
@@ -115,8 +121,13 @@ func (s *connSync) tick(now time.Time, ct *conntrack.Table, t ipvs.Tick, peerAli
 	if snd == nil {
 		return
 	}
-	var lost bool
+	var lost, natLost bool
 	s.changes, lost = ct.DrainChanges(t, s.changes[:0])
+	dp := s.dp.Load()
+	if dp != nil {
+		s.changes, natLost = dp.NAT.DrainChanges(t, s.changes)
+		lost = lost || natLost
+	}
 	for _, r := range s.changes {
 		snd.Add(r)
 	}
@@ -133,6 +144,12 @@ func (s *connSync) tick(now time.Time, ct *conntrack.Table, t ipvs.Tick, peerAli
 		recs = append(recs, r)
 		return true
 	})
+	if dp != nil {
+		dp.NAT.Records(t, func(r conntrack.Record) bool {
+			recs = append(recs, r)
+			return true
+		})
+	}
 	if len(recs) > 0 {
 		snd.Bulk(recs)
 	}
@@ -182,4 +199,24 @@ func (s *connSync) close() {
 		s.cancel()
 	}
 	s.conn.Close()
+}
+
+// importNAT installs the masqueraded and FTP data flows of a received batch
+// in the dataplane's NAT table (receiver goroutine; the table is safe for
+// concurrent use) and returns the other records, which the management
+// goroutine imports into the connection table. A flow that cannot be
+// installed (its public port taken here) is skipped, as a connection for a
+// server this router does not have is.
+func (s *connSync) importNAT(recs []conntrack.Record) []conntrack.Record {
+	dp := s.dp.Load()
+	rest := recs[:0]
+	for _, r := range recs {
+		switch {
+		case !r.NAT:
+			rest = append(rest, r)
+		case dp != nil:
+			_ = dp.ImportNAT(r, dp.Tick(time.Now()))
+		}
+	}
+	return rest
 }

@@ -57,7 +57,7 @@ func (w *Worker) ftpIn(f []byte, m Meta, st *State, c conntrack.Conn, now ipvs.T
 		// The real server will connect from port vport-1 (20) to data;
 		// it is to come from the VIP's port 20 (ip_vs_ftp_in).
 		outer := netip.AddrPortFrom(c.Virtual().Addr(), c.Virtual().Port()-1)
-		w.d.FTP.ExpectActive(c.Real().Addr(), data, outer, now)
+		w.d.FTP.ExpectActive(c.Real().Addr(), data, outer, connStats(st, c), now)
 	}
 	return m
 }
@@ -81,11 +81,11 @@ func (w *Worker) ftpOut(f []byte, m Meta, st *State, c conntrack.Conn, now ipvs.
 	if len(payload) > 0 && !m.IsGSO() {
 		if port, ok := nat.ParseEPSV(payload); ok {
 			w.d.FTP.ExpectPassive(c.Client().Addr(), netip.AddrPortFrom(c.Virtual().Addr(), port),
-				netip.AddrPortFrom(c.Real().Addr(), port), now)
+				netip.AddrPortFrom(c.Real().Addr(), port), connStats(st, c), now)
 		} else if ap, span, ok := nat.ParsePASV(payload); ok {
 			vip := c.Virtual().Addr()
 			w.d.FTP.ExpectPassive(c.Client().Addr(), netip.AddrPortFrom(vip, ap.Port()),
-				netip.AddrPortFrom(c.Real().Addr(), ap.Port()), now)
+				netip.AddrPortFrom(c.Real().Addr(), ap.Port()), connStats(st, c), now)
 			if ap.Addr() != vip {
 				f, m = w.rewritePASV(f, m, ctl, seq, span, netip.AddrPortFrom(vip, ap.Port()))
 			}
@@ -143,4 +143,12 @@ func (w *Worker) setTCP32(t frame.TCP, off int, v uint32) {
 	if !w.p.Partial {
 		t.SetChecksum(frame.Update32(t.Checksum(), old, [4]byte(t[off:off+4])))
 	}
+}
+
+// connStats are the counters of control connection c's destination and
+// service, which its data connections are counted on (ip_vs_ftp binds
+// them to the control connection's destination).
+func connStats(st *State, c conntrack.Conn) nat.Stats {
+	reg := st.Table.Registry()
+	return nat.Stats{Dest: reg.Dest(c.Dest()), Svc: reg.Service(c.Service())}
 }

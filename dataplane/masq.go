@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 
+	"lvs/conntrack"
 	"lvs/frame"
 	"lvs/ipvs"
 	"lvs/nat"
@@ -79,7 +80,7 @@ func (w *Worker) masqOut(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 	if _, owned := st.Owned.Port(fl.Outer.Addr().As4()); !owned {
 		return Pass // the standby router: its peer masquerades
 	}
-	return w.natSend(f, m, st, fl.Peer.Addr(), fl.Outer, nat.Out)
+	return w.natSend(f, m, st, fl.Peer.Addr(), fl.Outer, nat.Out, fl.Stats)
 }
 
 // errNotCovered: no masquerade rule or helper expectation covers a frame.
@@ -95,11 +96,12 @@ func (w *Worker) newMasq(st *State, now ipvs.Tick) (nat.Flow, error) {
 	}
 	if len(st.NAT.FTP) > 0 && p.Proto == frame.ProtoTCP {
 		// The active data connection a PORT/EPRT announced: from VIP:20.
-		if outer, ok := w.d.FTP.TakeActive(p.Src.Addr(), p.Dst, now); ok {
-			fl, err := w.d.NAT.Insert(nat.Flow{Proto: p.Proto, Inner: p.Src, Peer: p.Dst, Outer: outer}, now)
+		if outer, cs, ok := w.d.FTP.TakeActive(p.Src.Addr(), p.Dst, now); ok {
+			fl, err := w.d.NAT.Insert(nat.Flow{Proto: p.Proto, Inner: p.Src, Peer: p.Dst, Outer: outer, Stats: cs}, now)
 			if err != nil {
-				fl, err = w.d.NAT.Add(p.Proto, p.Src, p.Dst, outer.Addr(), outer.Port(), st, now)
+				fl, err = w.d.NAT.Add(p.Proto, p.Src, p.Dst, outer.Addr(), outer.Port(), cs, st, now)
 			}
+			newConn(fl.Stats, err)
 			return fl, err
 		}
 	}
@@ -110,7 +112,61 @@ func (w *Worker) newMasq(st *State, now ipvs.Tick) (nat.Flow, error) {
 	if !ok {
 		return nat.Flow{}, errNotCovered
 	}
-	return w.d.NAT.Add(p.Proto, p.Src, p.Dst, addr, 0, st, now)
+	fl, err := w.d.NAT.Add(p.Proto, p.Src, p.Dst, addr, 0, st.natStats(addr, p.Src.Addr()), st, now)
+	newConn(fl.Stats, err)
+	return fl, err
+}
+
+// natStats finds the counters a masqueraded flow of real server inner,
+// seen by its peer as coming from outer, is counted on: the destination
+// with inner's address in the first service of the VIP outer that has it
+// (masquerading, unlike the FTP helper, knows no connection it belongs
+// to), else in any service. It does not allocate.
+func (st *State) natStats(outer, inner netip.Addr) nat.Stats {
+	var first nat.Stats
+	for _, s := range st.Table.Services() {
+		for _, d := range s.Dests {
+			if d.Addr != inner {
+				continue
+			}
+			if s.Key.Addr == outer {
+				return nat.Stats{Dest: d.C, Svc: s.C}
+			}
+			if first.Dest == nil {
+				first = nat.Stats{Dest: d.C, Svc: s.C}
+			}
+		}
+	}
+	return first
+}
+
+// newConn counts a flow that was just added as a connection of its real
+// server and service.
+func newConn(cs nat.Stats, err error) {
+	if err != nil {
+		return
+	}
+	for _, c := range [2]*ipvs.Counters{cs.Dest, cs.Svc} {
+		if c != nil {
+			c.Conns.Add(1)
+		}
+	}
+}
+
+// countNAT adds a packet of n bytes of a flow to its counters: in, from the
+// peer towards the real server, or out.
+func countNAT(cs nat.Stats, dir nat.Dir, n int) {
+	for _, c := range [2]*ipvs.Counters{cs.Dest, cs.Svc} {
+		switch {
+		case c == nil:
+		case dir == nat.In:
+			c.InPkts.Add(1)
+			c.InBytes.Add(uint64(n))
+		default:
+			c.OutPkts.Add(1)
+			c.OutBytes.Add(uint64(n))
+		}
+	}
 }
 
 // masqIn handles a TCP/UDP frame to an owned address that no virtual
@@ -128,22 +184,23 @@ func (w *Worker) masqIn(f []byte, m Meta, st *State, now ipvs.Tick) (Verdict, bo
 			return 0, false
 		}
 		// The passive data connection a 227/229 reply announced.
-		real, ok := w.d.FTP.TakePassive(p.Src.Addr(), p.Dst, now)
+		real, cs, ok := w.d.FTP.TakePassive(p.Src.Addr(), p.Dst, now)
 		if !ok {
 			return 0, false
 		}
 		var err error
-		if fl, err = w.d.NAT.Insert(nat.Flow{Proto: p.Proto, Inner: real, Peer: p.Src, Outer: p.Dst}, now); err != nil {
+		if fl, err = w.d.NAT.Insert(nat.Flow{Proto: p.Proto, Inner: real, Peer: p.Src, Outer: p.Dst, Stats: cs}, now); err != nil {
 			return w.C.drop(DropTableFull), true
 		}
+		newConn(fl.Stats, nil)
 		w.learnClient(st, f)
 	}
-	return w.natSend(f, m, st, fl.Inner.Addr(), fl.Inner, nat.In), true
+	return w.natSend(f, m, st, fl.Inner.Addr(), fl.Inner, nat.In, fl.Stats), true
 }
 
 // natSend rewrites the source (dir Out) or the destination (dir In) of the
-// frame to `to` and sends it to the next hop towards dst.
-func (w *Worker) natSend(f []byte, m Meta, st *State, dst netip.Addr, to netip.AddrPort, dir nat.Dir) Verdict {
+// frame to `to` and sends it to the next hop towards dst, counting it on cs.
+func (w *Worker) natSend(f []byte, m Meta, st *State, dst netip.Addr, to netip.AddrPort, dir nat.Dir, cs nat.Stats) Verdict {
 	p := &w.p
 	out, mac, ok := w.nextHop(st, dst)
 	if !ok {
@@ -168,6 +225,7 @@ func (w *Worker) natSend(f []byte, m Meta, st *State, dst netip.Addr, to netip.A
 	}
 	Ethernet(f).SetDst(mac)
 	Ethernet(f).SetSrc(port.MAC)
+	countNAT(cs, dir, p.End-p.L3)
 	w.emit(out, f, m)
 	return Forward
 }
@@ -211,4 +269,11 @@ func (w *Worker) icmpToMasq(f []byte, st *State) Verdict {
 	Ethernet(f).SetSrc(port.MAC)
 	w.emit(out, f, Meta{})
 	return Forward
+}
+
+// ImportNAT installs a masqueraded or FTP data flow the active router
+// synced (a conntrack.Record with NAT set), counted on the real server and
+// service natStats finds in the published state. Safe for concurrent use.
+func (d *Dataplane) ImportNAT(r conntrack.Record, now ipvs.Tick) error {
+	return d.NAT.Import(r, d.State().natStats(r.Virtual.Addr(), r.Real.Addr()), now)
 }

@@ -167,18 +167,18 @@ func TestHelperExpectations(t *testing.T) {
 	c := client.Addr()
 	v := netip.AddrPortFrom(vip, 12000)
 	r := netip.MustParseAddrPort("10.11.12.1:12000")
-	h.ExpectPassive(c, v, r, 0)
-	if _, ok := h.TakePassive(netip.MustParseAddr("203.0.113.99"), v, 1); ok {
+	h.ExpectPassive(c, v, r, Stats{}, 0)
+	if _, _, ok := h.TakePassive(netip.MustParseAddr("203.0.113.99"), v, 1); ok {
 		t.Errorf("another client took the expectation")
 	}
-	if got, ok := h.TakePassive(c, v, 1); !ok || got != r {
+	if got, _, ok := h.TakePassive(c, v, 1); !ok || got != r {
 		t.Errorf("TakePassive = %v, %v; want %v", got, ok, r)
 	}
-	if _, ok := h.TakePassive(c, v, 1); ok {
+	if _, _, ok := h.TakePassive(c, v, 1); ok {
 		t.Errorf("an expectation was taken twice")
 	}
-	h.ExpectActive(r.Addr(), client, netip.AddrPortFrom(vip, 20), 0)
-	if _, ok := h.TakeActive(r.Addr(), client, 10*60*1000); ok {
+	h.ExpectActive(r.Addr(), client, netip.AddrPortFrom(vip, 20), Stats{}, 0)
+	if _, _, ok := h.TakeActive(r.Addr(), client, 10*60*1000); ok {
 		t.Errorf("an expectation outlived its timeout")
 	}
 	k := CtlKey{Client: client, Virtual: netip.AddrPortFrom(vip, 21)}

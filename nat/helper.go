@@ -99,6 +99,7 @@ type expKey struct {
 
 type expectation struct {
 	to       netip.AddrPort
+	st       Stats
 	deadline ipvs.Tick
 }
 
@@ -156,51 +157,53 @@ func (h *Helper) Forget(k CtlKey) {
 }
 
 // ExpectPassive registers the data connection a 227/229 reply announced:
-// from client (any port) to virtual, to be sent to real.
-func (h *Helper) ExpectPassive(client netip.Addr, virtual, real netip.AddrPort, now ipvs.Tick) {
-	h.expect(expKey{kind: expPassive, a: client.As4(), b: virtual}, real, now)
+// from client (any port) to virtual, to be sent to real and counted on st
+// (the control connection's destination and service, as ip_vs_ftp binds a
+// data connection to the control connection's destination).
+func (h *Helper) ExpectPassive(client netip.Addr, virtual, real netip.AddrPort, st Stats, now ipvs.Tick) {
+	h.expect(expKey{kind: expPassive, a: client.As4(), b: virtual}, real, st, now)
 }
 
 // TakePassive returns and forgets the real server of an expected passive
-// data connection from client to virtual.
-func (h *Helper) TakePassive(client netip.Addr, virtual netip.AddrPort, now ipvs.Tick) (netip.AddrPort, bool) {
+// data connection from client to virtual, and its counters.
+func (h *Helper) TakePassive(client netip.Addr, virtual netip.AddrPort, now ipvs.Tick) (netip.AddrPort, Stats, bool) {
 	return h.take(expKey{kind: expPassive, a: client.As4(), b: virtual}, now)
 }
 
 // ExpectActive registers the data connection a PORT/EPRT command
 // announced: from real (any port) to the client's data address, to come
-// from outer (VIP:vport-1, as ip_vs_ftp).
-func (h *Helper) ExpectActive(real netip.Addr, client, outer netip.AddrPort, now ipvs.Tick) {
-	h.expect(expKey{kind: expActive, a: real.As4(), b: client}, outer, now)
+// from outer (VIP:vport-1, as ip_vs_ftp), counted on st.
+func (h *Helper) ExpectActive(real netip.Addr, client, outer netip.AddrPort, st Stats, now ipvs.Tick) {
+	h.expect(expKey{kind: expActive, a: real.As4(), b: client}, outer, st, now)
 }
 
 // TakeActive returns and forgets the outer address of an expected active
-// data connection from real to client.
-func (h *Helper) TakeActive(real netip.Addr, client netip.AddrPort, now ipvs.Tick) (netip.AddrPort, bool) {
+// data connection from real to client, and its counters.
+func (h *Helper) TakeActive(real netip.Addr, client netip.AddrPort, now ipvs.Tick) (netip.AddrPort, Stats, bool) {
 	return h.take(expKey{kind: expActive, a: real.As4(), b: client}, now)
 }
 
-func (h *Helper) expect(k expKey, to netip.AddrPort, now ipvs.Tick) {
+func (h *Helper) expect(k expKey, to netip.AddrPort, st Stats, now ipvs.Tick) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.exp[k]; !ok {
 		h.inserted(now)
 	}
-	h.exp[k] = expectation{to: to, deadline: now + ipvs.Tick(h.ttl.Milliseconds())}
+	h.exp[k] = expectation{to: to, st: st, deadline: now + ipvs.Tick(h.ttl.Milliseconds())}
 }
 
-func (h *Helper) take(k expKey, now ipvs.Tick) (netip.AddrPort, bool) {
+func (h *Helper) take(k expKey, now ipvs.Tick) (netip.AddrPort, Stats, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	e, ok := h.exp[k]
 	if !ok {
-		return netip.AddrPort{}, false
+		return netip.AddrPort{}, Stats{}, false
 	}
 	delete(h.exp, k)
 	if now > e.deadline {
-		return netip.AddrPort{}, false
+		return netip.AddrPort{}, Stats{}, false
 	}
-	return e.to, true
+	return e.to, e.st, true
 }
 
 // inserted counts an insert and sweeps the maps every 256 of them, so the

@@ -22,6 +22,14 @@ type Flow struct {
 	Inner netip.AddrPort
 	Peer  netip.AddrPort
 	Outer netip.AddrPort
+	Stats Stats // where its packets are counted; not part of the translation
+}
+
+// Stats are the counters a flow is counted on: its real server's and that
+// server's service's, as IPVS counts an FTP data connection on the
+// destination of its control connection. Either may be nil.
+type Stats struct {
+	Dest, Svc *ipvs.Counters
 }
 
 // flow is a Flow in the table: the translation, immutable once inserted,
@@ -126,6 +134,7 @@ type Table struct {
 	count  atomic.Int64
 	max    int64
 	to     atomic.Pointer[Timeouts]
+	log    changeLog // new flows and state changes, for connection sync (sync.go)
 }
 
 // NewTable returns a table holding at most max flows (0: 1<<18).
@@ -223,6 +232,7 @@ func (t *Table) step(f *flow, dir Dir, flags uint8, now ipvs.Tick) {
 		if next != st {
 			f.state.Store(uint32(next))
 			st = next
+			t.log.add(f) // the standby follows state changes (sync.go)
 		}
 	}
 	d := int64(now) + t.to.Load().of(f.Proto, st)
@@ -241,11 +251,12 @@ type Reserved interface {
 
 // Add inserts the flow of a new connection from inner to peer, translated
 // to address outer and, if possible, port want (iptables MASQUERADE keeps
-// the source port when it is free; want 0 means inner's port). Otherwise a
+// the source port when it is free; want 0 means inner's port), counted on
+// st. Otherwise a
 // port is picked from the same class (below 1024, or 1024-65535) that no
 // flow with the same peer uses and res does not reserve. The returned Flow
 // is the one in the table: an existing one when a concurrent Add won.
-func (t *Table) Add(proto uint8, inner, peer netip.AddrPort, outer netip.Addr, want uint16, res Reserved, now ipvs.Tick) (Flow, error) {
+func (t *Table) Add(proto uint8, inner, peer netip.AddrPort, outer netip.Addr, want uint16, st Stats, res Reserved, now ipvs.Tick) (Flow, error) {
 	if want == 0 {
 		want = inner.Port()
 	}
@@ -275,7 +286,7 @@ func (t *Table) Add(proto uint8, inner, peer netip.AddrPort, outer netip.Addr, w
 		if res != nil && res.Reserved(proto, peer, o) {
 			continue
 		}
-		f, err := t.insert(fwd, Flow{Proto: proto, Inner: inner, Peer: peer, Outer: o}, now)
+		f, err := t.insert(fwd, Flow{Proto: proto, Inner: inner, Peer: peer, Outer: o, Stats: st}, now)
 		if errors.Is(err, errTaken) {
 			continue
 		}
@@ -324,6 +335,7 @@ func (t *Table) insert(fwd key, fl Flow, now ipvs.Tick) (Flow, error) {
 	}
 	f := &flow{Flow: fl, fwd: fwd, rev: rev}
 	f.deadline.Store(int64(now) + t.to.Load().of(fl.Proto, stSynSent))
+	t.log.add(f)
 	a.m[fwd] = f
 	b.m[rev] = f
 	t.count.Add(1)

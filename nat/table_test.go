@@ -23,7 +23,7 @@ func (r reserve) Reserved(proto uint8, peer, outer netip.AddrPort) bool { return
 
 func TestAddKeepsPortAndTranslatesBothWays(t *testing.T) {
 	tb := NewTable(0)
-	f, err := tb.Add(protoTCP, rip1, client, vip, 0, nil, 0)
+	f, err := tb.Add(protoTCP, rip1, client, vip, 0, Stats{}, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,13 +48,13 @@ func TestAddKeepsPortAndTranslatesBothWays(t *testing.T) {
 
 func TestAddAvoidsUsedAndReservedPorts(t *testing.T) {
 	tb := NewTable(0)
-	f1, err := tb.Add(protoTCP, rip1, client, vip, 0, nil, 0)
+	f1, err := tb.Add(protoTCP, rip1, client, vip, 0, Stats{}, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// rs2 opens from the same port to the same client: the outer tuple
 	// VIP:20 → client is taken, so it gets another privileged port.
-	f2, err := tb.Add(protoTCP, rip2, client, vip, 0, nil, 0)
+	f2, err := tb.Add(protoTCP, rip2, client, vip, 0, Stats{}, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,19 +63,19 @@ func TestAddAvoidsUsedAndReservedPorts(t *testing.T) {
 	}
 	// To another peer the same outer port is free again.
 	other := netip.MustParseAddrPort("203.0.113.12:5000")
-	f3, _ := tb.Add(protoTCP, rip2, other, vip, 0, nil, 0)
+	f3, _ := tb.Add(protoTCP, rip2, other, vip, 0, Stats{}, nil, 0)
 	if f3.Outer.Port() != 20 {
 		t.Errorf("flow to another peer: outer %v, want port 20", f3.Outer)
 	}
 	// A reserved wanted port is never used.
 	res := reserve{30000: true}
 	hi := netip.MustParseAddrPort("10.11.12.1:30000")
-	f4, err := tb.Add(protoTCP, hi, client, vip, 0, res, 0)
+	f4, err := tb.Add(protoTCP, hi, client, vip, 0, Stats{}, res, 0)
 	if err != nil || f4.Outer.Port() == 30000 || f4.Outer.Port() < 1024 {
 		t.Errorf("Add with a reserved port: %v, %v; want another port >= 1024", f4.Outer, err)
 	}
 	// Adding the same flow again returns it.
-	again, err := tb.Add(protoTCP, rip1, client, vip, 0, nil, 0)
+	again, err := tb.Add(protoTCP, rip1, client, vip, 0, Stats{}, nil, 0)
 	if err != nil || again != f1 {
 		t.Errorf("Add again = %v, %v; want %v", again, err, f1)
 	}
@@ -87,7 +87,7 @@ func TestAddAvoidsUsedAndReservedPorts(t *testing.T) {
 func TestNoPortLeft(t *testing.T) {
 	tb := NewTable(0)
 	all := reserveAll{}
-	if _, err := tb.Add(protoUDP, rip1, client, vip, 0, all, 0); !errors.Is(err, ErrNoPort) {
+	if _, err := tb.Add(protoUDP, rip1, client, vip, 0, Stats{}, all, 0); !errors.Is(err, ErrNoPort) {
 		t.Errorf("Add with every port reserved: err %v, want ErrNoPort", err)
 	}
 }
@@ -99,12 +99,12 @@ func (reserveAll) Reserved(uint8, netip.AddrPort, netip.AddrPort) bool { return 
 func TestExpiryFollowsTCPState(t *testing.T) {
 	tb := NewTable(0)
 	ms := func(d time.Duration) ipvs.Tick { return ipvs.Tick(d.Milliseconds()) }
-	f, _ := tb.Add(protoTCP, rip1, client, vip, 0, nil, 0)
+	f, _ := tb.Add(protoTCP, rip1, client, vip, 0, Stats{}, nil, 0)
 	// SYN_SENT: 2 minutes.
 	if _, ok := tb.LookupIn(protoTCP, client, f.Outer, 0, ms(2*time.Minute)+1); ok {
 		t.Fatalf("a half-open flow outlived SYN_SENT's timeout")
 	}
-	f, _ = tb.Add(protoTCP, rip1, client, vip, 0, nil, ms(3*time.Minute))
+	f, _ = tb.Add(protoTCP, rip1, client, vip, 0, Stats{}, nil, ms(3*time.Minute))
 	now := ms(3 * time.Minute)
 	tb.LookupIn(protoTCP, client, f.Outer, tcpSYN|tcpACK, now) // established: 15 minutes
 	if _, ok := tb.LookupOut(protoTCP, rip1, client, tcpACK, now+ms(14*time.Minute)); !ok {
@@ -124,16 +124,16 @@ func TestTableFull(t *testing.T) {
 	tb := NewTable(2)
 	for i := range 2 {
 		in := netip.AddrPortFrom(rip1.Addr(), uint16(2000+i))
-		if _, err := tb.Add(protoUDP, in, client, vip, 0, nil, 0); err != nil {
+		if _, err := tb.Add(protoUDP, in, client, vip, 0, Stats{}, nil, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := tb.Add(protoUDP, netip.MustParseAddrPort("10.11.12.1:3000"), client, vip, 0, nil, 0); !errors.Is(err, ErrTableFull) {
+	if _, err := tb.Add(protoUDP, netip.MustParseAddrPort("10.11.12.1:3000"), client, vip, 0, Stats{}, nil, 0); !errors.Is(err, ErrTableFull) {
 		t.Errorf("Add to a full table: %v, want ErrTableFull", err)
 	}
 	// Once the old flows expired there is room again.
 	later := ipvs.Tick(DefaultTimeouts().UDP.Milliseconds() + 1)
-	if _, err := tb.Add(protoUDP, netip.MustParseAddrPort("10.11.12.1:3000"), client, vip, 0, nil, later); err != nil {
+	if _, err := tb.Add(protoUDP, netip.MustParseAddrPort("10.11.12.1:3000"), client, vip, 0, Stats{}, nil, later); err != nil {
 		t.Errorf("Add after expiry: %v", err)
 	}
 }
@@ -154,7 +154,7 @@ func TestInsertFixedTranslation(t *testing.T) {
 
 func TestLookupNoAllocs(t *testing.T) {
 	tb := NewTable(0)
-	f, _ := tb.Add(protoTCP, rip1, client, vip, 0, nil, 0)
+	f, _ := tb.Add(protoTCP, rip1, client, vip, 0, Stats{}, nil, 0)
 	n := testing.AllocsPerRun(1000, func() {
 		tb.LookupOut(protoTCP, rip1, client, tcpACK, 1)
 		tb.LookupIn(protoTCP, client, f.Outer, tcpACK, 1)
