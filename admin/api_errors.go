@@ -20,6 +20,9 @@ const (
 	CodeBadRequest    = "bad_request"     // a request the API cannot decode or accept
 	CodeNotFound      = "not_found"       // no such endpoint
 	CodeUnavailable   = "unavailable"     // the daemon is stopping or the request was abandoned
+	CodeUnauthorized  = "unauthorized"    // the TCP admin listener wants a login or an API token
+	CodeRateLimited   = "rate_limited"    // too many failed logins or tokens from this client
+	CodeForbidden     = "forbidden"       // a cross-origin request on the strength of a cookie
 	CodeFailed        = "failed"          // anything else
 	codeUnknown       = "unknown_failure" // a non-JSON answer (not lvsd on the socket?)
 )
@@ -37,6 +40,10 @@ type APIError struct {
 
 // Error returns the daemon's message, marked as lvsd's.
 func (e *APIError) Error() string { return "lvsd: " + e.Message }
+
+// WriteError sends e as the API's JSON error answer ({"error": {...}}
+// with e.Status), for handlers outside this package that guard the API.
+func WriteError(w http.ResponseWriter, e *APIError) { replyError(w, e) }
 
 // codeSentinels maps codes to the errors errors.Is matches them with.
 var codeSentinels = map[string]error{

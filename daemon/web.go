@@ -139,17 +139,30 @@ func SetPassword(opts Options, in io.Reader, stderr io.Writer) int {
 	return ExitOK
 }
 
-// webHandler is what the TCP admin listener serves: the allow-list before
-// anything else, then the web tool at /, and the JSON API, /metrics and the
-// event stream as on the control socket, where requests that change
-// something are taken from the router itself only (they carry no login).
-func (d *lvsd) webHandler(tool *web.Server) http.Handler {
-	api := d.handler()
+// webHandler is what the TCP admin listener serves (adminHandler), with
+// /metrics open to the allow-list.
+//
+// Hook pending: lvsd's --metrics-auth option (daemon.Options.MetricsAuth,
+// owned by options.go and cmd/lvsd) is to be passed here instead of false.
+func (d *lvsd) webHandler(tool *web.Server) http.Handler { return d.adminHandler(tool, false) }
+
+// adminHandler is what the TCP admin listener serves: the allow-list
+// before anything else, then the web tool at /, and the JSON API, /metrics
+// and the event stream as on the control socket. The API asks for a login
+// (an API token, or the tool's session cookie: web.Server.RequireLogin);
+// /metrics does too when metricsAuth is set, and is open to the allow-list
+// otherwise. Requests that change something are taken from the router
+// itself only, logged in or not.
+func (d *lvsd) adminHandler(tool *web.Server, metricsAuth bool) http.Handler {
+	api := loopbackWrites(d.handler())
 	mux := http.NewServeMux()
 	mux.Handle("/", tool.Handler())
-	guarded := loopbackWrites(api)
-	mux.Handle("/v1/", guarded)
-	mux.Handle(admin.PathMetrics, guarded)
+	mux.Handle("/v1/", tool.RequireLogin(api))
+	if metricsAuth {
+		mux.Handle(admin.PathMetrics, tool.RequireLogin(api))
+	} else {
+		mux.Handle(admin.PathMetrics, api)
+	}
 	return web.AllowHandler(d.allowList(), mux)
 }
 
@@ -170,7 +183,8 @@ func (o Options) allowList() ([]netip.Prefix, error) {
 }
 
 // loopbackWrites refuses requests other than GET and HEAD unless they come
-// from the router itself: the JSON API has no login of its own.
+// from the router itself: a login lets a client read the API from afar,
+// changes stay with lvsadm on the router and the web tool.
 func loopbackWrites(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -127,42 +128,128 @@ func TestWebSetPassword(t *testing.T) {
 }
 
 // TestWebHandlerAccess: the admin listener's allow-list comes before the
-// tool and the API alike, and API changes over TCP are taken from loopback
-// only.
+// tool and the API alike, the API wants a login, and API changes over TCP
+// are taken from loopback only.
 func TestWebHandlerAccess(t *testing.T) {
-	try := func(d *lvsd, method, path, from string) int {
+	pw := filepath.Join(t.TempDir(), "piranha.passwd")
+	token, err := web.NewToken(web.TokenFileFor(pw), "test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := "Bearer " + token
+	try := func(d *lvsd, method, path, from, auth string) int {
 		t.Helper()
 		h := d.webHandler(d.newWebTool())
 		r := httptest.NewRequest(method, path, strings.NewReader(`{"commands":[]}`))
 		r.RemoteAddr = from
+		if auth != "" {
+			r.Header.Set("Authorization", auth)
+		}
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		return w.Code
 	}
-	d := &lvsd{events: admin.NewEventLog(8, nil)}
-	d.metrics = prometheus.NewRegistry()
+	d := &lvsd{opts: Options{PasswordFile: pw}, events: admin.NewEventLog(8, nil), metrics: prometheus.NewRegistry()}
 	for _, tt := range []struct {
-		method, path, from string
-		want               int
+		method, path, from, auth string
+		want                     int
 	}{
-		{"GET", "/login", "127.0.0.1:1", http.StatusOK},
-		{"GET", "/login", "192.0.2.1:1", http.StatusForbidden},
-		{"GET", "/help", "192.0.2.1:1", http.StatusForbidden},
-		{"GET", admin.PathMetrics, "192.0.2.1:1", http.StatusForbidden},
-		{"POST", admin.PathCommand, "192.0.2.1:1", http.StatusForbidden},
-		{"GET", "/control", "127.0.0.1:1", http.StatusSeeOther},
+		{"GET", "/login", "127.0.0.1:1", "", http.StatusOK},
+		{"GET", "/login", "192.0.2.1:1", "", http.StatusForbidden},
+		{"GET", "/help", "192.0.2.1:1", "", http.StatusForbidden},
+		{"GET", admin.PathMetrics, "192.0.2.1:1", "", http.StatusForbidden},
+		{"POST", admin.PathCommand, "192.0.2.1:1", bearer, http.StatusForbidden},
+		{"GET", "/control", "127.0.0.1:1", "", http.StatusSeeOther},
+		{"GET", admin.PathMetrics, "127.0.0.1:1", "", http.StatusOK},
+		{"POST", admin.PathCommand, "127.0.0.1:1", "", http.StatusUnauthorized},
 	} {
-		if got := try(d, tt.method, tt.path, tt.from); got != tt.want {
-			t.Errorf("%s %s from %s = %d, want %d", tt.method, tt.path, tt.from, got, tt.want)
+		if got := try(d, tt.method, tt.path, tt.from, tt.auth); got != tt.want {
+			t.Errorf("%s %s from %s (auth %t) = %d, want %d", tt.method, tt.path, tt.from, tt.auth != "", got, tt.want)
 		}
 	}
-	open := &lvsd{opts: Options{AdminAllow: "all"}, events: admin.NewEventLog(8, nil), metrics: prometheus.NewRegistry()}
-	if got := try(open, "GET", "/login", "192.0.2.1:1"); got != http.StatusOK {
+	open := &lvsd{opts: Options{AdminAllow: "all", PasswordFile: pw}, events: admin.NewEventLog(8, nil), metrics: prometheus.NewRegistry()}
+	if got := try(open, "GET", "/login", "192.0.2.1:1", ""); got != http.StatusOK {
 		t.Errorf("GET /login from 192.0.2.1 with --admin-allow all = %d, want 200", got)
 	}
-	if got := try(open, "POST", admin.PathCommand, "192.0.2.1:1"); got != http.StatusForbidden {
-		t.Errorf("POST %s from 192.0.2.1 with --admin-allow all = %d, want 403 (loopback only)", admin.PathCommand, got)
+	if got := try(open, "POST", admin.PathCommand, "192.0.2.1:1", ""); got != http.StatusUnauthorized {
+		t.Errorf("POST %s from 192.0.2.1 with --admin-allow all = %d, want 401 (no login)", admin.PathCommand, got)
 	}
+	if got := try(open, "POST", admin.PathCommand, "192.0.2.1:1", bearer); got != http.StatusForbidden {
+		t.Errorf("POST %s from 192.0.2.1 with --admin-allow all and a token = %d, want 403 (loopback only)", admin.PathCommand, got)
+	}
+}
+
+// TestWebAPINeedsLogin: on the TCP admin listener the JSON API answers a
+// request without credentials with 401 and a JSON error, even from an
+// allowed address (it used to answer 200); a token or a web session opens
+// it. /metrics is open to the allow-list unless metricsAuth asks for the
+// login there too.
+func TestWebAPINeedsLogin(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "piranha.passwd")
+	tokens := web.TokenFileFor(pw)
+	token, err := web.NewToken(tokens, "test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := web.SetPassword(pw, "s3cret-enough"); err != nil {
+		t.Fatal(err)
+	}
+	d := &lvsd{opts: Options{PasswordFile: pw, AdminAllow: "all"}, events: admin.NewEventLog(8, nil), metrics: prometheus.NewRegistry()}
+	tool := d.newWebTool()
+	session := login(t, tool, "s3cret-enough")
+	for _, metricsAuth := range []bool{false, true} {
+		h := d.adminHandler(tool, metricsAuth)
+		for _, tt := range []struct {
+			name, path, auth, cookie string
+			want                     int
+		}{
+			{"events, nothing", admin.PathEvents, "", "", http.StatusUnauthorized},
+			{"events, token", admin.PathEvents, "Bearer " + token, "", http.StatusOK},
+			{"events, wrong token", admin.PathEvents, "Bearer " + web.TokenPrefix + "x", "", http.StatusUnauthorized},
+			{"events, session", admin.PathEvents, "", session, http.StatusOK},
+			{"unknown endpoint, nothing", "/v1/nosuch", "", "", http.StatusUnauthorized},
+			{"unknown endpoint, token", "/v1/nosuch", "Bearer " + token, "", http.StatusNotFound},
+			{"metrics, nothing", admin.PathMetrics, "", "", map[bool]int{false: http.StatusOK, true: http.StatusUnauthorized}[metricsAuth]},
+			{"metrics, token", admin.PathMetrics, "Bearer " + token, "", http.StatusOK},
+		} {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel() // the event stream ends at once
+			r := httptest.NewRequestWithContext(ctx, "GET", tt.path, nil)
+			r.RemoteAddr = "192.0.2.1:1"
+			if tt.auth != "" {
+				r.Header.Set("Authorization", tt.auth)
+			}
+			if tt.cookie != "" {
+				r.AddCookie(&http.Cookie{Name: web.SessionCookie, Value: tt.cookie})
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tt.want {
+				t.Errorf("metricsAuth %t: %s: GET %s = %d, want %d", metricsAuth, tt.name, tt.path, w.Code, tt.want)
+			}
+			if tt.want == http.StatusUnauthorized && !strings.Contains(w.Body.String(), `"code":"unauthorized"`) {
+				t.Errorf("metricsAuth %t: %s: 401 body %q is not the API's JSON error", metricsAuth, tt.name, w.Body)
+			}
+		}
+	}
+}
+
+// login logs in to the tool as piranha and returns the session cookie.
+func login(t *testing.T, tool *web.Server, password string) string {
+	t.Helper()
+	form := url.Values{"username": {web.User}, "password": {password}}
+	r := httptest.NewRequest("POST", "/login", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.RemoteAddr = "127.0.0.1:1"
+	w := httptest.NewRecorder()
+	tool.Handler().ServeHTTP(w, r)
+	for _, c := range w.Result().Cookies() {
+		if c.Name == web.SessionCookie && c.Value != "" {
+			return c.Value
+		}
+	}
+	t.Fatalf("login = %d, no session cookie: %s", w.Code, w.Body)
+	return ""
 }
 
 // TestWebListenTLS: --admin-cert/--admin-key make the admin listener speak

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -110,7 +111,7 @@ func TestSetPasswordFile(t *testing.T) {
 		t.Error("verify(wrong password) = nil")
 	}
 	var out strings.Builder
-	if code := Passwd([]string{"--password-file", path}, strings.NewReader("another password\n"), &out); code != 0 {
+	if code := Passwd([]string{"--password-file", path}, strings.NewReader("another password\n"), io.Discard, &out); code != 0 {
 		t.Fatalf("Passwd = %d: %s", code, out.String())
 	}
 	if err := verify(path, User, "another password"); err != nil || strings.Contains(out.String(), "another password") {

@@ -55,6 +55,7 @@ var ErrConflict = errors.New("lvs.cf changed since these edits started")
 type Options struct {
 	Backend      Backend
 	PasswordFile string         // the bcrypt password file (SetPassword)
+	TokenFile    string         // the API token file (NewToken); "" means TokenFileFor(PasswordFile)
 	Allow        []netip.Prefix // clients allowed; nil means DefaultAllow
 	Secure       bool           // served over TLS: cookies get Secure
 	Now          func() time.Time
@@ -91,6 +92,9 @@ func New(o Options) *Server {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.TokenFile == "" {
+		o.TokenFile = TokenFileFor(o.PasswordFile)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

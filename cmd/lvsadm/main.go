@@ -19,7 +19,7 @@ import (
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "passwd" {
-		os.Exit(web.Passwd(os.Args[2:], os.Stdin, os.Stderr))
+		os.Exit(web.Passwd(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	if len(os.Args) > 1 && os.Args[1] == "import-keepalived" {
 		os.Exit(keepalived.Command(os.Args[2:], os.Stdout, os.Stderr))
