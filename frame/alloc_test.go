@@ -30,6 +30,9 @@ func TestNoAllocs(t *testing.T) {
 	pi6.Decode(err6)
 	pn.Decode(ns)
 	out6 := make([]byte, frame.ICMPv6ErrorMaxLen)
+	big6, _ := frametest.GSO(rip6, cip6, frame.ACK, make([]byte, 65000), 1428)
+	var pb6 frame.Parsed
+	pb6.Decode(big6)
 	segs := segBufs(64, 1600)
 	out := make([]byte, frame.ICMPErrorMaxLen)
 	tests := []struct {
@@ -81,6 +84,7 @@ func TestNoAllocs(t *testing.T) {
 		}},
 		{"PutUnsolicitedNA", func() { frame.PutUnsolicitedNA(out6, mac1, vip6.Addr(), 0) }},
 		{"PutNeighborSolicit", func() { frame.PutNeighborSolicit(out6, mac1, nat6, rip6.Addr()) }},
+		{"Segment ipv6", func() { frame.Segment(segs, big6, &pb6, 1428) }},
 		{"SolicitedNode", func() { frame.MulticastMAC(frame.SolicitedNode(rip6.Addr())) }},
 	}
 	for _, tt := range tests {

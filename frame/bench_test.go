@@ -26,6 +26,33 @@ func BenchmarkDecodeTCP(b *testing.B) {
 	benchDecode(b, frametest.TCP(cip, vip, frame.ACK, make([]byte, 1400)))
 }
 
+func BenchmarkDecodeTCP6(b *testing.B) {
+	benchDecode(b, frametest.TCP(cip6, vip6, frame.ACK, make([]byte, 1400)))
+}
+
+// BenchmarkDecodeTCP6Ext decodes TCP after a hop-by-hop and a destination
+// options header: the cost of the extension-header walk.
+func BenchmarkDecodeTCP6Ext(b *testing.B) {
+	benchDecode(b, frametest.TCP(cip6, vip6, frame.ACK, make([]byte, 1400), frametest.WithExt(frame.ProtoHopOpts, frame.ProtoDstOpts)))
+}
+
+// BenchmarkRewrite6 is BenchmarkRewrite for IPv6 (NAT66).
+func BenchmarkRewrite6(b *testing.B) {
+	f := frametest.TCP(cip6, vip6, frame.ACK, make([]byte, 1400))
+	var p frame.Parsed
+	p.Decode(f)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i&1 == 0 {
+			p.SetDst(f, rip6)
+		} else {
+			p.SetDst(f, vip6)
+		}
+		i++
+	}
+}
+
 func BenchmarkDecodeUDP(b *testing.B) { benchDecode(b, frametest.UDP(cip, vip, make([]byte, 64))) }
 
 func BenchmarkDecodeARP(b *testing.B) {

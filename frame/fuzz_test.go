@@ -331,7 +331,7 @@ func FuzzSegment(f *testing.F) {
 		seq := p.TCP(data).Seq()
 		for i, s := range bufs[:n] {
 			q.Decode(s)
-			if q.Kind != frame.KindIPv4 || q.Proto != frame.ProtoTCP || q.Src != p.Src || q.Dst != p.Dst {
+			if q.Kind != p.Kind || q.Proto != frame.ProtoTCP || q.Src != p.Src || q.Dst != p.Dst {
 				t.Fatalf("segment %d does not decode as the flow: %+v", i, q)
 			}
 			sumsValid(t, s, &q)

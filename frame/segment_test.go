@@ -116,3 +116,63 @@ func TestSegmentRefuses(t *testing.T) {
 		t.Errorf("MSSForMTU(1500) = %d, want 1460", got)
 	}
 }
+
+func TestSegmentIPv6(t *testing.T) {
+	tests := []struct {
+		name     string
+		payload  int
+		mss      int
+		flags    frame.TCPFlags
+		opts     []frametest.Option
+		wantSegs int
+	}{
+		{"65,000-byte download frame", 65000, 1428, frame.ACK | frame.PSH, nil, 46},
+		{"extension headers, vlan, fin", 10000, 1400, frame.ACK | frame.FIN | frame.PSH, []frametest.Option{frametest.WithVLAN(4),
+			frametest.WithExt(frame.ProtoHopOpts, frame.ProtoDstOpts)}, 8},
+		{"fits in one", 100, 1428, frame.ACK, nil, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			payload := make([]byte, tt.payload)
+			for i := range payload {
+				payload[i] = byte(i*7 + i>>8)
+			}
+			f, vnet := frametest.GSO(cip6, vip6, tt.flags, payload, tt.mss, tt.opts...)
+			if vnet[1] != 4 {
+				t.Fatalf("virtio-net GSO type = %d, want 4 (TCPv6)", vnet[1])
+			}
+			p := decode(t, f)
+			p.Partial = true
+			frametest.Check(t, f, frametest.PartialSumOK())
+			bufs := segBufs(64, 1600)
+			n := frame.Segment(bufs, f, p, tt.mss)
+			if n != tt.wantSegs {
+				t.Fatalf("Segment = %d segments, want %d", n, tt.wantSegs)
+			}
+			var joined []byte
+			seq := p.TCP(f).Seq()
+			for i, s := range bufs[:n] {
+				want := tt.flags
+				if i < n-1 {
+					want &^= frame.FIN | frame.PSH
+				}
+				chunk := payload[min(i*tt.mss, len(payload)):min((i+1)*tt.mss, len(payload))]
+				frametest.Check(t, s, frametest.SumsOK(), frametest.Flags(want), frametest.Payload(chunk),
+					frametest.Seq(seq+uint32(i*tt.mss)), frametest.SrcAddr(cip6.Addr()), frametest.DstAddr(vip6.Addr()),
+					frametest.DstPort(vip6.Port()), frametest.Len(p.Payload+len(chunk)))
+				q := decode(t, s)
+				if q.Kind != frame.KindIPv6 || q.L4 != p.L4 || q.VLAN != p.VLAN {
+					t.Errorf("segment %d: headers not copied (%+v)", i, q)
+				}
+				joined = append(joined, s[q.Payload:q.End]...)
+			}
+			if !bytes.Equal(joined, payload) {
+				t.Errorf("segments carry %d bytes that differ from the %d-byte payload", len(joined), len(payload))
+			}
+		})
+	}
+	frags := frametest.Fragments6(frametest.TCP(cip6, vip6, frame.ACK, make([]byte, 3000)), 1280, 1)
+	if n := frame.Segment(segBufs(8, 1600), frags[0], decode(t, frags[0]), 1000); n != 0 {
+		t.Errorf("Segment of an IPv6 fragment = %d, want 0", n)
+	}
+}

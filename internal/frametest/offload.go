@@ -68,11 +68,14 @@ func Fragments(f []byte, mtu int) [][]byte {
 // offload hands it to a veth (DESIGN.md, "Frames as they really arrive"):
 // one frame with all of payload, whatever its size, and a CHECKSUM_PARTIAL
 // TCP checksum field holding the folded, non-inverted pseudo-header sum.
-// It also returns the matching virtio-net header (NEEDS_CSUM, GSO TCPv4,
+// It also returns the matching virtio-net header (NEEDS_CSUM, GSO TCPv4 or TCPv6,
 // gso_size mss, csum_start at the TCP header, csum_offset 16), little
 // endian, built by hand rather than with frame.VNetHdr.
 func GSO(src, dst netip.AddrPort, flags frame.TCPFlags, payload []byte, mss int, opts ...Option) (f, vnet []byte) {
 	f = TCP(src, dst, flags, payload, opts...)
+	if src.Addr().Is6() {
+		return gso6(f, mss)
+	}
 	l3, l4 := l3Offset(f), l4Offset(f)
 	end := l3 + int(binary.BigEndian.Uint16(f[l3+2:]))
 	binary.BigEndian.PutUint16(f[l4+16:], uint16(pseudoSum(f, l3, end-l4)))
@@ -119,4 +122,21 @@ func makePartial6(f []byte) []byte {
 	s = onesSum([]byte{0, 0, byte(n >> 8), byte(n), 0, 0, 0, proto}, s)
 	binary.BigEndian.PutUint16(d[off+sumOff:], uint16(s))
 	return f
+}
+
+// gso6 is GSO for the TCP/IPv6 frame f: a partial checksum and a
+// virtio-net header of GSO type TCPv6 (4).
+func gso6(f []byte, mss int) (_, vnet []byte) {
+	makePartial6(f)
+	l3 := l3Offset(f)
+	_, off, _ := walk6(f[l3:])
+	l4 := l3 + off
+	thl := int(f[l4+12]>>4) * 4
+	vnet = make([]byte, frame.VNetHdrLen)
+	vnet[0], vnet[1] = 1, 4
+	binary.LittleEndian.PutUint16(vnet[2:], uint16(l4+thl))
+	binary.LittleEndian.PutUint16(vnet[4:], uint16(mss))
+	binary.LittleEndian.PutUint16(vnet[6:], uint16(l4))
+	binary.LittleEndian.PutUint16(vnet[8:], 16)
+	return f, vnet
 }
