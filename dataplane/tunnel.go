@@ -75,7 +75,8 @@ func (w *Worker) takeTunnelBufs(k int) [][]byte {
 //
 // Path MTU: a datagram that would not fit the egress MTU with the outer
 // header is answered with "fragmentation needed" carrying MTU-20 when DF is
-// set (IPVS: __mtu_check_toobig_v4), and dropped when not. A TCP GSO
+// set (IPVS: __mtu_check_toobig_v4), and sent in outer fragments when not
+// (tunnelFrag). A TCP GSO
 // super-frame is cut into segments in software (frame.Segment) and each is
 // encapsulated: the virtio-net header cannot describe IPIP segmentation
 // (there is no IPXIP4 GSO type), so the kernel would refuse the frame. Its
@@ -90,7 +91,7 @@ func (w *Worker) tunnel(f []byte, m Meta, st *State, c conntrack.Conn, svc *ipvs
 	port := w.d.Ports[out]
 	mtu := port.MTU - frame.IPIPOverhead
 	n := p.End - p.L3
-	if n > mtu {
+	if n > mtu && frame.IPv4(f[p.L3:p.End]).DF() {
 		return w.tooBig(f, st, mtu)
 	}
 	if !frame.IPv4(f[p.L3:p.End]).DecTTL() {
@@ -99,6 +100,9 @@ func (w *Worker) tunnel(f []byte, m Meta, st *State, c conntrack.Conn, svc *ipvs
 	}
 	if p.Partial && !p.CompletePartial(f) {
 		return w.C.drop(DropBadChecksum)
+	}
+	if n > mtu {
+		return w.tunnelFrag(f, st, c, svc, out, mac)
 	}
 	bufs := w.takeTunnelBufs(1)
 	if bufs == nil {
@@ -113,6 +117,35 @@ func (w *Worker) tunnel(f []byte, m Meta, st *State, c conntrack.Conn, svc *ipvs
 	}
 	w.count(st, c, svc, true, n)
 	w.emit(out, b[:k], Meta{})
+	return Forward
+}
+
+// tunnelFrag sends a datagram without DF that is too big for the egress
+// once encapsulated as fragments of the outer IPIP packet, as IPVS does:
+// ip_vs_tunnel_xmit leaves DF clear outside when it is clear inside, and
+// ip_finish_output fragments the outer packet (ip_fragment). The real
+// server reassembles it before decapsulating. The fragments go out of the
+// worker's tunnel buffers; nothing is allocated.
+func (w *Worker) tunnelFrag(f []byte, st *State, c conntrack.Conn, svc *ipvs.Service, out int, mac frame.MAC) Verdict {
+	p := &w.p
+	port := w.d.Ports[out]
+	in := f[p.L3:p.End]
+	k := frame.IPIPFragments(len(in), port.MTU)
+	bufs := w.takeTunnelBufs(k)
+	if k == 0 || bufs == nil {
+		return w.C.drop(DropTooBig)
+	}
+	w.tun.id++
+	frames := w.tun.segs[:k]
+	if frame.FragmentIPIP(frames, bufs, in, port.MTU, mac, port.MAC, tunnelSrc(port, c), c.Real().Addr(), w.tun.id) != k {
+		clear(frames)
+		return w.C.drop(DropShort)
+	}
+	for i, fr := range frames {
+		frames[i] = nil
+		w.emit(out, fr, Meta{})
+	}
+	w.count(st, c, svc, true, len(in))
 	return Forward
 }
 

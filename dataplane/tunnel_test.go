@@ -178,7 +178,6 @@ func TestTunnelMTU(t *testing.T) {
 	}{
 		{"fits exactly", 1440, true, true, false, 0},
 		{"one byte over with DF", 1441, true, false, true, dataplane.DropTooBig},
-		{"one byte over without DF", 1441, false, false, false, dataplane.DropTooBig},
 		{"full-sized client segment", 1460, true, false, true, dataplane.DropTooBig},
 	}
 	for _, tc := range tests {

@@ -44,6 +44,18 @@ func EncapIPIP(b []byte, n int, dstMAC, srcMAC MAC, src, dst netip.Addr, id uint
 	if !in.ValidHeader() || in.TotalLen() != n {
 		return 0
 	}
+	var frag uint16
+	if in.DF() {
+		frag = ipv4FlagDF
+	}
+	putIPIPHeaders(b, in, n, frag, dstMAC, srcMAC, src, dst, id)
+	return IPIPInner + n
+}
+
+// putIPIPHeaders writes the Ethernet header and the outer IPv4 header of
+// an IPIP frame carrying n bytes of (a fragment of) inner datagram in,
+// with the flags and fragment offset field frag.
+func putIPIPHeaders(b []byte, in IPv4, n int, frag uint16, dstMAC, srcMAC MAC, src, dst netip.Addr, id uint16) {
 	e := Ethernet(b[:EthernetLen])
 	e.SetDst(dstMAC)
 	e.SetSrc(srcMAC)
@@ -54,10 +66,6 @@ func EncapIPIP(b []byte, n int, dstMAC, srcMAC MAC, src, dst netip.Addr, id uint
 	out[ipv4TOS] = ecnEncapsulate(in.TOS())
 	binary.BigEndian.PutUint16(out[ipv4TotalLen:], uint16(IPIPOverhead+n))
 	binary.BigEndian.PutUint16(out[ipv4ID:], id)
-	var frag uint16
-	if in.DF() {
-		frag = ipv4FlagDF
-	}
 	binary.BigEndian.PutUint16(out[ipv4Frag:], frag)
 	out[ipv4TTL] = in.TTL()
 	out[ipv4Proto] = ProtoIPIP
@@ -66,7 +74,61 @@ func EncapIPIP(b []byte, n int, dstMAC, srcMAC MAC, src, dst netip.Addr, id uint
 	copy(out[ipv4Dst:ipv4Dst+4], d[:])
 	binary.BigEndian.PutUint16(out[ipv4Sum:], 0)
 	out.UpdateChecksum()
-	return IPIPInner + n
+}
+
+// IPIPFragments returns how many fragments FragmentIPIP makes of an inner
+// datagram of n bytes for an egress MTU mtu, or 0 when the MTU leaves no
+// room for data.
+func IPIPFragments(n, mtu int) int {
+	per := (mtu - IPIPOverhead) &^ 7
+	if per <= 0 || n <= 0 {
+		return 0
+	}
+	return (n + per - 1) / per
+}
+
+// FragmentIPIP is EncapIPIP for an inner datagram too big for the egress
+// MTU mtu once encapsulated, whose DF flag is clear: as IPVS hands such a
+// packet to ip_fragment (ip_vs_tunnel_xmit, then ip_finish_output), the
+// outer datagram is cut into fragments of at most mtu bytes. Each carries
+// a copy of the outer header with identification id, its offset and MF
+// (all but the last), and a multiple of 8 bytes of the inner datagram (the
+// last the rest); the real server reassembles them before decapsulating.
+// DF is clear outside as inside.
+//
+// in is the complete inner IPv4 datagram (read only: it may stay in the
+// receive ring). FragmentIPIP writes fragment i into bufs[i] and sets
+// frames[i] to it, and returns the number of fragments, IPIPFragments(len(in),
+// mtu). It writes nothing and returns 0 when in is not a valid datagram
+// of its length or has DF set, when there are fewer buffers or frames
+// than fragments, or when a buffer is shorter than EthernetLen+mtu.
+func FragmentIPIP(frames, bufs [][]byte, in []byte, mtu int, dstMAC, srcMAC MAC, src, dst netip.Addr, id uint16) int {
+	h := IPv4(in)
+	n := len(in)
+	k := IPIPFragments(n, mtu)
+	if k == 0 || n < IPv4MinLen || !h.ValidHeader() || h.TotalLen() != n || h.DF() ||
+		len(bufs) < k || len(frames) < k || !src.Is4() || !dst.Is4() {
+		return 0
+	}
+	for _, b := range bufs[:k] {
+		if len(b) < EthernetLen+mtu {
+			return 0
+		}
+	}
+	per := (mtu - IPIPOverhead) &^ 7
+	for i := range k {
+		off := i * per
+		end := min(off+per, n)
+		frag := uint16(off / 8)
+		if end < n {
+			frag |= ipv4FlagMF
+		}
+		b := bufs[i]
+		putIPIPHeaders(b, h, end-off, frag, dstMAC, srcMAC, src, dst, id)
+		copy(b[IPIPInner:], in[off:end])
+		frames[i] = b[:IPIPInner+end-off]
+	}
+	return k
 }
 
 // ECN codepoints, the low two bits of the TOS byte (RFC 3168).
