@@ -38,6 +38,7 @@ func WriteDaemon(w io.Writer, h HAStatus, now time.Time) error {
 	}
 	if h.Role == "" {
 		fmt.Fprintln(bw, "router: alone (no backup in lvs.cf): active")
+		writeBGP(bw, h.BGP, now)
 		return bw.Flush()
 	}
 	fmt.Fprintf(bw, "router: %s, %s", h.Role, h.State)
@@ -85,6 +86,7 @@ func WriteDaemon(w io.Writer, h HAStatus, now time.Time) error {
 	if cf := h.ConfigSync; cf != nil {
 		writeConfigSync(bw, cf, now)
 	}
+	writeBGP(bw, h.BGP, now)
 	return bw.Flush()
 }
 

@@ -101,6 +101,8 @@ type HAStatus struct {
 	SerialMismatch bool   `json:"serial_mismatch,omitempty"`
 	// ConnSync is connection sync (syncdaemon = 1); nil when off.
 	ConnSync *ConnSyncStatus `json:"conn_sync,omitempty"`
+	// BGP is the BGP speaker (lvs.cf's bgp block, bgp.go); nil without one.
+	BGP *BGPStatus `json:"bgp,omitempty"`
 	// ConfigSync is lvs.cf sync to the partner; nil without a partner.
 	ConfigSync *ConfigSyncStatus `json:"config_sync,omitempty"`
 }

@@ -59,6 +59,8 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	ctx, stop := d.withDrain(ctx) // with BGP: withdraw, drain, then stop (bgp.go)
+	defer stop()
 	return d.run(ctx)
 }
 
@@ -92,6 +94,7 @@ type lvsd struct {
 	// active alone; a pair's role machine (ha) decides otherwise.
 	active bool
 	ha     *ha.Runner // nil without a backup
+	bgp    *announcer // nil without a bgp block (bgp.go)
 	sync   *connSync  // nil without syncdaemon
 	csync  *cfgSync   // nil without a backup
 	text   []byte     // the running lvs.cf's bytes (config sync)
@@ -138,7 +141,7 @@ func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger) (*lvs
 		return nil, err
 	}
 	d.site.resolve()
-	if d.ha, err = startHA(l.cfg, all, log); err != nil {
+	if d.ha, err = startRoles(l.cfg, all, log); err != nil {
 		return nil, err
 	}
 	d.active = d.ha == nil
@@ -184,6 +187,10 @@ func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger) (*lvs
 		return nil, err
 	}
 	if err := d.listen(); err != nil {
+		d.close()
+		return nil, err
+	}
+	if d.bgp, err = startBGP(l.cfg, all, log, d.events); err != nil {
 		d.close()
 		return nil, err
 	}
@@ -277,6 +284,7 @@ func (d *lvsd) run(ctx context.Context) error {
 	})
 	g.Go(func() error { return d.health.Run(gctx) })
 	d.metrics = admin.NewMetrics(d)
+	d.registerBGP()
 	if d.api != nil {
 		g.Go(func() error { return d.serve(gctx, d.api, false) })
 	}
@@ -320,7 +328,7 @@ func (d *lvsd) control(ctx context.Context) error {
 	defer d.notify(sdnotify.Stopping)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	announced, nextGARP, lastFold := 0, time.Now(), time.Now()
+	announced, nextGARP, lastFold := garpCount(d.cfg), time.Now(), time.Now()
 	var due []netip.Addr
 	buf := make([]byte, 64)
 	for {
@@ -342,6 +350,7 @@ func (d *lvsd) control(ctx context.Context) error {
 		}
 		d.dp.SendHeld(now, d.ctl) // frames that waited for a neighbour's MAC
 		d.checkLinks(now)
+		d.stepBGP(now)
 		d.ct.Expire(d.dp.Tick(now), 4096)
 		if now.Sub(lastFold) >= time.Second {
 			d.dp.FastCounters(d.table) // what the fast path forwarded, into the ipvs counters
