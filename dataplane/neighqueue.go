@@ -93,6 +93,9 @@ func newHeldQueue(ports []*Port) *heldQueue {
 // pendingMAC is the destination nextHop gives a frame whose next hop hop
 // has no MAC yet: a group address (ff:fe:…) that no neighbour can have,
 // since dr.Neigh never learns one, carrying hop in its last four bytes.
+// (An answer lvsd sends back to a received frame's source would carry it
+// only if that source were a group address, which no Ethernet sender may
+// use: such an answer is held and times out, counted.)
 func pendingMAC(hop [4]byte) frame.MAC {
 	return frame.MAC{0xff, 0xfe, hop[0], hop[1], hop[2], hop[3]}
 }

@@ -65,8 +65,10 @@
 //	           router; its lvs.cf is edited and reloaded and config sync must
 //	           copy it to the partner), arp-owners (target: a node, interface:
 //	           each VIP gets ARP replies from exactly one MAC)
-//	  assert:  {kind: share|failures|intact|persistence|takeover|bypass,
-//	            of: STEP (or a list, for persistence), tolerance, max, within, after}
+//	  assert:  {kind: share|failures|intact|persistence|takeover|bypass|served-by,
+//	            of: STEP (or a list, for persistence), tolerance, max, within, after,
+//	            server: NODE (served-by: every successful request answered by it,
+//	            a sorry server)}
 //	  with optional name, at (offset: from the start, or from when the
 //	  steps in after finished), after: [STEPS], requires: [FEATURES].
 //
