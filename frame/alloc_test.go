@@ -30,6 +30,7 @@ func TestNoAllocs(t *testing.T) {
 	pi6.Decode(err6)
 	pn.Decode(ns)
 	out6 := make([]byte, frame.ICMPv6ErrorMaxLen)
+	tun6 := make([]byte, 2048)
 	big6, _ := frametest.GSO(rip6, cip6, frame.ACK, make([]byte, 65000), 1428)
 	var pb6 frame.Parsed
 	pb6.Decode(big6)
@@ -85,6 +86,12 @@ func TestNoAllocs(t *testing.T) {
 		{"PutUnsolicitedNA", func() { frame.PutUnsolicitedNA(out6, mac1, vip6.Addr(), 0) }},
 		{"PutNeighborSolicit", func() { frame.PutNeighborSolicit(out6, mac1, nat6, rip6.Addr()) }},
 		{"Segment ipv6", func() { frame.Segment(segs, big6, &pb6, 1428) }},
+		{"EncapIP6IP6", func() {
+			copy(tun6[frame.IP6IP6Inner:], tcp6[14:])
+			if frame.EncapIP6IP6(tun6, len(tcp6)-14, mac1, mac1, nat6, rip6.Addr()) == 0 {
+				panic("EncapIP6IP6 refused")
+			}
+		}},
 		{"SolicitedNode", func() { frame.MulticastMAC(frame.SolicitedNode(rip6.Addr())) }},
 	}
 	for _, tt := range tests {
