@@ -76,11 +76,14 @@ func TestNoAllocs(t *testing.T) {
 		{"ToEchoReply ipv6", func() { frame.ToEchoReply(echo6, &pe6, 64) }},
 		{"PutICMPv6Error", func() {
 			p6.Decode(tcp6)
-			frame.PutICMPv6Error(out6, tcp6, &p6, frame.ICMPv6PacketTooBig, 0, 1280, nat6, mac1)
+			if frame.PutICMPv6Error(out6, tcp6, &p6, frame.ICMPv6PacketTooBig, 0, 1280, nat6, mac1) == 0 {
+				panic("no error")
+			}
 		}},
 		{"NeighborMessage and PutNeighborAdvert", func() {
-			if nd, ok := frame.NeighborMessage(ns, &pn); ok {
-				frame.PutNeighborAdvert(out6, ns, &pn, nd, mac1, frame.NAOverride)
+			nd, ok := frame.NeighborMessage(ns, &pn)
+			if !ok || frame.PutNeighborAdvert(out6, ns, &pn, nd, mac1, frame.NAOverride) == 0 {
+				panic("no advertisement")
 			}
 		}},
 		{"PutUnsolicitedNA", func() { frame.PutUnsolicitedNA(out6, mac1, vip6.Addr(), 0) }},
