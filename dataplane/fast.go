@@ -88,10 +88,11 @@ const offerAfter = 4
 // fastOffer is one direction of a flow a worker will install at the end of
 // its batch, after the frames that made it eligible have gone out.
 type fastOffer struct {
-	h   conntrack.Handle
-	dir conntrack.Dir
-	k   fastpath.Key
-	a   fastpath.Action
+	h     conntrack.Handle
+	dir   conntrack.Dir
+	k     fastpath.Key
+	a     fastpath.Action
+	early bool // installed before the batch's frames go out (offerSynAck)
 }
 
 // offer queues direction dir of c for the fast path if the frame being
@@ -148,13 +149,41 @@ func (w *Worker) offer(st *State, c conntrack.Conn, dir conntrack.Dir, src, dst 
 
 func mac4(m frame.MAC) [4]byte { return [4]byte(m[2:6]) }
 
-// installOffers hands the batch's offers to the fast path. Exactly one
-// worker installs a direction (SetOffloaded decides); a flow the table
-// dropped meanwhile is withdrawn again at once.
-func (w *Worker) installOffers() {
+// offerSynAck queues the reply direction of a NAT connection whose first
+// SYN the worker is forwarding through port out, to take the real server's
+// SYN-ACK too: the client's connect then waits for one pass through the
+// Go path instead of two. It is installed before the SYN leaves, so the
+// answer cannot overtake it. The client's own direction still waits for
+// its fourth packet (offer).
+func (w *Worker) offerSynAck(st *State, c conntrack.Conn, out int) {
+	p := &w.p
+	fp := w.d.fast
+	if fp == nil || len(w.offers) == cap(w.offers) || p.Proto != frame.ProtoTCP || p.Flags&(frame.SYN|frame.ACK) != frame.SYN ||
+		c.Method() != ipvs.Masq || c.Flags()&conntrack.FlagOnePacket != 0 || st.NAT != nil && st.NAT.helper(c.Virtual()) {
+		return
+	}
+	slot := uint32(c.Dest())*2 + 1
+	if int(slot) >= fp.Slots() {
+		return
+	}
+	cout, cmac, ok := w.nextHop(st, c.Client().Addr())
+	if !ok || cmac == pendingMAC(mac4(cmac)) {
+		return
+	}
+	port := w.d.Ports[cout]
+	w.offers = append(w.offers, fastOffer{h: c.Handle, dir: conntrack.DirOutput, early: true,
+		k: fastpath.Key{Src: c.Real(), Dst: c.Client(), Proto: frame.ProtoTCP},
+		a: fastpath.Action{DstMAC: cmac, SrcMAC: port.MAC, Src: c.Virtual(), Dst: c.Client(),
+			In: w.d.Ports[out].Ifindex, Out: port.Ifindex, DecTTL: true, MTU: port.MTU, Slot: slot, SynAck: true}})
+}
+
+// installOffers hands the batch's offers (the early ones, or the rest) to
+// the fast path. Exactly one worker installs a direction (SetOffloaded
+// decides); a flow the table dropped meanwhile is withdrawn again at once.
+func (w *Worker) installOffers(early bool) {
 	for i := range w.offers {
 		o := &w.offers[i]
-		if !w.d.CT.SetOffloaded(o.h, o.dir, true) {
+		if o.early != early || !w.d.CT.SetOffloaded(o.h, o.dir, true) {
 			continue
 		}
 		if err := w.d.fast.Install(o.k, o.a); err != nil {
@@ -167,8 +196,10 @@ func (w *Worker) installOffers() {
 			w.d.fast.Withdraw(o.k)
 		}
 	}
-	clear(w.offers)
-	w.offers = w.offers[:0]
+	if !early {
+		clear(w.offers)
+		w.offers = w.offers[:0]
+	}
 }
 
 // leaveFast withdraws both directions of c when a packet took it out of

@@ -88,6 +88,7 @@ func (w *Worker) forward(f []byte, m Meta, st *State, c conntrack.Conn, svc *ipv
 			return w.C.drop(DropTTL)
 		}
 		w.offer(st, c, conntrack.DirInput, p.Src, c.Real(), out, mac) // fast.go
+		w.offerSynAck(st, c, out)
 		p.SetDst(f, c.Real())
 		Ethernet(f).SetDst(mac)
 		Ethernet(f).SetSrc(port.MAC)

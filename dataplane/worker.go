@@ -119,6 +119,9 @@ func (w *Worker) buf() []byte {
 }
 
 func (w *Worker) flush() {
+	if len(w.offers) > 0 {
+		w.installOffers(true) // SYN-ACK entries before their SYNs leave (fast.go)
+	}
 	for port := range w.outF {
 		fs, ms := w.outF[port], w.outM[port]
 		for len(fs) > 0 {
@@ -138,7 +141,7 @@ func (w *Worker) flush() {
 		w.outF[port], w.outM[port] = w.outF[port][:0], w.outM[port][:0]
 	}
 	if len(w.offers) > 0 {
-		w.installOffers() // after the frames that made the flows eligible (fast.go)
+		w.installOffers(false) // after the frames that made the flows eligible (fast.go)
 	}
 }
 

@@ -207,3 +207,39 @@ func TestFlush(t *testing.T) {
 		t.Errorf("after Flush the fast path still forwards (verdict %#x)", ret)
 	}
 }
+
+// An entry installed to take a SYN-ACK forwards exactly that, besides the
+// established segments; every other SYN, FIN and RST still goes to Go.
+func TestSynAckEntry(t *testing.T) {
+	f := openForTest(t)
+	k := Key{Src: rip, Dst: client, Proto: frame.ProtoTCP}
+	a := Action{DstMAC: rsMAC, SrcMAC: outMAC, Src: vip, Dst: client, In: loIndex, Out: outIndex, DecTTL: true, MTU: 1500, SynAck: true}
+	if err := f.Install(k, a); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name  string
+		flags frame.TCPFlags
+		fwd   bool
+	}{
+		{"syn-ack", frame.SYN | frame.ACK, true},
+		{"ack", frame.ACK, true},
+		{"syn", frame.SYN, false},
+		{"syn-fin-ack", frame.SYN | frame.FIN | frame.ACK, false},
+		{"rst-ack", frame.RST | frame.ACK, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f1 := frametest.TCP(rip, client, tt.flags, nil, frametest.WithDstMAC(hostMAC))
+			ret, out := run(t, f.tcx, f1)
+			if (ret == tcActRedirect) != tt.fwd {
+				t.Fatalf("tcx verdict %#x, want forwarded %v", ret, tt.fwd)
+			}
+			if kept := runFilter(t, f.filter, f1) != 0; kept == tt.fwd {
+				t.Errorf("socket filter keeps the frame: %v, want %v", kept, !tt.fwd)
+			}
+			if tt.fwd {
+				frametest.Check(t, out, frametest.SrcAddr(vip.Addr()), frametest.Flags(tt.flags), frametest.SumsOK())
+			}
+		})
+	}
+}

@@ -47,6 +47,10 @@ type Action struct {
 	// Slot is the counter slot the packets and bytes are added to (see
 	// Counters): 2·destination ID, +1 for the reply direction.
 	Slot uint32
+	// SynAck forwards SYN-ACK segments too: the reply direction of a NAT
+	// connection installed with its first SYN, so the real server's answer
+	// does not wait for the Go path (connection set-up time).
+	SynAck bool
 }
 
 // The flow map's value: the action, precomputed checksum differences and
@@ -72,6 +76,7 @@ const (
 	flagDecTTL   = 1 // decrement the TTL
 	flagUDP      = 2 // a zero UDP checksum stays zero (BPF_F_MARK_MANGLED_0)
 	flagWithdraw = 4 // being removed: punt to the Go path
+	flagSynAck   = 8 // forward a SYN-ACK too (the reply direction of a NAT connection being opened)
 )
 
 // marshal encodes the action for the map entry of key k.
@@ -105,6 +110,9 @@ func (a Action) marshal(k Key, b *[valueLen]byte) {
 	}
 	if k.Proto == frame.ProtoUDP {
 		flags |= flagUDP
+	}
+	if a.SynAck {
+		flags |= flagSynAck
 	}
 	le.PutUint32(b[valIPDiff:], ip.host())
 	le.PutUint32(b[valAddrDiff:], addr.host())

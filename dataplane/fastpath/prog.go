@@ -47,8 +47,11 @@ const (
 const (
 	protoTCP = 6
 	protoUDP = 17
-	// tcpPunt are the TCP flags the Go path must see: FIN, SYN, RST.
-	tcpPunt = 0x07
+	// tcpPunt are the TCP flags the Go path must see: FIN and RST always,
+	// SYN unless the entry takes a SYN-ACK (flagSynAck).
+	tcpPunt   = 0x05
+	tcpSYN    = 0x02
+	tcpSYNACK = 0x12
 	// Helper flags (include/uapi/linux/bpf.h).
 	fPseudoHdr   = 1 << 4 // BPF_F_PSEUDO_HDR
 	fMarkMangled = 1 << 5 // BPF_F_MARK_MANGLED_0
@@ -68,6 +71,7 @@ const (
 	lUDPCsum = "udpcsum"
 	lCsum    = "csum"
 	lShot    = "shot"
+	lFlags   = "flags"
 )
 
 // classify emits the decision both programs share. With the context in
@@ -99,11 +103,13 @@ func classify(flows int) asm.Instructions {
 		asm.JNE.Imm(asm.R0, 0, lPunt),
 		asm.LoadMem(asm.R0, asm.RFP, stTTL, asm.Byte),
 		asm.JLE.Imm(asm.R0, 1, lPunt), // the Go path answers time exceeded
+		asm.Mov.Imm(asm.R9, 0), // the TCP flags (none for UDP)
 		asm.LoadMem(asm.R8, asm.RFP, stProto, asm.Byte),
 		asm.JEq.Imm(asm.R8, protoTCP, lTCP),
 		asm.JNE.Imm(asm.R8, protoUDP, lPunt),
 		asm.Ja.Label(lKey),
-		// TCP: SYN, FIN and RST change the connection's state: Go sees them.
+		// TCP: FIN and RST change the connection's state: Go sees them;
+		// a SYN too, but for a SYN-ACK to an entry installed to take it.
 		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol(lTCP),
 		asm.Mov.Imm(asm.R2, frTCPFlag),
 		asm.Mov.Reg(asm.R3, asm.RFP),
@@ -111,7 +117,8 @@ func classify(flows int) asm.Instructions {
 		asm.Mov.Imm(asm.R4, 1),
 		asm.FnSkbLoadBytes.Call(),
 		asm.JNE.Imm(asm.R0, 0, lPunt),
-		asm.LoadMem(asm.R0, asm.RFP, stTmp, asm.Byte),
+		asm.LoadMem(asm.R9, asm.RFP, stTmp, asm.Byte),
+		asm.Mov.Reg(asm.R0, asm.R9),
 		asm.And.Imm(asm.R0, tcpPunt),
 		asm.JNE.Imm(asm.R0, 0, lPunt),
 		// The key: addresses, ports, protocol.
@@ -133,10 +140,19 @@ func classify(flows int) asm.Instructions {
 		asm.LoadMem(asm.R2, asm.R6, skbIfindex, asm.Word),
 		asm.JNE.Reg(asm.R1, asm.R2, lPunt),
 		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word),
-		asm.And.Imm(asm.R1, flagWithdraw),
-		asm.JNE.Imm(asm.R1, 0, lPunt),
+		asm.Mov.Reg(asm.R2, asm.R1),
+		asm.And.Imm(asm.R2, flagWithdraw),
+		asm.JNE.Imm(asm.R2, 0, lPunt),
+		asm.Mov.Reg(asm.R2, asm.R9),
+		asm.And.Imm(asm.R2, tcpSYN),
+		asm.JEq.Imm(asm.R2, 0, lFlags),
+		asm.And.Imm(asm.R1, flagSynAck), // a SYN: only a SYN-ACK, and only where installed to take it
+		asm.JEq.Imm(asm.R1, 0, lPunt),
+		asm.Mov.Reg(asm.R2, asm.R9),
+		asm.And.Imm(asm.R2, tcpSYNACK),
+		asm.JNE.Imm(asm.R2, tcpSYNACK, lPunt),
 		// Over the egress MTU and not a GSO super-frame: Go answers it.
-		asm.LoadMem(asm.R1, asm.R6, skbLen, asm.Word),
+		asm.LoadMem(asm.R1, asm.R6, skbLen, asm.Word).WithSymbol(lFlags),
 		asm.LoadMem(asm.R2, asm.R7, valMaxLen, asm.Word),
 		asm.JLE.Reg(asm.R1, asm.R2, lFits),
 		asm.LoadMem(asm.R1, asm.R6, skbGSOSize, asm.Word),
