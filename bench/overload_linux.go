@@ -148,7 +148,7 @@ func (r *runner) loadCurve(ctx context.Context, cv *LoadCurve, c contender) erro
 	cv.Points = append(cv.Points, top)
 	if isLVSD {
 		cv.Mode = l.modeAfter(r.tb)
-		r.con.logf("overload %s: lvsd reported dataplane mode %s", cv.Contender, modeText(cv.Mode))
+		r.con.logf("overload %s: lvsd's dataplane mode: %s", name, modeText(cv.Mode))
 	}
 	return nil
 }
