@@ -22,7 +22,6 @@ import (
 // the same name left by a crashed run, so a crash never blocks a restart.
 type KernelGuard struct {
 	table string
-	dial  []nftables.ConnOption // extra options for each connection (tests)
 }
 
 // InstallGuard installs (or atomically replaces) the guard table.
@@ -45,7 +44,7 @@ func (g *KernelGuard) Update(ctx context.Context, spec GuardSpec) error {
 	if err != nil {
 		return err
 	}
-	err = g.flush(ctx, func(c *nftables.Conn) error {
+	err = nftBatch(ctx, func(c *nftables.Conn) error {
 		tab := &nftables.Table{Name: t.Name, Family: nftables.TableFamilyNetdev}
 		c.AddTable(tab) // declared first so that the delete cannot fail on a fresh host
 		c.DelTable(tab)
@@ -60,7 +59,7 @@ func (g *KernelGuard) Update(ctx context.Context, spec GuardSpec) error {
 // Remove deletes the guard table in one netlink batch. Removing a table
 // that is already gone is not an error.
 func (g *KernelGuard) Remove(ctx context.Context) error {
-	err := g.flush(ctx, func(c *nftables.Conn) error {
+	err := nftBatch(ctx, func(c *nftables.Conn) error {
 		tab := &nftables.Table{Name: g.table, Family: nftables.TableFamilyNetdev}
 		c.AddTable(tab)
 		c.DelTable(tab)
@@ -72,22 +71,21 @@ func (g *KernelGuard) Remove(ctx context.Context) error {
 	return nil
 }
 
-// flush queues the batch that build makes and sends it to the kernel of the
+// nftBatch queues the batch that build makes and sends it to the kernel of the
 // calling thread's network namespace, waiting at most until ctx's deadline
 // for the kernel's answer.
-func (g *KernelGuard) flush(ctx context.Context, build func(*nftables.Conn) error) error {
+func nftBatch(ctx context.Context, build func(*nftables.Conn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	opts := append([]nftables.ConnOption{nftables.WithSockOptions(func(nl *netlink.Conn) error {
+	c, err := nftables.New(nftables.WithSockOptions(func(nl *netlink.Conn) error {
 		// The kernel explains some refusals in an extended ack; keep them.
 		_ = nl.SetOption(netlink.ExtendedAcknowledge, true)
 		if dl, ok := ctx.Deadline(); ok {
 			return nl.SetDeadline(dl)
 		}
 		return nil
-	})}, g.dial...)
-	c, err := nftables.New(opts...)
+	}))
 	if err != nil {
 		return fmt.Errorf("opening a netlink connection to nf_tables: %w", err)
 	}
