@@ -234,7 +234,7 @@ func TestCLIStandalone(t *testing.T) {
 
 func TestWriteDaemonPair(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	h := HAStatus{Role: "primary", State: "active", Peer: netip.MustParseAddr("192.168.26.8"), PeerAlive: true,
+	h := HAStatus{Dataplane: "tcx+afpacket", Role: "primary", State: "active", Peer: netip.MustParseAddr("192.168.26.8"), PeerAlive: true,
 		Takeovers: 2, Releases: 1, Serial: 4, PeerSerial: 3, SerialMismatch: true,
 		Channels: []HeartbeatChannel{{Channel: "public", Peer: netip.MustParseAddr("192.168.26.8"), Age: 1500 * time.Millisecond},
 			{Channel: "private", Peer: netip.MustParseAddr("10.11.12.8"), Age: -1}},
@@ -246,7 +246,7 @@ func TestWriteDaemonPair(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"master sync daemon (mcast=eth1, syncid=3)\n",
+		"dataplane: tcx+afpacket\nmaster sync daemon (mcast=eth1, syncid=3)\n",
 		"router: primary, active (2 takeovers, 1 releases)\n",
 		"partner: 192.168.26.8 alive, serial_no 3 (ours 4: MISMATCH)\n",
 		"heartbeat public: 192.168.26.8, last 1.5s ago\n",

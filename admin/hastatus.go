@@ -29,6 +29,9 @@ func (c *Client) HA(ctx context.Context) (HAStatus, error) {
 // only that it runs alone.
 func WriteDaemon(w io.Writer, h HAStatus, now time.Time) error {
 	bw := bufio.NewWriter(w)
+	if h.Dataplane != "" {
+		fmt.Fprintf(bw, "dataplane: %s\n", h.Dataplane)
+	}
 	if cs := h.ConnSync; cs != nil {
 		iface := cs.Iface
 		if iface == "" {

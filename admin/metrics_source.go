@@ -72,6 +72,10 @@ type ConntrackStats struct {
 // HAStatus is the router's role in its pair, a plain copy of ha.Status with
 // the enums as their String() words.
 type HAStatus struct {
+	// Dataplane is how the router forwards: "tcx+afpacket" (the eBPF fast
+	// path for established flows, the Go workers for the rest), "afpacket"
+	// or "tap" (DataplaneStats.Mode).
+	Dataplane string `json:"dataplane,omitempty"`
 	// Role is which router of lvs.cf this is: "primary" or "backup"
 	// (ha.Role.String()).
 	Role string `json:"role"`

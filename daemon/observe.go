@@ -67,10 +67,10 @@ func (d *lvsd) Conntrack() admin.ConntrackStats {
 // HA implements admin.MetricsSource; empty for a router without a backup.
 func (d *lvsd) HA() admin.HAStatus {
 	if d.ha == nil {
-		return admin.HAStatus{BGP: d.BGPStatus()}
+		return admin.HAStatus{Dataplane: d.mode, BGP: d.BGPStatus()}
 	}
 	s := d.ha.Status()
-	out := admin.HAStatus{Role: s.Role.String(), State: s.State.String(), PeerAlive: s.Peer.Alive,
+	out := admin.HAStatus{Dataplane: d.mode, Role: s.Role.String(), State: s.State.String(), PeerAlive: s.Peer.Alive,
 		Takeovers: s.Takeovers, Releases: s.Releases, Since: s.Since, Refused: s.Refused,
 		Serial: s.Serial, PeerSerial: s.Peer.Serial, SerialMismatch: s.Peer.SerialMismatch,
 		ConnSync: d.sync.status(time.Now()), ConfigSync: d.csync.status(), BGP: d.BGPStatus()}
