@@ -243,3 +243,17 @@ func TestSynAckEntry(t *testing.T) {
 		})
 	}
 }
+
+// Installing and withdrawing a flow happen on a worker's packet path (at
+// the end of a batch): they must not allocate.
+func TestInstallNoAllocs(t *testing.T) {
+	f := openForTest(t)
+	k := Key{Src: client, Dst: vip, Proto: frame.ProtoUDP}
+	a := natAction(k)
+	if n := testing.AllocsPerRun(200, func() {
+		f.Install(k, a)
+		f.Withdraw(k)
+	}); n != 0 {
+		t.Errorf("Install+Withdraw allocate %v times, want 0", n)
+	}
+}
