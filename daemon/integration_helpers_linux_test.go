@@ -25,7 +25,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"lvs/internal/netnstest"
+	"lvs/internal/netlab"
 )
 
 // The guide's NAT site (figure 1.1, section 3.1).
@@ -51,7 +51,7 @@ var realServers = []realServer{{"web1", "10.11.12.1", 1}, {"web2", "10.11.12.2",
 // natSite is the guide's NAT site in namespaces with the real lvsd on its
 // router.
 type natSite struct {
-	lab    *netnstest.Lab
+	lab    *netlab.T
 	far    string // client 203.0.113.10, behind the gateway
 	lan    string // client 192.168.26.100, on the public segment
 	router string
@@ -62,6 +62,10 @@ type natSite struct {
 	bigSum [sha256.Size]byte // sha256 of every server's /big
 	parent *testing.T        // the whole test: its failure makes testSIGTERM print lvsd's counters
 }
+
+// newLab returns the namespace lab of one test: namespaces lvst-PID-N-NODE,
+// removed when the test ends, swept by the next run if the test crashed.
+func newLab(t *testing.T) *netlab.T { return netlab.NewT(t, "lvst-") }
 
 // buildLVSD builds ./cmd/lvsd into a temporary directory of t.
 func buildLVSD(t *testing.T) string { return buildCmd(t, "lvsd") }
@@ -90,7 +94,7 @@ func buildCmd(t *testing.T, name string) string {
 // the public and the private segment as bridges, the gateway and the far
 // client, the client on the public segment, the router and the real servers.
 func newNATSite(t *testing.T) *natSite {
-	lab := netnstest.New(t)
+	lab := newLab(t)
 	s := &natSite{lab: lab, dir: t.TempDir()}
 	sw, gw := lab.NS("sw"), lab.NS("gw")
 	s.far, s.lan, s.router = lab.NS("far"), lab.NS("lan"), lab.NS("r")
@@ -143,7 +147,7 @@ func bigBody() []byte {
 // startServers runs, inside namespace ns, an HTTP server on port 80 that
 // answers every path with its name (and /big with big), a TCP echo and a
 // UDP echo on port 7. They stop in t.Cleanup.
-func startServers(t *testing.T, lab *netnstest.Lab, ns, name string, big []byte) {
+func startServers(t *testing.T, lab *netlab.T, ns, name string, big []byte) {
 	t.Helper()
 	var hl, el net.Listener
 	var uc net.PacketConn
@@ -526,7 +530,7 @@ type capture struct {
 
 // startCapture opens the capture on ifname inside ns. ETH_P_ALL sees
 // frames in both directions, before the IP layer reassembles fragments.
-func startCapture(t *testing.T, lab *netnstest.Lab, ns, ifname string) *capture {
+func startCapture(t *testing.T, lab *netlab.T, ns, ifname string) *capture {
 	t.Helper()
 	c := &capture{fd: -1, done: make(chan struct{})}
 	var err error

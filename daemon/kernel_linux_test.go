@@ -17,15 +17,15 @@ import (
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
-	"lvs/internal/netnstest"
+	"lvs/internal/netlab"
 	"lvs/internal/testutil"
 )
 
 // guardLab is the guide's NAT layout in miniature: client c (192.168.26.100)
 // — router r (public 192.168.26.9, private 10.11.12.9, forwarding on) — real
 // server s (10.11.12.1, default gateway the router).
-func guardLab(t *testing.T) (lab *netnstest.Lab, c, r, s string) {
-	lab = netnstest.New(t)
+func guardLab(t *testing.T) (lab *netlab.T, c, r, s string) {
+	lab = netlab.NewT(t, "lvst-")
 	testutil.RequireCommand(t, "nft", "ping")
 	c, r, s = lab.NS("c"), lab.NS("r"), lab.NS("s")
 	lab.Veth(c, "eth0", r, "eth0")
@@ -40,7 +40,7 @@ func guardLab(t *testing.T) (lab *netnstest.Lab, c, r, s string) {
 	return lab, c, r, s
 }
 
-func installIn(t *testing.T, lab *netnstest.Lab, ns string, spec GuardSpec) *KernelGuard {
+func installIn(t *testing.T, lab *netlab.T, ns string, spec GuardSpec) *KernelGuard {
 	t.Helper()
 	var g *KernelGuard
 	var err error
@@ -53,7 +53,7 @@ func installIn(t *testing.T, lab *netnstest.Lab, ns string, spec GuardSpec) *Ker
 
 // udpArrives sends one datagram from namespace from (bound to src) to dst and
 // reports whether a listener in namespace to received it within a second.
-func udpArrives(t *testing.T, lab *netnstest.Lab, from, to string, src, dst netip.AddrPort) bool {
+func udpArrives(t *testing.T, lab *netlab.T, from, to string, src, dst netip.AddrPort) bool {
 	t.Helper()
 	var ln *net.UDPConn
 	var err error
@@ -143,7 +143,7 @@ func TestGuardHidesOwnedAddressesFromKernelButNotFromPacketSockets(t *testing.T)
 	}
 }
 
-func dialIn(lab *netnstest.Lab, ns string, to netip.AddrPort) error {
+func dialIn(lab *netlab.T, ns string, to netip.AddrPort) error {
 	var err error
 	lab.Do(ns, func() {
 		var conn net.Conn
@@ -209,7 +209,7 @@ func natSpec() GuardSpec {
 
 // listing is `nft list table netdev NAME` in ns without handles and with
 // counters zeroed: what the kernel holds, as nft reads it back.
-func listing(t *testing.T, lab *netnstest.Lab, ns, name string) string {
+func listing(t *testing.T, lab *netlab.T, ns, name string) string {
 	t.Helper()
 	out := lab.MustIn(ns, "nft", "list", "table", "netdev", name)
 	return regexp.MustCompile(`counter packets \d+ bytes \d+`).ReplaceAllString(out, "counter packets 0 bytes 0")
