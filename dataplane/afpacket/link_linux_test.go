@@ -261,8 +261,8 @@ func testTCPSuperFrames(t *testing.T, ring RingVersion) {
 	c0, r0, r1, s0 := "dpc"+u, "dpr"+u+"a", "dpr"+u+"b", "dps"+u
 	nstest.Veth(t, cli, c0, rtr, r0)
 	nstest.Veth(t, rtr, r1, srv, s0)
-	cli.IP(t, "addr", "add", "192.0.2.1/24", "dev", c0)
-	srv.IP(t, "addr", "add", "192.0.2.2/24", "dev", s0)
+	nstest.Addr(t, cli, c0, "192.0.2.1/24")
+	nstest.Addr(t, srv, s0, "192.0.2.2/24")
 	a := openIn(t, rtr, Config{Interface: r0, Ring: ring})
 	b := openIn(t, rtr, Config{Interface: r1, Ring: ring})
 	st := nstest.Bridge(t, a, b)

@@ -20,7 +20,9 @@ func tapNS(t testing.TB, c Config) (*Link, *afpacket.Link) {
 	ns := nstest.New(t, "tap")
 	c.Name = nstest.Prefix + nstest.Unique() + "t"
 	tl := openIn(t, ns, c)
-	ns.IP(t, "link", "set", tl.Name(), "up")
+	if err := ns.Up(tl.Name()); err != nil {
+		t.Fatal(err)
+	}
 	var pl *afpacket.Link
 	if err := ns.Do(func() (err error) { pl, err = afpacket.Open(afpacket.Config{Interface: tl.Name()}); return err }); err != nil {
 		t.Fatalf("afpacket.Open(%s): %v", tl.Name(), err)
@@ -75,10 +77,8 @@ func TestTCPSuperFrames(t *testing.T) {
 	u := nstest.Unique()
 	a := openIn(t, cli, Config{Name: "dpt" + u + "a", VNetHdr: true})
 	b := openIn(t, srv, Config{Name: "dpt" + u + "b", VNetHdr: true})
-	cli.IP(t, "addr", "add", "192.0.2.1/24", "dev", a.Name())
-	srv.IP(t, "addr", "add", "192.0.2.2/24", "dev", b.Name())
-	cli.IP(t, "link", "set", a.Name(), "up")
-	srv.IP(t, "link", "set", b.Name(), "up")
+	nstest.Addr(t, cli, a.Name(), "192.0.2.1/24")
+	nstest.Addr(t, srv, b.Name(), "192.0.2.2/24")
 	st := nstest.Bridge(t, a, b)
 
 	nstest.TCPStream(t, cli, srv, "192.0.2.2:8080", 8<<20, 30*time.Second)
