@@ -37,8 +37,14 @@ type LoadCurve struct {
 	Kind      string `json:"kind"` // kernel or lvsd
 	// Mode is the dataplane mode lvsd reported in its /metrics ("" for
 	// the kernel, or when lvsd reported none).
-	Mode   string      `json:"dataplane_mode,omitempty"`
-	Reason string      `json:"unavailable,omitempty"`
+	Mode   string `json:"dataplane_mode,omitempty"`
+	Reason string `json:"unavailable,omitempty"`
+	// Probe is the first flat-out window, which finds the generator's
+	// maximum towards this contender and so the paced steps; it is not
+	// one of the curve's points.
+	Probe *LoadPoint `json:"probe,omitempty"`
+	// Points are in the order measured, which is the order of rising
+	// offered load: the paced steps, then flat out.
 	Points []LoadPoint `json:"points,omitempty"`
 }
 
@@ -90,7 +96,7 @@ func (o Options) overloadTime() time.Duration {
 	const setup = 700 * time.Millisecond // as in plan: a contender starts and stops in about 0.5 s
 	warmup, window := o.overloadWindows()
 	curves := time.Duration(len(overloadPlan(o.Contenders)))
-	return curves * (setup + time.Duration(o.overloadSteps())*(warmup+window))
+	return curves * (setup + time.Duration(o.overloadSteps()+1)*(warmup+window)) // the steps and the probe
 }
 
 // loadTargets returns the paced rates of a curve of n points whose flat-out
@@ -293,7 +299,7 @@ func placementText(placement string, s Settings) string {
 func writeOverload(b *strings.Builder, ov *Overload, s Settings) {
 	w := func(f string, a ...any) { fmt.Fprintf(b, f, a...) }
 	w("## Overload: delivered against offered pps\n\n")
-	w("Each curve sets its contender up once, runs the generator flat out (its last point: the most the generator sends to that contender), then paced at %s pps and geometric steps up towards that maximum; each point a %s window after %s of warm-up, one run per point. Points are *sent → delivered* pps, in order of rising offered load. "+
+	w("Each curve sets its contender up once and runs the generator flat out to find the most it sends to that contender (that probe window is listed under every point, not drawn), then measures paced at %s pps and in geometric steps up towards that maximum, then flat out again (the last point); each window %s after %s of warm-up, one run per point. Points are *sent → delivered* pps, in the order measured, which is the order of rising offered load. "+
 		"**Fair** is the placement of the repetitions: the director's receive work (RPS of its veths) and lvsd on CPU%d, the kernel's forwarding there too. "+
 		"**No RPS** (a separate curve, only the kernel's DNAT and lvsd's default mode) leaves the director's receive work on the core that sends, the generator's CPU%d, with lvsd still on CPU%d: not fair to the kernel, whose forwarding then shares the generator's core; it shows where the limit lies. "+
 		"*No collapse* holds when a curve's delivered pps at its peak's offered load and above never falls below %.0f %% of its peak (the issue's target for lvsd; computed, not a test). lvsd's dataplane mode is what its /metrics reported (`lvs_dataplane_mode`) after start and again after the curve.\n\n",
@@ -389,10 +395,14 @@ func writeOverload(b *strings.Builder, ov *Overload, s Settings) {
 	w("<details><summary>Every overload point (target, sent, delivered, cores busy)</summary>\n\n")
 	w("| curve | target pps | sent pps | delivered pps | delivered ÷ sent | director core busy | generator core busy | error |\n|---|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, c := range ov.Curves {
-		for _, p := range c.Points {
-			target := "flat out"
-			if p.Target > 0 {
-				target = num(p.Target)
+		var pts []LoadPoint
+		if c.Probe != nil {
+			pts = append(pts, *c.Probe)
+		}
+		for i, p := range append(pts, c.Points...) {
+			target := targetText(p.Target)
+			if i == 0 && c.Probe != nil {
+				target = "flat out, first: the maximum that sets the steps"
 			}
 			share := "—"
 			if p.Sent > 0 {
@@ -403,6 +413,14 @@ func writeOverload(b *strings.Builder, ov *Overload, s Settings) {
 		}
 	}
 	w("\n</details>\n\n")
+}
+
+// targetText names a point's offered load: the paced rate, or flat out.
+func targetText(target float64) string {
+	if target > 0 {
+		return num(target)
+	}
+	return "flat out"
 }
 
 // loadCell is one point of the curve table: "sent → delivered".

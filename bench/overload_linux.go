@@ -91,8 +91,9 @@ func (r *runner) steerReceive(ctx context.Context, on bool) error {
 	return nil
 }
 
-// loadCurve sets c up once, measures its flat-out point, then the paced
-// points from overloadFloor up towards that maximum, and tears it down. A
+// loadCurve sets c up once, runs the generator flat out to find its
+// maximum (cv.Probe), measures the paced points from overloadFloor up
+// towards that maximum and then flat out again, and tears it down. A
 // contender that does not come up is recorded in cv; only a cancelled ctx
 // is returned.
 func (r *runner) loadCurve(ctx context.Context, cv *LoadCurve, c contender) error {
@@ -120,21 +121,17 @@ func (r *runner) loadCurve(ctx context.Context, cv *LoadCurve, c contender) erro
 		cv.Mode = l.mode
 	}
 	name := cv.Name()
-	top, err := r.loadPoint(ctx, c, udp, 0)
+	probe, err := r.loadPoint(ctx, c, udp, 0)
 	if err := ctxErr(ctx, nil); err != nil {
 		return err
 	}
 	if err != nil {
-		top.Err = err.Error()
+		probe.Err = err.Error()
 	}
-	r.con.logf("overload %-24s flat out: %s sent, %s delivered %s", name, kpps(top.Sent), kpps(top.Delivered), top.Err)
-	targets := loadTargets(top.Sent, r.o.overloadSteps())
-	if len(targets) == 0 {
-		cv.Points = append(cv.Points, top)
-		return nil
-	}
-	for _, t := range targets {
-		r.con.status("overload · %s · %s pps", name, num(t))
+	cv.Probe = &probe
+	r.con.logf("overload %-24s flat out, to find the maximum: %s sent, %s delivered %s", name, kpps(probe.Sent), kpps(probe.Delivered), probe.Err)
+	for _, t := range append(loadTargets(probe.Sent, r.o.overloadSteps()), 0) {
+		r.con.status("overload · %s · %s", name, targetText(t))
 		p, err := r.loadPoint(ctx, c, udp, t)
 		if err := ctxErr(ctx, nil); err != nil {
 			return err
@@ -142,10 +139,9 @@ func (r *runner) loadCurve(ctx context.Context, cv *LoadCurve, c contender) erro
 		if err != nil {
 			p.Err = err.Error()
 		}
-		r.con.logf("overload %-24s %8s offered: %s sent, %s delivered %s", name, kpps(t), kpps(p.Sent), kpps(p.Delivered), p.Err)
+		r.con.logf("overload %-24s %8s: %s sent, %s delivered %s", name, targetText(t), kpps(p.Sent), kpps(p.Delivered), p.Err)
 		cv.Points = append(cv.Points, p)
 	}
-	cv.Points = append(cv.Points, top)
 	if isLVSD {
 		cv.Mode = l.modeAfter(r.tb)
 		r.con.logf("overload %s: lvsd's dataplane mode: %s", name, modeText(cv.Mode))

@@ -117,9 +117,12 @@ func sampleOverload() *Overload {
 		}
 		return c
 	}
+	lv := curve(LVSD1, PlacementFair, "lvsd", "tcx", 50e3, 97e3, 188e3, 364e3, 700e3, 690e3)
+	// A probe that delivered more than any point: it is not one of them.
+	lv.Probe = &LoadPoint{Sent: 1.4e6, Delivered: 1.2e6, DirBusy: 1, GenBusy: 1}
 	return &Overload{Curves: []LoadCurve{
 		curve(KernelLB, PlacementFair, "kernel", "", 50e3, 97e3, 188e3, 364e3, 590e3, 585e3),
-		curve(LVSD1, PlacementFair, "lvsd", "tcx", 50e3, 97e3, 188e3, 364e3, 700e3, 690e3),
+		lv,
 		curve(LVSDAFP, PlacementFair, "lvsd", "afpacket", 50e3, 97e3, 188e3, 300e3, 120e3, 701),
 		curve(LVSD1, PlacementNoRPS, "lvsd", "tcx", 50e3, 97e3, 188e3, 364e3, 706e3, 900e3),
 		{Contender: LVSDDR, Path: "DR", Placement: PlacementFair, Kind: "lvsd", Reason: "lvsd exited (exit status 2): flag provided but not defined: -dataplane"},
@@ -143,6 +146,7 @@ func TestOverloadReport(t *testing.T) {
 		"![overload-nat](" + PlotOverloadNAT + ")",
 		"| lvsd-afp [afpacket] | flat out | 1,370,000 | 701 | 0 % | 50 % | 100 % |  |",
 		"| lvsd-1w no-RPS [tcx] | 50,000 | 50,000 | 50,000 | 100 % |",
+		"| lvsd-1w [tcx] | flat out, first: the maximum that sets the steps | 1,400,000 | 1,200,000 | 86 % | 100 % | 100 % |  |\n| lvsd-1w [tcx] | 50,000 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("Markdown lacks %q", want)
