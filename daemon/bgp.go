@@ -256,6 +256,32 @@ func (d *lvsd) BGPStatus() *admin.BGPStatus {
 	return st
 }
 
+// startECMP starts the BGP speaker and the connection sync mesh that
+// lvs.cf asks for.
+func (d *lvsd) startECMP(c *config.Config, all []netip.Prefix) error {
+	var err error
+	if d.bgp, err = startBGP(c, all, d.log, d.events); err != nil {
+		return err
+	}
+	if d.mesh, err = startMesh(c, all, d.log); err != nil {
+		if d.bgp != nil {
+			d.bgp.sp.Stop()
+		}
+		return err
+	}
+	if d.mesh != nil {
+		d.ct.LogChanges(true) // every director sends its changes
+	}
+	return nil
+}
+
+// tickECMP is the control loop's turn for the ECMP mode: the BGP decision
+// and the changes to send to the other directors.
+func (d *lvsd) tickECMP(now time.Time) {
+	d.stepBGP(now)
+	d.mesh.tick(d.ct, d.dp.Tick(now))
+}
+
 // registerBGP adds the speaker's metrics to the daemon's registry.
 func (d *lvsd) registerBGP() {
 	if d.bgp != nil {

@@ -95,6 +95,7 @@ type lvsd struct {
 	active bool
 	ha     *ha.Runner // nil without a backup
 	bgp    *announcer // nil without a bgp block (bgp.go)
+	mesh   *syncMesh  // connection sync of the ECMP mode; nil without (bgp_sync.go)
 	sync   *connSync  // nil without syncdaemon
 	csync  *cfgSync   // nil without a backup
 	text   []byte     // the running lvs.cf's bytes (config sync)
@@ -190,7 +191,7 @@ func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger) (*lvs
 		d.close()
 		return nil, err
 	}
-	if d.bgp, err = startBGP(l.cfg, all, log, d.events); err != nil {
+	if err := d.startECMP(l.cfg, all); err != nil { // BGP speaker, sync mesh (bgp.go)
 		d.close()
 		return nil, err
 	}
@@ -301,6 +302,7 @@ func (d *lvsd) run(ctx context.Context) error {
 	if d.sync != nil {
 		g.Go(d.sync.recv.Run)
 	}
+	g.Go(func() error { return d.mesh.run(gctx, d.ct) })
 	g.Go(func() error { return d.control(gctx) })
 	d.log.Info("lvsd running", "dataplane", d.mode, "services", len(d.table.Services()), "workers", len(d.workers),
 		"interfaces", len(d.site.ports), "owned", len(d.site.owned))
@@ -350,7 +352,7 @@ func (d *lvsd) control(ctx context.Context) error {
 		}
 		d.dp.SendHeld(now, d.ctl) // frames that waited for a neighbour's MAC
 		d.checkLinks(now)
-		d.stepBGP(now)
+		d.tickECMP(now)
 		d.ct.Expire(d.dp.Tick(now), 4096)
 		if now.Sub(lastFold) >= time.Second {
 			d.dp.FastCounters(d.table) // what the fast path forwarded, into the ipvs counters
@@ -384,6 +386,8 @@ func (d *lvsd) control(ctx context.Context) error {
 				_ = d.ct.Import(r, d.table, t)
 			}
 			d.sync.imported(time.Now())
+		case b := <-d.mesh.batches():
+			d.importMesh(b)
 		case ev, ok := <-d.health.Events():
 			d.healthEvents(ev, ok)
 		case <-d.site.wake: // a neighbour to probe, or a MAC that held frames wait for
