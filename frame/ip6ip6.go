@@ -28,17 +28,25 @@ const IP6IP6Inner = EthernetLen + IP6IP6Overhead
 //     of CE becomes ECT(0) outside (INET_ECN_encapsulate, RFC 6040);
 //   - flow label 0.
 //
+// An IPv4 datagram is carried the same way (an IPv4 service tunnelled to
+// an IPv6 real server, which IPVS allows): next header 4, hop limit from
+// its TTL, traffic class from its TOS.
+//
 // It writes nothing and returns 0 when b is shorter than IP6IP6Inner+n,
-// when b[IP6IP6Inner:] does not start with an IPv6 header whose datagram is
-// n bytes long, when the outer payload would exceed 65535 bytes, or when an
-// address is not IPv6. The inner datagram is not changed: decrementing its
-// hop limit is the caller's choice.
+// when b[IP6IP6Inner:] does not start with an IPv6 (or IPv4) header whose
+// datagram is n bytes long, when the outer payload would exceed 65535
+// bytes, or when an address is not IPv6. The inner datagram is not
+// changed: decrementing its hop limit is the caller's choice.
 func EncapIP6IP6(b []byte, n int, dstMAC, srcMAC MAC, src, dst netip.Addr) int {
 	if n < IPv6Len || n > 0xffff || len(b) < IP6IP6Inner+n || !src.Is6() || src.Is4In6() || !dst.Is6() || dst.Is4In6() {
 		return 0
 	}
-	in := IPv6(b[IP6IP6Inner : IP6IP6Inner+n])
-	if !in.ValidHeader() || in.TotalLen() != n {
+	var next, hop, tc uint8
+	if in := IPv6(b[IP6IP6Inner : IP6IP6Inner+n]); in.ValidHeader() && in.TotalLen() == n {
+		next, hop, tc = ProtoIPv6, in.HopLimit(), in.TrafficClass()
+	} else if in := IPv4(b[IP6IP6Inner : IP6IP6Inner+n]); in.ValidHeader() && in.TotalLen() == n {
+		next, hop, tc = ProtoIPIP, in.TTL(), in.TOS()
+	} else {
 		return 0
 	}
 	e := Ethernet(b[:EthernetLen])
@@ -46,7 +54,7 @@ func EncapIP6IP6(b []byte, n int, dstMAC, srcMAC MAC, src, dst netip.Addr) int {
 	e.SetSrc(srcMAC)
 	binary.BigEndian.PutUint16(e[ethType:], EtherTypeIPv6)
 	out := IPv6(b[EthernetLen : IP6IP6Inner+n])
-	putIPv6Header(out, ProtoIPv6, in.HopLimit(), src.As16(), dst.As16())
-	binary.BigEndian.PutUint32(out[ipv6VerTC:], 6<<28|uint32(ecnEncapsulate(in.TrafficClass()))<<20)
+	putIPv6Header(out, next, hop, src.As16(), dst.As16())
+	binary.BigEndian.PutUint32(out[ipv6VerTC:], 6<<28|uint32(ecnEncapsulate(tc))<<20)
 	return IP6IP6Inner + n
 }

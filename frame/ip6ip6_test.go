@@ -1,6 +1,7 @@
 package frame_test
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"lvs/frame"
+	"lvs/internal/frametest"
 )
 
 func TestEncapIP6IP6(t *testing.T) {
@@ -95,4 +97,82 @@ func innerFrame6(t *testing.T, tc uint8, payload int) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// TestEncapMixedFamilies covers the tunnels between families that IPVS
+// allows: an IPv6 datagram in IPv4 (protocol 41, DF clear) and an IPv4
+// datagram in IPv6 (next header 4), with TTL/hop limit and TOS/traffic
+// class carried over.
+func TestEncapMixedFamilies(t *testing.T) {
+	in6 := innerFrame6(t, 0x03, 50) // CE
+	p6 := decode(t, in6)
+	n6 := p6.End - p6.L3
+	b := make([]byte, frame.IPIPInner+n6)
+	copy(b[frame.IPIPInner:], in6[p6.L3:p6.End])
+	m := frame.EncapIPIP(b, n6, mac1, mac1, nat, rip.Addr(), 9)
+	if m != frame.IPIPInner+n6 {
+		t.Fatalf("EncapIPIP of an IPv6 datagram = %d, want %d", m, frame.IPIPInner+n6)
+	}
+	pk := gopacket.NewPacket(b[:m], layers.LayerTypeEthernet, gopacket.Default)
+	out, _ := pk.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	in, _ := pk.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+	if out == nil || in == nil {
+		t.Fatalf("gopacket does not see IPv6 in IPv4: %v", pk)
+	}
+	if out.Protocol != layers.IPProtocolIPv6 || out.TTL != 64 || out.TOS != 0x02 || out.Flags&layers.IPv4DontFragment != 0 || out.Id != 9 {
+		t.Errorf("outer IPv4 = proto %v ttl %d tos %#x flags %v id %d", out.Protocol, out.TTL, out.TOS, out.Flags, out.Id)
+	}
+	if _, r := out.VerifyChecksum(); !r.Valid {
+		t.Error("outer IPv4 checksum invalid")
+	}
+
+	f4 := frametest.TCP(cip, vip, frame.ACK, make([]byte, 30), frametest.WithTTL(33), frametest.WithTOS(0xb8))
+	p4 := decode(t, f4)
+	n4 := p4.End - p4.L3
+	b = make([]byte, frame.IP6IP6Inner+n4)
+	copy(b[frame.IP6IP6Inner:], f4[p4.L3:p4.End])
+	m = frame.EncapIP6IP6(b, n4, mac1, mac1, nat6, rip6.Addr())
+	if m != frame.IP6IP6Inner+n4 {
+		t.Fatalf("EncapIP6IP6 of an IPv4 datagram = %d, want %d", m, frame.IP6IP6Inner+n4)
+	}
+	pk = gopacket.NewPacket(b[:m], layers.LayerTypeEthernet, gopacket.Default)
+	o6, _ := pk.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+	i4, _ := pk.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	if o6 == nil || i4 == nil {
+		t.Fatalf("gopacket does not see IPv4 in IPv6: %v", pk)
+	}
+	if o6.NextHeader != layers.IPProtocolIPv4 || o6.HopLimit != 33 || o6.TrafficClass != 0xb8 || int(o6.Length) != n4 {
+		t.Errorf("outer IPv6 = next %v hop %d tc %#x len %d", o6.NextHeader, o6.HopLimit, o6.TrafficClass, o6.Length)
+	}
+}
+
+// FuzzEncapIP6IP6: EncapIP6IP6 never panics; when it accepts, the result
+// decodes as IPv6 carrying the inner bytes unchanged, with next header 41
+// or 4 by the inner version.
+func FuzzEncapIP6IP6(f *testing.F) {
+	for _, s := range seeds() {
+		if len(s) > 14 {
+			f.Add(s[14:], len(s)-14)
+		}
+	}
+	f.Fuzz(func(t *testing.T, inner []byte, n int) {
+		b := make([]byte, frame.IP6IP6Inner+len(inner))
+		copy(b[frame.IP6IP6Inner:], inner)
+		got := frame.EncapIP6IP6(b, n, mac2, mac1, nat6, rip6.Addr())
+		if got == 0 {
+			return
+		}
+		if got != frame.IP6IP6Inner+n || n > len(inner) || !bytes.Equal(b[frame.IP6IP6Inner:got], inner[:n]) {
+			t.Fatalf("EncapIP6IP6(n=%d) = %d for %d inner bytes, or the inner bytes changed", n, got, len(inner))
+		}
+		var p frame.Parsed
+		p.Decode(b[:got])
+		want := frame.ProtoIPv6
+		if inner[0]>>4 == 4 {
+			want = frame.ProtoIPIP
+		}
+		if p.Kind != frame.KindIPv6 || p.Proto != want || p.L4 != frame.IP6IP6Inner || p.End != got {
+			t.Fatalf("encapsulated frame does not decode: %+v", p)
+		}
+	})
 }

@@ -32,16 +32,25 @@ const IPIPInner = EthernetLen + IPIPOverhead
 //     becomes ECT(0) outside (INET_ECN_encapsulate, RFC 6040 normal mode);
 //   - identification id, and a header checksum.
 //
+// An IPv6 datagram is carried the same way (IPVS tunnels an IPv6 service
+// to an IPv4 real server, the one mix of families it allows): protocol 41,
+// TTL from its hop limit, TOS from its traffic class, and DF clear, as
+// ip_vs_prepare_tunneled_skb sets for an IPv6 skb.
+//
 // It writes nothing and returns 0 when b is shorter than IPIPInner+n, when
-// b[IPIPInner:] does not start with a valid IPv4 header whose total length
-// is n, or when the outer datagram would exceed 65535 bytes. The inner
-// datagram is not changed: decrementing its TTL is the caller's choice.
+// b[IPIPInner:] does not start with a valid IPv4 (or IPv6) header whose
+// datagram is n bytes long, or when the outer datagram would exceed 65535
+// bytes. The inner datagram is not changed: decrementing its TTL is the
+// caller's choice.
 func EncapIPIP(b []byte, n int, dstMAC, srcMAC MAC, src, dst netip.Addr, id uint16) int {
 	if n < IPv4MinLen || n > 0xffff-IPIPOverhead || len(b) < IPIPInner+n || !src.Is4() || !dst.Is4() {
 		return 0
 	}
 	in := IPv4(b[IPIPInner : IPIPInner+n])
-	if !in.ValidHeader() || in.TotalLen() != n {
+	if !in.ValidHeader() {
+		return encap6in4(b, n, dstMAC, srcMAC, src, dst, id)
+	}
+	if in.TotalLen() != n {
 		return 0
 	}
 	var frag uint16
@@ -146,4 +155,30 @@ func ecnEncapsulate(tos uint8) uint8 {
 		return tos&^ecnMask | ecnECT0
 	}
 	return tos
+}
+
+// encap6in4 is EncapIPIP for an IPv6 datagram at b[IPIPInner:].
+func encap6in4(b []byte, n int, dstMAC, srcMAC MAC, src, dst netip.Addr, id uint16) int {
+	in := IPv6(b[IPIPInner : IPIPInner+n])
+	if !in.ValidHeader() || in.TotalLen() != n {
+		return 0
+	}
+	e := Ethernet(b[:EthernetLen])
+	e.SetDst(dstMAC)
+	e.SetSrc(srcMAC)
+	binary.BigEndian.PutUint16(e[ethType:], EtherTypeIPv4)
+	out := IPv4(b[EthernetLen:IPIPInner])
+	out[ipv4VerIHL] = 0x45
+	out[ipv4TOS] = ecnEncapsulate(in.TrafficClass())
+	binary.BigEndian.PutUint16(out[ipv4TotalLen:], uint16(IPIPOverhead+n))
+	binary.BigEndian.PutUint16(out[ipv4ID:], id)
+	binary.BigEndian.PutUint16(out[ipv4Frag:], 0)
+	out[ipv4TTL] = in.HopLimit()
+	out[ipv4Proto] = ProtoIPv6
+	s, d := src.As4(), dst.As4()
+	copy(out[ipv4Src:ipv4Src+4], s[:])
+	copy(out[ipv4Dst:ipv4Dst+4], d[:])
+	binary.BigEndian.PutUint16(out[ipv4Sum:], 0)
+	out.UpdateChecksum()
+	return IPIPInner + n
 }
