@@ -8,9 +8,9 @@ import (
 
 	"lvs/config"
 	"lvs/dataplane"
-	"lvs/dr"
 	"lvs/frame"
 	"lvs/nat"
+	"lvs/neigh"
 )
 
 // iface is what lvsd needs to know of one of the router's interfaces.
@@ -99,7 +99,7 @@ func buildSite(c *config.Config, look func(string) (iface, error), all []netip.P
 		if err != nil {
 			return nil, err
 		}
-		p := &dataplane.Port{Index: i, Name: n, Ifindex: ifc.index, MAC: ifc.mac, MTU: ifc.mtu, Neigh: dr.NewNeigh()}
+		p := &dataplane.Port{Index: i, Name: n, Ifindex: ifc.index, MAC: ifc.mac, MTU: ifc.mtu, Neigh: neigh.New()}
 		p.Neigh.SetWake(base.wake)
 		for _, a := range ifc.addrs {
 			if !p.Addr.IsValid() {

@@ -14,10 +14,10 @@ import (
 // neighbour entry, sends an ARP request and transmits the queue when the
 // reply comes (neigh_resolve_output, __neigh_event_send). lvsd does the
 // same: nextHop asks the port's neighbour table to resolve the address
-// (dr.Neigh.Resolve, lock-free) and gives the frame a placeholder
+// (neigh.Table.Resolve, lock-free) and gives the frame a placeholder
 // destination MAC; emit then copies the finished frame into a held slot
 // instead of the transmit batch. The daemon's control loop probes the
-// address (dr.Neigh.Due) and calls SendHeld, which transmits the frames
+// address (neigh.Table.Due) and calls SendHeld, which transmits the frames
 // whose neighbour answered, through the control links, and drops those
 // that waited longer than HoldTimeout.
 //
@@ -92,7 +92,7 @@ func newHeldQueue(ports []*Port) *heldQueue {
 
 // pendingMAC is the destination nextHop gives a frame whose next hop hop
 // has no MAC yet: a group address (ff:fe:…) that no neighbour can have,
-// since dr.Neigh never learns one, carrying hop in its last four bytes.
+// since neigh.Table never learns one, carrying hop in its last four bytes.
 // (An answer lvsd sends back to a received frame's source would carry it
 // only if that source were a group address, which no Ethernet sender may
 // use: such an answer is held and times out, counted.)

@@ -4,20 +4,20 @@ import (
 	"net/netip"
 	"sync/atomic"
 
-	"lvs/dr"
 	"lvs/frame"
+	"lvs/neigh"
 )
 
 // Port is one interface the dataplane serves: the router's public side
 // (VIPs) or its private side (the nat_router address, real servers).
 type Port struct {
-	Index   int        // position in the dataplane's port list
-	Name    string     // interface name, e.g. "eth0"
-	Ifindex int        // the interface's index (the fast path's egress)
-	MAC     frame.MAC  // the interface's MAC: source of everything lvsd sends on it
-	MTU     int        // IP MTU of the interface
-	Addr    netip.Addr // the router's own address here (ARP probe source); may be unset
-	Neigh   *dr.Neigh  // MACs of real servers and gateways on this segment
+	Index   int          // position in the dataplane's port list
+	Name    string       // interface name, e.g. "eth0"
+	Ifindex int          // the interface's index (the fast path's egress)
+	MAC     frame.MAC    // the interface's MAC: source of everything lvsd sends on it
+	MTU     int          // IP MTU of the interface
+	Addr    netip.Addr   // the router's own address here (ARP probe source); may be unset
+	Neigh   *neigh.Table // MACs of real servers and gateways on this segment
 }
 
 // Owned is the set of addresses lvsd answers for (ARP, ICMP echo) and on

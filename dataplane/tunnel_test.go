@@ -9,10 +9,10 @@ import (
 	"lvs/conntrack"
 	"lvs/dataplane"
 	"lvs/dataplane/linktest"
-	"lvs/dr"
 	"lvs/frame"
 	"lvs/internal/frametest"
 	"lvs/ipvs"
+	"lvs/neigh"
 	"lvs/sched"
 )
 
@@ -41,8 +41,8 @@ func newTunnelSite(t testing.TB, capacity int) *site {
 			t.Fatal(err)
 		}
 	}
-	pub := &dataplane.Port{Index: 0, Name: "eth0", MAC: pubMAC, MTU: 1500, Addr: routerPub, Neigh: dr.NewNeigh()}
-	prv := &dataplane.Port{Index: 1, Name: "eth1", MAC: privMAC, MTU: 1500, Addr: prvOwn, Neigh: dr.NewNeigh()}
+	pub := &dataplane.Port{Index: 0, Name: "eth0", MAC: pubMAC, MTU: 1500, Addr: routerPub, Neigh: neigh.New()}
+	prv := &dataplane.Port{Index: 1, Name: "eth1", MAC: privMAC, MTU: 1500, Addr: prvOwn, Neigh: neigh.New()}
 	gw := netip.MustParseAddr("192.168.26.254")
 	prv.Neigh.Want([]netip.Addr{rip1})
 	prv.Neigh.Learn(rip1, rip1MAC, time.Now())

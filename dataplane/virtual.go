@@ -2,7 +2,6 @@ package dataplane
 
 import (
 	"lvs/conntrack"
-	"lvs/dr"
 	"lvs/frame"
 	"lvs/ipvs"
 )
@@ -94,7 +93,7 @@ func (w *Worker) forward(f []byte, m Meta, st *State, c conntrack.Conn, svc *ipv
 		Ethernet(f).SetSrc(port.MAC)
 	case ipvs.Route:
 		w.offer(st, c, conntrack.DirInput, p.Src, p.Dst, out, mac)
-		dr.Rewrite(f, mac, port.MAC)
+		rewriteDirect(f, mac, port.MAC) // direct.go
 	case ipvs.Tunnel:
 		return w.tunnel(f, m, st, c, svc, out, mac) // sends a new frame (tunnel.go)
 	default:

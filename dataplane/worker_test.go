@@ -8,10 +8,10 @@ import (
 	"lvs/conntrack"
 	"lvs/dataplane"
 	"lvs/dataplane/linktest"
-	"lvs/dr"
 	"lvs/frame"
 	"lvs/internal/frametest"
 	"lvs/ipvs"
+	"lvs/neigh"
 	"lvs/sched"
 )
 
@@ -59,8 +59,8 @@ func newSiteCap(t testing.TB, schedName string, capacity int) *site {
 			t.Fatal(err)
 		}
 	}
-	pub := &dataplane.Port{Index: 0, Name: "eth0", MAC: pubMAC, MTU: 1500, Addr: routerPub, Neigh: dr.NewNeigh()}
-	prv := &dataplane.Port{Index: 1, Name: "eth1", MAC: privMAC, MTU: 1500, Addr: netip.MustParseAddr("10.11.12.9"), Neigh: dr.NewNeigh()}
+	pub := &dataplane.Port{Index: 0, Name: "eth0", MAC: pubMAC, MTU: 1500, Addr: routerPub, Neigh: neigh.New()}
+	prv := &dataplane.Port{Index: 1, Name: "eth1", MAC: privMAC, MTU: 1500, Addr: netip.MustParseAddr("10.11.12.9"), Neigh: neigh.New()}
 	prv.Neigh.Want([]netip.Addr{rip1, rip2})
 	prv.Neigh.Learn(rip1, rip1MAC, time.Now())
 	prv.Neigh.Learn(rip2, rip2MAC, time.Now())

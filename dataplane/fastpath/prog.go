@@ -103,7 +103,7 @@ func classify(flows int) asm.Instructions {
 		asm.JNE.Imm(asm.R0, 0, lPunt),
 		asm.LoadMem(asm.R0, asm.RFP, stTTL, asm.Byte),
 		asm.JLE.Imm(asm.R0, 1, lPunt), // the Go path answers time exceeded
-		asm.Mov.Imm(asm.R9, 0), // the TCP flags (none for UDP)
+		asm.Mov.Imm(asm.R9, 0),        // the TCP flags (none for UDP)
 		asm.LoadMem(asm.R8, asm.RFP, stProto, asm.Byte),
 		asm.JEq.Imm(asm.R8, protoTCP, lTCP),
 		asm.JNE.Imm(asm.R8, protoUDP, lPunt),

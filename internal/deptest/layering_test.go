@@ -67,21 +67,21 @@ func TestLayering(t *testing.T) {
 		mod + "/dataplane/...", mod + "/sim/...", mod + "/bench/...", mod + "/cmd/..."}
 	// Leaves.
 	forbid(t, all, "config/...", append(upper, mod+"/ipvs/...", mod+"/sched/...", mod+"/conntrack/...",
-		mod+"/frame/...", mod+"/nat/...", mod+"/dr/...", "net")...)
+		mod+"/frame/...", mod+"/nat/...", mod+"/neigh/...", "net")...)
 	// The keepalived.conf importer (lvsadm import-keepalived) is a leaf like
 	// config, beside it: config does not depend on it, and it uses no network.
 	forbid(t, all, "config/keepalived/...", append(upper, mod+"/ipvs/...", mod+"/sched/...", mod+"/conntrack/...",
-		mod+"/frame/...", mod+"/nat/...", mod+"/dr/...", "net", "net/http")...)
+		mod+"/frame/...", mod+"/nat/...", mod+"/neigh/...", "net", "net/http")...)
 	forbid(t, all, "config", mod+"/config/keepalived")
 	forbid(t, all, "ipvs/...", append(upper, mod+"/sched/...", mod+"/conntrack/...", mod+"/frame/...",
-		mod+"/nat/...", mod+"/dr/...", mod+"/config/...", "net")...)
+		mod+"/nat/...", mod+"/neigh/...", mod+"/config/...", "net")...)
 	forbid(t, all, "frame/...", append(upper, mod+"/ipvs/...", mod+"/sched/...", mod+"/conntrack/...",
-		mod+"/nat/...", mod+"/dr/...", mod+"/config/...")...)
+		mod+"/nat/...", mod+"/neigh/...", mod+"/config/...")...)
 	// sched: pure, no sockets.
-	forbid(t, all, "sched/...", append(upper, mod+"/conntrack/...", mod+"/frame/...", mod+"/nat/...", mod+"/dr/...", "net")...)
-	forbid(t, all, "conntrack/...", append(upper, mod+"/frame/...", mod+"/nat/...", mod+"/dr/...", "net")...)
-	forbid(t, all, "nat/...", append(upper, mod+"/dr/...")...)
-	forbid(t, all, "dr/...", append(upper, mod+"/nat/...", mod+"/conntrack/...")...)
+	forbid(t, all, "sched/...", append(upper, mod+"/conntrack/...", mod+"/frame/...", mod+"/nat/...", mod+"/neigh/...", "net")...)
+	forbid(t, all, "conntrack/...", append(upper, mod+"/frame/...", mod+"/nat/...", mod+"/neigh/...", "net")...)
+	forbid(t, all, "nat/...", append(upper, mod+"/neigh/...")...)
+	forbid(t, all, "neigh/...", append(upper, mod+"/nat/...", mod+"/conntrack/...")...)
 	forbid(t, all, "dataplane/...", mod+"/daemon/...", mod+"/admin/...", mod+"/ha/...", mod+"/health/...",
 		mod+"/sim/...", mod+"/bench/...", mod+"/cmd/...")
 	forbid(t, all, "health/...", mod+"/daemon/...", mod+"/admin/...", mod+"/ha/...", mod+"/dataplane/...",
@@ -99,7 +99,7 @@ func TestLayering(t *testing.T) {
 	// daemon alone and leans on no other package of the module.
 	allow(t, all, "bgp/...", mod+"/internal/netnstest", mod+"/internal/testutil")
 	for _, below := range []string{"config/...", "ipvs/...", "sched/...", "conntrack/...", "frame/...", "nat/...",
-		"dr/...", "dataplane/...", "health/...", "ha/...", "admin/...", "sim/...", "bench/..."} {
+		"neigh/...", "dataplane/...", "health/...", "ha/...", "admin/...", "sim/...", "bench/..."} {
 		forbid(t, all, below, mod+"/bgp/...")
 	}
 }

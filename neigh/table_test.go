@@ -1,4 +1,4 @@
-package dr
+package neigh
 
 import (
 	"net/netip"
@@ -16,7 +16,7 @@ var (
 )
 
 func TestNeighResolveRefreshForget(t *testing.T) {
-	n := NewNeigh()
+	n := New()
 	t0 := time.Unix(1000, 0)
 	n.Want([]netip.Addr{rip1, rip2})
 	if got := n.Due(nil, t0); len(got) != 2 || got[0] != rip1 || got[1] != rip2 {
@@ -63,7 +63,7 @@ func TestNeighResolveRefreshForget(t *testing.T) {
 }
 
 func TestNeighLearnsOnlyWanted(t *testing.T) {
-	n := NewNeigh()
+	n := New()
 	n.Want([]netip.Addr{rip1})
 	n.Learn(rip2, mac2, time.Unix(0, 0))
 	n.Learn(rip1, frame.BroadcastMAC, time.Unix(0, 0))
@@ -82,7 +82,7 @@ func TestNeighLearnsOnlyWanted(t *testing.T) {
 }
 
 func TestNeighLookupNoAllocs(t *testing.T) {
-	n := NewNeigh()
+	n := New()
 	n.Want([]netip.Addr{rip1})
 	n.Learn(rip1, mac1, time.Unix(0, 0))
 	a := rip1.As4()
@@ -91,19 +91,8 @@ func TestNeighLookupNoAllocs(t *testing.T) {
 	}
 }
 
-func TestRewrite(t *testing.T) {
-	f := make([]byte, 60)
-	copy(f[12:], []byte{0x08, 0x00})
-	f[14+8] = 64 // TTL, must be untouched
-	Rewrite(f, mac1, mac2)
-	e := frame.Ethernet(f)
-	if e.Dst() != mac1 || e.Src() != mac2 || f[14+8] != 64 || e.Type() != frame.EtherTypeIPv4 {
-		t.Errorf("Rewrite: dst %v src %v ttl %d type %#x", e.Dst(), e.Src(), f[14+8], e.Type())
-	}
-}
-
 func BenchmarkNeighLookup(b *testing.B) {
-	n := NewNeigh()
+	n := New()
 	var ips []netip.Addr
 	for i := 0; i < 256; i++ {
 		ips = append(ips, netip.AddrFrom4([4]byte{10, 11, 12, byte(i)}))
@@ -129,7 +118,7 @@ func contains(s []netip.Addr, a netip.Addr) bool {
 }
 
 func TestNeighResolveOnMiss(t *testing.T) {
-	n := NewNeigh()
+	n := New()
 	wake := make(chan struct{}, 1)
 	n.SetWake(wake)
 	t0 := time.Unix(1000, 0)
@@ -179,7 +168,7 @@ func TestNeighResolveOnMiss(t *testing.T) {
 }
 
 func TestNeighResolveNoAllocs(t *testing.T) {
-	n := NewNeigh()
+	n := New()
 	n.SetWake(make(chan struct{}, 1))
 	a := rip1.As4()
 	if allocs := testing.AllocsPerRun(1000, func() { n.Resolve(a) }); allocs != 0 {

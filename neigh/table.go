@@ -1,4 +1,4 @@
-package dr
+package neigh
 
 import (
 	"net/netip"
@@ -10,7 +10,7 @@ import (
 	"lvs/frame"
 )
 
-// Neigh is lvsd's own neighbour table for one interface: the MAC addresses of
+// Table is lvsd's own neighbour table for one interface: the MAC addresses of
 // the real servers (and gateways) lvsd sends frames to. lvsd keeps its own
 // rather than the kernel's because it resolves on behalf of addresses the
 // kernel does not own (the nat_router address, VIPs).
@@ -26,7 +26,7 @@ import (
 // added by lvsadm -a) with Resolve when Lookup misses, as the kernel starts
 // resolving on a neighbour miss; such addresses are kept resolved like the
 // hosts LearnAny records.
-type Neigh struct {
+type Table struct {
 	mu     sync.Mutex                            // guards want, state and publishing
 	want   map[[4]byte]bool                      // addresses to keep resolved (Want)
 	auto   map[[4]byte]bool                      // hosts that asked for an owned address (LearnAny)
@@ -49,13 +49,13 @@ type neighState struct {
 	unanswered int       // probes sent since the last confirmation
 }
 
-// NewNeigh returns an empty table with the kernel's default timers: a MAC is
+// New returns an empty table with the kernel's default timers: a MAC is
 // trusted 30 s after its last confirmation, then re-probed every second, and
 // forgotten after 3 unanswered probes (base_reachable_time, retrans_time,
 // ucast_solicit). Packets to a forgotten neighbour are dropped and counted
 // until it answers again.
-func NewNeigh() *Neigh {
-	n := &Neigh{want: map[[4]byte]bool{}, auto: map[[4]byte]bool{}, state: map[[4]byte]*neighState{},
+func New() *Table {
+	n := &Table{want: map[[4]byte]bool{}, auto: map[[4]byte]bool{}, state: map[[4]byte]*neighState{},
 		reachable: 30 * time.Second, retrans: time.Second, probes: 3}
 	empty := map[[4]byte]frame.MAC{}
 	n.lookup.Store(&empty)
@@ -63,7 +63,7 @@ func NewNeigh() *Neigh {
 }
 
 // Lookup returns the MAC of ip, if known. It never blocks or allocates.
-func (n *Neigh) Lookup(ip [4]byte) (frame.MAC, bool) {
+func (n *Table) Lookup(ip [4]byte) (frame.MAC, bool) {
 	m, ok := (*n.lookup.Load())[ip]
 	return m, ok
 }
@@ -75,10 +75,10 @@ const askSlots = 32
 // SetWake makes Resolve and Learn poke c (without blocking) when the
 // control loop has work: an address to probe, or a MAC that frames may be
 // waiting for. Call it before the table is used.
-func (n *Neigh) SetWake(c chan<- struct{}) { n.wake = c }
+func (n *Table) SetWake(c chan<- struct{}) { n.wake = c }
 
 // poke tells the control loop there is work, without blocking.
-func (n *Neigh) poke() {
+func (n *Table) poke() {
 	if n.wake == nil {
 		return
 	}
@@ -91,7 +91,7 @@ func (n *Neigh) poke() {
 // Resolve asks for ip to be resolved: the packet path calls it when Lookup
 // misses. It never blocks, locks or allocates; the next Due takes the
 // address (bounded by MaxAuto, like LearnAny's hosts) and probes it at once.
-func (n *Neigh) Resolve(ip [4]byte) {
+func (n *Table) Resolve(ip [4]byte) {
 	v := uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])
 	if v == 0 {
 		return
@@ -112,7 +112,7 @@ func (n *Neigh) Resolve(ip [4]byte) {
 
 // takeAsks moves the addresses Resolve asked for into the table. Called
 // with mu held.
-func (n *Neigh) takeAsks() {
+func (n *Table) takeAsks() {
 	for i := range n.asks {
 		v := n.asks[i].Swap(0)
 		if v == 0 {
@@ -127,7 +127,7 @@ func (n *Neigh) takeAsks() {
 
 // Want sets the addresses to keep resolved. Addresses no longer wanted are
 // forgotten at once.
-func (n *Neigh) Want(ips []netip.Addr) {
+func (n *Table) Want(ips []netip.Addr) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	want := make(map[[4]byte]bool, len(ips))
@@ -148,7 +148,7 @@ func (n *Neigh) Want(ips []netip.Addr) {
 // Learn records that ip is at mac, from an ARP request or reply the
 // neighbour sent. Only wanted addresses are learned, so a stranger's ARP
 // cannot fill the table.
-func (n *Neigh) Learn(ip netip.Addr, mac frame.MAC, now time.Time) {
+func (n *Table) Learn(ip netip.Addr, mac frame.MAC, now time.Time) {
 	if !ip.Is4() || mac == (frame.MAC{}) || mac[0]&1 != 0 {
 		return
 	}
@@ -179,7 +179,7 @@ const MaxAuto = 4096
 // addresses (an ARP request for a VIP): a client on the same segment, whose
 // replies go straight to it. Such hosts are kept resolved like wanted ones
 // and forgotten when they stop answering.
-func (n *Neigh) LearnAny(ip netip.Addr, mac frame.MAC, now time.Time) {
+func (n *Table) LearnAny(ip netip.Addr, mac frame.MAC, now time.Time) {
 	if !ip.Is4() || ip.IsUnspecified() {
 		return
 	}
@@ -197,7 +197,7 @@ func (n *Neigh) LearnAny(ip netip.Addr, mac frame.MAC, now time.Time) {
 // since the last call are probed at once; one that does not answer three
 // probes is dropped until a packet asks for it again. The caller sends one ARP
 // request for each address returned.
-func (n *Neigh) Due(dst []netip.Addr, now time.Time) []netip.Addr {
+func (n *Table) Due(dst []netip.Addr, now time.Time) []netip.Addr {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	forgot := false
@@ -233,7 +233,7 @@ func (n *Neigh) Due(dst []netip.Addr, now time.Time) []netip.Addr {
 }
 
 // all returns the wanted and the learned hosts. Called with mu held.
-func (n *Neigh) all() map[[4]byte]bool {
+func (n *Table) all() map[[4]byte]bool {
 	if len(n.auto) == 0 {
 		return n.want
 	}
@@ -248,7 +248,7 @@ func (n *Neigh) all() map[[4]byte]bool {
 }
 
 // publish copies the known MACs into a new lookup map. Called with mu held.
-func (n *Neigh) publish() {
+func (n *Table) publish() {
 	m := make(map[[4]byte]frame.MAC, len(n.state))
 	for ip, s := range n.state {
 		if s.known {
