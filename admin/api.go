@@ -95,6 +95,7 @@ func NewServer(d Daemon) *Server {
 	if src, ok := d.(interface{ HA() HAStatus }); ok {
 		s.mux.HandleFunc("GET "+PathHA, func(w http.ResponseWriter, _ *http.Request) { reply(w, src.HA()) })
 	}
+	s.drainRoutes() // POST /v1/drain for a daemon that announces by BGP (bgp.go)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		replyError(w, &APIError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})

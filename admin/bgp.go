@@ -3,7 +3,9 @@ package admin
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"time"
@@ -42,7 +44,7 @@ func writeBGP(bw *bufio.Writer, b *BGPStatus, now time.Time) {
 		return
 	}
 	if b.Draining {
-		fmt.Fprintln(bw, "bgp: drained (every VIP withdrawn; lvsadm --undrain announces them again)")
+		fmt.Fprintln(bw, "bgp: drained (every VIP withdrawn; lvsadm drain --undrain announces them again)")
 	}
 	for _, p := range b.Peers {
 		fmt.Fprintf(bw, "bgp peer %s (%v): %s", p.Name, p.Address, p.State)
@@ -104,4 +106,32 @@ func (s *Server) drainRoutes() {
 // Drain drains (on) or undrains this director's BGP announcements.
 func (c *Client) Drain(ctx context.Context, on bool) error {
 	return c.do(ctx, http.MethodPost, PathDrain, DrainRequest{Drain: on}, nil)
+}
+
+// DrainCommand is `lvsadm drain [--socket PATH] [--undrain]`: it drains this
+// director (withdraws every VIP from its BGP peers; lvsd keeps forwarding
+// what still comes) or, with --undrain, announces the VIPs again. It
+// returns the exit status: 0, 1 when lvsd refuses, 2 for a bad command line.
+func DrainCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("lvsadm drain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	socket := fs.String("socket", DefaultSocket, "lvsd's control socket")
+	undrain := fs.Bool("undrain", false, "announce the VIPs again")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "lvsadm drain: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if err := NewClient(*socket).Drain(ctx, !*undrain); err != nil {
+		fmt.Fprintf(stderr, "lvsadm drain: %v\n", err)
+		return 1
+	}
+	if *undrain {
+		fmt.Fprintln(stdout, "undrained: the VIPs are announced again while they can serve")
+	} else {
+		fmt.Fprintln(stdout, "drained: every VIP withdrawn from the BGP peers")
+	}
+	return 0
 }

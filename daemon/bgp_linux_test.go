@@ -124,7 +124,7 @@ func TestBGPAnnounce(t *testing.T) {
 	t.Logf("route to the VIP via the director in the router's kernel %v after lvsd ran", time.Since(began).Round(time.Millisecond))
 
 	var got string
-	lab.Do(rtr, func() { got, err = ecmpGet("192.168.26.10:80") })
+	lab.Do(rtr, func() { got, err = ecmpHTTP("192.168.26.10:80", "/") })
 	if err != nil || got != "web1" {
 		t.Errorf("GET http://192.168.26.10/ from the router = %q, %v; want \"web1\" through the director", got, err)
 	}
@@ -136,10 +136,34 @@ func TestBGPAnnounce(t *testing.T) {
 		}
 	}
 
+	var metrics string
+	lab.Do(dir, func() { metrics, err = ecmpHTTP("127.0.0.1:3636", "/metrics") })
+	for _, want := range []string{`lvs_bgp_session_up{peer="192.168.26.1"} 1`, `lvs_bgp_announced{vip="192.168.26.10"} 1`} {
+		if err != nil || !strings.Contains(metrics, want) {
+			t.Errorf("/metrics: %v; want a line %s", err, want)
+		}
+	}
+
+	// lvsadm drain withdraws the VIP while lvsd runs; --undrain announces it.
+	if out, err := exec.Command(adm, "drain", "--socket", lvsSock).CombinedOutput(); err != nil {
+		t.Fatalf("lvsadm drain: %v\n%s", err, out)
+	}
+	start := time.Now()
+	ecmpWait(t, "the withdrawal on lvsadm drain", gone)
+	t.Logf("route withdrawn %v after lvsadm drain", time.Since(start).Round(time.Millisecond))
+	out, err = exec.Command(adm, "--socket", lvsSock, "-L", "--daemon").CombinedOutput()
+	if want := "bgp route 192.168.26.10/32: withdrawn (drained)"; err != nil || !strings.Contains(string(out), want) {
+		t.Errorf("lvsadm -L --daemon after drain = %v\n%s\nwant a line with %q", err, out, want)
+	}
+	if out, err := exec.Command(adm, "drain", "--undrain", "--socket", lvsSock).CombinedOutput(); err != nil {
+		t.Fatalf("lvsadm drain --undrain: %v\n%s", err, out)
+	}
+	ecmpWait(t, "the announcement on lvsadm drain --undrain", routed)
+
 	// The only real server fails its check (its port 80 drops SYNs): the
 	// VIP is withdrawn, and announced again when the server is back.
 	lab.MustIn(rs, "nft", "add table inet lvst; add chain inet lvst in { type filter hook input priority 0; }; add rule inet lvst in tcp dport 80 drop")
-	start := time.Now()
+	start = time.Now()
 	ecmpWait(t, "the withdrawal when no real server is up", gone)
 	t.Logf("route withdrawn %v after the real server stopped answering (check interval 1 s)", time.Since(start).Round(time.Millisecond))
 	lab.MustIn(rs, "nft", "delete table inet lvst")
@@ -234,15 +258,15 @@ func ecmpWait(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// ecmpGet does one HTTP/1.0 GET of / at addr and returns the body.
-func ecmpGet(addr string) (string, error) {
+// ecmpHTTP does one HTTP/1.0 GET of path at addr and returns the body.
+func ecmpHTTP(addr, path string) (string, error) {
 	c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
 	if err != nil {
 		return "", err
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := fmt.Fprintf(c, "GET / HTTP/1.0\r\n\r\n"); err != nil {
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.0\r\n\r\n", path); err != nil {
 		return "", err
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)

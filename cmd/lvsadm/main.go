@@ -3,7 +3,9 @@
 // codes, sent to lvsd's control socket (--socket, default
 // /run/lvsd/lvsd.sock). All the logic is admin.CLI; see lvsadm --help.
 // `lvsadm passwd` sets the web tool's password (web.Passwd);
-// `lvsadm import-keepalived` converts a keepalived.conf (keepalived.Command).
+// `lvsadm import-keepalived` converts a keepalived.conf (keepalived.Command);
+// `lvsadm drain [--undrain]` drains this director's BGP announcements
+// (admin.DrainCommand).
 package main
 
 import (
@@ -25,6 +27,11 @@ func main() {
 		os.Exit(keepalived.Command(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if len(os.Args) > 1 && os.Args[1] == "drain" {
+		code := admin.DrainCommand(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	code := admin.CLI{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}.Run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
