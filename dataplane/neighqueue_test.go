@@ -150,3 +150,45 @@ func TestHoldNoAllocs(t *testing.T) {
 		t.Errorf("the frames were not held (counters %+v)", c)
 	}
 }
+
+// The worker holds frames while the control side sends and expires them
+// and the neighbour comes and goes: run with -race, every frame is
+// accounted for (sent, or dropped with a counted reason).
+func TestHeldFramesConcurrentWithSendHeld(t *testing.T) {
+	s := newSite(t, "rr")
+	withSorry(t, s)
+	ml, _ := ctlLinks(2)
+	const n = 2000
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		frames, meta := [][]byte{nil}, make([]dataplane.Meta, 1)
+		for i := range n {
+			frames[0] = frametest.TCP(netip.AddrPortFrom(client.Addr(), uint16(1024+i)), web81, frame.SYN, nil,
+				frametest.WithSrcMAC(gwMAC), frametest.WithDstMAC(pubMAC))
+			s.w.Process(frames, meta, time.Now())
+		}
+	}()
+	t0 := time.Now()
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+			s.d.SendHeld(t0.Add(time.Hour), ml) // flush or expire what is left
+			c := dataplane.Sum(&s.w.C)
+			held := c.TX + c.Drops[dataplane.DropNeighFailed] + c.Drops[dataplane.DropNeighQueueFull] +
+				c.Drops[dataplane.DropNoNeigh] + c.Drops[dataplane.DropTxError]
+			if held != n || c.Verdicts[dataplane.Forward] != n {
+				t.Errorf("%d SYNs: %d forwarded, %d accounted for (counters %+v)", n, c.Verdicts[dataplane.Forward], held, c)
+			}
+			return
+		default:
+		}
+		s.prv.Neigh.Due(nil, t0)
+		if i%2 == 0 {
+			s.prv.Neigh.Learn(sorry, sorryMAC, time.Now())
+		} else {
+			s.prv.Neigh.Want(nil) // forgets it: the next SYNs miss again
+		}
+		s.d.SendHeld(time.Now(), ml)
+	}
+}
