@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -93,7 +94,10 @@ type MemPoint struct {
 	// conntrack extensions that live outside the nf_conntrack cache).
 	SlabWide int64  `json:"slab_machine_bytes,omitempty"`
 	Method   string `json:"method"`
-	Err      string `json:"error,omitempty"`
+	// Mode is lvsd's dataplane mode, from its /metrics ("" for the
+	// kernel, or when lvsd reported none).
+	Mode string `json:"dataplane_mode,omitempty"`
+	Err  string `json:"error,omitempty"`
 }
 
 // Curve is one contender's delivered pps against a parameter.
@@ -112,7 +116,31 @@ type CurvePoint struct {
 	// run's fixed load (ns, after the idle baseline); 0 when not measured.
 	// Unlike saturation pps it does not depend on who starves whom.
 	DirNs float64 `json:"director_ns_at_fixed_load,omitempty"`
-	Err   string  `json:"error,omitempty"`
+	// Mode is lvsd's dataplane mode, from its /metrics ("" for the
+	// kernel, or when lvsd reported none).
+	Mode string `json:"dataplane_mode,omitempty"`
+	Err  string `json:"error,omitempty"`
+}
+
+// modes are the dataplane modes over c's points, in order of first
+// appearance.
+func (c Curve) modes() string {
+	var out []string
+	for _, p := range c.Points {
+		if p.Mode != "" && !slices.Contains(out, p.Mode) {
+			out = append(out, p.Mode)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// label is c's name in tables and plots: the contender, with the
+// dataplane mode for lvsd.
+func (c Curve) label() string {
+	if m := c.modes(); m != "" {
+		return c.Contender + " [" + m + "]"
+	}
+	return c.Contender
 }
 
 // curve returns the curve of contender name in *cs, adding it.
@@ -142,7 +170,7 @@ func (s *Scaling) plots() map[string]Plot {
 	series := func(cs []Curve, y func(CurvePoint) float64) []Series {
 		var out []Series
 		for _, c := range cs {
-			sr := Series{Name: c.Contender}
+			sr := Series{Name: c.label()}
 			for _, p := range c.Points {
 				v := y(p)
 				if p.Err != "" || v <= 0 {
@@ -170,7 +198,11 @@ func (s *Scaling) plots() map[string]Plot {
 	var order []string
 	for _, m := range s.Memory {
 		if mem[m.Contender] == nil {
-			mem[m.Contender] = &Series{Name: m.Contender}
+			name := m.Contender
+			if m.Mode != "" {
+				name += " [" + m.Mode + "]"
+			}
+			mem[m.Contender] = &Series{Name: name}
 			order = append(order, m.Contender)
 		}
 		y := m.BytesPerFlow
@@ -211,6 +243,9 @@ func writeScaling(b *strings.Builder, s *Scaling, set Settings) {
 		if m.RSS != 0 {
 			extra = fmt.Sprintf("; VmRSS %s MiB", mib(m.RSS))
 		}
+		if m.Mode != "" {
+			extra += "; dataplane " + m.Mode
+		}
 		w("| %s | %s | %s | %s MiB | %s | %s%s |\n", m.Contender, num(float64(m.Flows)), num(float64(m.Entries)),
 			mib(m.Bytes), num(m.BytesPerFlow), m.Method, extra)
 	}
@@ -231,7 +266,7 @@ func writeScaling(b *strings.Builder, s *Scaling, set Settings) {
 		}
 		w("| %s |", xname)
 		for _, c := range cs {
-			w(" %s delivered pps (sent) | %s ns/pkt at fixed load |", c.Contender, c.Contender)
+			w(" %s delivered pps (sent) | %s ns/pkt at fixed load |", c.label(), c.Contender)
 		}
 		w("\n|---|")
 		for range cs {

@@ -86,6 +86,9 @@ func (e *scaleEnv) point(ctx context.Context, name string, spec siteSpec, pick s
 	c, err := e.mk(name, spec, pick)
 	if err == nil {
 		p, err = e.r.pointPPS(ctx, c)
+		if l, ok := c.(*lvsdContender); ok {
+			p.Mode = l.mode
+		}
 	}
 	if err := ctxErr(ctx, nil); err != nil {
 		return p, err
@@ -327,6 +330,10 @@ func (r *runner) flowCurve(ctx context.Context, sc *Scaling, c contender) error 
 		sc.Notes = append(sc.Notes, fmt.Sprintf("%s: flows and memory not measured: %v", name, err))
 		return nil
 	}
+	mode := ""
+	if l, ok := c.(*lvsdContender); ok {
+		mode = l.mode
+	}
 	tr := r.tableOf(c)
 	sleepCtx(ctx, 300*time.Millisecond) // let the probes' entries settle
 	e0, err0 := tr.entries()
@@ -337,8 +344,8 @@ func (r *runner) flowCurve(ctx context.Context, sc *Scaling, c contender) error 
 	}
 	udp, _ := c.targets()
 	for _, n := range flowPoints {
-		p := CurvePoint{X: float64(n)}
-		mp := MemPoint{Contender: name, Flows: n, Method: tr.method}
+		p := CurvePoint{X: float64(n), Mode: mode}
+		mp := MemPoint{Contender: name, Flows: n, Method: tr.method, Mode: mode}
 		if tr.max > 0 && int64(n) > tr.max*9/10 {
 			p.Err = fmt.Sprintf("over nf_conntrack_max %s (a host-wide setting lvsbench does not change)", num(float64(tr.max)))
 			mp.Err = p.Err
@@ -385,7 +392,7 @@ func (r *runner) flowCurve(ctx context.Context, sc *Scaling, c contender) error 
 			if err := ctxErr(ctx, nil); err != nil {
 				return err
 			}
-			m.X = p.X
+			m.X, m.Mode = p.X, p.Mode
 			if p = m; err != nil {
 				p.Err = err.Error()
 			}

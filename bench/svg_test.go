@@ -221,12 +221,12 @@ func sampleScaling() *Scaling {
 	return &Scaling{
 		Memory: []MemPoint{
 			{Contender: LVSD1, Flows: 10_000, Entries: 10_000, Bytes: 3_300_000, BytesPerFlow: 330, RSS: 40 << 20, Method: "VmRSS"},
-			{Contender: LVSD1, Flows: 1_000_000, Entries: 999_973, Bytes: 79_600_000, BytesPerFlow: 79.6, RSS: 120 << 20, Method: "VmRSS"},
+			{Contender: LVSD1, Flows: 1_000_000, Entries: 999_973, Bytes: 79_600_000, BytesPerFlow: 79.6, RSS: 120 << 20, Method: "VmRSS", Mode: "tcx+afpacket"},
 			{Contender: KernelLB, Flows: 100_000, Entries: 100_000, Bytes: 25_600_000, BytesPerFlow: 256, SlabWide: 30 << 20, Method: "slab"},
 			{Contender: KernelLB, Flows: 1_000_000, Method: "slab", Err: "over nf_conntrack_max 262,144"},
 		},
 		Flows: []Curve{
-			{Contender: LVSD1, Points: []CurvePoint{{X: 1000, PPS: 50_000, Sent: 90_000, DirNs: 3000}, {X: 1e6, PPS: 45_000, Sent: 90_000, DirNs: 3500}}},
+			{Contender: LVSD1, Points: []CurvePoint{{X: 1000, PPS: 50_000, Sent: 90_000, DirNs: 3000, Mode: "tcx+afpacket"}, {X: 1e6, PPS: 45_000, Sent: 90_000, DirNs: 3500, Mode: "tcx+afpacket"}}},
 			{Contender: KernelLB, Points: []CurvePoint{{X: 1000, PPS: 150_000, Sent: 300_000}, {X: 1e6, Err: "over nf_conntrack_max 262,144"}}},
 		},
 		Servers:    []Curve{{Contender: LVSD1, Points: []CurvePoint{{X: 2, PPS: 50_000}, {X: 1000, PPS: 40_000}}}},
@@ -241,7 +241,9 @@ func TestScalingReport(t *testing.T) {
 	md := Markdown(r)
 	for _, want := range []string{
 		"## Director memory per concurrent flow",
-		"| lvsd-1w | 1,000,000 | 999,973 | 75.9 MiB | 79.60 | VmRSS; VmRSS 120.0 MiB |",
+		"| lvsd-1w | 1,000,000 | 999,973 | 75.9 MiB | 79.60 | VmRSS; VmRSS 120.0 MiB; dataplane tcx+afpacket |",
+		"| flows | lvsd-1w [tcx+afpacket] delivered pps (sent) | lvsd-1w ns/pkt at fixed load | klb delivered pps (sent) |",
+		"| real servers | lvsd-1w delivered pps (sent) |",
 		"| klb | 1,000,000 | — | — | — | over nf_conntrack_max 262,144 |",
 		"| 1,000,000 | 45,000 (90,000) | 3,500 | failed: over nf_conntrack_max 262,144 | — |",
 		"| 1,000 | 50,000 (90,000) | 3,000 | 150,000 (300,000) | — |",
