@@ -24,6 +24,7 @@ var Usage = `Usage:
   lvsadm --set tcp tcpfin udp
   lvsadm --save-config
   lvsadm passwd [--password-file FILE]
+  lvsadm passwd --token|--revoke-tokens [--label NAME] [--token-file FILE]
   lvsadm import-keepalived [-o FILE] [--primary IP] [--backup IP] KEEPALIVED.CONF
   lvsadm -h
 
@@ -49,7 +50,13 @@ Either long or short options are allowed.
   passwd                      set the web tool's password (user piranha): read
                               from stdin, stored as a bcrypt hash (mode 0600)
                               in /etc/sysconfig/ha/piranha.passwd or the FILE
-                              of --password-file; no lvsd needed
+                              of --password-file; no lvsd needed.
+                              --token prints a new API token once (for
+                              "Authorization: Bearer" on the admin listener's
+                              /v1 API) and keeps only its SHA-256 in
+                              piranha.tokens beside the password file;
+                              --revoke-tokens withdraws all, or those of
+                              --label NAME
   import-keepalived           convert a keepalived.conf into an lvs.cf, with a
                               warning for whatever has no equivalent (see
                               lvsadm import-keepalived --help); no lvsd needed

@@ -46,6 +46,10 @@ type Options struct {
 	AdminAllow string
 	// AdminCert and AdminKey, both set, serve the admin listener over TLS.
 	AdminCert, AdminKey string
+	// MetricsAuth makes /metrics on the admin listener want a login (a
+	// bearer token or the web tool's session) like the JSON API; by default
+	// it is open to the --admin-allow clients.
+	MetricsAuth bool
 	// PasswordFile is the web tool's bcrypt password file; "" means
 	// piranha.passwd in the directory of ConfigFile.
 	PasswordFile string

@@ -20,7 +20,7 @@ import (
 const usage = `Usage: lvsd [-t | --config-dump | --set-password] [-f FILE] [--iptables FILE] [--workers N]
             [--busy-poll DURATION] [--dataplane auto|tcx|afpacket] [--link afpacket|tap]
             [--admin ADDR] [--admin-allow LIST] [--admin-cert FILE --admin-key FILE]
-            [--password-file FILE]
+            [--password-file FILE] [--metrics-auth]
 
 lvsd is the daemon of an LVS router, in user space: it reads the Piranha
 configuration file lvs.cf, owns the virtual IPs, forwards connections to the
@@ -77,7 +77,10 @@ Files:
                       Configuration Tool's successor), /metrics, the event
                       stream (/v1/events), the /proc/net/ip_vs texts and the
                       JSON API are served over HTTP (default :3636, every
-                      address, but see --admin-allow; "off" for none)
+                      address, but see --admin-allow; "off" for none). The
+                      JSON API and the event stream (/v1/...) want a login:
+                      a bearer token from "lvsadm passwd --token" or the web
+                      tool's session
   --admin-allow LIST  the clients the admin listener answers, checked before
                       anything else, the login page included: addresses and
                       networks separated by commas, e.g.
@@ -91,6 +94,9 @@ Files:
                       the web tool's password file (default piranha.passwd
                       in the directory of the lvs.cf, i.e.
                       /etc/sysconfig/ha/piranha.passwd)
+  --metrics-auth      /metrics wants the same login as the JSON API
+                      (default: open to the --admin-allow clients, as a
+                      Prometheus server expects)
   -h, --help          show this help
 
 Examples:
@@ -149,6 +155,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o daemon.Options, setP
 	fs.StringVar(&o.AdminCert, "admin-cert", "", "")
 	fs.StringVar(&o.AdminKey, "admin-key", "", "")
 	fs.StringVar(&o.PasswordFile, "password-file", "", "")
+	fs.BoolVar(&o.MetricsAuth, "metrics-auth", false, "")
 	fs.BoolVar(&setPassword, "set-password", false, "")
 	switch err := fs.Parse(args); {
 	case err != nil:
