@@ -132,7 +132,7 @@ func (d *lvsd) Connections() []admin.ConnStatus {
 		out = append(out, connStatus(in))
 		return len(out) < maxListedConns
 	})
-	return out
+	return d.natConns(out) // masqueraded and FTP data flows (natconns.go)
 }
 
 // maxListedConns bounds one listing, so a table of millions of flows cannot
