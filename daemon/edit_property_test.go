@@ -358,6 +358,11 @@ func expect(st admin.Status, cmd admin.Command, line string) (admin.Status, erro
 		return st, nil
 	}
 	d := cmd.DestSpec(ipvs.Masq)
+	if k.FWMark == 0 && d.Port == 0 {
+		// lvsd, not ipvsadm: a server of an address service has a port;
+		// lvs.cf's server without one takes the virtual's.
+		d.Port = k.Port
+	}
 	if cmd.MethodSet && d.Method != ipvs.Masq {
 		return st, errRefused
 	}
