@@ -71,11 +71,10 @@ func parseMask(s string) (Netmask, error) {
 		}
 		return PrefixLen(n), nil
 	}
-	m, err := ParseNetmask(s)
-	if err != nil {
-		return Netmask{}, fmt.Errorf("expected a netmask like 255.255.255.0 or an IPv6 prefix length like 64, got %q", s)
+	if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+		return ParseNetmask(s) // a dotted mask: its own message (not contiguous)
 	}
-	return m, nil
+	return Netmask{}, fmt.Errorf("expected a netmask like 255.255.255.0 or an IPv6 prefix length like 64, got %q", s)
 }
 
 // parsePrefix6 parses "2001:db8::/64" or a bare IPv6 address (a /128).
