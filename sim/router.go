@@ -119,7 +119,7 @@ func chooseRouter(impl string, c *config.Config, lvsd string) (RouterImpl, error
 		return &kernelRouter{}, nil
 	case "lvsd":
 		if lvsd == "" {
-			return nil, fmt.Errorf("router impl lvsd: the lvsd binary is not built (cmd/lvsd has no main package yet)")
+			return nil, fmt.Errorf("router impl lvsd: no lvsd binary (build it with make build, or give --bin DIR)")
 		}
 		return real, nil
 	}

@@ -127,7 +127,7 @@ func (s *Site) skipReason(st *Step) string {
 		}
 	}
 	if f := st.Fault; f != nil && f.Process == "router" && s.Router.Name() != "lvsd" {
-		return "needs lvsd running as the router (issue 6): the kernel stand-in has no process to " + string(f.Kind)
+		return "needs lvsd running as the router (--router lvsd): the kernel stand-in has no process to " + string(f.Kind)
 	}
 	if st.Traffic != nil && st.Traffic.Kind == TrafficFTP && !haveCommand("lftp") {
 		return "needs lftp installed (apt-get install lftp)"

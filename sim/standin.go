@@ -11,18 +11,19 @@ import (
 	"lvs/config"
 )
 
-// kernelRouter is the stand-in for lvsd until its dataplane exists: the
-// active router's kernel forwards with nftables (DNAT for NAT, netdev
-// `fwd` for direct routing), the way the guide's site would with ipvsadm
-// replaced by nft. It does not health-check, exchange heartbeats or fail
-// over; steps that need those are skipped.
+// kernelRouter plays the LVS router with the kernel instead of lvsd
+// (lvssim --router kernel): the active router's kernel forwards with
+// nftables (DNAT for NAT, netdev `fwd` for direct routing), the way the
+// guide's site would with ipvsadm replaced by nft — a reference for what a
+// site does without lvsd. It does not health-check, exchange heartbeats or
+// fail over; steps that need those are skipped.
 type kernelRouter struct {
 	active string // router node the stand-in configured
 	rules  string // the ruleset it loaded there
 }
 
 // StandinLabel is how reports name the kernel stand-in.
-const StandinLabel = "kernel nftables stand-in — lvsd's dataplane is not built yet"
+const StandinLabel = "the kernel's nftables in place of lvsd (--router kernel): forwarding only, no health checks or failover"
 
 func (r *kernelRouter) Name() string            { return "kernel" }
 func (r *kernelRouter) Label() string           { return StandinLabel }
@@ -31,7 +32,7 @@ func (r *kernelRouter) Process(string) *Proc    { return nil }
 
 // Restart fails: the stand-in has no process to start again.
 func (r *kernelRouter) Restart(context.Context, *Site, string) (*Proc, error) {
-	return nil, fmt.Errorf("the kernel stand-in has no router process; that needs lvsd (issue 6)")
+	return nil, fmt.Errorf("the kernel stand-in has no router process to restart; that needs --router lvsd")
 }
 
 // Start puts the VIPs and the NAT router address on the primary router,
