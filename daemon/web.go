@@ -140,11 +140,10 @@ func SetPassword(opts Options, in io.Reader, stderr io.Writer) int {
 }
 
 // webHandler is what the TCP admin listener serves (adminHandler), with
-// /metrics open to the allow-list.
-//
-// Hook pending: lvsd's --metrics-auth option (daemon.Options.MetricsAuth,
-// owned by options.go and cmd/lvsd) is to be passed here instead of false.
-func (d *lvsd) webHandler(tool *web.Server) http.Handler { return d.adminHandler(tool, d.opts.MetricsAuth) }
+// /metrics open to the allow-list unless --metrics-auth.
+func (d *lvsd) webHandler(tool *web.Server) http.Handler {
+	return d.adminHandler(tool, d.opts.MetricsAuth)
+}
 
 // adminHandler is what the TCP admin listener serves: the allow-list
 // before anything else, then the web tool at /, and the JSON API, /metrics
