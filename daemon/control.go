@@ -48,7 +48,9 @@ func (d *lvsd) do(ctx context.Context, f func()) error {
 }
 
 // PanicError is the answer to a request whose handler panicked. The request
-// is refused; what the handler had not yet published does not run.
+// is refused. lvsd keeps the state the handler left: for an edit that is the
+// running configuration, because edits work on a copy until it is applied
+// (applyConfig), and the dataplane keeps the table last published.
 type PanicError struct {
 	Value any    // what the handler panicked with
 	Stack []byte // the management goroutine's stack at the panic
