@@ -3,7 +3,6 @@ package netlab
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -129,6 +128,3 @@ func (l *Lab) Close() error {
 	l.st.mu.Unlock()
 	return l.store.Remove(st) // Dir is not set: the directory stays
 }
-
-// ErrNotRoot is returned when the lab is used without root.
-var ErrNotRoot = errors.New("network namespaces need root")

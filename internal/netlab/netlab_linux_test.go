@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -97,7 +98,7 @@ func TestLab(t *testing.T) {
 	if out, err := b.Run(context.Background(), "", "cat", "/proc/sys/net/ipv4/conf/all/arp_ignore"); err != nil || strings.TrimSpace(out) != "0" {
 		t.Errorf("arp_ignore in b = %q, %v; want 0 (sysctls are per namespace)", out, err)
 	}
-	testTraffic(t, a, b)
+	testTraffic(t, a, b, "10.99.0.2")
 
 	p, err := lab.Start(b, Cmd{Name: "sleeper", Argv: []string{"sleep", "600"}, Log: filepath.Join(t.TempDir(), "log")})
 	if err != nil {
@@ -131,17 +132,17 @@ func TestLab(t *testing.T) {
 	}
 }
 
-// testTraffic sends one UDP datagram from a to b across the bridge.
-func testTraffic(t *testing.T, a, b *NS) {
+// testTraffic sends one UDP datagram from a to address to in b.
+func testTraffic(t *testing.T, a, b *NS, to string) {
 	t.Helper()
 	var ln *net.UDPConn
 	must(t, b.Do(func() (err error) {
-		ln, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 99, 0, 2), Port: 9})
+		ln, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(to), Port: 9})
 		return err
 	}))
 	defer ln.Close()
 	must(t, a.Do(func() error {
-		c, err := net.Dial("udp4", "10.99.0.2:9")
+		c, err := net.Dial("udp4", to+":9")
 		if err != nil {
 			return err
 		}
@@ -263,6 +264,32 @@ func TestSweepOrphans(t *testing.T) {
 	for name, want := range map[string]bool{deadName: false, liveName: true, claimed.Namespace("c"): true} {
 		if exists(name) != want {
 			t.Errorf("namespace %s exists = %v after the sweep, want %v", name, !want, want)
+		}
+	}
+}
+
+// TestT checks the test facade: namespaces and a veth made by name, a
+// command and a socket inside, and everything gone when the test ends.
+func TestT(t *testing.T) {
+	testutil.RequireRoot(t)
+	var a, b string
+	t.Run("lab", func(t *testing.T) {
+		lab := NewT(t, "lvslabt-")
+		a, b = lab.NS("a"), lab.NS("b")
+		if want := fmt.Sprintf("lvslabt-%d-", os.Getpid()); !strings.HasPrefix(a, want) {
+			t.Errorf("NS(a) = %s, want the prefix %s", a, want)
+		}
+		lab.Veth(a, "eth0", b, "eth0")
+		lab.Must("ip", "-n", a, "addr", "add", "10.99.1.1/24", "dev", "eth0")
+		lab.Must("ip", "-n", b, "addr", "add", "10.99.1.2/24", "dev", "eth0")
+		if out := lab.MustIn(a, "ip", "-o", "addr", "show", "dev", "eth0"); !strings.Contains(out, "10.99.1.1/24") {
+			t.Errorf("ip addr in %s = %q, want 10.99.1.1/24", a, out)
+		}
+		testTraffic(t, lab.Get(a), lab.Get(b), "10.99.1.2")
+	})
+	for _, name := range []string{a, b} {
+		if name == "" || exists(name) {
+			t.Errorf("namespace %q still exists after its test ended", name)
 		}
 	}
 }

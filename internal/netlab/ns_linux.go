@@ -43,9 +43,6 @@ func (n *NS) Do(fn func() error) error {
 // methods below do not cover.
 func (n *NS) Netlink() *netlink.Handle { return n.h }
 
-// Handle returns the namespace's file descriptor handle.
-func (n *NS) Handle() netns.NsHandle { return n.ns }
-
 // openNS creates the namespace /run/netns/name without touching the calling
 // thread, with a netlink handle into it and lo up.
 func openNS(name string) (*NS, error) {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -20,9 +19,6 @@ import (
 type T struct {
 	t   testing.TB
 	lab *Lab
-
-	mu  sync.Mutex // guards nss
-	nss map[string]*NS
 }
 
 var testSeq atomic.Uint32
@@ -51,7 +47,7 @@ func NewT(t testing.TB, prefix string) *T {
 			t.Errorf("removing the namespace lab: %v", err)
 		}
 	})
-	return &T{t: t, lab: lab, nss: map[string]*NS{}}
+	return &T{t: t, lab: lab}
 }
 
 // Lab returns the lab underneath.
@@ -64,9 +60,6 @@ func (l *T) NS(node string) string {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	l.mu.Lock()
-	l.nss[n.Name] = n
-	l.mu.Unlock()
 	return n.Name
 }
 
@@ -74,10 +67,9 @@ func (l *T) NS(node string) string {
 // not create it.
 func (l *T) Get(name string) *NS {
 	l.t.Helper()
-	l.mu.Lock()
-	n := l.nss[name]
-	l.mu.Unlock()
-	if n == nil {
+	node, ok := strings.CutPrefix(name, l.lab.Prefix())
+	n, err := l.lab.Get(node)
+	if !ok || err != nil {
 		l.t.Fatalf("namespace %s is not of this lab", name)
 	}
 	return n
