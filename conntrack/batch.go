@@ -19,7 +19,7 @@ const prefetchGroup = 16
 // keeps them and the race detector agrees; a stale touch only costs a miss.
 
 // packed is a key packed and hashed by the warm-up pass; ok is false for a
-// key that cannot be stored (not IPv4).
+// key that is not IPv4 (an IPv6 key then takes the one-key path).
 type packed struct {
 	w0, w1, h uint64
 	ok        bool
@@ -76,6 +76,8 @@ func (t *Table) LookupBatch(keys []Key, out []Conn, found []bool) {
 			out[i], found[i] = Conn{}, false
 			if p[i].ok {
 				out[i], found[i] = t.lookup(p[i].w0, p[i].w1, p[i].h)
+			} else {
+				out[i], found[i] = t.lookup6(keys[i])
 			}
 		}
 		keys, out, found = keys[n:], out[n:], found[n:]
@@ -90,10 +92,14 @@ func (t *Table) LookupReplyBatch(keys []ReplyKey, out []Conn, found []bool) {
 		t.warmRev(keys[:n], &p)
 		for i := range n {
 			out[i], found[i] = Conn{}, false
+			h, ok := Handle(0), false
 			if p[i].ok {
-				if h, ok := t.replyRefPacked(p[i].w0, p[i].w1, p[i].h); ok {
-					out[i], found[i] = t.Get(h)
-				}
+				h, ok = t.replyRefPacked(p[i].w0, p[i].w1, p[i].h)
+			} else {
+				h, ok = t.replyRef6(keys[i])
+			}
+			if ok {
+				out[i], found[i] = t.Get(h)
 			}
 		}
 		keys, out, found = keys[n:], out[n:], found[n:]
@@ -113,6 +119,8 @@ func (t *Table) InBatch(keys []Key, flags []TCPFlags, now ipvs.Tick, out []Conn,
 			out[i], vd[i] = Conn{}, Miss
 			if p[i].ok {
 				out[i], vd[i] = t.in(p[i].w0, p[i].w1, p[i].h, flags[i], now)
+			} else {
+				out[i], vd[i] = t.in6(keys[i], flags[i], now)
 			}
 		}
 		keys, flags, out, vd = keys[n:], flags[n:], out[n:], vd[n:]
@@ -127,10 +135,14 @@ func (t *Table) OutBatch(keys []ReplyKey, flags []TCPFlags, now ipvs.Tick, out [
 		t.warmRev(keys[:n], &p)
 		for i := range n {
 			out[i], found[i] = Conn{}, false
+			h, ok := Handle(0), false
 			if p[i].ok {
-				if h, ok := t.replyRefPacked(p[i].w0, p[i].w1, p[i].h); ok {
-					out[i], found[i] = t.Update(h, DirOutput, flags[i], now)
-				}
+				h, ok = t.replyRefPacked(p[i].w0, p[i].w1, p[i].h)
+			} else {
+				h, ok = t.replyRef6(keys[i])
+			}
+			if ok {
+				out[i], found[i] = t.Update(h, DirOutput, flags[i], now)
 			}
 		}
 		keys, flags, out, found = keys[n:], flags[n:], out[n:], found[n:]

@@ -67,7 +67,7 @@ func (t *Table) DrainChanges(now ipvs.Tick, buf []Record) (_ []Record, lost bool
 			if c.Flags()&(FlagInvalid|FlagOnePacket) != 0 {
 				continue
 			}
-			buf = append(buf, recordOf(c, e.mark(), left(e.expires, now)))
+			buf = append(buf, recordOf(c, t.addrsLocked(ref, e), t.mark(ref, e), left(e.expires, now)))
 		}
 		lost = lost || s.chg.lost
 		s.chg.n, s.chg.lost = 0, false

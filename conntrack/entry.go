@@ -14,7 +14,7 @@ import (
 const ICMP ipvs.Proto = 1
 
 // Key identifies a flow in the client direction: protocol, client address
-// and port, virtual address and port. Only IPv4 keys are stored.
+// and port, virtual address and port, both IPv4 or both IPv6.
 type Key struct {
 	Proto   ipvs.Proto
 	Client  netip.AddrPort
@@ -86,16 +86,36 @@ type Conn struct {
 // Proto returns the flow's protocol (ProtoAny for a firewall-mark template).
 func (c Conn) Proto() ipvs.Proto { return ipvs.Proto(c.k1 >> 24) }
 
+// IPv6 reports whether c is an IPv6 flow. Its Client, Virtual and Real
+// then carry the ports only (an invalid address): the 16-byte addresses
+// are not in the Conn, which stays 48 bytes, but in the table (Addrs).
+func (c Conn) IPv6() bool { return c.k1&kindV6 != 0 }
+
 // Client returns the client address and port (the masked network and 0
 // for a template).
-func (c Conn) Client() netip.AddrPort { return netipFrom(c.k0>>32, c.k1>>48) }
+func (c Conn) Client() netip.AddrPort {
+	if c.IPv6() {
+		return netip.AddrPortFrom(netip.Addr{}, uint16(c.k1>>48))
+	}
+	return netipFrom(c.k0>>32, c.k1>>48)
+}
 
 // Virtual returns the virtual address and port the client asked for (the
 // firewall mark as an address for a firewall-mark template).
-func (c Conn) Virtual() netip.AddrPort { return netipFrom(c.k0, c.k1>>32) }
+func (c Conn) Virtual() netip.AddrPort {
+	if c.IPv6() {
+		return netip.AddrPortFrom(netip.Addr{}, uint16(c.k1>>32))
+	}
+	return netipFrom(c.k0, c.k1>>32)
+}
 
 // Real returns the real server address and port to forward to.
-func (c Conn) Real() netip.AddrPort { return netipFrom(c.d>>32, c.d>>16) }
+func (c Conn) Real() netip.AddrPort {
+	if c.IPv6() {
+		return netip.AddrPortFrom(netip.Addr{}, uint16(c.d>>16))
+	}
+	return netipFrom(c.d>>32, c.d>>16)
+}
 
 // Method returns the forwarding method.
 func (c Conn) Method() ipvs.Method { return ipvs.Method(c.d >> 8) }
@@ -165,24 +185,33 @@ func left(exp uint32, now ipvs.Tick) time.Duration {
 func (e *entry) template() bool { return e.flags&uint32(FlagTemplate) != 0 }
 
 // mark returns the firewall mark of the entry's service (of a firewall
-// mark template: the mark its key carries).
-func (e *entry) mark() uint32 {
+// mark template: the mark its key carries, in the first four bytes of the
+// virtual address of an IPv6 one). Caller holds e's home lock.
+func (t *Table) mark(ref uint32, e *entry) uint32 {
 	if e.template() {
-		if ipvs.Proto(e.k1>>24) == ipvs.ProtoAny {
-			return uint32(e.k0)
+		if ipvs.Proto(e.k1>>24) != ipvs.ProtoAny {
+			return 0
 		}
-		return 0
+		if e.k1&kindV6 != 0 {
+			if r := t.rec6(ref, e.d); r != nil {
+				return uint32(atomic.LoadUint64(&r.w[2]) >> 32)
+			}
+			return 0
+		}
+		return uint32(e.k0)
 	}
 	return e.extra
 }
 
 // Key kinds in the low bits of k1: a template never matches a connection
 // lookup and an invalidated template matches nothing (the kernel rehashes
-// it with ports 0xffff, ip_vs_check_template).
+// it with ports 0xffff, ip_vs_check_template). kindV6 marks an IPv6 entry
+// (addr6.go), which therefore never matches an IPv4 key, nor the reverse.
 const (
 	kindConn     = 0
 	kindTemplate = 1
 	kindInvalid  = 2
+	kindV6       = 4
 	kindMask     = 0xffff
 )
 

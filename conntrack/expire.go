@@ -34,7 +34,7 @@ func (t *Table) lockEntry(h Handle) (a, b *shard, e *entry, ok bool) {
 	}
 	b = a
 	if e.flags&flagRev != 0 {
-		b = t.shardOf(t.hash(replyWords(e.k0, e.k1, e.d)))
+		b = t.shardOf(t.revHash(ref, e))
 	}
 	if b == a {
 		return a, b, e, true
@@ -107,12 +107,11 @@ func (t *Table) remove(h Handle, why removeWhy, now ipvs.Tick) bool {
 func (t *Table) drop(a, b *shard, ref uint32, e *entry) uint32 {
 	t.withdraw(ref, e)
 	hs := *a.heads.Load()
-	t.unlink(&hs[t.hash(e.k0, e.k1&^kindMask)&uint64(len(hs)-1)], ref, nextOf)
+	t.unlink(&hs[t.fwdHash(e)&uint64(len(hs)-1)], ref, nextOf)
 	a.n--
 	if e.flags&flagRev != 0 {
-		r0, r1 := replyWords(e.k0, e.k1, e.d)
 		rs := *b.rheads.Load()
-		t.unlink(&rs[t.hash(r0, r1)&uint64(len(rs)-1)], ref, rnextOf)
+		t.unlink(&rs[t.revHash(ref, e)&uint64(len(rs)-1)], ref, rnextOf)
 		b.rn--
 	}
 	if c := t.reg.Dest(ipvs.DestID(e.dest)); c != nil {
@@ -130,6 +129,9 @@ func (t *Table) drop(a, b *shard, ref uint32, e *entry) uint32 {
 		ctl = e.aux
 	}
 	e.aux = 0
+	if e.k1&kindV6 != 0 {
+		a.release6(t, ref, e)
+	}
 	a.release(ref&localMask, e)
 	t.count.Add(-1)
 	return ctl

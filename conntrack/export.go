@@ -11,13 +11,29 @@ import (
 	"lvs/ipvs"
 )
 
-// Info is one entry as ipvsadm -L -c and the sync stream see it.
+// Info is one entry as ipvsadm -L -c and the sync stream see it. Its
+// Client, Virtual and Real are the full addresses for IPv6 flows too.
 type Info struct {
 	Conn
 	FWMark   uint32
 	Expires  time.Duration // time left before the entry expires
 	InPkts   uint32        // client packets, modulo 2^14
 	Controls uint32        // connections a template controls
+	Addrs    Addrs         // the entry's addresses (Conn's cannot hold IPv6 ones)
+}
+
+// Client returns the client address and port.
+func (in Info) Client() netip.AddrPort { return in.Addrs.Client }
+
+// Virtual returns the virtual address and port.
+func (in Info) Virtual() netip.AddrPort { return in.Addrs.Virtual }
+
+// Real returns the real server address and port.
+func (in Info) Real() netip.AddrPort { return in.Addrs.Real }
+
+// String returns the entry as ipvsadm -L -c shows it.
+func (in Info) String() string {
+	return fmt.Sprintf("%s %s %s→%s→%s", in.Proto(), StateName(in.Proto(), in.State()), in.Client(), in.Virtual(), in.Real())
 }
 
 // Walk calls fn for every entry, templates included, shard by shard, until
@@ -35,8 +51,8 @@ func (t *Table) Walk(now ipvs.Tick, fn func(Info) bool) {
 			for ; from < used && len(buf) < cap(buf); from++ {
 				ref := mkRef(s.idx, from)
 				if e := t.at(ref); e.live() {
-					in := Info{Conn: e.load(ref), FWMark: e.mark(), Expires: left(e.expires, now),
-						InPkts: e.flags >> pktShift}
+					in := Info{Conn: e.load(ref), FWMark: t.mark(ref, e), Expires: left(e.expires, now),
+						InPkts: e.flags >> pktShift, Addrs: t.addrsLocked(ref, e)}
 					if e.template() {
 						in.Controls = e.aux
 					}
@@ -78,20 +94,32 @@ type Record struct {
 	NAT bool
 }
 
-// Record wire format, version 1, big endian, 40 bytes:
+// Record wire format, version 1 (IPv4), big endian, 40 bytes:
 //
-//	0 version(1) 1 type(bit 0: template, bit 1: NAT flow; other bits 0 = IPv4) 2 length(be16)
+//	0 version(1) 1 type(bit 0: template, bit 1: NAT flow; other bits 0) 2 length(be16)
 //	4 proto 5 state 6 method 7 reserved
 //	8 flags(be16) 10 reserved(be16) 12 cport 14 vport 16 dport 18 reserved
 //	20 fwmark(be32) 24 timeout ms(be32) 28 caddr 32 vaddr 36 daddr
+//
+// Version 2 (IPv6) is the same up to byte 28, then 16-byte addresses, 76
+// bytes in all (IPVS's sync v1 has the same split into ip_vs_sync_v4 and
+// ip_vs_sync_v6); a real server given as an IPv4-mapped address is IPv4
+// (an IPv6 virtual service tunnelling to it). A record is written as
+// version 2 when any of its addresses is IPv6, so a decoder of version 1
+// refuses it by version (ErrBadRecord, with a readable length: ha's
+// DecodeSync skips it) rather than misreading it.
+//
+//	28 caddr(16) 44 vaddr(16) 60 daddr(16)
 //
 // length counts the whole record; a decoder skips bytes it does not know
 // beyond the fields of its version, so later versions can append fields.
 // A decoder from before NAT flows refuses the type bit it does not know,
 // and its DecodeSync skips such a record.
 const (
-	RecordVersion = 1
-	RecordLen     = 40
+	RecordVersion  = 1
+	RecordLen      = 40
+	RecordVersion6 = 2
+	RecordLen6     = 76
 
 	recType    = 1
 	recLen     = 2
@@ -107,6 +135,9 @@ const (
 	recCAddr   = 28
 	recVAddr   = 32
 	recDAddr   = 36
+	recCAddr6  = 28
+	recVAddr6  = 44
+	recDAddr6  = 60
 
 	recTemplate = 1
 	recNAT      = 2
@@ -119,18 +150,23 @@ var (
 	ErrNATRecord   = errors.New("a NAT flow's sync record (nat.Table imports it)")
 )
 
-// AppendRecord appends the wire form of r to dst. Addresses that are not
-// IPv4 encode as 0.0.0.0.
+// AppendRecord appends the wire form of r to dst: version 2 (RecordLen6
+// bytes) when any address is IPv6, else version 1 (RecordLen), where an
+// invalid address encodes as 0.0.0.0.
 func AppendRecord(dst []byte, r Record) []byte {
-	var b [RecordLen]byte
+	var b [RecordLen6]byte
+	n := RecordLen
 	b[0] = RecordVersion
+	if r.Client.Addr().Is6() || r.Virtual.Addr().Is6() || r.Real.Addr().Is6() {
+		n, b[0] = RecordLen6, RecordVersion6
+	}
 	if r.Template {
 		b[recType] = recTemplate
 	}
 	if r.NAT {
 		b[recType] |= recNAT
 	}
-	binary.BigEndian.PutUint16(b[recLen:], RecordLen)
+	binary.BigEndian.PutUint16(b[recLen:], uint16(n))
 	b[recProto], b[recState], b[recMethod] = byte(r.Proto), byte(r.State), byte(r.Method)
 	binary.BigEndian.PutUint16(b[recFlags:], uint16(r.Flags&FlagNoOutput))
 	binary.BigEndian.PutUint16(b[recCPort:], r.Client.Port())
@@ -138,10 +174,24 @@ func AppendRecord(dst []byte, r Record) []byte {
 	binary.BigEndian.PutUint16(b[recDPort:], r.Real.Port())
 	binary.BigEndian.PutUint32(b[recFWMark:], r.FWMark)
 	binary.BigEndian.PutUint32(b[recTimeout:], uint32(min(max(r.Timeout.Milliseconds(), 0), 1<<32-1)))
+	if n == RecordLen6 {
+		put16(b[recCAddr6:], r.Client.Addr())
+		put16(b[recVAddr6:], r.Virtual.Addr())
+		put16(b[recDAddr6:], r.Real.Addr())
+		return append(dst, b[:n]...)
+	}
 	put4(b[recCAddr:], r.Client.Addr())
 	put4(b[recVAddr:], r.Virtual.Addr())
 	put4(b[recDAddr:], r.Real.Addr())
-	return append(dst, b[:]...)
+	return append(dst, b[:n]...)
+}
+
+// put16 writes a as 16 bytes (IPv4 as IPv4-mapped, invalid as ::).
+func put16(b []byte, a netip.Addr) {
+	if a.IsValid() {
+		x := a.As16()
+		copy(b, x[:])
+	}
 }
 
 func put4(b []byte, a netip.Addr) {
@@ -155,12 +205,17 @@ func ParseRecord(b []byte) (Record, int, error) {
 	if len(b) < 4 {
 		return Record{}, 0, ErrShortRecord
 	}
-	if b[0] != RecordVersion {
-		return Record{}, 0, fmt.Errorf("%w: version %d, want %d", ErrBadRecord, b[0], RecordVersion)
+	minLen := RecordLen
+	switch b[0] {
+	case RecordVersion:
+	case RecordVersion6:
+		minLen = RecordLen6
+	default:
+		return Record{}, 0, fmt.Errorf("%w: version %d, want %d or %d", ErrBadRecord, b[0], RecordVersion, RecordVersion6)
 	}
 	n := int(binary.BigEndian.Uint16(b[recLen:]))
-	if n < RecordLen {
-		return Record{}, 0, fmt.Errorf("%w: length %d below %d", ErrBadRecord, n, RecordLen)
+	if n < minLen {
+		return Record{}, 0, fmt.Errorf("%w: length %d below %d", ErrBadRecord, n, minLen)
 	}
 	if len(b) < n {
 		return Record{}, 0, ErrShortRecord
@@ -176,6 +231,11 @@ func ParseRecord(b []byte) (Record, int, error) {
 		Real:    netip.AddrPortFrom(unpack4(binary.BigEndian.Uint32(b[recDAddr:])), binary.BigEndian.Uint16(b[recDPort:])),
 		FWMark:  binary.BigEndian.Uint32(b[recFWMark:]),
 		Timeout: time.Duration(binary.BigEndian.Uint32(b[recTimeout:])) * time.Millisecond,
+	}
+	if b[0] == RecordVersion6 {
+		r.Client = netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[recCAddr6:])), r.Client.Port())
+		r.Virtual = netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[recVAddr6:])), r.Virtual.Port())
+		r.Real = netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[recDAddr6:])).Unmap(), r.Real.Port())
 	}
 	switch {
 	case r.Proto != ipvs.TCP && r.Proto != ipvs.UDP && r.Proto != ICMP && r.Proto != ipvs.ProtoAny:
@@ -198,14 +258,14 @@ func (t *Table) Record(h Handle, now ipvs.Tick) (Record, bool) {
 	if !ok {
 		return Record{}, false
 	}
-	r := recordOf(e.load(ref), e.mark(), left(e.expires, now))
+	r := recordOf(e.load(ref), t.addrsLocked(ref, e), t.mark(ref, e), left(e.expires, now))
 	a.mu.Unlock()
 	return r, true
 }
 
-func recordOf(c Conn, mark uint32, left time.Duration) Record {
+func recordOf(c Conn, a Addrs, mark uint32, left time.Duration) Record {
 	return Record{Proto: c.Proto(), Template: c.Flags()&FlagTemplate != 0, State: c.State(), Method: c.Method(),
-		Flags: c.Flags() & FlagNoOutput, Client: c.Client(), Virtual: c.Virtual(), Real: c.Real(), FWMark: mark,
+		Flags: c.Flags() & FlagNoOutput, Client: a.Client, Virtual: a.Virtual, Real: a.Real, FWMark: mark,
 		Timeout: left.Truncate(time.Millisecond)}
 }
 
@@ -216,7 +276,7 @@ func (t *Table) Records(now ipvs.Tick, fn func(Record) bool) {
 		if in.Flags()&(FlagInvalid|FlagOnePacket) != 0 {
 			return true
 		}
-		return fn(recordOf(in.Conn, in.FWMark, in.Expires))
+		return fn(recordOf(in.Conn, in.Addrs, in.FWMark, in.Expires))
 	})
 }
 
@@ -258,13 +318,13 @@ func (t *Table) Import(r Record, tbl *ipvs.Table, now ipvs.Tick) error {
 	if r.Template {
 		kind = kindTemplate
 	}
-	k0, k1, ok := packKey(Key{Proto: r.Proto, Client: r.Client, Virtual: r.Virtual}, kind)
-	daddr, ok2 := pack4(r.Real.Addr())
-	if !ok || !ok2 || r.State >= numStates {
+	var fk fkey
+	var p spec
+	if !t.packFwd(Key{Proto: r.Proto, Client: r.Client, Virtual: r.Virtual}, kind, &fk) ||
+		!p.setDest(&fk, r.Real.Addr(), r.Real.Port(), r.Method, r.State) || r.State >= numStates {
 		return fmt.Errorf("importing %v: %w", r.Client, ErrBadRecord)
 	}
-	h := t.hash(k0, k1&^kindMask)
-	if old, ok := t.findHandle(h, k0, k1); ok {
+	if old, ok := t.findHandle(&fk); ok {
 		if c, _ := t.Get(old); c.Dest() == d.ID && t.resync(old, r, now) {
 			return nil
 		}
@@ -274,19 +334,19 @@ func (t *Table) Import(r Record, tbl *ipvs.Table, now ipvs.Tick) error {
 	if r.Template {
 		flags |= FlagTemplate
 	}
-	p := spec{k0: k0, k1: k1, h: h, d: packD(daddr, r.Real.Port(), r.Method, r.State), svc: s.ID, dest: d.ID,
-		c: d.C, fwmark: r.FWMark, flags: flags, timeout: max(r.Timeout.Milliseconds(), 1)}
+	p.k0, p.k1, p.h, p.svc, p.dest = fk.k0, fk.k1, fk.h, s.ID, d.ID
+	p.c, p.fwmark, p.flags, p.timeout = d.C, r.FWMark, flags, max(r.Timeout.Milliseconds(), 1)
 	if _, st, _ := t.insert(&p, false, 0, now); st == TableFull {
 		return fmt.Errorf("importing %v: %w", r.Client, ErrTableFull)
 	}
 	return nil
 }
 
-// findHandle returns the handle of the entry with key words k0, k1.
-func (t *Table) findHandle(h, k0, k1 uint64) (Handle, bool) {
-	s := t.shardOf(h)
+// findHandle returns the handle of the entry with key fk.
+func (t *Table) findHandle(fk *fkey) (Handle, bool) {
+	s := t.shardOf(fk.h)
 	return read(s, func() (Handle, bool) {
-		ref, e := t.find(s, h, k0, k1)
+		ref, e := t.findKey(s, fk)
 		if e == nil {
 			return 0, false
 		}

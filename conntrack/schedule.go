@@ -1,6 +1,7 @@
 package conntrack
 
 import (
+	"net/netip"
 	"sync/atomic"
 
 	"lvs/ipvs"
@@ -16,7 +17,7 @@ const (
 	NoDest                     // the scheduler found no destination (IPVS answers ICMP port unreachable)
 	TableFull                  // no room and nothing evictable (counted in Stats.Full)
 	PortMismatch               // a non-persistent service only takes its own port (ip_vs_schedule)
-	Unsupported                // not an IPv4 flow
+	Unsupported                // not an IPv4 or IPv6 flow, or a destination of another family
 )
 
 var statusNames = [...]string{"scheduled", "not a new connection", "no destination", "table full",
@@ -42,32 +43,29 @@ func (t *Table) Schedule(s *ipvs.Service, k Key, mark uint32, fl TCPFlags, now i
 	if !isNewConn(k.Proto, fl) {
 		return Conn{}, NotNew
 	}
-	k0, k1, ok := packKey(k, kindConn)
-	if !ok {
+	var fk fkey
+	if !t.packFwd(k, kindConn, &fk) {
 		return Conn{}, Unsupported
 	}
 	if s.Persistent() {
-		return t.schedulePersist(s, k, k0, k1, mark, fl, now)
+		return t.schedulePersist(s, k, &fk, mark, fl, now)
 	}
 	if s.Key.FWMark == 0 && k.Virtual.Port() != s.Key.Port {
 		return Conn{}, PortMismatch
 	}
-	h := t.hash(k0, k1&^kindMask)
-	a := t.shardOf(h)
+	a := t.shardOf(fk.h)
 	reserved := t.reserve(now) // before any lock: eviction locks other shards
 	a.mu.Lock()
-	if ref, e := t.find(a, h, k0, k1); e != nil {
+	if ref, e := t.findKey(a, &fk); e != nil {
 		a.mu.Unlock()
 		t.unreserve(reserved)
 		return t.stepExisting(mkHandle(ref, atomic.LoadUint32(&e.gen)), fl, now)
 	}
 	a.flow = ipvs.Flow{Src: k.Client, Dst: k.Virtual, Now: now}
 	d := s.Sched.Pick(s, &a.flow)
-	daddr, v4 := uint32(0), false
-	if d != nil {
-		daddr, v4 = pack4(d.Addr)
-	}
-	if !reserved || !v4 || s.OnePacket && k.Proto == ipvs.UDP {
+	var p spec
+	fits := d != nil && connSpec(&p, s, d, &fk, connPort(d, k), mark, 0)
+	if !reserved || !fits || s.OnePacket && k.Proto == ipvs.UDP {
 		a.mu.Unlock()
 		t.unreserve(reserved)
 		switch {
@@ -76,12 +74,11 @@ func (t *Table) Schedule(s *ipvs.Service, k Key, mark uint32, fl TCPFlags, now i
 		case !reserved:
 			return Conn{}, TableFull // counted by reserve
 		}
-		c, st, _ := t.newConn(s, d, k0, k1, h, connPort(d, k), mark, 0, fl, now)
+		c, st, _ := t.newConn(s, d, &fk, connPort(d, k), mark, 0, fl, now)
 		return c, st
 	}
 	// Insert under the lock the pick held when the shard order allows it.
-	p := connSpec(s, d, k0, k1, h, daddr, connPort(d, k), mark, 0)
-	rh := t.hash(replyWords(p.k0, p.k1, p.d))
+	rh := t.specRevHash(&p)
 	b := t.shardOf(rh)
 	switch {
 	case b == a:
@@ -115,14 +112,41 @@ func (t *Table) unreserve(reserved bool) {
 	}
 }
 
-// connSpec describes the connection entry for destination d.
-func connSpec(s *ipvs.Service, d *ipvs.Dest, k0, k1, h uint64, daddr uint32, dport uint16, mark, ctl uint32) spec {
+// connSpec fills p with the connection entry of key fk for destination
+// d. It reports false when d cannot serve the key's family: an IPv4 flow
+// needs an IPv4 real server (an IPv6 one may be either, as IPVS tunnels
+// between families).
+func connSpec(p *spec, s *ipvs.Service, d *ipvs.Dest, fk *fkey, dport uint16, mark, ctl uint32) bool {
 	var flags Flags
 	if d.Method != ipvs.Masq {
 		flags |= FlagNoOutput // replies bypass the director (__ip_vs_update_dest)
 	}
-	return spec{k0: k0, k1: k1, h: h, d: packD(daddr, dport, d.Method, StateNone), svc: s.ID, dest: d.ID,
-		c: d.C, ctl: ctl, fwmark: mark, flags: flags}
+	*p = spec{k0: fk.k0, k1: fk.k1, h: fk.h, svc: s.ID, dest: d.ID, c: d.C, ctl: ctl, fwmark: mark, flags: flags}
+	return p.setDest(fk, d.Addr, dport, d.Method, StateNone)
+}
+
+// setDest sets p's destination word (and for IPv6 its address record from
+// fk and daddr); false when daddr cannot serve fk's family.
+func (p *spec) setDest(fk *fkey, daddr netip.Addr, dport uint16, m ipvs.Method, st State) bool {
+	if !fk.six {
+		a, ok := pack4(daddr)
+		p.d = packD(a, dport, m, st)
+		return ok
+	}
+	if !daddr.IsValid() {
+		return false
+	}
+	p.six, p.a = true, fk.a
+	p.d = p.a.setReal(daddr) | packD(0, dport, m, st)
+	return true
+}
+
+// specRevHash returns the reply-direction hash of the connection p.
+func (t *Table) specRevHash(p *spec) uint64 {
+	if p.six {
+		return t.hash6(p.a.w[4], p.a.w[5], p.a.w[0], p.a.w[1], replyWord6(p.k1, p.d))
+	}
+	return t.hash(replyWords(p.k0, p.k1, p.d))
 }
 
 // stepExisting applies a packet to an entry a concurrent packet created.
@@ -137,14 +161,13 @@ func (t *Table) stepExisting(h Handle, fl TCPFlags, now ipvs.Tick) (Conn, Status
 // newConn makes the connection entry for destination d (ip_vs_conn_new),
 // controlled by template ctl when non-zero. fresh reports whether an entry
 // was stored by this call.
-func (t *Table) newConn(s *ipvs.Service, d *ipvs.Dest, k0, k1, h uint64, dport uint16, mark, ctl uint32,
+func (t *Table) newConn(s *ipvs.Service, d *ipvs.Dest, fk *fkey, dport uint16, mark, ctl uint32,
 	fl TCPFlags, now ipvs.Tick) (c Conn, st Status, fresh bool) {
-	daddr, ok := pack4(d.Addr)
-	if !ok {
+	var p spec
+	if !connSpec(&p, s, d, fk, dport, mark, ctl) {
 		return Conn{}, Unsupported, false
 	}
-	p := connSpec(s, d, k0, k1, h, daddr, dport, mark, ctl)
-	if s.OnePacket && ipvs.Proto(k1>>24) == ipvs.UDP {
+	if s.OnePacket && ipvs.Proto(fk.k1>>24) == ipvs.UDP {
 		// ip_vs_conn_new with IP_VS_CONN_F_ONE_PACKET: bound, counted, never hashed.
 		ep := d.C.Epoch()
 		d.C.Bind(false, ep)
@@ -152,7 +175,7 @@ func (t *Table) newConn(s *ipvs.Service, d *ipvs.Dest, k0, k1, h uint64, dport u
 		if s.C != nil {
 			s.C.Conns.Add(1)
 		}
-		return Conn{k0: k0, k1: k1, d: p.d, flags: uint32(FlagOnePacket | FlagInactive | p.flags),
+		return Conn{k0: fk.k0, k1: fk.k1, d: p.d, flags: uint32(FlagOnePacket | FlagInactive | p.flags),
 			svc: uint32(s.ID), dest: uint32(d.ID)}, Scheduled, false
 	}
 	c, st, fresh = t.insert(&p, true, fl, now)
@@ -162,10 +185,13 @@ func (t *Table) newConn(s *ipvs.Service, d *ipvs.Dest, k0, k1, h uint64, dport u
 	return c, st, fresh
 }
 
-// spec describes an entry to insert.
+// spec describes an entry to insert; for IPv6 (six) with its address
+// record, whose index insert puts into d.
 type spec struct {
 	k0, k1, h uint64
 	d         uint64
+	six       bool
+	a         addr6
 	svc       ipvs.ServiceID
 	dest      ipvs.DestID
 	c         *ipvs.Counters
@@ -188,7 +214,7 @@ func (t *Table) insert(p *spec, step bool, fl TCPFlags, now ipvs.Tick) (Conn, St
 	a := t.shardOf(p.h)
 	b, rh := a, uint64(0)
 	if !template {
-		rh = t.hash(replyWords(p.k0, p.k1, p.d))
+		rh = t.specRevHash(p)
 		b = t.shardOf(rh)
 	}
 	lockPair(a, b)
@@ -203,7 +229,7 @@ func (t *Table) insertLocked(p *spec, a, b *shard, rh uint64, step bool, fl TCPF
 	template := p.flags&FlagTemplate != 0
 	beginPair(a, b)
 	defer endPair(a, b)
-	if ref, e := t.find(a, p.h, p.k0, p.k1); e != nil {
+	if ref, e := t.findSpec(a, p); e != nil {
 		t.count.Add(-1)
 		if step && !template {
 			t.step(e, DirInput, fl, now, set, true)
@@ -217,6 +243,17 @@ func (t *Table) insertLocked(p *spec, a, b *shard, rh uint64, step bool, fl TCPF
 		return Conn{}, TableFull, false
 	}
 	ref := mkRef(a.idx, local)
+	if p.six {
+		l6, r := a.alloc6(t)
+		if r == nil {
+			a.release(local, e)
+			t.count.Add(-1)
+			t.st.full.Add(1)
+			return Conn{}, TableFull, false
+		}
+		store6(r, &p.a)
+		p.d = p.d&^(localMask<<32) | uint64(l6)<<32
+	}
 	st := State(p.d)
 	active := !template && ipvs.Proto(p.k1>>24) == ipvs.TCP && st.active() && p.flags&FlagSync != 0
 	flags := uint32(p.flags) | flagLive
@@ -255,4 +292,12 @@ func (t *Table) insertLocked(p *spec, a, b *shard, rh uint64, step bool, fl TCPF
 	t.st.created.Add(1)
 	t.noteChange(a, ref, e.gen)
 	return e.load(ref), Scheduled, true
+}
+
+// findSpec looks up the key of p in its home shard a.
+func (t *Table) findSpec(a *shard, p *spec) (uint32, *entry) {
+	if p.six {
+		return t.find6(a, p.h, p.k1, &p.a)
+	}
+	return t.find(a, p.h, p.k0, p.k1)
 }

@@ -27,20 +27,23 @@ type chunk [chunkSize]entry
 // whose client-direction key hashes here) live in its chunks; its reply
 // chains may link entries of any shard.
 type shard struct {
-	mu       sync.Mutex               // guards the fields below, home entries, and rnext of entries on rheads chains
-	seq      atomic.Uint32            // odd while a writer changes chains or entries readers may see
-	heads    atomic.Pointer[[]uint32] // client-direction buckets: refs, 0 = empty
-	rheads   atomic.Pointer[[]uint32] // reply-direction buckets
-	chunks   atomic.Pointer[[]*chunk] // slab; chunks never move
-	idx      uint32                   // this shard's number
-	n, rn    int                      // entries on heads chains, on rheads chains
-	used     uint32                   // local indices handed out; 0 is reserved as "none"
-	free     uint32                   // free list head (local index), linked by entry.next
-	cursor   uint32                   // expiry sweep position
-	evictPos uint32                   // eviction scan position
-	flow     ipvs.Flow                // scratch for Sched.Pick, so a pick does not allocate
-	chg      changeLog                // entries created or changed since the last DrainChanges
-	_        [40]byte                 // keep neighbouring shards' locks off this cache line
+	mu       sync.Mutex                // guards the fields below, home entries, and rnext of entries on rheads chains
+	seq      atomic.Uint32             // odd while a writer changes chains or entries readers may see
+	heads    atomic.Pointer[[]uint32]  // client-direction buckets: refs, 0 = empty
+	rheads   atomic.Pointer[[]uint32]  // reply-direction buckets
+	chunks   atomic.Pointer[[]*chunk]  // slab; chunks never move
+	chunks6  atomic.Pointer[[]*chunk6] // IPv6 address records (addr6.go); chunks never move
+	idx      uint32                    // this shard's number
+	n, rn    int                       // entries on heads chains, on rheads chains
+	used     uint32                    // local indices handed out; 0 is reserved as "none"
+	free     uint32                    // free list head (local index), linked by entry.next
+	used6    uint32                    // address records handed out; 0 is reserved as "none"
+	free6    uint32                    // free address records, linked by addr6.w[0]
+	cursor   uint32                    // expiry sweep position
+	evictPos uint32                    // eviction scan position
+	flow     ipvs.Flow                 // scratch for Sched.Pick, so a pick does not allocate
+	chg      changeLog                 // entries created or changed since the last DrainChanges
+	_        [24]byte                  // keep neighbouring shards' locks off this cache line
 }
 
 // Config sizes a Table.
@@ -95,6 +98,7 @@ func NewTable(reg *ipvs.Registry, cfg Config) *Table {
 		sh.heads.Store(&h)
 		sh.rheads.Store(&r)
 		sh.chunks.Store(&[]*chunk{})
+		sh.chunks6.Store(&[]*chunk6{})
 	}
 	return t
 }
@@ -221,7 +225,7 @@ func read[T any](s *shard, f func() (T, bool)) (T, bool) {
 func (t *Table) Lookup(k Key) (Conn, bool) {
 	k0, k1, ok := packKey(k, kindConn)
 	if !ok {
-		return Conn{}, false
+		return t.lookup6(k)
 	}
 	return t.lookup(k0, k1, t.hash(k0, k1&^kindMask))
 }
@@ -265,7 +269,7 @@ func (t *Table) LookupReply(k ReplyKey) (Conn, bool) {
 func (t *Table) replyRef(k ReplyKey) (Handle, bool) {
 	r0, r1, ok := packReply(k)
 	if !ok {
-		return 0, false
+		return t.replyRef6(k)
 	}
 	return t.replyRefPacked(r0, r1, t.hash(r0, r1))
 }
@@ -399,11 +403,10 @@ func (t *Table) rehash(s *shard, rev bool) {
 			e := t.at(ref)
 			nx := atomic.LoadUint32(link(e))
 			var h uint64
-			k0, k1 := atomic.LoadUint64(&e.k0), atomic.LoadUint64(&e.k1)
 			if rev {
-				h = t.hash(replyWords(k0, k1, atomic.LoadUint64(&e.d)))
+				h = t.revHash(ref, e)
 			} else {
-				h = t.hash(k0, k1&^kindMask)
+				h = t.fwdHash(e)
 			}
 			atomic.StoreUint32(link(e), nb[h&mask])
 			nb[h&mask] = ref
