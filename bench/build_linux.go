@@ -280,7 +280,7 @@ func dialOnce(n *nsNode, addr netip.AddrPort) error {
 func waitFor(ctx context.Context, d time.Duration, p *proc, check func() error) error {
 	var np *netlab.Proc
 	if p != nil {
-		np = p.p
+		np = p.Proc
 	}
 	return netlab.WaitFor(ctx, d, np, check)
 }

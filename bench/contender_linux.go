@@ -248,7 +248,7 @@ func (l *lvsdContender) setup(ctx context.Context, tb *testbed) error {
 		l.mode = l.currentMode(tb)
 		return nil
 	case p.exited():
-		return fmt.Errorf("%w: lvsd exited (%v): %s", errUnavailable, p.err, p.output())
+		return fmt.Errorf("%w: lvsd exited (%v): %s", errUnavailable, p.Err(), p.output())
 	case ctx.Err() != nil:
 		return ctx.Err()
 	}

@@ -17,11 +17,9 @@ import (
 // (tracked by PID, its own process group, Pdeathsig) under the names the
 // harness uses.
 type proc struct {
-	p    *netlab.Proc
+	*netlab.Proc
 	name string
 	pid  int
-	done chan struct{} // closed once the process has exited and err is set
-	err  error         // exit status, valid after done
 }
 
 // startIn runs argv inside namespace ns of the run pinned to cpus (a
@@ -43,29 +41,16 @@ func startIn(st *runState, ns, cpus string, nice int, logPath, name string, argv
 	if err != nil {
 		return nil, err
 	}
-	p := &proc{p: np, name: name, pid: np.PID, done: make(chan struct{})}
-	go func() {
-		<-np.Done()
-		p.err = np.Err()
-		close(p.done)
-	}()
-	return p, nil
+	return &proc{Proc: np, name: name, pid: np.PID}, nil
 }
 
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (p *proc) exited() bool { return p.Exited() }
 
 // stop asks p's group to terminate (SIGTERM), then kills it after grace.
-func (p *proc) stop(grace time.Duration) { p.p.Stop(grace) }
+func (p *proc) stop(grace time.Duration) { p.Stop(grace) }
 
 // output returns the tail of p's log, trimmed to one paragraph.
-func (p *proc) output() string { return p.p.Tail() }
+func (p *proc) output() string { return p.Tail() }
 
 // cpusAllowed returns the distinct Cpus_allowed_list values of p's
 // threads ("1", or "0-1; 1" when threads differ): what pinning p really got.
