@@ -14,7 +14,8 @@
 // interface (cli eth1): that segment also carries the direct-routing
 // subnet, where the real servers hold the DR VIP on lo (arp_ignore=1,
 // arp_announce=2) and answer the client straight back. Nothing is created
-// in, or connected to, the host's namespace. A state file
+// in, or connected to, the host's namespace. The namespace lab is the
+// simulator's (internal/netlab): a state file
 // /run/lvsbench/ID.json, written before anything is created, lets Sweep
 // (run at every start) remove what a crashed run left; processes run in
 // their own process group with Pdeathsig and are killed by PID. The
