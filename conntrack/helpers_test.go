@@ -31,6 +31,10 @@ var (
 	rip1  = netip.MustParseAddr("10.11.12.1")
 	rip2  = netip.MustParseAddr("10.11.12.2")
 	cli   = netip.MustParseAddr("172.16.1.5")
+	vip6  = netip.MustParseAddr("2001:db8:26::10")
+	rip61 = netip.MustParseAddr("2001:db8:11::1")
+	rip62 = netip.MustParseAddr("2001:db8:11::2")
+	cli6  = netip.MustParseAddr("2001:db8:1:2::5")
 	web   = ipvs.ServiceKey{Proto: ipvs.TCP, Addr: vip, Port: 80}
 	dns   = ipvs.ServiceKey{Proto: ipvs.UDP, Addr: vip, Port: 53}
 	sec   = ipvs.Tick(1000)
@@ -118,6 +122,7 @@ func check(t testing.TB, ct *Table, reg *ipvs.Registry) {
 		s := &ct.shards[i]
 		s.mu.Lock()
 		checkChains(t, ct, s)
+		checkRecords(t, ct, s)
 		for local := uint32(1); local < s.used; local++ {
 			ref := mkRef(s.idx, local)
 			e := ct.at(ref)
@@ -202,5 +207,34 @@ func checkChains(t testing.TB, ct *Table, s *shard) {
 	}
 	if n != s.n || rn != s.rn {
 		t.Errorf("shard %d: chains hold %d/%d entries, counted %d/%d", s.idx, n, rn, s.n, s.rn)
+	}
+}
+
+// checkRecords verifies that every address record of s is either held by
+// exactly one live IPv6 entry or on the free list. Caller holds s.mu.
+func checkRecords(t testing.TB, ct *Table, s *shard) {
+	t.Helper()
+	held := map[uint32]bool{}
+	for local := uint32(1); local < s.used; local++ {
+		ref := mkRef(s.idx, local)
+		e := ct.at(ref)
+		if !e.live() || e.k1&kindV6 == 0 {
+			continue
+		}
+		r := uint32(e.d>>32) & localMask
+		if r == 0 || r >= max(s.used6, 1) || held[r] {
+			t.Errorf("shard %d: IPv6 entry %#x has record %d (used %d, held twice %v)", s.idx, ref, r, s.used6, held[r])
+		}
+		held[r] = true
+	}
+	free := 0
+	for r := s.free6; r != 0 && free <= int(s.used6); free++ {
+		if held[r] {
+			t.Errorf("shard %d: record %d is both free and held", s.idx, r)
+		}
+		r = uint32(ct.rec6(mkRef(s.idx, 0), uint64(r)<<32).w[0])
+	}
+	if s.used6 > 0 && len(held)+free != int(s.used6)-1 {
+		t.Errorf("shard %d: %d records held, %d free, %d handed out", s.idx, len(held), free, s.used6-1)
 	}
 }
