@@ -354,6 +354,7 @@ func (d *lvsd) control(ctx context.Context) error {
 		d.checkLinks(now)
 		d.tickECMP(now)
 		d.ct.Expire(d.dp.Tick(now), 4096)
+		d.dp.NAT.Tidy(d.dp.Tick(now)) // expired masqueraded and FTP data flows leave their server's counts
 		if now.Sub(lastFold) >= time.Second {
 			d.dp.FastCounters(d.table) // what the fast path forwarded, into the ipvs counters
 			lastFold = now

@@ -101,7 +101,6 @@ func (w *Worker) newMasq(st *State, now ipvs.Tick) (nat.Flow, error) {
 			if err != nil {
 				fl, err = w.d.NAT.Add(p.Proto, p.Src, p.Dst, outer.Addr(), outer.Port(), cs, st, now)
 			}
-			newConn(fl.Stats, err)
 			return fl, err
 		}
 	}
@@ -112,9 +111,7 @@ func (w *Worker) newMasq(st *State, now ipvs.Tick) (nat.Flow, error) {
 	if !ok {
 		return nat.Flow{}, errNotCovered
 	}
-	fl, err := w.d.NAT.Add(p.Proto, p.Src, p.Dst, addr, 0, st.natStats(addr, p.Src.Addr()), st, now)
-	newConn(fl.Stats, err)
-	return fl, err
+	return w.d.NAT.Add(p.Proto, p.Src, p.Dst, addr, 0, st.natStats(addr, p.Src.Addr()), st, now)
 }
 
 // natStats finds the counters a masqueraded flow of real server inner,
@@ -138,19 +135,6 @@ func (st *State) natStats(outer, inner netip.Addr) nat.Stats {
 		}
 	}
 	return first
-}
-
-// newConn counts a flow that was just added as a connection of its real
-// server and service.
-func newConn(cs nat.Stats, err error) {
-	if err != nil {
-		return
-	}
-	for _, c := range [2]*ipvs.Counters{cs.Dest, cs.Svc} {
-		if c != nil {
-			c.Conns.Add(1)
-		}
-	}
 }
 
 // countNAT adds a packet of n bytes of a flow to its counters: in, from the
@@ -192,7 +176,6 @@ func (w *Worker) masqIn(f []byte, m Meta, st *State, now ipvs.Tick) (Verdict, bo
 		if fl, err = w.d.NAT.Insert(nat.Flow{Proto: p.Proto, Inner: real, Peer: p.Src, Outer: p.Dst, Stats: cs}, now); err != nil {
 			return w.C.drop(DropTableFull), true
 		}
-		newConn(fl.Stats, nil)
 		w.learnClient(st, f)
 	}
 	return w.natSend(f, m, st, fl.Inner.Addr(), fl.Inner, nat.In, fl.Stats), true

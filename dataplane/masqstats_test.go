@@ -26,6 +26,7 @@ func TestFTPDataConnectionCountedOnItsRealServer(t *testing.T) {
 		frametest.WithSrcMAC(gwMAC), frametest.WithSeq(1001)))
 	conns0, svcConns0 := d.C.Conns.Load(), svc.C.Conns.Load()
 	in0, svcIn0 := d.C.InPkts.Load(), svc.C.InPkts.Load()
+	active0 := d.C.Active.Load() // the control connection
 	syn := frametest.TCP(rip1Data, clientDat, frame.SYN, nil, frametest.WithSrcMAC(rip1MAC), frametest.WithDstMAC(privMAC))
 	if out := s.run(1, syn); len(out[0]) != 1 {
 		t.Fatalf("active data SYN: %d frames out, want 1", len(out[0]))
@@ -55,6 +56,9 @@ func TestFTPDataConnectionCountedOnItsRealServer(t *testing.T) {
 	if got := svc.Dest(rip2, 21).C.Conns.Load(); got != 0 {
 		t.Errorf("rip2 counted %d connections", got)
 	}
+	if got := d.C.Active.Load() - active0; got != 1 {
+		t.Errorf("rip1:21 ActiveConn grew by %d with the data connection, want 1 (as ip_vs_ftp's)", got)
+	}
 	var es []nat.Entry
 	s.d.NAT.Entries(s.d.Tick(time.Now()), func(e nat.Entry) bool { es = append(es, e); return true })
 	if len(es) != 1 || es[0].Inner != rip1Data || es[0].Peer != clientDat || es[0].Outer != netip.AddrPortFrom(vip, 20) ||
@@ -73,7 +77,7 @@ func TestMasqueradedFlowCountedOnItsRealServer(t *testing.T) {
 	if out := s.run(1, syn); len(out[0]) != 1 {
 		t.Fatalf("masqueraded SYN: %d frames out, want 1", len(out[0]))
 	}
-	if c, out := d.C.Conns.Load(), d.C.OutPkts.Load(); c != 1 || out != 1 {
-		t.Errorf("rip1 in VIP:80: Conns %d OutPkts %d, want 1 and 1", c, out)
+	if c, out, act := d.C.Conns.Load(), d.C.OutPkts.Load(), d.C.Active.Load(); c != 1 || out != 1 || act != 1 {
+		t.Errorf("rip1 in VIP:80: Conns %d OutPkts %d ActiveConn %d, want 1, 1 and 1", c, out, act)
 	}
 }

@@ -98,7 +98,9 @@ func (t *Table) Import(r conntrack.Record, st Stats, now ipvs.Tick) error {
 	lock(a, b)
 	defer unlock(a, b)
 	if f := a.m[fwd]; f != nil && int64(now) <= f.deadline.Load() && f.Outer == fl.Outer {
-		f.state.Store(uint32(state))
+		if old := tcpState(f.state.Load()); old != stDead && old != state && f.state.CompareAndSwap(uint32(old), uint32(state)) {
+			f.moved(old, state) // bind.go
+		}
 		f.deadline.Store(deadline)
 		return nil
 	}

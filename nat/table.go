@@ -39,6 +39,8 @@ type flow struct {
 	fwd, rev key
 	state    atomic.Uint32 // tcpState
 	deadline atomic.Int64  // ipvs.Tick after which the flow is gone
+	bound    bool          // counted in Stats.Dest's active/inactive connections (bind.go)
+	epoch    uint32        // Stats.Dest's scheduling epoch when it was bound
 }
 
 // key is a packed (proto, a:port, b:port) tuple: a cheap map key that holds
@@ -62,6 +64,7 @@ const (
 	stEstablished
 	stClosing // a FIN went by
 	stClosed  // an RST went by
+	stDead    // unlinked: no more state changes (bind.go)
 )
 
 // Timeouts are the idle timeouts of flows, by TCP state, and of UDP flows.
@@ -134,7 +137,8 @@ type Table struct {
 	count  atomic.Int64
 	max    int64
 	to     atomic.Pointer[Timeouts]
-	log    changeLog // new flows and state changes, for connection sync (sync.go)
+	log    changeLog    // new flows and state changes, for connection sync (sync.go)
+	tidied atomic.Int64 // ipvs.Tick of the last Tidy sweep
 }
 
 // NewTable returns a table holding at most max flows (0: 1<<18).
@@ -217,7 +221,7 @@ func (t *Table) FindIn(proto uint8, peer, outer netip.AddrPort, now ipvs.Tick) (
 // step advances the flow's TCP state and re-arms its deadline.
 func (t *Table) step(f *flow, dir Dir, flags uint8, now ipvs.Tick) {
 	st := tcpState(f.state.Load())
-	if f.Proto == protoTCP {
+	if f.Proto == protoTCP && st != stDead {
 		next := st
 		switch {
 		case flags&tcpRST != 0:
@@ -229,8 +233,8 @@ func (t *Table) step(f *flow, dir Dir, flags uint8, now ipvs.Tick) {
 		case st == stClosed && flags&tcpSYN != 0 && flags&tcpACK == 0:
 			next = stSynSent // a new connection on the same ports
 		}
-		if next != st {
-			f.state.Store(uint32(next))
+		if next != st && f.state.CompareAndSwap(uint32(st), uint32(next)) {
+			f.moved(st, next) // bind.go
 			st = next
 			t.log.add(f) // the standby follows state changes (sync.go)
 		}
@@ -335,6 +339,7 @@ func (t *Table) insert(fwd key, fl Flow, now ipvs.Tick) (Flow, error) {
 	}
 	f := &flow{Flow: fl, fwd: fwd, rev: rev}
 	f.deadline.Store(int64(now) + t.to.Load().of(fl.Proto, stSynSent))
+	f.bind() // bind.go
 	t.log.add(f)
 	a.m[fwd] = f
 	b.m[rev] = f
@@ -350,6 +355,7 @@ func (t *Table) insert(fwd key, fl Flow, now ipvs.Tick) (Flow, error) {
 // unlinkLocked removes f from both maps; the caller holds the locks of
 // both of its shards.
 func (t *Table) unlinkLocked(f *flow) {
+	f.unbind() // bind.go
 	fs, rs := t.shardOf(f.fwd), t.shardOf(f.rev)
 	if fs.m[f.fwd] == f {
 		delete(fs.m, f.fwd)
@@ -379,6 +385,21 @@ func (t *Table) Expire(now ipvs.Tick) int {
 	before := t.count.Load()
 	t.sweepAll(now)
 	return int(before - t.count.Load())
+}
+
+// tidyEvery is how often Tidy sweeps.
+const tidyEvery = 1000 // ms
+
+// Tidy is Expire at most once a second: a daemon calls it at every turn of
+// its control loop, so an expired flow leaves its real server's connection
+// counts (bind.go) within about a second, at the cost of one scan of the
+// table a second.
+func (t *Table) Tidy(now ipvs.Tick) int {
+	last := t.tidied.Load()
+	if int64(now)-last < tidyEvery || !t.tidied.CompareAndSwap(last, int64(now)) {
+		return 0
+	}
+	return t.Expire(now)
 }
 
 func (t *Table) sweepAll(now ipvs.Tick) {
