@@ -54,6 +54,8 @@ func (s *Site) inject(ctx context.Context, f *Fault) (string, error) {
 		return s.editConfig(ctx, node)
 	case FaultARPOwners:
 		return s.arpOwners(node, f.Interface)
+	case FaultCheckDirectors: // ECMP sites (ecmp.go)
+		return s.checkDirectors(ctx)
 	}
 	p := s.proc(node, f.Process)
 	if f.Process == "router" && s.Router != nil {

@@ -174,7 +174,7 @@ func (d *dec) service(n *yaml.Node) *Service {
 	f := d.fields(n, "a service", "kind", "http", "https", "tcp", "udp", "delay", "backend", "port",
 		"pasv_min_port", "pasv_max_port", "pasv_address")
 	s := &Service{Line: n.Line}
-	s.Kind = ServiceKind(d.oneOf(d.need(n, f, "kind", "service"), "service kind", "responder", "nginx", "vsftpd"))
+	s.Kind = ServiceKind(d.oneOf(d.need(n, f, "kind", "service"), "service kind", "responder", "nginx", "vsftpd", "bird"))
 	s.HTTP = d.port(f["http"], "http port")
 	s.HTTPS = d.port(f["https"], "https port")
 	s.TCP = d.port(f["tcp"], "tcp port")
@@ -235,7 +235,7 @@ func (d *dec) traffic(n *yaml.Node) *Traffic {
 func (d *dec) fault(n *yaml.Node) *Fault {
 	f := d.fields(n, "a fault", "kind", "target", "process", "interface")
 	kinds := []string{"kill", "stop", "cont", "link-down", "link-up", "drop-heartbeats", "pass-heartbeats",
-		"stop-service", "start-service", "forge-heartbeat", "check-roles", "edit-config", "arp-owners"}
+		"stop-service", "start-service", "forge-heartbeat", "check-roles", "edit-config", "arp-owners", "check-directors"}
 	return &Fault{
 		Kind:      FaultKind(d.oneOf(d.need(n, f, "kind", "fault"), "fault kind", kinds...)),
 		Target:    d.str(f["target"], "target"),

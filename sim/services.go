@@ -61,6 +61,11 @@ func (s *Site) startService(ctx context.Context, n *Node, svc *Service) error {
 			return err
 		}
 		argv = []string{"vsftpd", conf}
+	case ServiceBIRD: // the upstream router of an ECMP site (bird.go)
+		var err error
+		if argv, err = s.birdArgv(n); err != nil {
+			return err
+		}
 	}
 	p, err := s.startProc(ctx, n.Name, string(svc.Kind), argv...)
 	if err != nil {

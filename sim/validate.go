@@ -40,9 +40,6 @@ func validate(d *dec, t *Topology) {
 		nodes[n.Name] = n
 		validateNode(at, n, segs)
 	}
-	if len(t.Routers()) > 2 {
-		at(0, "expected at most two routers (primary and backup), got %d", len(t.Routers()))
-	}
 	if len(t.Routers()) > 0 && t.LVSConf == nil {
 		at(0, "routers need an lvs.cf: give lvs_cf (inline text) or lvs_cf_file")
 	}
@@ -58,6 +55,9 @@ func validate(d *dec, t *Topology) {
 			d.errs = append(d.errs, fmt.Errorf("lvs_cf_file: %w", err))
 		}
 		t.Site = site
+	}
+	if len(t.Routers()) > 2 && !isECMP(t) {
+		at(0, "expected at most two routers (primary and backup; more with lvs.cf's redundancy = ecmp), got %d", len(t.Routers()))
 	}
 	validateScenario(at, t, nodes)
 }
@@ -91,8 +91,8 @@ func validateNode(at func(int, string, ...any), n *Node, segs map[string]*Segmen
 	if (len(n.IPIP) > 0 || len(n.Redirect) > 0) && n.Role != RoleReal {
 		at(n.Line, "node %s: ipip and redirect are for real servers, not for a %s", n.Name, n.Role)
 	}
-	if len(n.Services) > 0 && n.Role != RoleReal && n.Role != RoleShared {
-		at(n.Line, "node %s: services run on real or shared nodes, not on a %s", n.Name, n.Role)
+	if len(n.Services) > 0 && n.Role != RoleReal && n.Role != RoleShared && !(n.Role == RoleGateway && onlyBIRD(n)) {
+		at(n.Line, "node %s: services run on real or shared nodes (bird on a gateway), not on a %s", n.Name, n.Role)
 	}
 	for _, s := range n.Services {
 		if s.Kind == ServiceResponder && s.HTTP == 0 && s.HTTPS == 0 && s.TCP == 0 && s.UDP == 0 {
@@ -226,7 +226,7 @@ func validateTraffic(at func(int, string, ...any), s *Step, nodes map[string]*No
 
 func validateFault(at func(int, string, ...any), s *Step, nodes map[string]*Node) {
 	f := s.Fault
-	if f.Kind == FaultDropHeartbeats || f.Kind == FaultPassHeartbeats || f.Kind == FaultCheckRoles {
+	if f.Kind == FaultDropHeartbeats || f.Kind == FaultPassHeartbeats || f.Kind == FaultCheckRoles || f.Kind == FaultCheckDirectors {
 		return
 	}
 	if f.Kind == FaultEditConfig && f.Target == "" {

@@ -1,0 +1,78 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"lvs/admin"
+)
+
+// FaultCheckDirectors is the check-directors drill of an ECMP site, run as
+// a step like a fault: every running director announces every VIP, has its
+// BGP sessions up, and has scheduled connections (the router spreads flows
+// over all of them). It reports each director's share of the connections.
+const FaultCheckDirectors FaultKind = "check-directors"
+
+// checkDirectors is the check-directors drill.
+func (s *Site) checkDirectors(ctx context.Context) (string, error) {
+	type count struct {
+		node  string
+		conns uint64
+	}
+	var counts []count
+	var total uint64
+	var problems []string
+	for _, n := range s.Topo.Routers() {
+		if s.Router == nil {
+			break
+		}
+		if p := s.Router.Process(n.Name); p == nil || p.Exited() {
+			continue // a killed director
+		}
+		cl := admin.NewClient(filepath.Join(s.Dir, n.Name+".sock"))
+		st, err := cl.Status(ctx)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", n.Name, err)
+		}
+		h, err := cl.HA(ctx)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", n.Name, err)
+		}
+		var c uint64
+		for _, svc := range st.Services {
+			c += svc.Stats.Conns
+		}
+		counts, total = append(counts, count{n.Name, c}), total+c
+		if c == 0 {
+			problems = append(problems, n.Name+" scheduled no connection")
+		}
+		if h.BGP == nil {
+			problems = append(problems, n.Name+" runs no BGP speaker")
+			continue
+		}
+		for _, p := range h.BGP.Peers {
+			if !p.Up {
+				problems = append(problems, fmt.Sprintf("%s: BGP session with %s is %s", n.Name, p.Name, p.State))
+			}
+		}
+		for _, v := range h.BGP.VIPs {
+			if !v.Announced {
+				problems = append(problems, fmt.Sprintf("%s: %v withdrawn (%s)", n.Name, v.VIP, v.Reason))
+			}
+		}
+	}
+	if len(counts) == 0 {
+		return "", fmt.Errorf("no director runs")
+	}
+	parts := make([]string, len(counts))
+	for i, c := range counts {
+		parts[i] = fmt.Sprintf("%s %d (%.0f%%)", c.node, c.conns, 100*float64(c.conns)/float64(max(total, 1)))
+	}
+	msg := "connections scheduled per director: " + strings.Join(parts, ", ")
+	if len(problems) > 0 {
+		return "", fmt.Errorf("%s; %s", msg, strings.Join(problems, "; "))
+	}
+	return msg + "; every VIP announced, every session up", nil
+}
