@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"lvs/internal/netnstest"
+	"lvs/internal/netlab"
 	"lvs/internal/testutil"
 )
 
@@ -58,7 +58,7 @@ protocol bgp lvs {
 func TestSpeakerWithBIRD(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.RequireCommand(t, "bird", "birdc")
-	lab := netnstest.New(t)
+	lab := netlab.NewT(t, "lvst-")
 	rtr, dir := lab.NS("rtr"), lab.NS("dir")
 	lab.Veth(rtr, "eth0", dir, "eth0")
 	lab.Must("ip", "-n", rtr, "addr", "add", routerAddr+"/24", "dev", "eth0")
@@ -119,7 +119,7 @@ func TestSpeakerWithBIRD(t *testing.T) {
 
 // waitRoute waits, up to a generous bound, until the router's kernel has a
 // route to vip (present) or has none.
-func waitRoute(t *testing.T, lab *netnstest.Lab, ns, vip string, present bool) {
+func waitRoute(t *testing.T, lab *netlab.T, ns, vip string, present bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

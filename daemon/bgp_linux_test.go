@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"lvs/internal/netnstest"
+	"lvs/internal/netlab"
 	"lvs/internal/testutil"
 )
 
@@ -79,7 +79,7 @@ func TestBGPAnnounce(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.RequireCommand(t, "ip", "nft", "bird")
 	bin, adm := buildCmd(t, "lvsd"), buildCmd(t, "lvsadm")
-	lab := netnstest.New(t)
+	lab := netlab.NewT(t, "lvst-")
 	rtr, dir, rs := lab.NS("rtr"), lab.NS("dir"), lab.NS("rs")
 	lab.Veth(rtr, "eth0", dir, "eth0")
 	lab.Veth(dir, "eth1", rs, "eth0")

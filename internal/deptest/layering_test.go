@@ -97,7 +97,7 @@ func TestLayering(t *testing.T) {
 	allow(t, all, "internal/netlab/...", mod+"/internal/procstat", mod+"/internal/testutil")
 	// bgp, the ECMP mode's announcer (embedded GoBGP), is driven by the
 	// daemon alone and leans on no other package of the module.
-	allow(t, all, "bgp/...", mod+"/internal/netnstest", mod+"/internal/testutil")
+	allow(t, all, "bgp/...", mod+"/internal/netlab", mod+"/internal/testutil")
 	for _, below := range []string{"config/...", "ipvs/...", "sched/...", "conntrack/...", "frame/...", "nat/...",
 		"neigh/...", "dataplane/...", "health/...", "ha/...", "admin/...", "sim/...", "bench/..."} {
 		forbid(t, all, below, mod+"/bgp/...")
