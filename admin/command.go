@@ -204,7 +204,12 @@ type CommandError struct {
 
 // Error names the command and its failure.
 func (e *CommandError) Error() string {
-	return fmt.Sprintf("command %d (%s): %v", e.Index+1, e.Cmd.String(), e.Err)
+	return commandPrefix(e.Index, &e.Cmd) + e.Err.Error()
+}
+
+// commandPrefix is how a CommandError names command i of a batch.
+func commandPrefix(i int, c *Command) string {
+	return fmt.Sprintf("command %d (%s): ", i+1, c.String())
 }
 
 // Unwrap returns the table's error, for errors.Is with the ipvs sentinels.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"lvs/ipvs"
@@ -43,9 +44,25 @@ func (c CLI) Run(ctx context.Context, args []string) int {
 	ctx, cancel := context.WithTimeout(ctx, answerTimeout)
 	defer cancel()
 	if err := c.exec(ctx, cl, cmd); err != nil {
+		if cmd.Kind.IsEdit() {
+			err = withoutPrefix(err, &cmd, 0)
+		}
 		return c.fail(err, cmd.Kind)
 	}
 	return 0
+}
+
+// withoutPrefix drops from the daemon's message the name it gives command
+// i of the batch (CommandError), when lvsadm names the command itself: as
+// ipvsadm, `lvsadm -a …` prints only what went wrong, and -R the line.
+func withoutPrefix(err error, cmd *Command, i int) error {
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Index != i {
+		return err
+	}
+	short := *ae
+	short.Message = strings.TrimPrefix(ae.Message, commandPrefix(i, cmd))
+	return &short
 }
 
 // answerTimeout bounds how long lvsadm waits for lvsd, so that a wedged
@@ -169,6 +186,7 @@ func (c CLI) restore(ctx context.Context, cl *Client) error {
 	var ae *APIError
 	if errors.As(err, &ae) && ae.Index >= 0 && ae.Index < len(cmds) {
 		// ipvsadm would have applied the lines before this one; lvsd applied none.
+		err = withoutPrefix(err, &cmds[ae.Index], ae.Index)
 		return &RestoreError{Line: lines[ae.Index], Err: errors.New(IpvsadmMessage(err, cmds[ae.Index].Kind))}
 	}
 	return err

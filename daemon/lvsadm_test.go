@@ -80,11 +80,11 @@ func TestLvsadmErrors(t *testing.T) {
 		{"-a -f 80 -r 10.11.12.1", "Service not defined\n", 1},
 		{"-E -t 192.168.26.10:80 -s bogus", "Scheduler or persistence engine not found\n", 1},
 		{"-a -t 192.168.26.10:80 -r 10.11.12.7 -g",
-			"command 1 (-a -t 192.168.26.10:80 -r 10.11.12.7:80 -g -w 1): lvs.cf has one forwarding method for every real server (network = nat); Route is not it\n", 1},
+			"lvs.cf has one forwarding method for every real server (network = nat); Route is not it\n", 1},
 		{"-A -f 90 -s rr -p",
-			"command 1 (-A -f 90 -s rr -p 300): a firewall-mark service needs its VIP in lvs.cf: add a virtual block with fwmark = 90 and address = VIP DEV, then reload\n", 1},
+			"a firewall-mark service needs its VIP in lvs.cf: add a virtual block with fwmark = 90 and address = VIP DEV, then reload\n", 1},
 		{"-A -u 192.168.26.10:53 -o",
-			"command 1 (-A -u 192.168.26.10:53 -s wlc -o): lvs.cf has no one-packet scheduling (-o): lvsd cannot keep it\n", 1},
+			"lvs.cf has no one-packet scheduling (-o): lvsd cannot keep it\n", 1},
 		{"-a -t 192.168.26.10:80 -r 10.11.12.7 -w 65536", "illegal weight specified\n", 2},
 		{"-A -t 192.168.26.12:80 -o", "One-Packet Scheduling is only for UDP virtual services\n", 2},
 		{"-a -t 192.168.26.10:80", "You need to supply the 'real-server' option for the 'add-server' command\n", 2},
@@ -135,5 +135,10 @@ func TestLvsadmRestore(t *testing.T) {
 	}
 	if after, _, _ := lvsadm(t, sock, "-S"); after != saved {
 		t.Errorf("a failed restore changed the table:\n%s\nwas\n%s", after, saved)
+	}
+	// A refusal ipvsadm has no words for keeps lvsd's, after the line.
+	errs, code = restore("\n-a -t 192.168.26.10:80 -r 10.11.12.9 -g\n")
+	if want := "line 2: lvs.cf has one forwarding method for every real server (network = nat); Route is not it\n"; code != 1 || errs != want {
+		t.Errorf("restore of a -g server on a NAT site = exit %d, %q; want exit 1, %q", code, errs, want)
 	}
 }
