@@ -44,6 +44,21 @@ func flowKey(i int) Key {
 	return Key{Proto: ipvs.TCP, Client: netip.AddrPortFrom(unpack4(a), 1024+uint16(i%16)), Virtual: ap(vip, 80)}
 }
 
+// flowKey6 is flow i over IPv6: 16 client ports per client address.
+func flowKey6(i int) Key {
+	a := [16]byte{0x20, 0x01, 0x0d, 0xb8, 0xc1}
+	a[12], a[13], a[14], a[15] = byte(i>>28), byte(i>>20), byte(i>>12), byte(i>>4)
+	return Key{Proto: ipvs.TCP, Client: netip.AddrPortFrom(netip.AddrFrom16(a), 1024+uint16(i%16)), Virtual: ap(vip6, 80)}
+}
+
+// keyOf returns flow i of the family.
+func keyOf(six bool, i int) Key {
+	if six {
+		return flowKey6(i)
+	}
+	return flowKey(i)
+}
+
 // spread maps i to a scattered index in [0, n) (a multiplicative hash and
 // a multiply-shift range reduction, no division), so lookups do not walk
 // the slabs in insertion order.
@@ -51,12 +66,19 @@ func spread(i, n int) int { return int(uint64(uint32(i)*2654435761) * uint64(n) 
 
 // filled returns a table holding n established NAT flows, alternating
 // between two real servers, and their handles.
-func filled(b testing.TB, n int) (*env, *ipvs.Service, []Handle) {
+func filled(b testing.TB, n int) (*env, *ipvs.Service, []Handle) { return filledFamily(b, n, false) }
+
+// filledFamily is filled with IPv6 flows (flowKey6, to rip61 and rip62)
+// when six is set.
+func filledFamily(b testing.TB, n int, six bool) (*env, *ipvs.Service, []Handle) {
 	v := newEnv(b, Config{MaxEntries: 2*n + 1<<16})
 	s := v.service(ipvs.ServiceSpec{Key: web}, ipvs.Masq, rip1, rip2)
+	if six {
+		s = v.service(ipvs.ServiceSpec{Key: web6}, ipvs.Masq, rip61, rip62)
+	}
 	hs := make([]Handle, n)
 	for i := range n {
-		c, st := v.ct.Schedule(s, flowKey(i), 0, SYN, start)
+		c, st := v.ct.Schedule(s, keyOf(six, i), 0, SYN, start)
 		if st != Scheduled {
 			b.Fatalf("fill %d: %v", i, st)
 		}
@@ -228,10 +250,15 @@ func BenchmarkSweepIdle(b *testing.B) {
 
 // BenchmarkMemory reports heap bytes per flow from runtime.MemStats and the
 // longest stop-the-world GC pause with the table live.
-func BenchmarkMemory(b *testing.B) {
+func BenchmarkMemory(b *testing.B) { benchMemory(b, false) }
+
+// BenchmarkMemoryIPv6 is BenchmarkMemory with IPv6 flows.
+func BenchmarkMemoryIPv6(b *testing.B) { benchMemory(b, true) }
+
+func benchMemory(b *testing.B, six bool) {
 	forSizes(b, func(b *testing.B, n int) {
 		for range b.N {
-			perFlow, pause, gc := measureMemory(b, n)
+			perFlow, pause, gc := measureMemory(b, n, six)
 			b.ReportMetric(perFlow, "B/flow")
 			b.ReportMetric(float64(pause.Microseconds()), "µs-max-gc-pause")
 			b.ReportMetric(float64(gc.Milliseconds()), "ms-full-gc")
@@ -242,11 +269,11 @@ func BenchmarkMemory(b *testing.B) {
 // measureMemory fills a table with n flows and returns the heap bytes per
 // flow, the longest GC pause of three forced collections, and the longest
 // wall time of one whole collection, with the table live.
-func measureMemory(tb testing.TB, n int) (float64, time.Duration, time.Duration) {
+func measureMemory(tb testing.TB, n int, six bool) (float64, time.Duration, time.Duration) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	v, _, hs := filled(tb, n)
+	v, _, hs := filledFamily(tb, n, six)
 	hs = nil
 	runtime.GC()
 	runtime.ReadMemStats(&after)
@@ -269,11 +296,13 @@ func TestMemoryPerFlow(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("fills a million flows")
 	}
-	const n = 1_000_000
-	perFlow, pause, _ := measureMemory(t, n)
-	t.Logf("%d flows: %.1f B/flow, max GC pause %v", n, perFlow, pause)
-	if perFlow > BytesPerEntry {
-		t.Errorf("%.1f bytes per flow, budget %d", perFlow, BytesPerEntry)
+	for _, six := range []bool{false, true} {
+		const n = 1_000_000
+		perFlow, pause, _ := measureMemory(t, n, six)
+		t.Logf("IPv6=%v: %d flows: %.1f B/flow, max GC pause %v", six, n, perFlow, pause)
+		if perFlow > BytesPerEntry {
+			t.Errorf("IPv6=%v: %.1f bytes per flow, budget %d", six, perFlow, BytesPerEntry)
+		}
 	}
 }
 
@@ -337,6 +366,47 @@ func BenchmarkReplyLookupBatch(b *testing.B) {
 			}
 			v.ct.LookupReplyBatch(keys[:m], out, found)
 			if !found[0] {
+				b.Fatal("reply miss")
+			}
+		}
+	})
+}
+
+// BenchmarkLookupHitIPv6 is BenchmarkLookupHit with IPv6 flows.
+func BenchmarkLookupHitIPv6(b *testing.B) {
+	forSizes(b, func(b *testing.B, n int) {
+		v, _, _ := filledFamily(b, n, true)
+		defer timed(b)()
+		for i := range b.N {
+			if _, ok := v.ct.Lookup(flowKey6(spread(i, n))); !ok {
+				b.Fatal("miss")
+			}
+		}
+	})
+}
+
+// BenchmarkInHitIPv6 is BenchmarkInHit with IPv6 flows.
+func BenchmarkInHitIPv6(b *testing.B) {
+	forSizes(b, func(b *testing.B, n int) {
+		v, _, _ := filledFamily(b, n, true)
+		defer timed(b)()
+		for i := range b.N {
+			if _, vd := v.ct.In(flowKey6(spread(i, n)), ACK, start); vd != Hit {
+				b.Fatal(vd)
+			}
+		}
+	})
+}
+
+// BenchmarkReplyLookupIPv6 is BenchmarkReplyLookup with IPv6 flows.
+func BenchmarkReplyLookupIPv6(b *testing.B) {
+	forSizes(b, func(b *testing.B, n int) {
+		v, _, _ := filledFamily(b, n, true)
+		rips := [2]netip.Addr{rip61, rip62}
+		defer timed(b)()
+		for i := range b.N {
+			j := spread(i, n)
+			if _, ok := v.ct.LookupReply(ReplyKey{Proto: ipvs.TCP, Real: ap(rips[j%2], 80), Client: flowKey6(j).Client}); !ok {
 				b.Fatal("reply miss")
 			}
 		}
