@@ -29,7 +29,13 @@
 // Entries live in per-shard slabs of fixed-size chunks of a pointer-free
 // 64-byte struct (IPv4 addresses as uint32), linked by uint32 indices, so the
 // garbage collector has nothing to scan however many flows there are, and a
-// steady-state insert reuses a freed slot without allocating. A seeded hash
+// steady-state insert reuses a freed slot without allocating. An IPv6 flow
+// is the same entry plus a 48-byte record of its three addresses in a
+// second slab of its shard (addr6.go): IPv4 entries do not grow (about 76
+// bytes per flow at a million flows, buckets included; IPv6 about 125),
+// and the IPv4 lookup path reads nothing new. A Conn stays 48 bytes, so
+// for an IPv6 flow its accessors give the ports only; Table.Addrs, and
+// Info from Walk, give the addresses. A seeded hash
 // picks one of 256 shards; each shard has one mutex for writers and a
 // sequence counter so lookups read without locking (a seqlock: every word a
 // reader looks at is read and written with sync/atomic, so the race detector
@@ -40,7 +46,7 @@
 // # Differences from IPVS
 //
 // Entries expire at the first sweep after their deadline, not on a per-entry
-// timer. Only IPv4 is stored. There is no netfilter conntrack to keep in
+// timer. There is no netfilter conntrack to keep in
 // step, so conn_reuse_mode never drops a packet to let an old conntrack entry
 // die. expire_nodest_conn defaults to on (reference §5 #1), secure_tcp to
 // "while under pressure", and under pressure half-open entries get a short

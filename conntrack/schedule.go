@@ -37,8 +37,11 @@ func (s Status) String() string {
 // for a valid persistence template of the client network, else asks
 // s.Sched.Pick; the new entry is bound to the destination (Counters.Bind)
 // and the packet is applied to it (INPUT). A one-packet UDP service
-// (-o) gets a Conn to forward by but no entry. Schedule does not allocate
-// once the slabs have grown.
+// (-o) gets a Conn to forward by but no entry (for an IPv6 flow, whose
+// Conn holds no addresses, its real server is the destination of s with
+// ID c.Dest()). Keys of both families are scheduled; an IPv4 flow needs an
+// IPv4 real server, an IPv6 one takes either (IPVS tunnels between
+// families). Schedule does not allocate once the slabs have grown.
 func (t *Table) Schedule(s *ipvs.Service, k Key, mark uint32, fl TCPFlags, now ipvs.Tick) (Conn, Status) {
 	if !isNewConn(k.Proto, fl) {
 		return Conn{}, NotNew
