@@ -177,6 +177,7 @@ type Fault struct {
 	Target    string
 	Process   string
 	Interface string
+	Attack    *Attack // flood and hostile steps (flood.go, hostile.go)
 }
 
 // AssertKind is the kind of an assertion.
