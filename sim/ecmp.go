@@ -76,3 +76,26 @@ func (s *Site) checkDirectors(ctx context.Context) (string, error) {
 	}
 	return msg + "; every VIP announced, every session up", nil
 }
+
+// FaultDrain and FaultUndrain are `lvsadm drain` and `lvsadm drain
+// --undrain` on a director of an ECMP site: it withdraws every VIP from
+// the router while it keeps forwarding, or announces them again.
+const (
+	FaultDrain   FaultKind = "drain"
+	FaultUndrain FaultKind = "undrain"
+)
+
+// drain drains (on) or undrains the director on node through its control
+// socket, as lvsadm drain does.
+func (s *Site) drain(ctx context.Context, node string, on bool) (string, error) {
+	if tn := s.Topo.Node(node); tn == nil || tn.Role != RoleRouter {
+		return "", fmt.Errorf("%s is not a router node", node)
+	}
+	if err := admin.NewClient(filepath.Join(s.Dir, node+".sock")).Drain(ctx, on); err != nil {
+		return "", fmt.Errorf("%s: %w", node, err)
+	}
+	if on {
+		return "drained " + node + ": its VIPs withdrawn from the router", nil
+	}
+	return "undrained " + node + ": its VIPs announced again", nil
+}
