@@ -54,6 +54,10 @@ func (s *Site) inject(ctx context.Context, f *Fault) (string, error) {
 		return s.editConfig(ctx, node)
 	case FaultARPOwners:
 		return s.arpOwners(node, f.Interface)
+	case FaultFlood: // flood.go
+		return s.flood(ctx, f)
+	case FaultHostile: // hostile.go
+		return s.hostile(ctx, f)
 	case FaultCheckDirectors: // ECMP sites (ecmp.go)
 		return s.checkDirectors(ctx)
 	case FaultDrain, FaultUndrain: // ECMP sites (ecmp.go)

@@ -233,15 +233,17 @@ func (d *dec) traffic(n *yaml.Node) *Traffic {
 }
 
 func (d *dec) fault(n *yaml.Node) *Fault {
-	f := d.fields(n, "a fault", "kind", "target", "process", "interface")
-	kinds := []string{"kill", "stop", "cont", "link-down", "link-up", "drop-heartbeats", "pass-heartbeats",
+	f := d.fields(n, "a fault", append([]string{"kind", "target", "process", "interface"}, attackFields...)...)
+	kinds := []string{"flood", "hostile", "kill", "stop", "cont", "link-down", "link-up", "drop-heartbeats", "pass-heartbeats",
 		"stop-service", "start-service", "forge-heartbeat", "check-roles", "edit-config", "arp-owners", "check-directors", "drain", "undrain"}
-	return &Fault{
+	flt := &Fault{
 		Kind:      FaultKind(d.oneOf(d.need(n, f, "kind", "fault"), "fault kind", kinds...)),
 		Target:    d.str(f["target"], "target"),
 		Process:   d.str(f["process"], "process"),
 		Interface: d.str(f["interface"], "interface"),
 	}
+	flt.Attack = d.attack(n, f, flt.Kind)
+	return flt
 }
 
 func (d *dec) assertion(n *yaml.Node) *Assertion {
