@@ -28,7 +28,7 @@ CMDS    := lvsd lvsadm lvssim
 RACE_PKGS := ./ipvs/... ./sched/... ./conntrack/... ./health/... ./ha/... ./dataplane/linktest/... ./config/... ./admin/web/...
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build test demo bench install uninstall clean lint deps fmt-check vet
+.PHONY: all build test demo bench install uninstall deb clean lint deps fmt-check vet
 
 all: build
 
@@ -112,6 +112,16 @@ uninstall:
 		$(addprefix $(DESTDIR)$(MANDIR)/man8/,$(MAN8))
 	rm -f $(DESTDIR)$(UNITDIR)/lvsd.service
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/lvsadm
+
+# make deb: $(DEB_OUT)/lvs-go_$(DEB_VERSION)_amd64.deb, built with dpkg-deb
+# by dist/deb/build.sh: what make install installs for PREFIX=/usr, the
+# commented sample /etc/sysconfig/ha/lvs.cf as a conffile, the Grafana
+# dashboard and alert rules in /usr/share/lvs-go, copyright, changelog and
+# maintainer scripts (dist/deb_test.go installs it into a scratch root).
+DEB_VERSION ?= $(shell git log -1 --format=0.0~git%cd.%h --date=format:%Y%m%d 2>/dev/null || echo 0.0)
+DEB_OUT     ?= $(BIN)
+deb:
+	GO=$(GO) dist/deb/build.sh $(DEB_OUT) $(DEB_VERSION)
 
 clean:
 	rm -rf $(BIN)

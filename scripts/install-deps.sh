@@ -18,6 +18,9 @@ want=(
   man-db:man
   util-linux:flock
   chromium:chromium
+  prometheus:promtool
+  lintian:lintian
+  binutils:objdump
   bird2:bird
 )
 
@@ -50,4 +53,10 @@ for svc in nginx vsftpd bird; do
     systemctl disable "$svc" >/dev/null 2>&1 || true
   fi
 done
+# Debian's prometheus (there for promtool) starts a server on :9090; the
+# tests only run promtool, so stop it.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+  systemctl stop prometheus || true
+  systemctl disable prometheus >/dev/null 2>&1 || true
+fi
 echo "install-deps: done"
