@@ -115,6 +115,20 @@ func TestSpeakerWithBIRD(t *testing.T) {
 	if err := h.wait(); err != nil {
 		t.Errorf("speaker helper: %v", err)
 	}
+
+	// A speaker killed with SIGKILL: the kernel closes its TCP session, so
+	// the router drops the route without waiting for the hold time.
+	h = startHelper(t, dir, cfg)
+	h.waitFor(t, "session upstream established")
+	h.do(t, "announce "+vipA+" - 0")
+	waitRoute(t, lab, rtr, vipA, true)
+	if err := h.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	waitRoute(t, lab, rtr, vipA, false)
+	t.Logf("route %s gone %v after SIGKILL of the speaker's process (hold time 3 s)", vipA, time.Since(start).Round(time.Millisecond))
+	_ = h.wait()
 }
 
 // waitRoute waits, up to a generous bound, until the router's kernel has a
