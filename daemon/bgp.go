@@ -41,6 +41,18 @@ func startRoles(c *config.Config, all []netip.Prefix, log *slog.Logger) (*ha.Run
 	return startHA(c, all, log)
 }
 
+// pairOnly is c for the pair's connection and config sync: in the ECMP
+// mode backup_active is ignored (lvs.cf(5)), so neither runs (the sync mesh
+// takes the connections' part, and its ports would collide with the pair's).
+func pairOnly(c *config.Config) *config.Config {
+	if c.Redundancy != config.RedundancyECMP || !c.BackupActive {
+		return c
+	}
+	cp := *c
+	cp.BackupActive = false
+	return &cp
+}
+
 // garpCount is where the control loop's count of gratuitous ARPs starts: in
 // the ECMP mode none are sent (the router reaches each director through
 // its BGP next hop, and every director has the VIPs: no ARP war).

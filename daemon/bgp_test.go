@@ -143,3 +143,19 @@ func TestOwnAddr(t *testing.T) {
 		})
 	}
 }
+
+// TestPairOnly: backup_active is ignored in the ECMP mode, so the pair's
+// connection and config sync do not start; in a pair it stays.
+func TestPairOnly(t *testing.T) {
+	for _, r := range []config.Redundancy{config.RedundancyPair, config.RedundancyECMP} {
+		c := config.NewConfig()
+		c.Redundancy, c.BackupActive = r, true
+		got := pairOnly(c)
+		if want := r == config.RedundancyPair; got.BackupActive != want {
+			t.Errorf("pairOnly(%v).BackupActive = %v, want %v", r, got.BackupActive, want)
+		}
+		if !c.BackupActive {
+			t.Errorf("pairOnly(%v) changed its argument", r)
+		}
+	}
+}

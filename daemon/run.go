@@ -146,10 +146,10 @@ func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger) (*lvs
 		return nil, err
 	}
 	d.active = d.ha == nil
-	if d.sync, err = startSync(l.cfg, all); err != nil {
+	if d.sync, err = startSync(pairOnly(l.cfg), all); err != nil {
 		return nil, err
 	}
-	if d.csync, err = startCfgSync(l.cfg, all, log); err != nil {
+	if d.csync, err = startCfgSync(pairOnly(l.cfg), all, log); err != nil {
 		d.sync.close()
 		return nil, err
 	}
