@@ -285,6 +285,9 @@ func (d *lvsd) run(ctx context.Context) error {
 	})
 	g.Go(func() error { return d.health.Run(gctx) })
 	d.metrics = admin.NewMetrics(d)
+	if c := controlErrors(d.metrics); c != nil {
+		c.WithLabelValues(controlErrPanic) // exported at 0 from the start, for alert rules
+	}
 	d.registerBGP()
 	if d.api != nil {
 		g.Go(func() error { return d.serve(gctx, d.api, false) })
@@ -367,14 +370,14 @@ func (d *lvsd) control(ctx context.Context) error {
 			return ctx.Err()
 		case <-hup:
 			d.notify(sdnotify.Reloading)
-			d.reload()
+			d.recovered(func() { d.reload() }) // a bug in one reload must not stop the router
 			d.notify(sdnotify.Ready)
 		case <-usr1:
 			d.dumpState()
 		case <-usr2:
 			d.dumpStats()
 		case b := <-d.haActions():
-			d.execute(ctx, b.Actions, buf)
+			d.recovered(func() { d.execute(ctx, b.Actions, buf) })
 			b.Done()
 			d.roleLine()
 		case f := <-d.reqs:
@@ -390,7 +393,7 @@ func (d *lvsd) control(ctx context.Context) error {
 		case b := <-d.mesh.batches():
 			d.importMesh(b)
 		case ev, ok := <-d.health.Events():
-			d.healthEvents(ev, ok)
+			d.recovered(func() { d.healthEvents(ev, ok) })
 		case <-d.site.wake: // a neighbour to probe, or a MAC that held frames wait for
 		case <-tick.C:
 		}
