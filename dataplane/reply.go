@@ -66,10 +66,9 @@ func (w *Worker) reply(f []byte, m Meta, st *State, c conntrack.Conn, src netip.
 		return w.C.drop(DropNoNeigh)
 	}
 	port := w.d.Ports[out]
-	if !m.IsGSO() && p.End-p.L3 > port.MTU {
-		if frame.IPv4(f[p.L3:p.End]).DF() {
-			w.icmpErrorFrom(f, frame.ICMPDestUnreachable, frame.ICMPFragNeeded, port.MTU, w.in.Addr)
-		}
+	big, df := w.oversize(f, m, out)
+	if df {
+		w.icmpErrorFrom(f, frame.ICMPDestUnreachable, frame.ICMPFragNeeded, port.MTU, w.in.Addr)
 		return w.C.drop(DropTooBig)
 	}
 	if !frame.IPv4(f[p.L3:p.End]).DecTTL() {
@@ -85,6 +84,9 @@ func (w *Worker) reply(f []byte, m Meta, st *State, c conntrack.Conn, src netip.
 	}
 	Ethernet(f).SetDst(mac)
 	Ethernet(f).SetSrc(port.MAC)
+	if big {
+		return w.sendFragments(f, st, c, nil, out, false) // fragout.go
+	}
 	w.count(st, c, nil, false, p.End-p.L3)
 	w.emit(out, f, m)
 	return Forward

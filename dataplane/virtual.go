@@ -79,7 +79,8 @@ func (w *Worker) forward(f []byte, m Meta, st *State, c conntrack.Conn, svc *ipv
 	port := w.d.Ports[out]
 	switch c.Method() {
 	case ipvs.Masq:
-		if !m.IsGSO() && p.End-p.L3 > port.MTU {
+		big, df := w.oversize(f, m, out)
+		if df {
 			return w.tooBig(f, st, port.MTU)
 		}
 		if !frame.IPv4(f[p.L3:p.End]).DecTTL() {
@@ -91,9 +92,19 @@ func (w *Worker) forward(f []byte, m Meta, st *State, c conntrack.Conn, svc *ipv
 		p.SetDst(f, c.Real())
 		Ethernet(f).SetDst(mac)
 		Ethernet(f).SetSrc(port.MAC)
+		if big {
+			return w.sendFragments(f, st, c, svc, out, true) // fragout.go
+		}
 	case ipvs.Route:
+		big, df := w.oversize(f, m, out)
+		if df {
+			return w.tooBig(f, st, port.MTU)
+		}
 		w.offer(st, c, conntrack.DirInput, p.Src, p.Dst, out, mac)
 		rewriteDirect(f, mac, port.MAC) // direct.go
+		if big {
+			return w.sendFragments(f, st, c, svc, out, true)
+		}
 	case ipvs.Tunnel:
 		return w.tunnel(f, m, st, c, svc, out, mac) // sends a new frame (tunnel.go)
 	default:
@@ -162,8 +173,9 @@ func (w *Worker) icmpError(f []byte, st *State, typ, code uint8, mtu int) {
 }
 
 // tooBig answers a frame larger than the egress MTU with "fragmentation
-// needed" carrying that MTU (path MTU discovery through the director), or
-// drops it when DF is clear (fragmenting on the way comes later).
+// needed" carrying that MTU (path MTU discovery through the director); a
+// frame without DF is fragmented instead (fragout.go), but where that
+// cannot be done it is dropped here too.
 func (w *Worker) tooBig(f []byte, st *State, mtu int) Verdict {
 	if frame.IPv4(f[w.p.L3:w.p.End]).DF() {
 		w.icmpError(f, st, frame.ICMPDestUnreachable, frame.ICMPFragNeeded, mtu)

@@ -321,3 +321,22 @@ func TestLearnsOnLinkClientFromNewConnection(t *testing.T) {
 	}
 	frametest.Check(t, out[0][0], frametest.DstMAC(lanMAC), frametest.DstAddr(lanClient.Addr()), frametest.SrcAddr(vip))
 }
+
+// addUDP adds a UDP service VIP:53 over the two real servers.
+func addUDP(t *testing.T, s *site) {
+	t.Helper()
+	key := ipvs.ServiceKey{Proto: ipvs.UDP, Addr: vip, Port: 53}
+	tb, err := s.table.AddService(ipvs.ServiceSpec{Key: key, SchedSpec: ipvs.SchedSpec{SchedName: "rr"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []netip.Addr{rip1, rip2} {
+		if tb, err = tb.AddDest(key, ipvs.DestSpec{Addr: r, Port: 53, Method: ipvs.Masq, Weight: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := *s.d.State()
+	st.Table = tb
+	s.d.Publish(&st)
+	s.table = tb
+}
