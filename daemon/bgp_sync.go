@@ -38,12 +38,12 @@ type syncMesh struct {
 
 // meshPeer is the link with one other director.
 type meshPeer struct {
-	addr  netip.Addr
-	conn  *net.UDPConn
-	send  *ha.SyncSender
-	recv  *ha.SyncReceiver
-	heard atomic.Bool // a batch came from it: it runs, send it a full dump once
-	sent  bool        // the full dump went (management goroutine)
+	addr netip.Addr
+	conn *net.UDPConn
+	send *ha.SyncSender
+	recv *ha.SyncReceiver
+	boot atomic.Uint64 // the boot id of its sender, from its datagrams
+	dump atomic.Bool   // a new boot id came: it (re)started, send it a full dump
 }
 
 // startMesh binds one sync socket per other director when lvs.cf asks
@@ -78,7 +78,9 @@ func startMesh(c *config.Config, all []netip.Prefix, log *slog.Logger) (*syncMes
 			return nil, err
 		}
 		if p.recv, err = ha.NewSyncReceiver(cfg, p.conn, func(b ha.SyncBatch) {
-			p.heard.Store(true)
+			if p.boot.Swap(b.Header.Boot) != b.Header.Boot {
+				p.dump.Store(true)
+			}
 			select {
 			case m.in <- b:
 			default:
@@ -101,6 +103,7 @@ func (m *syncMesh) run(ctx context.Context, ct *conntrack.Table) error {
 	}
 	done := make(chan error, 2*len(m.peers))
 	for _, p := range m.peers {
+		p.send.Bulk(nil) // hello: an empty dump, so the others send theirs
 		go func() { done <- p.send.Run(ctx) }()
 		go func() { done <- p.recv.Run() }()
 	}
@@ -116,8 +119,11 @@ func (m *syncMesh) run(ctx context.Context, ct *conntrack.Table) error {
 }
 
 // tick sends the changes logged since the last tick to every director, a
-// full dump to all when a change log overflowed, and one full dump to a
-// director heard from for the first time (it started or joined).
+// full dump to all when a change log overflowed, and a full dump to a
+// director whose sender has a new boot id (it started, joined or
+// restarted; each director says hello with an empty dump when its mesh
+// starts, so the others' tables reach it within a tick or two, well before
+// its first BGP session is up).
 func (m *syncMesh) tick(ct *conntrack.Table, t ipvs.Tick) {
 	if m == nil {
 		return
@@ -131,8 +137,7 @@ func (m *syncMesh) tick(ct *conntrack.Table, t ipvs.Tick) {
 	}
 	var dump []*meshPeer
 	for _, p := range m.peers {
-		if lost || (p.heard.Load() && !p.sent) {
-			p.sent = true
+		if p.dump.Swap(false) || lost {
 			dump = append(dump, p)
 		}
 	}
