@@ -55,7 +55,7 @@ func Run(ctx context.Context, opts Options) error {
 	for _, w := range l.warnings {
 		log.Warn(w.Error())
 	}
-	d, err := start(ctx, opts, l, log)
+	d, err := start(ctx, opts, l, log, machine)
 	if err != nil {
 		return err
 	}
@@ -129,16 +129,30 @@ type ringLink interface {
 	Interface() string
 }
 
-// start builds the daemon's state and opens its links; it does not run
-// workers yet.
-func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger) (*lvsd, error) {
+// host is what lvsd reads of, and changes in, the machine it runs on
+// besides its packet links (which Options.Links can replace): its
+// interfaces, its own addresses and the kernel guard. Run uses the real
+// one (machine); tests give start a fake one, so that lvsd's own assembly
+// runs on in-memory links without root.
+type host struct {
+	iface func(name string) (iface, error)
+	addrs func() ([]netip.Prefix, error)
+	guard func(context.Context, GuardSpec) (*KernelGuard, error)
+}
+
+// machine is the host lvsd runs on.
+var machine = host{iface: lookupIface, addrs: localAddrs, guard: InstallGuard}
+
+// start builds the daemon's state on host h and opens its links; it does
+// not run workers yet.
+func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger, h host) (*lvsd, error) {
 	d := &lvsd{opts: opts, log: log, cfg: l.cfg, rules: l.rules, text: l.text, reqs: make(chan func()),
 		events: admin.NewEventLog(256, nil), vsUp: map[string]bool{}, haEv: make(chan ha.Event, 64)}
-	all, err := localAddrs()
+	all, err := h.addrs()
 	if err != nil {
 		return nil, err
 	}
-	if d.site, err = buildSite(l.cfg, lookupIface, all); err != nil {
+	if d.site, err = buildSite(l.cfg, h.iface, all); err != nil {
 		return nil, err
 	}
 	d.site.resolve()
@@ -175,7 +189,7 @@ func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger) (*lvs
 	if err := d.openFastPath(backend); err != nil {
 		return nil, err
 	}
-	if d.guard, err = InstallGuard(ctx, d.site.guardSpec(d.rules)); err != nil {
+	if d.guard, err = h.guard(ctx, d.site.guardSpec(d.rules)); err != nil {
 		d.close()
 		return nil, err
 	}

@@ -14,14 +14,9 @@ import (
 
 	"lvs/admin"
 	"lvs/config"
-	"lvs/conntrack"
 	"lvs/dataplane"
 	"lvs/dataplane/linktest"
 	"lvs/frame"
-	"lvs/ha"
-	"lvs/health"
-	"lvs/ipvs"
-	"lvs/sched"
 )
 
 // guideNAT is the guide's NAT site (figure 1.1, section 3.1; examples/nat.cf)
@@ -76,17 +71,75 @@ func testIface(name string) (iface, error) {
 		routes: []dataplane.Route{{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Via: testGw}}}, nil
 }
 
-// testDaemon is an lvsd put together as start puts it together, but on
-// fake interfaces (testIface), linktest links and no kernel guard, which
-// start would need root for; the health checks are registered but never
-// run, so no traffic leaves the test. Its management goroutine is the real
-// control loop (lvsd.control) and one real worker per port forwards; both
-// run until the test ends.
+// testDaemon is an lvsd assembled by start itself, on a fake host
+// (testHost: the interfaces of testIface, no kernel guard, which would
+// need root) and in-memory links (testLinks); the health checks are
+// registered but never run, so no traffic leaves the test. Its management
+// goroutine is the real control loop (lvsd.control) and one real worker
+// per port forwards; both run until the test ends.
 type testDaemon struct {
 	*lvsd
 	rx   []*linktest.Link // per port: what the port's worker reads
 	tx   []*linktest.Link // per port: what the workers send out of it
 	logs *logBuffer
+}
+
+// testHost is the machine of a testDaemon.
+var testHost = host{
+	iface: testIface,
+	addrs: func() ([]netip.Prefix, error) { return nil, nil },
+	guard: func(context.Context, GuardSpec) (*KernelGuard, error) { return nil, nil },
+}
+
+// testLinks is a LinkFactory of linktest links for the ports eth0 and
+// eth1 of testIface: a worker reads rx[port] and every frame for a port
+// goes to tx[port], whichever worker sends it; the control loop's links
+// (the first Transmit of each port, as openLinks opens them) are apart, so
+// its ARP probes and announcements do not mix with forwarded frames.
+type testLinks struct {
+	rx, tx []*linktest.Link
+	ctl    map[string]bool
+}
+
+func newTestLinks() *testLinks {
+	t := &testLinks{ctl: map[string]bool{}}
+	for range 2 {
+		t.rx = append(t.rx, linktest.New(linktest.Config{}))
+		t.tx = append(t.tx, linktest.New(linktest.Config{}))
+	}
+	return t
+}
+
+func testPort(iface string) int {
+	if iface == "eth1" {
+		return 1
+	}
+	return 0
+}
+
+func (t *testLinks) Receive(iface string, _ LinkOptions) (dataplane.MetaLink, error) {
+	p := testPort(iface)
+	return rxtx{Link: t.rx[p], tx: t.tx[p]}, nil
+}
+
+func (t *testLinks) Transmit(iface string) (dataplane.MetaLink, error) {
+	if !t.ctl[iface] {
+		t.ctl[iface] = true
+		return linktest.New(linktest.Config{}), nil
+	}
+	return t.tx[testPort(iface)], nil
+}
+
+// rxtx reads one link and writes another: a worker's receive link, whose
+// answers on its own port go where the test looks for the port's output.
+type rxtx struct {
+	*linktest.Link
+	tx *linktest.Link
+}
+
+func (l rxtx) WriteBatch(frames [][]byte) (int, error) { return l.tx.WriteBatch(frames) }
+func (l rxtx) WriteBatchMeta(frames [][]byte, meta []dataplane.Meta) (int, error) {
+	return l.tx.WriteBatchMeta(frames, meta)
 }
 
 // newTestDaemon starts a testDaemon on lvs.cf text, which must be valid
@@ -95,7 +148,8 @@ func newTestDaemon(t *testing.T, text string) *testDaemon {
 	t.Helper()
 	noDefaultIptables(t)
 	dir := t.TempDir()
-	opts := Options{ConfigFile: filepath.Join(dir, "lvs.cf"), Socket: "off", Admin: "off", Workers: 1}
+	links := newTestLinks()
+	opts := Options{ConfigFile: filepath.Join(dir, "lvs.cf"), Socket: "off", Admin: "off", Workers: 1, Links: links}
 	if err := os.WriteFile(opts.ConfigFile, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -105,40 +159,14 @@ func newTestDaemon(t *testing.T, text string) *testDaemon {
 	}
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	d := &lvsd{opts: opts, log: log, cfg: l.cfg, rules: l.rules, text: l.text, reqs: make(chan func()),
-		events: admin.NewEventLog(256, nil), vsUp: map[string]bool{}, haEv: make(chan ha.Event, 64), active: true}
-	if d.site, err = buildSite(l.cfg, testIface, nil); err != nil {
-		t.Fatalf("buildSite: %v", err)
+	d, err := start(context.Background(), opts, l, log, testHost)
+	if err != nil {
+		t.Fatalf("start: %v", err)
 	}
-	d.site.resolve()
-	d.hv = newHealthView()
-	reg := ipvs.NewRegistry()
-	if d.table, err = Reconcile(ipvs.NewTable(reg, sched.New), d.hv.desired(l.cfg)); err != nil {
-		t.Fatalf("building the service table: %v", err)
-	}
-	d.health = health.NewRunner(health.Options{Logger: log})
-	if d.specs, _ = syncSpecs(d.health, nil, healthSpecs(l.cfg)); len(d.specs) == 0 && len(l.cfg.Virtuals) > 0 {
+	if len(d.specs) == 0 && len(l.cfg.Virtuals) > 0 {
 		t.Fatalf("no health checks for %d virtual servers", len(l.cfg.Virtuals))
 	}
-	d.ct = conntrack.NewTable(reg, conntrack.Config{MaxEntries: l.cfg.MaxConns})
-	d.applyTimeouts()
-	d.dp = dataplane.New(d.site.ports, d.ct, d.state())
-	td := &testDaemon{lvsd: d, logs: logs}
-	for range d.site.ports {
-		ctl := linktest.New(linktest.Config{})
-		d.ctl = append(d.ctl, ctl)
-		td.rx = append(td.rx, linktest.New(linktest.Config{}))
-		td.tx = append(td.tx, linktest.New(linktest.Config{}))
-		d.links = append(d.links, ctl)
-	}
-	for i, p := range d.site.ports {
-		tx := make([]dataplane.MetaLink, len(td.tx))
-		for j, l := range td.tx {
-			tx[j] = l
-		}
-		d.workers = append(d.workers, dataplane.NewWorker(d.dp, p, td.rx[i], tx))
-		d.links = append(d.links, td.rx[i], td.tx[i])
-	}
+	td := &testDaemon{lvsd: d, rx: links.rx, tx: links.tx, logs: logs}
 	d.metrics = admin.NewMetrics(d) // as run does
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -153,6 +181,9 @@ func newTestDaemon(t *testing.T, text string) *testDaemon {
 	t.Cleanup(func() {
 		cancel()
 		for _, l := range d.links {
+			l.Close()
+		}
+		for _, l := range links.tx {
 			l.Close()
 		}
 		wg.Wait()
