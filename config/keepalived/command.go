@@ -87,7 +87,11 @@ func Command(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "warning:", w)
 	}
 	if len(errs) > 0 {
-		fmt.Fprintf(stderr, "lvsadm: import-keepalived: %d errors in %s: nothing written\n", len(errs), name)
+		what := "errors"
+		if len(errs) == 1 {
+			what = "error"
+		}
+		fmt.Fprintf(stderr, "lvsadm: import-keepalived: %d %s in %s: nothing written\n", len(errs), what, name)
 		return exitFail
 	}
 	text := Text(name, res)

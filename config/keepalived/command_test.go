@@ -23,6 +23,7 @@ func TestCommand(t *testing.T) {
 		{"bad address", []string{"--primary", "eth0", dr}, 2, "", `--primary: expected an IPv4 address, got "eth0"`, false},
 		{"missing file", []string{"testdata/none.conf"}, 1, "", "reading testdata/none.conf", false},
 		{"no router address", []string{dr}, 1, "", "testdata/dr.conf:5: vrrp_instance VI_1: cannot tell the primary router's public address", false},
+		{"one error", []string{dr}, 1, "", "import-keepalived: 1 error in testdata/dr.conf: nothing written", false},
 		{"converted", []string{"--primary", "192.0.2.2", "--backup", "192.0.2.3", dr}, 0, "virtual tcp_192.0.2.100_80 {",
 			"warning: testdata/dr.conf:42: virtual_server 192.0.2.100 80, real_server 192.0.2.11 80: HTTP_GET: url digest", true},
 	}
