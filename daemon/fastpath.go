@@ -103,3 +103,22 @@ func (d *lvsd) flushFastPath() {
 		d.log.Error("flushing the eBPF fast path", "err", err)
 	}
 }
+
+// followMoves flushes the fast path when a neighbour's MAC changed since
+// the last call: its flow entries carry the MACs of the moment they were
+// installed, and the Go path looks each frame's next hop up afresh. The
+// flows concerned stay on the Go path.
+func (d *lvsd) followMoves() {
+	if d.fast == nil {
+		return
+	}
+	var moves uint64
+	for _, p := range d.site.ports {
+		moves += p.Neigh.Moves()
+	}
+	if moves != d.neighMoves {
+		d.neighMoves = moves
+		d.log.Info("a neighbour's MAC changed; the eBPF fast path's flows go through the workers again")
+		d.flushFastPath()
+	}
+}

@@ -121,6 +121,9 @@ type lvsd struct {
 	rings   []ringLink           // the workers' receive links that keep ring statistics
 	fast    *fastpath.FastPath   // the eBPF fast path; nil: every frame goes through the workers
 	mode    string               // the dataplane mode, as reported (fastpath.go)
+	// neighMoves is the neighbour tables' MAC changes the fast path has
+	// followed (followMoves).
+	neighMoves uint64
 }
 
 // ringLink is a receive link with a packet ring's statistics (afpacket).
@@ -371,6 +374,7 @@ func (d *lvsd) control(ctx context.Context) error {
 		d.checkLinks(now)
 		d.tickECMP(now)
 		d.ct.Expire(d.dp.Tick(now), 4096)
+		d.followMoves()
 		d.dp.NAT.Tidy(d.dp.Tick(now)) // expired masqueraded and FTP data flows leave their server's counts
 		if now.Sub(lastFold) >= time.Second {
 			d.dp.FastCounters(d.table) // what the fast path forwarded, into the ipvs counters

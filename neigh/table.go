@@ -33,8 +33,9 @@ type Table struct {
 	state  map[[4]byte]*neighState               // resolution state, written under mu
 	lookup atomic.Pointer[map[[4]byte]frame.MAC] // published MACs, read lock-free
 
-	asks [askSlots]atomic.Uint32 // addresses Resolve asked for (big endian, 0: free), drained by Due
-	wake chan<- struct{}         // poked when there is work for the control loop (SetWake); may be nil
+	asks  [askSlots]atomic.Uint32 // addresses Resolve asked for (big endian, 0: free), drained by Due
+	moves atomic.Uint64           // known MACs that changed (Moves)
+	wake  chan<- struct{}         // poked when there is work for the control loop (SetWake); may be nil
 
 	reachable time.Duration // a MAC is used without re-probing for this long
 	retrans   time.Duration // between probes of one address
@@ -164,12 +165,21 @@ func (n *Table) Learn(ip netip.Addr, mac frame.MAC, now time.Time) {
 		n.state[a] = s
 	}
 	changed := !s.known || s.mac != mac
+	if s.known && s.mac != mac {
+		n.moves.Add(1)
+	}
 	s.mac, s.known, s.confirmed, s.unanswered = mac, true, now, 0
 	if changed {
 		n.publish()
 		n.poke() // frames may be waiting for this MAC
 	}
 }
+
+// Moves counts the neighbours whose known MAC changed to another (a real
+// server's NIC replaced, an address moved to another host): whoever copied
+// a MAC out of the table, like the eBPF fast path's flow entries, learns
+// from a change of this count that it may hold a stale one.
+func (n *Table) Moves() uint64 { return n.moves.Load() }
 
 // MaxAuto bounds the hosts LearnAny keeps, so a flood of ARP requests cannot
 // grow the table without limit.

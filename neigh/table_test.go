@@ -175,3 +175,19 @@ func TestNeighResolveNoAllocs(t *testing.T) {
 		t.Errorf("Resolve allocs = %v, want 0", allocs)
 	}
 }
+
+func TestMovesCountsChangedMACs(t *testing.T) {
+	n := New()
+	ip := netip.MustParseAddr("10.11.12.1")
+	n.Want([]netip.Addr{ip})
+	now := time.Now()
+	n.Learn(ip, frame.MAC{2, 0, 0, 0, 0, 1}, now)
+	n.Learn(ip, frame.MAC{2, 0, 0, 0, 0, 1}, now) // confirmed, same MAC
+	if got := n.Moves(); got != 0 {
+		t.Fatalf("Moves after learning and confirming one MAC = %d, want 0", got)
+	}
+	n.Learn(ip, frame.MAC{2, 0, 0, 0, 0, 2}, now)
+	if got := n.Moves(); got != 1 {
+		t.Errorf("Moves after the MAC changed = %d, want 1", got)
+	}
+}
