@@ -65,6 +65,20 @@
 //	           router; its lvs.cf is edited and reloaded and config sync must
 //	           copy it to the partner), arp-owners (target: a node, interface:
 //	           each VIP gets ARP replies from exactly one MAC)
+//	  fault:   {kind: flood, target: CLIENT, protocol: syn|udp|icmp, to: VIP:PORT,
+//	            sources: A/N, legit: CLIENT, web: VIP:PORT, echo: VIP:PORT,
+//	            duration, short, settle} (flood.go): target sends the flood
+//	           from random addresses of sources (route them back to it on the
+//	           gateway) as fast as its raw socket goes, while legit requests
+//	           and downloads; the step fails when under 99% are answered, a
+//	           download is lost or corrupt, lvsd dies, its table passes its
+//	           limit, or, settle after, its table and RSS are not back near
+//	           the baseline. {kind: hostile, target: PEER, legit, web, echo,
+//	           duration, short} (hostile.go): a peer with a leg on each of
+//	           lvsd's segments sends malformed frames of every kind in turn at
+//	           both interfaces; the real servers capture what lvsd forwards
+//	           and the step fails on a bad checksum. Both report lvsd's
+//	           counters; Topology.Shorten swaps in the short durations
 //	  assert:  {kind: share|failures|intact|persistence|takeover|bypass|served-by,
 //	            of: STEP (or a list, for persistence), tolerance, max, within, after,
 //	            server: NODE (served-by: every successful request answered by it,

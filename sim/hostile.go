@@ -248,6 +248,7 @@ func (g *hostileGen) ipSum(b []byte) {
 type kindResult struct {
 	name     string
 	sent     uint64
+	rx       float64 // frames lvsd's workers read meanwhile (real traffic included)
 	drops    string
 	verdicts string
 }
@@ -314,7 +315,7 @@ func (s *Site) hostile(ctx context.Context, f *Fault) (string, error) {
 			sendErr = err
 			break
 		}
-		kinds = append(kinds, kindResult{name: k.name, sent: sent,
+		kinds = append(kinds, kindResult{name: k.name, sent: sent, rx: after.RX - before.RX,
 			drops: deltas(before.Drops, after.Drops), verdicts: deltas(before.Verdicts, after.Verdicts)})
 	}
 	lwg.Wait()
@@ -357,7 +358,7 @@ func (s *Site) hostile(ctx context.Context, f *Fault) (string, error) {
 	}
 	var per []string
 	for _, k := range kinds {
-		per = append(per, fmt.Sprintf("%s (%d sent): drops %s; verdicts %s", k.name, k.sent, k.drops, k.verdicts))
+		per = append(per, fmt.Sprintf("%s (%d sent, lvsd read %.0f): drops %s; verdicts %s", k.name, k.sent, k.rx, k.drops, k.verdicts))
 	}
 	detail := fmt.Sprintf("hostile frames from %s at both of lvsd's interfaces for %.0fs: %s; %d forwarded frames checked on the real servers, %d with a bad checksum; "+
 		"RSS baseline %s, peak %s; table peak %.0f entries; per kind: %s",

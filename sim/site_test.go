@@ -198,7 +198,7 @@ func TestShippedSites(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			testutil.RequireCommand(t, needs[name]...)
 			if attack[name] && os.Getenv("LVSSIM_ATTACK") == "" {
-				t.Skip("lvsd misses issue 17's attack targets (legitimate requests under a SYN flood, bad L4 checksums forwarded): " +
+				t.Skip("lvsd misses issue 17's attack targets (legitimate UDP under a UDP flood, RSS after a SYN flood, bad L4 checksums forwarded): " +
 					"run `lvssim run flood`, or this short variant with LVSSIM_ATTACK=1")
 			}
 			s := siteForTest(t, name, "")
