@@ -5,26 +5,30 @@ import (
 	"slices"
 	"strings"
 
+	"lvs/config"
 	"lvs/ipvs"
 )
 
-// constructors maps every scheduler name ipvsadm -s accepts to its
-// constructor, as the kernel's register_ip_vs_scheduler list does.
-var constructors = map[string]func(ipvs.SchedOptions) (ipvs.Scheduler, error){
-	"rr":    func(ipvs.SchedOptions) (ipvs.Scheduler, error) { return NewRR(), nil },
-	"wrr":   func(ipvs.SchedOptions) (ipvs.Scheduler, error) { return NewWRR(), nil },
-	"lc":    func(ipvs.SchedOptions) (ipvs.Scheduler, error) { return LC{}, nil },
-	"wlc":   func(ipvs.SchedOptions) (ipvs.Scheduler, error) { return WLC{}, nil },
-	"sed":   func(ipvs.SchedOptions) (ipvs.Scheduler, error) { return SED{}, nil },
-	"nq":    func(ipvs.SchedOptions) (ipvs.Scheduler, error) { return NQ{}, nil },
-	"fo":    func(ipvs.SchedOptions) (ipvs.Scheduler, error) { return FO{}, nil },
-	"ovf":   func(ipvs.SchedOptions) (ipvs.Scheduler, error) { return OVF{}, nil },
-	"lblc":  func(o ipvs.SchedOptions) (ipvs.Scheduler, error) { return NewLBLC(o), nil },
-	"lblcr": func(o ipvs.SchedOptions) (ipvs.Scheduler, error) { return NewLBLCR(o), nil },
-	"dh":    func(ipvs.SchedOptions) (ipvs.Scheduler, error) { return NewDH(), nil },
-	"sh":    func(o ipvs.SchedOptions) (ipvs.Scheduler, error) { return NewSH(o), nil },
-	"mh":    func(o ipvs.SchedOptions) (ipvs.Scheduler, error) { return NewMH(o) },
-	"twos":  func(o ipvs.SchedOptions) (ipvs.Scheduler, error) { return NewTwoS(o), nil },
+// constructors maps every scheduler lvs.cf and ipvsadm -s name to its
+// constructor, as the kernel's register_ip_vs_scheduler list does. The
+// names themselves are config's (config.SchedulerNames, the one list that
+// lvsd -t, lvsadm and the web tool check against); a scheduler config
+// names without a constructor here fails TestEveryNameHasAScheduler.
+var constructors = [...]func(ipvs.SchedOptions) (ipvs.Scheduler, error){
+	config.SchedRR:    func(ipvs.SchedOptions) (ipvs.Scheduler, error) { return NewRR(), nil },
+	config.SchedWRR:   func(ipvs.SchedOptions) (ipvs.Scheduler, error) { return NewWRR(), nil },
+	config.SchedLC:    func(ipvs.SchedOptions) (ipvs.Scheduler, error) { return LC{}, nil },
+	config.SchedWLC:   func(ipvs.SchedOptions) (ipvs.Scheduler, error) { return WLC{}, nil },
+	config.SchedSED:   func(ipvs.SchedOptions) (ipvs.Scheduler, error) { return SED{}, nil },
+	config.SchedNQ:    func(ipvs.SchedOptions) (ipvs.Scheduler, error) { return NQ{}, nil },
+	config.SchedFO:    func(ipvs.SchedOptions) (ipvs.Scheduler, error) { return FO{}, nil },
+	config.SchedOVF:   func(ipvs.SchedOptions) (ipvs.Scheduler, error) { return OVF{}, nil },
+	config.SchedLBLC:  func(o ipvs.SchedOptions) (ipvs.Scheduler, error) { return NewLBLC(o), nil },
+	config.SchedLBLCR: func(o ipvs.SchedOptions) (ipvs.Scheduler, error) { return NewLBLCR(o), nil },
+	config.SchedDH:    func(ipvs.SchedOptions) (ipvs.Scheduler, error) { return NewDH(), nil },
+	config.SchedSH:    func(o ipvs.SchedOptions) (ipvs.Scheduler, error) { return NewSH(o), nil },
+	config.SchedMH:    func(o ipvs.SchedOptions) (ipvs.Scheduler, error) { return NewMH(o) },
+	config.SchedTWOS:  func(o ipvs.SchedOptions) (ipvs.Scheduler, error) { return NewTwoS(o), nil },
 }
 
 // Default is the scheduler ipvsadm and Piranha use when none is named.
@@ -42,19 +46,16 @@ func New(name string, opts ipvs.SchedOptions) (ipvs.Scheduler, error) {
 	if name == "" {
 		name = Default
 	}
-	mk, ok := constructors[name]
-	if !ok {
+	s, ok := config.ParseScheduler(name)
+	if !ok || int(s) >= len(constructors) || constructors[s] == nil {
 		return nil, fmt.Errorf("unknown scheduler %q (valid: %s)", name, strings.Join(Names(), ", "))
 	}
-	return mk(opts)
+	return constructors[s](opts)
 }
 
 // Names returns every scheduler name New accepts, sorted.
 func Names() []string {
-	names := make([]string, 0, len(constructors))
-	for n := range constructors {
-		names = append(names, n)
-	}
+	names := config.SchedulerNames()
 	slices.Sort(names)
 	return names
 }
