@@ -189,17 +189,20 @@ type legitResult struct {
 // UDP echo requests when echo is set. The downloads take about 80% of d.
 func (s *Site) legit(ctx context.Context, a *Attack, d time.Duration) legitResult {
 	t0 := time.Now()
-	count := int(d.Seconds()*20) + 1
+	// The rate spreads count requests over d; the duration bound is later,
+	// so that it never cuts a request in flight (that would be the
+	// harness's failure, not lvsd's).
+	count := max(int(d.Seconds()*20), 1)
 	size := int64(8 << 20)
 	steps := []*Traffic{
 		{Kind: TrafficHTTP, From: []string{a.Legit}, To: a.Web, Path: "/", Count: count, Concurrency: 2, Rate: 20,
-			Duration: d, Timeout: 10 * time.Second},
+			Duration: d + 15*time.Second, Timeout: 10 * time.Second},
 		{Kind: TrafficDownload, From: []string{a.Legit}, To: a.Web, Size: size, Count: 2, Concurrency: 2,
 			Pace: max(int64(float64(size)/(0.8*d.Seconds())), 64<<10), Duration: d + time.Minute, Timeout: d + time.Minute},
 	}
 	if a.Echo.IsValid() {
 		steps = append(steps, &Traffic{Kind: TrafficUDP, From: []string{a.Legit}, To: a.Echo, Count: count, Concurrency: 2,
-			Rate: 20, Duration: d, Timeout: 3 * time.Second})
+			Rate: 20, Duration: d + 15*time.Second, Timeout: 3 * time.Second})
 	}
 	res := make([]*TrafficResult, len(steps))
 	var wg sync.WaitGroup
