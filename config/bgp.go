@@ -278,6 +278,9 @@ func (k *checker) ecmp() {
 		if c.BGP == nil {
 			d.warnf(k.at(c, "redundancy"), "redundancy = ecmp without a bgp block: nothing announces the VIPs, so the upstream router needs static multipath routes and a director that fails keeps its share of the flows")
 		}
+		if c.Network == NetworkNAT && k.hasActiveServers() {
+			d.warnf(k.at(c, "network"), "network = nat with redundancy = ecmp: every director owns nat_router, so a real server's replies may return through another director than its requests (only connection sync makes that work); use network = direct or tunnel")
+		}
 		if c.BackupActive {
 			d.warnf(k.at(c, "backup_active"), "backup_active = 1 is ignored with redundancy = ecmp: every director is active and there are no heartbeat roles")
 		}

@@ -10,9 +10,7 @@ import (
 
 // ecmpSite is a two-director ECMP site announcing one VIP by BGP.
 const ecmpSite = `primary = 192.168.26.9
-network = nat
-nat_router = 10.11.12.10 eth1:1
-nat_nmask = 255.255.255.0
+network = direct
 redundancy = ecmp
 directors = [ 192.168.26.9 192.168.26.8 ]
 syncdaemon = 1
@@ -38,7 +36,7 @@ virtual web {
      bgp_community = 65000:100,65001:7
      bgp_med = 20
      server web1 {
-         address = 10.11.12.1
+         address = 192.168.26.21
          active = 1
      }
 }
@@ -156,6 +154,7 @@ func TestECMPWarnings(t *testing.T) {
 		{"unsafe with sync", wrap("redundancy = ecmp\nsyncdaemon = 1\n"+bgp, "     scheduler = rr\n", ""), 0, "ECMP-safe"},
 		{"pair mode", wrap(bgp, "     scheduler = rr\n", ""), 0, "ECMP-safe"},
 		{"ecmp without bgp", wrap("redundancy = ecmp\n", "     scheduler = mh\n", ""), 5, "redundancy = ecmp without a bgp block"},
+		{"ecmp with nat", wrap("redundancy = ecmp\n"+bgp, "     scheduler = mh\n", ""), 2, "network = nat with redundancy = ecmp"},
 		{"community without bgp", wrap("", "     bgp_med = 5\n", ""), 8, "bgp_community and bgp_med need a bgp block"},
 	}
 	for _, tt := range tests {
