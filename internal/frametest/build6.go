@@ -24,9 +24,6 @@ func WithExt(protos ...uint8) Option {
 	return func(c *config) { c.ext = append(c.ext, protos...) }
 }
 
-// padN is the 6 option bytes of an 8-byte extension header: one PadN.
-func padN() []byte { return []byte{1, 4, 0, 0, 0, 0} }
-
 // ip6 returns the IPv6 layer and the extension layers for src → dst
 // carrying proto, with the next-header chain filled in.
 func (c *config) ip6(src, dst netip.Addr, proto layers.IPProtocol) []gopacket.SerializableLayer {
