@@ -343,10 +343,7 @@ func (t *Table) in6(k Key, fl TCPFlags, now ipvs.Tick) (Conn, Verdict) {
 	if !t.packFwd(k, kindConn, &fk) || !fk.six {
 		return Conn{}, Miss
 	}
-	a := t.shardOf(fk.h)
-	a.mu.Lock()
-	ref, e := t.find6(a, fk.h, fk.k1, &fk.a)
-	return t.inFound(a, ref, e, fk.k1, fl, now)
+	return t.in(fk.k0, fk.k1, fk.h, &fk.a, fl, now)
 }
 
 // replyRef6 is replyRef for an IPv6 reply key.

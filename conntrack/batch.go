@@ -118,7 +118,7 @@ func (t *Table) InBatch(keys []Key, flags []TCPFlags, now ipvs.Tick, out []Conn,
 		for i := range n {
 			out[i], vd[i] = Conn{}, Miss
 			if p[i].ok {
-				out[i], vd[i] = t.in(p[i].w0, p[i].w1, p[i].h, flags[i], now)
+				out[i], vd[i] = t.in(p[i].w0, p[i].w1, p[i].h, nil, flags[i], now)
 			} else {
 				out[i], vd[i] = t.in6(keys[i], flags[i], now)
 			}

@@ -39,22 +39,22 @@ func (t *Table) In(k Key, fl TCPFlags, now ipvs.Tick) (Conn, Verdict) {
 	if !ok {
 		return t.in6(k, fl, now)
 	}
-	return t.in(k0, k1, t.hash(k0, k1&^kindMask), fl, now)
+	return t.in(k0, k1, t.hash(k0, k1&^kindMask), nil, fl, now)
 }
 
-// in is In on packed IPv4 key words and their hash.
-func (t *Table) in(k0, k1, h uint64, fl TCPFlags, now ipvs.Tick) (Conn, Verdict) {
+// in is In on packed key words and their hash; a6 holds the client and
+// virtual words of an IPv6 key, nil for IPv4.
+func (t *Table) in(k0, k1, h uint64, a6 *addr6, fl TCPFlags, now ipvs.Tick) (Conn, Verdict) {
 	a := t.shardOf(h)
-	a.mu.Lock()
-	ref, e := t.find(a, h, k0, k1)
-	return t.inFound(a, ref, e, k1, fl, now)
-}
-
-// inFound is the rest of In once the entry e (ref; nil: none) of key word
-// k1 was looked up in its home shard a, whose lock the caller took; it
-// unlocks a.
-func (t *Table) inFound(a *shard, ref uint32, e *entry, k1 uint64, fl TCPFlags, now ipvs.Tick) (Conn, Verdict) {
 	set := t.set.Load()
+	a.mu.Lock()
+	var ref uint32
+	var e *entry
+	if a6 == nil {
+		ref, e = t.find(a, h, k0, k1)
+	} else {
+		ref, e = t.find6(a, h, k1, a6)
+	}
 	if e == nil {
 		a.mu.Unlock()
 		return Conn{}, Miss
