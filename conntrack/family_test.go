@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -442,6 +443,7 @@ func TestIPv6RecordVersions(t *testing.T) {
 func TestIPv6Concurrent(t *testing.T) {
 	w := newFuzzWorld(t, 1<<16)
 	var wg sync.WaitGroup
+	var made, deleted atomic.Int64
 	for g := range 3 {
 		wg.Add(1)
 		go func() {
@@ -453,7 +455,9 @@ func TestIPv6Concurrent(t *testing.T) {
 				k := w.key(si, byte(i), byte(i>>2)+byte(g))
 				switch i % 4 {
 				case 0:
-					w.ct.Schedule(s, k, s.Key.FWMark, SYN, now)
+					if c, st := w.ct.Schedule(s, k, s.Key.FWMark, SYN, now); st == Scheduled && c.IPv6() {
+						made.Add(1)
+					}
 				case 1:
 					w.ct.In(k, TCPFlags(i)&(SYN|FIN|ACK|RST), now)
 				case 2:
@@ -476,14 +480,29 @@ func TestIPv6Concurrent(t *testing.T) {
 		defer wg.Done()
 		for i := range 200 {
 			w.ct.Expire(start+ipvs.Tick(i)*sec, 512)
-			if i%10 == 0 {
-				for _, h := range w.conns {
-					w.ct.Delete(h)
+			if i%10 == 0 { // free records under the readers' feet
+				var hs []Handle
+				w.ct.Walk(start, func(in Info) bool {
+					if !in.Addrs.Client.Addr().Is6() {
+						t.Errorf("Walk: %v has client %v", in.Conn, in.Addrs.Client)
+					}
+					if in.Flags()&FlagTemplate == 0 && len(hs) < 50 {
+						hs = append(hs, in.Handle)
+					}
+					return true
+				})
+				for _, h := range hs {
+					if w.ct.Delete(h) {
+						deleted.Add(1)
+					}
 				}
-				w.ct.Walk(start, func(in Info) bool { return in.Addrs.Client.Addr().Is6() || !in.IPv6() })
 			}
 		}
 	}()
 	wg.Wait()
+	if made.Load() == 0 || deleted.Load() == 0 {
+		t.Errorf("%d IPv6 flows made, %d deleted: the test exercised nothing", made.Load(), deleted.Load())
+	}
+	t.Logf("%d IPv6 flows made, %d deleted concurrently", made.Load(), deleted.Load())
 	check(t, w.ct, w.reg)
 }
