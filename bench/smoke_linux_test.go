@@ -23,7 +23,9 @@ func TestSmoke(t *testing.T) {
 	}
 	testutil.RequireRoot(t)
 	testutil.RequireCommand(t, "ip", "nft", "taskset")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// A generous bound, not an expectation: it includes waiting for the
+	// simulator's site lock, which the sim tests may hold for minutes.
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	out := t.TempDir()
 	o := Options{
