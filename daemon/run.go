@@ -373,7 +373,11 @@ func (d *lvsd) control(ctx context.Context) error {
 		d.dp.SendHeld(now, d.ctl) // frames that waited for a neighbour's MAC
 		d.checkLinks(now)
 		d.tickECMP(now)
-		d.ct.Expire(d.dp.Tick(now), 4096)
+		// A budget that goes round the whole table about once a second at
+		// the loop's 5 turns a second (conntrack.Table.Expire): a fixed
+		// one left a flood's millions of entries minutes past their
+		// timeouts.
+		d.ct.Expire(d.dp.Tick(now), d.ct.Len()/5+4096)
 		d.followMoves()
 		d.dp.NAT.Tidy(d.dp.Tick(now)) // expired masqueraded and FTP data flows leave their server's counts
 		if now.Sub(lastFold) >= time.Second {
