@@ -53,6 +53,7 @@ type Options struct {
 	Micro      string        // `go test -bench` output to append to the report
 	NoScaling  bool          // skip the memory and scaling-curve phase
 	NoOverload bool          // skip the overload curves (delivered against offered pps)
+	LVSDFlags  []string      // more flags for every lvsd contender (say --busy-poll 50us), in its label too
 	Log        io.Writer     // progress and log lines; nil discards
 }
 

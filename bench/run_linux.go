@@ -262,6 +262,10 @@ func (r *runner) newContender(name string, cfg *config.Config, cf, cfDR, lvsd, w
 		info.Label = "lvsd direct routing, 1 worker"
 		pin = fmt.Sprintf("; RPS of the director's eth1 to CPU%s", dirCPU)
 	}
+	if len(r.o.LVSDFlags) > 0 {
+		flags = append(flags, r.o.LVSDFlags...)
+		info.Label += " " + strings.Join(r.o.LVSDFlags, " ")
+	}
 	info.Pinning = fmt.Sprintf("lvsd taskset -c %s", cpus) + pin
 	if lvsd == "" {
 		info.Available, info.Reason = false, why

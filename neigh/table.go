@@ -210,7 +210,7 @@ func (n *Table) LearnAny(ip netip.Addr, mac frame.MAC, now time.Time) {
 func (n *Table) Due(dst []netip.Addr, now time.Time) []netip.Addr {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	forgot := false
+	forgot, start := false, len(dst)
 	n.takeAsks()
 	for ip := range n.auto {
 		if s := n.state[ip]; s != nil && !s.known && s.unanswered >= n.probes && now.Sub(s.probed) >= n.retrans {
@@ -228,6 +228,9 @@ func (n *Table) Due(dst []netip.Addr, now time.Time) []netip.Addr {
 		if fresh || now.Sub(s.probed) < n.retrans {
 			continue
 		}
+		if len(dst)-start >= MaxProbes {
+			continue // the rest next time: their replies would overflow a receive ring
+		}
 		if s.known && s.unanswered >= n.probes {
 			s.known, forgot = false, true
 		}
@@ -238,9 +241,16 @@ func (n *Table) Due(dst []netip.Addr, now time.Time) []netip.Addr {
 	if forgot {
 		n.publish()
 	}
-	slices.SortFunc(dst, func(a, b netip.Addr) int { return a.Compare(b) })
+	slices.SortFunc(dst[start:], func(a, b netip.Addr) int { return a.Compare(b) })
 	return dst
 }
+
+// MaxProbes bounds the addresses one Due call returns. A thousand real
+// servers probed at once answer with a thousand ARP replies at once, more
+// than a worker's receive ring holds (most were lost, and their servers
+// stayed unresolved); the rest are due at the next call (the daemon calls
+// Due five times a second), as the kernel spreads its neighbour timers.
+const MaxProbes = 64
 
 // all returns the wanted and the learned hosts. Called with mu held.
 func (n *Table) all() map[[4]byte]bool {

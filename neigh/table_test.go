@@ -2,6 +2,7 @@ package neigh
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -189,5 +190,31 @@ func TestMovesCountsChangedMACs(t *testing.T) {
 	n.Learn(ip, frame.MAC{2, 0, 0, 0, 0, 2}, now)
 	if got := n.Moves(); got != 1 {
 		t.Errorf("Moves after the MAC changed = %d, want 1", got)
+	}
+}
+
+// A thousand wanted servers are probed MaxProbes at a time, each once.
+func TestDueSpreadsProbes(t *testing.T) {
+	n := New()
+	var ips []netip.Addr
+	for i := range 200 {
+		ips = append(ips, netip.AddrFrom4([4]byte{10, 251, byte(i / 250), byte(i%250 + 1)}))
+	}
+	n.Want(ips)
+	now := time.Now()
+	seen := map[netip.Addr]bool{}
+	var sizes []int
+	for range 5 {
+		due := n.Due(nil, now)
+		sizes = append(sizes, len(due))
+		for _, a := range due {
+			if seen[a] {
+				t.Errorf("%v probed twice in one retrans interval", a)
+			}
+			seen[a] = true
+		}
+	}
+	if want := []int{MaxProbes, MaxProbes, MaxProbes, 200 - 3*MaxProbes, 0}; !slices.Equal(sizes, want) {
+		t.Errorf("Due sizes = %v, want %v", sizes, want)
 	}
 }

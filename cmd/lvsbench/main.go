@@ -74,6 +74,8 @@ Flags:
                      the scaling phase lvsd-1w, klb and klb-jhash)
   --no-overload      skip the overload curves
   --no-scaling       skip the memory and scaling-curve phase
+  --lvsd-flags "F"   more flags for every lvsd contender, e.g.
+                     "--busy-poll 50us" (shown in their labels)
   --gen-cpu N        core of the generator and clients (default 0)
   --dir-cpu N        core of the director (default 1)
   --bin DIR          prebuilt lvssim and lvsd instead of go build
@@ -162,5 +164,6 @@ func flags(o *bench.Options, contenders *string) *flag.FlagSet {
 	fs.StringVar(&o.Micro, "micro", "", "")
 	fs.BoolVar(&o.NoScaling, "no-scaling", false, "")
 	fs.BoolVar(&o.NoOverload, "no-overload", false, "")
+	fs.Func("lvsd-flags", "", func(s string) error { o.LVSDFlags = append(o.LVSDFlags, strings.Fields(s)...); return nil })
 	return fs
 }
