@@ -15,6 +15,7 @@ import (
 	"time"
 	"unsafe"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
@@ -103,8 +104,8 @@ type lvsdSample struct {
 	Drops, Verdicts                  map[string]float64
 }
 
-// sample scrapes node's lvsd /metrics over its control socket.
-func (s *Site) sample(ctx context.Context, node string) (lvsdSample, error) {
+// scrape reads node's lvsd /metrics over its control socket.
+func (s *Site) scrape(ctx context.Context, node string) (map[string]*dto.MetricFamily, error) {
 	sock := filepath.Join(s.Dir, node+".sock")
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -113,31 +114,43 @@ func (s *Site) sample(ctx context.Context, node string) (lvsdSample, error) {
 	defer hc.CloseIdleConnections()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://lvsd/metrics", nil)
 	if err != nil {
-		return lvsdSample{}, err
+		return nil, err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return lvsdSample{}, fmt.Errorf("reading lvsd's /metrics on %s: %w", node, err)
+		return nil, fmt.Errorf("reading lvsd's /metrics on %s: %w", node, err)
 	}
 	defer resp.Body.Close()
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(resp.Body)
 	if err != nil {
-		return lvsdSample{}, fmt.Errorf("parsing lvsd's /metrics on %s: %w", node, err)
+		return nil, fmt.Errorf("parsing lvsd's /metrics on %s: %w", node, err)
 	}
-	one := func(name string) (v float64) {
-		if f := fams[name]; f != nil {
-			for _, m := range f.Metric {
-				switch {
-				case m.Gauge != nil:
-					v += m.Gauge.GetValue()
-				case m.Counter != nil:
-					v += m.Counter.GetValue()
-				}
+	return fams, nil
+}
+
+// metricSum is the sum of every series of a gauge or counter family.
+func metricSum(fams map[string]*dto.MetricFamily, name string) (v float64) {
+	if f := fams[name]; f != nil {
+		for _, m := range f.Metric {
+			switch {
+			case m.Gauge != nil:
+				v += m.Gauge.GetValue()
+			case m.Counter != nil:
+				v += m.Counter.GetValue()
 			}
 		}
-		return v
 	}
+	return v
+}
+
+// sample scrapes node's lvsd /metrics over its control socket.
+func (s *Site) sample(ctx context.Context, node string) (lvsdSample, error) {
+	fams, err := s.scrape(ctx, node)
+	if err != nil {
+		return lvsdSample{}, err
+	}
+	one := func(name string) float64 { return metricSum(fams, name) }
 	by := func(name, label string) map[string]float64 {
 		out := map[string]float64{}
 		if f := fams[name]; f != nil {
