@@ -21,31 +21,53 @@ import (
 // server every few minutes), lookups are per packet.
 //
 // The control loop drives resolution: Want says which addresses to keep
-// resolved, Due says which to probe now, Learn records what ARP said. The
-// packet path asks for an address nobody wanted (a sorry server, a server
-// added by lvsadm -a) with Resolve when Lookup misses, as the kernel starts
+// resolved, Due says which to probe now, Learn records what ARP (or, for
+// IPv6, a neighbour solicitation or advertisement) said. The packet path
+// asks for an address nobody wanted (a sorry server, a server added by
+// lvsadm -a) with Resolve when Lookup misses, as the kernel starts
 // resolving on a neighbour miss; such addresses are kept resolved like the
 // hosts LearnAny records.
+//
+// IPv4 and IPv6 neighbours live in two maps of their own (v4, v6), so an
+// IPv4 Lookup hashes 4 bytes as it did before IPv6 existed.
 type Table struct {
-	mu     sync.Mutex                            // guards want, state and publishing
-	want   map[[4]byte]bool                      // addresses to keep resolved (Want)
-	auto   map[[4]byte]bool                      // hosts that asked for an owned address (LearnAny)
-	state  map[[4]byte]*neighState               // resolution state, written under mu
-	lookup atomic.Pointer[map[[4]byte]frame.MAC] // published MACs, read lock-free
+	mu sync.Mutex       // guards both families' want, auto, state and publishing
+	v4 family[[4]byte]  // IPv4 neighbours (ARP)
+	v6 family[[16]byte] // IPv6 neighbours (Neighbour Discovery)
 
-	asks  [askSlots]atomic.Uint32 // addresses Resolve asked for (big endian, 0: free), drained by Due
-	moves atomic.Uint64           // known MACs that changed (Moves)
-	wake  chan<- struct{}         // poked when there is work for the control loop (SetWake); may be nil
+	asks  [askSlots]atomic.Uint32 // IPv4 addresses Resolve asked for (big endian, 0: free), drained by Due
+	askMu sync.Mutex              // guards asks6; taken only with TryLock on the packet path
+	asks6 [askSlots][16]byte      // IPv6 addresses Resolve6 asked for
+	nask6 int
+	moves atomic.Uint64   // known MACs that changed (Moves)
+	wake  chan<- struct{} // poked when there is work for the control loop (SetWake); may be nil
 
 	reachable time.Duration // a MAC is used without re-probing for this long
 	retrans   time.Duration // between probes of one address
 	probes    int           // unanswered probes before a MAC is forgotten
 }
 
+// family is the part of the table for one address family, keyed by the
+// address's bytes.
+type family[K [4]byte | [16]byte] struct {
+	want   map[K]bool                      // addresses to keep resolved (Want)
+	auto   map[K]bool                      // hosts that asked for an owned address (LearnAny)
+	state  map[K]*neighState               // resolution state, written under Table.mu
+	lookup atomic.Pointer[map[K]frame.MAC] // published MACs, read lock-free
+	addr   func(K) netip.Addr              // the key as an address
+}
+
+// init makes f an empty family whose keys are addresses by addr.
+func (f *family[K]) init(addr func(K) netip.Addr) {
+	f.want, f.auto, f.state, f.addr = map[K]bool{}, map[K]bool{}, map[K]*neighState{}, addr
+	empty := map[K]frame.MAC{}
+	f.lookup.Store(&empty)
+}
+
 type neighState struct {
 	mac        frame.MAC
 	known      bool
-	confirmed  time.Time // last ARP from the neighbour
+	confirmed  time.Time // last ARP or ND message from the neighbour
 	probed     time.Time // last probe sent
 	unanswered int       // probes sent since the last confirmation
 }
@@ -56,16 +78,23 @@ type neighState struct {
 // ucast_solicit). Packets to a forgotten neighbour are dropped and counted
 // until it answers again.
 func New() *Table {
-	n := &Table{want: map[[4]byte]bool{}, auto: map[[4]byte]bool{}, state: map[[4]byte]*neighState{},
-		reachable: 30 * time.Second, retrans: time.Second, probes: 3}
-	empty := map[[4]byte]frame.MAC{}
-	n.lookup.Store(&empty)
+	n := &Table{reachable: 30 * time.Second, retrans: time.Second, probes: 3}
+	n.v4.init(netip.AddrFrom4)
+	n.v6.init(netip.AddrFrom16)
 	return n
 }
 
-// Lookup returns the MAC of ip, if known. It never blocks or allocates.
+// Lookup returns the MAC of the IPv4 neighbour ip, if known. It never
+// blocks or allocates.
 func (n *Table) Lookup(ip [4]byte) (frame.MAC, bool) {
-	m, ok := (*n.lookup.Load())[ip]
+	m, ok := (*n.v4.lookup.Load())[ip]
+	return m, ok
+}
+
+// Lookup6 returns the MAC of the IPv6 neighbour ip, if known. It never
+// blocks or allocates.
+func (n *Table) Lookup6(ip [16]byte) (frame.MAC, bool) {
+	m, ok := (*n.v6.lookup.Load())[ip]
 	return m, ok
 }
 
@@ -111,68 +140,128 @@ func (n *Table) Resolve(ip [4]byte) {
 	}
 }
 
-// takeAsks moves the addresses Resolve asked for into the table. Called
-// with mu held.
+// Resolve6 is Resolve for an IPv6 neighbour. It never blocks or
+// allocates: when another goroutine holds the ask list, or it is full, the
+// address is asked for again by the next packet that misses.
+func (n *Table) Resolve6(ip [16]byte) {
+	if ip == ([16]byte{}) || !n.askMu.TryLock() {
+		return
+	}
+	for i := range n.nask6 {
+		if n.asks6[i] == ip {
+			n.askMu.Unlock()
+			return
+		}
+	}
+	added := n.nask6 < askSlots
+	if added {
+		n.asks6[n.nask6] = ip
+		n.nask6++
+	}
+	n.askMu.Unlock()
+	if added {
+		n.poke()
+	}
+}
+
+// takeAsks moves the addresses Resolve and Resolve6 asked for into the
+// table. Called with mu held.
 func (n *Table) takeAsks() {
 	for i := range n.asks {
 		v := n.asks[i].Swap(0)
 		if v == 0 {
 			continue
 		}
-		a := [4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
-		if !n.want[a] && !n.auto[a] && len(n.auto) < MaxAuto {
-			n.auto[a] = true
-		}
+		n.v4.ask([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+	}
+	n.askMu.Lock()
+	for _, a := range n.asks6[:n.nask6] {
+		n.v6.ask(a)
+	}
+	n.nask6 = 0
+	n.askMu.Unlock()
+}
+
+// ask adds a, which a packet missed, to the hosts kept resolved.
+func (f *family[K]) ask(a K) {
+	if !f.want[a] && !f.auto[a] && len(f.auto) < MaxAuto {
+		f.auto[a] = true
 	}
 }
 
-// Want sets the addresses to keep resolved. Addresses no longer wanted are
-// forgotten at once.
+// Want sets the addresses to keep resolved, of both families. Addresses
+// no longer wanted are forgotten at once.
 func (n *Table) Want(ips []netip.Addr) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	want := make(map[[4]byte]bool, len(ips))
+	want4 := make(map[[4]byte]bool, len(ips))
+	want6 := map[[16]byte]bool{}
 	for _, ip := range ips {
-		if ip.Is4() {
-			want[ip.As4()] = true
+		switch {
+		case ip.Is4():
+			want4[ip.As4()] = true
+		case ip.Is6() && !ip.Is4In6():
+			want6[ip.As16()] = true
 		}
 	}
-	n.want = want
-	for ip := range n.state {
-		if !want[ip] && !n.auto[ip] {
-			delete(n.state, ip)
-		}
-	}
-	n.publish()
+	n.v4.setWant(want4)
+	n.v6.setWant(want6)
 }
 
-// Learn records that ip is at mac, from an ARP request or reply the
-// neighbour sent. Only wanted addresses are learned, so a stranger's ARP
-// cannot fill the table.
+// setWant replaces the wanted addresses and publishes. Called with
+// Table.mu held.
+func (f *family[K]) setWant(want map[K]bool) {
+	f.want = want
+	for ip := range f.state {
+		if !want[ip] && !f.auto[ip] {
+			delete(f.state, ip)
+		}
+	}
+	f.publish()
+}
+
+// Learn records that ip is at mac, from an ARP request or reply, or a
+// neighbour solicitation or advertisement, the neighbour sent. Only wanted
+// addresses are learned, so a stranger's ARP or ND cannot fill the table.
 func (n *Table) Learn(ip netip.Addr, mac frame.MAC, now time.Time) {
-	if !ip.Is4() || mac == (frame.MAC{}) || mac[0]&1 != 0 {
+	if mac == (frame.MAC{}) || mac[0]&1 != 0 {
 		return
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	a := ip.As4()
-	if !n.want[a] && !n.auto[a] {
-		return
+	var changed, moved bool
+	switch {
+	case ip.Is4():
+		changed, moved = n.v4.learn(ip.As4(), mac, now)
+	case ip.Is6() && !ip.Is4In6():
+		changed, moved = n.v6.learn(ip.As16(), mac, now)
 	}
-	s := n.state[a]
-	if s == nil {
-		s = &neighState{}
-		n.state[a] = s
-	}
-	changed := !s.known || s.mac != mac
-	if s.known && s.mac != mac {
+	if moved {
 		n.moves.Add(1)
 	}
-	s.mac, s.known, s.confirmed, s.unanswered = mac, true, now, 0
 	if changed {
-		n.publish()
 		n.poke() // frames may be waiting for this MAC
 	}
+}
+
+// learn is Learn for one family, with Table.mu held: it reports whether
+// the published MAC changed, and whether a known one moved.
+func (f *family[K]) learn(a K, mac frame.MAC, now time.Time) (changed, moved bool) {
+	if !f.want[a] && !f.auto[a] {
+		return false, false
+	}
+	s := f.state[a]
+	if s == nil {
+		s = &neighState{}
+		f.state[a] = s
+	}
+	changed = !s.known || s.mac != mac
+	moved = s.known && s.mac != mac
+	s.mac, s.known, s.confirmed, s.unanswered = mac, true, now, 0
+	if changed {
+		f.publish()
+	}
+	return changed, moved
 }
 
 // Moves counts the neighbours whose known MAC changed to another (a real
@@ -181,48 +270,62 @@ func (n *Table) Learn(ip netip.Addr, mac frame.MAC, now time.Time) {
 // from a change of this count that it may hold a stale one.
 func (n *Table) Moves() uint64 { return n.moves.Load() }
 
-// MaxAuto bounds the hosts LearnAny keeps, so a flood of ARP requests cannot
-// grow the table without limit.
+// MaxAuto bounds the hosts LearnAny keeps (per address family), so a flood
+// of ARP requests or neighbour solicitations cannot grow the table without
+// limit.
 const MaxAuto = 4096
 
 // LearnAny records a host on the segment that asked for one of lvsd's
-// addresses (an ARP request for a VIP): a client on the same segment, whose
-// replies go straight to it. Such hosts are kept resolved like wanted ones
-// and forgotten when they stop answering.
+// addresses (an ARP request or a neighbour solicitation for a VIP): a
+// client on the same segment, whose replies go straight to it. Such hosts
+// are kept resolved like wanted ones and forgotten when they stop
+// answering.
 func (n *Table) LearnAny(ip netip.Addr, mac frame.MAC, now time.Time) {
-	if !ip.Is4() || ip.IsUnspecified() {
+	if ip.IsUnspecified() || ip.IsMulticast() {
 		return
 	}
 	n.mu.Lock()
-	a := ip.As4()
-	if !n.want[a] && !n.auto[a] && len(n.auto) < MaxAuto {
-		n.auto[a] = true
+	switch {
+	case ip.Is4():
+		n.v4.ask(ip.As4())
+	case ip.Is6() && !ip.Is4In6():
+		n.v6.ask(ip.As16())
 	}
 	n.mu.Unlock()
 	n.Learn(ip, mac, now)
 }
 
-// Due returns the wanted addresses to probe now (appending to dst), and
-// forgets MACs whose probes went unanswered. Addresses Resolve asked for
-// since the last call are probed at once; one that does not answer three
-// probes is dropped until a packet asks for it again. The caller sends one ARP
-// request for each address returned.
+// Due returns the wanted addresses to probe now (appending to dst), IPv4
+// ones first, and forgets MACs whose probes went unanswered. Addresses
+// Resolve asked for since the last call are probed at once; one that does
+// not answer three probes is dropped until a packet asks for it again. The
+// caller sends one ARP request for each IPv4 address returned and one
+// neighbour solicitation for each IPv6 one.
 func (n *Table) Due(dst []netip.Addr, now time.Time) []netip.Addr {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	forgot, start := false, len(dst)
+	start := len(dst)
 	n.takeAsks()
-	for ip := range n.auto {
-		if s := n.state[ip]; s != nil && !s.known && s.unanswered >= n.probes && now.Sub(s.probed) >= n.retrans {
-			delete(n.auto, ip) // a host that left: stop probing it
-			delete(n.state, ip)
+	dst = n.v4.due(n, dst, start, now)
+	dst = n.v6.due(n, dst, start, now)
+	return dst
+}
+
+// due is Due for one family, with Table.mu held; start is where this
+// Due call's addresses begin in dst (MaxProbes counts both families).
+func (f *family[K]) due(n *Table, dst []netip.Addr, start int, now time.Time) []netip.Addr {
+	forgot, mine := false, len(dst)
+	for ip := range f.auto {
+		if s := f.state[ip]; s != nil && !s.known && s.unanswered >= n.probes && now.Sub(s.probed) >= n.retrans {
+			delete(f.auto, ip) // a host that left: stop probing it
+			delete(f.state, ip)
 		}
 	}
-	for ip := range n.all() {
-		s := n.state[ip]
+	for ip := range f.all() {
+		s := f.state[ip]
 		if s == nil {
 			s = &neighState{}
-			n.state[ip] = s
+			f.state[ip] = s
 		}
 		fresh := s.known && now.Sub(s.confirmed) < n.reachable
 		if fresh || now.Sub(s.probed) < n.retrans {
@@ -236,12 +339,12 @@ func (n *Table) Due(dst []netip.Addr, now time.Time) []netip.Addr {
 		}
 		s.probed = now
 		s.unanswered++
-		dst = append(dst, netip.AddrFrom4(ip))
+		dst = append(dst, f.addr(ip))
 	}
 	if forgot {
-		n.publish()
+		f.publish()
 	}
-	slices.SortFunc(dst[start:], func(a, b netip.Addr) int { return a.Compare(b) })
+	slices.SortFunc(dst[mine:], func(a, b netip.Addr) int { return a.Compare(b) })
 	return dst
 }
 
@@ -252,28 +355,29 @@ func (n *Table) Due(dst []netip.Addr, now time.Time) []netip.Addr {
 // Due five times a second), as the kernel spreads its neighbour timers.
 const MaxProbes = 64
 
-// all returns the wanted and the learned hosts. Called with mu held.
-func (n *Table) all() map[[4]byte]bool {
-	if len(n.auto) == 0 {
-		return n.want
+// all returns the wanted and the learned hosts. Called with Table.mu held.
+func (f *family[K]) all() map[K]bool {
+	if len(f.auto) == 0 {
+		return f.want
 	}
-	m := make(map[[4]byte]bool, len(n.want)+len(n.auto))
-	for ip := range n.want {
+	m := make(map[K]bool, len(f.want)+len(f.auto))
+	for ip := range f.want {
 		m[ip] = true
 	}
-	for ip := range n.auto {
+	for ip := range f.auto {
 		m[ip] = true
 	}
 	return m
 }
 
-// publish copies the known MACs into a new lookup map. Called with mu held.
-func (n *Table) publish() {
-	m := make(map[[4]byte]frame.MAC, len(n.state))
-	for ip, s := range n.state {
+// publish copies the known MACs into a new lookup map. Called with
+// Table.mu held.
+func (f *family[K]) publish() {
+	m := make(map[K]frame.MAC, len(f.state))
+	for ip, s := range f.state {
 		if s.known {
 			m[ip] = s.mac
 		}
 	}
-	n.lookup.Store(&m)
+	f.lookup.Store(&m)
 }
