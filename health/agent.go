@@ -39,11 +39,13 @@ func isAgentURL(s string) bool {
 }
 
 func newAgent(tmpl string, addr netip.AddrPort) (*agent, error) {
+	// In a URL an IPv6 host is bracketed (RFC 3986): %h becomes [2001:db8::10],
+	// and a template that brackets it itself ("http://[%h]:9100/") keeps one pair.
 	host := addr.Addr().String()
 	if addr.Addr().Is6() {
 		host = "[" + host + "]"
 	}
-	url := strings.NewReplacer("%h", host, "%p", strconv.Itoa(int(addr.Port()))).Replace(tmpl)
+	url := strings.NewReplacer("[%h]", host, "%h", host, "%p", strconv.Itoa(int(addr.Port()))).Replace(tmpl)
 	if _, err := http.NewRequest(http.MethodGet, url, nil); err != nil {
 		return nil, fmt.Errorf("%w: load_monitor %q: %v", ErrSpec, tmpl, err)
 	}

@@ -12,9 +12,26 @@ import (
 	"time"
 )
 
-// Test servers: every one listens on 127.0.0.1 and is closed by t.Cleanup.
+// Test servers: every one listens on 127.0.0.1 (or the loopback address
+// given to the ...On forms, ::1 for IPv6) and is closed by t.Cleanup.
 
-// tcpServer accepts connections on 127.0.0.1 and runs handle for each.
+// loop4 and loop6 are the loopback addresses test servers listen on.
+var (
+	loop4 = netip.MustParseAddr("127.0.0.1")
+	loop6 = netip.IPv6Loopback()
+)
+
+// need6 skips t when this host cannot listen on ::1.
+func need6(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	ln.Close()
+}
+
+// tcpServer accepts connections on a loopback address and runs handle for each.
 type tcpServer struct {
 	addr    netip.AddrPort
 	accepts atomic.Int32
@@ -22,7 +39,12 @@ type tcpServer struct {
 
 func listenTCP(t *testing.T, handle func(net.Conn)) *tcpServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return listenTCPOn(t, loop4, handle)
+}
+
+func listenTCPOn(t *testing.T, host netip.Addr, handle func(net.Conn)) *tcpServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(host, 0).String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +77,12 @@ func listenTCP(t *testing.T, handle func(net.Conn)) *tcpServer {
 // closedTCP returns a 127.0.0.1 port nothing listens on.
 func closedTCP(t *testing.T) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return closedTCPOn(t, loop4)
+}
+
+func closedTCPOn(t *testing.T, host netip.Addr) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(host, 0).String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +94,12 @@ func closedTCP(t *testing.T) netip.AddrPort {
 // udpServer answers each datagram with reply(datagram); nil means silence.
 func udpServer(t *testing.T, reply func([]byte) []byte) netip.AddrPort {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	return udpServerOn(t, loop4, reply)
+}
+
+func udpServerOn(t *testing.T, host netip.Addr, reply func([]byte) []byte) netip.AddrPort {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", netip.AddrPortFrom(host, 0).String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +124,12 @@ func udpServer(t *testing.T, reply func([]byte) []byte) netip.AddrPort {
 // closedUDP returns a 127.0.0.1 UDP port nothing listens on.
 func closedUDP(t *testing.T) netip.AddrPort {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	return closedUDPOn(t, loop4)
+}
+
+func closedUDPOn(t *testing.T, host netip.Addr) netip.AddrPort {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", netip.AddrPortFrom(host, 0).String())
 	if err != nil {
 		t.Fatal(err)
 	}
