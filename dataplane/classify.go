@@ -17,6 +17,10 @@ type MarkRule struct {
 	DPortLo, DPortHi uint16       // 0,0: any
 	InPort           int          // port index the frame must arrive on; -1: any
 	Mark             uint32
+	// IPv6 makes the rule match IPv6 frames only (an ip6tables rule, or a
+	// block with IPv6 addresses; classify6.go); without it, IPv4 frames
+	// only, as iptables rules do.
+	IPv6 bool
 }
 
 // rule is a MarkRule in the form the packet path compares cheaply.
@@ -32,7 +36,8 @@ type rule struct {
 // Classifier assigns firewall marks to frames. It is immutable and safe for
 // concurrent use; the daemon builds a new one on reload.
 type Classifier struct {
-	rules []rule
+	rules  []rule
+	rules6 []rule6 // IPv6 rules (classify6.go)
 }
 
 // NewClassifier compiles rules in order. Like iptables' MARK target, which
@@ -41,6 +46,10 @@ type Classifier struct {
 func NewClassifier(rules []MarkRule) *Classifier {
 	c := &Classifier{rules: make([]rule, 0, len(rules))}
 	for _, r := range rules {
+		if r.IPv6 || r.Src.Addr().Is6() || r.Dst.Addr().Is6() {
+			c.add6(r) // never an IPv4 rule: its prefixes would compile to "any" (classify6.go)
+			continue
+		}
 		cr := rule{proto: r.Proto, spLo: r.SPortLo, spHi: r.SPortHi, dpLo: r.DPortLo, dpHi: r.DPortHi,
 			inPort: r.InPort, mark: r.Mark}
 		cr.src, cr.srcMask = prefixBits(r.Src)
@@ -76,6 +85,9 @@ func be32(b [4]byte) uint32 {
 func (c *Classifier) Mark(p *frame.Parsed, inPort int) uint32 {
 	if c == nil || len(c.rules) == 0 {
 		return 0
+	}
+	if p.Kind != frame.KindIPv4 {
+		return 0 // an IPv6 frame is classified by Mark6 (classify6.go)
 	}
 	src, dst := be32(p.Src.Addr().As4()), be32(p.Dst.Addr().As4())
 	sp, dp := p.Src.Port(), p.Dst.Port()

@@ -25,6 +25,8 @@ type State struct {
 	// the host's traffic (SSH, heartbeats, health-check replies) and always
 	// left to the kernel.
 	Local map[[4]byte]bool
+	// Local6 is Local for the router's own IPv6 addresses.
+	Local6 map[[16]byte]bool
 	// NAT holds the masquerade rules and the FTP helper's services
 	// (masq.go); nil: neither.
 	NAT *NAT
@@ -43,7 +45,8 @@ type Route struct {
 // Routes is an immutable longest-prefix-first route list. Real-server
 // segments are few, so a linear scan beats a trie here.
 type Routes struct {
-	r []route
+	r  []route
+	r6 []route6 // IPv6 routes (routes6.go)
 }
 
 type route struct {
@@ -59,6 +62,7 @@ func NewRoutes(rs []Route) *Routes {
 	out := &Routes{}
 	for _, r := range sorted {
 		if !r.Prefix.Addr().Is4() {
+			out.add6(r) // routes6.go
 			continue
 		}
 		a, m := prefixBits(r.Prefix)

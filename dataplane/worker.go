@@ -12,8 +12,9 @@ import (
 )
 
 // scratchLen is the size of a buffer for a frame lvsd makes itself (ARP
-// replies, ICMP errors): an ICMP error is at most 590 bytes.
-const scratchLen = frame.ICMPErrorMaxLen
+// replies, neighbour advertisements, ICMP errors): an ICMP error is at
+// most 590 bytes, an ICMPv6 error 1,294 (worker6.go).
+const scratchLen = max(frame.ICMPErrorMaxLen, frame.ICMPv6ErrorMaxLen)
 
 // Worker runs the packet path for the frames of one receive Link (one
 // interface, or one fanout share of it). It owns its batch arrays, its
@@ -39,6 +40,7 @@ type Worker struct {
 	rfrags  fragTable   // real servers' datagrams likewise
 	tun     tunnelBufs  // transmit buffers for IPIP frames (tunnel.go)
 	offers  []fastOffer // flows to hand to the fast path after the batch (fast.go)
+	six     *worker6    // IPv6 fragment tables (worker6.go)
 }
 
 // NewWorker returns a worker reading rx, the receive Link of port in, and
@@ -48,7 +50,7 @@ func NewWorker(d *Dataplane, in *Port, rx MetaLink, tx []MetaLink) *Worker {
 	w := &Worker{d: d, in: in, rx: rx, tx: tx,
 		frames: make([][]byte, n), meta: make([]Meta, n),
 		outF: make([][][]byte, len(d.Ports)), outM: make([][]Meta, len(d.Ports)),
-		scratch: make([][]byte, n), offers: make([]fastOffer, 0, n)}
+		scratch: make([][]byte, n), offers: make([]fastOffer, 0, n), six: new(worker6)}
 	for i := range w.outF {
 		w.outF[i] = make([][]byte, 0, n)
 		w.outM[i] = make([]Meta, 0, n)
@@ -159,6 +161,8 @@ func (w *Worker) process(f []byte, m Meta, st *State, now ipvs.Tick, wall time.T
 		}
 		return Pass
 	case frame.KindIPv4:
+	case frame.KindIPv6:
+		return w.process6(f, m, st, now) // worker6.go
 	default:
 		return Pass
 	}

@@ -1,0 +1,54 @@
+package dataplane
+
+import (
+	"lvs/conntrack"
+	"lvs/frame"
+	"lvs/ipvs"
+)
+
+// tunnel6 sends a client's IPv6 frame to its IPv6 real server inside an
+// IPv6-in-IPv6 packet (RFC 2473), as IPVS's tunnel method for IPv6
+// (ip_vs_tunnel_xmit_v6): an outer header from the router's own IPv6
+// address on the egress port (or the VIP) to the real server; the inner
+// datagram keeps the VIP as its destination and has its hop limit
+// decremented. A datagram that would not fit the egress MTU with the
+// outer header is answered with packet too big carrying MTU-40: IPv6
+// routers do not fragment. GSO super-frames are not tunnelled (no
+// software segmentation for IPv6 yet): they are dropped as unsupported.
+// An IPv4 real server behind an IPv6 VIP, which IPVS allows, is not
+// carried yet either.
+func (w *Worker) tunnel6(f []byte, m Meta, st *State, c conntrack.Conn, svc *ipvs.Service, a conntrack.Addrs, out int, mac frame.MAC) Verdict {
+	p := &w.p
+	real := a.Real.Addr()
+	if m.IsGSO() || !real.Is6() {
+		return w.C.drop(DropUnsupported)
+	}
+	port := w.d.Ports[out]
+	if w.tooBig6(m, out, frame.IP6IP6Overhead) {
+		return w.packetTooBig6(f, port.MTU-frame.IP6IP6Overhead, p.Dst.Addr())
+	}
+	if !frame.IPv6(f[p.L3:p.End]).DecHopLimit() {
+		w.icmp6Error(f, frame.ICMPv6TimeExceeded, frame.ICMPv6HopLimitExceeded, 0, p.Dst.Addr())
+		return w.C.drop(DropTTL)
+	}
+	if p.Partial && !p.CompletePartial(f) {
+		return w.C.drop(DropBadChecksum)
+	}
+	bufs := w.takeTunnelBufs(1)
+	if bufs == nil {
+		return w.C.drop(DropTooBig)
+	}
+	b, n := bufs[0], p.End-p.L3
+	copy(b[frame.IP6IP6Inner:], f[p.L3:p.End])
+	src := port.Addr6
+	if !src.IsValid() {
+		src = a.Virtual.Addr()
+	}
+	k := frame.EncapIP6IP6(b, n, mac, port.MAC, src, real)
+	if k == 0 {
+		return w.C.drop(DropShort)
+	}
+	w.count(st, c, svc, true, n)
+	w.emit(out, b[:k], Meta{})
+	return Forward
+}
