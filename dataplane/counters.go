@@ -44,6 +44,16 @@ const (
 	DropNoConn                           // a TCP segment other than SYN for a flow lvsd does not know
 	DropNeighFailed                      // held for a neighbour that did not answer ARP in time (neighqueue.go)
 	DropNeighQueueFull                   // held for a neighbour, pushed out by newer frames (neighqueue.go)
+	// Malformed and hostile frames (malformed.go), named after the
+	// kernel's counters where it has one.
+	DropTruncated     // the frame ends inside its IPv4 or TCP/UDP/ICMP header or before its total length (InTruncatedPkts)
+	DropBadHeader     // an IPv4 version, header length or total length, TCP data offset or UDP length that cannot be (InHdrErrors)
+	DropBadIPChecksum // an IPv4 header checksum that does not add up (InCsumErrors)
+	DropTinyFragment  // a first fragment too short for its TCP/UDP header, or a TCP fragment at offset 8 (RFC 1858)
+	DropFragOverlap   // a fragment overlapping its datagram's first fragment (RFC 1858, RFC 5722)
+	DropICMPError     // an ICMP error to an owned address quoting garbage or no flow lvsd forwards
+	DropARPConflict   // an ARP packet from another MAC claiming an address lvsd owns
+	DropTCPFlags      // a TCP flag combination no connection sends (SYN+FIN, SYN+RST, none, ...) for no known flow
 	numDropReasons
 )
 
@@ -53,6 +63,9 @@ var dropNames = [...]string{
 	DropTxError: "tx_error", DropBadChecksum: "bad_checksum", DropFragment: "fragment",
 	DropUnsupported: "unsupported", DropNoConn: "no_connection",
 	DropNeighFailed: "neighbour_failed", DropNeighQueueFull: "neighbour_queue_full",
+	DropTruncated: "truncated", DropBadHeader: "bad_header", DropBadIPChecksum: "bad_ip_checksum",
+	DropTinyFragment: "tiny_fragment", DropFragOverlap: "fragment_overlap", DropICMPError: "icmp_error",
+	DropARPConflict: "arp_conflict", DropTCPFlags: "bad_tcp_flags",
 }
 
 // String returns the reason's metric label.

@@ -231,12 +231,12 @@ func (w *Worker) natICMP(f []byte, st *State, dir nat.Dir, typ, code uint8, mtu 
 func (w *Worker) icmpToMasq(f []byte, st *State) Verdict {
 	p := &w.p
 	if st.NAT == nil || p.InnerProto != frame.ProtoTCP && p.InnerProto != frame.ProtoUDP {
-		return w.C.drop(DropNoService)
+		return w.C.drop(DropICMPError)
 	}
 	// The quote is the translated packet: VIP:port → peer.
 	fl, ok := w.d.NAT.FindIn(p.InnerProto, p.InnerDst, p.InnerSrc, w.d.Tick(w.now))
 	if !ok {
-		return w.C.drop(DropNoService)
+		return w.C.drop(DropICMPError)
 	}
 	out, mac, ok := w.nextHop(st, fl.Inner.Addr())
 	if !ok {

@@ -17,11 +17,14 @@ func (w *Worker) fromReal(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 	switch p.Proto {
 	case frame.ProtoTCP, frame.ProtoUDP:
 		if p.FragOffset != 0 {
-			c, ok := w.rfrags.get(keyOf(p), now)
-			if !ok {
-				return Pass
+			c, why, ok := w.rfrags.laterFragment(p, now)
+			switch {
+			case ok:
+				return w.reply(f, m, st, c, c.Virtual(), nil)
+			case why == DropFragment:
+				return Pass // not a datagram of a flow lvsd forwards
 			}
-			return w.reply(f, m, st, c, c.Virtual(), nil)
+			return w.C.drop(why)
 		}
 		k := conntrack.ReplyKey{Proto: ipvs.Proto(p.Proto), Real: p.Src, Client: p.Dst}
 		c, ok := w.d.CT.Out(k, conntrack.TCPFlags(p.Flags), now)
@@ -33,7 +36,7 @@ func (w *Worker) fromReal(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 			return Pass
 		}
 		if p.MoreFrags {
-			w.rfrags.put(keyOf(p), c, now)
+			w.rfrags.put(keyOf(p), c, p.End-p.L4, now)
 		}
 		if st.NAT != nil {
 			f, m = w.ftpOut(f, m, st, c, now) // ftp.go
@@ -99,7 +102,7 @@ func (w *Worker) reply(f []byte, m Meta, st *State, c conntrack.Conn, src netip.
 func (w *Worker) icmpToVirtual(f []byte, st *State) Verdict {
 	p := &w.p
 	if !p.InnerPorts {
-		return w.C.drop(DropNoService)
+		return w.C.drop(DropICMPError)
 	}
 	// The quote is lvsd's reply: VIP:vport → client.
 	k := conntrack.Key{Proto: ipvs.Proto(p.InnerProto), Client: p.InnerDst, Virtual: p.InnerSrc}
@@ -108,7 +111,7 @@ func (w *Worker) icmpToVirtual(f []byte, st *State) Verdict {
 		return w.icmpToMasq(f, st) // masq.go
 	}
 	if c.Method() != ipvs.Masq {
-		return w.C.drop(DropNoService)
+		return w.C.drop(DropICMPError) // direct and tunnelled replies do not pass lvsd
 	}
 	out, mac, ok := w.nextHop(st, c.Real().Addr())
 	if !ok {

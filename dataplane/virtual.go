@@ -13,9 +13,9 @@ import (
 func (w *Worker) toOwned(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 	p := &w.p
 	if p.FragOffset != 0 {
-		c, ok := w.frags.get(keyOf(p), now)
+		c, why, ok := w.frags.laterFragment(p, now)
 		if !ok {
-			return w.C.drop(DropFragment)
+			return w.C.drop(why)
 		}
 		return w.forward(f, m, st, c, nil)
 	}
@@ -54,11 +54,14 @@ func (w *Worker) toOwned(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 		case conntrack.TableFull:
 			return w.C.drop(DropTableFull)
 		default:
+			if proto == ipvs.TCP && !validTCPFlags(p.Flags) {
+				return w.C.drop(DropTCPFlags) // malformed.go
+			}
 			return w.C.drop(DropNoConn)
 		}
 	}
 	if p.MoreFrags {
-		w.frags.put(keyOf(p), c, now)
+		w.frags.put(keyOf(p), c, p.End-p.L4, now)
 	}
 	if st.NAT != nil {
 		m = w.ftpIn(f, m, st, c, now) // ftp.go
@@ -141,7 +144,8 @@ func svcCounters(reg *ipvs.Registry, svc *ipvs.Service, c conntrack.Conn) *ipvs.
 
 // noService answers a frame to an owned address that no service takes: a
 // ping gets its echo reply, TCP and UDP get ICMP port unreachable (IPVS
-// sends it for a VIP's unserved port), the rest is dropped.
+// sends it for a VIP's unserved port), the rest is dropped. An ICMP error
+// goes back to the real server whose reply it is about, if any.
 func (w *Worker) noService(f []byte, st *State) Verdict {
 	p := &w.p
 	switch p.Proto {
@@ -153,6 +157,9 @@ func (w *Worker) noService(f []byte, st *State) Verdict {
 			Ethernet(f).SetSrc(w.in.MAC)
 			w.emit(w.in.Index, f, Meta{})
 			return Reply
+		}
+		if p.FragOffset == 0 && frame.ICMP(f[p.L4:p.End]).IsError() {
+			return w.C.drop(DropICMPError) // its quote is not an IPv4 header
 		}
 	case frame.ProtoTCP, frame.ProtoUDP:
 		w.icmpError(f, st, frame.ICMPDestUnreachable, frame.ICMPPortUnreachable, 0)

@@ -153,6 +153,9 @@ func (w *Worker) process(f []byte, m Meta, st *State, now ipvs.Tick, wall time.T
 	p.Decode(f)
 	switch p.Kind {
 	case frame.KindARP:
+		if w.arpConflict(f, st) { // malformed.go
+			return w.C.drop(DropARPConflict)
+		}
 		if b := w.buf(); b != nil {
 			if n := handleARP(b, f, p, w.in, st.Owned, wall); n > 0 {
 				w.emit(w.in.Index, b[:n], Meta{})
@@ -163,6 +166,11 @@ func (w *Worker) process(f []byte, m Meta, st *State, now ipvs.Tick, wall time.T
 	case frame.KindIPv4:
 	case frame.KindIPv6:
 		return w.process6(f, m, st, now) // worker6.go
+	case frame.KindOther:
+		if why, bad := ipv4Fault(f, m); bad { // malformed.go
+			return w.C.drop(why)
+		}
+		return Pass
 	default:
 		return Pass
 	}
