@@ -41,8 +41,8 @@ func lookupIface(name string) (iface, error) {
 		if n, ok := a.(*net.IPNet); ok {
 			ip, ok := netip.AddrFromSlice(n.IP)
 			ones, _ := n.Mask.Size()
-			if ok && ip.Unmap().Is4() {
-				out.addrs = append(out.addrs, netip.PrefixFrom(ip.Unmap(), ones))
+			if ok && (ip.Unmap().Is4() || ip.Is6()) {
+				out.addrs = append(out.addrs, netip.PrefixFrom(ip.Unmap(), ones)) // IPv6 ones too (site6.go)
 			}
 		}
 	}
@@ -59,6 +59,7 @@ type site struct {
 	owned  map[netip.Addr]int
 	routes []dataplane.Route
 	local  map[[4]byte]bool
+	local6 map[[16]byte]bool    // the router's own IPv6 addresses on the ports (site6.go)
 	reals  map[int][]netip.Addr // neighbours to keep resolved, per port: real servers and gateways
 	// kernelRoutes are the router's own addresses and routes on the ports.
 	kernelRoutes []dataplane.Route
@@ -71,7 +72,8 @@ type site struct {
 }
 
 // interfaceNames lists the interfaces lvs.cf puts addresses on: every
-// active VIP's device and the nat_router device, as base names ("eth0").
+// active VIP's device and the nat_router and nat_router6 devices, as base
+// names ("eth0").
 func interfaceNames(c *config.Config) []string {
 	var names []string
 	for _, v := range c.Virtuals {
@@ -81,6 +83,9 @@ func interfaceNames(c *config.Config) []string {
 	}
 	if c.Network == config.NetworkNAT && c.NATRouterInterface() != "" {
 		names = append(names, c.NATRouterInterface())
+	}
+	if c.Network == config.NetworkNAT && c.NATRouter6.IsValid() && c.NATRouter6Interface() != "" {
+		names = append(names, c.NATRouter6Interface())
 	}
 	slices.Sort(names)
 	return slices.Compact(names)
@@ -93,7 +98,7 @@ func buildSite(c *config.Config, look func(string) (iface, error), all []netip.P
 	if len(names) == 0 {
 		return nil, fmt.Errorf("no active virtual server names an interface (address = IP DEV)")
 	}
-	base := &site{local: map[[4]byte]bool{}, wake: make(chan struct{}, 1)}
+	base := &site{local: map[[4]byte]bool{}, local6: map[[16]byte]bool{}, wake: make(chan struct{}, 1)}
 	for i, n := range names {
 		ifc, err := look(n)
 		if err != nil {
@@ -102,6 +107,10 @@ func buildSite(c *config.Config, look func(string) (iface, error), all []netip.P
 		p := &dataplane.Port{Index: i, Name: n, Ifindex: ifc.index, MAC: ifc.mac, MTU: ifc.mtu, Neigh: neigh.New()}
 		p.Neigh.SetWake(base.wake)
 		for _, a := range ifc.addrs {
+			if a.Addr().Is6() {
+				base.addr6(p, a) // site6.go
+				continue
+			}
 			if !p.Addr.IsValid() {
 				p.Addr = a.Addr()
 			}
@@ -125,7 +134,7 @@ func buildSite(c *config.Config, look func(string) (iface, error), all []netip.P
 // reload keeps what was learned. Interfaces lvs.cf names that lvsd does not
 // serve yet are reported: serving a new interface needs a restart.
 func (b *site) plan(c *config.Config) (*site, error) {
-	s := &site{ports: b.ports, local: b.local, kernelRoutes: b.kernelRoutes, wake: b.wake,
+	s := &site{ports: b.ports, local: b.local, local6: b.local6, kernelRoutes: b.kernelRoutes, wake: b.wake,
 		owned: map[netip.Addr]int{}, reals: map[int][]netip.Addr{}}
 	byName := map[string]int{}
 	for _, p := range s.ports {
@@ -165,6 +174,9 @@ func (b *site) plan(c *config.Config) (*site, error) {
 		}
 		s.routes = append(s.routes, dataplane.Route{Prefix: netip.PrefixFrom(c.NATRouter, bits).Masked(), Port: i})
 	}
+	if err := s.planNAT6(c, port); err != nil { // site6.go
+		return nil, err
+	}
 	if err := s.planReals(c); err != nil {
 		return nil, err
 	}
@@ -179,21 +191,21 @@ func (s *site) planReals(c *config.Config) error {
 			continue
 		}
 		for _, r := range v.Servers {
-			if !r.Active || !r.Address.Is4() {
+			if !r.Active || !r.Address.IsValid() {
 				continue
 			}
-			port, hop, ok := routes.Lookup(r.Address.As4())
+			port, hop, ok := lookupRoute(routes, r.Address) // site6.go
 			if !ok {
 				return fmt.Errorf("real server %s (%s in virtual %s) is on none of lvsd's interfaces %v",
 					r.Address, r.Name, v.Name, s.names())
 			}
-			s.reals[port] = append(s.reals[port], netip.AddrFrom4(hop))
+			s.reals[port] = append(s.reals[port], hop)
 			s.realServers = append(s.realServers, r.Address)
 		}
 		// A sorry server answers like a real server (the kernel must not
 		// forward its NAT replies too), but is resolved only when lvsd
 		// activates it and the first packet misses (dataplane/neighqueue.go).
-		if v.SorryServer.Is4() {
+		if v.SorryServer.IsValid() {
 			s.realServers = append(s.realServers, v.SorryServer)
 		}
 	}
@@ -232,7 +244,7 @@ func (s *site) guardSpec(r *config.Rules) GuardSpec {
 		g.Owned = append(g.Owned, a)
 	}
 	for _, a := range s.realServers {
-		g.Reals = append(g.Reals, netip.PrefixFrom(a, 32))
+		g.Reals = append(g.Reals, netip.PrefixFrom(a, a.BitLen()))
 	}
 	// Hosts whose connections lvsd masquerades: the kernel must not
 	// forward them as well, unmasqueraded, when ip_forward is on. A rule
@@ -247,6 +259,9 @@ func (s *site) guardSpec(r *config.Rules) GuardSpec {
 	}
 	for a := range s.local {
 		g.Local = append(g.Local, netip.AddrFrom4(a))
+	}
+	for a := range s.local6 {
+		g.Local = append(g.Local, netip.AddrFrom16(a))
 	}
 	return g
 }
