@@ -29,6 +29,16 @@ usage:
                                   run CMD inside a node of the site that is up
   lvssim down [--site ID]         remove sites left up (and leftovers of crashes)
   lvssim ls                       list sites, runs in progress and leftovers
+  lvssim soak [flags]             the failover site for --duration (default 30m) at
+                                  moderate load with reloads, health flaps and
+                                  failovers; samples both lvsd (RSS, goroutines, fds,
+                                  connections) into soak.csv and soak.svg; exit 1 when
+                                  a download is corrupt or lost, an lvsd exits, or a
+                                  request fails with no event to explain it
+  lvssim chaos [flags]            the failover site under a seeded random schedule of
+                                  faults for --duration (default 10m), checking one ARP
+                                  owner per VIP, no split brain after each fault and no
+                                  corrupt transfer; a failure prints the seed to replay
 
 Until lvsd forwards packets, the router role is played by the kernel (nftables),
 and the report says so; steps needing what only lvsd will do (health checks,
@@ -45,6 +55,11 @@ flags for run and up:
                              (default: a new directory under %s)
   --json                     print the JSON report instead of the summary
   --bin DIR                  use prebuilt lvssim/lvsd/lvsadm instead of go build
+
+flags for soak: --duration 30m --reload 10s --flap 30s --failover 5m --sample 5s
+                --rate 20 (HTTP requests/s), and --out, --bin as above
+flags for chaos: --seed N (default: from the clock, printed) --duration 10m,
+                --out, --bin as above
 
 examples:
   sudo lvssim run                       # the default NAT site, summary on stdout
@@ -86,6 +101,10 @@ func run(ctx context.Context, args []string) error {
 		return responder(ctx, args)
 	case "ipip":
 		return ipip(ctx, args)
+	case "soak":
+		return soak(ctx, &o, fs, args)
+	case "chaos":
+		return chaos(ctx, &o, fs, args)
 	case "run", "up", "exec", "down", "ls":
 	default:
 		return fmt.Errorf("unknown command %q (try lvssim --help)", cmd)
@@ -150,4 +169,38 @@ func ipip(ctx context.Context, args []string) error {
 		return err
 	}
 	return sim.RunIPIP(ctx, *dev)
+}
+
+// soak is `lvssim soak` (sim.Soak).
+func soak(ctx context.Context, o *sim.Options, fs *flag.FlagSet, args []string) error {
+	var so sim.SoakOptions
+	fs.DurationVar(&so.Duration, "duration", 30*time.Minute, "length of the soak")
+	fs.DurationVar(&so.Reload, "reload", 10*time.Second, "period of lvs.cf edits and reloads")
+	fs.DurationVar(&so.Flap, "flap", 30*time.Second, "period of health flaps")
+	fs.DurationVar(&so.Failover, "failover", 5*time.Minute, "period of takeovers and failbacks")
+	fs.DurationVar(&so.Sample, "sample", 5*time.Second, "sampling period")
+	fs.Float64Var(&so.Rate, "rate", 20, "HTTP requests per second")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("soak takes no topology (it runs the failover site), got %q", fs.Args())
+	}
+	_, err := sim.Soak(ctx, *o, so)
+	return err
+}
+
+// chaos is `lvssim chaos` (sim.Chaos).
+func chaos(ctx context.Context, o *sim.Options, fs *flag.FlagSet, args []string) error {
+	var co sim.ChaosOptions
+	fs.Uint64Var(&co.Seed, "seed", 0, "seed of the fault schedule (0: from the clock)")
+	fs.DurationVar(&co.Duration, "duration", 10*time.Minute, "length of the schedule")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("chaos takes no topology (it runs the failover site), got %q", fs.Args())
+	}
+	_, err := sim.Chaos(ctx, *o, co)
+	return err
 }
