@@ -79,6 +79,18 @@ bench:
 		|| echo "make bench: some micro-benchmarks failed; see $(BENCH_OUT)/micro.txt"
 	$(BIN)/lvsbench --out $(BENCH_OUT) --micro $(BENCH_OUT)/micro.txt $(BENCHFLAGS)
 
+# make soak: lvssim soak, needs root: the failover site for 30 minutes at
+# moderate load with a reload every 10 s, a health flap every 30 s and a
+# takeover and failback every 5 minutes; both lvsd's RSS, goroutines, open
+# descriptors and connections sampled into $(SOAK_OUT)/soak.csv and
+# soak.svg, failed requests per event and every download's checksum in
+# soak.md. SOAKFLAGS passes more flags (--duration 2m for a short one).
+SOAK_OUT   ?= out/soak
+SOAKFLAGS  ?=
+.PHONY: soak
+soak: build
+	$(BIN)/lvssim soak --bin $(BIN) --out $(SOAK_OUT) $(SOAKFLAGS)
+
 # make install puts exactly these files under $(DESTDIR), and make uninstall
 # removes them (dist/install_test.go checks both, and runs
 # systemd-analyze verify on the unit where systemd is installed):
