@@ -1,7 +1,16 @@
-// Package admin serves HTTP: the web UI (the Piranha Configuration Tool's
-// successor), the JSON API, /metrics, login and the allow-list; and it holds the
-// typed client used by lvsadm and the simulator.
+// Package admin is what lvsd reports about itself, as its clients read it:
+// the virtual server table with counters (Status, StatusFromTable), the
+// connection entries (ConnStatus), the router pair (HAStatus), BGP, the
+// dataplane, conntrack and health checks. It holds data and no behaviour.
 //
-// It must not hold state of its own: it reads and edits through the Daemon
-// interface it declares.
+// The packages below it split the rest along its seams:
+//
+//	admin/ipvsadm  the ipvsadm command language (parse, check, restore) and
+//	               its listings and /proc/net/ip_vs texts
+//	admin/api      the control API lvsd serves (unix socket and web
+//	               listener), its errors, the event log and stream
+//	admin/client   the typed client of the API, used by lvsadm and lvssim
+//	admin/cli      lvsadm's command line: ipvsadm commands through the client
+//	admin/metrics  the Prometheus exposition of /metrics
+//	admin/web      the web tool (the Piranha Configuration Tool's successor)
 package admin

@@ -80,7 +80,7 @@ func StatusFromTable(t *ipvs.Table) Status {
 		} else {
 			ss.Proto, ss.Addr, ss.Port = s.Key.Proto.String(), s.Key.Addr, s.Key.Port
 		}
-		ss.SchedFlags = schedFlagNames(s.SchedName, s.SchedOpts.Flags)
+		ss.SchedFlags = SchedFlagNames(s.SchedName, s.SchedOpts.Flags)
 		for _, d := range s.Dests {
 			ss.Dests = append(ss.Dests, DestStatus{Addr: d.Addr, Port: d.Port, Forward: d.Method.String(),
 				Weight: d.Weight, UThreshold: d.UThreshold, LThreshold: d.LThreshold,
@@ -97,7 +97,9 @@ func countersOf(c *ipvs.Counters) Counters {
 		InBytes: c.InBytes.Load(), OutBytes: c.OutBytes.Load()}
 }
 
-func schedFlagNames(sched string, f ipvs.SchedFlags) []string {
+// SchedFlagNames returns the -b flag names of f as ipvsadm spells them for
+// scheduler sched.
+func SchedFlagNames(sched string, f ipvs.SchedFlags) []string {
 	prefix := "flag"
 	if sched == "sh" || sched == "mh" {
 		prefix = sched
@@ -139,4 +141,12 @@ func (st *Status) Sort() {
 			return cmp.Or(a.Addr.Compare(b.Addr), cmp.Compare(a.Port, b.Port))
 		})
 	}
+}
+
+// AddCounters adds b to a, as the kernel's ip_vs_stats total.
+func AddCounters(a, b Counters) Counters {
+	return Counters{Conns: a.Conns + b.Conns, InPkts: a.InPkts + b.InPkts, OutPkts: a.OutPkts + b.OutPkts,
+		InBytes: a.InBytes + b.InBytes, OutBytes: a.OutBytes + b.OutBytes,
+		CPS: a.CPS + b.CPS, InPPS: a.InPPS + b.InPPS, OutPPS: a.OutPPS + b.OutPPS,
+		InBPS: a.InBPS + b.InBPS, OutBPS: a.OutBPS + b.OutBPS}
 }

@@ -20,7 +20,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"lvs/admin"
+	"lvs/admin/client"
 	"lvs/config"
 )
 
@@ -193,7 +193,7 @@ func (l *lvsdContender) settle(ctx context.Context, sock string) error {
 			}
 		}
 	}
-	cl := admin.NewClient(sock)
+	cl := client.NewClient(sock)
 	defer cl.Close()
 	got := 0
 	for end := time.Now().Add(lvsdSettle); time.Now().Before(end); {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"lvs/admin"
+	"lvs/admin/api"
 	"lvs/bgp"
 	"lvs/config"
 	"lvs/ha"
@@ -79,7 +80,7 @@ func ownAddr(c *config.Config, all []netip.Prefix) (netip.Addr, bool) {
 
 // startBGP starts the speaker of lvs.cf's bgp block, or returns nil
 // without one. Session changes go to the log and the event stream.
-func startBGP(c *config.Config, all []netip.Prefix, log *slog.Logger, events *admin.EventLog) (*announcer, error) {
+func startBGP(c *config.Config, all []netip.Prefix, log *slog.Logger, events *api.EventLog) (*announcer, error) {
 	b := c.BGP
 	if b == nil {
 		return nil, nil

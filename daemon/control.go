@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"lvs/admin"
+	"lvs/admin/api"
+	"lvs/admin/ipvsadm"
 	"lvs/config"
 	"lvs/ipvs"
 )
@@ -24,7 +26,7 @@ import (
 // survives the next health event, gets health checks like any server, and
 // `lvsadm --save-config` writes exactly what runs.
 
-var _ admin.Daemon = (*lvsd)(nil)
+var _ api.Daemon = (*lvsd)(nil)
 
 // do runs f on the management goroutine and waits for it. A panic in f is
 // recovered there, logged once with its stack, counted in
@@ -118,7 +120,7 @@ func (d *lvsd) countControlError(kind string) {
 	}
 }
 
-// Status implements admin.Daemon from the published snapshot.
+// Status implements api.Daemon from the published snapshot.
 func (d *lvsd) Status() admin.Status {
 	st := admin.StatusFromTable(d.dp.State().Table)
 	t := d.ct.Timeouts()
@@ -126,7 +128,7 @@ func (d *lvsd) Status() admin.Status {
 	return st
 }
 
-// Connections implements admin.Daemon: the connection table, templates
+// Connections implements api.Daemon: the connection table, templates
 // included, as ipvsadm -L -c lists it.
 func (d *lvsd) Connections() []admin.ConnStatus {
 	var out []admin.ConnStatus
@@ -141,14 +143,14 @@ func (d *lvsd) Connections() []admin.ConnStatus {
 // exhaust memory through the API.
 const maxListedConns = 1_000_000
 
-// Apply implements admin.Daemon: ipvsadm edits, all or none.
-func (d *lvsd) Apply(ctx context.Context, cmds []admin.Command) error {
+// Apply implements api.Daemon: ipvsadm edits, all or none.
+func (d *lvsd) Apply(ctx context.Context, cmds []ipvsadm.Command) error {
 	var err error
 	if e := d.do(ctx, func() {
 		next := cloneConfig(d.cfg)
 		for i, c := range cmds {
 			if err = editConfig(next, c, d.defaultDevice()); err != nil {
-				err = &admin.CommandError{Index: i, Cmd: c, Err: err}
+				err = &ipvsadm.CommandError{Index: i, Cmd: c, Err: err}
 				return
 			}
 		}
@@ -163,7 +165,7 @@ func (d *lvsd) Apply(ctx context.Context, cmds []admin.Command) error {
 	return err
 }
 
-// Zero implements admin.Daemon: clears the traffic counters of one service
+// Zero implements api.Daemon: clears the traffic counters of one service
 // (and its destinations), or of all.
 func (d *lvsd) Zero(ctx context.Context, svc *ipvs.ServiceKey) error {
 	t := d.dp.State().Table
@@ -184,7 +186,7 @@ func (d *lvsd) Zero(ctx context.Context, svc *ipvs.ServiceKey) error {
 	return nil
 }
 
-// SetTimeouts implements admin.Daemon (ipvsadm --set); 0 keeps a value.
+// SetTimeouts implements api.Daemon (ipvsadm --set); 0 keeps a value.
 func (d *lvsd) SetTimeouts(ctx context.Context, t admin.Timeouts) error {
 	return d.do(ctx, func() {
 		if t.TCP > 0 {
@@ -200,7 +202,7 @@ func (d *lvsd) SetTimeouts(ctx context.Context, t admin.Timeouts) error {
 	})
 }
 
-// SaveConfig implements admin.Daemon: writes the running configuration
+// SaveConfig implements api.Daemon: writes the running configuration
 // to lvs.cf atomically, keeping the previous file as lvs.cf.bak.
 func (d *lvsd) SaveConfig(ctx context.Context) (string, error) {
 	path := d.opts.configFile()
@@ -274,10 +276,10 @@ func findVirtuals(c *config.Config, k ipvs.ServiceKey) []*config.Virtual {
 }
 
 // editConfig applies one ipvsadm edit to the configuration model.
-func editConfig(c *config.Config, cmd admin.Command, device string) error {
+func editConfig(c *config.Config, cmd ipvsadm.Command, device string) error {
 	vs := findVirtuals(c, cmd.Service)
 	switch cmd.Kind {
-	case admin.KindAddService:
+	case ipvsadm.KindAddService:
 		if len(vs) > 0 {
 			return ipvs.ErrServiceExists
 		}
@@ -294,7 +296,7 @@ func editConfig(c *config.Config, cmd admin.Command, device string) error {
 			return err
 		}
 		c.Virtuals = append(c.Virtuals, v)
-	case admin.KindEditService:
+	case ipvsadm.KindEditService:
 		if len(vs) == 0 {
 			return ipvs.ErrNoService
 		}
@@ -303,20 +305,20 @@ func editConfig(c *config.Config, cmd admin.Command, device string) error {
 				return err
 			}
 		}
-	case admin.KindDelService:
+	case ipvsadm.KindDelService:
 		if len(vs) == 0 {
 			return ipvs.ErrNoService
 		}
 		c.Virtuals = slices.DeleteFunc(c.Virtuals, func(v *config.Virtual) bool { return slices.Contains(vs, v) })
-	case admin.KindClear:
+	case ipvsadm.KindClear:
 		c.Virtuals = nil
-	case admin.KindAddDest, admin.KindEditDest, admin.KindDelDest:
+	case ipvsadm.KindAddDest, ipvsadm.KindEditDest, ipvsadm.KindDelDest:
 		if len(vs) == 0 {
 			return ipvs.ErrNoService
 		}
 		return editServer(c, vs, cmd)
 	default:
-		return fmt.Errorf("applying %q: %w", cmd.Kind, admin.ErrNotEdit)
+		return fmt.Errorf("applying %q: %w", cmd.Kind, ipvsadm.ErrNotEdit)
 	}
 	return nil
 }
@@ -324,7 +326,7 @@ func editConfig(c *config.Config, cmd admin.Command, device string) error {
 // editServer adds, edits or deletes a real server of the service's blocks.
 // It finds every matching server first and changes the blocks after, so
 // that a delete never edits a slice it is ranging over.
-func editServer(c *config.Config, vs []*config.Virtual, cmd admin.Command) error {
+func editServer(c *config.Config, vs []*config.Virtual, cmd ipvsadm.Command) error {
 	network := methodOf(c.Network)
 	spec := cmd.DestSpec(network) // as ipvsadm: -g/-i take the service's port
 	if cmd.MethodSet && network != spec.Method {
@@ -350,13 +352,13 @@ func editServer(c *config.Config, vs []*config.Virtual, cmd admin.Command) error
 		}
 	}
 	switch {
-	case cmd.Kind == admin.KindAddDest && len(hits) > 0:
+	case cmd.Kind == ipvsadm.KindAddDest && len(hits) > 0:
 		return ipvs.ErrDestExists
-	case cmd.Kind != admin.KindAddDest && len(hits) == 0:
+	case cmd.Kind != ipvsadm.KindAddDest && len(hits) == 0:
 		return ipvs.ErrNoDest
 	}
 	switch cmd.Kind {
-	case admin.KindAddDest:
+	case ipvsadm.KindAddDest:
 		v := vs[0]
 		s := config.NewServer(serverName(v, spec.Addr, spec.Port))
 		s.Active, s.Address, s.Weight = true, spec.Addr, int(spec.Weight)
@@ -365,11 +367,11 @@ func editServer(c *config.Config, vs []*config.Virtual, cmd admin.Command) error
 		}
 		s.UThreshold, s.LThreshold = int(spec.UThreshold), int(spec.LThreshold)
 		v.Servers = append(v.Servers, s)
-	case admin.KindEditDest:
+	case ipvsadm.KindEditDest:
 		for _, h := range hits {
 			h.s.Weight, h.s.UThreshold, h.s.LThreshold = int(spec.Weight), int(spec.UThreshold), int(spec.LThreshold)
 		}
-	case admin.KindDelDest:
+	case ipvsadm.KindDelDest:
 		for _, h := range hits {
 			h.v.Servers = slices.DeleteFunc(h.v.Servers, func(x *config.Server) bool { return x == h.s })
 		}
@@ -389,7 +391,7 @@ func setSched(v *config.Virtual, s ipvs.SchedSpec) error {
 	}
 	sc, ok := config.ParseScheduler(name)
 	if !ok {
-		return fmt.Errorf("%w: %s", admin.ErrNoScheduler, name)
+		return fmt.Errorf("%w: %s", ipvsadm.ErrNoScheduler, name)
 	}
 	v.Scheduler, v.SchedFlags, v.Persistent = sc, config.SchedFlags(s.SchedOpts.Flags), s.Persistence
 	v.PMask = config.Netmask{}

@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"lvs/admin"
+	"lvs/admin/api"
+	"lvs/admin/cli"
 	"lvs/frame"
 	"lvs/internal/frametest"
 )
@@ -27,7 +28,7 @@ func (td *testDaemon) serveAPI(t *testing.T) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	path := filepath.Join(dir, "lvsd.sock")
-	l, err := admin.Listen(path)
+	l, err := api.Listen(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func (td *testDaemon) serveAPI(t *testing.T) string {
 	return path
 }
 
-// lvsadm runs lvsadm (admin.CLI, as cmd/lvsadm) with args against socket.
+// lvsadm runs lvsadm (cli.CLI, as cmd/lvsadm) with args against socket.
 func lvsadm(t *testing.T, socket, args string) (stdout, stderr string, code int) {
 	t.Helper()
 	return lvsadmIn(t, socket, args, "")
@@ -55,7 +56,7 @@ func lvsadm(t *testing.T, socket, args string) (stdout, stderr string, code int)
 func lvsadmIn(t *testing.T, socket, args, stdin string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	cli := admin.CLI{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb}
+	cli := cli.CLI{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb}
 	code = cli.Run(context.Background(), append(strings.Fields(args), "--socket", socket))
 	return out.String(), errb.String(), code
 }

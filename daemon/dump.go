@@ -8,7 +8,8 @@ import (
 	"sort"
 	"time"
 
-	"lvs/admin"
+	"lvs/admin/api"
+	"lvs/admin/ipvsadm"
 	"lvs/internal/sdnotify"
 )
 
@@ -18,7 +19,7 @@ func (d *lvsd) dumpDir() string {
 	if d.opts.Socket != "" && d.opts.Socket != "off" {
 		return filepath.Dir(d.opts.Socket)
 	}
-	return filepath.Dir(admin.DefaultSocket)
+	return filepath.Dir(api.DefaultSocket)
 }
 
 // dumpState writes lvsd.data (SIGUSR1): role, partner, the table and every
@@ -36,7 +37,7 @@ func (d *lvsd) dumpState() {
 		fmt.Fprintf(&b, "role: alone (no backup in lvs.cf), active\n")
 	}
 	b.WriteString("\n")
-	admin.WriteList(&b, d.Status(), 0)
+	ipvsadm.WriteList(&b, d.Status(), 0)
 	b.WriteString("\nhealth checks:\n")
 	hs := d.Health()
 	sort.Slice(hs, func(i, j int) bool { return hs[i].Virtual+hs[i].Server < hs[j].Virtual+hs[j].Server })
@@ -52,7 +53,7 @@ func (d *lvsd) dumpState() {
 func (d *lvsd) dumpStats() {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "lvsd statistics at %s\n\n", time.Now().Format(time.RFC3339))
-	admin.WriteList(&b, d.Status(), admin.FmtStats)
+	ipvsadm.WriteList(&b, d.Status(), ipvsadm.FmtStats)
 	dp := d.Dataplane()
 	fmt.Fprintf(&b, "\ndataplane: mode %s, rx %d tx %d, fast path installs %d errors %d\n",
 		dp.Mode, dp.RX, dp.TX, dp.FastInstalls, dp.FastErrors)

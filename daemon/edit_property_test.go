@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"lvs/admin"
+	"lvs/admin/ipvsadm"
 	"lvs/config"
 	"lvs/ipvs"
 	"lvs/sched"
@@ -181,13 +182,13 @@ func (c editCheck) step(i int, line string) {
 	if !noLookups(line) {
 		return // host names would be looked up: no DNS from tests
 	}
-	cmd, err := admin.ParseArgs(strings.Fields(line))
+	cmd, err := ipvsadm.ParseArgs(strings.Fields(line))
 	if err != nil || !cmd.Kind.IsEdit() {
 		return // lvsadm refuses it, or does not send it to Apply
 	}
 	before := c.snapshot()
 	want, wantErr := expect(before.table, cmd, line)
-	err = c.td.Apply(context.Background(), []admin.Command{cmd})
+	err = c.td.Apply(context.Background(), []ipvsadm.Command{cmd})
 	after := c.snapshot()
 	where := fmt.Sprintf("step %d: lvsadm %s", i, line)
 	if errors.Is(err, ErrInternal) {
@@ -215,10 +216,10 @@ func (c editCheck) step(i int, line string) {
 
 // stepCommand applies a command as any API client may send it, unchecked
 // by lvsadm: it must be refused or leave a valid, consistent state.
-func (c editCheck) stepCommand(i int, cmd admin.Command) {
+func (c editCheck) stepCommand(i int, cmd ipvsadm.Command) {
 	t := c.t
 	before := c.snapshot()
-	err := c.td.Apply(context.Background(), []admin.Command{cmd})
+	err := c.td.Apply(context.Background(), []ipvsadm.Command{cmd})
 	after := c.snapshot()
 	where := fmt.Sprintf("step %d: Apply(%+v)", i, cmd)
 	switch {
@@ -299,7 +300,7 @@ func (c editCheck) saved(where string) {
 // rules is st as lvsadm -S -n writes it, for messages.
 func rules(st admin.Status) string {
 	var b strings.Builder
-	admin.WriteList(&b, st, admin.FmtRule)
+	ipvsadm.WriteList(&b, st, ipvsadm.FmtRule)
 	return b.String()
 }
 
@@ -311,7 +312,7 @@ var errRefused = errors.New("refused by lvsd")
 // expect is ipvsadm's answer to cmd on table st (normal form): the table
 // after it, or the error. A model of ipvsadm on the listing, independent of
 // how lvsd gets there.
-func expect(st admin.Status, cmd admin.Command, line string) (admin.Status, error) {
+func expect(st admin.Status, cmd ipvsadm.Command, line string) (admin.Status, error) {
 	st = normal(cloneStatus(st))
 	k := cmd.Service
 	si := slices.IndexFunc(st.Services, func(s admin.ServiceStatus) bool {
@@ -327,10 +328,10 @@ func expect(st admin.Status, cmd admin.Command, line string) (admin.Status, erro
 		}
 	}
 	switch cmd.Kind {
-	case admin.KindClear:
+	case ipvsadm.KindClear:
 		st.Services = []admin.ServiceStatus{}
 		return st, nil
-	case admin.KindAddService:
+	case ipvsadm.KindAddService:
 		if si >= 0 {
 			return st, ipvs.ErrServiceExists
 		}
@@ -347,13 +348,13 @@ func expect(st admin.Status, cmd admin.Command, line string) (admin.Status, erro
 	}
 	s := &st.Services[si]
 	switch cmd.Kind {
-	case admin.KindEditService:
+	case ipvsadm.KindEditService:
 		if cmd.Sched.OnePacket {
 			return st, errRefused
 		}
 		sched(s)
 		return st, nil
-	case admin.KindDelService:
+	case ipvsadm.KindDelService:
 		st.Services = slices.Delete(st.Services, si, si+1)
 		return st, nil
 	}
@@ -369,15 +370,15 @@ func expect(st admin.Status, cmd admin.Command, line string) (admin.Status, erro
 	di := slices.IndexFunc(s.Dests, func(x admin.DestStatus) bool { return x.Addr == d.Addr && x.Port == d.Port })
 	nd := admin.DestStatus{Addr: d.Addr, Port: d.Port, Forward: "Masq", Weight: d.Weight, UThreshold: d.UThreshold, LThreshold: d.LThreshold}
 	switch {
-	case cmd.Kind == admin.KindAddDest && di >= 0:
+	case cmd.Kind == ipvsadm.KindAddDest && di >= 0:
 		return st, ipvs.ErrDestExists
-	case cmd.Kind != admin.KindAddDest && di < 0:
+	case cmd.Kind != ipvsadm.KindAddDest && di < 0:
 		return st, ipvs.ErrNoDest
-	case cmd.Kind == admin.KindAddDest:
+	case cmd.Kind == ipvsadm.KindAddDest:
 		s.Dests = append(s.Dests, nd)
-	case cmd.Kind == admin.KindEditDest:
+	case cmd.Kind == ipvsadm.KindEditDest:
 		s.Dests[di] = nd
-	case cmd.Kind == admin.KindDelDest:
+	case cmd.Kind == ipvsadm.KindDelDest:
 		s.Dests = slices.Delete(s.Dests, di, di+1)
 	}
 	return normal(st), nil
@@ -394,14 +395,14 @@ func cloneStatus(st admin.Status) admin.Status {
 
 // randomCommand is a command as a buggy or hostile API client might send
 // it: any kind, any key, any values.
-func randomCommand(r *rand.Rand) admin.Command {
-	kinds := []admin.Kind{admin.KindAddService, admin.KindEditService, admin.KindDelService, admin.KindClear,
-		admin.KindAddDest, admin.KindEditDest, admin.KindDelDest, admin.KindList, admin.KindZero, "", "bogus"}
+func randomCommand(r *rand.Rand) ipvsadm.Command {
+	kinds := []ipvsadm.Kind{ipvsadm.KindAddService, ipvsadm.KindEditService, ipvsadm.KindDelService, ipvsadm.KindClear,
+		ipvsadm.KindAddDest, ipvsadm.KindEditDest, ipvsadm.KindDelDest, ipvsadm.KindList, ipvsadm.KindZero, "", "bogus"}
 	addrs := []netip.Addr{{}, netip.MustParseAddr("192.168.26.10"), netip.MustParseAddr("192.168.26.14"),
 		netip.MustParseAddr("10.11.12.1"), netip.MustParseAddr("10.11.12.7"), netip.MustParseAddr("::1"),
 		netip.MustParseAddr("0.0.0.0"), netip.MustParseAddr("255.255.255.255"), netip.MustParseAddr("203.0.113.1")}
 	ports := []uint16{0, 80, 443, 53, 65535}
-	c := admin.Command{Kind: kinds[r.IntN(len(kinds))], HasService: r.IntN(2) == 0}
+	c := ipvsadm.Command{Kind: kinds[r.IntN(len(kinds))], HasService: r.IntN(2) == 0}
 	c.Service = ipvs.ServiceKey{Proto: ipvs.Proto([]uint8{0, 6, 17, 1, 255}[r.IntN(5)]), Addr: addrs[r.IntN(len(addrs))], Port: ports[r.IntN(len(ports))]}
 	if r.IntN(5) == 0 {
 		c.Service = ipvs.MarkKey(uint32(r.IntN(3)) * 80)

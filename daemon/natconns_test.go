@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"lvs/admin"
+	"lvs/admin/ipvsadm"
 	"lvs/conntrack"
 	"lvs/dataplane"
 	"lvs/ipvs"
@@ -20,7 +21,7 @@ func TestNATFlowListedAsConnection(t *testing.T) {
 		Peer: netip.MustParseAddrPort("203.0.113.7:40001"), Outer: netip.MustParseAddrPort("192.168.26.10:20")},
 		State: conntrack.StateEstablished, Left: 14*time.Minute + 59*time.Second + 500*time.Millisecond}
 	var b bytes.Buffer
-	if err := admin.WriteConns(&b, []admin.ConnStatus{natConnStatus(e)}, 0); err != nil {
+	if err := ipvsadm.WriteConns(&b, []admin.ConnStatus{natConnStatus(e)}, 0); err != nil {
 		t.Fatal(err)
 	}
 	want := "TCP 14:59  ESTABLISHED 203.0.113.7:40001  192.168.26.10:20   10.11.12.1:20"

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"lvs/admin"
+	"lvs/admin/api"
+	"lvs/admin/metrics"
 	"lvs/conntrack"
 	"lvs/dataplane"
 	"lvs/ha"
@@ -28,9 +30,9 @@ func connStatus(in conntrack.Info) admin.ConnStatus {
 		State: state, Expires: in.Expires}
 }
 
-var _ admin.MetricsSource = (*lvsd)(nil)
+var _ metrics.MetricsSource = (*lvsd)(nil)
 
-// Dataplane implements admin.MetricsSource: the workers' counters, summed.
+// Dataplane implements metrics.MetricsSource: the workers' counters, summed.
 func (d *lvsd) Dataplane() admin.DataplaneStats {
 	cs := make([]*dataplane.Counters, len(d.workers))
 	for i, w := range d.workers {
@@ -56,7 +58,7 @@ func (d *lvsd) Dataplane() admin.DataplaneStats {
 	return out
 }
 
-// Conntrack implements admin.MetricsSource.
+// Conntrack implements metrics.MetricsSource.
 func (d *lvsd) Conntrack() admin.ConntrackStats {
 	s := d.ct.Stats()
 	return admin.ConntrackStats{Entries: s.Entries, MaxEntries: s.MaxEntries, HalfOpen: s.HalfOpen,
@@ -64,7 +66,7 @@ func (d *lvsd) Conntrack() admin.ConntrackStats {
 		Resched: s.Resched, NoDest: s.NoDest, Dropped: s.Dropped, Invalid: s.Invalid}
 }
 
-// HA implements admin.MetricsSource; empty for a router without a backup.
+// HA implements metrics.MetricsSource; empty for a router without a backup.
 func (d *lvsd) HA() admin.HAStatus {
 	if d.ha == nil {
 		return admin.HAStatus{Dataplane: d.mode, BGP: d.BGPStatus()}
@@ -86,7 +88,7 @@ func (d *lvsd) HA() admin.HAStatus {
 	return out
 }
 
-// Health implements admin.MetricsSource.
+// Health implements metrics.MetricsSource.
 func (d *lvsd) Health() []admin.HealthStatus {
 	var out []admin.HealthStatus
 	for _, s := range d.health.Status() {
@@ -101,10 +103,10 @@ func (d *lvsd) Health() []admin.HealthStatus {
 // /metrics, the event stream and the /proc/net/ip_vs texts.
 func (d *lvsd) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/", admin.NewServer(d).Handler())
-	mux.Handle("GET "+admin.PathMetrics, admin.MetricsHandler(d.metrics))
-	mux.Handle("GET "+admin.PathEvents, &admin.EventsHandler{Log: d.events})
-	mux.Handle("GET "+admin.PathProcPrefix+"{name}", admin.ProcHandler(d))
+	mux.Handle("/", api.NewServer(d).Handler())
+	mux.Handle("GET "+api.PathMetrics, metrics.MetricsHandler(d.metrics))
+	mux.Handle("GET "+api.PathEvents, &api.EventsHandler{Log: d.events})
+	mux.Handle("GET "+api.PathProcPrefix+"{name}", api.ProcHandler(d))
 	mux.HandleFunc("POST "+PathReload, d.serveReload)
 	return mux
 }
@@ -167,14 +169,14 @@ func (d *lvsd) eventLine(ev health.Event) {
 	if v == nil {
 		return
 	}
-	va := admin.VirtualAddr{Proto: v.Protocol.String(), Addr: v.Address, Port: v.Port, FWMark: v.FWMark}
-	d.events.Publish(admin.RSLine(ev.Addr, va, ev.State.IsUp()))
+	va := api.VirtualAddr{Proto: v.Protocol.String(), Addr: v.Address, Port: v.Port, FWMark: v.FWMark}
+	d.events.Publish(api.RSLine(ev.Addr, va, ev.State.IsUp()))
 	// keepalived's quorum lines: the service goes DOWN when its last real
 	// server fails and UP when the first one returns.
 	up := d.upCount(v.Name)
 	if was, ok := d.vsUp[v.Name]; !ok || was != (up > 0) {
 		if ok {
-			d.events.Publish(admin.VSLine(va, up > 0))
+			d.events.Publish(api.VSLine(va, up > 0))
 		}
 		d.vsUp[v.Name] = up > 0
 	}
@@ -196,7 +198,7 @@ func (d *lvsd) roleLine() {
 	if d.ha == nil {
 		return
 	}
-	if line := admin.RoleLine("lvs", d.HA()); line != d.lastRole {
+	if line := api.RoleLine("lvs", d.HA()); line != d.lastRole {
 		d.lastRole = line
 		d.events.Publish(line)
 	}

@@ -18,7 +18,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"lvs/admin"
+	"lvs/admin/api"
+	"lvs/admin/metrics"
 	"lvs/config"
 	"lvs/conntrack"
 	"lvs/dataplane"
@@ -108,7 +109,7 @@ type lvsd struct {
 	specs  map[health.Key]health.Spec
 
 	reqs     chan func()          // API requests run on the management goroutine
-	events   *admin.EventLog      // keepalived-style event lines for the API
+	events   *api.EventLog        // keepalived-style event lines for the API
 	metrics  *prometheus.Registry // this daemon's registry
 	vsUp     map[string]bool      // virtual name → it had a real server up (event lines)
 	lastRole string               // the last role line published
@@ -150,7 +151,7 @@ var machine = host{iface: lookupIface, addrs: localAddrs, guard: InstallGuard}
 // not run workers yet.
 func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger, h host) (*lvsd, error) {
 	d := &lvsd{opts: opts, log: log, cfg: l.cfg, rules: l.rules, text: l.text, reqs: make(chan func()),
-		events: admin.NewEventLog(256, nil), vsUp: map[string]bool{}, haEv: make(chan ha.Event, 64)}
+		events: api.NewEventLog(256, nil), vsUp: map[string]bool{}, haEv: make(chan ha.Event, 64)}
 	all, err := h.addrs()
 	if err != nil {
 		return nil, err
@@ -301,7 +302,7 @@ func (d *lvsd) run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { return d.health.Run(gctx) })
-	d.metrics = admin.NewMetrics(d)
+	d.metrics = metrics.NewMetrics(d)
 	if c := controlErrors(d.metrics); c != nil {
 		c.WithLabelValues(controlErrPanic) // exported at 0 from the start, for alert rules
 	}
@@ -535,9 +536,9 @@ func (d *lvsd) listen() error {
 	if d.opts.Socket != "off" {
 		path := d.opts.Socket
 		if path == "" {
-			path = admin.DefaultSocket
+			path = api.DefaultSocket
 		}
-		if d.api, err = admin.Listen(path); err != nil {
+		if d.api, err = api.Listen(path); err != nil {
 			return fmt.Errorf("opening the control socket: %w", err)
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"lvs/admin"
+	"lvs/admin/ipvsadm"
+	"lvs/admin/metrics"
 	"lvs/config"
 	"lvs/dataplane"
 	"lvs/dataplane/linktest"
@@ -167,7 +169,7 @@ func newTestDaemon(t *testing.T, text string) *testDaemon {
 		t.Fatalf("no health checks for %d virtual servers", len(l.cfg.Virtuals))
 	}
 	td := &testDaemon{lvsd: d, rx: links.rx, tx: links.tx, logs: logs}
-	d.metrics = admin.NewMetrics(d) // as run does
+	d.metrics = metrics.NewMetrics(d) // as run does
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for _, w := range d.workers {
@@ -196,11 +198,11 @@ func newTestDaemon(t *testing.T, text string) *testDaemon {
 func (td *testDaemon) apply(t *testing.T, lines ...string) {
 	t.Helper()
 	for _, line := range lines {
-		cmd, err := admin.ParseArgs(strings.Fields(line))
+		cmd, err := ipvsadm.ParseArgs(strings.Fields(line))
 		if err != nil {
 			t.Fatalf("ParseArgs(%q): %v", line, err)
 		}
-		if err := td.Apply(context.Background(), []admin.Command{cmd}); err != nil {
+		if err := td.Apply(context.Background(), []ipvsadm.Command{cmd}); err != nil {
 			t.Fatalf("lvsadm %s: %v", line, err)
 		}
 	}

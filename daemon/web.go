@@ -12,7 +12,7 @@ import (
 	"os"
 	"time"
 
-	"lvs/admin"
+	"lvs/admin/api"
 	"lvs/admin/web"
 	"lvs/config"
 	"lvs/health"
@@ -112,7 +112,7 @@ func (d *lvsd) CheckNow(ctx context.Context, cfg *config.Config, virtual, server
 }
 
 // Events implements web.Backend.
-func (d *lvsd) Events() *admin.EventLog { return d.events }
+func (d *lvsd) Events() *api.EventLog { return d.events }
 
 // passwordFile is the web tool's password file: --password-file, or
 // piranha.passwd next to lvs.cf.
@@ -153,14 +153,14 @@ func (d *lvsd) webHandler(tool *web.Server) http.Handler {
 // otherwise. Requests that change something are taken from the router
 // itself only, logged in or not.
 func (d *lvsd) adminHandler(tool *web.Server, metricsAuth bool) http.Handler {
-	api := loopbackWrites(d.handler())
+	apiH := loopbackWrites(d.handler())
 	mux := http.NewServeMux()
 	mux.Handle("/", tool.Handler())
-	mux.Handle("/v1/", tool.RequireLogin(api))
+	mux.Handle("/v1/", tool.RequireLogin(apiH))
 	if metricsAuth {
-		mux.Handle(admin.PathMetrics, tool.RequireLogin(api))
+		mux.Handle(api.PathMetrics, tool.RequireLogin(apiH))
 	} else {
-		mux.Handle(admin.PathMetrics, api)
+		mux.Handle(api.PathMetrics, apiH)
 	}
 	return web.AllowHandler(d.allowList(), mux)
 }

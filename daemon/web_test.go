@@ -24,7 +24,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"lvs/admin"
+	"lvs/admin/api"
 	"lvs/admin/web"
 	"lvs/config"
 )
@@ -149,7 +149,7 @@ func TestWebHandlerAccess(t *testing.T) {
 		h.ServeHTTP(w, r)
 		return w.Code
 	}
-	d := &lvsd{opts: Options{PasswordFile: pw}, events: admin.NewEventLog(8, nil), metrics: prometheus.NewRegistry()}
+	d := &lvsd{opts: Options{PasswordFile: pw}, events: api.NewEventLog(8, nil), metrics: prometheus.NewRegistry()}
 	for _, tt := range []struct {
 		method, path, from, auth string
 		want                     int
@@ -157,25 +157,25 @@ func TestWebHandlerAccess(t *testing.T) {
 		{"GET", "/login", "127.0.0.1:1", "", http.StatusOK},
 		{"GET", "/login", "192.0.2.1:1", "", http.StatusForbidden},
 		{"GET", "/help", "192.0.2.1:1", "", http.StatusForbidden},
-		{"GET", admin.PathMetrics, "192.0.2.1:1", "", http.StatusForbidden},
-		{"POST", admin.PathCommand, "192.0.2.1:1", bearer, http.StatusForbidden},
+		{"GET", api.PathMetrics, "192.0.2.1:1", "", http.StatusForbidden},
+		{"POST", api.PathCommand, "192.0.2.1:1", bearer, http.StatusForbidden},
 		{"GET", "/control", "127.0.0.1:1", "", http.StatusSeeOther},
-		{"GET", admin.PathMetrics, "127.0.0.1:1", "", http.StatusOK},
-		{"POST", admin.PathCommand, "127.0.0.1:1", "", http.StatusUnauthorized},
+		{"GET", api.PathMetrics, "127.0.0.1:1", "", http.StatusOK},
+		{"POST", api.PathCommand, "127.0.0.1:1", "", http.StatusUnauthorized},
 	} {
 		if got := try(d, tt.method, tt.path, tt.from, tt.auth); got != tt.want {
 			t.Errorf("%s %s from %s (auth %t) = %d, want %d", tt.method, tt.path, tt.from, tt.auth != "", got, tt.want)
 		}
 	}
-	open := &lvsd{opts: Options{AdminAllow: "all", PasswordFile: pw}, events: admin.NewEventLog(8, nil), metrics: prometheus.NewRegistry()}
+	open := &lvsd{opts: Options{AdminAllow: "all", PasswordFile: pw}, events: api.NewEventLog(8, nil), metrics: prometheus.NewRegistry()}
 	if got := try(open, "GET", "/login", "192.0.2.1:1", ""); got != http.StatusOK {
 		t.Errorf("GET /login from 192.0.2.1 with --admin-allow all = %d, want 200", got)
 	}
-	if got := try(open, "POST", admin.PathCommand, "192.0.2.1:1", ""); got != http.StatusUnauthorized {
-		t.Errorf("POST %s from 192.0.2.1 with --admin-allow all = %d, want 401 (no login)", admin.PathCommand, got)
+	if got := try(open, "POST", api.PathCommand, "192.0.2.1:1", ""); got != http.StatusUnauthorized {
+		t.Errorf("POST %s from 192.0.2.1 with --admin-allow all = %d, want 401 (no login)", api.PathCommand, got)
 	}
-	if got := try(open, "POST", admin.PathCommand, "192.0.2.1:1", bearer); got != http.StatusForbidden {
-		t.Errorf("POST %s from 192.0.2.1 with --admin-allow all and a token = %d, want 403 (loopback only)", admin.PathCommand, got)
+	if got := try(open, "POST", api.PathCommand, "192.0.2.1:1", bearer); got != http.StatusForbidden {
+		t.Errorf("POST %s from 192.0.2.1 with --admin-allow all and a token = %d, want 403 (loopback only)", api.PathCommand, got)
 	}
 }
 
@@ -194,7 +194,7 @@ func TestWebAPINeedsLogin(t *testing.T) {
 	if err := web.SetPassword(pw, "s3cret-enough"); err != nil {
 		t.Fatal(err)
 	}
-	d := &lvsd{opts: Options{PasswordFile: pw, AdminAllow: "all"}, events: admin.NewEventLog(8, nil), metrics: prometheus.NewRegistry()}
+	d := &lvsd{opts: Options{PasswordFile: pw, AdminAllow: "all"}, events: api.NewEventLog(8, nil), metrics: prometheus.NewRegistry()}
 	tool := d.newWebTool()
 	session := login(t, tool, "s3cret-enough")
 	for _, metricsAuth := range []bool{false, true} {
@@ -203,14 +203,14 @@ func TestWebAPINeedsLogin(t *testing.T) {
 			name, path, auth, cookie string
 			want                     int
 		}{
-			{"events, nothing", admin.PathEvents, "", "", http.StatusUnauthorized},
-			{"events, token", admin.PathEvents, "Bearer " + token, "", http.StatusOK},
-			{"events, wrong token", admin.PathEvents, "Bearer " + web.TokenPrefix + "x", "", http.StatusUnauthorized},
-			{"events, session", admin.PathEvents, "", session, http.StatusOK},
+			{"events, nothing", api.PathEvents, "", "", http.StatusUnauthorized},
+			{"events, token", api.PathEvents, "Bearer " + token, "", http.StatusOK},
+			{"events, wrong token", api.PathEvents, "Bearer " + web.TokenPrefix + "x", "", http.StatusUnauthorized},
+			{"events, session", api.PathEvents, "", session, http.StatusOK},
 			{"unknown endpoint, nothing", "/v1/nosuch", "", "", http.StatusUnauthorized},
 			{"unknown endpoint, token", "/v1/nosuch", "Bearer " + token, "", http.StatusNotFound},
-			{"metrics, nothing", admin.PathMetrics, "", "", map[bool]int{false: http.StatusOK, true: http.StatusUnauthorized}[metricsAuth]},
-			{"metrics, token", admin.PathMetrics, "Bearer " + token, "", http.StatusOK},
+			{"metrics, nothing", api.PathMetrics, "", "", map[bool]int{false: http.StatusOK, true: http.StatusUnauthorized}[metricsAuth]},
+			{"metrics, token", api.PathMetrics, "Bearer " + token, "", http.StatusOK},
 		} {
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel() // the event stream ends at once

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lvs/admin"
+	"lvs/admin/client"
 	"lvs/frame"
 	"lvs/ha"
 )
@@ -37,7 +38,7 @@ func (s *Site) routerFile(node string) string {
 
 // haStatus asks node's lvsd for its pair status.
 func (s *Site) haStatus(ctx context.Context, node string) (admin.HAStatus, error) {
-	cl := admin.NewClient(filepath.Join(s.Dir, node+".sock"))
+	cl := client.NewClient(filepath.Join(s.Dir, node+".sock"))
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

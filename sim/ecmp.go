@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"lvs/admin"
+	"lvs/admin/client"
 )
 
 // FaultCheckDirectors is the check-directors drill of an ECMP site, run as
@@ -31,7 +31,7 @@ func (s *Site) checkDirectors(ctx context.Context) (string, error) {
 		if p := s.Router.Process(n.Name); p == nil || p.Exited() {
 			continue // a killed director
 		}
-		cl := admin.NewClient(filepath.Join(s.Dir, n.Name+".sock"))
+		cl := client.NewClient(filepath.Join(s.Dir, n.Name+".sock"))
 		st, err := cl.Status(ctx)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", n.Name, err)
@@ -91,7 +91,7 @@ func (s *Site) drain(ctx context.Context, node string, on bool) (string, error) 
 	if tn := s.Topo.Node(node); tn == nil || tn.Role != RoleRouter {
 		return "", fmt.Errorf("%s is not a router node", node)
 	}
-	if err := admin.NewClient(filepath.Join(s.Dir, node+".sock")).Drain(ctx, on); err != nil {
+	if err := client.NewClient(filepath.Join(s.Dir, node+".sock")).Drain(ctx, on); err != nil {
 		return "", fmt.Errorf("%s: %w", node, err)
 	}
 	if on {

@@ -1,25 +1,24 @@
 package web
 
 import (
+	"lvs/admin/api"
 	"net/http"
 	"strings"
 	"time"
-
-	"lvs/admin"
 )
 
 // RequireLogin guards h, the JSON API (or /metrics) on the TCP admin
 // listener. A request passes with "Authorization: Bearer TOKEN" for a
 // token of the token file (NewToken), or with the session cookie of a
 // browser logged in to the tool; anything else is answered 401 with a JSON
-// error (admin.CodeUnauthorized). Wrong tokens count against the client
+// error (api.CodeUnauthorized). Wrong tokens count against the client
 // like failed logins, and a client over the limit gets 429. Requests that
 // change something on the strength of a cookie alone must come from the
 // tool's own pages (cross-origin protection, as the tool's forms).
 func (s *Server) RequireLogin(h http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		admin.WriteError(w, &admin.APIError{Status: http.StatusForbidden, Code: admin.CodeForbidden, Index: -1,
+		api.WriteError(w, &api.APIError{Status: http.StatusForbidden, Code: api.CodeForbidden, Index: -1,
 			Message: "cross-origin request refused (CSRF protection): send an API token instead of a cookie"})
 	}))
 	byCookie := cop.Handler(h)
@@ -44,7 +43,7 @@ func (s *Server) tokenOK(w http.ResponseWriter, r *http.Request, token string) b
 	now := s.now()
 	if ok, wait := s.limit.allow(client.String(), now); !ok {
 		w.Header().Set("Retry-After", itoa(int(wait/time.Second)+1))
-		admin.WriteError(w, &admin.APIError{Status: http.StatusTooManyRequests, Code: admin.CodeRateLimited, Index: -1,
+		api.WriteError(w, &api.APIError{Status: http.StatusTooManyRequests, Code: api.CodeRateLimited, Index: -1,
 			Message: "too many failed logins or tokens from " + client.String() + ": try again in " + wait.Round(time.Second).String()})
 		return false
 	}
@@ -69,5 +68,5 @@ func bearer(r *http.Request) (string, bool) {
 
 func unauthorized(w http.ResponseWriter, msg string) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="lvsd"`)
-	admin.WriteError(w, &admin.APIError{Status: http.StatusUnauthorized, Code: admin.CodeUnauthorized, Index: -1, Message: msg})
+	api.WriteError(w, &api.APIError{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Index: -1, Message: msg})
 }

@@ -18,6 +18,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"lvs/admin"
+	"lvs/admin/api"
+	"lvs/admin/ipvsadm"
 	"lvs/config"
 	"lvs/ipvs"
 )
@@ -65,7 +67,7 @@ virtual web {
 // sets, and an event log.
 type fakeBackend struct {
 	path   string
-	events *admin.EventLog
+	events *api.EventLog
 
 	mu      sync.Mutex
 	running *config.Config
@@ -87,7 +89,7 @@ func newFakeBackend(t *testing.T, text string) *fakeBackend {
 	if err != nil {
 		t.Fatalf("parsing the test site: %v", err)
 	}
-	return &fakeBackend{path: path, running: c, events: admin.NewEventLog(64, nil), state: map[string]string{},
+	return &fakeBackend{path: path, running: c, events: api.NewEventLog(64, nil), state: map[string]string{},
 		check: CheckResult{OK: true, Latency: 3 * time.Millisecond}}
 }
 
@@ -144,7 +146,7 @@ func (f *fakeBackend) CheckNow(_ context.Context, cfg *config.Config, virtual, s
 	return f.check, nil
 }
 
-func (f *fakeBackend) Events() *admin.EventLog { return f.events }
+func (f *fakeBackend) Events() *api.EventLog { return f.events }
 
 func (f *fakeBackend) Status() admin.Status {
 	f.mu.Lock()
@@ -193,7 +195,7 @@ func (f *fakeBackend) HA() admin.HAStatus {
 func (f *fakeBackend) Dataplane() admin.DataplaneStats                   { return admin.DataplaneStats{} }
 func (f *fakeBackend) Conntrack() admin.ConntrackStats                   { return admin.ConntrackStats{} }
 func (f *fakeBackend) Connections() []admin.ConnStatus                   { return nil }
-func (f *fakeBackend) Apply(context.Context, []admin.Command) error      { return nil }
+func (f *fakeBackend) Apply(context.Context, []ipvsadm.Command) error    { return nil }
 func (f *fakeBackend) Zero(context.Context, *ipvs.ServiceKey) error      { return nil }
 func (f *fakeBackend) SetTimeouts(context.Context, admin.Timeouts) error { return nil }
 func (f *fakeBackend) SaveConfig(context.Context) (string, error)        { return f.path, nil }

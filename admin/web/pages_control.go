@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"lvs/admin"
+	"lvs/admin/api"
+	"lvs/admin/ipvsadm"
 )
 
 // DefaultRefresh is the auto update interval of CONTROL/MONITORING, as the
@@ -19,7 +21,7 @@ type controlData struct {
 	Ipvsadm  string
 	Status   admin.Status
 	Health   []admin.HealthStatus
-	Events   []admin.Event
+	Events   []api.Event
 	Auto     bool
 	Interval int
 	Now      time.Time
@@ -34,7 +36,7 @@ func (s *Server) controlPage(w http.ResponseWriter, r *http.Request, ss *session
 	}
 	d.Status.Sort()
 	var b bytes.Buffer
-	admin.WriteList(&b, d.Status, 0)
+	ipvsadm.WriteList(&b, d.Status, 0)
 	d.Ipvsadm = b.String()
 	if l := s.b.Events(); l != nil {
 		ev := l.Recent()
@@ -61,5 +63,5 @@ func (s *Server) controlEvents(w http.ResponseWriter, r *http.Request, _ *sessio
 	q := r.URL.Query()
 	q.Set("format", "sse")
 	r.URL.RawQuery = q.Encode()
-	(&admin.EventsHandler{Log: l}).ServeHTTP(w, r)
+	(&api.EventsHandler{Log: l}).ServeHTTP(w, r)
 }

@@ -14,15 +14,16 @@ import (
 	"strings"
 	"time"
 
-	"lvs/admin"
+	"lvs/admin/api"
+	"lvs/admin/metrics"
 	"lvs/config"
 )
 
 // Backend is what the tool needs from lvsd. lvsd implements it; tests use a
 // fake. Every method may be called concurrently from requests.
 type Backend interface {
-	admin.Daemon
-	admin.MetricsSource
+	api.Daemon
+	metrics.MetricsSource
 	// Config returns the path of lvs.cf, its bytes as on disk and their
 	// ETag (a hash of the bytes).
 	Config() (path string, text []byte, etag string, err error)
@@ -37,7 +38,7 @@ type Backend interface {
 	// and returns its result.
 	CheckNow(ctx context.Context, cfg *config.Config, virtual, server string) (CheckResult, error)
 	// Events is the daemon's event log, for live updates.
-	Events() *admin.EventLog
+	Events() *api.EventLog
 }
 
 // CheckResult is the outcome of one health check run from the tool.

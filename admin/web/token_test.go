@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"lvs/admin/api"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"lvs/admin"
 )
 
 func TestTokenFile(t *testing.T) {
@@ -80,7 +79,7 @@ func TestRequireLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	cookie := h.login()
-	api := h.s.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	guarded := h.s.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"ok":true}`))
 	}))
 	for _, tt := range []struct {
@@ -111,14 +110,14 @@ func TestRequireLogin(t *testing.T) {
 				r.AddCookie(&http.Cookie{Name: SessionCookie, Value: tt.cookie})
 			}
 			w := httptest.NewRecorder()
-			api.ServeHTTP(w, r)
+			guarded.ServeHTTP(w, r)
 			if w.Code != tt.want {
 				t.Fatalf("%s /v1/status = %d %s, want %d", tt.method, w.Code, w.Body, tt.want)
 			}
 			if tt.want == http.StatusUnauthorized {
-				var body struct{ Error admin.APIError }
-				if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error.Code != admin.CodeUnauthorized || body.Error.Message == "" {
-					t.Errorf("401 body = %s (%v); want a JSON error with code %q", w.Body, err, admin.CodeUnauthorized)
+				var body struct{ Error api.APIError }
+				if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error.Code != api.CodeUnauthorized || body.Error.Message == "" {
+					t.Errorf("401 body = %s (%v); want a JSON error with code %q", w.Body, err, api.CodeUnauthorized)
 				}
 				if w.Header().Get("WWW-Authenticate") == "" {
 					t.Error("401 without WWW-Authenticate")
@@ -136,13 +135,13 @@ func TestRequireLoginLimitsGuessing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := h.s.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	guarded := h.s.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	try := func(tok, from string) int {
 		r := httptest.NewRequest("GET", "/v1/status", nil)
 		r.RemoteAddr = from
 		r.Header.Set("Authorization", "Bearer "+tok)
 		w := httptest.NewRecorder()
-		api.ServeHTTP(w, r)
+		guarded.ServeHTTP(w, r)
 		return w.Code
 	}
 	for i := range 3 {

@@ -1,11 +1,11 @@
 // Command lvsadm is the administrator's CLI for a running lvsd, modelled on
 // ipvsadm: the same option letters, output formats, messages and exit
 // codes, sent to lvsd's control socket (--socket, default
-// /run/lvsd/lvsd.sock). All the logic is admin.CLI; see lvsadm --help.
+// /run/lvsd/lvsd.sock). All the logic is cli.CLI; see lvsadm --help.
 // `lvsadm passwd` sets the web tool's password (web.Passwd);
 // `lvsadm import-keepalived` converts a keepalived.conf (keepalived.Command);
 // `lvsadm drain [--undrain]` drains this director's BGP announcements
-// (admin.DrainCommand).
+// (cli.DrainCommand).
 package main
 
 import (
@@ -14,7 +14,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"lvs/admin"
+	"lvs/admin/cli"
 	"lvs/admin/web"
 	"lvs/config/keepalived"
 )
@@ -28,11 +28,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	if len(os.Args) > 1 && os.Args[1] == "drain" {
-		code := admin.DrainCommand(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		code := cli.DrainCommand(ctx, os.Args[2:], os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)
 	}
-	code := admin.CLI{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}.Run(ctx, os.Args[1:])
+	code := cli.CLI{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}.Run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
 }

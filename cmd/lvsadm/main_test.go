@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"lvs/admin"
+	"lvs/admin/api"
+	"lvs/admin/ipvsadm"
 	"lvs/ipvs"
 )
 
@@ -55,7 +57,7 @@ func buildLvsadm(t *testing.T) string {
 // stubDaemon answers with a fixed one-service table and records edits.
 type stubDaemon struct {
 	mu    sync.Mutex
-	edits []admin.Command
+	edits []ipvsadm.Command
 }
 
 func (d *stubDaemon) Status() admin.Status {
@@ -67,12 +69,12 @@ func (d *stubDaemon) Status() admin.Status {
 
 func (d *stubDaemon) Connections() []admin.ConnStatus { return nil }
 
-func (d *stubDaemon) Apply(_ context.Context, cmds []admin.Command) error {
+func (d *stubDaemon) Apply(_ context.Context, cmds []ipvsadm.Command) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, c := range cmds {
-		if c.Kind == admin.KindAddService {
-			return &admin.CommandError{Cmd: c, Err: ipvs.ErrServiceExists}
+		if c.Kind == ipvsadm.KindAddService {
+			return &ipvsadm.CommandError{Cmd: c, Err: ipvs.ErrServiceExists}
 		}
 	}
 	d.edits = append(d.edits, cmds...)
@@ -91,14 +93,14 @@ func TestLvsadmBinary(t *testing.T) {
 	bin := buildLvsadm(t)
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "lvsd.sock")
-	l, err := admin.Listen(sock)
+	l, err := api.Listen(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := &stubDaemon{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- admin.Serve(ctx, l, d) }()
+	go func() { done <- api.Serve(ctx, l, d) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -146,7 +148,7 @@ func TestLvsadmBinary(t *testing.T) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if len(d.edits) != 1 || d.edits[0].Kind != admin.KindAddDest || d.edits[0].Dest.Addr != netip.MustParseAddr("10.11.12.2") {
+	if len(d.edits) != 1 || d.edits[0].Kind != ipvsadm.KindAddDest || d.edits[0].Dest.Addr != netip.MustParseAddr("10.11.12.2") {
 		t.Errorf("daemon received %+v, want the one add-server", d.edits)
 	}
 }

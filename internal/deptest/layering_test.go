@@ -89,6 +89,30 @@ func TestLayering(t *testing.T) {
 	forbid(t, all, "ha/...", mod+"/daemon/...", mod+"/admin/...", mod+"/health/...", mod+"/dataplane/...",
 		mod+"/sim/...", mod+"/bench/...", mod+"/cmd/...")
 	forbid(t, all, "admin/...", mod+"/daemon/...", mod+"/dataplane/...", mod+"/sim/...", mod+"/bench/...", mod+"/cmd/...")
+	// admin, split along its seams: the report model (admin) at the bottom;
+	// the ipvsadm command language and formats (ipvsadm) and the Prometheus
+	// exposition (metrics) on it; the control API (api) carries ipvsadm
+	// commands; the client speaks the API; the CLI (lvsadm) drives the
+	// client. The fixtures (admintest, api/apitest) are for tests only.
+	const (
+		adm       = mod + "/admin"
+		ipvsadm   = adm + "/ipvsadm"
+		api       = adm + "/api"
+		client    = adm + "/client"
+		admintest = adm + "/admintest"
+		apitest   = adm + "/api/apitest"
+	)
+	allow(t, all, "admin", mod+"/ipvs")
+	allow(t, all, "admin/admintest", adm, mod+"/ipvs")
+	allow(t, all, "admin/ipvsadm/...", adm, mod+"/ipvs", mod+"/sched", admintest)
+	allow(t, all, "admin/metrics/...", adm, admintest)
+	allow(t, all, "admin/api", adm, ipvsadm, mod+"/ipvs", admintest)
+	allow(t, all, "admin/api/apitest", adm, api, ipvsadm, mod+"/ipvs", mod+"/sched")
+	allow(t, all, "admin/client/...", adm, api, ipvsadm, mod+"/ipvs", apitest)
+	allow(t, all, "admin/cli/...", adm, api, client, ipvsadm, mod+"/ipvs", mod+"/sched", admintest, apitest)
+	for _, user := range []string{"admin/web/...", "daemon/...", "cmd/...", "sim/...", "bench/..."} {
+		forbid(t, all, user, admintest, apitest)
+	}
 	forbid(t, all, "daemon/...", mod+"/sim/...", mod+"/bench/...", mod+"/cmd/...")
 	// sim runs the real binaries.
 	forbid(t, all, "sim/...", mod+"/daemon/...", mod+"/dataplane/...", mod+"/cmd/...")

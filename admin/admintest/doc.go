@@ -1,0 +1,3 @@
+// Package admintest holds the fixtures the tests of the admin packages
+// share: the reference table of ipvsadm's listings and its addresses.
+package admintest
