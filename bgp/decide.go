@@ -144,6 +144,9 @@ func (d *Decider) Step(now time.Time, in Input) Step {
 	return st
 }
 
+// SetDrain changes the drain time of a shutdown that has not started.
+func (d *Decider) SetDrain(drain time.Duration) { d.drain = drain }
+
 // StopAt returns when Step will say Stop, once shutting down.
 func (d *Decider) StopAt() (time.Time, bool) {
 	return d.stopAt, !d.stopAt.IsZero() && !d.stopped

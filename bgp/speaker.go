@@ -69,6 +69,7 @@ type Speaker struct {
 	log       *slog.Logger
 	cancel    context.CancelFunc
 	onSession func(Session)
+	cfg       Config // as started; Peers follows SetPeers (peers.go)
 
 	mu       sync.Mutex // guards the fields below
 	sessions map[netip.Addr]*Session
@@ -100,7 +101,7 @@ func NewSpeaker(cfg Config, log *slog.Logger, onSession func(Session)) (*Speaker
 	srv := server.NewBgpServer(server.LoggerOption(quiet, lvl))
 	go srv.Serve()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Speaker{srv: srv, log: log, cancel: cancel, onSession: onSession,
+	s := &Speaker{srv: srv, log: log, cancel: cancel, onSession: onSession, cfg: cfg,
 		sessions: map[netip.Addr]*Session{}, routes: map[netip.Addr]bool{}, attrs: map[netip.Addr]Route{}}
 	port := int32(-1) // GoBGP: do not listen
 	if cfg.ListenPort > 0 {

@@ -92,11 +92,7 @@ func startBGP(c *config.Config, all []netip.Prefix, log *slog.Logger, events *ap
 			return nil, fmt.Errorf("bgp: router_id is not set and none of primary, backup and directors is an address of this host")
 		}
 	}
-	cfg := bgp.Config{LocalAS: b.LocalAS, RouterID: id}
-	for _, p := range b.Peers {
-		cfg.Peers = append(cfg.Peers, bgp.Peer{Name: p.Name, Address: p.Address, RemoteAS: p.RemoteAS,
-			HoldTime: p.HoldTime, Password: p.Password, Multihop: p.Multihop})
-	}
+	cfg := bgp.Config{LocalAS: b.LocalAS, RouterID: id, Peers: peersOf(b)}
 	sp, err := bgp.NewSpeaker(cfg, log, func(s bgp.Session) {
 		events.Publish(fmt.Sprintf("BGP peer %s (%v) %s", s.Name, s.Address, s.State))
 	})
@@ -300,4 +296,58 @@ func (d *lvsd) registerBGP() {
 	if d.bgp != nil {
 		d.metrics.MustRegister(d.bgp.sp.Collector())
 	}
+}
+
+// peersOf is the speaker's form of the bgp block's peers.
+func peersOf(b *config.BGP) []bgp.Peer {
+	var out []bgp.Peer
+	for _, p := range b.Peers {
+		out = append(out, bgp.Peer{Name: p.Name, Address: p.Address, RemoteAS: p.RemoteAS,
+			HoldTime: p.HoldTime, Password: p.Password, Multihop: p.Multihop})
+	}
+	return out
+}
+
+// reloadBGP applies a reloaded lvs.cf (cfg; old was running) to the BGP
+// speaker while it runs: peers added, removed or changed take effect at
+// once (bgp.Speaker.SetPeers; the other sessions stay up), and so do
+// drain_time and the announced VIPs' communities and MED (announced again
+// with the new attributes). What the speaker cannot change live — a bgp
+// block added or removed, local_as or router_id — is logged to take effect
+// when lvsd restarts. It runs on the management goroutine.
+func (d *lvsd) reloadBGP(old, cfg *config.Config) {
+	a := d.bgp
+	switch {
+	case old.BGP == nil && cfg.BGP == nil:
+		return
+	case a == nil || a.stopped || cfg.BGP == nil:
+		d.log.Warn("the bgp block was added or removed: that takes effect when lvsd restarts")
+		return
+	}
+	if old.BGP.LocalAS != cfg.BGP.LocalAS || old.BGP.RouterID != cfg.BGP.RouterID {
+		d.log.Warn("bgp local_as or router_id changed: that takes effect when lvsd restarts")
+	}
+	ch, err := a.sp.SetPeers(peersOf(cfg.BGP))
+	if err != nil {
+		d.log.Error("bgp peers", "err", err)
+	}
+	if !ch.Empty() {
+		d.log.Info("bgp peers changed", "added", ch.Added, "removed", ch.Removed, "reset", ch.Reset, "renamed", ch.Renamed)
+		d.events.Publish(fmt.Sprintf("BGP peers changed by reload: added %v, removed %v, reset %v, renamed %v", ch.Added, ch.Removed, ch.Reset, ch.Renamed))
+	}
+	a.dec.SetDrain(cfg.BGP.DrainTime)
+	for _, vip := range a.sp.Announced() {
+		if r := route(cfg, vip); !sameRoute(r, route(old, vip)) {
+			if err := a.sp.Announce(r); err != nil {
+				d.log.Error("bgp announce", "vip", vip, "err", err)
+				continue
+			}
+			d.log.Info("bgp announce", "vip", vip, "reason", "attributes changed by reload")
+		}
+	}
+}
+
+// sameRoute reports whether a and b carry the same attributes.
+func sameRoute(a, b bgp.Route) bool {
+	return a.VIP == b.VIP && a.MED == b.MED && slices.Equal(a.Communities, b.Communities)
 }

@@ -70,8 +70,9 @@ protocol bgp lvs {
 // router in namespaces: the router learns the VIP with the director as next
 // hop and reaches the real server through it; the VIP is withdrawn when its
 // only real server fails its health check and announced when it returns;
-// lvsadm -L --daemon shows the session and the route; SIGTERM withdraws the
-// VIP at once and lvsd stops after drain_time.
+// lvsadm -L --daemon shows the session and the route; a reload changes
+// the peers without a restart; SIGTERM withdraws the VIP at once and lvsd
+// stops after drain_time.
 func TestBGPAnnounce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped in -short mode: builds lvsd and runs a site with a BGP router in namespaces")
@@ -170,6 +171,44 @@ func TestBGPAnnounce(t *testing.T) {
 	start = time.Now()
 	ecmpWait(t, "the announcement when the real server is back", routed)
 	t.Logf("route back %v after the real server answered again (reentry 2 s)", time.Since(start).Round(time.Millisecond))
+
+	// A reload changes the peers live: the peer moved to an address where
+	// no router is (its session with the router closes, so the router
+	// drops the route), then back under another name (a new session; the
+	// route returns). lvsd keeps running throughout.
+	reload := func(from, to string) {
+		t.Helper()
+		text := strings.Replace(ecmpCf, from, to, 1)
+		if text == ecmpCf {
+			t.Fatalf("reload: no %q in the site's lvs.cf", from)
+		}
+		if err := os.WriteFile(lvsCf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := lvsd.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reload("peer upstream {\n         address = 192.168.26.1", "peer upstream {\n         address = 192.168.26.2")
+	start = time.Now()
+	ecmpWait(t, "the withdrawal when a reload moves the peer away", gone)
+	t.Logf("route gone %v after the reload that moved the peer", time.Since(start).Round(time.Millisecond))
+	reload("peer upstream {", "peer gw {")
+	start = time.Now()
+	ecmpWait(t, "the announcement when a reload adds the router back as peer gw", routed)
+	t.Logf("route back %v after the reload that added the router back", time.Since(start).Round(time.Millisecond))
+	out, err = exec.Command(adm, "--socket", lvsSock, "-L", "--daemon").CombinedOutput()
+	if want := "bgp peer gw (192.168.26.1): established"; err != nil || !strings.Contains(string(out), want) {
+		t.Errorf("lvsadm -L --daemon after the reloads = %v\n%s\nwant a line with %q", err, out, want)
+	}
+	if strings.Contains(string(out), "192.168.26.2") {
+		t.Errorf("lvsadm -L --daemon after the reloads still lists the removed peer:\n%s", out)
+	}
+	for _, want := range []string{"bgp peers changed", "removed=[upstream]", "added=[gw]"} {
+		if !strings.Contains(lvsd.log.String(), want) {
+			t.Errorf("lvsd's log has no %q after the reloads", want)
+		}
+	}
 
 	// SIGTERM: withdraw at once, keep running for drain_time, then stop.
 	start = time.Now()

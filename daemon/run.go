@@ -492,6 +492,7 @@ func (d *lvsd) reload() error {
 	if d.ha != nil && heartbeatChanged(old, l.cfg) {
 		d.log.Warn("heartbeat, sync or failover settings changed: they take effect when lvsd restarts")
 	}
+	d.reloadBGP(old, l.cfg) // peers live; the rest at restart (bgp.go)
 	d.text = l.text
 	d.configChanged()
 	d.log.Info("configuration reloaded", "services", len(d.table.Services()), "serial", d.cfg.Serial)
