@@ -31,7 +31,13 @@ func (p *cfgPeer) get() (string, uint32, int) {
 
 func startReceiver(t *testing.T, key []byte, peers []netip.Addr, p *cfgPeer) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	startReceiverOn(t, "127.0.0.1:0", key, peers, p)
+}
+
+// startReceiverOn is startReceiver listening on addr.
+func startReceiverOn(t *testing.T, addr string, key []byte, peers []netip.Addr, p *cfgPeer) {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

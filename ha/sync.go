@@ -32,8 +32,8 @@ import (
 //	 28   8 boot id: the sender's start time in Unix ns, grows across restarts
 //	 36   8 sequence number, from 1, one per datagram within a boot
 //	 44   … count records, each as conntrack.AppendRecord writes it (40 bytes
-//	        in record version 1; each carries its own length, so a longer
-//	        record of a later version is skipped past)
+//	        in record version 1, 76 in version 2 for IPv6; each carries its
+//	        own length, so a longer record of a later version is skipped past)
 //	end  32 HMAC-SHA256(key, every byte before it), only with flag 0x01
 //
 // The key is heartbeat_key and the replay rules are the heartbeat's (see
@@ -108,14 +108,28 @@ var (
 	errSyncNoPeerAddr = errors.New("ha: SyncSender needs the peer's address")
 )
 
-// SyncCapacity returns how many version-1 records fit in one datagram of at
-// most MaxSyncDatagram bytes, with or without authentication.
-func SyncCapacity(authenticated bool) int {
+// SyncCapacity returns how many version-1 (IPv4) records fit in one
+// datagram of at most MaxSyncDatagram bytes, with or without
+// authentication. IPv6 records (version 2, conntrack.RecordLen6 bytes) are
+// almost twice as long, so fewer of them fit: the sender fills a datagram
+// by bytes (syncRoom), not by this count.
+func SyncCapacity(authenticated bool) int { return syncRoom(authenticated) / conntrack.RecordLen }
+
+// syncRoom returns how many bytes of records one datagram of at most
+// MaxSyncDatagram bytes holds, with or without authentication.
+func syncRoom(authenticated bool) int {
 	n := MaxSyncDatagram - SyncHeaderLen
 	if authenticated {
 		n -= sha256.Size
 	}
-	return n / conntrack.RecordLen
+	return n
+}
+
+// recordLen returns the length of r on the wire: conntrack.RecordLen, or
+// conntrack.RecordLen6 when an address is IPv6 (AppendRecord decides).
+func recordLen(r conntrack.Record) int {
+	var b [conntrack.RecordLen6]byte
+	return len(conntrack.AppendRecord(b[:0], r))
 }
 
 // EncodeSync appends the datagram of h and recs to b. With a non-empty key

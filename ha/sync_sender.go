@@ -45,7 +45,7 @@ type SyncSenderStats struct {
 type SyncSender struct {
 	cfg    SyncConfig
 	conn   SyncPacketConn
-	cap    int
+	room   int // bytes of records one datagram holds (syncRoom)
 	boot   uint64
 	wake   chan struct{}
 	seq    uint64             // Run's goroutine only
@@ -55,6 +55,7 @@ type SyncSender struct {
 	order  []syncKey          // FIFO of queued keys from head: exactly the keys of pend
 	head   int
 	pend   map[syncKey]conntrack.Record
+	bytes  int                // wire length of the records in pend
 	bulk   []conntrack.Record // remainder of the dump being sent
 	newer  map[syncKey]struct{}
 	bulkOn bool // a dump is being sent (bulk may be empty before its end)
@@ -72,7 +73,7 @@ func NewSyncSender(c SyncConfig, conn SyncPacketConn) (*SyncSender, error) {
 		return nil, errSyncNoPeerAddr
 	}
 	c = c.normalize()
-	return &SyncSender{cfg: c, conn: conn, boot: newSyncBoot(), cap: SyncCapacity(len(c.Key) > 0), wake: make(chan struct{}, 1),
+	return &SyncSender{cfg: c, conn: conn, boot: newSyncBoot(), room: syncRoom(len(c.Key) > 0), wake: make(chan struct{}, 1),
 		pend: map[syncKey]conntrack.Record{}}, nil
 }
 
@@ -90,7 +91,9 @@ func (s *SyncSender) Add(r conntrack.Record) {
 	if s.bulkOn {
 		s.newer[k] = struct{}{}
 	}
-	if _, ok := s.pend[k]; ok {
+	n := recordLen(r)
+	if old, ok := s.pend[k]; ok {
+		s.bytes += n - recordLen(old)
 		s.pend[k] = r
 		s.mu.Unlock()
 		s.coalesced.Add(1)
@@ -99,13 +102,15 @@ func (s *SyncSender) Add(r conntrack.Record) {
 	if len(s.pend) >= s.cfg.QueueLen {
 		old := s.order[s.head]
 		s.head++
+		s.bytes -= recordLen(s.pend[old])
 		delete(s.pend, old)
 		s.dropped.Add(1)
 		s.compactLocked()
 	}
 	s.pend[k] = r
+	s.bytes += n
 	s.order = append(s.order, k)
-	full := len(s.pend) >= s.cap
+	full := s.fullLocked()
 	s.mu.Unlock()
 	if full {
 		s.kick()
@@ -167,11 +172,15 @@ func (s *SyncSender) Run(ctx context.Context) error {
 	}
 }
 
+// fullLocked reports whether the queued records fill a datagram: not
+// even an IPv4 record more would fit. Caller holds s.mu.
+func (s *SyncSender) fullLocked() bool { return s.bytes+conntrack.RecordLen > s.room }
+
 // flushFull sends full datagrams of queued records only.
 func (s *SyncSender) flushFull() {
 	for {
 		s.mu.Lock()
-		if len(s.pend) < s.cap {
+		if !s.fullLocked() {
 			s.mu.Unlock()
 			break
 		}
@@ -203,15 +212,21 @@ func (s *SyncSender) flush(bulk bool) {
 			return
 		}
 		s.out = s.out[:0]
-		n := 0
-		for n < len(s.bulk) && len(s.out) < s.cap {
+		n, used := 0, 0
+		for n < len(s.bulk) {
 			r := s.bulk[n]
-			n++
 			if _, ok := s.newer[keyOf(r)]; ok {
 				s.superseded.Add(1)
+				n++
 				continue
 			}
+			l := recordLen(r)
+			if used+l > s.room {
+				break
+			}
 			s.out = append(s.out, r)
+			used += l
+			n++
 		}
 		s.bulk = s.bulk[n:]
 		fl := SyncBulk
@@ -226,16 +241,26 @@ func (s *SyncSender) flush(bulk bool) {
 }
 
 // takeLocked moves up to one datagram of queued records, oldest first, to
-// s.out. Caller holds s.mu.
+// s.out: as many as fit in s.room bytes. Caller holds s.mu.
 func (s *SyncSender) takeLocked() {
 	s.out = s.out[:0]
-	for len(s.out) < s.cap && s.head < len(s.order) {
+	used := 0
+	for s.head < len(s.order) {
 		k := s.order[s.head]
-		s.head++
-		if r, ok := s.pend[k]; ok {
-			s.out = append(s.out, r)
-			delete(s.pend, k)
+		r, ok := s.pend[k]
+		if !ok {
+			s.head++
+			continue
 		}
+		l := recordLen(r)
+		if used+l > s.room {
+			break
+		}
+		s.out = append(s.out, r)
+		used += l
+		s.bytes -= l
+		delete(s.pend, k)
+		s.head++
 	}
 	s.compactLocked()
 }
