@@ -65,7 +65,7 @@ func TestSweptFlowStepsNoCount(t *testing.T) {
 	d := &ipvs.Counters{}
 	tb := NewTable(0)
 	fl, _ := tb.Add(protoTCP, rip1, client, vip, 0, Stats{Dest: d}, nil, 0)
-	f := tb.get(key{a: pack(fl.Inner), b: pack(fl.Peer), proto: protoTCP}, 0)
+	f := tb.get(keyOf(protoTCP, fl.Inner, fl.Peer), 0)
 	a, b := tb.shardOf(f.fwd), tb.shardOf(f.rev)
 	lock(a, b)
 	tb.unlinkLocked(f)

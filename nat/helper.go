@@ -93,7 +93,7 @@ const (
 
 type expKey struct {
 	kind uint8
-	a    [4]byte // passive: the client; active: the real server
+	a    [16]byte // passive: the client; active: the real server (IPv4 as IPv4-mapped)
 	b    netip.AddrPort
 }
 
@@ -161,26 +161,26 @@ func (h *Helper) Forget(k CtlKey) {
 // (the control connection's destination and service, as ip_vs_ftp binds a
 // data connection to the control connection's destination).
 func (h *Helper) ExpectPassive(client netip.Addr, virtual, real netip.AddrPort, st Stats, now ipvs.Tick) {
-	h.expect(expKey{kind: expPassive, a: client.As4(), b: virtual}, real, st, now)
+	h.expect(expKey{kind: expPassive, a: client.As16(), b: virtual}, real, st, now)
 }
 
 // TakePassive returns and forgets the real server of an expected passive
 // data connection from client to virtual, and its counters.
 func (h *Helper) TakePassive(client netip.Addr, virtual netip.AddrPort, now ipvs.Tick) (netip.AddrPort, Stats, bool) {
-	return h.take(expKey{kind: expPassive, a: client.As4(), b: virtual}, now)
+	return h.take(expKey{kind: expPassive, a: client.As16(), b: virtual}, now)
 }
 
 // ExpectActive registers the data connection a PORT/EPRT command
 // announced: from real (any port) to the client's data address, to come
 // from outer (VIP:vport-1, as ip_vs_ftp), counted on st.
 func (h *Helper) ExpectActive(real netip.Addr, client, outer netip.AddrPort, st Stats, now ipvs.Tick) {
-	h.expect(expKey{kind: expActive, a: real.As4(), b: client}, outer, st, now)
+	h.expect(expKey{kind: expActive, a: real.As16(), b: client}, outer, st, now)
 }
 
 // TakeActive returns and forgets the outer address of an expected active
 // data connection from real to client, and its counters.
 func (h *Helper) TakeActive(real netip.Addr, client netip.AddrPort, now ipvs.Tick) (netip.AddrPort, Stats, bool) {
-	return h.take(expKey{kind: expActive, a: real.As4(), b: client}, now)
+	return h.take(expKey{kind: expActive, a: real.As16(), b: client}, now)
 }
 
 func (h *Helper) expect(k expKey, to netip.AddrPort, st Stats, now ipvs.Tick) {

@@ -85,15 +85,22 @@ func tcpStateOf(s conntrack.State) tcpState {
 
 // Import creates or refreshes the flow a sync record describes (NAT set),
 // counted on st, in the record's state, expiring after its timeout. A flow
-// whose public address is taken by another live flow is refused.
+// whose public address is taken by another live flow is refused. IPv6 flows
+// are imported like IPv4 ones (ip_vs_ftp's data connections are IPVS
+// connections, synced in both families); a record whose three addresses are
+// not all of one family is refused, as IPVS never translates NAT between
+// families.
 func (t *Table) Import(r conntrack.Record, st Stats, now ipvs.Tick) error {
-	if !r.NAT || r.Proto != ipvs.TCP && r.Proto != ipvs.UDP || !r.Real.Addr().Is4() || !r.Client.Addr().Is4() || !r.Virtual.Addr().Is4() {
+	v4 := r.Real.Addr().Is4()
+	if !r.NAT || r.Proto != ipvs.TCP && r.Proto != ipvs.UDP || !r.Real.Addr().IsValid() ||
+		r.Client.Addr().Is4() != v4 || r.Virtual.Addr().Is4() != v4 ||
+		!r.Client.Addr().IsValid() || !r.Virtual.Addr().IsValid() || r.Real.Addr().Is4In6() || r.Client.Addr().Is4In6() || r.Virtual.Addr().Is4In6() {
 		return fmt.Errorf("importing NAT flow %v → %v: %w", r.Real, r.Client, conntrack.ErrBadRecord)
 	}
 	fl := Flow{Proto: uint8(r.Proto), Inner: r.Real, Peer: r.Client, Outer: r.Virtual, Stats: st}
 	state, deadline := tcpStateOf(r.State), int64(now)+r.Timeout.Milliseconds()
-	fwd := key{a: pack(fl.Inner), b: pack(fl.Peer), proto: fl.Proto}
-	rev := key{a: pack(fl.Peer), b: pack(fl.Outer), proto: fl.Proto}
+	fwd := keyOf(fl.Proto, fl.Inner, fl.Peer)
+	rev := keyOf(fl.Proto, fl.Peer, fl.Outer)
 	a, b := t.shardOf(fwd), t.shardOf(rev)
 	lock(a, b)
 	defer unlock(a, b)

@@ -1,6 +1,7 @@
 package nat
 
 import (
+	"encoding/binary"
 	"errors"
 	"net/netip"
 	"sync"
@@ -44,10 +45,29 @@ type flow struct {
 }
 
 // key is a packed (proto, a:port, b:port) tuple: a cheap map key that holds
-// no pointers, so the garbage collector does not scan the maps.
+// no pointers, so the garbage collector does not scan the maps. An IPv4
+// end packs into one word (a, b); an IPv6 end adds the high half of its
+// address (a6, b6) and its port (pa, pb), which stay zero for IPv4, so an
+// IPv4 key hashes to the same shard it always did.
 type key struct {
-	a, b  uint64 // addr<<16 | port
-	proto uint8
+	a, b   uint64 // IPv4: addr<<16 | port; IPv6: the low 64 bits of the address
+	a6, b6 uint64 // IPv6: the high 64 bits of the address
+	pa, pb uint16 // IPv6: the ports
+	proto  uint8
+	v6     bool
+}
+
+// keyOf returns the key of the tuple (proto, a, b). The ends of a flow are
+// of one family (IPVS does not translate NAT between families); an IPv4
+// end beside an IPv6 one takes its IPv4-mapped form.
+func keyOf(proto uint8, a, b netip.AddrPort) key {
+	if a.Addr().Is4() && b.Addr().Is4() {
+		return key{a: pack(a), b: pack(b), proto: proto}
+	}
+	x, y := a.Addr().As16(), b.Addr().As16()
+	return key{a: binary.BigEndian.Uint64(x[8:]), b: binary.BigEndian.Uint64(y[8:]),
+		a6: binary.BigEndian.Uint64(x[:8]), b6: binary.BigEndian.Uint64(y[:8]),
+		pa: a.Port(), pb: b.Port(), proto: proto, v6: true}
 }
 
 func pack(ap netip.AddrPort) uint64 {
@@ -163,8 +183,11 @@ func (t *Table) SetTimeouts(to Timeouts) { t.to.Store(&to) }
 func (t *Table) Len() int { return int(t.count.Load()) }
 
 func (t *Table) shardOf(k key) *shard {
-	h := (k.a*0x9e3779b97f4a7c15 ^ k.b*0xc2b2ae3d27d4eb4f ^ uint64(k.proto)) >> (64 - shardBits)
-	return &t.shards[h]
+	h := k.a*0x9e3779b97f4a7c15 ^ k.b*0xc2b2ae3d27d4eb4f ^ uint64(k.proto)
+	if k.v6 {
+		h ^= (k.a6^uint64(k.pa))*0x165667b19e3779f9 ^ (k.b6^uint64(k.pb))*0x27d4eb2f165667c5
+	}
+	return &t.shards[h>>(64-shardBits)]
 }
 
 func (t *Table) get(k key, now ipvs.Tick) *flow {
@@ -190,7 +213,7 @@ const (
 // LookupOut finds the flow of a packet Inner→Peer and steps its state with
 // the packet's TCP flags (0 for UDP).
 func (t *Table) LookupOut(proto uint8, inner, peer netip.AddrPort, flags uint8, now ipvs.Tick) (Flow, bool) {
-	f := t.get(key{a: pack(inner), b: pack(peer), proto: proto}, now)
+	f := t.get(keyOf(proto, inner, peer), now)
 	if f == nil {
 		return Flow{}, false
 	}
@@ -200,7 +223,7 @@ func (t *Table) LookupOut(proto uint8, inner, peer netip.AddrPort, flags uint8, 
 
 // LookupIn finds the flow of a packet Peer→Outer and steps its state.
 func (t *Table) LookupIn(proto uint8, peer, outer netip.AddrPort, flags uint8, now ipvs.Tick) (Flow, bool) {
-	f := t.get(key{a: pack(peer), b: pack(outer), proto: proto}, now)
+	f := t.get(keyOf(proto, peer, outer), now)
 	if f == nil {
 		return Flow{}, false
 	}
@@ -211,7 +234,7 @@ func (t *Table) LookupIn(proto uint8, peer, outer netip.AddrPort, flags uint8, n
 // FindIn is LookupIn for a packet that is not the flow's own (an ICMP error
 // quoting one): it neither steps the state nor re-arms the timer.
 func (t *Table) FindIn(proto uint8, peer, outer netip.AddrPort, now ipvs.Tick) (Flow, bool) {
-	f := t.get(key{a: pack(peer), b: pack(outer), proto: proto}, now)
+	f := t.get(keyOf(proto, peer, outer), now)
 	if f == nil {
 		return Flow{}, false
 	}
@@ -264,7 +287,7 @@ func (t *Table) Add(proto uint8, inner, peer netip.AddrPort, outer netip.Addr, w
 	if want == 0 {
 		want = inner.Port()
 	}
-	fwd := key{a: pack(inner), b: pack(peer), proto: proto}
+	fwd := keyOf(proto, inner, peer)
 	if t.count.Load() >= t.max {
 		t.sweepAll(now)
 		if t.count.Load() >= t.max {
@@ -311,14 +334,14 @@ func (t *Table) Insert(fl Flow, now ipvs.Tick) (Flow, error) {
 			return Flow{}, ErrTableFull
 		}
 	}
-	return t.insert(key{a: pack(fl.Inner), b: pack(fl.Peer), proto: fl.Proto}, fl, now)
+	return t.insert(keyOf(fl.Proto, fl.Inner, fl.Peer), fl, now)
 }
 
 // insert links a new flow under both keys, taking both shards' locks in
 // address order. An unexpired flow under the forward key is returned as it
 // is; one under the reverse key makes the insert fail with errTaken.
 func (t *Table) insert(fwd key, fl Flow, now ipvs.Tick) (Flow, error) {
-	rev := key{a: pack(fl.Peer), b: pack(fl.Outer), proto: fl.Proto}
+	rev := keyOf(fl.Proto, fl.Peer, fl.Outer)
 	a, b := t.shardOf(fwd), t.shardOf(rev)
 	lock(a, b)
 	defer unlock(a, b)
