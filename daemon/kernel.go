@@ -46,15 +46,17 @@ const (
 )
 
 // guardTable is a GuardSpec checked and normalised into the objects of the
-// nftables table: sorted, without duplicates, IPv4 only, one chain per
-// distinct interface (chain i hooks Interfaces[i]). The kernel is programmed
-// from it, and String renders it in nft's syntax.
+// nftables table: sorted, without duplicates, one set of each kind per
+// address family, one chain per distinct interface (chain i hooks
+// Interfaces[i]). The kernel is programmed from it, and String renders it
+// in nft's syntax.
 type guardTable struct {
 	Name       string
 	Interfaces []string
 	Owned      []netip.Addr
 	Reals      []netip.Prefix // none inside another: nftables refuses overlapping intervals
 	Local      []netip.Addr
+	guard6     // the IPv6 sets (kernel6.go)
 }
 
 // validName reports whether a table or interface name is one the kernel
@@ -71,7 +73,7 @@ func validName(n string) bool {
 
 // guard checks the spec and normalises it into the table to install.
 func (s GuardSpec) guard() (guardTable, error) {
-	g := guardTable{Name: s.table(), Owned: addrs(s.Owned), Reals: outermost(s.Reals), Local: addrs(s.Local)}
+	g := guardTable{Name: s.table(), Owned: addrs(s.Owned), Reals: outermost(s.Reals), Local: addrs(s.Local), guard6: s.guard6()}
 	if !validName(g.Name) {
 		return guardTable{}, fmt.Errorf("invalid nftables table name %q", g.Name)
 	}
@@ -98,10 +100,12 @@ func (g guardTable) String() string {
 	writeSet(&b, "owned", "", addrStrings(g.Owned))
 	writeSet(&b, "reals", "interval", prefixes(g.Reals))
 	writeSet(&b, "local", "", addrStrings(g.Local))
+	g.writeSets6(&b)
 	for i, ifname := range g.Interfaces {
 		fmt.Fprintf(&b, "\tchain %s {\n\t\ttype filter hook ingress device %q priority %d; policy accept;\n", g.chain(i), ifname, guardPriority)
 		fmt.Fprintf(&b, "\t\tip daddr @owned counter drop comment %q\n", commentOwned)
 		fmt.Fprintf(&b, "\t\tip saddr @reals ip daddr != @local counter drop comment %q\n", commentReals)
+		g.writeRules6(&b)
 		b.WriteString("\t}\n")
 	}
 	b.WriteString("}\n")
@@ -109,7 +113,11 @@ func (g guardTable) String() string {
 }
 
 func writeSet(b *strings.Builder, name, flags string, elems []string) {
-	fmt.Fprintf(b, "\tset %s {\n\t\ttype ipv4_addr\n", name)
+	writeTypedSet(b, name, "ipv4_addr", flags, elems)
+}
+
+func writeTypedSet(b *strings.Builder, name, typ, flags string, elems []string) {
+	fmt.Fprintf(b, "\tset %s {\n\t\ttype %s\n", name, typ)
 	if flags != "" {
 		fmt.Fprintf(b, "\t\tflags %s\n", flags)
 	}
@@ -156,12 +164,21 @@ func outermost(ps []netip.Prefix) []netip.Prefix {
 	var v4 []netip.Prefix
 	for _, p := range ps {
 		if p.Addr().Is4() {
-			v4 = append(v4, p.Masked())
+			v4 = append(v4, p)
 		}
+	}
+	return outermostOf(v4)
+}
+
+// outermostOf is outermost for prefixes of one family, which it keeps all.
+func outermostOf(ps []netip.Prefix) []netip.Prefix {
+	sorted := make([]netip.Prefix, len(ps))
+	for i, p := range ps {
+		sorted[i] = p.Masked()
 	}
 	// Sorted by address, then shorter first, a prefix's container comes
 	// before it and before everything else it contains.
-	slices.SortFunc(v4, func(a, b netip.Prefix) int {
+	slices.SortFunc(sorted, func(a, b netip.Prefix) int {
 		if c := a.Addr().Compare(b.Addr()); c != 0 {
 			return c
 		}
@@ -169,7 +186,7 @@ func outermost(ps []netip.Prefix) []netip.Prefix {
 	})
 	var out []netip.Prefix
 	var last netip.Prefix
-	for _, p := range v4 {
+	for _, p := range sorted {
 		if last.IsValid() && last.Bits() <= p.Bits() && last.Contains(p.Addr()) {
 			continue
 		}

@@ -133,6 +133,10 @@ func (t guardTable) add(c *nftables.Conn, tab *nftables.Table) error {
 			return fmt.Errorf("building set %s: %w", s.set.Name, err)
 		}
 	}
+	sets6, err := t.addSets6(c, tab) // kernel6_linux.go
+	if err != nil {
+		return err
+	}
 	accept := nftables.ChainPolicyAccept
 	for i, ifname := range t.Interfaces {
 		ch := c.AddChain(&nftables.Chain{
@@ -162,6 +166,7 @@ func (t guardTable) add(c *nftables.Conn, tab *nftables.Table) error {
 			&expr.Counter{},
 			&expr.Verdict{Kind: expr.VerdictDrop},
 		}})
+		sets6.addRules6(c, tab, ch)
 	}
 	return nil
 }

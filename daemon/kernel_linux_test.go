@@ -200,10 +200,13 @@ func sawSYN(fd int, dst netip.AddrPort) bool {
 func natSpec() GuardSpec {
 	return GuardSpec{
 		Interfaces: []string{"eth1", "eth0"},
-		Owned:      []netip.Addr{netip.MustParseAddr("192.168.26.10"), netip.MustParseAddr("10.11.12.10")},
+		Owned: []netip.Addr{netip.MustParseAddr("192.168.26.10"), netip.MustParseAddr("10.11.12.10"),
+			netip.MustParseAddr("2001:db8:26::10"), netip.MustParseAddr("fd00:11:12::10")},
 		Reals: []netip.Prefix{netip.MustParsePrefix("10.11.12.1/32"), netip.MustParsePrefix("10.11.13.0/25"),
-			netip.MustParsePrefix("10.11.13.128/25"), netip.MustParsePrefix("10.11.12.0/30")},
-		Local: []netip.Addr{netip.MustParseAddr("192.168.26.9"), netip.MustParseAddr("10.11.12.9")},
+			netip.MustParsePrefix("10.11.13.128/25"), netip.MustParsePrefix("10.11.12.0/30"),
+			netip.MustParsePrefix("fd00:11:12::1/128"), netip.MustParsePrefix("fd00:11:13::/64")},
+		Local: []netip.Addr{netip.MustParseAddr("192.168.26.9"), netip.MustParseAddr("10.11.12.9"),
+			netip.MustParseAddr("2001:db8:26::9"), netip.MustParseAddr("fe80::1")},
 	}
 }
 
@@ -238,7 +241,8 @@ func TestGuardNetlinkTableIsTheNftRuleset(t *testing.T) {
 	if got != ref0 {
 		t.Errorf("kernel table programmed over netlink:\n%s\nwant (nft -f of the rendering):\n%s", got, ref0)
 	}
-	for _, want := range []string{"10.11.12.0/30", "10.11.13.0/25", "10.11.13.128/25", `ip daddr @owned counter packets 0 bytes 0 drop comment "lvsd: VIP or owned address"`} {
+	for _, want := range []string{"10.11.12.0/30", "10.11.13.0/25", "10.11.13.128/25", `ip daddr @owned counter packets 0 bytes 0 drop comment "lvsd: VIP or owned address"`,
+		"2001:db8:26::10", "fd00:11:13::/64", "ff00::/8", `ip6 saddr @reals6 ip6 daddr != @local6 counter packets 0 bytes 0 drop comment "lvsd: from a real server"`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("kernel table lacks %q:\n%s", want, got)
 		}
