@@ -12,7 +12,8 @@ import (
 // FaultCheckDirectors is the check-directors drill of an ECMP site, run as
 // a step like a fault: every running director announces every VIP, has its
 // BGP sessions up, and has scheduled connections (the router spreads flows
-// over all of them). It reports each director's share of the connections.
+// over all of them) since the previous check-directors step (or the
+// start). It reports each director's share of those connections.
 const FaultCheckDirectors FaultKind = "check-directors"
 
 // checkDirectors is the check-directors drill.
@@ -31,22 +32,24 @@ func (s *Site) checkDirectors(ctx context.Context) (string, error) {
 		if p := s.Router.Process(n.Name); p == nil || p.Exited() {
 			continue // a killed director
 		}
-		cl := client.NewClient(filepath.Join(s.Dir, n.Name+".sock"))
-		st, err := cl.Status(ctx)
+		all, err := s.scheduled(ctx, n.Name)
 		if err != nil {
-			return "", fmt.Errorf("%s: %w", n.Name, err)
+			return "", err
 		}
-		h, err := cl.HA(ctx)
+		h, err := s.haStatus(ctx, n.Name)
 		if err != nil {
-			return "", fmt.Errorf("%s: %w", n.Name, err)
+			return "", err
 		}
-		var c uint64
-		for _, svc := range st.Services {
-			c += svc.Stats.Conns
+		s.ecmp.mu.Lock()
+		if s.ecmp.checks == nil {
+			s.ecmp.checks = map[string]uint64{}
 		}
+		c := all - min(s.ecmp.checks[n.Name], all)
+		s.ecmp.checks[n.Name] = all
+		s.ecmp.mu.Unlock()
 		counts, total = append(counts, count{n.Name, c}), total+c
 		if c == 0 {
-			problems = append(problems, n.Name+" scheduled no connection")
+			problems = append(problems, n.Name+" scheduled no connection since the previous check")
 		}
 		if h.BGP == nil {
 			problems = append(problems, n.Name+" runs no BGP speaker")
@@ -70,7 +73,7 @@ func (s *Site) checkDirectors(ctx context.Context) (string, error) {
 	for i, c := range counts {
 		parts[i] = fmt.Sprintf("%s %d (%.0f%%)", c.node, c.conns, 100*float64(c.conns)/float64(max(total, 1)))
 	}
-	msg := "connections scheduled per director: " + strings.Join(parts, ", ")
+	msg := "connections scheduled per director since the previous check: " + strings.Join(parts, ", ")
 	if len(problems) > 0 {
 		return "", fmt.Errorf("%s; %s", msg, strings.Join(problems, "; "))
 	}
@@ -98,4 +101,20 @@ func (s *Site) drain(ctx context.Context, node string, on bool) (string, error) 
 		return "drained " + node + ": its VIPs withdrawn from the router", nil
 	}
 	return "undrained " + node + ": its VIPs announced again", nil
+}
+
+// scheduled returns the connections director node has scheduled so far,
+// over all its virtual services.
+func (s *Site) scheduled(ctx context.Context, node string) (uint64, error) {
+	cl := client.NewClient(filepath.Join(s.Dir, node+".sock"))
+	defer cl.Close()
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", node, err)
+	}
+	var c uint64
+	for _, svc := range st.Services {
+		c += svc.Stats.Conns
+	}
+	return c, nil
 }

@@ -62,6 +62,10 @@ func (s *Site) inject(ctx context.Context, f *Fault) (string, error) {
 		return s.checkDirectors(ctx)
 	case FaultDrain, FaultUndrain: // ECMP sites (ecmp.go)
 		return s.drain(ctx, node, f.Kind == FaultDrain)
+	case FaultCutServers: // ECMP sites (ecmp_cut.go)
+		return s.cutServers(ctx, node)
+	case FaultMendServers:
+		return s.mendServers(ctx, node)
 	}
 	p := s.proc(node, f.Process)
 	if f.Process == "router" && s.Router != nil {

@@ -235,7 +235,8 @@ func (d *dec) traffic(n *yaml.Node) *Traffic {
 func (d *dec) fault(n *yaml.Node) *Fault {
 	f := d.fields(n, "a fault", append([]string{"kind", "target", "process", "interface"}, attackFields...)...)
 	kinds := []string{"flood", "hostile", "kill", "stop", "cont", "link-down", "link-up", "drop-heartbeats", "pass-heartbeats",
-		"stop-service", "start-service", "forge-heartbeat", "check-roles", "edit-config", "arp-owners", "check-directors", "drain", "undrain"}
+		"stop-service", "start-service", "forge-heartbeat", "check-roles", "edit-config", "arp-owners", "check-directors", "drain", "undrain",
+		"cut-servers", "mend-servers"}
 	flt := &Fault{
 		Kind:      FaultKind(d.oneOf(d.need(n, f, "kind", "fault"), "fault kind", kinds...)),
 		Target:    d.str(f["target"], "target"),

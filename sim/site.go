@@ -35,6 +35,8 @@ type Site struct {
 
 	notes []string // for the report: lvsd -t verdicts, lvs.cf warnings
 
+	ecmp ecmpState // the ECMP drills' state between steps (ecmp_cut.go)
+
 	answered, failed atomic.Int64 // requests so far, for the progress line
 }
 
