@@ -111,7 +111,17 @@ type ConfigChanged struct {
 	Serial uint32
 }
 
+// SettingsChanged gives the heartbeat settings of a configuration reloaded
+// (or received by config sync), applied without a restart: keepalive,
+// deadtime, heartbeat_key, failback, monitor_links, hard_shutdown,
+// syncdaemon, the commands and serial_no. The addresses and the port stay
+// those the transport was opened with (see AddrsChanged).
+type SettingsChanged struct {
+	Settings Settings
+}
+
 func (Start) isEvent()             {}
+func (SettingsChanged) isEvent()   {}
 func (ConfigChanged) isEvent()     {}
 func (HeartbeatReceived) isEvent() {}
 func (Tick) isEvent()              {}

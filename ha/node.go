@@ -145,6 +145,8 @@ func (n *Node) Step(now time.Time, ev Event) (State, Actions) {
 		}
 	case ConfigChanged:
 		n.configChanged(e)
+	case SettingsChanged:
+		n.settingsChanged(e.Settings)
 	case AdminTakeover:
 		n.adminTakeover()
 	case AdminStandDown:
@@ -183,6 +185,47 @@ func (n *Node) start(now time.Time) {
 		n.emit(StartSync{Mode: SyncBackup})
 	}
 	n.beatNow = true
+}
+
+// settingsChanged applies reloaded settings in the state the node is in:
+// a new keepalive or key takes effect with a heartbeat sent at once, a new
+// deadtime from the next decision; syncdaemon turned on starts connection
+// sync in the mode of the current state, turned off stops it. Addresses
+// and the port are kept (the transport is bound to them): AddrsChanged
+// tells the caller a restart is needed for those.
+func (n *Node) settingsChanged(s Settings) {
+	s = s.Normalize()
+	s.Primary, s.PrimaryPrivate, s.Backup, s.BackupPrivate, s.Port =
+		n.set.Primary, n.set.PrimaryPrivate, n.set.Backup, n.set.BackupPrivate, n.set.Port
+	if err := s.Validate(); err != nil {
+		n.logf(slog.LevelError, "heartbeat settings not applied: %v", err)
+		return
+	}
+	old := n.set
+	n.set = s
+	if n.peer.known && !n.peer.legacy && old.Serial != s.Serial {
+		n.checkSerial(n.peer.msg.Serial)
+	}
+	switch {
+	case s.SyncDaemon && !old.SyncDaemon && n.state == StateActive:
+		n.emit(StartSync{Mode: SyncMaster})
+	case s.SyncDaemon && !old.SyncDaemon:
+		n.emit(StartSync{Mode: SyncBackup})
+	case !s.SyncDaemon && old.SyncDaemon:
+		n.emit(StopSync{})
+	}
+	if old.Keepalive != s.Keepalive || old.Deadtime != s.Deadtime || old.Failback != s.Failback {
+		n.logf(slog.LevelInfo, "heartbeat settings changed: keepalive %s, deadtime %s, failback %v",
+			s.Keepalive, s.Deadtime, s.Failback)
+	}
+	n.beatNow = true
+}
+
+// AddrsChanged reports whether b moves the heartbeat to other addresses or
+// another port than a: the transport must be opened again (a restart).
+func AddrsChanged(a, b Settings) bool {
+	return a.Primary != b.Primary || a.PrimaryPrivate != b.PrimaryPrivate || a.Backup != b.Backup ||
+		a.BackupPrivate != b.BackupPrivate || a.Normalize().Port != b.Normalize().Port
 }
 
 func (n *Node) failure(e LocalFailure) {
