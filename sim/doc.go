@@ -95,4 +95,15 @@
 // pattern to the echo service and checks the echo by SHA-256: an upload
 // through the router, its big direction (for tunnelling, TSO super-frames
 // the router segments and encapsulates).
+//
+// # Long runs
+//
+// Two commands drive the failover site with lvsd for minutes instead of a
+// scenario (longrun.go): Soak (`lvssim soak`, soak.go) keeps it at moderate
+// load with periodic reloads, health flaps and failovers and samples both
+// lvsd's RSS, goroutines, descriptors and connections; Chaos (`lvssim
+// chaos`, chaos.go) plays a schedule of faults drawn from a seed and checks
+// one ARP owner per VIP, one active router after each fault and no corrupt
+// transfer. Both charge every failed request to the event in effect when it
+// ended.
 package sim
