@@ -78,7 +78,7 @@ func (sp *sampler) take(b Backend, now time.Time) {
 	seen := map[string]bool{}
 	for _, svc := range st.Services {
 		for _, d := range svc.Dests {
-			key := fmt.Sprintf("%s → %s:%d", serviceLabel(svc), d.Addr, d.Port)
+			key := serviceLabel(svc) + " → " + hostPort(d.Addr, d.Port)
 			seen[key] = true
 			sr := sp.all[key]
 			if sr == nil {
@@ -86,7 +86,7 @@ func (sp *sampler) take(b Backend, now time.Time) {
 				sp.all[key] = sr
 			}
 			p := point{at: now, conns: d.Stats.Conns, bytes: d.Stats.InBytes + d.Stats.OutBytes, active: d.Active}
-			if h, ok := lat[fmt.Sprintf("%s:%d", d.Addr, d.Port)]; ok && h.Latency > 0 {
+			if h, ok := lat[hostPort(d.Addr, d.Port)]; ok && h.Latency > 0 {
 				p.latency, p.hasCheck = h.Latency, true
 			}
 			sr.pts = append(sr.pts, p)
@@ -106,7 +106,7 @@ func serviceLabel(svc admin.ServiceStatus) string {
 	if svc.FWMark != 0 {
 		return fmt.Sprintf("FWM %d", svc.FWMark)
 	}
-	return fmt.Sprintf("%s %s:%d", svc.Proto, svc.Addr, svc.Port)
+	return svc.Proto + " " + hostPort(svc.Addr, svc.Port)
 }
 
 // chartSet is the four charts of one real server.

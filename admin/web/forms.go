@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -66,9 +67,9 @@ func (f *form) load(text string, p blockPath) {
 	for _, fd := range f.Fields {
 		v := unquote(keyValue(text, p, fd.key()))
 		switch {
-		case fd.key() == "address" && fd.Name == "device" || fd.key() == "nat_router" && fd.Name == "nat_router_device":
+		case fd.key() == "address" && fd.Name == "device" || isRouterDevice(fd):
 			_, v, _ = strings.Cut(v, " ")
-		case fd.Name == "address" && len(p) == 1 || fd.Name == "nat_router":
+		case fd.Name == "address" && len(p) == 1 || fd.Name == "nat_router" || fd.Name == "nat_router6":
 			v, _, _ = strings.Cut(v, " ")
 		}
 		f.Values[fd.Name] = v
@@ -90,6 +91,27 @@ var netmasks = func() []string {
 	}
 	return out
 }()
+
+// prefixLens are the IPv6 prefix lengths offered (ipvsadm -M 64); a
+// value typed into lvs.cf that is not among them is kept (Opts).
+var prefixLens = []string{"", "128", "124", "120", "112", "96", "80", "64", "56", "48", "32"}
+
+// masks are the choices of a mask that may be either: a dotted netmask
+// for IPv4, a prefix length for IPv6.
+var masks = append(slices.Clone(netmasks), prefixLens[1:]...)
+
+// isRouterDevice reports whether fd is the device half of nat_router or
+// nat_router6 ("IP DEV" in lvs.cf).
+func isRouterDevice(fd field) bool {
+	return fd.Name == fd.key()+"_device" && (fd.key() == "nat_router" || fd.key() == "nat_router6")
+}
+
+// hostPort formats an address and port as lvsadm and ipvsadm do:
+// 192.168.26.10:80, or [2001:db8::10]:80 for IPv6.
+func hostPort(a netip.Addr, port uint16) string { return netip.AddrPortFrom(a, port).String() }
+
+// The templates show addresses with ports through hostport.
+func init() { funcs["hostport"] = hostPort }
 
 // read takes the submitted values of the form's fields from r and turns
 // them into the keys to write. Values that cannot be one lvs.cf token are
@@ -131,8 +153,8 @@ func (f *form) read(r *http.Request) []kv {
 		switch {
 		case k == "address" && f.has("device"):
 			v = joinPair(v, f.Values["device"])
-		case k == "nat_router":
-			v = joinPair(v, f.Values["nat_router_device"])
+		case k == "nat_router" || k == "nat_router6":
+			v = joinPair(v, f.Values[k+"_device"])
 		}
 		switch {
 		case v == "":

@@ -15,8 +15,8 @@ var virtualFields = []field{
 	{Name: "name", Label: "Name", Kind: "text"},
 	{Name: "port", Label: "Application port", Kind: "text"},
 	{Name: "protocol", Label: "Protocol", Kind: "select", Options: []string{"tcp", "udp"}},
-	{Name: "address", Label: "Virtual IP Address", Kind: "text"},
-	{Name: "vip_nmask", Label: "Virtual IP Network Mask", Kind: "select", Options: netmasks},
+	{Name: "address", Label: "Virtual IP Address", Kind: "text", Help: "IPv4 or IPv6, e.g. 192.168.26.10 or 2001:db8::10"},
+	{Name: "vip_nmask", Label: "Virtual IP Network Mask", Kind: "select", Options: masks, Help: "a netmask for an IPv4 VIP, a prefix length for an IPv6 one"},
 	{Name: "fwmark", Label: "Firewall Mark", Kind: "text", Help: "blank unless this service groups ports by firewall mark"},
 	{Name: "device", Key: "address", Label: "Device", Kind: "text", Help: "e.g. eth0:1"},
 	{Name: "reentry", Label: "Re-entry Time (s)", Kind: "text"},
@@ -25,7 +25,7 @@ var virtualFields = []field{
 	{Name: "load_monitor", Label: "Load monitoring tool", Kind: "select", Options: []string{"", "none", "rup", "ruptime", "uptime"}},
 	{Name: "scheduler", Label: "Scheduling", Kind: "select", Options: config.SchedulerNames()},
 	{Name: "persistent", Label: "Persistence (s)", Kind: "text", Help: "blank or 0 for none"},
-	{Name: "pmask", Label: "Persistence Network Mask", Kind: "select", Options: netmasks},
+	{Name: "pmask", Label: "Persistence Network Mask", Kind: "select", Options: masks, Help: "a netmask for an IPv4 VIP, a prefix length for an IPv6 one (as ipvsadm -M 64)"},
 	{Name: "sorry_server", Label: "Sorry server", Kind: "text", Help: "used when no real server is up"},
 }
 
@@ -90,7 +90,7 @@ func svcKey(proto string, a netip.Addr, port uint16, mark uint32) string {
 	} else if proto == "UDP" {
 		proto = "udp"
 	}
-	return fmt.Sprintf("%s %s:%d", proto, a, port)
+	return proto + " " + hostPort(a, port)
 }
 
 // virtualsPost runs the buttons of the VIRTUAL SERVERS panel on the
