@@ -90,6 +90,11 @@ func (t *Table) pressure() bool {
 	return t.count.Load()*100 >= t.max.Load()*int64(t.set.Load().PressurePercent)
 }
 
+// Pressure reports whether the table is filled above its pressure level,
+// where secure_tcp and the drop strategies start to act: lvsd then
+// schedules every new connection in Go, where they apply.
+func (t *Table) Pressure() bool { return t.pressure() }
+
 // secure reports whether the secure_tcp table and half-open timeout apply.
 func (t *Table) secure(set *Settings) bool {
 	return set.SecureTCP >= 2 || set.SecureTCP == 1 && t.pressure()

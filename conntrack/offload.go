@@ -18,8 +18,11 @@ import (
 // table.
 type Offload interface {
 	// Seen returns the tick at which the offload last forwarded a packet of
-	// c, false when it never did.
-	Seen(c Conn) (ipvs.Tick, bool)
+	// c, ok false when it never did; acked reports that the client sent a
+	// segment after its SYN (a connection the offload scheduled itself and
+	// the table adopted in SYN_RECV: Adopt), so the table steps it to
+	// ESTABLISHED as that segment would have.
+	Seen(c Conn) (at ipvs.Tick, acked, ok bool)
 	// Withdraw stops forwarding c in both directions.
 	Withdraw(c Conn)
 }
@@ -98,13 +101,25 @@ func (t *Table) withdraw(ref uint32, e *entry) {
 // offload (rearmSeen), so `lvsadm -L -c` and the sync daemon's refreshes
 // show a flow the offload forwards with at least half its timeout left.
 // Caller holds e's home lock.
+//
+// An offloaded SYN_RECV entry (adopted from the offload, which forwards
+// the rest of the handshake) is looked at every synRecvLook instead, so
+// its state, counted as inactive, catches up with the handshake soon.
 func (t *Table) behind(e *entry, now ipvs.Tick) bool {
 	if !e.offloaded() {
 		return false
 	}
 	to := t.to.of(e.proto(), e.state())
-	return int64(int32(e.expires-uint32(now))) < to/2
+	left := int64(int32(e.expires - uint32(now)))
+	if e.proto() == ipvs.TCP && e.state() == StateSynRecv {
+		return left < to-synRecvLook
+	}
+	return left < to/2
 }
+
+// synRecvLook is how often (ms) the sweep asks the offload whether an
+// adopted connection's handshake completed.
+const synRecvLook = 2000
 
 // rearmSeen keeps an offloaded entry whose timer ran out (or runs low)
 // when the offload forwarded one of its packets within the state's
@@ -125,9 +140,14 @@ func (t *Table) rearmSeen(h Handle, now ipvs.Tick) bool {
 	}
 	c := e.load(h.ref())
 	a.mu.Unlock()
-	seen, ok := o.Seen(c) // a system call: no lock held
+	seen, acked, ok := o.Seen(c) // a system call: no lock held
 	if !ok {
 		return false
+	}
+	if acked && c.Proto() == ipvs.TCP && c.State() == StateSynRecv {
+		if nc, ok := t.Update(h, DirInput, ACK, seen); ok {
+			c = nc // ESTABLISHED, counted active, sent to the backup
+		}
 	}
 	to := t.to.of(c.Proto(), c.State())
 	if expired(deadline(seen, to), now) {

@@ -11,12 +11,14 @@ import (
 // forwarded each flow and records withdrawals.
 type fakeOffload struct {
 	seen      map[Key]ipvs.Tick
+	acked     map[Key]bool
 	withdrawn []Key
 }
 
-func (f *fakeOffload) Seen(c Conn) (ipvs.Tick, bool) {
-	t, ok := f.seen[Key{Proto: c.Proto(), Client: c.Client(), Virtual: c.Virtual()}]
-	return t, ok
+func (f *fakeOffload) Seen(c Conn) (ipvs.Tick, bool, bool) {
+	k := Key{Proto: c.Proto(), Client: c.Client(), Virtual: c.Virtual()}
+	t, ok := f.seen[k]
+	return t, f.acked[k], ok
 }
 
 func (f *fakeOffload) Withdraw(c Conn) {
@@ -65,4 +67,53 @@ func TestOffloadedFlowsLiveWhileTheOffloadForwards(t *testing.T) {
 		t.Errorf("withdrawn %v, want only the idle offloaded flow %v", off.withdrawn, idle.Client)
 	}
 	check(t, v.ct, v.reg)
+}
+
+// TestAdoptedConnectionFollowsTheOffload: a connection the offload
+// scheduled is adopted in SYN_RECV as Schedule would have made it; once the
+// offload reports the client's ACK, the sweep steps it to ESTABLISHED
+// (timer of that state from the offload's last packet).
+func TestAdoptedConnectionFollowsTheOffload(t *testing.T) {
+	v := newEnv(t, Config{})
+	s := v.service(ipvs.ServiceSpec{Key: web}, ipvs.Masq, rip1, rip2)
+	off := &fakeOffload{seen: map[Key]ipvs.Tick{}, acked: map[Key]bool{}}
+	v.ct.SetOffload(off)
+	k := tcpKey(cli, 40000, 80)
+	c, st := v.ct.Adopt(s, s.Dests[1], k, start)
+	if st != Scheduled || c.State() != StateSynRecv || c.Real() != ap(rip2, 80) {
+		t.Fatalf("Adopt = %v in %v to %v, want Scheduled in SYN_RECV to %v", st, c.State(), c.Real(), ap(rip2, 80))
+	}
+	if again, st := v.ct.Adopt(s, s.Dests[0], k, start); st != Scheduled || again.Handle != c.Handle {
+		t.Errorf("adopting the same key again = %v, %v; want the existing entry", again.Handle, st)
+	}
+	if _, st := v.ct.Adopt(s, s.Dests[0], Key{Proto: ipvs.UDP, Client: ap(cli, 1), Virtual: ap(vip, 80)}, start); st != Unsupported {
+		t.Errorf("adopting UDP = %v, want Unsupported", st)
+	}
+	cnt := v.counters(web, rip2)
+	// SYN_RECV is a pre-established state, counted active as the kernel does.
+	if cnt.Active.Load() != 1 || cnt.Inactive.Load() != 0 || s.C.Conns.Load() != 1 {
+		t.Fatalf("after Adopt: active %d inactive %d conns %d; want 1 0 1", cnt.Active.Load(), cnt.Inactive.Load(), s.C.Conns.Load())
+	}
+	v.ct.SetOffloaded(c.Handle, DirInput, true)
+	v.ct.SetOffloaded(c.Handle, DirOutput, true)
+	off.seen[k] = start + sec
+	v.ct.Expire(start+sec+sec/2, 1<<20) // not yet due for a look
+	if c, _ := v.ct.Lookup(k); c.State() != StateSynRecv {
+		t.Fatalf("state %v before the sweep looked, want SYN_RECV", c.State())
+	}
+	off.acked[k] = true
+	v.ct.Expire(start+3*sec, 1<<20)
+	got, ok := v.ct.Lookup(k)
+	if !ok || got.State() != StateEstablished {
+		t.Fatalf("after the offload reported the ACK: %v (live %v), want ESTABLISHED", got.State(), ok)
+	}
+	if cnt.Active.Load() != 1 || cnt.Inactive.Load() != 0 {
+		t.Errorf("after ESTABLISHED: active %d inactive %d; want 1 0", cnt.Active.Load(), cnt.Inactive.Load())
+	}
+	v.ct.Walk(start+3*sec, func(in Info) bool {
+		if want := 15*time.Minute - 2*time.Second; in.Expires != want {
+			t.Errorf("expires in %v, want %v (ESTABLISHED's timeout from the offload's packet at 1 s)", in.Expires, want)
+		}
+		return true
+	})
 }

@@ -99,6 +99,23 @@ func (t *Table) Schedule(s *ipvs.Service, k Key, mark uint32, fl TCPFlags, now i
 	return c, st
 }
 
+// Adopt enters a TCP connection that was scheduled outside the table — by
+// lvsd's kernel fast path, which picked destination d of s for the SYN of
+// key k, forwarded it and forwards the rest — as Schedule would have after
+// that SYN: SYN_RECV, bound to d, counted in s. The caller marks its
+// offloaded directions. A key already in the table is returned as it is.
+func (t *Table) Adopt(s *ipvs.Service, d *ipvs.Dest, k Key, now ipvs.Tick) (Conn, Status) {
+	var fk fkey
+	if k.Proto != ipvs.TCP || !t.packFwd(k, kindConn, &fk) {
+		return Conn{}, Unsupported
+	}
+	if c, ok := t.Lookup(k); ok {
+		return c, Scheduled
+	}
+	c, st, _ := t.newConn(s, d, &fk, connPort(d, k), 0, 0, SYN, now)
+	return c, st
+}
+
 // connPort is the destination port of a new connection: the dest's, or
 // the client's virtual port for a dest without one (ip_vs_schedule).
 func connPort(d *ipvs.Dest, k Key) uint16 {

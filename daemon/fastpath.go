@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"lvs/dataplane/fastpath"
 )
@@ -121,4 +122,23 @@ func (d *lvsd) followMoves() {
 		d.log.Info("a neighbour's MAC changed; the eBPF fast path's flows go through the workers again")
 		d.flushFastPath()
 	}
+}
+
+// syncNewFlows keeps the fast path's own scheduling of new connections in
+// step with what Publish cannot see change — next hops resolving, the
+// connection table's pressure — and adopts the flows it scheduled while no
+// worker ran. A failure is logged when it starts and when it ends.
+func (d *lvsd) syncNewFlows(now time.Time) {
+	if d.fast == nil {
+		return
+	}
+	err := d.dp.SyncNewFlows()
+	switch {
+	case err != nil && !d.newFlowsFailing:
+		d.log.Error("the eBPF fast path cannot schedule new connections; the workers do", "err", err)
+	case err == nil && d.newFlowsFailing:
+		d.log.Info("the eBPF fast path schedules new connections again")
+	}
+	d.newFlowsFailing = err != nil
+	d.dp.AdoptNewFlows(d.dp.Tick(now))
 }

@@ -125,6 +125,8 @@ type lvsd struct {
 	// neighMoves is the neighbour tables' MAC changes the fast path has
 	// followed (followMoves).
 	neighMoves uint64
+	// newFlowsFailing: the last SyncNewFlows failed (syncNewFlows).
+	newFlowsFailing bool
 }
 
 // ringLink is a receive link with a packet ring's statistics (afpacket).
@@ -227,7 +229,7 @@ func (d *lvsd) owned() map[netip.Addr]int {
 // state is the dataplane state for the current table and site.
 func (d *lvsd) state() *dataplane.State {
 	return &dataplane.State{Table: d.table, Owned: dataplane.NewOwned(d.owned()),
-		Class: classifier(d.rules, d.site), Routes: dataplane.NewRoutes(d.site.routes), Local: d.site.local,
+		Class: classifier(d.rules, d.site), Routes: dataplane.NewRoutes(d.site.routes), Local: d.site.local, Local6: d.site.local6,
 		NAT: natState(d.cfg, d.rules, d.site)} // masquerade and FTP helper (site.go)
 }
 
@@ -353,7 +355,7 @@ func (d *lvsd) control(ctx context.Context) error {
 	defer tick.Stop()
 	announced, nextGARP, lastFold := garpCount(d.cfg), time.Now(), time.Now()
 	var due []netip.Addr
-	buf := make([]byte, 64)
+	buf := make([]byte, 128) // an ARP frame, or a neighbour solicitation or advertisement (frame.NDFrameLen)
 	for {
 		now := time.Now()
 		if d.ha == nil && announced < Announcements && !now.Before(nextGARP) {
@@ -367,8 +369,9 @@ func (d *lvsd) control(ctx context.Context) error {
 		for _, p := range d.site.ports {
 			due = p.Neigh.Due(due[:0], now)
 			for _, ip := range due {
-				n := dataplane.PutProbe(buf, p, ip, d.ownedOn(p.Index))
-				d.ctl[p.Index].WriteBatch([][]byte{buf[:n]})
+				if n := putProbe(buf, p, ip, d.ownedOn(p.Index, ip)); n > 0 { // ARP or NS (neighbours6.go)
+					d.ctl[p.Index].WriteBatch([][]byte{buf[:n]})
+				}
 			}
 		}
 		d.dp.SendHeld(now, d.ctl) // frames that waited for a neighbour's MAC
@@ -380,6 +383,7 @@ func (d *lvsd) control(ctx context.Context) error {
 		// timeouts.
 		d.ct.Expire(d.dp.Tick(now), d.ct.Len()/5+4096)
 		d.followMoves()
+		d.syncNewFlows(now)
 		d.dp.NAT.Tidy(d.dp.Tick(now)) // expired masqueraded and FTP data flows leave their server's counts
 		if now.Sub(lastFold) >= time.Second {
 			d.dp.FastCounters(d.table) // what the fast path forwarded, into the ipvs counters
@@ -453,21 +457,23 @@ func (d *lvsd) haActions() <-chan ha.Batch {
 	return d.ha.Actions()
 }
 
-// ownedOn returns an owned address on port i (the source of ARP probes when
-// the port has no address of its own).
-func (d *lvsd) ownedOn(i int) netip.Addr {
+// ownedOn returns an owned address on port i of target's family (the
+// source of ARP probes and neighbour solicitations when the port has no
+// address of its own).
+func (d *lvsd) ownedOn(i int, target netip.Addr) netip.Addr {
 	for a, p := range d.site.owned {
-		if p == i {
+		if p == i && a.Is4() == target.Is4() {
 			return a
 		}
 	}
 	return netip.Addr{}
 }
 
-// announce sends one gratuitous ARP for every owned address on its port.
+// announce sends one gratuitous ARP for every owned IPv4 address on its
+// port, and one unsolicited neighbour advertisement for every IPv6 one.
 func (d *lvsd) announce(buf []byte) {
 	for a, i := range d.site.owned {
-		n := dataplane.PutAnnouncement(buf, d.site.ports[i], a)
+		n := putAnnouncement(buf, d.site.ports[i], a) // neighbours6.go
 		if _, err := d.ctl[i].WriteBatch([][]byte{buf[:n]}); err != nil {
 			d.log.Warn("sending gratuitous ARP", "addr", a, "interface", d.site.ports[i].Name, "err", err)
 		}
@@ -635,7 +641,7 @@ func classifier(r *config.Rules, s *site) *dataplane.Classifier {
 	var rules []dataplane.MarkRule
 	for _, m := range r.Marks {
 		rules = append(rules, dataplane.MarkRule{Proto: uint8(m.Proto), Src: m.Src, Dst: m.Dst,
-			SPortLo: m.SPortLo, SPortHi: m.SPortHi, DPortLo: m.DPortLo, DPortHi: m.DPortHi, InPort: s.ruleIface(m.Iface), Mark: m.Mark})
+			SPortLo: m.SPortLo, SPortHi: m.SPortHi, DPortLo: m.DPortLo, DPortHi: m.DPortHi, InPort: s.ruleIface(m.Iface), Mark: m.Mark, IPv6: m.IPv6})
 	}
 	return dataplane.NewClassifier(rules)
 }

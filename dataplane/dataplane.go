@@ -115,8 +115,12 @@ func New(ports []*Port, ct *conntrack.Table, st *State) *Dataplane {
 	return d
 }
 
-// Publish makes st the state every worker uses from its next batch on.
-func (d *Dataplane) Publish(st *State) { d.state.Store(st) }
+// Publish makes st the state every worker uses from its next batch on,
+// and the fast path's own scheduling follow it (fastnew.go).
+func (d *Dataplane) Publish(st *State) {
+	d.state.Store(st)
+	d.SyncNewFlows() // an error leaves the services to Go; the daemon's next sync reports it
+}
 
 // State returns the published state.
 func (d *Dataplane) State() *State { return d.state.Load() }

@@ -29,6 +29,7 @@ type FastPath interface {
 // connection table consult it. Call it before the workers run.
 func (d *Dataplane) SetFastPath(fp FastPath) {
 	d.fast = fp
+	d.nf, _ = fp.(NewFlowScheduler)
 	d.CT.SetOffload(offload{d: d, fp: fp})
 }
 
@@ -46,8 +47,10 @@ func outKey(c conntrack.Conn) fastpath.Key {
 	return fastpath.Key{Src: c.Real(), Dst: c.Client(), Proto: uint8(c.Proto())}
 }
 
-// Seen is the tick of the latest frame the fast path forwarded for c.
-func (o offload) Seen(c conntrack.Conn) (ipvs.Tick, bool) {
+// Seen is the tick of the latest frame the fast path forwarded for c, and
+// whether the client completed the handshake of a connection the fast path
+// scheduled (fastnew.go).
+func (o offload) Seen(c conntrack.Conn) (ipvs.Tick, bool, bool) {
 	in, out := c.Offloaded()
 	idle, seen := time.Duration(1<<62), false
 	for _, k := range [2]struct {
@@ -62,9 +65,9 @@ func (o offload) Seen(c conntrack.Conn) (ipvs.Tick, bool) {
 		}
 	}
 	if !seen {
-		return 0, false
+		return 0, false, false
 	}
-	return o.d.Tick(time.Now().Add(-idle)), true
+	return o.d.Tick(time.Now().Add(-idle)), o.acked(c), true
 }
 
 // Withdraw stops the fast path forwarding either direction of c.
@@ -263,7 +266,8 @@ func (d *Dataplane) FastCounters(t *ipvs.Table) {
 
 // fastState is the Dataplane's part of the fast path.
 type fastState struct {
-	fast     FastPath // nil: none
-	fastMu   sync.Mutex
-	fastSeen map[uint32][2]uint64 // slot → packets, bytes already folded (fastMu)
+	newFlowState          // the fast path's own scheduling (fastnew.go)
+	fast         FastPath // nil: none
+	fastMu       sync.Mutex
+	fastSeen     map[uint32][2]uint64 // slot → packets, bytes already folded (fastMu)
 }

@@ -88,6 +88,7 @@ func (w *Worker) Run() error {
 func (w *Worker) Process(frames [][]byte, meta []Meta, now time.Time) {
 	st := w.d.State()
 	tick := w.d.Tick(now)
+	w.adoptNew(tick) // flows the fast path scheduled (fastnew.go)
 	w.now = now
 	w.nbuf = 0
 	w.tun.reset()

@@ -120,6 +120,18 @@ type Scheduler interface {
 	Update(s *Service)
 }
 
+// A Sequencer is a Scheduler whose picks depend only on its own position,
+// never on the flow, the time or the destinations' connection counts (rr,
+// wrr): it can list the cycle it walks, so that lvsd's kernel fast path can
+// schedule new connections itself, in the same order, without asking Go.
+type Sequencer interface {
+	// Sequence returns the destinations of s in the order a fresh scheduler
+	// (the state after Update) picks them, one whole cycle after which the
+	// picks repeat; nil when no destination is available or the cycle is
+	// longer than max.
+	Sequence(s *Service, max int) []*Dest
+}
+
 // SchedOptions are the settings of a scheduler beyond its name.
 type SchedOptions struct {
 	Flags       SchedFlags

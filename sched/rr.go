@@ -103,3 +103,17 @@ func remapCursor(old, nw []*ipvs.Dest, c int64) int64 {
 	}
 	return -1
 }
+
+// Sequence lists the available destinations in list order: the cycle of
+// Pick from the head (ipvs.Sequencer).
+func (r *RR) Sequence(s *ipvs.Service, limit int) []*ipvs.Dest {
+	var seq []*ipvs.Dest
+	n := int64(len(s.Dests))
+	for i := rrNext(s.Dests, 0, n); i >= 0; i = rrNext(s.Dests, i+1, n) {
+		if len(seq) == limit {
+			return nil
+		}
+		seq = append(seq, s.Dests[i])
+	}
+	return seq
+}

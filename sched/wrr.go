@@ -158,3 +158,39 @@ func gcd(a, b int32) int32 {
 	}
 	return a
 }
+
+// Sequence is the cycle of picks from the state Update leaves (cursor at
+// the head, cw = mw), walked with the same wrrWalk as Pick: every available
+// destination appears weight/gcd times, so the cycle is that long
+// (ipvs.Sequencer).
+func (w *WRR) Sequence(s *ipvs.Service, limit int) []*ipvs.Dest {
+	var g, maxw int32
+	n := 0
+	for _, d := range s.Dests {
+		if d.Weight > 0 {
+			g = gcd(g, d.Weight)
+		}
+		maxw = max(maxw, d.Weight)
+	}
+	di := max(g, 1)
+	mw := maxw - (di - 1)
+	for _, d := range s.Dests {
+		if d.Available() {
+			n += int(d.Weight / di)
+		}
+	}
+	if n == 0 || n > limit {
+		return nil
+	}
+	seq := make([]*ipvs.Dest, 0, n)
+	c, cw := -1, mw
+	for range n {
+		var d *ipvs.Dest
+		d, c, cw = wrrWalk(s.Dests, c, cw, di, mw)
+		if d == nil {
+			return nil
+		}
+		seq = append(seq, d)
+	}
+	return seq
+}

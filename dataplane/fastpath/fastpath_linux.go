@@ -43,6 +43,9 @@ type FastPath struct {
 	filter   *ebpf.Program
 	slots    int
 
+	nmu sync.Mutex  // guards nf's writers and its reader
+	nf  newFlowMaps // the new-flow path (newflow.go)
+
 	mu    sync.Mutex // guards the fields below
 	links []link.Link
 	key   [keyLen]byte   // scratch for the calls, so they do not allocate
@@ -88,14 +91,18 @@ func Open(c Config) (_ *FastPath, err error) {
 		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
 	f.per = make([]counter, ncpu)
+	if err := f.nf.open(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	maps := progMaps{flows: f.flows.FD(), counters: f.counters.FD(), services: f.nf.services.FD(),
+		seq: f.nf.seq.FD(), targets: f.nf.targets.FD(), events: f.nf.events.FD()}
 	f.tcx, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "lvs_fastpath", Type: ebpf.SchedCLS,
-		AttachType: ebpf.AttachTCXIngress, License: "GPL",
-		Instructions: tcxProgram(f.flows.FD(), f.counters.FD())})
+		AttachType: ebpf.AttachTCXIngress, License: "GPL", Instructions: tcxProgram(maps)})
 	if err != nil {
 		return nil, fmt.Errorf("%w: loading the tcx program: %w", ErrUnsupported, err)
 	}
 	f.filter, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "lvs_sockfilter", Type: ebpf.SocketFilter,
-		License: "GPL", Instructions: filterProgram(f.flows.FD())})
+		License: "GPL", Instructions: filterProgram(maps)})
 	if err != nil {
 		return nil, fmt.Errorf("%w: loading the socket filter: %w", ErrUnsupported, err)
 	}
@@ -206,6 +213,7 @@ func (f *FastPath) Close() error {
 			errs = append(errs, m.Close())
 		}
 	}
+	errs = append(errs, f.nf.close()...)
 	return errors.Join(errs...)
 }
 
@@ -234,9 +242,14 @@ func (f *FastPath) Simulate(frame []byte, ifindex int) (forwarded bool, out []by
 // tcActRedirect is TC_ACT_REDIRECT, what bpf_redirect returns.
 const tcActRedirect = 7
 
-// Flush removes every flow: from the next frame on, everything goes to the
-// Go path (a router that stops being active must not go on forwarding).
+// Flush removes every flow and every service the fast path schedules:
+// from the next frame on, everything goes to the Go path (a router that
+// stops being active must not go on forwarding).
 func (f *FastPath) Flush() error {
+	var errs []error
+	if err := f.SetServices(nil); err != nil {
+		errs = append(errs, err)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var keys [][keyLen]byte
@@ -244,7 +257,6 @@ func (f *FastPath) Flush() error {
 	for it.Next(unsafe.Pointer(&f.key), unsafe.Pointer(&f.val)) {
 		keys = append(keys, f.key)
 	}
-	var errs []error
 	if err := it.Err(); err != nil {
 		errs = append(errs, fmt.Errorf("listing fast-path flows: %w", err))
 	}

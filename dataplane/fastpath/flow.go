@@ -77,6 +77,11 @@ const (
 	flagUDP      = 2 // a zero UDP checksum stays zero (BPF_F_MARK_MANGLED_0)
 	flagWithdraw = 4 // being removed: punt to the Go path
 	flagSynAck   = 8 // forward a SYN-ACK too (the reply direction of a NAT connection being opened)
+	// flagSyn forwards the client's SYN too: the client direction of a flow
+	// the fast path scheduled itself (newflow.go), until the client's next
+	// segment, which swaps it for flagAcked.
+	flagSyn   = 16
+	flagAcked = 32 // the client sent a segment after its SYN
 )
 
 // marshal encodes the action for the map entry of key k.

@@ -72,14 +72,19 @@ const (
 	lCsum    = "csum"
 	lShot    = "shot"
 	lFlags   = "flags"
+	lPureSYN = "puresyn"
+	lNoAck   = "noack"
 )
 
 // classify emits the decision both programs share. With the context in
 // R1 it leaves R6 = context, R7 = the flow's map value, R8 = the protocol,
-// and falls through when the fast path takes the frame; otherwise it jumps
-// to lPunt. The socket filter and the tcx program must decide alike, or a
-// frame would be lost (taken from the socket, left by tcx) or sent twice.
-func classify(flows int) asm.Instructions {
+// R9 = the TCP flags, and falls through when the fast path takes the frame;
+// otherwise it jumps to lPunt, or for a frame of no flow to miss (the
+// socket filter's new-flow path, newflow.go). The socket filter and the
+// tcx program must decide alike, or a frame would be lost (taken from the
+// socket, left by tcx) or sent twice: the filter, which runs first, makes
+// the entry of a flow it schedules before tcx looks.
+func classify(flows int, miss string) asm.Instructions {
 	return asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.LoadMem(asm.R0, asm.R6, skbPktType, asm.Word),
@@ -133,7 +138,7 @@ func classify(flows int) asm.Instructions {
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, stKey),
 		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, lPunt),
+		asm.JEq.Imm(asm.R0, 0, miss),
 		asm.Mov.Reg(asm.R7, asm.R0),
 		// The flow must arrive where lvsd saw it, and not be withdrawn.
 		asm.LoadMem(asm.R1, asm.R7, valIn, asm.Word),
@@ -146,11 +151,17 @@ func classify(flows int) asm.Instructions {
 		asm.Mov.Reg(asm.R2, asm.R9),
 		asm.And.Imm(asm.R2, tcpSYN),
 		asm.JEq.Imm(asm.R2, 0, lFlags),
-		asm.And.Imm(asm.R1, flagSynAck), // a SYN: only a SYN-ACK, and only where installed to take it
-		asm.JEq.Imm(asm.R1, 0, lPunt),
+		// A SYN: a SYN-ACK where installed to take it (flagSynAck), a
+		// client's SYN where the fast path scheduled the flow (flagSyn:
+		// a retransmission goes to the same real server).
 		asm.Mov.Reg(asm.R2, asm.R9),
 		asm.And.Imm(asm.R2, tcpSYNACK),
-		asm.JNE.Imm(asm.R2, tcpSYNACK, lPunt),
+		asm.JNE.Imm(asm.R2, tcpSYNACK, lPureSYN),
+		asm.And.Imm(asm.R1, flagSynAck),
+		asm.JEq.Imm(asm.R1, 0, lPunt),
+		asm.Ja.Label(lFlags),
+		asm.And.Imm(asm.R1, flagSyn).WithSymbol(lPureSYN),
+		asm.JEq.Imm(asm.R1, 0, lPunt),
 		// Over the egress MTU and not a GSO super-frame: Go answers it.
 		asm.LoadMem(asm.R1, asm.R6, skbLen, asm.Word).WithSymbol(lFlags),
 		asm.LoadMem(asm.R2, asm.R7, valMaxLen, asm.Word),
@@ -164,24 +175,44 @@ func classify(flows int) asm.Instructions {
 // filterProgram is the socket filter for lvsd's packet sockets: 0 (not
 // for this socket) for a frame the tcx program forwards, the whole frame
 // otherwise.
-func filterProgram(flows int) asm.Instructions {
-	insns := classify(flows)
-	return append(insns,
+func filterProgram(m progMaps) asm.Instructions {
+	insns := classify(m.flows, lNew)
+	insns = append(insns,
 		asm.Mov.Imm(asm.R0, 0),
 		asm.Return(),
 		asm.Mov.Imm(asm.R0, -1).WithSymbol(lPunt),
 		asm.Return(),
 	)
+	return append(insns, newFlow(m)...)
+}
+
+// progMaps are the file descriptors of the maps the programs use.
+type progMaps struct {
+	flows, counters, services, seq, targets, events int
 }
 
 // tcxProgram is the tcx ingress program: it rewrites and redirects a frame
 // the fast path takes and passes every other frame on (to the kernel guard
 // and lvsd's packet sockets, which already have their copy).
-func tcxProgram(flows, counters int) asm.Instructions {
-	insns := classify(flows)
+func tcxProgram(m progMaps) asm.Instructions {
+	flows, counters := m.flows, m.counters
+	insns := classify(flows, lPunt)
 	return append(insns,
+		// The first segment after the SYN of a flow the fast path scheduled
+		// completes the handshake: the connection table learns it from
+		// flagAcked (FastPath.Idle) and steps the entry to ESTABLISHED.
+		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word),
+		asm.Mov.Reg(asm.R2, asm.R1),
+		asm.And.Imm(asm.R2, flagSyn),
+		asm.JEq.Imm(asm.R2, 0, lNoAck),
+		asm.Mov.Reg(asm.R2, asm.R9),
+		asm.And.Imm(asm.R2, tcpSYN),
+		asm.JNE.Imm(asm.R2, 0, lNoAck),
+		asm.And.Imm(asm.R1, ^flagSyn),
+		asm.Or.Imm(asm.R1, flagAcked),
+		asm.StoreMem(asm.R7, valFlags, asm.R1, asm.Word),
 		// The flow was seen now.
-		asm.FnKtimeGetCoarseNs.Call(),
+		asm.FnKtimeGetCoarseNs.Call().WithSymbol(lNoAck),
 		asm.StoreMem(asm.R7, valSeen, asm.R0, asm.DWord),
 		// Per-destination counters (a per-CPU array: no atomics).
 		asm.LoadMem(asm.R1, asm.R7, valSlot, asm.Word),

@@ -1,0 +1,211 @@
+package dataplane
+
+import (
+	"net/netip"
+	"sync"
+
+	"lvs/conntrack"
+	"lvs/dataplane/fastpath"
+	"lvs/ipvs"
+)
+
+// NewFlowScheduler is a FastPath that also schedules the new TCP
+// connections of some virtual services itself, in the kernel, in the
+// order of the services' own schedulers (*fastpath.FastPath; see
+// fastpath/newflow.go). A connection through such a service reaches the Go
+// path first with its FIN or RST; the workers adopt every flow it
+// scheduled into the connection table before they look at a frame.
+type NewFlowScheduler interface {
+	FastPath
+	SetServices(svcs []fastpath.Service) error
+	PendingNewFlows() bool
+	NewFlows(fn func(fastpath.NewFlow)) int
+	Acked(k fastpath.Key) (acked, ok bool)
+}
+
+// maxCycle bounds a service's scheduling cycle in the fast path (wrr's is
+// the sum of the weights over their gcd); a longer one stays in Go.
+const maxCycle = 4096
+
+// newFlowState is the Dataplane's part of the new-flow path.
+type newFlowState struct {
+	nf     NewFlowScheduler // nil: the fast path schedules nothing
+	syncMu sync.Mutex       // serialises SyncNewFlows
+}
+
+// SyncNewFlows hands the fast path the services of the published state
+// whose new connections it can schedule exactly as the Go path would, and
+// takes back the others. The daemon calls it on every change it publishes
+// and a few times a second (next hops resolve, the table's pressure
+// changes). Which services qualify: TCP, IPv4, not a firewall mark, not
+// persistent, a scheduler that is a fixed cycle (rr, wrr: ipvs.Sequencer),
+// NAT or direct routing, no connection thresholds, no FTP helper, owned
+// here, every real server of the cycle with a resolved next hop; and none
+// while the connection table is under pressure (secure_tcp and the drop
+// strategies act in Go).
+func (d *Dataplane) SyncNewFlows() error {
+	if d.nf == nil {
+		return nil
+	}
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
+	st := d.State()
+	var svcs []fastpath.Service
+	if st != nil && st.Table != nil && !d.CT.Pressure() {
+		for _, s := range st.Table.Services() {
+			if fs, ok := d.newFlowService(st, s); ok {
+				svcs = append(svcs, fs)
+			}
+		}
+	}
+	return d.nf.SetServices(svcs)
+}
+
+// newFlowService describes s for the fast path, false when it does not
+// qualify (SyncNewFlows).
+func (d *Dataplane) newFlowService(st *State, s *ipvs.Service) (fastpath.Service, bool) {
+	k := s.Key
+	if k.Proto != ipvs.TCP || k.FWMark != 0 || !k.Addr.Is4() || s.Persistent() {
+		return fastpath.Service{}, false
+	}
+	vip := netip.AddrPortFrom(k.Addr, k.Port)
+	pi, owned := st.Owned.Port(k.Addr.As4())
+	seqr, fixed := s.Sched.(ipvs.Sequencer)
+	if !owned || !fixed || st.NAT.helper(vip) {
+		return fastpath.Service{}, false
+	}
+	seq := seqr.Sequence(s, maxCycle)
+	if seq == nil {
+		return fastpath.Service{}, false
+	}
+	in := d.Ports[pi]
+	fs := fastpath.Service{VIP: vip, In: in.Ifindex, Seq: make([]int, 0, len(seq))}
+	index := make(map[ipvs.DestID]int, len(seq))
+	for _, dst := range seq {
+		i, seen := index[dst.ID]
+		if !seen {
+			t, ok := d.newFlowTarget(st, s, dst, in)
+			if !ok {
+				return fastpath.Service{}, false
+			}
+			i = len(fs.Targets)
+			index[dst.ID] = i
+			fs.Targets = append(fs.Targets, t)
+		}
+		fs.Seq = append(fs.Seq, i)
+	}
+	for _, dst := range s.Dests {
+		if dst.UThreshold != 0 || dst.LThreshold != 0 {
+			return fastpath.Service{}, false // overload comes and goes with the counts
+		}
+	}
+	return fs, true
+}
+
+// newFlowTarget is destination dst of s as the fast path forwards to it:
+// the client direction through the real server's port, and for NAT the
+// reply direction back out of in, the VIP's port.
+func (d *Dataplane) newFlowTarget(st *State, s *ipvs.Service, dst *ipvs.Dest, in *Port) (fastpath.Target, bool) {
+	if !dst.Addr.Is4() || dst.Method != ipvs.Masq && dst.Method != ipvs.Route {
+		return fastpath.Target{}, false
+	}
+	slot := uint32(dst.ID) * 2
+	if int(slot)+1 >= d.fast.Slots() {
+		return fastpath.Target{}, false
+	}
+	out, hop, ok := st.Routes.Lookup(dst.Addr.As4())
+	if !ok {
+		return fastpath.Target{}, false
+	}
+	port := d.Ports[out]
+	mac, ok := port.Neigh.Lookup(hop)
+	if !ok {
+		return fastpath.Target{}, false // resolved by the Go path's first frame; the next sync takes it
+	}
+	vip := netip.AddrPortFrom(s.Key.Addr, s.Key.Port)
+	real := netip.AddrPortFrom(dst.Addr, dst.Port)
+	if dst.Port == 0 {
+		real = netip.AddrPortFrom(dst.Addr, s.Key.Port) // connPort: the client's virtual port
+	}
+	t := fastpath.Target{Real: real,
+		Fwd: fastpath.Action{DstMAC: mac, SrcMAC: port.MAC, Dst: vip, In: in.Ifindex, Out: port.Ifindex,
+			MTU: port.MTU, Slot: slot}}
+	if dst.Method == ipvs.Masq {
+		t.Fwd.Dst, t.Fwd.DecTTL = real, true
+		t.Rev = fastpath.Action{SrcMAC: in.MAC, Src: vip, In: port.Ifindex, DecTTL: true, MTU: in.MTU, Slot: slot + 1}
+		t.HasRev = true
+	}
+	return t, true
+}
+
+// AdoptNewFlows enters every flow the fast path scheduled since the last
+// call into the connection table (conntrack.Table.Adopt), marked
+// offloaded, so the Go path finds them when their FIN or RST comes. A flow
+// whose service or real server went meanwhile, or that the full table
+// refuses, is withdrawn: its next frame finds no connection, as in the
+// kernel when ip_vs_conn_new fails. Workers call it before each batch when
+// flows are pending, the daemon a few times a second; calls are serialised
+// by the fast path, so a worker returns only when every flow reported
+// before it was adopted. It returns the flows adopted and refused.
+func (d *Dataplane) AdoptNewFlows(now ipvs.Tick) (adopted, refused int) {
+	if d.nf == nil || !d.nf.PendingNewFlows() {
+		return 0, 0
+	}
+	st := d.State()
+	d.nf.NewFlows(func(f fastpath.NewFlow) {
+		if d.adopt(st, f, now) {
+			adopted++
+		} else {
+			refused++
+		}
+	})
+	return adopted, refused
+}
+
+func (d *Dataplane) adopt(st *State, f fastpath.NewFlow, now ipvs.Tick) bool {
+	k := conntrack.Key{Proto: ipvs.TCP, Client: f.Client, Virtual: f.Virtual}
+	s := st.Table.Lookup(ipvs.TCP, f.Virtual.Addr(), f.Virtual.Port())
+	var dst *ipvs.Dest
+	if s != nil {
+		for _, x := range s.Dests {
+			if x.Addr == f.Real.Addr() && (x.Port == f.Real.Port() || x.Port == 0 && f.Virtual.Port() == f.Real.Port()) {
+				dst = x
+				break
+			}
+		}
+	}
+	if dst != nil {
+		if c, status := d.CT.Adopt(s, dst, k, now); status == conntrack.Scheduled {
+			d.CT.SetOffloaded(c.Handle, conntrack.DirInput, true)
+			if c.Method() == ipvs.Masq {
+				d.CT.SetOffloaded(c.Handle, conntrack.DirOutput, true)
+			}
+			return true
+		}
+	}
+	d.fast.Withdraw(fastpath.Key{Src: f.Client, Dst: f.Virtual, Proto: uint8(ipvs.TCP)})
+	d.fast.Withdraw(fastpath.Key{Src: f.Real, Dst: f.Client, Proto: uint8(ipvs.TCP)})
+	return false
+}
+
+// acked reports whether the client of c, a connection the fast path
+// scheduled, has sent a segment after its SYN.
+func (o offload) acked(c conntrack.Conn) bool {
+	if c.Proto() != ipvs.TCP || c.State() != conntrack.StateSynRecv || o.d.nf == nil {
+		return false
+	}
+	acked, _ := o.d.nf.Acked(inKey(c))
+	return acked
+}
+
+// adoptNew adopts the fast path's new flows before a batch, counting them
+// as installs (a flow the kernel scheduled is offloaded from its SYN on).
+func (w *Worker) adoptNew(now ipvs.Tick) {
+	if w.d.nf == nil {
+		return
+	}
+	if a, r := w.d.AdoptNewFlows(now); a+r > 0 {
+		w.C.FastInstalls.Add(uint64(a))
+		w.C.FastErrors.Add(uint64(r))
+	}
+}

@@ -1,0 +1,314 @@
+package fastpath
+
+import (
+	"encoding/binary"
+	"net/netip"
+
+	"github.com/cilium/ebpf/asm"
+)
+
+// New flows in the kernel. A TCP SYN that opens a connection to a virtual
+// service lvsd has handed to the fast path (SetServices) is scheduled by
+// the socket filter itself, the first program to see the frame: it takes
+// the next destination of the service's cycle (the scheduler's own
+// sequence, ipvs.Sequencer, read with one atomic add per SYN), writes the
+// flow's entries — the client direction, and for NAT the reply direction,
+// from per-destination templates the client's address and port are filled
+// into — and reports the flow to lvsd in a ring buffer without waking it.
+// tcx then finds the entry and forwards the SYN like any other frame. A
+// connection through such a service costs the Go path nothing until its
+// FIN or RST; lvsd adopts the flow into its connection table from the ring
+// (Dataplane.AdoptNewFlows) before it looks at any punted frame, so the
+// table knows every flow whose frames it sees.
+//
+// Anything the filter cannot do — the ring is full, an entry cannot be
+// written, the service is not there — punts the SYN to the Go path
+// unchanged, which schedules it as before.
+
+// A Target is one real server of a service the fast path schedules.
+type Target struct {
+	// Real is the real server's address and port, as the connection table
+	// records it.
+	Real netip.AddrPort
+	// Fwd is the client direction. Its Src is ignored: every flow keeps
+	// its client's address and port.
+	Fwd Action
+	// Rev, with HasRev (NAT), is the reply direction. Its Dst, DstMAC and
+	// Out are ignored: the reply goes back to the client through the port
+	// and previous hop the SYN came from.
+	Rev    Action
+	HasRev bool
+}
+
+// A Service is a virtual service whose new TCP connections the fast path
+// schedules.
+type Service struct {
+	VIP netip.AddrPort
+	In  int // ifindex the VIP's frames arrive on
+	// Seq is the scheduling cycle: indexes into Targets, taken in order
+	// and again from the start.
+	Seq     []int
+	Targets []Target
+}
+
+// A NewFlow is a connection the fast path scheduled, as it reports it.
+type NewFlow struct {
+	Client, Virtual, Real netip.AddrPort
+	In                    int // ifindex the SYN arrived on
+}
+
+// Map sizes and record layouts of the new-flow path. seq and targets are
+// double-buffered: SetServices writes the half the services do not point
+// at, then points them at it.
+const (
+	maxServices  = 4096
+	seqHalf      = 1 << 15 // scheduling-cycle slots per half
+	targetHalf   = 1 << 13 // destination templates per half
+	eventRingLen = 1 << 22 // bytes: ~170k flows between two drains
+
+	svcKeyLen = 8 // VIP, port, protocol
+	// The service value.
+	svcIn      = 0
+	svcSeqBase = 4
+	svcSeqLen  = 8
+	svcCounter = 16 // u64, atomically incremented per SYN
+	svcValLen  = 24
+
+	// The target value: two flow values, then the real server.
+	tgtRev    = valueLen
+	tgtFlags  = 2 * valueLen // tgtHasRev
+	tgtReal   = tgtFlags + 4
+	tgtRPort  = tgtFlags + 8
+	tgtLen    = tgtFlags + 16
+	tgtHasRev = 1
+
+	// The event record.
+	evClient = 0
+	evVIP    = 4
+	evPorts  = 8 // client port, virtual port
+	evReal   = 12
+	evRPort  = 16
+	evProto  = 18
+	evIn     = 20
+	evLen    = 24
+
+	rbNoWakeup = 1 // BPF_RB_NO_WAKEUP
+	noExist    = 1 // BPF_NOEXIST
+)
+
+// Stack of the new-flow path, below classify's.
+const (
+	stVal  = -128 // valueLen bytes
+	stRKey = stVal - keyLen
+	stSvc  = stRKey - svcKeyLen
+	stIdx  = stSvc - 8
+)
+
+// Labels of the new-flow path.
+const (
+	lNew     = "new"
+	lUndo    = "undo"
+	lDiscard = "discard"
+	lEvent   = "event"
+)
+
+// fetchAdd emits `src = atomic_fetch_add((u64 *)(dst + off), src)`.
+// cilium/ebpf v0.22.0's encoder takes the immediate of an atomic
+// instruction from its Constant, not from the opcode FetchAdd.Mem sets, and
+// would emit a plain add (no fetch): the immediate is set here, BPF_ADD |
+// BPF_FETCH. TestNewFlowSchedulesInKernel fails without it.
+func fetchAdd(dst, src asm.Register, off int16) asm.Instruction {
+	ins := asm.FetchAdd.Mem(dst, src, asm.DWord, off)
+	ins.Constant = 0x01
+	return ins
+}
+
+// copyValue copies valueLen bytes at off in the target (R7) to stVal.
+func copyValue(off int16) asm.Instructions {
+	var insns asm.Instructions
+	for i := int16(0); i < valueLen; i += 8 {
+		insns = append(insns,
+			asm.LoadMem(asm.R0, asm.R7, off+i, asm.DWord),
+			asm.StoreMem(asm.RFP, stVal+i, asm.R0, asm.DWord))
+	}
+	return insns
+}
+
+// newFlow is the socket filter's new-flow path, entered from classify on
+// a miss with R6 = context, R8 = protocol, R9 = TCP flags and the flow's
+// key at stKey. It returns 0 (tcx forwards the SYN) or jumps to lPunt.
+func newFlow(m progMaps) asm.Instructions {
+	insns := asm.Instructions{
+		asm.JNE.Imm(asm.R8, protoTCP, lPunt).WithSymbol(lNew),
+		asm.Mov.Reg(asm.R0, asm.R9),
+		asm.And.Imm(asm.R0, tcpSYNACK),
+		asm.JNE.Imm(asm.R0, tcpSYN, lPunt), // a SYN without ACK opens a connection
+		// The service: VIP, port, protocol.
+		asm.LoadMem(asm.R0, asm.RFP, stDst, asm.Word),
+		asm.StoreMem(asm.RFP, stSvc, asm.R0, asm.Word),
+		asm.LoadMem(asm.R0, asm.RFP, stPorts+2, asm.Half),
+		asm.StoreMem(asm.RFP, stSvc+4, asm.R0, asm.Half),
+		asm.StoreImm(asm.RFP, stSvc+6, protoTCP, asm.Half),
+		asm.LoadMapPtr(asm.R1, m.services),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stSvc),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, lPunt),
+		asm.LoadMem(asm.R1, asm.R0, svcIn, asm.Word),
+		asm.LoadMem(asm.R2, asm.R6, skbIfindex, asm.Word),
+		asm.JNE.Reg(asm.R1, asm.R2, lPunt),
+		asm.LoadMem(asm.R3, asm.R0, svcSeqLen, asm.Word),
+		asm.JEq.Imm(asm.R3, 0, lPunt),
+		asm.LoadMem(asm.R4, asm.R0, svcSeqBase, asm.Word),
+		// The next slot of the cycle: counter++ mod length.
+		asm.Mov.Imm(asm.R1, 1),
+		fetchAdd(asm.R0, asm.R1, svcCounter),
+		asm.Mod.Reg(asm.R1, asm.R3),
+		asm.Add.Reg(asm.R1, asm.R4),
+		asm.StoreMem(asm.RFP, stIdx, asm.R1, asm.Word),
+		asm.LoadMapPtr(asm.R1, m.seq),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stIdx),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, lPunt),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),
+		asm.StoreMem(asm.RFP, stIdx, asm.R1, asm.Word),
+		asm.LoadMapPtr(asm.R1, m.targets),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stIdx),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, lPunt),
+		asm.Mov.Reg(asm.R7, asm.R0),
+		// Room for the report first: without it the flow is not made.
+		asm.LoadMapPtr(asm.R1, m.events),
+		asm.Mov.Imm(asm.R2, evLen),
+		asm.Mov.Imm(asm.R3, 0),
+		asm.FnRingbufReserve.Call(),
+		asm.JEq.Imm(asm.R0, 0, lPunt),
+		asm.Mov.Reg(asm.R8, asm.R0),
+	}
+	// The client direction: the template with the client's address and
+	// port as the (unchanged) source.
+	insns = append(insns, copyValue(0)...)
+	insns = append(insns,
+		asm.LoadMem(asm.R0, asm.RFP, stSrc, asm.Word),
+		asm.StoreMem(asm.RFP, stVal+valAddrs, asm.R0, asm.Word),
+		asm.LoadMem(asm.R0, asm.RFP, stPorts, asm.Half),
+		asm.StoreMem(asm.RFP, stVal+valPorts, asm.R0, asm.Half),
+		asm.LoadMapPtr(asm.R1, m.flows),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stKey),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, stVal),
+		asm.Mov.Imm(asm.R4, noExist),
+		asm.FnMapUpdateElem.Call(),
+		asm.JNE.Imm(asm.R0, 0, lDiscard),
+		asm.LoadMem(asm.R0, asm.R7, tgtFlags, asm.Word),
+		asm.And.Imm(asm.R0, tgtHasRev),
+		asm.JEq.Imm(asm.R0, 0, lEvent),
+	)
+	// The reply direction: back to the client's address and port, to the
+	// MAC the SYN came from, through the port it came in.
+	insns = append(insns, copyValue(tgtRev)...)
+	insns = append(insns,
+		asm.LoadMem(asm.R0, asm.RFP, stSrc, asm.Word),
+		asm.StoreMem(asm.RFP, stVal+valAddrs+4, asm.R0, asm.Word),
+		asm.LoadMem(asm.R0, asm.RFP, stPorts, asm.Half),
+		asm.StoreMem(asm.RFP, stVal+valPorts+2, asm.R0, asm.Half),
+		asm.LoadMem(asm.R0, asm.R6, skbIfindex, asm.Word),
+		asm.StoreMem(asm.RFP, stVal+valOut, asm.R0, asm.Word),
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Imm(asm.R2, 6), // the frame's source MAC
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, stVal+valDstMAC),
+		asm.Mov.Imm(asm.R4, 6),
+		asm.FnSkbLoadBytes.Call(),
+		asm.JNE.Imm(asm.R0, 0, lUndo),
+		// Its key: real server → client.
+		asm.LoadMem(asm.R0, asm.R7, tgtReal, asm.Word),
+		asm.StoreMem(asm.RFP, stRKey, asm.R0, asm.Word),
+		asm.LoadMem(asm.R0, asm.RFP, stSrc, asm.Word),
+		asm.StoreMem(asm.RFP, stRKey+4, asm.R0, asm.Word),
+		asm.LoadMem(asm.R0, asm.R7, tgtRPort, asm.Half),
+		asm.StoreMem(asm.RFP, stRKey+8, asm.R0, asm.Half),
+		asm.LoadMem(asm.R0, asm.RFP, stPorts, asm.Half),
+		asm.StoreMem(asm.RFP, stRKey+10, asm.R0, asm.Half),
+		asm.StoreImm(asm.RFP, stRKey+12, protoTCP, asm.Word),
+		asm.LoadMapPtr(asm.R1, m.flows),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stRKey),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, stVal),
+		asm.Mov.Imm(asm.R4, noExist),
+		asm.FnMapUpdateElem.Call(),
+		asm.JNE.Imm(asm.R0, 0, lUndo),
+		// The report.
+		asm.LoadMem(asm.R0, asm.RFP, stSrc, asm.Word).WithSymbol(lEvent),
+		asm.StoreMem(asm.R8, evClient, asm.R0, asm.Word),
+		asm.LoadMem(asm.R0, asm.RFP, stDst, asm.Word),
+		asm.StoreMem(asm.R8, evVIP, asm.R0, asm.Word),
+		asm.LoadMem(asm.R0, asm.RFP, stPorts, asm.Word),
+		asm.StoreMem(asm.R8, evPorts, asm.R0, asm.Word),
+		asm.LoadMem(asm.R0, asm.R7, tgtReal, asm.Word),
+		asm.StoreMem(asm.R8, evReal, asm.R0, asm.Word),
+		asm.LoadMem(asm.R0, asm.R7, tgtRPort, asm.Half),
+		asm.StoreMem(asm.R8, evRPort, asm.R0, asm.Half),
+		asm.StoreImm(asm.R8, evProto, protoTCP, asm.Half),
+		asm.LoadMem(asm.R0, asm.R6, skbIfindex, asm.Word),
+		asm.StoreMem(asm.R8, evIn, asm.R0, asm.Word),
+		asm.Mov.Reg(asm.R1, asm.R8),
+		asm.Mov.Imm(asm.R2, rbNoWakeup),
+		asm.FnRingbufSubmit.Call(),
+		asm.Mov.Imm(asm.R0, 0),
+		asm.Return(),
+		// The reply direction failed: take the client direction back.
+		asm.LoadMapPtr(asm.R1, m.flows).WithSymbol(lUndo),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stKey),
+		asm.FnMapDeleteElem.Call(),
+		asm.Mov.Reg(asm.R1, asm.R8).WithSymbol(lDiscard),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.FnRingbufDiscard.Call(),
+		asm.Ja.Label(lPunt),
+	)
+	return insns
+}
+
+// marshalTarget encodes t as the program copies it: the two flow values
+// with zero client address and port (the program writes the client's in;
+// the checksum differences do not depend on them, since the client's
+// words are both removed and added), then the real server.
+func marshalTarget(t Target, vip netip.AddrPort, b *[tgtLen]byte) {
+	*b = [tgtLen]byte{}
+	client := netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	fwd := t.Fwd
+	fwd.Src = client
+	fwd.SynAck = false
+	var v [valueLen]byte
+	fwd.marshal(Key{Src: client, Dst: vip, Proto: protoTCP}, &v)
+	binary.LittleEndian.PutUint32(v[valFlags:], binary.LittleEndian.Uint32(v[valFlags:])|flagSyn)
+	copy(b[:valueLen], v[:])
+	if t.HasRev {
+		rev := t.Rev
+		rev.Dst = client
+		rev.SynAck = true
+		rev.marshal(Key{Src: t.Real, Dst: client, Proto: protoTCP}, &v)
+		copy(b[tgtRev:], v[:])
+		binary.LittleEndian.PutUint32(b[tgtFlags:], tgtHasRev)
+	}
+	r := t.Real.Addr().As4()
+	copy(b[tgtReal:], r[:])
+	binary.BigEndian.PutUint16(b[tgtRPort:], t.Real.Port())
+}
+
+// parseNewFlow decodes an event record.
+func parseNewFlow(b []byte) (NewFlow, bool) {
+	if len(b) < evLen {
+		return NewFlow{}, false
+	}
+	ap := func(a, p int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[a:a+4])), binary.BigEndian.Uint16(b[p:]))
+	}
+	return NewFlow{Client: ap(evClient, evPorts), Virtual: ap(evVIP, evPorts+2), Real: ap(evReal, evRPort),
+		In: int(binary.LittleEndian.Uint32(b[evIn:]))}, true
+}

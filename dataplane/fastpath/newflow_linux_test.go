@@ -1,0 +1,160 @@
+package fastpath
+
+import (
+	"net/netip"
+	"testing"
+
+	"lvs/frame"
+	"lvs/internal/frametest"
+)
+
+var (
+	rip2      = netip.MustParseAddrPort("10.0.0.3:8080")
+	clientMAC = frame.MAC{2, 0, 0, 0, 0, 0xcc}
+)
+
+// natService is a NAT service of vip over rip and rip2 with cycle seq.
+func natService(seq ...int) Service {
+	target := func(r netip.AddrPort, slot uint32) Target {
+		return Target{Real: r,
+			Fwd: Action{DstMAC: rsMAC, SrcMAC: outMAC, Dst: r, In: loIndex, Out: outIndex, DecTTL: true, MTU: 1500, Slot: slot},
+			Rev: Action{SrcMAC: outMAC, Src: vip, In: loIndex, DecTTL: true, MTU: 1500, Slot: slot + 1}, HasRev: true}
+	}
+	return Service{VIP: vip, In: loIndex, Seq: seq, Targets: []Target{target(rip, 2), target(rip2, 4)}}
+}
+
+func clientN(i int) netip.AddrPort {
+	return netip.AddrPortFrom(client.Addr(), uint16(40000+i))
+}
+
+// TestNewFlowSchedulesInKernel runs a connection's frames through both
+// programs as the kernel does (socket filter first, then tcx): the SYNs are
+// scheduled in the service's cycle, the real server's SYN-ACK and the
+// client's ACK are forwarded, the flows are reported in order, and
+// everything the path must not take is punted.
+func TestNewFlowSchedulesInKernel(t *testing.T) {
+	f := openForTest(t)
+	if err := f.SetServices([]Service{natService(0, 1, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.AddrPort{rip, rip2, rip, rip, rip2}
+	for i, r := range want {
+		syn := frametest.TCPSyn(clientN(i), vip, frametest.WithDstMAC(hostMAC), frametest.WithSrcMAC(clientMAC))
+		if ret := runFilter(t, f.filter, syn); ret != 0 {
+			t.Fatalf("SYN %d: the socket filter kept it (returned %d), want it scheduled", i, ret)
+		}
+		ret, out := run(t, f.tcx, syn)
+		if ret != tcActRedirect {
+			t.Fatalf("SYN %d: tcx verdict %d, want redirect", i, ret)
+		}
+		frametest.Check(t, out, frametest.DstAddr(r.Addr()), frametest.DstPort(r.Port()),
+			frametest.SrcAddr(client.Addr()), frametest.SrcPort(clientN(i).Port()), frametest.TTL(63),
+			frametest.DstMAC(rsMAC), frametest.SrcMAC(outMAC), frametest.SumsOK())
+		// The real server's answer goes back to the client as the VIP.
+		synAck := frametest.TCP(r, clientN(i), frame.SYN|frame.ACK, nil, frametest.WithDstMAC(hostMAC))
+		ret, out = run(t, f.tcx, synAck)
+		if ret != tcActRedirect {
+			t.Fatalf("SYN-ACK %d: tcx verdict %d, want redirect", i, ret)
+		}
+		frametest.Check(t, out, frametest.SrcAddr(vip.Addr()), frametest.SrcPort(vip.Port()),
+			frametest.DstAddr(client.Addr()), frametest.DstPort(clientN(i).Port()),
+			frametest.DstMAC(clientMAC), frametest.SrcMAC(outMAC), frametest.SumsOK())
+	}
+	var got []NewFlow
+	if n := f.NewFlows(func(nf NewFlow) { got = append(got, nf) }); n != len(want) {
+		t.Fatalf("NewFlows reported %d flows, want %d", n, len(want))
+	}
+	for i, nf := range got {
+		if w := (NewFlow{Client: clientN(i), Virtual: vip, Real: want[i], In: loIndex}); nf != w {
+			t.Errorf("flow %d = %+v, want %+v", i, nf, w)
+		}
+	}
+	if f.PendingNewFlows() {
+		t.Error("PendingNewFlows after a drain")
+	}
+
+	// A retransmitted SYN goes to the same server and is not a new flow.
+	syn := frametest.TCPSyn(clientN(1), vip, frametest.WithDstMAC(hostMAC))
+	if ret := runFilter(t, f.filter, syn); ret != 0 {
+		t.Fatalf("retransmitted SYN: filter returned %d", ret)
+	}
+	if ret, out := run(t, f.tcx, syn); ret != tcActRedirect {
+		t.Fatalf("retransmitted SYN: tcx verdict %d", ret)
+	} else {
+		frametest.Check(t, out, frametest.DstAddr(rip2.Addr()), frametest.SumsOK())
+	}
+	// The client's ACK completes the handshake; a SYN after it is Go's.
+	ack := frametest.TCP(clientN(1), vip, frame.ACK, nil, frametest.WithDstMAC(hostMAC))
+	if ret, _ := run(t, f.tcx, ack); ret != tcActRedirect {
+		t.Fatalf("ACK: tcx verdict %d", ret)
+	}
+	if acked, ok := f.Acked(Key{Src: clientN(1), Dst: vip, Proto: frame.ProtoTCP}); !ok || !acked {
+		t.Errorf("Acked after the client's ACK = %v, %v; want true, true", acked, ok)
+	}
+	if ret := runFilter(t, f.filter, syn); ret == 0 {
+		t.Error("a SYN after the handshake was taken by the fast path")
+	}
+	if f.NewFlows(func(NewFlow) {}) != 0 {
+		t.Error("retransmission reported as a new flow")
+	}
+
+	punted := []struct {
+		name string
+		f    []byte
+	}{
+		{"other port", frametest.TCPSyn(clientN(9), netip.AddrPortFrom(vip.Addr(), 443), frametest.WithDstMAC(hostMAC))},
+		{"syn-ack to vip", frametest.TCP(clientN(9), vip, frame.SYN|frame.ACK, nil, frametest.WithDstMAC(hostMAC))},
+		{"ack of no flow", frametest.TCP(clientN(9), vip, frame.ACK, nil, frametest.WithDstMAC(hostMAC))},
+		{"udp", frametest.UDP(clientN(9), vip, []byte("x"), frametest.WithDstMAC(hostMAC))},
+	}
+	for _, p := range punted {
+		if ret := runFilter(t, f.filter, p.f); ret == 0 {
+			t.Errorf("%s: the socket filter took it", p.name)
+		}
+		if ret, _ := run(t, f.tcx, p.f); ret != tcxNextRet {
+			t.Errorf("%s: tcx verdict %d, want next", p.name, ret)
+		}
+	}
+	// Without the service, SYNs go to Go.
+	if err := f.SetServices(nil); err != nil {
+		t.Fatal(err)
+	}
+	if ret := runFilter(t, f.filter, frametest.TCPSyn(clientN(20), vip, frametest.WithDstMAC(hostMAC))); ret == 0 {
+		t.Error("a SYN to a removed service was taken")
+	}
+	if f.NewFlows(func(NewFlow) {}) != 0 {
+		t.Error("flows reported after the services were removed")
+	}
+}
+
+// TestSetServicesKeepsCycle: setting the same services again does not
+// restart the cycle; a change restarts it from the head.
+func TestSetServicesKeepsCycle(t *testing.T) {
+	f := openForTest(t)
+	if err := f.SetServices([]Service{natService(0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	dst := func(i int) netip.Addr {
+		syn := frametest.TCPSyn(clientN(100+i), vip, frametest.WithDstMAC(hostMAC))
+		if ret := runFilter(t, f.filter, syn); ret != 0 {
+			t.Fatalf("SYN %d punted", i)
+		}
+		_, out := run(t, f.tcx, syn)
+		return netip.AddrFrom4([4]byte(out[30:34]))
+	}
+	if d := dst(0); d != rip.Addr() {
+		t.Fatalf("first pick %v, want %v", d, rip.Addr())
+	}
+	if err := f.SetServices([]Service{natService(0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if d := dst(1); d != rip2.Addr() {
+		t.Errorf("after an unchanged SetServices: pick %v, want %v (the cycle goes on)", d, rip2.Addr())
+	}
+	if err := f.SetServices([]Service{natService(1, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	if d := dst(2); d != rip2.Addr() {
+		t.Errorf("after a changed SetServices: pick %v, want %v (the new cycle's head)", d, rip2.Addr())
+	}
+}
