@@ -187,6 +187,8 @@ type ConnStatus struct {
 // sessions and, per VIP, whether it is announced and why. It is part of
 // HAStatus, so lvsadm -L --daemon prints it.
 type BGPStatus struct {
+	LocalAS  uint32          `json:"local_as,omitempty"`
+	RouterID netip.Addr      `json:"router_id,omitzero"` // as the speaker runs (lvs.cf's, or the director's own address)
 	Peers    []BGPPeerStatus `json:"peers"`
 	VIPs     []BGPVIPStatus  `json:"vips"`
 	Draining bool            `json:"draining,omitempty"` // lvsadm drained this director

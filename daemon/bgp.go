@@ -253,6 +253,7 @@ func (d *lvsd) BGPStatus() *admin.BGPStatus {
 		return nil
 	}
 	st := &admin.BGPStatus{}
+	st.LocalAS, st.RouterID = a.sp.Global()
 	for _, s := range a.sp.Sessions() {
 		st.Peers = append(st.Peers, admin.BGPPeerStatus{Name: s.Name, Address: s.Address, State: s.State, Up: s.Up, Since: s.Since, Reason: s.Reason})
 	}

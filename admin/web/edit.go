@@ -44,6 +44,9 @@ func header(line string) (kind, name string, ok bool) {
 	if !found {
 		return "", "", false
 	}
+	if rest == "bgp" { // the one block without a name (pages_bgp.go)
+		return rest, "", true
+	}
 	kind, name, ok = strings.Cut(rest, " ")
 	if !ok {
 		return "", "", false

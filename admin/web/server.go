@@ -148,6 +148,10 @@ func (s *Server) routes() http.Handler {
 	auth("POST /virtual/{v}/real/{s}", s.realPost)
 	auth("GET /virtual/{v}/scripts", s.scriptsPage)
 	auth("POST /virtual/{v}/scripts", s.scriptsPost)
+	auth("GET /bgp", s.bgpPage) // pages_bgp.go
+	auth("POST /bgp", s.bgpPost)
+	auth("GET /bgp/peer/{p}", s.peerPage)
+	auth("POST /bgp/peer/{p}", s.peerPost)
 	auth("GET /pending", s.pendingPage)
 	auth("POST /apply", s.apply)
 	auth("POST /discard", s.discard)
