@@ -30,6 +30,7 @@ type ServiceStatus struct {
 	Addr        netip.Addr    `json:"addr,omitzero"`
 	Port        uint16        `json:"port,omitempty"`
 	FWMark      uint32        `json:"fwmark,omitempty"`
+	IPv6        bool          `json:"ipv6,omitempty"` // an IPv6 firewall-mark service (-f N -6): see Is6
 	Sched       string        `json:"sched"`
 	SchedFlags  []string      `json:"sched_flags,omitempty"`
 	Persistence time.Duration `json:"persistence,omitempty"`
@@ -38,6 +39,12 @@ type ServiceStatus struct {
 	Stats       Counters      `json:"stats"`
 	Dests       []DestStatus  `json:"dests"`
 }
+
+// Is6 reports whether s is an IPv6 service (ipvsadm's AF_INET6): its
+// address is, or it is an IPv6 firewall-mark service. lvsd keys a
+// firewall-mark service by its mark alone, so StatusFromTable takes its
+// family from its real servers: IPv6 when it has some and all are IPv6.
+func (s *ServiceStatus) Is6() bool { return s.IPv6 || s.Addr.Is6() }
 
 // DestStatus is one destination (real server) of a service.
 type DestStatus struct {
@@ -77,6 +84,7 @@ func StatusFromTable(t *ipvs.Table) Status {
 			PMaskBits: s.PMaskBits, OnePacket: s.OnePacket, Stats: countersOf(s.C)}
 		if s.Key.FWMark != 0 {
 			ss.FWMark = s.Key.FWMark
+			ss.IPv6 = len(s.Dests) > 0 && !slices.ContainsFunc(s.Dests, func(d *ipvs.Dest) bool { return !d.Addr.Is6() })
 		} else {
 			ss.Proto, ss.Addr, ss.Port = s.Key.Proto.String(), s.Key.Addr, s.Key.Port
 		}
@@ -117,6 +125,15 @@ func SchedFlagNames(sched string, f ipvs.SchedFlags) []string {
 	return out
 }
 
+// familyRank orders families as ipvs_cmp_services: AF_INET (2) before
+// AF_INET6 (10).
+func familyRank(s *ServiceStatus) int {
+	if s.Is6() {
+		return 10
+	}
+	return 2
+}
+
 // protoRank orders protocols as ipvs_cmp_services: TCP (6) before UDP (17).
 func protoRank(p string) int {
 	switch p {
@@ -129,11 +146,12 @@ func protoRank(p string) int {
 }
 
 // Sort orders services and their destinations as ipvsadm does by default
-// (ipvs_cmp_services, ipvs_cmp_dests): firewall mark, protocol, address,
-// port; destinations by address then port.
+// (ipvs_cmp_services, ipvs_cmp_dests): firewall mark, family (IPv4
+// first), protocol, address, port; destinations by address then port.
 func (st *Status) Sort() {
 	slices.SortStableFunc(st.Services, func(a, b ServiceStatus) int {
-		return cmp.Or(cmp.Compare(a.FWMark, b.FWMark), cmp.Compare(protoRank(a.Proto), protoRank(b.Proto)),
+		return cmp.Or(cmp.Compare(a.FWMark, b.FWMark), cmp.Compare(familyRank(&a), familyRank(&b)),
+			cmp.Compare(protoRank(a.Proto), protoRank(b.Proto)),
 			a.Addr.Compare(b.Addr), cmp.Compare(a.Port, b.Port))
 	})
 	for i := range st.Services {

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"lvs/admin"
 	"net/netip"
 	"strings"
 	"sync"
 	"time"
+
+	"lvs/admin"
 )
 
 // Event lines copy keepalived's notify FIFOs (check_api.c notify_fifo_vs and

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"lvs/admin"
-	"lvs/admin/admintest"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -14,6 +12,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"lvs/admin"
+	"lvs/admin/admintest"
 )
 
 func TestEventLines(t *testing.T) {

@@ -2,12 +2,13 @@ package api_test
 
 import (
 	"errors"
-	"lvs/admin/api"
-	"lvs/admin/api/apitest"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"lvs/admin/api"
+	"lvs/admin/api/apitest"
 )
 
 func TestListenSocket(t *testing.T) {

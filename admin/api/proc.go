@@ -2,10 +2,11 @@ package api
 
 import (
 	"io"
-	"lvs/admin"
-	"lvs/admin/ipvsadm"
 	"net/http"
 	"path"
+
+	"lvs/admin"
+	"lvs/admin/ipvsadm"
 )
 
 // Paths of the observability endpoints on lvsd's control API.

@@ -3,9 +3,6 @@ package api
 import (
 	"bytes"
 	"io"
-	"lvs/admin"
-	"lvs/admin/admintest"
-	"lvs/admin/ipvsadm"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -13,6 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"lvs/admin"
+	"lvs/admin/admintest"
+	"lvs/admin/ipvsadm"
 )
 
 type procSource struct {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+
 	"lvs/admin/api"
 	"lvs/admin/client"
 )

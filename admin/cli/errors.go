@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+
 	"lvs/admin/api"
 	"lvs/admin/ipvsadm"
 	"lvs/ipvs"

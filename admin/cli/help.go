@@ -67,6 +67,7 @@ Options:
   --tcp-service  -t service-address   service-address is host[:port]
   --udp-service  -u service-address   service-address is host[:port]
   --fwmark-service  -f fwmark         fwmark is an integer greater than zero
+  --ipv6         -6                   fwmark entry uses IPv6
   --scheduler    -s scheduler         one of ` + strings.Join(sched.Names(), "|") + `,
                                       the default scheduler is ` + sched.Default + `.
   --sched-flags  -b flags             sh-fallback, sh-port, mh-fallback, mh-port

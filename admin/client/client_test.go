@@ -3,6 +3,14 @@ package client_test
 import (
 	"context"
 	"errors"
+	"net"
+	"net/http"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
 	"lvs/admin"
 	"lvs/admin/admintest"
 	"lvs/admin/api"
@@ -11,13 +19,6 @@ import (
 	"lvs/admin/client"
 	"lvs/admin/ipvsadm"
 	"lvs/ipvs"
-	"net"
-	"net/http"
-	"path/filepath"
-	"reflect"
-	"strings"
-	"testing"
-	"time"
 )
 
 func TestAPIRoundTrip(t *testing.T) {

@@ -143,6 +143,15 @@ func (p *parser) apply(t token) error {
 		}
 		return nil
 	}
+	if t.name == "ipv6" {
+		// As ipvsadm: -6 marks the -f service given before it as IPv6; it
+		// sets no option bit, so the matrix never sees it.
+		if p.cmd.Service.FWMark == 0 {
+			return usagef("-6 used before -f")
+		}
+		p.cmd.IPv6 = true
+		return nil
+	}
 	if o, ok := flagOpts[t.name]; ok {
 		return p.flag(t.name, o)
 	}
@@ -317,11 +326,11 @@ func (p *parser) finishService() error {
 	if !slices.Contains(sched.Names(), c.Sched.SchedName) {
 		return ErrNoScheduler
 	}
-	if c.Service.Addr.Is6() {
+	if c.Is6() {
 		c.Sched.PMaskBits = 128
 	}
 	if p.set&optNetmask != 0 {
-		bits, err := parseNetmask(p.maskArg, c.Service.Addr.Is6())
+		bits, err := parseNetmask(p.maskArg, c.Is6())
 		if err != nil {
 			return err
 		}

@@ -63,6 +63,11 @@ type Command struct {
 	// whether one was given: -L and -Z take it optionally.
 	Service    ipvs.ServiceKey `json:"service"`
 	HasService bool            `json:"has_service,omitempty"`
+	// IPv6 is -6: the firewall-mark service of -f is an IPv6 one. lvsd
+	// keys a firewall-mark service by its mark alone; its family is that
+	// of its VIP in lvs.cf, which -6 must match, as the kernel keys the
+	// service by mark and family.
+	IPv6 bool `json:"ipv6,omitempty"`
 	// Sched holds -s, -p, -M, -o and -b of add-service and edit-service,
 	// with ipvsadm's defaults filled in (wlc, mask /32).
 	Sched ipvs.SchedSpec `json:"sched"`
@@ -91,6 +96,10 @@ type Command struct {
 	Socket string `json:"-"`
 }
 
+// Is6 reports whether the command's service is an IPv6 one: an IPv6
+// address, or -f with -6.
+func (c *Command) Is6() bool { return c.Service.Addr.Is6() || c.IPv6 }
+
 // DestSpec returns the destination of a server command. network is the
 // method for a server given without -g, -i or -m: lvsd uses lvs.cf's
 // `network` there, where ipvsadm uses direct routing. As ipvsadm, a direct
@@ -115,6 +124,9 @@ func (c *Command) String() string {
 	b.WriteString(kindLetter[c.Kind])
 	if c.HasService {
 		b.WriteString(" " + serviceArg(c.Service))
+		if c.IPv6 && c.Service.FWMark != 0 {
+			b.WriteString(" -6")
+		}
 	}
 	switch c.Kind {
 	case KindAddService, KindEditService:
@@ -143,7 +155,7 @@ func (c *Command) writeSched(b *strings.Builder) {
 	if sp.Persistence > 0 {
 		fmt.Fprintf(b, " -p %d", int64(sp.Persistence.Seconds()))
 	}
-	switch v6 := c.Service.Addr.Is6(); {
+	switch v6 := c.Is6(); {
 	case v6 && sp.PMaskBits > 0 && sp.PMaskBits < 128:
 		fmt.Fprintf(b, " -M %d", sp.PMaskBits)
 	case !v6 && sp.PMaskBits >= 0 && sp.PMaskBits < 32:

@@ -4,9 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"lvs/admin"
 	"strings"
 	"time"
+
+	"lvs/admin"
 )
 
 // WriteDaemon prints h the way ipvsadm -L --daemon lists the kernel's sync

@@ -2,11 +2,12 @@ package ipvsadm
 
 import (
 	"bytes"
-	"lvs/admin"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"lvs/admin"
 )
 
 func TestWriteDaemonBGP(t *testing.T) {

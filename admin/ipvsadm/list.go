@@ -4,11 +4,12 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"lvs/admin"
-	"lvs/ipvs"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"lvs/admin"
+	"lvs/ipvs"
 )
 
 // ListFormat selects one of ipvsadm's list layouts (ipvsadm.c FMT_*).
@@ -63,14 +64,22 @@ func writeTitle(w io.Writer, f ListFormat) {
 	}
 }
 
-// serviceName is ipvsadm's svc_name: "TCP  a.b.c.d:p" cut to 33 bytes, or
-// "FWM  n"; in rule form "-t a.b.c.d:p" / "-f n".
+// serviceName is ipvsadm's svc_name: "TCP  a.b.c.d:p" cut to 33 bytes,
+// "TCP  [v6]:p" uncut, or "FWM  n" ("FWM  n IPv6"); in rule form
+// "-t a.b.c.d:p", "-t [v6]:p", "-f n" ("-f n -6").
 func serviceName(s admin.ServiceStatus, rule bool) string {
 	if s.FWMark != 0 {
+		name := "FWM  " + strconv.FormatUint(uint64(s.FWMark), 10)
 		if rule {
-			return "-f " + strconv.FormatUint(uint64(s.FWMark), 10)
+			name = "-f " + strconv.FormatUint(uint64(s.FWMark), 10)
 		}
-		return "FWM  " + strconv.FormatUint(uint64(s.FWMark), 10)
+		switch {
+		case s.Is6() && rule:
+			name += " -6"
+		case s.Is6():
+			name += " IPv6"
+		}
+		return name
 	}
 	ap := netip.AddrPortFrom(s.Addr, s.Port).String()
 	if rule {
@@ -80,7 +89,7 @@ func serviceName(s admin.ServiceStatus, rule bool) string {
 		return "-t " + ap
 	}
 	name := s.Proto + "  " + ap
-	if len(name) > 33 {
+	if len(name) > 33 && !s.Is6() {
 		name = name[:33]
 	}
 	return name
@@ -102,7 +111,10 @@ func writeService(w io.Writer, s admin.ServiceStatus, f ListFormat) {
 			return
 		}
 		fmt.Fprintf(w, " %s %d", flag, int64(s.Persistence.Seconds()))
-		if s.PMaskBits > 0 && s.PMaskBits < 32 {
+		switch v6 := s.Is6(); {
+		case v6 && s.PMaskBits > 0 && s.PMaskBits < 128: // a prefix length, "mask 64"
+			fmt.Fprintf(w, " %s %d", maskWord, s.PMaskBits)
+		case !v6 && s.PMaskBits > 0 && s.PMaskBits < 32:
 			fmt.Fprintf(w, " %s %s", maskWord, maskString(s.PMaskBits))
 		}
 		if s.OnePacket && f&FmtRule == 0 {
@@ -132,11 +144,13 @@ func writeService(w io.Writer, s admin.ServiceStatus, f ListFormat) {
 	}
 	fmt.Fprintln(w)
 	for _, d := range s.Dests {
-		writeDest(w, name, d, f)
+		writeDest(w, name, s.Is6(), d, f)
 	}
 }
 
-func writeDest(w io.Writer, svc string, d admin.DestStatus, f ListFormat) {
+// writeDest writes one destination line of service svc; as ipvsadm, the
+// address is cut to 28 bytes unless the service is IPv6.
+func writeDest(w io.Writer, svc string, v6 bool, d admin.DestStatus, f ListFormat) {
 	name := netip.AddrPortFrom(d.Addr, d.Port).String()
 	if f&FmtRule != 0 {
 		fmt.Fprintf(w, "-a %s -r %s %s -w %d", svc, name, forwardSwitch(d.Forward), d.Weight)
@@ -150,7 +164,7 @@ func writeDest(w io.Writer, svc string, d admin.DestStatus, f ListFormat) {
 		fmt.Fprintln(w)
 		return
 	}
-	if len(name) > 28 {
+	if len(name) > 28 && !v6 {
 		name = name[:28]
 	}
 	switch {

@@ -1,8 +1,9 @@
 package ipvsadm
 
 import (
-	"lvs/admin"
 	"strings"
+
+	"lvs/admin"
 )
 
 // argKind says whether an option takes an argument.
@@ -38,7 +39,7 @@ var options = []option{
 	{"mcast-interface", 0, argRequired}, {"syncid", 0, argRequired}, {"timeout", 0, argNone},
 	{"daemon", 0, argNone}, {"stats", 0, argNone}, {"rate", 0, argNone}, {"thresholds", 0, argNone},
 	{"persistent-conn", 0, argNone}, {"nosort", 0, argNone}, {"sort", 0, argNone}, {"exact", 'X', argNone},
-	{"ops", 'o', argNone}, {"sched-flags", 'b', argRequired},
+	{"ops", 'o', argNone}, {"sched-flags", 'b', argRequired}, {"ipv6", '6', argNone},
 	{"socket", 0, argRequired}, {"save-config", 0, argNone},
 }
 

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"lvs/admin"
+	mathbits "math/bits"
 	"net/netip"
 	"time"
+
+	"lvs/admin"
 )
 
 // The kernel's /proc/net/ip_vs* text, byte for byte (ip_vs_ctl.c
@@ -46,15 +48,18 @@ func procAddrPort(a netip.Addr, port uint16) string {
 	return fmt.Sprintf("[%s]:%04X", procAddr(a), port)
 }
 
-// procNetmask is the persistence netmask as ntohl(svc->netmask): the IPv4
-// mask, or the prefix length for IPv6.
+// procNetmask is the persistence netmask as the kernel prints it,
+// ntohl(svc->netmask): the IPv4 mask; for IPv6, svc->netmask holds the
+// prefix length in host order (ipvsadm sends -M 64 as the number 64), so
+// ntohl byte-swaps it on the little-endian hosts lvsd runs on (x86-64,
+// arm64): /64 prints as 40000000, /128 as 80000000.
 func procNetmask(s admin.ServiceStatus) uint32 {
 	bits := s.PMaskBits
-	if !s.Addr.Is4() && s.FWMark == 0 {
+	if s.Is6() {
 		if bits <= 0 || bits > 128 {
 			bits = 128
 		}
-		return uint32(bits)
+		return mathbits.ReverseBytes32(uint32(bits))
 	}
 	if bits <= 0 || bits > 32 {
 		bits = 32

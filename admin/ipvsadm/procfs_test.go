@@ -2,8 +2,6 @@ package ipvsadm
 
 import (
 	"bytes"
-	"lvs/admin"
-	"lvs/admin/admintest"
 	"net"
 	"net/netip"
 	"os"
@@ -14,6 +12,9 @@ import (
 	"time"
 
 	"github.com/prometheus/procfs"
+
+	"lvs/admin"
+	"lvs/admin/admintest"
 )
 
 func dest(addr string, port uint16, fwd string, weight, active, inactive int32) admin.DestStatus {
@@ -115,7 +116,7 @@ func TestWriteProcIPVSGolden(t *testing.T) {
 	for _, want := range []string{
 		"TCP  C0A81A0A:0050 wlc  persistent 75000 FFFFFF00\n", // 300 s at HZ 250, /24
 		"UDP  C0A81A0A:0035 rr ops  \n",
-		"TCP  [2001:0db8:0000:0000:0000:0000:0000:0010]:01BB rr persistent 15000 00000040\n",
+		"TCP  [2001:0db8:0000:0000:0000:0000:0000:0010]:01BB rr persistent 15000 40000000\n", // ntohl(64) on a little-endian kernel
 		"FWM  00000050 rr \n",
 	} {
 		if !strings.Contains(b.String(), want) {

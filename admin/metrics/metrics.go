@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"fmt"
-	"lvs/admin"
 	"net/http"
 	"runtime"
 	"runtime/debug"
@@ -12,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"lvs/admin"
 )
 
 // Label names. The backend set is node_exporter's IPVS collector's

@@ -1,8 +1,6 @@
 package metrics
 
 import (
-	"lvs/admin"
-	"lvs/admin/admintest"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +14,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"lvs/admin"
+	"lvs/admin/admintest"
 )
 
 // fakeSource is a MetricsSource made of fixed values.
@@ -342,4 +343,29 @@ func TestMetricsRegistryPerInstance(t *testing.T) {
 	if _, ok := fa["go_goroutines"]; !ok {
 		t.Error("go_goroutines missing: the Go collector is not registered")
 	}
+}
+
+// TestMetricsIPv6Labels: IPv6 services and servers carry their addresses
+// as node_exporter derives them from /proc/net/ip_vs ("[2001:0db8:…]"
+// parsed to an IP and printed compressed, no brackets); an IPv6
+// firewall-mark service is labelled as any firewall-mark service.
+func TestMetricsIPv6Labels(t *testing.T) {
+	vip, rip1, rip2 := netip.MustParseAddr("2001:db8::10"), netip.MustParseAddr("2001:db8:1::1"), netip.MustParseAddr("2001:db8:1::2")
+	src := &fakeSource{st: admin.Status{Services: []admin.ServiceStatus{
+		{Name: "www6", Proto: "TCP", Addr: vip, Port: 443, Sched: "rr", Stats: admin.Counters{Conns: 9},
+			Dests: []admin.DestStatus{{Addr: rip1, Port: 8443, Forward: "Masq", Weight: 2, Active: 4, Inactive: 1}}},
+		{Name: "mark6", FWMark: 2, IPv6: true, Sched: "rr",
+			Dests: []admin.DestStatus{{Addr: rip2, Forward: "Route", Weight: 1, Active: 1}}},
+	}}}
+	fams := scrape(t, src)
+	www6 := backend("2001:db8::10", "443", "2001:db8:1::1", "8443", "TCP", "")
+	mark6 := backend("", "0", "2001:db8:1::2", "0", "FWM", "00000002")
+	checkSamples(t, fams, []sampleCase{
+		{"v6 backend active", "lvs_backend_connections_active", www6, 4},
+		{"v6 backend inactive", "lvs_backend_connections_inactive", www6, 1},
+		{"v6 backend weight", "lvs_backend_weight", www6, 2},
+		{"v6 mark backend active", "lvs_backend_connections_active", mark6, 1},
+		{"v6 service conns", "lvs_virtual_server_connections_total",
+			map[string]string{"virtual_server": "www6", "local_address": "2001:db8::10", "local_port": "443", "proto": "TCP", "local_mark": ""}, 9},
+	})
 }

@@ -102,7 +102,7 @@ func TestLayering(t *testing.T) {
 		admintest = adm + "/admintest"
 		apitest   = adm + "/api/apitest"
 	)
-	allow(t, all, "admin", mod+"/ipvs")
+	allow(t, all, "admin", mod+"/ipvs", mod+"/sched")
 	allow(t, all, "admin/admintest", adm, mod+"/ipvs")
 	allow(t, all, "admin/ipvsadm/...", adm, mod+"/ipvs", mod+"/sched", admintest)
 	allow(t, all, "admin/metrics/...", adm, admintest)
