@@ -125,6 +125,8 @@ type lvsd struct {
 	// neighMoves is the neighbour tables' MAC changes the fast path has
 	// followed (followMoves).
 	neighMoves uint64
+	// newFlowsFailing: the last SyncNewFlows failed (syncNewFlows).
+	newFlowsFailing bool
 }
 
 // ringLink is a receive link with a packet ring's statistics (afpacket).
@@ -381,6 +383,7 @@ func (d *lvsd) control(ctx context.Context) error {
 		// timeouts.
 		d.ct.Expire(d.dp.Tick(now), d.ct.Len()/5+4096)
 		d.followMoves()
+		d.syncNewFlows(now)
 		d.dp.NAT.Tidy(d.dp.Tick(now)) // expired masqueraded and FTP data flows leave their server's counts
 		if now.Sub(lastFold) >= time.Second {
 			d.dp.FastCounters(d.table) // what the fast path forwarded, into the ipvs counters
