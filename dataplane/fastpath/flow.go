@@ -82,6 +82,9 @@ const (
 	// segment, which swaps it for flagAcked.
 	flagSyn   = 16
 	flagAcked = 32 // the client sent a segment after its SYN
+	// flagMACOnly: addresses, ports and TTL stay (direct routing): the
+	// program rewrites the MACs and redirects, no checksum to touch.
+	flagMACOnly = 64
 )
 
 // marshal encodes the action for the map entry of key k.
@@ -118,6 +121,9 @@ func (a Action) marshal(k Key, b *[valueLen]byte) {
 	}
 	if a.SynAck {
 		flags |= flagSynAck
+	}
+	if !a.DecTTL && a.Src == k.Src && a.Dst == k.Dst {
+		flags |= flagMACOnly
 	}
 	le.PutUint32(b[valIPDiff:], ip.host())
 	le.PutUint32(b[valAddrDiff:], addr.host())

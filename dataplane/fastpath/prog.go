@@ -62,18 +62,19 @@ const (
 
 // Labels.
 const (
-	lPunt    = "punt"
-	lTCP     = "tcp"
-	lKey     = "key"
-	lFits    = "fits"
-	lCounted = "counted"
-	lNoTTL   = "nottl"
-	lUDPCsum = "udpcsum"
-	lCsum    = "csum"
-	lShot    = "shot"
-	lFlags   = "flags"
-	lPureSYN = "puresyn"
-	lNoAck   = "noack"
+	lPunt     = "punt"
+	lTCP      = "tcp"
+	lKey      = "key"
+	lFits     = "fits"
+	lCounted  = "counted"
+	lNoTTL    = "nottl"
+	lUDPCsum  = "udpcsum"
+	lCsum     = "csum"
+	lShot     = "shot"
+	lFlags    = "flags"
+	lPureSYN  = "puresyn"
+	lNoAck    = "noack"
+	lRedirect = "redirect"
 )
 
 // classify emits the decision both programs share. With the context in
@@ -238,6 +239,10 @@ func tcxProgram(m progMaps) asm.Instructions {
 		asm.Mov.Imm(asm.R5, 0),
 		asm.FnSkbStoreBytes.Call(),
 		asm.JNE.Imm(asm.R0, 0, lShot),
+		// Direct routing changes nothing else: straight to the redirect.
+		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word),
+		asm.And.Imm(asm.R1, flagMACOnly),
+		asm.JNE.Imm(asm.R1, 0, lRedirect),
 		asm.Mov.Reg(asm.R1, asm.R6),
 		asm.Mov.Imm(asm.R2, frAddrs),
 		asm.Mov.Reg(asm.R3, asm.R7),
@@ -294,7 +299,7 @@ func tcxProgram(m progMaps) asm.Instructions {
 		asm.FnL4CsumReplace.Call(),
 		asm.JNE.Imm(asm.R0, 0, lShot),
 		// bpf_redirect(out, 0): TC_ACT_REDIRECT.
-		asm.LoadMem(asm.R1, asm.R7, valOut, asm.Word),
+		asm.LoadMem(asm.R1, asm.R7, valOut, asm.Word).WithSymbol(lRedirect),
 		asm.Mov.Imm(asm.R2, 0),
 		asm.FnRedirect.Call(),
 		asm.Return(),
