@@ -24,12 +24,14 @@ import (
 // tunnelled one may differ (ip_vs_ctl.c allows heterogeneous pools for the
 // tunnel method only).
 
-// ipv6Forwarded says whether this lvsd forwards IPv6. Until it does (issue
-// 18, forwarding), validation refuses what lvsd would otherwise accept and
-// silently not serve: IPv6 virtual servers, real servers, nat_router6,
-// heartbeat addresses and firewall-mark rules, each with an error that says
-// so. The change that makes the dataplane forward IPv6 sets it to true.
-const ipv6Forwarded = false
+// lvsd forwards IPv6 (dataplane/worker6.go): IPv6 virtual servers, real
+// servers, nat_router6 and firewall-mark rules are run as their IPv4
+// counterparts are. What it parses but does not run yet is refused by
+// notRunYet, each with an error that says so, rather than accepted and
+// silently not served: IPv6 masquerade rules (the dataplane masquerades
+// IPv4 only), the FTP helper on an IPv6 virtual server, and real servers
+// of the other family than their VIP (IPVS allows them with the tunnel
+// method; lvsd does not carry them yet).
 
 // notYet is the message of what lvsd parses but cannot run yet.
 func notYet(what, verb string) string {
@@ -129,9 +131,8 @@ func (c *Config) NATRouter6Interface() string { return BaseInterface(c.NATRouter
 func (v *Virtual) IsIPv6() bool { return v.Address.Is6() }
 
 // families checks what IPv6 adds: address families that must agree, the
-// IPv6 NAT router, masks of the right kind, and, until lvsd forwards
-// IPv6, that nothing IPv6 reaches a daemon that would silently not serve
-// it.
+// IPv6 NAT router, masks of the right kind, and that nothing IPv6 lvsd
+// does not run yet reaches a daemon that would silently not serve it.
 func (k *checker) families() {
 	c, d := k.c, k.d
 	pair := func(a, b netip.Addr, ka, kb string) {
@@ -152,9 +153,7 @@ func (k *checker) families() {
 		k.virtualFamilies(v)
 	}
 	k.ruleFamilies()
-	if !ipv6Forwarded {
-		k.unforwarded()
-	}
+	k.notRunYet()
 }
 
 // nat6 is nat for nat_router6 and the IPv6 real servers of NAT services.
@@ -258,37 +257,18 @@ func (k *checker) ruleFamilies() {
 	}
 }
 
-// unforwarded reports, while lvsd does not forward IPv6, every IPv6 part
-// of the configuration: lvsd would start and silently not serve it (its
-// dataplane leaves IPv6 frames to the kernel, and it looks for its own
-// heartbeat address among its IPv4 addresses only).
-func (k *checker) unforwarded() {
+// notRunYet reports every IPv6 part of the configuration lvsd parses but
+// does not run yet: lvsd would start and silently not serve it.
+func (k *checker) notRunYet() {
 	c, d := k.c, k.d
-	for _, key := range []struct {
-		a    netip.Addr
-		name string
-	}{{c.Primary, "primary"}, {c.Backup, "backup"}, {c.PrimaryPrivate, "primary_private"}, {c.BackupPrivate, "backup_private"}} {
-		if key.a.Is6() {
-			d.errorf(k.at(c, key.name), "%s %s: %s", key.name, key.a, notYet("heartbeat addresses", "used"))
-		}
-	}
-	if c.NATRouter6.IsValid() {
-		d.errorf(k.at(c, "nat_router6"), "nat_router6 %s: %s", c.NATRouter6, notYet("NAT routers", "used"))
-	}
 	for _, v := range append(append([]*Virtual{}, c.Virtuals...), c.Failovers...) {
-		if v.IsIPv6() {
-			d.errorf(k.at(v, "address"), "virtual %s: %s", v.Name, notYet("virtual servers", "forwarded"))
-			continue
+		if v.IsIPv6() && v.FTPHelper {
+			d.errorf(k.at(v, "ftp_helper"), "virtual %s: the FTP helper for IPv6 virtual servers (EPRT, EPSV) is parsed but not yet run by this lvsd", v.Name)
 		}
 		for _, s := range v.Servers {
-			if s.Address.Is6() {
-				d.errorf(k.at(s, "address"), "virtual %s, server %s: %s", v.Name, s.Name, notYet("real servers", "forwarded"))
+			if v.Address.IsValid() && s.Address.IsValid() && s.Address.Is6() != v.IsIPv6() {
+				d.errorf(k.at(s, "address"), "virtual %s, server %s: real servers of another address family than the VIP are parsed but not yet forwarded by this lvsd", v.Name, s.Name)
 			}
-		}
-	}
-	for _, b := range c.FWMarkRules {
-		if m := b.RuleMatch; m.Source.Addr().Is6() || m.Destination.Addr().Is6() {
-			d.errorf(b.Line, "fwmark_rule %s: %s", b.Name, notYet("firewall-mark rules", "applied"))
 		}
 	}
 	for _, b := range c.Masquerades {
@@ -301,17 +281,14 @@ func (k *checker) unforwarded() {
 // ParseIp6tables reads the same subset as ParseIptables from an
 // ip6tables-save file (or ip6tables commands): MARK rules in mangle
 // PREROUTING and MASQUERADE rules in nat POSTROUTING, with IPv6 addresses.
-// Every rule it returns has Match.IPv6 set. Until lvsd forwards IPv6, each
-// rule is also an error saying it is not applied.
+// Every rule it returns has Match.IPv6 set. lvsd does not masquerade IPv6
+// yet, so each MASQUERADE rule is also an error saying it is not applied.
 func ParseIp6tables(name string, r io.Reader) (*Rules, error) {
 	rules, err := parseIptables(name, r, true)
-	if rules == nil || ipv6Forwarded {
+	if rules == nil || len(rules.Masquerades) == 0 {
 		return rules, err
 	}
 	what := map[int]string{} // one error per line, in line order
-	for _, m := range rules.Marks {
-		what[m.Line] = "firewall-mark rules"
-	}
 	for _, m := range rules.Masquerades {
 		what[m.Line] = "masquerade rules"
 	}
