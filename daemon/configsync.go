@@ -227,16 +227,12 @@ func (d *lvsd) takeSynced(text []byte) (string, error) {
 	if n := l.cfg; n.Primary != d.cfg.Primary || n.Backup != d.cfg.Backup || n.BackupActive != d.cfg.BackupActive {
 		return "", errors.New("the file changes primary, backup or backup_active: change those on both routers by hand")
 	}
-	hbChanged := heartbeatChanged(d.cfg, l.cfg)
 	if err := d.applyConfig(l.cfg, l.rules); err != nil {
 		return "", fmt.Errorf("lvs.cf refused, the running configuration stays: %w", err)
 	}
 	msg := fmt.Sprintf("applied serial_no %d: %d services", l.cfg.Serial, len(d.table.Services()))
 	if err := d.saveRunning(text); err != nil {
 		msg += "; not saved: " + err.Error()
-	}
-	if hbChanged {
-		msg += "; heartbeat settings take effect when lvsd restarts"
 	}
 	d.log.Info("config sync: lvs.cf received from the partner", "serial", l.cfg.Serial)
 	return msg, nil
@@ -288,6 +284,7 @@ func (d *lvsd) applySynced(ctx context.Context, text []byte, _ uint32) (string, 
 func (d *lvsd) configChanged() {
 	d.csync.set(d.text, d.cfg.Serial)
 	d.tellHA(ha.ConfigChanged{Serial: uint32(d.cfg.Serial)})
+	d.followHA(d.cfg) // heartbeat and sync settings, live (sync.go)
 }
 
 // heartbeatChanged reports whether b changes a setting the role machine,

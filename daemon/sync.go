@@ -220,3 +220,73 @@ func (s *connSync) importNAT(recs []conntrack.Record) []conntrack.Record {
 	}
 	return rest
 }
+
+// followHA applies the heartbeat and connection sync settings of the
+// running configuration live, as the kernel's sync daemon follows
+// `ipvsadm --stop-daemon` and `--start-daemon`: connection sync is
+// restarted on its new socket (or started, or stopped) in the mode of this
+// router's current role when what it was started with differs, and the
+// role machine takes the new keepalive, deadtime, failback and the rest in
+// the state it is in (ha.SettingsChanged; it ignores unchanged settings,
+// and keeps the heartbeat addresses and port, bound at start). It runs on
+// the management goroutine after every new running configuration.
+func (d *lvsd) followHA(cfg *config.Config) {
+	if d.syncStale(cfg) {
+		d.restartSync(cfg)
+	}
+	d.tellHA(ha.SettingsChanged{Settings: haSettings(cfg)})
+}
+
+// syncStale reports whether the running connection sync is not the one
+// cfg asks for: another socket, peer, key, sync ID or interface, or none
+// where one is wanted (or the reverse).
+func (d *lvsd) syncStale(cfg *config.Config) bool {
+	c := pairOnly(cfg)
+	want := c.SyncDaemon && c.BackupActive && c.Backup.IsValid() && d.ha != nil
+	if d.sync == nil || !want {
+		return want != (d.sync != nil)
+	}
+	role := d.ha.Status().Role
+	w := ha.SyncConfigFor(haSettings(c), role)
+	w.SyncID = c.SyncdID
+	h := d.sync.cfg
+	return w.Local != h.Local || w.PeerAddr != h.PeerAddr || w.Node != h.Node || w.Peer != h.Peer ||
+		w.SyncID != h.SyncID || string(w.Key) != string(h.Key) || c.SyncdIface != d.sync.iface
+}
+
+// restartSync closes the running connection sync, if any, and starts the
+// one cfg asks for: a master while this router is active in a pair, else a
+// backup receiving. On error connection sync stays off, and says so.
+func (d *lvsd) restartSync(cfg *config.Config) {
+	if d.sync != nil {
+		d.sync.close()
+		d.sync = nil
+		d.log.Info("connection sync stopped")
+	}
+	if d.ha == nil {
+		return
+	}
+	var all []netip.Prefix
+	for a := range d.site.local {
+		all = append(all, netip.PrefixFrom(netip.AddrFrom4(a), 32))
+	}
+	for a := range d.site.local6 {
+		all = append(all, netip.PrefixFrom(netip.AddrFrom16(a), 128))
+	}
+	s, err := startSync(pairOnly(cfg), all)
+	if err != nil {
+		d.log.Error("connection sync not restarted", "err", err)
+		return
+	}
+	if s == nil {
+		return
+	}
+	d.sync = s
+	go s.recv.Run()
+	mode := ha.SyncBackup
+	if d.active {
+		mode = ha.SyncMaster
+	}
+	s.role(context.Background(), mode, d.ct, d.dp, d.log) // close cancels its sender
+	d.log.Info("connection sync started", "mode", mode.String(), "peer", s.cfg.PeerAddr)
+}

@@ -148,6 +148,13 @@ func (l rxtx) WriteBatchMeta(frames [][]byte, meta []dataplane.Meta) (int, error
 // and name the interfaces eth0 and eth1 only.
 func newTestDaemon(t *testing.T, text string) *testDaemon {
 	t.Helper()
+	return newTestDaemonOn(t, text, testHost)
+}
+
+// newTestDaemonOn is newTestDaemon on host h; a pair's role machine and
+// connection sync run too, as in run.
+func newTestDaemonOn(t *testing.T, text string, h host) *testDaemon {
+	t.Helper()
 	noDefaultIptables(t)
 	dir := t.TempDir()
 	links := newTestLinks()
@@ -161,7 +168,7 @@ func newTestDaemon(t *testing.T, text string) *testDaemon {
 	}
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	d, err := start(context.Background(), opts, l, log, testHost)
+	d, err := start(context.Background(), opts, l, log, h)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -179,9 +186,19 @@ func newTestDaemon(t *testing.T, text string) *testDaemon {
 			}
 		})
 	}
-	wg.Go(func() { d.control(ctx) })
+	if d.ha != nil {
+		wg.Go(func() { d.ha.Run(ctx) })
+		wg.Go(func() { d.forwardHA(ctx) })
+	}
+	if d.sync != nil {
+		wg.Go(func() { d.sync.recv.Run() })
+	}
+	var control sync.WaitGroup
+	control.Go(func() { d.control(ctx) })
 	t.Cleanup(func() {
 		cancel()
+		control.Wait()
+		d.sync.close() // after the control loop, which may have replaced it
 		for _, l := range d.links {
 			l.Close()
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"time"
 )
 
@@ -191,10 +192,13 @@ func (n *Node) start(now time.Time) {
 // a new keepalive or key takes effect with a heartbeat sent at once, a new
 // deadtime from the next decision; syncdaemon turned on starts connection
 // sync in the mode of the current state, turned off stops it. Addresses
-// and the port are kept (the transport is bound to them): AddrsChanged
-// tells the caller a restart is needed for those.
+// and the port are kept (the transport is bound to them), with a warning
+// that a restart is needed for those. Unchanged settings change nothing.
 func (n *Node) settingsChanged(s Settings) {
 	s = s.Normalize()
+	if AddrsChanged(n.set, s) {
+		n.logf(slog.LevelWarn, "heartbeat addresses or port changed: they take effect when lvsd restarts")
+	}
 	s.Primary, s.PrimaryPrivate, s.Backup, s.BackupPrivate, s.Port =
 		n.set.Primary, n.set.PrimaryPrivate, n.set.Backup, n.set.BackupPrivate, n.set.Port
 	if err := s.Validate(); err != nil {
@@ -202,6 +206,9 @@ func (n *Node) settingsChanged(s Settings) {
 		return
 	}
 	old := n.set
+	if reflect.DeepEqual(old, s) {
+		return // a reload that changed something else
+	}
 	n.set = s
 	if n.peer.known && !n.peer.legacy && old.Serial != s.Serial {
 		n.checkSerial(n.peer.msg.Serial)

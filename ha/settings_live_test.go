@@ -69,7 +69,7 @@ func TestSettingsChangedSyncDaemonLive(t *testing.T) {
 		want []string
 	}{
 		{false, []string{"StopSync", "HB(active,SD)"}},
-		{false, []string{"HB(active,SD)"}},
+		{false, nil}, // unchanged: nothing
 		{true, []string{"Sync(master)", "HB(active,SD)"}},
 	}
 	for _, tt := range tests {
@@ -102,5 +102,13 @@ func TestSettingsChangedKeepsAddressesAndRefusesInvalid(t *testing.T) {
 	acts := m.step(SettingsChanged{Settings: bad})
 	if m.n.Settings().Deadtime != got.Deadtime || !hasLog(acts, "not applied") {
 		t.Errorf("invalid settings: deadtime now %v, logs %q", m.n.Settings().Deadtime, logs(acts))
+	}
+}
+
+func TestSettingsChangedSameSettingsDoNothing(t *testing.T) {
+	m := newMachine(t, RolePrimary, nil)
+	m.advance(500 * time.Millisecond)
+	if acts := m.step(SettingsChanged{Settings: m.n.Settings()}); len(acts) != 0 {
+		t.Errorf("unchanged settings produced %v", kinds(acts))
 	}
 }
