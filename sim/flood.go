@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -349,6 +352,7 @@ func (s *Site) flood(ctx context.Context, f *Fault) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	udp0 := s.udpLoss(a.Legit)
 	stop := make(chan struct{})
 	var pk *peaks
 	var wg sync.WaitGroup
@@ -367,6 +371,7 @@ func (s *Site) flood(ctx context.Context, f *Fault) (string, error) {
 	end, endErr := s.sample(ctx, rn)
 	close(stop)
 	wg.Wait()
+	udp1 := s.udpLoss(a.Legit)
 	if genErr != nil {
 		return "", genErr
 	}
@@ -418,17 +423,87 @@ func (s *Site) flood(ctx context.Context, f *Fault) (string, error) {
 	secs := st.elapsed.Seconds()
 	detail := fmt.Sprintf("%s flood from %s (%v) to %v for %.0fs: %d frames sent (%.0f/s, %d refused by the socket); "+
 		"lvsd received %.0f frames (ring drops +%.0f); %s; table: baseline %.0f, peak %.0f (half-open %.0f) of %.0f, "+
-		"pressure %s, drop_entry evictions +%.0f, refused full +%.0f, created +%.0f; RSS baseline %s, peak %s; after: %s; drops: %s",
+		"pressure %s, drop_entry evictions +%.0f, refused full +%.0f, created +%.0f; RSS baseline %s, peak %s; after: %s; drops: %s; "+
+		"outside lvsd, UDP datagrams the kernel dropped for a full socket buffer: %s",
 		strings.ToUpper(a.Proto), f.Target, a.Sources, a.To, secs, st.sent, float64(st.sent)/max(secs, 1e-9), st.refused,
 		end.RX-base.RX, end.RingDrops-base.RingDrops, lg, base.Entries, pk.entries, pk.halfOpen, limit,
 		map[bool]string{true: "reached (secure_tcp on)", false: "not reached"}[pk.pressure > 0],
 		end.Evicted-base.Evicted, end.Full-base.Full, end.Created-base.Created,
-		mib(base.RSS), mib(pk.rss), afterNote, deltas(base.Drops, end.Drops))
+		mib(base.RSS), mib(pk.rss), afterNote, deltas(base.Drops, end.Drops), udp1.since(udp0))
 	s.logf("        %s", detail)
 	if len(errs) > 0 {
 		return "", fmt.Errorf("%s — %s", strings.Join(errs, "; "), detail)
 	}
 	return detail, nil
+}
+
+// udpCounts is, per node, the UDP datagrams its kernel dropped on receipt
+// because the socket's buffer was full (/proc/net/snmp Udp RcvbufErrors).
+type udpCounts map[string]uint64
+
+// udpLoss reads udpCounts on the real servers and the legitimate client:
+// where a UDP request or its echo is lost outside lvsd under a flood (the
+// real servers' echo sockets take the flood too). A node it cannot read
+// is left out.
+func (s *Site) udpLoss(legit string) udpCounts {
+	out := udpCounts{}
+	for _, n := range s.Topo.Nodes {
+		if n.Role != RoleReal && n.Name != legit {
+			continue
+		}
+		ns, err := s.node(n.Name)
+		if err != nil {
+			continue
+		}
+		ns.Do(func() error {
+			b, err := os.ReadFile("/proc/thread-self/net/snmp")
+			if err != nil {
+				return err
+			}
+			if v, ok := snmpField(string(b), "Udp:", "RcvbufErrors"); ok {
+				out[n.Name] = v
+			}
+			return nil
+		})
+	}
+	return out
+}
+
+// since formats the growth of each node's count from before, "none" when
+// nothing grew.
+func (c udpCounts) since(before udpCounts) string {
+	var parts []string
+	for _, n := range slices.Sorted(maps.Keys(c)) {
+		if d := c[n] - before[n]; d > 0 {
+			parts = append(parts, fmt.Sprintf("%s +%d", n, d))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// snmpField returns field of the /proc/net/snmp table whose lines start
+// with prefix (a header line of names, then one of values).
+func snmpField(text, prefix, field string) (uint64, bool) {
+	var names []string
+	for line := range strings.Lines(text) {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != prefix {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		if i := slices.Index(names, field); i > 0 && i < len(f) {
+			v, err := strconv.ParseUint(f[i], 10, 64)
+			return v, err == nil
+		}
+		return 0, false
+	}
+	return 0, false
 }
 
 // nearRSS is how far above its baseline lvsd's RSS may stay after an

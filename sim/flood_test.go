@@ -135,3 +135,24 @@ func TestSendFramesBounded(t *testing.T) {
 		t.Errorf("sendFrames on a bad descriptor: %+v, %v; want an error", st, err)
 	}
 }
+
+func TestSNMPField(t *testing.T) {
+	snmp := "Ip: Forwarding DefaultTTL\nIp: 1 64\nUdp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\nUdp: 10 2 7 9 5 0\nUdpLite: InDatagrams RcvbufErrors\nUdpLite: 0 3\n"
+	tests := []struct {
+		prefix, field string
+		want          uint64
+		ok            bool
+	}{
+		{"Udp:", "RcvbufErrors", 5, true},
+		{"Udp:", "InErrors", 7, true},
+		{"UdpLite:", "RcvbufErrors", 3, true},
+		{"Udp:", "NoSuchField", 0, false},
+		{"Tcp:", "RcvbufErrors", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := snmpField(snmp, tt.prefix, tt.field)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("snmpField(%s %s) = %d, %v; want %d, %v", tt.prefix, tt.field, got, ok, tt.want, tt.ok)
+		}
+	}
+}
