@@ -314,9 +314,12 @@ func peersOf(b *config.BGP) []bgp.Peer {
 // once (bgp.Speaker.SetPeers; the other sessions stay up), and so do
 // drain_time and the announced VIPs' communities and MED (announced again
 // with the new attributes). What the speaker cannot change live — a bgp
-// block added or removed, local_as or router_id — is logged to take effect
-// when lvsd restarts. It runs on the management goroutine.
+// block added or removed, local_as or router_id, and redundancy — is
+// logged to take effect when lvsd restarts. It runs on the management goroutine.
 func (d *lvsd) reloadBGP(old, cfg *config.Config) {
+	if old.Redundancy != cfg.Redundancy {
+		d.log.Warn("redundancy changed: that takes effect when lvsd restarts")
+	}
 	a := d.bgp
 	switch {
 	case old.BGP == nil && cfg.BGP == nil:
