@@ -104,6 +104,7 @@ type lvsdSample struct {
 	Evicted, Full, Created           float64
 	RSS                              float64
 	RX, RingDrops                    float64
+	RingDropsBy                      map[string]float64 // by interface
 	Drops, Verdicts                  map[string]float64
 }
 
@@ -173,7 +174,8 @@ func (s *Site) sample(ctx context.Context, node string) (lvsdSample, error) {
 		Evicted: one("lvs_connection_table_evicted_total"), Full: one("lvs_connection_table_full_total"),
 		Created: one("lvs_connection_table_created_total"), RSS: one("process_resident_memory_bytes"),
 		RX: one("lvs_dataplane_rx_frames_total"), RingDrops: one("lvs_dataplane_ring_drops_total"),
-		Drops: by("lvs_packets_dropped_total", "reason"), Verdicts: by("lvs_dataplane_frames_total", "verdict"),
+		RingDropsBy: by("lvs_dataplane_ring_drops_total", "interface"),
+		Drops:       by("lvs_packets_dropped_total", "reason"), Verdicts: by("lvs_dataplane_frames_total", "verdict"),
 	}, nil
 }
 
@@ -422,11 +424,11 @@ func (s *Site) flood(ctx context.Context, f *Fault) (string, error) {
 	}
 	secs := st.elapsed.Seconds()
 	detail := fmt.Sprintf("%s flood from %s (%v) to %v for %.0fs: %d frames sent (%.0f/s, %d refused by the socket); "+
-		"lvsd received %.0f frames (ring drops +%.0f); %s; table: baseline %.0f, peak %.0f (half-open %.0f) of %.0f, "+
+		"lvsd received %.0f frames (ring drops +%.0f: %s); %s; table: baseline %.0f, peak %.0f (half-open %.0f) of %.0f, "+
 		"pressure %s, drop_entry evictions +%.0f, refused full +%.0f, created +%.0f; RSS baseline %s, peak %s; after: %s; drops: %s; "+
 		"outside lvsd, UDP datagrams the kernel dropped for a full socket buffer: %s",
 		strings.ToUpper(a.Proto), f.Target, a.Sources, a.To, secs, st.sent, float64(st.sent)/max(secs, 1e-9), st.refused,
-		end.RX-base.RX, end.RingDrops-base.RingDrops, lg, base.Entries, pk.entries, pk.halfOpen, limit,
+		end.RX-base.RX, end.RingDrops-base.RingDrops, deltas(base.RingDropsBy, end.RingDropsBy), lg, base.Entries, pk.entries, pk.halfOpen, limit,
 		map[bool]string{true: "reached (secure_tcp on)", false: "not reached"}[pk.pressure > 0],
 		end.Evicted-base.Evicted, end.Full-base.Full, end.Created-base.Created,
 		mib(base.RSS), mib(pk.rss), afterNote, deltas(base.Drops, end.Drops), udp1.since(udp0))
