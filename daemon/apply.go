@@ -76,7 +76,10 @@ func serviceSpec(v *config.Virtual) ipvs.ServiceSpec {
 	if v.FWMark != 0 {
 		key = ipvs.MarkKey(v.FWMark)
 	}
-	bits := 32
+	bits := 32 // no pmask: /32, or /128 for an IPv6 service (ipvsadm's defaults)
+	if v.IsIPv6() {
+		bits = 128
+	}
 	if v.PMask.IsValid() {
 		bits = v.PMask.Bits()
 	}

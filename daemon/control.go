@@ -278,6 +278,12 @@ func findVirtuals(c *config.Config, k ipvs.ServiceKey) []*config.Virtual {
 // editConfig applies one ipvsadm edit to the configuration model.
 func editConfig(c *config.Config, cmd ipvsadm.Command, device string) error {
 	vs := findVirtuals(c, cmd.Service)
+	if cmd.Service.FWMark != 0 {
+		// As the kernel, which keys a firewall-mark service by mark and
+		// family: -f 1 names the IPv4 service, -f 1 -6 the IPv6 one. A
+		// virtual block's family is its VIP's.
+		vs = slices.DeleteFunc(vs, func(v *config.Virtual) bool { return v.Address.IsValid() && v.IsIPv6() != cmd.IPv6 })
+	}
 	switch cmd.Kind {
 	case ipvsadm.KindAddService:
 		if len(vs) > 0 {
@@ -395,7 +401,11 @@ func setSched(v *config.Virtual, s ipvs.SchedSpec) error {
 	}
 	v.Scheduler, v.SchedFlags, v.Persistent = sc, config.SchedFlags(s.SchedOpts.Flags), s.Persistence
 	v.PMask = config.Netmask{}
-	if s.Persistence > 0 && s.PMaskBits > 0 && s.PMaskBits < 32 {
+	switch v6 := v.IsIPv6(); {
+	case s.Persistence <= 0 || s.PMaskBits <= 0:
+	case v6 && s.PMaskBits < 128: // -M 64: a prefix length
+		v.PMask = config.PrefixLen(s.PMaskBits)
+	case !v6 && s.PMaskBits < 32:
 		v.PMask = config.NetmaskBits(s.PMaskBits)
 	}
 	return nil
