@@ -36,7 +36,7 @@ type op func(ctx context.Context, src source) (outcome, error)
 // address of the client nodes in turn.
 func (s *Site) runTraffic(ctx context.Context, tr *Traffic, t0 time.Time) *TrafficResult {
 	res := &TrafficResult{Kind: tr.Kind, Target: tr.To.String(), PerServer: map[string]int{}, Failures: map[string]int{}}
-	srcs := s.sources(tr.From)
+	srcs := s.sources(tr.From, tr.To)
 	do := s.opFor(tr)
 	ctx, cancel := context.WithTimeout(ctx, tr.Duration)
 	defer cancel()
@@ -98,12 +98,16 @@ feed:
 	return res
 }
 
-// sources lists every address of the named client nodes.
-func (s *Site) sources(nodes []string) []source {
+// sources lists every address of the named client nodes of the family of
+// to (a dual-stack client sends IPv4 traffic from its IPv4 addresses only).
+func (s *Site) sources(nodes []string, to netip.AddrPort) []source {
 	var out []source
 	for _, name := range nodes {
 		for _, ifc := range s.Topo.Node(name).Interfaces {
 			for _, a := range ifc.Addresses {
+				if a.Addr().Is4() != to.Addr().Is4() {
+					continue
+				}
 				out = append(out, source{node: name, addr: a.Addr()})
 			}
 		}

@@ -114,9 +114,10 @@ func (s *Site) curlOp(tr *Traffic) op {
 			return outcome{}, errors.New("curl is not installed")
 		}
 		sec := fmt.Sprintf("%.1f", tr.Timeout.Seconds())
-		url := fmt.Sprintf("http://%s%s", tr.To, tr.Path)
-		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", s.Namespace(src.node),
-			"curl", "-sS", "--max-time", sec, "--interface", src.addr.String(), "-D", "-", url)
+		args := []string{"netns", "exec", s.Namespace(src.node),
+			"curl", "-sS", "--max-time", sec, "--interface", src.addr.String(), "-D", "-"}
+		args = append(args, curlTarget(tr)...) // ipv6.go
+		cmd := exec.CommandContext(ctx, "ip", args...)
 		out, err := cmd.Output()
 		if err != nil {
 			return outcome{}, fmt.Errorf("curl: %w", err)

@@ -66,6 +66,8 @@ func (s *Site) inject(ctx context.Context, f *Fault) (string, error) {
 		return s.cutServers(ctx, node)
 	case FaultMendServers:
 		return s.mendServers(ctx, node)
+	case FaultPing: // ipv6.go
+		return s.pingStep(node, f.To)
 	}
 	p := s.proc(node, f.Process)
 	if f.Process == "router" && s.Router != nil {

@@ -32,6 +32,9 @@ func (s *Site) buildNetwork() error {
 			return err
 		}
 		s.nodes[node.Name] = n
+		if err := noDAD(n); err != nil { // ipv6.go
+			return fmt.Errorf("node %s: %w", node.Name, err)
+		}
 		for _, ifc := range node.Interfaces {
 			veth++
 			if err := s.plug(n, ifc, bridges[ifc.Segment], veth); err != nil {
@@ -42,7 +45,7 @@ func (s *Site) buildNetwork() error {
 			return fmt.Errorf("node %s: %w", node.Name, err)
 		}
 	}
-	return nil
+	return s.settle6() // ipv6.go
 }
 
 // plug creates a veth pair inside the switch namespace whose peer is born
@@ -61,6 +64,11 @@ func (s *Site) plug(n *netlab.NS, ifc *Interface, br string, k int) error {
 			return err
 		}
 	}
+	if ifc.MTU > 0 {
+		if err := setMTU(n, ifc.Name, ifc.MTU); err != nil { // ipv6.go
+			return err
+		}
+	}
 	return n.Up(ifc.Name)
 }
 
@@ -68,6 +76,9 @@ func (s *Site) plug(n *netlab.NS, ifc *Interface, br string, k int) error {
 func (s *Site) configureNode(node *Node, n *netlab.NS) error {
 	if node.Forward {
 		node.Sysctls["net.ipv4.ip_forward"] = "1"
+		if node.hasIPv6() { // ipv6.go
+			node.Sysctls["net.ipv6.conf.all.forwarding"] = "1"
+		}
 	}
 	if err := s.setupIPIP(node, n); err != nil { // before the sysctls: they may name tunl0
 		return err

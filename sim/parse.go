@@ -94,11 +94,12 @@ func readTopologyFile(p string) ([]byte, error) {
 }
 
 func (d *dec) segment(n *yaml.Node) *Segment {
-	f := d.fields(n, "a segment", "name", "subnet")
+	f := d.fields(n, "a segment", "name", "subnet", "subnet6")
 	return &Segment{
-		Name:   d.str(d.need(n, f, "name", "segment"), "segment name"),
-		Subnet: d.prefix(d.need(n, f, "subnet", "segment"), "segment subnet"),
-		Line:   n.Line,
+		Name:    d.str(d.need(n, f, "name", "segment"), "segment name"),
+		Subnet:  d.prefix(d.need(n, f, "subnet", "segment"), "segment subnet"),
+		Subnet6: d.prefix(f["subnet6"], "segment subnet6"),
+		Line:    n.Line,
 	}
 }
 
@@ -144,7 +145,7 @@ func (d *dec) node(n *yaml.Node) *Node {
 }
 
 func (d *dec) iface(n *yaml.Node) *Interface {
-	f := d.fields(n, "an interface", "name", "segment", "address", "addresses")
+	f := d.fields(n, "an interface", "name", "segment", "address", "addresses", "mtu")
 	i := &Interface{Line: n.Line}
 	i.Name = d.str(d.need(n, f, "name", "interface"), "interface name")
 	i.Segment = d.str(d.need(n, f, "segment", "interface "+i.Name), "segment")
@@ -154,6 +155,7 @@ func (d *dec) iface(n *yaml.Node) *Interface {
 	for _, a := range d.list(f["addresses"], "addresses") {
 		i.Addresses = append(i.Addresses, d.prefix(a, "address"))
 	}
+	i.MTU = d.intIn(f["mtu"], "mtu", 1280, 65535)
 	return i
 }
 
@@ -213,7 +215,7 @@ func (d *dec) step(n *yaml.Node) *Step {
 
 func (d *dec) traffic(n *yaml.Node) *Traffic {
 	f := d.fields(n, "traffic", "kind", "from", "to", "path", "count", "concurrency", "rate", "size",
-		"duration", "timeout", "expect", "client", "mode", "pace")
+		"duration", "timeout", "expect", "client", "mode", "pace", "host", "resolve")
 	t := &Traffic{}
 	t.Kind = TrafficKind(d.oneOf(d.need(n, f, "kind", "traffic"), "traffic kind", "http", "download", "tcp", "udp", "ftp"))
 	t.From = d.strs(d.need(n, f, "from", "traffic"), "from")
@@ -229,6 +231,10 @@ func (d *dec) traffic(n *yaml.Node) *Traffic {
 	t.Expect = d.str(f["expect"], "expect")
 	t.Client = d.oneOf(f["client"], "client", "builtin", "curl", "lftp")
 	t.Mode = d.oneOf(f["mode"], "mode", "passive", "active")
+	t.Host = d.str(f["host"], "host")
+	for _, a := range d.list(f["resolve"], "resolve") {
+		t.Resolve = append(t.Resolve, d.addr(a, "resolve address"))
+	}
 	return t
 }
 
@@ -236,12 +242,16 @@ func (d *dec) fault(n *yaml.Node) *Fault {
 	f := d.fields(n, "a fault", append([]string{"kind", "target", "process", "interface"}, attackFields...)...)
 	kinds := []string{"flood", "hostile", "kill", "stop", "cont", "link-down", "link-up", "drop-heartbeats", "pass-heartbeats",
 		"stop-service", "start-service", "forge-heartbeat", "check-roles", "edit-config", "arp-owners", "check-directors", "drain", "undrain",
-		"cut-servers", "mend-servers"}
+		"cut-servers", "mend-servers", "ping"}
 	flt := &Fault{
 		Kind:      FaultKind(d.oneOf(d.need(n, f, "kind", "fault"), "fault kind", kinds...)),
 		Target:    d.str(f["target"], "target"),
 		Process:   d.str(f["process"], "process"),
 		Interface: d.str(f["interface"], "interface"),
+	}
+	if flt.Kind == FaultPing {
+		flt.To = d.addr(d.need(n, f, "to", "ping"), "to")
+		return flt
 	}
 	flt.Attack = d.attack(n, f, flt.Kind)
 	return flt

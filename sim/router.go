@@ -25,17 +25,18 @@ const (
 	FeatureFTP         Feature = "ftp"            // FTP across LVS (issue 7)
 	FeatureHealth      Feature = "health-checks"  // nanny removes failed real servers (issue 8)
 	FeatureFailover    Feature = "failover"       // pulse heartbeat and takeover (issue 9)
+	FeatureIPv6        Feature = "ipv6"           // IPv6 virtual services (issue 18)
 )
 
 // featureIssue is the issue that brings each feature to lvsd.
 var featureIssue = map[Feature]int{
 	FeatureNAT: 6, FeatureDirect: 7, FeatureTunnel: 7, FeatureFWMark: 7, FeaturePersistence: 4,
-	FeatureFTP: 7, FeatureHealth: 8, FeatureFailover: 9,
+	FeatureFTP: 7, FeatureHealth: 8, FeatureFailover: 9, FeatureIPv6: 18,
 }
 
 // AllFeatures lists every feature a step may require.
 func AllFeatures() []Feature {
-	return []Feature{FeatureNAT, FeatureDirect, FeatureTunnel, FeatureFWMark, FeaturePersistence, FeatureFTP, FeatureHealth, FeatureFailover}
+	return []Feature{FeatureNAT, FeatureDirect, FeatureTunnel, FeatureFWMark, FeaturePersistence, FeatureFTP, FeatureHealth, FeatureFailover, FeatureIPv6}
 }
 
 func featureList() string {
@@ -49,7 +50,7 @@ func featureList() string {
 // lvsdFeatures is what the real lvsd does today; `router: auto` uses lvsd
 // for every site that needs no more than this, and the kernel stand-in
 // otherwise.
-var lvsdFeatures = []Feature{FeatureNAT, FeatureDirect, FeatureTunnel, FeatureFWMark, FeaturePersistence, FeatureFTP, FeatureHealth, FeatureFailover}
+var lvsdFeatures = []Feature{FeatureNAT, FeatureDirect, FeatureTunnel, FeatureFWMark, FeaturePersistence, FeatureFTP, FeatureHealth, FeatureFailover, FeatureIPv6}
 
 // kernelFeatures is what the kernel stand-in can honestly do with nftables
 // (which cannot encapsulate: no tunnelling).
@@ -105,6 +106,9 @@ func siteFeatures(c *config.Config) []Feature {
 		}
 		if v.Persistent > 0 {
 			add(FeaturePersistence)
+		}
+		if v.IsIPv6() {
+			add(FeatureIPv6)
 		}
 	}
 	return fs

@@ -42,9 +42,10 @@ type RouterSpec struct {
 
 // Segment is one L2 network: a Linux bridge in the site's switch namespace.
 type Segment struct {
-	Name   string
-	Subnet netip.Prefix
-	Line   int
+	Name    string
+	Subnet  netip.Prefix
+	Subnet6 netip.Prefix // the IPv6 network of a dual-stack segment (ipv6.go)
+	Line    int
 }
 
 // Node is one host of the site: a network namespace of its own.
@@ -67,6 +68,7 @@ type Interface struct {
 	Name      string // inside the node namespace, e.g. eth0 as in lvs.cf
 	Segment   string
 	Addresses []netip.Prefix
+	MTU       int // 0: the default (1500)
 	Line      int
 }
 
@@ -146,6 +148,8 @@ type Traffic struct {
 	Client      string        // "builtin" (default), "curl" or "lftp"
 	Mode        string        // ftp: "passive" (default) or "active" (lftp ftp:passive-mode off)
 	Pace        int64         // download: the built-in client reads at most this many bytes a second (0: no limit)
+	Host        string        // curl: the URL's host name, resolved to the addresses of Resolve (ipv6.go)
+	Resolve     []netip.Addr  // curl: what Host resolves to; curl -4 or -6 picks the address of To's family
 }
 
 // FaultKind is the kind of a fault step.
@@ -177,7 +181,8 @@ type Fault struct {
 	Target    string
 	Process   string
 	Interface string
-	Attack    *Attack // flood and hostile steps (flood.go, hostile.go)
+	Attack    *Attack    // flood and hostile steps (flood.go, hostile.go)
+	To        netip.Addr // ping: the address pinged (ipv6.go)
 }
 
 // AssertKind is the kind of an assertion.

@@ -78,8 +78,8 @@ func validateNode(at func(int, string, ...any), n *Node, segs map[string]*Segmen
 			continue
 		}
 		for _, a := range i.Addresses {
-			if a.IsValid() && !s.Subnet.Contains(a.Addr()) {
-				at(i.Line, "address %v of %s/%s is outside segment %s (%v)", a, n.Name, i.Name, s.Name, s.Subnet)
+			if a.IsValid() && !s.Contains(a.Addr()) {
+				at(i.Line, "address %v of %s/%s is outside segment %s (%v)", a, n.Name, i.Name, s.Name, s.subnets())
 			}
 		}
 	}
@@ -107,7 +107,7 @@ func validateNode(at func(int, string, ...any), n *Node, segs map[string]*Segmen
 // onLink reports whether a is inside a subnet n has an interface on.
 func (n *Node) onLink(a netip.Addr, segs map[string]*Segment) bool {
 	for _, i := range n.Interfaces {
-		if s := segs[i.Segment]; s != nil && s.Subnet.Contains(a) {
+		if s := segs[i.Segment]; s != nil && s.Contains(a) {
 			return true
 		}
 	}
@@ -222,6 +222,7 @@ func validateTraffic(at func(int, string, ...any), s *Step, nodes map[string]*No
 	if tr.Client == "curl" && tr.Kind != TrafficHTTP && tr.Kind != TrafficDownload {
 		at(s.Line, "client curl: only for http and download traffic")
 	}
+	validateHost(at, s, nodes) // ipv6.go
 }
 
 func validateFault(at func(int, string, ...any), s *Step, nodes map[string]*Node) {

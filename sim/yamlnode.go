@@ -211,8 +211,8 @@ func (d *dec) addr(n *yaml.Node, what string) netip.Addr {
 		return netip.Addr{}
 	}
 	a, err := netip.ParseAddr(s)
-	if err != nil || !a.Is4() {
-		d.errf(n, "expected %s as an IPv4 address like 10.11.12.1, got %q", what, s)
+	if err != nil || a.Zone() != "" || a.Is4In6() {
+		d.errf(n, "expected %s as an IPv4 address like 10.11.12.1, got %q (or an IPv6 one like fd00:11:12::1)", what, s)
 		return netip.Addr{}
 	}
 	return a
@@ -224,8 +224,8 @@ func (d *dec) prefix(n *yaml.Node, what string) netip.Prefix {
 		return netip.Prefix{}
 	}
 	p, err := netip.ParsePrefix(s)
-	if err != nil || !p.Addr().Is4() {
-		d.errf(n, "expected %s as an IPv4 address with prefix length like 10.11.12.1/24, got %q", what, s)
+	if err != nil || p.Addr().Is4In6() {
+		d.errf(n, "expected %s as an IPv4 address with prefix length like 10.11.12.1/24, got %q (or an IPv6 one like fd00:11:12::1/64)", what, s)
 		return netip.Prefix{}
 	}
 	return p
@@ -237,8 +237,8 @@ func (d *dec) addrPort(n *yaml.Node, what string) netip.AddrPort {
 		return netip.AddrPort{}
 	}
 	ap, err := netip.ParseAddrPort(s)
-	if err != nil || !ap.Addr().Is4() || ap.Port() == 0 {
-		d.errf(n, "expected %s as ADDRESS:PORT like 192.168.26.10:80, got %q", what, s)
+	if err != nil || ap.Addr().Zone() != "" || ap.Addr().Is4In6() || ap.Port() == 0 {
+		d.errf(n, "expected %s as ADDRESS:PORT like 192.168.26.10:80, got %q (IPv6: like [2001:db8::10]:80)", what, s)
 		return netip.AddrPort{}
 	}
 	return ap
