@@ -61,8 +61,8 @@ func pairCf(port int, keepalive, deadtime int, syncd bool) string {
 // handler (POST /v1/reload, as SIGHUP) that turns syncdaemon on starts
 // connection sync on its socket in the role's mode, new keepalive and
 // deadtime reach the running role machine, and syncdaemon off stops sync
-// and frees the socket — without a restart (before, they took effect
-// only when lvsd restarted).
+// and frees the socket — without a restart (before, lvsd logged that
+// these took effect when it restarted).
 func TestReloadAppliesHeartbeatAndSyncLive(t *testing.T) {
 	port := freeUDPPorts(t)
 	td := newTestDaemonOn(t, pairCf(port, 1, 3, false), loopbackHost)
@@ -128,6 +128,13 @@ func TestReloadAppliesHeartbeatAndSyncLive(t *testing.T) {
 			t.Fatalf("the role machine did not take keepalive 2 / deadtime 7")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+
+	if n := td.logs.count("take effect when lvsd restarts"); n > 0 {
+		t.Errorf("a live change was reported %d times as needing a restart", n)
+	}
+	if st := td.HA(); st.ConnSync == nil { // as /metrics reads it, off the management goroutine
+		t.Error("the HA status shows no connection sync after it started")
 	}
 
 	reload(pairCf(port, 2, 7, false))

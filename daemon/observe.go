@@ -75,7 +75,7 @@ func (d *lvsd) HA() admin.HAStatus {
 	out := admin.HAStatus{Dataplane: d.mode, Role: s.Role.String(), State: s.State.String(), PeerAlive: s.Peer.Alive,
 		Takeovers: s.Takeovers, Releases: s.Releases, Since: s.Since, Refused: s.Refused,
 		Serial: s.Serial, PeerSerial: s.Peer.Serial, SerialMismatch: s.Peer.SerialMismatch,
-		ConnSync: d.sync.status(time.Now()), ConfigSync: d.csync.status(), BGP: d.BGPStatus()}
+		ConnSync: d.syncNow.Load().status(time.Now()), ConfigSync: d.csync.status(), BGP: d.BGPStatus()}
 	if s.Faults != 0 {
 		out.Faults = []string{s.Faults.String()}
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -97,9 +98,11 @@ type lvsd struct {
 	ha     *ha.Runner // nil without a backup
 	bgp    *announcer // nil without a bgp block (bgp.go)
 	mesh   *syncMesh  // connection sync of the ECMP mode; nil without (bgp_sync.go)
-	sync   *connSync  // nil without syncdaemon
-	csync  *cfgSync   // nil without a backup
-	text   []byte     // the running lvs.cf's bytes (config sync)
+	sync   *connSync  // nil without syncdaemon; replaced on a reload by the management goroutine (sync.go)
+	// syncNow is sync for other goroutines (the metrics' HA status).
+	syncNow atomic.Pointer[connSync]
+	csync   *cfgSync // nil without a backup
+	text    []byte   // the running lvs.cf's bytes (config sync)
 	// haEv carries events to the role machine (forwardHA).
 	haEv  chan ha.Event
 	linkw linkWatch // monitor_links
@@ -169,6 +172,7 @@ func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger, h hos
 	if d.sync, err = startSync(pairOnly(l.cfg), all); err != nil {
 		return nil, err
 	}
+	d.syncNow.Store(d.sync)
 	if d.csync, err = startCfgSync(pairOnly(l.cfg), all, log); err != nil {
 		d.sync.close()
 		return nil, err
@@ -299,7 +303,6 @@ func (d *lvsd) run(ctx context.Context) error {
 		for _, l := range d.links {
 			l.Close()
 		}
-		d.sync.close()
 		d.csync.close()
 		return nil
 	})
@@ -326,7 +329,11 @@ func (d *lvsd) run(ctx context.Context) error {
 		g.Go(d.sync.recv.Run)
 	}
 	g.Go(func() error { return d.mesh.run(gctx, d.ct) })
-	g.Go(func() error { return d.control(gctx) })
+	g.Go(func() error {
+		err := d.control(gctx)
+		d.sync.close() // here: the control loop replaces it on a reload (sync.go)
+		return err
+	})
 	d.log.Info("lvsd running", "dataplane", d.mode, "services", len(d.table.Services()), "workers", len(d.workers),
 		"interfaces", len(d.site.ports), "owned", len(d.site.owned))
 	err := g.Wait()
@@ -494,9 +501,6 @@ func (d *lvsd) reload() error {
 	if err != nil {
 		d.log.Error("reload refused; the running configuration stays", "err", err)
 		return err
-	}
-	if d.ha != nil && heartbeatChanged(old, l.cfg) {
-		d.log.Warn("heartbeat, sync or failover settings changed: they take effect when lvsd restarts")
 	}
 	d.reloadBGP(old, l.cfg) // peers live; the rest at restart (bgp.go)
 	d.text = l.text

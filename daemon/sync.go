@@ -261,6 +261,7 @@ func (d *lvsd) restartSync(cfg *config.Config) {
 	if d.sync != nil {
 		d.sync.close()
 		d.sync = nil
+		d.syncNow.Store(nil)
 		d.log.Info("connection sync stopped")
 	}
 	if d.ha == nil {
@@ -282,6 +283,7 @@ func (d *lvsd) restartSync(cfg *config.Config) {
 		return
 	}
 	d.sync = s
+	d.syncNow.Store(s)
 	go s.recv.Run()
 	mode := ha.SyncBackup
 	if d.active {
