@@ -243,4 +243,3 @@ func serveHTTP6(t *testing.T, lab *netlab.T, ns, name string, big []byte) {
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { srv.Close() })
 }
-
