@@ -1,6 +1,7 @@
 package nat
 
 import (
+	"bytes"
 	"net/netip"
 	"strconv"
 )
@@ -81,8 +82,10 @@ func ParsePORT(payload []byte) (netip.AddrPort, Span, bool) {
 	return ap, Span{i, i + n}, true
 }
 
-// ParseEPRT parses an `EPRT |1|h.h.h.h|port|` command (RFC 2428) at the
-// start of payload. Only address family 1 (IPv4) is accepted.
+// ParseEPRT parses an `EPRT |1|h.h.h.h|port|` or `EPRT |2|ipv6|port|`
+// command (RFC 2428) at the start of payload. Address family 1 is IPv4,
+// 2 IPv6 (an IPv6 address must not be IPv4-mapped or carry a zone); as
+// ip_vs_ftp, the helper follows both.
 func ParseEPRT(payload []byte) (netip.AddrPort, bool) {
 	if !hasPrefixFold(payload, "EPRT ") {
 		return netip.AddrPort{}, false
@@ -93,8 +96,11 @@ func ParseEPRT(payload []byte) (netip.AddrPort, bool) {
 		return netip.AddrPort{}, false
 	}
 	d := b[0]
-	if d < 33 || d > 126 || len(b) < 3 || b[1] != '1' || b[2] != d {
+	if d < 33 || d > 126 || len(b) < 3 || b[1] != '1' && b[1] != '2' || b[2] != d {
 		return netip.AddrPort{}, false
+	}
+	if b[1] == '2' {
+		return parseEPRT6(b[3:], d)
 	}
 	b = b[3:]
 	var a [4]byte
@@ -119,6 +125,30 @@ func ParseEPRT(payload []byte) (netip.AddrPort, bool) {
 		return netip.AddrPort{}, false
 	}
 	return netip.AddrPortFrom(netip.AddrFrom4(a), uint16(p)), true
+}
+
+// maxIPv6Text is the longest text form of an IPv6 address
+// (ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255).
+const maxIPv6Text = 45
+
+// parseEPRT6 parses "ipv6|port|" of an EPRT command of family 2, with
+// delimiter d. It allocates the address text once (an EPRT command is
+// one per data connection, not per packet).
+func parseEPRT6(b []byte, d byte) (netip.AddrPort, bool) {
+	i := bytes.IndexByte(b, d)
+	if i < 2 || i > maxIPv6Text {
+		return netip.AddrPort{}, false
+	}
+	a, err := netip.ParseAddr(string(b[:i]))
+	if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" {
+		return netip.AddrPort{}, false
+	}
+	b = b[i+1:]
+	p, n, ok := parseUint(b, 65535)
+	if !ok || p == 0 || n >= len(b) || b[n] != d {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(a, uint16(p)), true
 }
 
 // AppendHostPort appends ap as "h1,h2,h3,h4,p1,p2" (the form of 227 and

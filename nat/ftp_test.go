@@ -73,7 +73,17 @@ func TestParsePORTAndEPRT(t *testing.T) {
 	if !ok || ap2.String() != "203.0.113.11:40001" {
 		t.Errorf("ParseEPRT = %v %v", ap2, ok)
 	}
-	for _, bad := range []string{"EPRT |2|::1|40001|\r\n", "EPRT |1|203.0.113|40001|\r\n", "EPRT |1|203.0.113.11|40001\r\n",
+	for _, tc := range []struct{ in, want string }{
+		{"EPRT |2|2001:db8:113::11|40001|\r\n", "[2001:db8:113::11]:40001"},
+		{"eprt !2!1080::8:800:200C:417A!5282!\r\n", "[1080::8:800:200c:417a]:5282"}, // RFC 2428's example, another delimiter
+	} {
+		if ap, ok := ParseEPRT([]byte(tc.in)); !ok || ap.String() != tc.want {
+			t.Errorf("ParseEPRT(%q) = %v %v, want %s", tc.in, ap, ok, tc.want)
+		}
+	}
+	for _, bad := range []string{"EPRT |3|::1|40001|\r\n", "EPRT |2|203.0.113.11|40001|\r\n", "EPRT |2|::ffff:203.0.113.11|40001|\r\n",
+		"EPRT |2|fe80::1%eth0|40001|\r\n", "EPRT |2|2001:db8::zz|40001|\r\n", "EPRT |2|2001:db8::11|0|\r\n", "EPRT |2|2001:db8::11|40001\r\n",
+		"EPRT |2||40001|\r\n", "EPRT |1|203.0.113|40001|\r\n", "EPRT |1|203.0.113.11|40001\r\n",
 		"EPRT |1|203.0.113.11|0|\r\n", "EPRT ", "EPRT |1|1.2.3.4|"} {
 		if _, ok := ParseEPRT([]byte(bad)); ok {
 			t.Errorf("ParseEPRT(%q) matched", bad)

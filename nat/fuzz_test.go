@@ -3,6 +3,7 @@ package nat
 import (
 	"bytes"
 	"net/netip"
+	"strconv"
 	"testing"
 )
 
@@ -17,6 +18,8 @@ func FuzzFTPParsers(f *testing.F) {
 		"EPRT |1|203.0.113.11|40001|\r\n",
 		"227 (1,2,3,4,5,6",
 		"EPRT |1|1.2.3.4|",
+		"EPRT |2|2001:db8:113::11|40001|\r\n",
+		"EPRT |2|::ffff:1.2.3.4|1|",
 	} {
 		f.Add([]byte(s))
 	}
@@ -47,6 +50,15 @@ func FuzzFTPParsers(f *testing.F) {
 				t.Fatalf("ParsePORT span %v does not hold %v", sp, ap)
 			}
 		}
-		ParseEPRT(b)
+		if ap, ok := ParseEPRT(b); ok {
+			fam := "1"
+			if ap.Addr().Is6() {
+				fam = "2"
+			}
+			text := "EPRT |" + fam + "|" + ap.Addr().String() + "|" + strconv.Itoa(int(ap.Port())) + "|\r\n"
+			if back, ok := ParseEPRT([]byte(text)); !ok || back != ap {
+				t.Fatalf("ParseEPRT(%q) = %v; its text %q parses to %v, %v", b, ap, text, back, ok)
+			}
+		}
 	})
 }
