@@ -11,7 +11,10 @@ import (
 // the connection; the worker remembers it by (source, destination,
 // upper-layer protocol, 32-bit identification), and the later fragments
 // follow it. Only the source fragments in IPv6, so a router never cuts
-// them further: a fragment too big for the egress gets packet too big.
+// them further: a fragment too big for the egress gets packet too big. A
+// later fragment overlapping the first is dropped (fragment_overlap): RFC
+// 5722 makes the whole datagram invalid then, and it could rewrite the
+// ports the connection was chosen by.
 
 type fragKey6 struct {
 	src, dst [16]byte
@@ -23,6 +26,7 @@ type fragEntry6 struct {
 	key  fragKey6
 	at   ipvs.Tick
 	conn conntrack.Conn
+	end  int // bytes of fragmentable part the first fragment carried
 	used bool
 }
 
@@ -36,29 +40,41 @@ func keyOf6(p *frame.Parsed) fragKey6 {
 	return fragKey6{src: p.Src.Addr().As16(), dst: p.Dst.Addr().As16(), id: p.FragID6, proto: p.Proto}
 }
 
-// put remembers that datagram k went by connection c.
-func (t *fragTable6) put(k fragKey6, c conntrack.Conn, now ipvs.Tick) {
+// put remembers that datagram k, whose first fragment carried end bytes
+// after its fragment header, went by connection c.
+func (t *fragTable6) put(k fragKey6, c conntrack.Conn, end int, now ipvs.Tick) {
 	for i := range t.e {
 		if t.e[i].used && t.e[i].key == k {
-			t.e[i].conn, t.e[i].at = c, now
+			t.e[i].conn, t.e[i].at, t.e[i].end = c, now, end
 			return
 		}
 	}
-	t.e[t.next] = fragEntry6{key: k, at: now, conn: c, used: true}
+	t.e[t.next] = fragEntry6{key: k, at: now, conn: c, end: end, used: true}
 	t.next = (t.next + 1) % fragSlots
 }
 
-// get returns the connection of datagram k, if its first fragment went by.
-func (t *fragTable6) get(k fragKey6, now ipvs.Tick) (conntrack.Conn, bool) {
+// later returns the connection to forward the non-first fragment p by,
+// or the reason to drop it: its first fragment never went by (or timed
+// out), or it overlaps the first.
+func (t *fragTable6) later(p *frame.Parsed, now ipvs.Tick) (conntrack.Conn, DropReason, bool) {
+	k := keyOf6(p)
 	for i := range t.e {
 		e := &t.e[i]
 		if e.used && e.key == k {
-			if now-e.at > fragTimeout {
+			switch {
+			case now-e.at > fragTimeout:
 				e.used = false
-				return conntrack.Conn{}, false
+			case p.FragOffset < e.end:
+				return conntrack.Conn{}, DropFragOverlap, false
+			default:
+				return e.conn, 0, true
 			}
-			return e.conn, true
+			break
 		}
 	}
-	return conntrack.Conn{}, false
+	return conntrack.Conn{}, DropFragment, false
 }
+
+// firstEnd is what put records of the first fragment p: the bytes after
+// its fragment header.
+func firstEnd(p *frame.Parsed) int { return p.End - int(p.FragHdr) - 8 }

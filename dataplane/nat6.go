@@ -17,7 +17,10 @@ func (w *Worker) fromReal6(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 	switch p.Proto {
 	case frame.ProtoTCP, frame.ProtoUDP:
 		if p.FragOffset != 0 {
-			c, ok := w.six.rfrags.get(keyOf6(p), now)
+			c, why, ok := w.six.rfrags.later(p, now)
+			if why == DropFragOverlap {
+				return w.C.drop(why)
+			}
 			if !ok {
 				return Pass
 			}
@@ -29,7 +32,7 @@ func (w *Worker) fromReal6(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 			return Pass
 		}
 		if p.MoreFrags {
-			w.six.rfrags.put(keyOf6(p), c, now)
+			w.six.rfrags.put(keyOf6(p), c, firstEnd(p), now)
 		}
 		return w.reply6(f, m, st, c, false)
 	case frame.ProtoICMPv6:

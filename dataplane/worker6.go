@@ -56,9 +56,9 @@ func (w *Worker) process6(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 func (w *Worker) toOwned6(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 	p := &w.p
 	if p.FragOffset != 0 {
-		c, ok := w.six.frags.get(keyOf6(p), now)
+		c, why, ok := w.six.frags.later(p, now)
 		if !ok {
-			return w.C.drop(DropFragment)
+			return w.C.drop(why)
 		}
 		return w.forward6(f, m, st, c, nil)
 	}
@@ -96,7 +96,7 @@ func (w *Worker) toOwned6(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 		}
 	}
 	if p.MoreFrags {
-		w.six.frags.put(keyOf6(p), c, now)
+		w.six.frags.put(keyOf6(p), c, firstEnd(p), now)
 	}
 	return w.forward6(f, m, st, c, svc)
 }

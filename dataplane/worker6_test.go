@@ -283,6 +283,10 @@ func TestFragments6(t *testing.T) {
 	if len(frags) < 3 {
 		t.Fatalf("%d fragments", len(frags))
 	}
+	over := append([]byte(nil), frags[1]...) // before the run rewrites frags in place
+	var fp frame.Parsed
+	fp.Decode(over)
+	over[int(fp.FragHdr)+2], over[int(fp.FragHdr)+3] = 0, 8|1 // offset 8, more fragments
 	out := s.run(0, frags...)
 	if len(out[1]) != len(frags) {
 		t.Fatalf("forwarded %d of %d fragments (drops %v)", len(out[1]), len(frags), dataplane.Sum(&s.w.C).Drops)
@@ -292,6 +296,13 @@ func TestFragments6(t *testing.T) {
 		if i == 0 {
 			frametest.Check(t, f, frametest.Fragment6(0, true, 77))
 		}
+	}
+	// A later fragment overlapping the first (RFC 5722) is dropped.
+	if out := s.run(0, over); len(out[1]) != 0 {
+		t.Error("forwarded a fragment overlapping its first fragment")
+	}
+	if got := dataplane.Sum(&s.w.C).Drops[dataplane.DropFragOverlap]; got != 1 {
+		t.Errorf("fragment_overlap drops = %d, want 1 (drops %v)", got, dataplane.Sum(&s.w.C).Drops)
 	}
 	// A later fragment of a datagram whose first fragment never came.
 	lost := frametest.Fragments6(frametest.UDP(client6, dns, make([]byte, 3000), frametest.WithSrcMAC(gwMAC)), 1280, 78)
