@@ -155,7 +155,8 @@ type loadSpec struct {
 	HTTPFrom, DownloadFrom string
 	To                     netip.AddrPort
 	Rate                   float64       // HTTP requests per second
-	DownloadEvery          time.Duration // one download started this often
+	DownloadAt             time.Duration // the first download starts then
+	DownloadEvery          time.Duration // and one more this often
 	DownloadSize           int64
 	DownloadPace           int64 // bytes per second the client reads
 }
@@ -169,11 +170,14 @@ func (s *Site) startLoad(ctx context.Context, spec loadSpec, t0 time.Time, d tim
 		Duration: d + 15*time.Second, Timeout: 5 * time.Second}
 	dlTimeout := time.Duration(float64(spec.DownloadSize)/float64(spec.DownloadPace)*float64(time.Second)) + 60*time.Second
 	dlTr := &Traffic{Kind: TrafficDownload, From: []string{spec.DownloadFrom}, To: spec.To,
-		Size: spec.DownloadSize, Pace: spec.DownloadPace, Count: max(1, int(d/spec.DownloadEvery)), Concurrency: 2,
-		Rate: 1 / spec.DownloadEvery.Seconds(), Duration: d + dlTimeout, Timeout: dlTimeout}
+		Size: spec.DownloadSize, Pace: spec.DownloadPace, Count: max(1, int((d-spec.DownloadAt)/spec.DownloadEvery)), Concurrency: 2,
+		Rate: 1 / spec.DownloadEvery.Seconds(), Duration: d - spec.DownloadAt + dlTimeout, Timeout: dlTimeout}
 	var wg sync.WaitGroup
 	wg.Go(func() { b.HTTP = s.runTraffic(ctx, httpTr, t0) })
-	wg.Go(func() { b.Downloads = s.runTraffic(ctx, dlTr, t0) })
+	wg.Go(func() {
+		pauseFor(ctx, time.Until(t0.Add(spec.DownloadAt)))
+		b.Downloads = s.runTraffic(ctx, dlTr, t0)
+	})
 	go func() { wg.Wait(); close(b.done) }()
 	return b
 }

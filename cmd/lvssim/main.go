@@ -33,8 +33,8 @@ usage:
                                   moderate load with reloads, health flaps and
                                   failovers; samples both lvsd (RSS, goroutines, fds,
                                   connections) into soak.csv and soak.svg; exit 1 when
-                                  a download is corrupt or lost, an lvsd exits, or a
-                                  request fails with no event to explain it
+                                  a download is corrupt, an lvsd exits, or a request
+                                  or download fails with no event to explain it
   lvssim chaos [flags]            the failover site under a seeded random schedule of
                                   faults for --duration (default 10m), checking one ARP
                                   owner per VIP, no split brain after each fault and no
