@@ -36,9 +36,9 @@
 //	name, description, guide     text for the report
 //	router: {impl: auto|lvsd|kernel}
 //	lvs_cf: | …  or  lvs_cf_file: PATH   the routers' lvs.cf (parsed with config.Parse)
-//	segments: [{name, subnet}]
+//	segments: [{name, subnet, subnet6 (the IPv6 network of a dual-stack segment)}]
 //	nodes:    [{name, role: client|gateway|router|real|shared,
-//	            interfaces: [{name: eth0, segment, address | addresses: [A/N …]}],
+//	            interfaces: [{name: eth0, segment, address | addresses: [A/N …], mtu}],
 //	            routes: [{to: default|A/N, via: A}], loopback: [A/32],
 //	            ipip: [A/32] (addresses on tunl0, an ipip device or, where the
 //	                  kernel has no IPIP, a TUN device fed by `lvssim ipip`),
@@ -52,7 +52,9 @@
 //	  traffic: {kind: http|download|tcp|udp|ftp, from: [clients], to: VIP:PORT,
 //	            path, count, concurrency, rate, size, duration, timeout, expect,
 //	            client: builtin|curl|lftp, mode: passive|active (ftp),
-//	            pace: BYTES/s (download: read slowly, to stay in flight)};
+//	            pace: BYTES/s (download: read slowly, to stay in flight),
+//	            host: NAME, resolve: [A …] (curl: the URL names host, which curl
+//	            --resolve gives every address of resolve; -4 or -6 picks to's)};
 //	           from may name a real server for its own outbound traffic
 //	  fault:   {kind: kill|stop|cont|stop-service|start-service|link-down|link-up|
 //	            drop-heartbeats|pass-heartbeats, target: NODE|primary|backup,
@@ -64,7 +66,8 @@
 //	           change nothing and are refused), edit-config (target: the active
 //	           router; its lvs.cf is edited and reloaded and config sync must
 //	           copy it to the partner), arp-owners (target: a node, interface:
-//	           each VIP gets ARP replies from exactly one MAC)
+//	           each VIP gets ARP replies from exactly one MAC), ping (target: a
+//	           node, to: an address answering ICMP or ICMPv6 echo)
 //	  fault:   {kind: flood, target: CLIENT, protocol: syn|udp|icmp, to: VIP:PORT,
 //	            sources: A/N, legit: CLIENT, web: VIP:PORT, echo: VIP:PORT,
 //	            duration, short, settle} (flood.go): target sends the flood
@@ -86,9 +89,10 @@
 //	  with optional name, at (offset: from the start, or from when the
 //	  steps in after finished), after: [STEPS], requires: [FEATURES].
 //
-// Traffic is always bounded by count and by duration. Clients send from
-// every address of their interfaces in turn, so persistence is judged per
-// source address. The responder names itself: HTTP bodies and the
+// Addresses, networks and VIP:PORT may be IPv6 ("[2001:db8::10]:80"; quote
+// them in YAML flow style). Traffic is always bounded by count and by
+// duration. Clients send from every address of their interfaces of the
+// target's family in turn, so persistence is judged per source address. The responder names itself: HTTP bodies and the
 // X-Real-Server header, the first line of a TCP echo, the first line of a
 // UDP answer; /bytes/N serves N bytes of a fixed pattern that downloads
 // verify by SHA-256. A tcp step with a size streams that many bytes of the
