@@ -33,9 +33,12 @@
 // dataplane mode), lvsd-afp (lvsd-1w with `--dataplane afpacket`: the Go
 // worker on AF_PACKET alone), kfwd-dr (the kernel
 // routing the DR VIP to one real server on the same segment: this kernel
-// has no IPVS, so plain forwarding is the DR reference) and lvsd-dr
-// (`network = direct`). A contender that cannot run — lvsd does not build,
-// exits, or forwards nothing within 15 s — is reported "not available"
+// has no IPVS, so plain forwarding is the DR reference), lvsd-dr
+// (`network = direct`) and lvsd-ecmp (two lvsd in the ECMP mode, the
+// second director in a namespace of its own on the bridge, both on the
+// director's core; see ecmp_linux.go). A contender that cannot run — lvsd
+// does not build, exits, or forwards nothing within 15 s — is reported
+// "not available"
 // with the reason; nothing is ever estimated.
 //
 // # Figures

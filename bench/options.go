@@ -19,10 +19,11 @@ const (
 	LVSD2         = "lvsd-2w"   // lvsd NAT, --workers 2
 	KernelDR      = "kfwd-dr"   // ip_forward on the DR segment: the VIP routed to one real server
 	LVSDDR        = "lvsd-dr"   // lvsd direct routing, --workers 1
+	LVSDECMP      = "lvsd-ecmp" // two lvsd in the ECMP mode on the DR segment (ecmp_linux.go)
 )
 
 // AllContenders lists every contender name.
-var AllContenders = []string{KernelForward, KernelLB, KernelLBJhash, LVSD1, LVSDAFP, LVSD2, KernelDR, LVSDDR}
+var AllContenders = []string{KernelForward, KernelLB, KernelLBJhash, LVSD1, LVSDAFP, LVSD2, KernelDR, LVSDDR, LVSDECMP}
 
 // The flood's flows: flow i comes from source port
 // floodPortLo+i%floodPortsPerAddr of the i/floodPortsPerAddr-th flood

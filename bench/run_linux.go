@@ -257,6 +257,14 @@ func (r *runner) newContender(name string, cfg *config.Config, cf, cfDR, lvsd, w
 	case LVSD2:
 		w, cpus = 2, fmt.Sprintf("0-%d", runtime.NumCPU()-1)
 		info.Label = "lvsd NAT, 2 workers"
+	case LVSDECMP: // ecmp_linux.go
+		c, err := r.newECMPContender(info, cfDR, lvsd)
+		if err != nil {
+			info.Available, info.Reason = false, err.Error()
+		}
+		if c != nil {
+			return c
+		}
 	case LVSDDR:
 		file, info.Base = cfDR, KernelDR
 		info.Label = "lvsd direct routing, 1 worker"

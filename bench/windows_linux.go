@@ -115,6 +115,9 @@ type floodStats struct {
 func (r *runner) flood(ctx context.Context, c contender, dst netip.AddrPort, rate float64, probe netip.AddrPort, flows int) (floodStats, error) {
 	tb := r.tb
 	f := newFlood(tb.path(c.dr()), dst, flows)
+	if s, ok := c.(interface{ spread(*flood) }); ok {
+		s.spread(f) // lvsd-ecmp: each flow to one of two directors (ecmp_linux.go)
+	}
 	gp := tb.path(c.dr())
 	start := time.Now()
 	out := floodStats{w: window{From: start.Add(r.o.Warmup), To: start.Add(r.o.Warmup + r.o.Window)}}

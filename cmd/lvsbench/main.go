@@ -36,6 +36,11 @@ runs, on it and in one run, each contender doing the director's job:
              for lvsd-dr, since this kernel has no IPVS
   lvsd-dr    lvsd direct routing (network = direct), --workers 1; the real
              servers answer the client straight back
+  lvsd-ecmp  two lvsd directors in the ECMP mode (redundancy = ecmp, mh,
+             sync mesh) on the DR segment, both on the director's core, the
+             flows spread over them by the client's multipath route and the
+             generator's hash: its director-core CPU per packet beside
+             lvsd-dr's says whether the ECMP mode costs per packet
 
 It measures, each repeated and reported as min/median/max: small-UDP packets
 per second delivered at saturation, CPU time per packet (/proc/stat, minus an
