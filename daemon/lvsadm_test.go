@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// These tests run lvsadm (admin.CLI, what cmd/lvsadm runs) against lvsd's
+// These tests run lvsadm (cli.CLI, what cmd/lvsadm runs) against lvsd's
 // own handler and control loop: every ipvsadm edit, its messages and exit
 // codes, as a user on the guide's NAT site sees them.
 

@@ -24,9 +24,9 @@ func readSource(t *testing.T, path string) string {
 }
 
 // TestCompletionOptions checks that the completion offers every option of
-// ipvsadm's table that lvsadm parses (admin/command_parse.go).
+// ipvsadm's table that lvsadm parses (admin/ipvsadm/parse.go).
 func TestCompletionOptions(t *testing.T) {
-	src := readSource(t, "admin/command_parse.go")
+	src := readSource(t, "admin/ipvsadm/parse.go")
 	text := readSource(t, "dist/"+completion)
 	var opts []string
 	for _, m := range regexp.MustCompile(`\{"([\w-]+)", (?:'(\w)'|0), arg\w+\}`).FindAllStringSubmatch(src, -1) {
@@ -36,7 +36,7 @@ func TestCompletionOptions(t *testing.T) {
 		}
 	}
 	if len(opts) < 40 {
-		t.Fatalf("found %d options in admin/command_parse.go; has the option table changed form?", len(opts))
+		t.Fatalf("found %d options in admin/ipvsadm/parse.go; has the option table changed form?", len(opts))
 	}
 	words := regexp.MustCompile(`--?[\w-]+`).FindAllString(text, -1)
 	for _, o := range opts {

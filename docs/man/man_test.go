@@ -130,9 +130,9 @@ func TestLvssimOptions(t *testing.T) {
 }
 
 // TestLvsadmOptions checks lvsadm.8 against ipvsadm's option table that
-// lvsadm parses (admin/command_parse.go): every long and short option.
+// lvsadm parses (admin/ipvsadm/parse.go): every long and short option.
 func TestLvsadmOptions(t *testing.T) {
-	src := source(t, "admin/command_parse.go")
+	src := source(t, "admin/ipvsadm/parse.go")
 	var opts []string
 	for _, m := range regexp.MustCompile(`\{"([\w-]+)", (?:'(\w)'|0), arg\w+\}`).FindAllStringSubmatch(src, -1) {
 		opts = append(opts, "--"+m[1])
@@ -141,7 +141,7 @@ func TestLvsadmOptions(t *testing.T) {
 		}
 	}
 	if len(opts) < 40 {
-		t.Fatalf("found %d options in admin/command_parse.go; has the option table changed form?", len(opts))
+		t.Fatalf("found %d options in admin/ipvsadm/parse.go; has the option table changed form?", len(opts))
 	}
 	documented(t, "lvsadm.8", opts)
 }
