@@ -224,6 +224,9 @@ func TestCLIStandalone(t *testing.T) {
 		{"-n", 2, "", ipvsadm.TryHelp + "\n"},
 		{"-L -n --socket " + missing, 1, "", "cannot reach lvsd at " + missing + ": is lvsd running? (connect: no such file or directory)\n"},
 		{"-A -t 1.2.3.4:80 -L", 2, "", "multiple commands specified\n"},
+		{"-A -6 -f 1", 2, "", "-6 used before -f\n"},
+		{"-A -t [2001:db8::10]:80 -6", 2, "", "-6 used before -f\n"},
+		{"-A -u [2001:db8::10]:53 -p -M 255.255.255.0", 2, "", "illegal ipv6 netmask specified\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.args, func(t *testing.T) {
@@ -233,5 +236,54 @@ func TestCLIStandalone(t *testing.T) {
 					tt.args, code, out, errs, tt.code, tt.stdoutHas, tt.stderrWant)
 			}
 		})
+	}
+}
+
+// TestCLIIPv6 lists and saves a table with IPv6 services through the
+// socket, the API's JSON and the client, in ipvsadm's IPv6 forms; and what
+// -S wrote, -R sends back as the same commands.
+func TestCLIIPv6(t *testing.T) {
+	web := ipvs.ServiceKey{Proto: ipvs.TCP, Addr: netip.MustParseAddr("2001:db8::10"), Port: 80}
+	d := apitest.NewDaemon(t, apitest.BuildTable(t,
+		apitest.AddService(web, ipvs.SchedSpec{SchedName: "rr", Persistence: 300 * time.Second, PMaskBits: 64}),
+		apitest.AddDest(web, ipvs.DestSpec{Addr: netip.MustParseAddr("2001:db8:1::1"), Port: 80, Method: ipvs.Masq, Weight: 1}),
+		apitest.AddService(ipvs.MarkKey(1), ipvs.SchedSpec{SchedName: "rr", PMaskBits: 128}),
+		apitest.AddDest(ipvs.MarkKey(1), ipvs.DestSpec{Addr: netip.MustParseAddr("2001:db8:1::2"), Method: ipvs.Route, Weight: 1})))
+	sock := apitest.Serve(t, d)
+	tests := []struct{ args, want string }{
+		{"-L -n", "IP Virtual Server version 1.2.1 (size=4096)\n" +
+			"Prot LocalAddress:Port Scheduler Flags\n" +
+			"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n" +
+			"TCP  [2001:db8::10]:80 rr persistent 300 mask 64\n" +
+			"  -> [2001:db8:1::1]:80           Masq    1      0          0         \n" +
+			"FWM  1 IPv6 rr\n" +
+			"  -> [2001:db8:1::2]:0            Route   1      0          0         \n"},
+		{"-S -n", "-A -t [2001:db8::10]:80 -s rr -p 300 -M 64\n" +
+			"-a -t [2001:db8::10]:80 -r [2001:db8:1::1]:80 -m -w 1\n" +
+			"-A -f 1 -6 -s rr\n" +
+			"-a -f 1 -6 -r [2001:db8:1::2]:0 -g -w 1\n"},
+		{"-L -n -t [2001:db8::10]:80", "Prot LocalAddress:Port Scheduler Flags\n" +
+			"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n" +
+			"TCP  [2001:db8::10]:80 rr persistent 300 mask 64\n" +
+			"  -> [2001:db8:1::1]:80           Masq    1      0          0         \n"},
+	}
+	for _, tt := range tests {
+		out, errs, code := runCLI(t, sock, tt.args, "")
+		if code != 0 || errs != "" || out != tt.want {
+			t.Errorf("lvsadm %s = exit %d, stderr %q, stdout:\n%s\nwant:\n%s", tt.args, code, errs, out, tt.want)
+		}
+	}
+	saved, _, _ := runCLI(t, sock, "-S -n", "")
+	if _, errs, code := runCLI(t, sock, "-R", saved); code != 0 || errs != "" {
+		t.Fatalf("lvsadm -R of -S = exit %d, %q", code, errs)
+	}
+	if len(d.Applied) != 1 || len(d.Applied[0]) != 4 {
+		t.Fatalf("-R sent %+v, want one batch of 4 commands", d.Applied)
+	}
+	if c := d.Applied[0][2]; c.Kind != ipvsadm.KindAddService || c.Service != ipvs.MarkKey(1) || !c.IPv6 || c.Sched.PMaskBits != 128 {
+		t.Errorf("-R sent %+v for %q, want the IPv6 firewall-mark service", c, "-A -f 1 -6 -s rr")
+	}
+	if c := d.Applied[0][3]; c.Kind != ipvsadm.KindAddDest || !c.IPv6 || c.Dest.Addr != netip.MustParseAddr("2001:db8:1::2") {
+		t.Errorf("-R sent %+v for its server", c)
 	}
 }
