@@ -61,7 +61,9 @@ func TestBrowserBGPPanel(t *testing.T) {
 		t.Errorf("error at the hold time = %q", s)
 	}
 
-	do("apply", chromedp.Navigate(srv.URL+"/pending"), chromedp.WaitVisible(chromedp.ID("apply")),
+	// APPLY from the banner of the BGP panel: the PENDING page it leads to
+	// shows the file on disk (#ondisk).
+	do("apply", chromedp.Navigate(srv.URL+"/bgp"), chromedp.WaitVisible(chromedp.ID("apply")),
 		chromedp.Click(chromedp.ID("apply")), chromedp.WaitVisible(chromedp.ID("ondisk")))
 	shot("04-applied")
 	if f := h.b.file(t); !strings.Contains(f, "bgp {") || !strings.Contains(f, "peer gw {") || !strings.Contains(f, "remote_as = 65000") {

@@ -85,6 +85,25 @@ func TestBGPPanelStatus(t *testing.T) {
 	}
 }
 
+// TestControlShowsBGP checks the BGP part of CONTROL/MONITORING (and of
+// its live-update fragment): there with a speaker, absent without.
+func TestControlShowsBGP(t *testing.T) {
+	for _, path := range []string{"/control", "/control?fragment=1"} {
+		h := newHarness(t, withBGP(testBGPStatus))
+		w := h.do("GET", path, nil, h.login())
+		for _, s := range []string{`id="control-bgp"`, `<td>peer gw (192.168.26.254)</td><td class="state">established</td>`,
+			`<td>192.168.26.11/32</td><td class="state">withdrawn</td><td>no real server up</td>`} {
+			if !strings.Contains(w.Body.String(), s) {
+				t.Errorf("GET %s with a speaker: no %q", path, s)
+			}
+		}
+		h = newHarness(t)
+		if w := h.do("GET", path, nil, h.login()); strings.Contains(w.Body.String(), "control-bgp") {
+			t.Errorf("GET %s without a speaker shows a BGP part", path)
+		}
+	}
+}
+
 // TestBGPPanelEdit adds a bgp block and a peer through the panel, applies
 // them, edits a global key after the block (it must land outside the
 // block), renames and deletes the peer and removes the block.
