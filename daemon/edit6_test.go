@@ -69,9 +69,8 @@ func edit6Table(t *testing.T, c *config.Config) string {
 // to lvs.cf through lvsd's edit path (editConfig, then config.Validate as
 // Apply does) and checks the table lvsd builds from the result, and that
 // the result, formatted, is an lvs.cf that parses, validates and builds the
-// same table. (Through the running daemon, an IPv6 VIP or real server
-// panics the control loop today: it sends gratuitous ARP and ARP probes
-// for them.)
+// same table. TestEditProperties draws IPv6 edits through the running
+// daemon as well.
 func TestEditConfigIPv6(t *testing.T) {
 	const (
 		web6  = "-A -t [2001:db8:26::10]:80 -s wlc -p 300 -M 64\n-a -t [2001:db8:26::10]:80 -r [fd00:11:12::1]:80 -m -w 1\n"

@@ -22,9 +22,37 @@ import (
 )
 
 // propertyCf is the guide's NAT site plus a firewall-mark bundle (HTTP and
-// HTTPS sharing mark 80, section 4.6), so that random edits meet every kind
-// of service lvs.cf has.
-const propertyCf = guideNAT + `virtual shop {
+// HTTPS sharing mark 80, section 4.6) and IPv6 services (an address one and
+// the firewall-mark one of mark 81, lvsadm's -f 81 -6), so that random edits
+// meet every kind of service lvs.cf has.
+const propertyCf = guideNAT + `nat_router6 = fd00:11:12::10 eth1:1
+nat_nmask6 = 64
+virtual web6 {
+     active = 1
+     address = 2001:db8:26::10 eth0:1
+     port = 80
+     persistent = 300
+     pmask = 64
+     scheduler = wlc
+     server web6a {
+         address = fd00:11:12::1
+         active = 1
+         weight = 1
+     }
+}
+virtual mark6 {
+     active = 1
+     address = 2001:db8:26::13 eth0:1
+     port = 80
+     fwmark = 81
+     scheduler = rr
+     server mark6a {
+         address = fd00:11:12::5
+         active = 1
+         weight = 1
+     }
+}
+virtual shop {
      active = 1
      address = 192.168.26.13 eth0:1
      port = 80
@@ -68,34 +96,17 @@ func (g editGen) pick(s ...string) string { return s[g.r.IntN(len(s))] }
 
 var genServices = []string{"-t 192.168.26.10:80", "-t 192.168.26.10:80", "-t 192.168.26.10:443", "-u 192.168.26.11:53",
 	"-t 192.168.26.12:8080", "-f 80", "-f 80", "-f 90",
-	"-t [2001:db8:26::10]:80", "-u [2001:db8:26::11]:53", "-f 80 -6", "-f 90 -6"}
+	"-t [2001:db8:26::10]:80", "-t [2001:db8:26::10]:80", "-u [2001:db8:26::11]:53", "-f 81 -6", "-f 81 -6", "-f 81", "-f 80 -6"}
 
 // markIs6 is the family of propertyCf's firewall-mark services (lvsadm
-// cannot make new ones: -A -f needs a VIP in lvs.cf): all IPv4.
-var markIs6 = map[uint32]bool{}
+// cannot make new ones: -A -f needs a VIP in lvs.cf).
+var markIs6 = map[uint32]bool{81: true}
 
 // svcIs6 reports whether the service argument svc names an IPv6 service.
 func svcIs6(svc string) bool { return strings.Contains(svc, "[") || strings.HasSuffix(svc, " -6") }
 
 func (g editGen) line() string {
 	svc := g.pick(genServices...)
-	if svcIs6(svc) && !strings.HasPrefix(svc, "-f") {
-		// Edits of IPv6 services that do not exist, and of the IPv4
-		// firewall-mark service with -6, which names another: lvsd must
-		// refuse each and change nothing. Not -A: an IPv6 VIP of its own
-		// makes lvsd's control loop send gratuitous ARP and ARP probes
-		// for IPv6 addresses, which panics today (no IPv6 neighbour
-		// discovery in the daemon yet); see TestEditConfigIPv6.
-		switch n := g.r.IntN(5); {
-		case n < 2:
-			return "-a " + svc + g.dest(svc) + g.destOpts()
-		case n < 3:
-			return "-e " + svc + g.dest(svc) + g.destOpts()
-		case n < 4:
-			return "-E " + svc + g.schedOpts()
-		}
-		return "-D " + svc
-	}
 	switch n := g.r.IntN(200); {
 	case n < 60:
 		return "-a " + svc + g.dest(svc) + g.destOpts()
@@ -115,7 +126,9 @@ func (g editGen) line() string {
 	// Bad input: options in the wrong command, missing or bad values.
 	return g.pick("-a "+svc, "-A "+svc+" -w 2", "-e "+svc+" -r 10.11.12.1 -w -1", "-a "+svc+" -r 10.11.12.1:99999",
 		"-A -t 192.168.26.10 -s rr", "-E "+svc+" -s rr -b sh-port", "-d "+svc+" -r 10.11.12.1 -x 5", "-A -t 192.168.26.10:80 -M 255.0.255.0 -p",
-		"-a "+svc+" -r 10.11.12.1 -w 65536", "-A "+svc+" -p -5", "-D", "-a -t [::1]:80 -r 10.11.12.1", "-A -u 192.168.26.11:53 -s rr -o")
+		"-a "+svc+" -r 10.11.12.1 -w 65536", "-A "+svc+" -p -5", "-D", "-a -t [::1]:80 -r 10.11.12.1", "-A -u 192.168.26.11:53 -s rr -o",
+		"-A -6 -f 81", "-E -t [2001:db8:26::10]:80 -p -M 129", "-A -t [2001:db8:26::12] -s rr", "-a "+svc+" -r [fd00:11:12::1]",
+		"-E -f 81 -6 -p 60 -M 255.255.255.0")
 }
 
 // dest is -r with a real server of the universe, of the service's family
@@ -160,13 +173,15 @@ func (g editGen) schedOpts() string {
 	case n < 8:
 		s = " -s " + g.pick("rr", "wrr", "lc", "wlc", "sed", "nq", "lblc", "lblcr", "dh", "sh", "mh", "fo", "ovf")
 	}
-	switch g.r.IntN(5) {
+	switch g.r.IntN(6) {
 	case 0:
 		s += " -p"
 	case 1:
 		s += fmt.Sprintf(" -p %d", 1+g.r.IntN(900))
 	case 2:
-		s += fmt.Sprintf(" -p %d -M %s", 1+g.r.IntN(900), g.pick("255.255.255.0", "255.255.0.0", "255.255.255.255", "64"))
+		s += fmt.Sprintf(" -p %d -M %s", 1+g.r.IntN(900), g.pick("255.255.255.0", "255.255.0.0", "255.255.255.255"))
+	case 3:
+		s += fmt.Sprintf(" -p %d -M %s", 1+g.r.IntN(900), g.pick("64", "48", "128"))
 	}
 	if g.r.IntN(20) == 0 {
 		s += " -o"
@@ -194,10 +209,14 @@ func (c editCheck) snapshot() snapshot {
 }
 
 // normal drops what an edit need not keep (the virtual's name, which the
-// model cannot know) and sorts.
+// model cannot know) and sorts. The family of a firewall-mark service is
+// derived, as StatusFromTable derives it: IPv6 when it has real servers and
+// all are IPv6.
 func normal(st admin.Status) admin.Status {
 	st = tableOnly(st)
 	for i := range st.Services {
+		s := &st.Services[i]
+		s.IPv6 = s.FWMark != 0 && len(s.Dests) > 0 && !slices.ContainsFunc(s.Dests, func(d admin.DestStatus) bool { return !d.Addr.Is6() })
 		st.Services[i].Name = ""
 		if st.Services[i].Dests == nil {
 			st.Services[i].Dests = []admin.DestStatus{}
@@ -507,7 +526,7 @@ func FuzzEdits(f *testing.F) {
 	f.Add([]byte("-a -t 192.168.26.10:80 -r 10.11.12.4:80 -m -w 1\n-e -t 192.168.26.10:80 -r 10.11.12.4:80 -m -w 3\n-d -t 192.168.26.10:80 -r 10.11.12.1:80"))
 	f.Add([]byte("-E -f 80 -s sh -b sh-port -p 60\n-a -f 80 -r 10.11.12.7 -w 4\n-d -f 80 -r 10.11.12.5\n-D -f 80"))
 	f.Add([]byte("-C\n-A -u 192.168.26.11:53 -s rr\n-a -u 192.168.26.11:53 -r 10.11.12.1:5353\n-A -f 90"))
-	f.Add([]byte("-a -t [2001:db8:26::10]:80 -r [fd00:11:12::2]:8080 -w 2\n-E -f 80 -6 -s rr\n-d -f 80 -6 -r 10.11.12.5\n-a -t 192.168.26.10:80 -r fd00:11:12::1"))
+	f.Add([]byte("-a -t [2001:db8:26::10]:80 -r [fd00:11:12::2]:8080 -w 2\n-E -t [2001:db8:26::10]:80 -s rr -p 60 -M 48\n-a -f 81 -6 -r fd00:11:12::6\n-D -f 81\n-d -f 81 -6 -r fd00:11:12::5"))
 	g := editGen{r: rand.New(rand.NewPCG(16, 2))}
 	for range 4 {
 		var b bytes.Buffer
@@ -556,6 +575,9 @@ func noLookups(line string) bool {
 		}
 		if _, err := netip.ParseAddrPort(f); err == nil {
 			continue
+		}
+		if _, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(f, "["), "]")); err == nil {
+			continue // "[v6]" without a port: lvsadm refuses it, looking nothing up
 		}
 		host, port, ok := strings.Cut(f, ":")
 		if _, err := netip.ParseAddr(host); err != nil || !ok || !isNumber(port) {
