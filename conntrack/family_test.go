@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -478,8 +479,13 @@ func TestIPv6Concurrent(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for i := range 200 {
-			w.ct.Expire(start+ipvs.Tick(i)*sec, 512)
+		// At least 200 rounds, and on until a delete happened: on a busy
+		// machine the makers may not have run yet (bounded all the same).
+		for i := 0; i < 200 || deleted.Load() == 0 && i < 200_000; i++ {
+			if made.Load() == 0 {
+				runtime.Gosched()
+			}
+			w.ct.Expire(start+ipvs.Tick(min(i, 199))*sec, 512)
 			if i%10 == 0 { // free records under the readers' feet
 				var hs []Handle
 				w.ct.Walk(start, func(in Info) bool {
