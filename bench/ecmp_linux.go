@@ -237,3 +237,15 @@ func (e *ecmpContender) noteShares(ctx context.Context, tb *testbed) {
 	*e.first.notes = append(*e.first.notes, fmt.Sprintf("lvsd-ecmp: the directors counted %d and %d incoming packets (%.0f %% / %.0f %%) over the repetition",
 		pkts[0], pkts[1], 100*float64(pkts[0])/float64(total), 100*float64(pkts[1])/float64(total)))
 }
+
+// lvsdOf is c's lvsd whose dataplane mode the report names: c itself, or
+// lvsd-ecmp's first director (both run the same binary and flags).
+func lvsdOf(c contender) (*lvsdContender, bool) {
+	switch x := c.(type) {
+	case *lvsdContender:
+		return x, true
+	case *ecmpContender:
+		return x.first, true
+	}
+	return nil, false
+}

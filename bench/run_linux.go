@@ -312,7 +312,7 @@ func (r *runner) repetition(ctx context.Context, c contender, n int) error {
 		udp, _ := c.targets()
 		err = waitFor(ctx, 5*time.Second, nil, func() error { return echoOnce(r.tb, udp) })
 	}
-	l, isLVSD := c.(*lvsdContender)
+	l, isLVSD := lvsdOf(c) // ecmp_linux.go
 	if isLVSD {
 		x.Mode = l.mode
 	}
