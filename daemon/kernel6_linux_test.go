@@ -91,3 +91,36 @@ func TestGuardStopsForwardingRealServerTraffic6(t *testing.T) {
 		t.Error("after Remove the kernel still does not forward IPv6")
 	}
 }
+
+// The guard makes the interfaces pass the solicited-node groups of the
+// owned IPv6 addresses (which the kernel does not own, so never joins),
+// follows a change of them, and leaves them when removed.
+func TestGuardJoinsSolicitedNodeGroups(t *testing.T) {
+	testutil.RequireRoot(t)
+	lab, _, r, _ := guardLab(t)
+	groups := func() string { return lab.MustIn(r, "ip", "maddr", "show", "dev", "eth0") }
+	spec := GuardSpec{Interfaces: []string{"eth0", "eth1"}, Owned: []netip.Addr{netip.MustParseAddr("2001:db8:26::10"), netip.MustParseAddr("192.168.26.10")}}
+	g := installIn(t, lab, r, spec)
+	if out := groups(); !strings.Contains(out, "33:33:ff:00:00:10") {
+		t.Fatalf("eth0 has not joined the VIP's solicited-node group:\n%s", out)
+	}
+	if out := lab.MustIn(r, "ip", "maddr", "show", "dev", "eth1"); !strings.Contains(out, "33:33:ff:00:00:10") {
+		t.Errorf("eth1 has not joined the VIP's solicited-node group:\n%s", out)
+	}
+	spec.Owned = []netip.Addr{netip.MustParseAddr("2001:db8:26::11")}
+	var err error
+	lab.Do(r, func() { err = g.Update(context.Background(), spec) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := groups(); strings.Contains(out, "33:33:ff:00:00:10") || !strings.Contains(out, "33:33:ff:00:00:11") {
+		t.Errorf("after the VIP changed to ::11, eth0's groups:\n%s", out)
+	}
+	lab.Do(r, func() { err = g.Remove(context.Background()) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := groups(); strings.Contains(out, "33:33:ff:00:00:11") {
+		t.Errorf("the group is still joined after Remove:\n%s", out)
+	}
+}

@@ -21,12 +21,13 @@ import (
 // over netlink, so lvsd needs no nft program. Install replaces any table of
 // the same name left by a crashed run, so a crash never blocks a restart.
 type KernelGuard struct {
-	table string
+	table  string
+	joined map[mcastKey]bool // solicited-node groups of owned IPv6 addresses (multicast_linux.go)
 }
 
 // InstallGuard installs (or atomically replaces) the guard table.
 func InstallGuard(ctx context.Context, spec GuardSpec) (*KernelGuard, error) {
-	g := &KernelGuard{table: spec.table()}
+	g := &KernelGuard{table: spec.table(), joined: map[mcastKey]bool{}}
 	if err := g.Update(ctx, spec); err != nil {
 		return nil, err
 	}
@@ -37,7 +38,9 @@ func InstallGuard(ctx context.Context, spec GuardSpec) (*KernelGuard, error) {
 // applies as one transaction: the old table (a crashed run's, or this
 // guard's before a reload changed the VIPs or the real servers) goes and
 // the new one appears with all its sets, chains and rules, or on error
-// nothing changes.
+// nothing changes. Then the interfaces join the solicited-node groups of
+// the owned IPv6 addresses and leave those of addresses gone
+// (multicast_linux.go).
 func (g *KernelGuard) Update(ctx context.Context, spec GuardSpec) error {
 	spec.Table = g.table
 	t, err := spec.guard()
@@ -53,11 +56,12 @@ func (g *KernelGuard) Update(ctx context.Context, spec GuardSpec) error {
 	if err != nil {
 		return fmt.Errorf("installing nftables table netdev %s on %s: %w", t.Name, strings.Join(t.Interfaces, ", "), err)
 	}
-	return nil
+	return syncGroups(g.joined, solicitedGroups(t))
 }
 
-// Remove deletes the guard table in one netlink batch. Removing a table
-// that is already gone is not an error.
+// Remove deletes the guard table in one netlink batch and leaves the
+// multicast groups the guard joined. Removing a table that is already gone
+// is not an error.
 func (g *KernelGuard) Remove(ctx context.Context) error {
 	err := nftBatch(ctx, func(c *nftables.Conn) error {
 		tab := &nftables.Table{Name: g.table, Family: nftables.TableFamilyNetdev}
@@ -68,7 +72,7 @@ func (g *KernelGuard) Remove(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("removing nftables table netdev %s: %w", g.table, err)
 	}
-	return nil
+	return syncGroups(g.joined, nil)
 }
 
 // nftBatch queues the batch that build makes and sends it to the kernel of the
