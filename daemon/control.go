@@ -158,7 +158,9 @@ func (d *lvsd) Apply(ctx context.Context, cmds []ipvsadm.Command) error {
 			err = invalidEdit(verr)
 			return
 		}
-		err = d.applyConfig(next, d.rules)
+		if err = d.applyConfig(next, d.rules); err == nil {
+			d.followHA(d.cfg) // --start-daemon, --stop-daemon (sync.go)
+		}
 	}); e != nil {
 		return e
 	}
@@ -285,6 +287,8 @@ func editConfig(c *config.Config, cmd ipvsadm.Command, device string) error {
 		vs = slices.DeleteFunc(vs, func(v *config.Virtual) bool { return v.Address.IsValid() && v.IsIPv6() != cmd.IPv6 })
 	}
 	switch cmd.Kind {
+	case ipvsadm.KindStartDaemon, ipvsadm.KindStopDaemon:
+		return editSync(c, cmd) // sync.go
 	case ipvsadm.KindAddService:
 		if len(vs) > 0 {
 			return ipvs.ErrServiceExists

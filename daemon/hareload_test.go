@@ -147,3 +147,44 @@ func TestReloadAppliesHeartbeatAndSyncLive(t *testing.T) {
 	}
 	c.Close()
 }
+
+// TestLvsadmStartStopDaemon: `lvsadm --start-daemon` and `--stop-daemon`
+// through lvsd's handler and control loop start and stop connection sync
+// at once, as ipvsadm does with the kernel's sync daemon (before, lvsadm
+// only said sync was configured in lvs.cf); on a router without a backup
+// --start-daemon says why it cannot.
+func TestLvsadmStartStopDaemon(t *testing.T) {
+	port := freeUDPPorts(t)
+	td := newTestDaemonOn(t, pairCf(port, 1, 3, false), loopbackHost)
+	sock := td.serveAPI(t)
+	syncOn := func() (on bool) {
+		t.Helper()
+		if err := td.do(context.Background(), func() { on = td.sync != nil && td.cfg.SyncDaemon }); err != nil {
+			t.Fatal(err)
+		}
+		return on
+	}
+	steps := []struct {
+		args string
+		on   bool
+	}{
+		{"--start-daemon master", true},
+		{"--stop-daemon master", false},
+		{"--start-daemon backup", true},
+		{"--stop-daemon backup", false},
+	}
+	for _, s := range steps {
+		if out, errs, code := lvsadm(t, sock, s.args); code != 0 || out != "" || errs != "" {
+			t.Fatalf("lvsadm %s = exit %d, stdout %q, stderr %q", s.args, code, out, errs)
+		}
+		if on := syncOn(); on != s.on {
+			t.Errorf("after lvsadm %s: connection sync on = %v, want %v", s.args, on, s.on)
+		}
+	}
+
+	alone := newTestDaemon(t, guideNAT)
+	_, errs, code := lvsadm(t, alone.serveAPI(t), "--start-daemon master")
+	if code == 0 || !strings.Contains(errs, "set backup and backup_active = 1") {
+		t.Errorf("--start-daemon on a router alone = exit %d, stderr %q", code, errs)
+	}
+}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"lvs/admin"
+	"lvs/admin/ipvsadm"
 	"lvs/config"
 	"lvs/conntrack"
 	"lvs/dataplane"
@@ -291,4 +293,20 @@ func (d *lvsd) restartSync(cfg *config.Config) {
 	}
 	s.role(context.Background(), mode, d.ct, d.dp, d.log) // close cancels its sender
 	d.log.Info("connection sync started", "mode", mode.String(), "peer", s.cfg.PeerAddr)
+}
+
+// editSync is --start-daemon and --stop-daemon on the running
+// configuration: syncdaemon on or off. Connection sync runs between the
+// pair of lvs.cf (primary, backup, backup_active = 1); the role machine,
+// not the argument, decides master or backup.
+func editSync(c *config.Config, cmd ipvsadm.Command) error {
+	if cmd.Kind == ipvsadm.KindStopDaemon {
+		c.SyncDaemon = false
+		return nil
+	}
+	if !c.BackupActive || !c.Backup.IsValid() {
+		return errors.New("connection sync runs between lvs.cf's primary and backup: set backup and backup_active = 1")
+	}
+	c.SyncDaemon = true
+	return nil
 }

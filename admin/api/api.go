@@ -29,8 +29,8 @@ type Daemon interface {
 	// Connections returns the connection entries, templates included, as
 	// ipvsadm -L -c lists them.
 	Connections() []admin.ConnStatus
-	// Apply applies table edits (Kind.IsEdit: -A -E -D -C -a -e -d) as one
-	// batch: either all of them or, on error, none. lvsd applies them to its
+	// Apply applies table edits (Kind.IsEdit: -A -E -D -C -a -e -d) and
+	// --start-daemon/--stop-daemon (Kind.IsSync) as one batch: either all of them or, on error, none. lvsd applies them to its
 	// lvs.cf model (daemon/control.go) and the table follows; a server
 	// without -g/-i/-m gets lvs.cf's `network`. The error wraps the ipvs
 	// sentinels (ipvs.ErrServiceExists, ...), ideally in a *CommandError
@@ -140,7 +140,7 @@ func (s *Server) command(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for i, c := range req.Commands {
-		if !c.Kind.IsEdit() {
+		if !c.Kind.IsEdit() && !c.Kind.IsSync() {
 			replyError(w, &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Index: i,
 				Message: fmt.Sprintf("command %d: %q is not a table edit", i+1, c.Kind)})
 			return

@@ -37,9 +37,6 @@ func (c CLI) Run(ctx context.Context, args []string) int {
 	case ipvsadm.KindVersion:
 		fmt.Fprintln(c.Stdout, Version)
 		return 0
-	case ipvsadm.KindStartDaemon, ipvsadm.KindStopDaemon:
-		fmt.Fprintln(c.Stderr, ipvsadm.SyncMessage)
-		return 1
 	}
 	cl := client.NewClient(cmd.Socket)
 	defer cl.Close()
@@ -96,7 +93,7 @@ func (c CLI) exec(ctx context.Context, cl *client.Client, cmd ipvsadm.Command) e
 			return err
 		}
 		return ipvsadm.WriteList(c.Stdout, st, ipvsadm.FmtRule)
-	case cmd.Kind.IsEdit():
+	case cmd.Kind.IsEdit(), cmd.Kind.IsSync():
 		return cl.Apply(ctx, []ipvsadm.Command{cmd})
 	case cmd.Kind == ipvsadm.KindZero:
 		var svc *ipvs.ServiceKey

@@ -121,7 +121,7 @@ func TestCLIOutputs(t *testing.T) {
 		{"-A -t 192.168.26.10:80 -s bogus", "", "Scheduler or persistence engine not found\n", 1},
 		{"-L -w 1", "", "Illegal 'weight' option with the 'list' command\n", 2},
 		{"-a -t 192.168.26.10:80 -r 10.0.0.1 -w 65536", "", "illegal weight specified\n", 2},
-		{"--start-daemon master", "", ipvsadm.SyncMessage + "\n", 1},
+		{"--start-daemon master", "", "", 0},
 		{"--save-config", "saved the running table to /etc/sysconfig/ha/lvs.cf\n", "", 0},
 	}
 	for _, tt := range tests {

@@ -104,8 +104,10 @@ option left out takes its default (-E without -p makes the service
 non-persistent, -e without -w sets weight 1).
 
 Changes made with lvsadm apply at once and last until lvsd restarts or
-reloads lvs.cf; --save-config keeps them. Connection sync is configured in
-lvs.cf (syncdaemon), so --start-daemon and --stop-daemon only say so.
+reloads lvs.cf; --save-config keeps them. --start-daemon and --stop-daemon
+turn lvs.cf's syncdaemon on and off in the running configuration: connection
+sync starts or stops at once, as master while this router is active and as
+backup while it stands by (the role decides, whatever the argument says).
 
 Examples:
   lvsadm -Ln                                    the table, as ipvsadm -Ln

@@ -50,9 +50,11 @@ func (k Kind) IsEdit() bool {
 // (IPVS_SVC_PERSISTENT_TIMEOUT).
 const DefaultPersistence = 300
 
-// SyncMessage answers --start-daemon and --stop-daemon: lvsd's connection
-// sync runs as lvs.cf says, not by command.
-const SyncMessage = "connection sync is configured in lvs.cf (syncdaemon)"
+// IsSync reports whether k starts or stops connection sync
+// (--start-daemon, --stop-daemon): lvsd turns lvs.cf's syncdaemon on or
+// off in the running configuration, and sync follows at once in the mode
+// of the router's role.
+func (k Kind) IsSync() bool { return k == KindStartDaemon || k == KindStopDaemon }
 
 // Command is one ipvsadm invocation, parsed and checked: what ParseArgs
 // returns, what -R reads line by line, and what Daemon.Apply receives for the
