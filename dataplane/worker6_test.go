@@ -418,3 +418,38 @@ func TestEstablishedPathNoAllocs6(t *testing.T) {
 		t.Errorf("forwarded %d frames, want 1005", got)
 	}
 }
+
+// BenchmarkWorker6 is BenchmarkWorker for an established NAT66 flow in
+// each direction.
+func BenchmarkWorker6(b *testing.B) {
+	s := newSite6(b, 1)
+	s.run(0, frametest.TCP(client6, web6, frame.SYN, nil, frametest.WithSrcMAC(gwMAC)))
+	tx := []dataplane.MetaLink{&discard{}, &discard{}}
+	wIn := dataplane.NewWorker(s.d, s.pub, linktest.New(linktest.Config{}), tx)
+	wOut := dataplane.NewWorker(s.d, s.prv, linktest.New(linktest.Config{}), tx)
+	now := time.Now()
+	run := func(b *testing.B, w *dataplane.Worker, tmpl []byte) {
+		const batch = 32
+		frames, meta := make([][]byte, batch), make([]dataplane.Meta, batch)
+		bufs := make([][]byte, batch)
+		for i := range bufs {
+			bufs[i] = make([]byte, len(tmpl))
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i += batch {
+			k := min(batch, b.N-i)
+			for j := range k {
+				copy(bufs[j], tmpl)
+				frames[j] = bufs[j]
+			}
+			w.Process(frames[:k], meta[:k], now)
+		}
+	}
+	b.Run("established-in", func(b *testing.B) {
+		run(b, wIn, frametest.TCP(client6, web6, frame.ACK, nil, frametest.WithSrcMAC(gwMAC)))
+	})
+	b.Run("established-out", func(b *testing.B) {
+		run(b, wOut, frametest.TCP(netip.AddrPortFrom(rip61, 8080), client6, frame.ACK, nil, frametest.WithSrcMAC(rip1MAC)))
+	})
+}
