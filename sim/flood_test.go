@@ -10,6 +10,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"lvs/frame"
 )
 
 func TestParseAttackSteps(t *testing.T) {
@@ -154,5 +156,42 @@ func TestSNMPField(t *testing.T) {
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("snmpField(%s %s) = %d, %v; want %d, %v", tt.prefix, tt.field, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+// TestHostileFragmentPairs: the fragment kinds alternate a first fragment
+// (offset 0, MF) and a later one of the same datagram (same IP ID), each
+// pair with an ID of its own — before, every frame after the first was a
+// later fragment whose first never went, so lvsd counted them all as
+// "fragment" and never saw an overlap or a tiny first fragment.
+func TestHostileFragmentPairs(t *testing.T) {
+	side := &hostileSide{iface: "eth0", srcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, dstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2},
+		src: [4]byte{192, 168, 26, 66}, dst: [4]byte{192, 168, 26, 10}, vip: [4]byte{192, 168, 26, 10}, dport: 80}
+	for _, k := range hostileKinds {
+		if k.name != "overlapping-fragments" && k.name != "tiny-fragments" {
+			continue
+		}
+		t.Run(k.name, func(t *testing.T) {
+			g := &hostileGen{side: side, rng: rand.New(rand.NewPCG(3, 4))}
+			ids := map[uint16]bool{}
+			for i := range 8 {
+				b := make([]byte, 2048)
+				n := k.put(g, b)
+				ip := frame.IPv4(b[14:n])
+				first := ip.FragOffset() == 0 && ip.MF()
+				later := ip.FragOffset() > 0 && !ip.MF()
+				if i%2 == 0 && !first || i%2 == 1 && !later {
+					t.Fatalf("frame %d: offset %d MF %v, want a %s fragment", i, ip.FragOffset(), ip.MF(), map[bool]string{true: "first", false: "later"}[i%2 == 0])
+				}
+				if i%2 == 0 {
+					if ids[ip.ID()] {
+						t.Fatalf("frame %d: IP ID %d used by an earlier datagram", i, ip.ID())
+					}
+					ids[ip.ID()] = true
+				} else if !ids[ip.ID()] {
+					t.Fatalf("frame %d: IP ID %d is not its first fragment's", i, ip.ID())
+				}
+			}
+		})
 	}
 }

@@ -96,20 +96,25 @@ var hostileKinds = []hostileKind{
 		if g.n%2 == 0 {
 			return g.udp(b, 64, 0, true)
 		}
+		g.n-- // the first part's IP ID
 		n := g.udp(b, 64, 0, true)
-		g.n-- // same IP ID as the first part
+		g.n++ // the next datagram
 		return g.fragment(b, n, 2, false)
 	}},
 	{"incomplete-fragments", func(g *hostileGen, b []byte) int {
 		return g.udp(b, 64, 0, true) // a first fragment whose rest never comes
 	}},
 	{"tiny-fragments", func(g *hostileGen, b []byte) int {
+		first := g.n%2 == 0
+		if !first {
+			g.n-- // the first part's IP ID
+		}
 		n := g.tcp(b, 0x02, false)
-		if g.n%2 == 0 { // 8 bytes of TCP header, MF
+		if first { // 8 bytes of TCP header, MF
 			g.setFrag(b, 0, true)
 			return g.truncIP(b, 34+8)
 		}
-		g.n--
+		g.n++                 // the next datagram
 		copy(b[34:], b[42:n]) // the other 12 bytes at offset 1
 		g.setFrag(b, 1, false)
 		return g.truncIP(b, n-8)
@@ -276,6 +281,13 @@ func (s *Site) hostile(ctx context.Context, f *Fault) (string, error) {
 	base, err := s.sample(ctx, rn)
 	if err != nil {
 		return "", err
+	}
+	// A segment is a switch, which forwards a malformed IPv4 header as it
+	// came; the switch namespace's bridges would validate it first
+	// (br_netfilter, on by default in every namespace where the module is
+	// loaded) and drop it before lvsd sees it.
+	if err := s.sw.Sysctl("net.bridge.bridge-nf-call-iptables", "0"); err == nil {
+		defer s.sw.Sysctl("net.bridge.bridge-nf-call-iptables", "1")
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
