@@ -619,7 +619,8 @@ func (d *lvsd) close() {
 	}
 }
 
-// localAddrs lists the kernel's own IPv4 addresses on every interface.
+// localAddrs lists the kernel's own IPv4 and IPv6 addresses on every
+// interface (an IPv6 heartbeat address finds its router among them).
 func localAddrs() ([]netip.Prefix, error) {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
@@ -628,7 +629,7 @@ func localAddrs() ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, a := range addrs {
 		if n, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Unmap().Is4() {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok && (ip.Unmap().Is4() || ip.Is6()) {
 				ones, _ := n.Mask.Size()
 				out = append(out, netip.PrefixFrom(ip.Unmap(), ones))
 			}

@@ -123,7 +123,11 @@ func buildSite(c *config.Config, look func(string) (iface, error), all []netip.P
 		base.ports = append(base.ports, p)
 	}
 	for _, a := range all {
-		base.local[a.Addr().As4()] = true
+		if a.Addr().Is4() {
+			base.local[a.Addr().As4()] = true
+		} else {
+			base.local6[a.Addr().As16()] = true
+		}
 	}
 	return base.plan(c)
 }
