@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -71,6 +72,12 @@ func TestChaosPlan(t *testing.T) {
 func TestChaosShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 100 s site run")
+	}
+	// make test keeps the 2-minute soak (TestSoakShort) and leaves this one
+	// to LVSSIM_LONG=1 and `lvssim chaos`: both hold the site lock for
+	// minutes, and together they put CI near its time budget.
+	if os.Getenv("LVSSIM_LONG") == "" {
+		t.Skip("a 100 s chaos run: set LVSSIM_LONG=1, or run `lvssim chaos --seed 1 --duration 100s`")
 	}
 	s := siteForTest(t, "failover", "lvsd")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
