@@ -83,16 +83,28 @@ func TestAdoptedConnectionFollowsTheOffload(t *testing.T) {
 	if st != Scheduled || c.State() != StateSynRecv || c.Real() != ap(rip2, 80) {
 		t.Fatalf("Adopt = %v in %v to %v, want Scheduled in SYN_RECV to %v", st, c.State(), c.Real(), ap(rip2, 80))
 	}
-	if again, st := v.ct.Adopt(s, s.Dests[0], k, start); st != Scheduled || again.Handle != c.Handle {
-		t.Errorf("adopting the same key again = %v, %v; want the existing entry", again.Handle, st)
+	// The client reuses its port after the offload took the first
+	// connection back: the old entry makes room for the new one, to the
+	// server the offload picked, and nothing is withdrawn from the offload.
+	v.ct.SetOffloaded(c.Handle, DirInput, true)
+	reused, st := v.ct.Adopt(s, s.Dests[0], k, start+sec)
+	if st != Scheduled || reused.Handle == c.Handle || reused.Real() != ap(rip1, 80) || reused.State() != StateSynRecv {
+		t.Fatalf("adopting a reused tuple = %v to %v in %v; want a new SYN_RECV entry to %v", st, reused.Real(), reused.State(), ap(rip1, 80))
 	}
+	if _, live := v.ct.Get(c.Handle); live || len(off.withdrawn) != 0 {
+		t.Errorf("old entry live %v, withdrawn from the offload %v; want gone, nothing withdrawn", live, off.withdrawn)
+	}
+	if n := v.counters(web, rip2); n.Active.Load() != 0 {
+		t.Errorf("the old connection's server still counts %d active", n.Active.Load())
+	}
+	c = reused
 	if _, st := v.ct.Adopt(s, s.Dests[0], Key{Proto: ipvs.UDP, Client: ap(cli, 1), Virtual: ap(vip, 80)}, start); st != Unsupported {
 		t.Errorf("adopting UDP = %v, want Unsupported", st)
 	}
-	cnt := v.counters(web, rip2)
+	cnt := v.counters(web, rip1)
 	// SYN_RECV is a pre-established state, counted active as the kernel does.
-	if cnt.Active.Load() != 1 || cnt.Inactive.Load() != 0 || s.C.Conns.Load() != 1 {
-		t.Fatalf("after Adopt: active %d inactive %d conns %d; want 1 0 1", cnt.Active.Load(), cnt.Inactive.Load(), s.C.Conns.Load())
+	if cnt.Active.Load() != 1 || cnt.Inactive.Load() != 0 || s.C.Conns.Load() != 2 {
+		t.Fatalf("after Adopt: active %d inactive %d conns %d; want 1 0 2", cnt.Active.Load(), cnt.Inactive.Load(), s.C.Conns.Load())
 	}
 	v.ct.SetOffloaded(c.Handle, DirInput, true)
 	v.ct.SetOffloaded(c.Handle, DirOutput, true)
@@ -102,7 +114,7 @@ func TestAdoptedConnectionFollowsTheOffload(t *testing.T) {
 		t.Fatalf("state %v before the sweep looked, want SYN_RECV", c.State())
 	}
 	off.acked[k] = true
-	v.ct.Expire(start+3*sec, 1<<20)
+	v.ct.Expire(start+4*sec, 1<<20)
 	got, ok := v.ct.Lookup(k)
 	if !ok || got.State() != StateEstablished {
 		t.Fatalf("after the offload reported the ACK: %v (live %v), want ESTABLISHED", got.State(), ok)
@@ -110,8 +122,8 @@ func TestAdoptedConnectionFollowsTheOffload(t *testing.T) {
 	if cnt.Active.Load() != 1 || cnt.Inactive.Load() != 0 {
 		t.Errorf("after ESTABLISHED: active %d inactive %d; want 1 0", cnt.Active.Load(), cnt.Inactive.Load())
 	}
-	v.ct.Walk(start+3*sec, func(in Info) bool {
-		if want := 15*time.Minute - 2*time.Second; in.Expires != want {
+	v.ct.Walk(start+4*sec, func(in Info) bool {
+		if want := 15*time.Minute - 3*time.Second; in.Expires != want {
 			t.Errorf("expires in %v, want %v (ESTABLISHED's timeout from the offload's packet at 1 s)", in.Expires, want)
 		}
 		return true

@@ -103,14 +103,23 @@ func (t *Table) Schedule(s *ipvs.Service, k Key, mark uint32, fl TCPFlags, now i
 // lvsd's kernel fast path, which picked destination d of s for the SYN of
 // key k, forwarded it and forwards the rest — as Schedule would have after
 // that SYN: SYN_RECV, bound to d, counted in s. The caller marks its
-// offloaded directions. A key already in the table is returned as it is.
+// offloaded directions.
+//
+// A key the table still holds is a client reusing its port: the offload
+// only schedules a SYN for which it holds no entry, so the old connection
+// was closed or taken back (a RST, a FIN, expiry) and the offload picked a
+// server afresh, as conn_reuse_mode does for TIME_WAIT and CLOSE. The old
+// entry goes first, without withdrawing anything from the offload: the
+// entries there now are the new connection's, under the same client key.
 func (t *Table) Adopt(s *ipvs.Service, d *ipvs.Dest, k Key, now ipvs.Tick) (Conn, Status) {
 	var fk fkey
 	if k.Proto != ipvs.TCP || !t.packFwd(k, kindConn, &fk) {
 		return Conn{}, Unsupported
 	}
-	if c, ok := t.Lookup(k); ok {
-		return c, Scheduled
+	if old, ok := t.Lookup(k); ok {
+		t.SetOffloaded(old.Handle, DirInput, false)
+		t.SetOffloaded(old.Handle, DirOutput, false)
+		t.remove(old.Handle, removeResched, now)
 	}
 	c, st, _ := t.newConn(s, d, &fk, connPort(d, k), 0, 0, SYN, now)
 	return c, st
