@@ -81,6 +81,9 @@ func (d *lvsd) attachFastPath() error {
 		}
 	}
 	d.dp.SetFastPath(d.fast)
+	if d.opts.KernelSchedule {
+		d.dp.ScheduleInKernel()
+	}
 	d.mode = modeTCX
 	return nil
 }

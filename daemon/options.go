@@ -26,6 +26,12 @@ type Options struct {
 	// Dataplane chooses how frames are forwarded: DataplaneAuto (the
 	// default, ""), DataplaneTCX or DataplaneAFPacket (fastpath.go).
 	Dataplane string
+	// KernelSchedule lets the eBPF fast path schedule the new TCP
+	// connections of fixed-cycle (rr, wrr) services itself
+	// (dataplane/fastnew.go). Off by default: in make bench it left 3–14
+	// connections per 2 s window failing and fewer connections/s with one
+	// worker (see the README's performance section).
+	KernelSchedule bool
 	// Link names the packet link backend of the Go workers: "afpacket"
 	// (the default, "") or "tap" (links.go: linkBackends).
 	Link string

@@ -29,7 +29,6 @@ type FastPath interface {
 // connection table consult it. Call it before the workers run.
 func (d *Dataplane) SetFastPath(fp FastPath) {
 	d.fast = fp
-	d.nf, _ = fp.(NewFlowScheduler)
 	d.CT.SetOffload(offload{d: d, fp: fp})
 }
 

@@ -23,6 +23,13 @@ type NewFlowScheduler interface {
 	Acked(k fastpath.Key) (acked, ok bool)
 }
 
+// ScheduleInKernel lets the fast path, if it can (NewFlowScheduler),
+// schedule new connections itself from the next SyncNewFlows on. Call it
+// after SetFastPath and before the workers run.
+func (d *Dataplane) ScheduleInKernel() {
+	d.nf, _ = d.fast.(NewFlowScheduler)
+}
+
 // maxCycle bounds a service's scheduling cycle in the fast path (wrr's is
 // the sum of the weights over their gcd); a longer one stays in Go.
 const maxCycle = 4096

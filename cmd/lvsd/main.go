@@ -18,7 +18,7 @@ import (
 )
 
 const usage = `Usage: lvsd [-t | --config-dump | --set-password] [-f FILE] [--iptables FILE] [--workers N]
-            [--busy-poll DURATION] [--dataplane auto|tcx|afpacket] [--link afpacket|tap]
+            [--busy-poll DURATION] [--dataplane auto|tcx|afpacket] [--kernel-schedule] [--link afpacket|tap]
             [--admin ADDR] [--admin-allow LIST] [--admin-cert FILE --admin-key FILE]
             [--password-file FILE] [--metrics-auth]
 
@@ -68,6 +68,11 @@ Files:
                         afpacket  every frame through the Go workers
                       lvsd logs the mode it runs ("lvsd running dataplane=..."),
                       /metrics has it as lvs_dataplane_mode
+  --kernel-schedule   with tcx: the eBPF program also schedules new TCP
+                      connections of rr and wrr services (NAT, DR) itself,
+                      in the scheduler's own cycle, and lvsd adopts them;
+                      experimental (default off): make bench saw a few
+                      failed connections per window with it
   --link BACKEND      the Go workers' packet links: afpacket (default; a
                       packet ring per worker) or tap (lvs.cf's interfaces
                       are TAP devices lvsd opens, one worker each)
@@ -148,6 +153,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o daemon.Options, setP
 	fs.IntVar(&o.Workers, "workers", 0, "")
 	fs.DurationVar(&o.BusyPoll, "busy-poll", 0, "")
 	fs.StringVar(&o.Dataplane, "dataplane", "", "")
+	fs.BoolVar(&o.KernelSchedule, "kernel-schedule", false, "")
 	fs.StringVar(&o.Link, "link", "", "")
 	fs.StringVar(&o.Socket, "socket", "", "")
 	fs.StringVar(&o.Admin, "admin", "", "")
