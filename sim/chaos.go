@@ -118,10 +118,10 @@ func (s *Site) chaosStep(ctx context.Context, f chaosFault, undo bool) (string, 
 			fl.Kind = FaultCont
 		}
 	case chaosLink:
-		if undo {
-			return s.linkUp(ctx, f.Node, f.Iface)
-		}
 		fl = &Fault{Kind: FaultLinkDown, Target: f.Node, Interface: f.Iface}
+		if undo {
+			fl.Kind = FaultLinkUp // restores the routes the link-down flushed
+		}
 	case chaosDeafen:
 		fl = &Fault{Kind: FaultDropHeartbeats, Interface: f.Iface}
 		if undo {

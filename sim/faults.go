@@ -2,9 +2,15 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/netip"
 	"os/exec"
+	"slices"
+	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // resolve maps "primary"/"backup" to the router node holding that lvs.cf
@@ -41,7 +47,15 @@ func (s *Site) inject(ctx context.Context, f *Fault) (string, error) {
 		if err := n.SetUp(f.Interface, f.Kind == FaultLinkUp); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("set %s %s %s", node, f.Interface, map[bool]string{true: "up", false: "down"}[f.Kind == FaultLinkUp]), nil
+		what := fmt.Sprintf("set %s %s %s", node, f.Interface, map[bool]string{true: "up", false: "down"}[f.Kind == FaultLinkUp])
+		if f.Kind == FaultLinkDown {
+			return what, nil
+		}
+		restored, err := s.restoreRoutes(node, f.Interface)
+		if len(restored) > 0 {
+			what += "; routes restored: " + strings.Join(restored, ", ")
+		}
+		return what, err
 	case FaultDropHeartbeats, FaultPassHeartbeats:
 		return s.heartbeats(ctx, f.Kind == FaultDropHeartbeats, f.Interface)
 	case FaultStartService:
@@ -85,6 +99,38 @@ func (s *Site) inject(ctx context.Context, f *Fault) (string, error) {
 		p.Kill() // reap it, so start-service sees it exited
 	}
 	return fmt.Sprintf("sent %s to %s on %s (pid %d)", sigName(sig), f.Process, node, p.PID), nil
+}
+
+// restoreRoutes gives node back the routes of its topology that go through
+// iface, as a network manager does when a link comes back: setting a link
+// down flushes the routes through it (the default route too), and a
+// director without its default route cannot forward replies to clients
+// once lvsd restarts and reads the kernel's routes again.
+func (s *Site) restoreRoutes(node, iface string) ([]string, error) {
+	n, tn := s.nodes[node], s.Topo.Node(node)
+	if n == nil || tn == nil {
+		return nil, fmt.Errorf("unknown node %s", node)
+	}
+	var restored []string
+	for _, ifc := range tn.Interfaces {
+		if ifc.Name != iface {
+			continue
+		}
+		for _, r := range tn.Routes {
+			if !slices.ContainsFunc(ifc.Addresses, func(p netip.Prefix) bool { return p.Masked().Contains(r.Via) }) {
+				continue
+			}
+			dst, name := r.To, r.To.String()
+			if r.Default {
+				dst, name = netip.Prefix{}, "default"
+			}
+			if err := n.AddRoute(dst, r.Via); err != nil && !errors.Is(err, unix.EEXIST) {
+				return restored, fmt.Errorf("restore route %s via %s on %s: %w", name, r.Via, node, err)
+			}
+			restored = append(restored, name+" via "+r.Via.String())
+		}
+	}
+	return restored, nil
 }
 
 func sigName(sig syscall.Signal) string {

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -12,8 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // A long run (lvssim soak, lvssim chaos) builds one site and drives it for
@@ -231,46 +228,6 @@ func openLongRun(ctx context.Context, o Options, topo string, log io.Writer) (s 
 		}
 		return err
 	}, nil
-}
-
-// linkUp sets node's iface up again and restores the node's routes through
-// it, as a network manager does when a link comes back: setting a link
-// down flushes the routes through it (the default route too), and a
-// director without its default route cannot forward replies to clients
-// once lvsd restarts and reads the kernel's routes again. (The
-// simulator's link-up fault alone leaves them flushed.)
-func (s *Site) linkUp(ctx context.Context, node, iface string) (string, error) {
-	what, err := s.inject(ctx, &Fault{Kind: FaultLinkUp, Target: node, Interface: iface})
-	if err != nil {
-		return what, err
-	}
-	n, tn := s.nodes[node], s.Topo.Node(node)
-	if n == nil || tn == nil {
-		return what, fmt.Errorf("unknown node %s", node)
-	}
-	var restored []string
-	for _, ifc := range tn.Interfaces {
-		if ifc.Name != iface {
-			continue
-		}
-		for _, r := range tn.Routes {
-			if !slices.ContainsFunc(ifc.Addresses, func(p netip.Prefix) bool { return p.Masked().Contains(r.Via) }) {
-				continue
-			}
-			dst, name := r.To, r.To.String()
-			if r.Default {
-				dst, name = netip.Prefix{}, "default"
-			}
-			if err := n.AddRoute(dst, r.Via); err != nil && !errors.Is(err, unix.EEXIST) {
-				return what, err
-			}
-			restored = append(restored, name+" via "+r.Via.String())
-		}
-	}
-	if len(restored) > 0 {
-		what += "; routes restored: " + strings.Join(restored, ", ")
-	}
-	return what, nil
 }
 
 // outDir returns o.Out or a new report directory for a long run.

@@ -281,7 +281,7 @@ func (s *Site) failover(ctx context.Context, node string) (string, error) {
 	if !pauseFor(ctx, unplugged) {
 		return down, ctx.Err()
 	}
-	up, err := s.linkUp(ctx, node, "eth0")
+	up, err := s.inject(ctx, &Fault{Kind: FaultLinkUp, Target: node, Interface: "eth0"})
 	if err != nil {
 		return down, err
 	}
