@@ -15,9 +15,20 @@ import (
 // losing its carrier) is a local failure for the role machine, which hands
 // the active role over when lvs.cf sets monitor_links = 1 (and only logs
 // otherwise). The failure clears when every link is up again.
+//
+// It also tells the role machine whether the health checks owe a verdict
+// (ha.ChecksPending), so a returning primary fails back only once they
+// have one: from lvsd's start until every real server was checked, and
+// when every link is up again, after a Recheck (the failures seen while
+// cut off count for nothing and each real server is checked at once),
+// until every real server was checked since.
 type linkWatch struct {
 	down map[string]bool
 	next time.Time
+	// checking: ChecksPending{true} was told, for the checks since
+	// checkSince (zero: since the start).
+	checking   bool
+	checkSince time.Time
 }
 
 // linkPoll is how often links are polled: a failover starts within this
@@ -28,12 +39,21 @@ const linkPoll = 200 * time.Millisecond
 // goroutine).
 func (d *lvsd) checkLinks(now time.Time) {
 	w := &d.linkw
-	if d.ha == nil || now.Before(w.next) {
+	if d.ha == nil {
+		return
+	}
+	if w.checking && d.health.Settled(w.checkSince) {
+		w.checking = false
+		d.tellHA(ha.ChecksPending{Pending: false})
+	}
+	if now.Before(w.next) {
 		return
 	}
 	w.next = now.Add(linkPoll)
 	if w.down == nil {
 		w.down = map[string]bool{}
+		w.checking = true
+		d.tellHA(ha.ChecksPending{Pending: true})
 	}
 	changed := false
 	for _, p := range d.site.ports {
@@ -54,6 +74,8 @@ func (d *lvsd) checkLinks(now time.Time) {
 		return
 	}
 	if len(w.down) == 0 {
+		w.checking, w.checkSince = true, d.health.Recheck()
+		d.tellHA(ha.ChecksPending{Pending: true}) // before the recovery: no failback in between
 		d.tellHA(ha.LocalRecovery{Fault: ha.FaultLink})
 		return
 	}

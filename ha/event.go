@@ -89,6 +89,18 @@ type LocalRecovery struct {
 	Fault Fault
 }
 
+// ChecksPending says whether this router's health checks still owe a
+// verdict: from its start, or from a link of its own coming back, until
+// every real server has been checked since. While they do, a standby
+// primary does not fail back: taking the addresses from a working backup
+// with every real server still out (its checks failed while it was cut
+// off) would refuse new connections until they re-entered. Taking over
+// from a dead, stopping or failed peer, or on an administrator's takeover,
+// is not held back.
+type ChecksPending struct {
+	Pending bool
+}
+
 // AdminTakeover asks this node to become active. If the peer is active it is
 // asked to hand over first (FlagStandDown) and this node claims the
 // addresses only after the peer has released them, or after
@@ -127,6 +139,7 @@ func (HeartbeatReceived) isEvent() {}
 func (Tick) isEvent()              {}
 func (LocalFailure) isEvent()      {}
 func (LocalRecovery) isEvent()     {}
+func (ChecksPending) isEvent()     {}
 func (AdminTakeover) isEvent()     {}
 func (AdminStandDown) isEvent()    {}
 func (Shutdown) isEvent()          {}

@@ -373,3 +373,33 @@ func TestNoPrivateChannel(t *testing.T) {
 		t.Errorf("start sent %d heartbeats, want 1", n)
 	}
 }
+
+// TestFailbackWaitsForChecks: a returning primary whose health checks owe
+// a verdict (its link just came back, its real servers are all out) leaves
+// the addresses with the working backup until they have one, then asks at
+// once; a dead backup is taken over from whatever the checks say.
+func TestFailbackWaitsForChecks(t *testing.T) {
+	m := newMachine(t, RolePrimary, nil)
+	m.step(ChecksPending{Pending: true})
+	acts := m.keepHearing(m.set.FailbackDelay+10*time.Second, ChannelPublic, StateActive, FlagPeerAlive)
+	m.wantState(StateStandby)
+	for _, k := range kinds(acts) {
+		if k == "HB(standby,SD)" {
+			t.Fatalf("asked for failback while the checks owed a verdict: %v", kinds(acts))
+		}
+	}
+	if !hasLog(acts, "failback waits for the health checks") {
+		t.Errorf("logs %q", logs(acts))
+	}
+	acts = m.step(ChecksPending{Pending: false})
+	wantKinds(t, "ask once checked", acts, "HB(standby,SD)")
+	acts = m.hear(ChannelPublic, StateStandby, FlagPeerAlive)
+	m.wantState(StateActive)
+	wantKinds(t, "claim", acts, "Sync(master)", "Claim", "GARP1", "HB(active)", "Cmd(active)")
+
+	d := newMachine(t, RolePrimary, nil)
+	d.step(ChecksPending{Pending: true})
+	d.hear(ChannelPublic, StateActive, FlagPeerAlive)
+	d.advance(d.set.Deadtime)
+	d.wantState(StateActive) // the backup died: no waiting
+}

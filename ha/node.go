@@ -52,11 +52,13 @@ type Node struct {
 
 	faults     Fault
 	held       bool      // not asking for the active role (admin stand down)
+	unchecked  bool      // the health checks owe a verdict: no failback (ChecksPending)
 	wantActive bool      // AdminTakeover pending
 	requesting bool      // standby, asking the active peer to hand over
 	reqSince   time.Time // when requesting started
 	// timeoutLogged: the handover timed out with a deaf peer (logged once).
 	timeoutLogged bool
+	waitLogged    bool // failback held by unchecked (logged once per wait)
 	tellPeer      bool // active after a takeover: tell the old active to stand down
 
 	peerActiveSince time.Time // standby: since when the peer is seen active
@@ -143,6 +145,13 @@ func (n *Node) Step(now time.Time, ev Event) (State, Actions) {
 			n.faults &^= e.Fault
 			n.logf(slog.LevelInfo, "local failure cleared: %s (remaining: %s)", e.Fault, n.faults)
 			n.beatNow = true
+		}
+	case ChecksPending:
+		if e.Pending != n.unchecked {
+			n.unchecked = e.Pending
+			if !e.Pending && n.state == StateStandby && n.role == RolePrimary && n.set.Failback {
+				n.logf(slog.LevelInfo, "health checks have a verdict for every real server")
+			}
 		}
 	case ConfigChanged:
 		n.configChanged(e)
@@ -457,6 +466,14 @@ func (n *Node) standbyPeerActive(now time.Time, p Message) {
 	}
 	if !n.requesting && n.role == RolePrimary && n.set.Failback && !n.held &&
 		now.Sub(n.peerActiveSince) >= n.set.FailbackDelay {
+		if n.unchecked {
+			if !n.waitLogged {
+				n.waitLogged = true
+				n.logf(slog.LevelInfo, "failback waits for the health checks' verdict on every real server")
+			}
+			return
+		}
+		n.waitLogged = false
 		n.requesting, n.reqSince, n.beatNow, n.timeoutLogged = true, now, true, false
 		n.logf(slog.LevelInfo, "failback: asking the backup to hand over")
 	}

@@ -331,6 +331,15 @@ func (m *Monitor) Force(now time.Time, a Admin) (State, []Action) {
 	}
 }
 
+// Rearm sets the count of a server that is out to countThresh, so its next
+// success enters at once, as in a monitor just made (Runner.Recheck). An
+// active server, and one under an override, is left as it is.
+func (m *Monitor) Rearm() {
+	if !m.active && m.admin == AdminNormal {
+		m.count = m.thresh
+	}
+}
+
 // Reconfigure applies changed settings of the same server (a reload): the
 // state, the count and the ramp are kept, the thresholds follow the new
 // timeout and reentry. A new weight applies at once to a server whose slow

@@ -85,6 +85,9 @@ type Runner struct {
 	probes   map[probe]*probeRun // guarded by mu
 	sorry    map[string]*Sorry   // guarded by mu: by virtual name
 	pending  []Event             // guarded by mu: not yet taken from events
+	// recheckAt: the latest Recheck (guarded by mu); a check that began
+	// before it is not stepped.
+	recheckAt time.Time
 }
 
 // member is one monitor and the probe that feeds it.
@@ -103,6 +106,7 @@ type probeRun struct {
 	interval time.Duration
 	due      time.Time // next start
 	busy     bool      // a check is running
+	checked  time.Time // when the latest check that was stepped began
 }
 
 type probeResult struct {
@@ -284,6 +288,44 @@ func (r *Runner) Force(k Key, a Admin) error {
 	return nil
 }
 
+// Recheck starts a check of every server at once and lets a server that is
+// out re-enter on its first success, as a nanny started afresh does: the
+// daemon calls it when one of this router's own links comes back, so the
+// failures its checks met while it was cut off count for nothing. A check
+// already under way when Recheck is called is not stepped; its probe
+// checks again at once when it ends. It returns the time it took, for
+// Settled.
+func (r *Runner) Recheck() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.clock.Now()
+	r.recheckAt = now
+	for _, m := range r.monitors {
+		m.mon.Rearm()
+	}
+	for _, pr := range r.probes {
+		if !pr.busy {
+			pr.due = now
+		}
+	}
+	r.poke()
+	return now
+}
+
+// Settled reports whether every probe has finished a check that began at
+// or after since: the health state then rests on what was seen since
+// then (with no monitors, at once).
+func (r *Runner) Settled(since time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, pr := range r.probes {
+		if pr.checked.IsZero() || pr.checked.Before(since) {
+			return false
+		}
+	}
+	return true
+}
+
 // ServerStatus is the state of one monitored server, or of a sorry server
 // (Sorry set, Server empty).
 type ServerStatus struct {
@@ -438,8 +480,13 @@ func (r *Runner) apply(pr probeResult) {
 		return // removed while its check ran
 	}
 	p.busy = false
-	p.due = pr.start.Add(p.interval - r.spread(p.interval))
 	now := r.clock.Now()
+	if pr.start.Before(r.recheckAt) {
+		p.due = now // began before a Recheck: check again instead
+		return
+	}
+	p.due = pr.start.Add(p.interval - r.spread(p.interval))
+	p.checked = pr.start
 	pr.res.Took = now.Sub(pr.start)
 	var virtuals []string
 	for _, m := range p.members {
