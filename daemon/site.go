@@ -256,7 +256,7 @@ func (s *site) guardSpec(r *config.Rules) GuardSpec {
 	// from the kernel); its real servers are covered above.
 	if r != nil {
 		for _, m := range r.Masquerades {
-			if m.Src.IsValid() && m.Src.Addr().Is4() {
+			if m.Src.IsValid() {
 				g.Reals = append(g.Reals, m.Src.Masked())
 			}
 		}
@@ -282,7 +282,7 @@ func natState(c *config.Config, r *config.Rules, s *site) *dataplane.NAT {
 	n := &dataplane.NAT{}
 	if c.Network == config.NetworkNAT {
 		for _, v := range c.Virtuals {
-			if v.Active && v.FTPHelper && v.Address.Is4() && v.Protocol != config.ProtoUDP {
+			if v.Active && v.FTPHelper && v.Protocol != config.ProtoUDP {
 				n.FTP = append(n.FTP, netip.AddrPortFrom(v.Address, v.Port))
 			}
 		}
@@ -291,30 +291,34 @@ func natState(c *config.Config, r *config.Rules, s *site) *dataplane.NAT {
 	if r != nil {
 		for _, m := range r.Masquerades {
 			rules = append(rules, nat.Rule{Proto: uint8(m.Proto), Src: m.Src, Dst: m.Dst,
-				SPortLo: m.SPortLo, SPortHi: m.SPortHi, DPortLo: m.DPortLo, DPortHi: m.DPortHi, OutPort: s.ruleIface(m.Iface)})
+				SPortLo: m.SPortLo, SPortHi: m.SPortHi, DPortLo: m.DPortLo, DPortHi: m.DPortHi, OutPort: s.ruleIface(m.Iface), IPv6: m.IPv6})
 		}
 	}
 	if len(rules) == 0 && len(n.FTP) == 0 {
 		return nil
 	}
 	bySource := map[netip.Addr]netip.Addr{}
-	byPort := make([]netip.Addr, len(s.ports))
+	byPort, byPort6 := make([]netip.Addr, len(s.ports)), make([]netip.Addr, len(s.ports))
 	for _, ftpFirst := range []bool{true, false} {
 		for _, v := range c.Virtuals {
-			if !v.Active || !v.Address.Is4() || (v.Port == 21) != ftpFirst {
+			if !v.Active || (v.Port == 21) != ftpFirst {
 				continue
 			}
-			if i, ok := s.owned[v.Address]; ok && i < len(byPort) && !byPort[i].IsValid() {
-				byPort[i] = v.Address
+			ports := byPort
+			if v.Address.Is6() {
+				ports = byPort6
+			}
+			if i, ok := s.owned[v.Address]; ok && i < len(ports) && !ports[i].IsValid() {
+				ports[i] = v.Address
 			}
 			for _, rs := range v.Servers {
-				if _, seen := bySource[rs.Address]; rs.Active && rs.Address.Is4() && !seen {
+				if _, seen := bySource[rs.Address]; rs.Active && rs.Address.Is6() == v.Address.Is6() && !seen {
 					bySource[rs.Address] = v.Address
 				}
 			}
 		}
 	}
-	n.Masq = nat.NewMasquerade(rules, bySource, byPort)
+	n.Masq = nat.NewMasquerade(rules, bySource, byPort, byPort6)
 	return n
 }
 

@@ -32,8 +32,16 @@ func (w *Worker) ftpIn(f []byte, m Meta, st *State, c conntrack.Conn, now ipvs.T
 	if p.Proto != frame.ProtoTCP || p.IsFragment() || c.Method() != ipvs.Masq || !st.NAT.helper(c.Virtual()) {
 		return m
 	}
+	return w.ftpClient(f, m, st, c, conntrack.Addrs{Client: c.Client(), Virtual: c.Virtual(), Real: c.Real()}, now)
+}
+
+// ftpClient is ftpIn for a segment the helper follows, of either family:
+// a is the connection's addresses (c's own for IPv4, the table's for
+// IPv6).
+func (w *Worker) ftpClient(f []byte, m Meta, st *State, c conntrack.Conn, a conntrack.Addrs, now ipvs.Tick) Meta {
+	p := &w.p
 	payload := f[p.Payload:p.End]
-	key := nat.CtlKey{Client: c.Client(), Virtual: c.Virtual()}
+	key := nat.CtlKey{Client: a.Client, Virtual: a.Virtual}
 	if p.Flags&(frame.SYN|frame.ACK) == frame.SYN {
 		w.d.FTP.Forget(key) // a new connection on the port of an old one
 		return m
@@ -53,11 +61,11 @@ func (w *Worker) ftpIn(f []byte, m Meta, st *State, c conntrack.Conn, now ipvs.T
 	if !ok {
 		data, _, ok = nat.ParsePORT(payload)
 	}
-	if ok {
+	if ok && data.Addr().Is6() == a.Real.Addr().Is6() { // an address of the other family cannot be reached
 		// The real server will connect from port vport-1 (20) to data;
 		// it is to come from the VIP's port 20 (ip_vs_ftp_in).
-		outer := netip.AddrPortFrom(c.Virtual().Addr(), c.Virtual().Port()-1)
-		w.d.FTP.ExpectActive(c.Real().Addr(), data, outer, connStats(st, c), now)
+		outer := netip.AddrPortFrom(a.Virtual.Addr(), a.Virtual.Port()-1)
+		w.d.FTP.ExpectActive(a.Real.Addr(), data, outer, connStats(st, c), now)
 	}
 	return m
 }
@@ -72,20 +80,28 @@ func (w *Worker) ftpOut(f []byte, m Meta, st *State, c conntrack.Conn, now ipvs.
 	if p.Proto != frame.ProtoTCP || p.IsFragment() || !st.NAT.helper(c.Virtual()) {
 		return f, m
 	}
+	return w.ftpServer(f, m, st, c, conntrack.Addrs{Client: c.Client(), Virtual: c.Virtual(), Real: c.Real()}, now)
+}
+
+// ftpServer is ftpOut for a segment the helper follows, of either family
+// (a as for ftpClient). A 227 reply is read over IPv4 only: an IPv6
+// client uses EPSV (RFC 2428), and ip_vs_ftp reads 227 for AF_INET only.
+func (w *Worker) ftpServer(f []byte, m Meta, st *State, c conntrack.Conn, a conntrack.Addrs, now ipvs.Tick) ([]byte, Meta) {
+	p := &w.p
 	payload := f[p.Payload:p.End]
-	ctl := w.d.FTP.Ctl(nat.CtlKey{Client: c.Client(), Virtual: c.Virtual()}, len(payload) > 0, now)
+	ctl := w.d.FTP.Ctl(nat.CtlKey{Client: a.Client, Virtual: a.Virtual}, len(payload) > 0, now)
 	if ctl == nil {
 		return f, m
 	}
 	seq := frame.TCP(f[p.L4:p.End]).Seq()
 	if len(payload) > 0 && !m.IsGSO() {
 		if port, ok := nat.ParseEPSV(payload); ok {
-			w.d.FTP.ExpectPassive(c.Client().Addr(), netip.AddrPortFrom(c.Virtual().Addr(), port),
-				netip.AddrPortFrom(c.Real().Addr(), port), connStats(st, c), now)
-		} else if ap, span, ok := nat.ParsePASV(payload); ok {
-			vip := c.Virtual().Addr()
-			w.d.FTP.ExpectPassive(c.Client().Addr(), netip.AddrPortFrom(vip, ap.Port()),
-				netip.AddrPortFrom(c.Real().Addr(), ap.Port()), connStats(st, c), now)
+			w.d.FTP.ExpectPassive(a.Client.Addr(), netip.AddrPortFrom(a.Virtual.Addr(), port),
+				netip.AddrPortFrom(a.Real.Addr(), port), connStats(st, c), now)
+		} else if ap, span, ok := nat.ParsePASV(payload); ok && a.Virtual.Addr().Is4() {
+			vip := a.Virtual.Addr()
+			w.d.FTP.ExpectPassive(a.Client.Addr(), netip.AddrPortFrom(vip, ap.Port()),
+				netip.AddrPortFrom(a.Real.Addr(), ap.Port()), connStats(st, c), now)
 			if ap.Addr() != vip {
 				f, m = w.rewritePASV(f, m, ctl, seq, span, netip.AddrPortFrom(vip, ap.Port()))
 			}

@@ -39,6 +39,9 @@ func (n *NAT) helper(v netip.AddrPort) bool {
 // virtual service (by address and port, or by firewall mark). It
 // implements nat.Reserved and does not allocate.
 func (st *State) Reserved(proto uint8, peer, outer netip.AddrPort) bool {
+	if outer.Addr().Is6() {
+		return st.reserved6(proto, peer, outer) // masq6.go
+	}
 	if st.Table.Lookup(ipvs.Proto(proto), outer.Addr(), outer.Port()) != nil {
 		return true
 	}

@@ -44,7 +44,7 @@ func withNAT(t testing.TB, s *site, n *dataplane.NAT) {
 // -t nat -A POSTROUTING -p tcp -s 10.11.12.0/24 --sport 20 -j MASQUERADE.
 func guideMasq() *nat.Masquerade {
 	return nat.NewMasquerade([]nat.Rule{{Proto: frame.ProtoTCP, Src: netip.MustParsePrefix("10.11.12.0/24"),
-		SPortLo: 20, SPortHi: 20, OutPort: -1}}, map[netip.Addr]netip.Addr{rip1: vip, rip2: vip}, []netip.Addr{vip, {}})
+		SPortLo: 20, SPortHi: 20, OutPort: -1}}, map[netip.Addr]netip.Addr{rip1: vip, rip2: vip}, []netip.Addr{vip, {}}, nil)
 }
 
 func TestMasqueradeActiveFTPBothWays(t *testing.T) {
@@ -130,7 +130,7 @@ func TestMasqueradeLeavesUncoveredTrafficAlone(t *testing.T) {
 func TestMasqueradeOutboundAvoidsServicePorts(t *testing.T) {
 	s := newSite(t, "rr")
 	all := nat.NewMasquerade([]nat.Rule{{Src: netip.MustParsePrefix("10.11.12.0/24"), OutPort: -1}},
-		map[netip.Addr]netip.Addr{rip1: vip}, []netip.Addr{vip, {}})
+		map[netip.Addr]netip.Addr{rip1: vip}, []netip.Addr{vip, {}}, nil)
 	withNAT(t, s, &dataplane.NAT{Masq: all})
 	// The real server's own connection from port 80 (a service port of
 	// the VIP) must not come from VIP:80, whose replies the service takes.

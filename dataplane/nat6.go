@@ -10,8 +10,9 @@ import (
 
 // fromReal6 handles an IPv6 frame to an address lvsd does not own: a
 // NAT66 reply from a real server (rewritten to come from the VIP and sent
-// to the client's side), an ICMPv6 error a real server sent about a NAT66
-// flow, or anything else, which is left to the kernel.
+// to the client's side), a masqueraded connection (masq6.go), an ICMPv6
+// error a real server sent about a NAT66 flow, or anything else, which is
+// left to the kernel.
 func (w *Worker) fromReal6(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 	p := &w.p
 	switch p.Proto {
@@ -28,11 +29,17 @@ func (w *Worker) fromReal6(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 		}
 		k := conntrack.ReplyKey{Proto: ipvs.Proto(p.Proto), Real: p.Src, Client: p.Dst}
 		c, ok := w.d.CT.Out(k, conntrack.TCPFlags(p.Flags), now)
-		if !ok || c.Method() != ipvs.Masq {
+		if !ok {
+			return w.masqOut6(f, m, st, now) // masq6.go
+		}
+		if c.Method() != ipvs.Masq {
 			return Pass
 		}
 		if p.MoreFrags {
 			w.six.rfrags.put(keyOf6(p), c, firstEnd(p), now)
+		}
+		if st.NAT != nil {
+			f, m = w.ftpOut6(f, m, st, c, now) // masq6.go
 		}
 		return w.reply6(f, m, st, c, false)
 	case frame.ProtoICMPv6:
@@ -100,7 +107,10 @@ func (w *Worker) icmpToVirtual6(f []byte, st *State) Verdict {
 	// The quote is lvsd's reply: VIP:vport → client.
 	k := conntrack.Key{Proto: ipvs.Proto(p.InnerProto), Client: p.InnerDst, Virtual: p.InnerSrc}
 	c, ok := w.d.CT.Lookup(k)
-	if !ok || c.Method() != ipvs.Masq {
+	if !ok {
+		return w.icmpToMasq6(f, st) // about a masqueraded flow, or dropped (masq6.go)
+	}
+	if c.Method() != ipvs.Masq {
 		return w.C.drop(DropNoService)
 	}
 	a, ok := w.d.CT.Addrs(c)

@@ -18,7 +18,7 @@ import (
 // datagram larger than the egress MTU is answered with packet too big
 // (RFC 8200 §5). Neighbour Discovery is lvsd's own (ndp.go). IPv6 flows
 // are not offered to the eBPF fast path, which carries IPv4 only; nothing
-// here calls offer. Masquerading and the FTP helper are IPv4 only yet.
+// here calls offer. Masquerading and the FTP helper are masq6.go's.
 
 // worker6 is a worker's IPv6 state: the fragment tables.
 type worker6 struct {
@@ -66,12 +66,15 @@ func (w *Worker) toOwned6(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 	var svc *ipvs.Service
 	mark := st.Class.Mark6(p, w.in.Index)
 	if mark != 0 {
-		svc = st.Table.LookupMark(mark)
+		svc = st.Table.LookupMark6(mark)
 	}
 	if svc == nil && (proto == ipvs.TCP || proto == ipvs.UDP) {
 		svc = st.Table.Lookup(proto, p.Dst.Addr(), p.Dst.Port())
 	}
 	if svc == nil {
+		if v, ok := w.masqIn6(f, m, st, now); ok { // masq6.go
+			return v
+		}
 		return w.noService6(f, st)
 	}
 	key := conntrack.Key{Proto: proto, Client: p.Src, Virtual: p.Dst}
@@ -97,6 +100,9 @@ func (w *Worker) toOwned6(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 	}
 	if p.MoreFrags {
 		w.six.frags.put(keyOf6(p), c, firstEnd(p), now)
+	}
+	if st.NAT != nil {
+		m = w.ftpIn6(f, m, st, c, now) // masq6.go
 	}
 	return w.forward6(f, m, st, c, svc)
 }

@@ -166,3 +166,55 @@ func TestHelperIPv6Expectations(t *testing.T) {
 		t.Errorf("TakeActive = %v, %v; want %v", got, ok, outer)
 	}
 }
+
+// TestMasqueradeMatch6: IPv6 rules match IPv6 packets only and IPv4 rules
+// IPv4 ones (an ip6tables rule without addresses is not an IPv4 rule),
+// and an IPv6 source is masqueraded to its VIP or the port's IPv6 address.
+func TestMasqueradeMatch6(t *testing.T) {
+	port6 := netip.MustParseAddr("2001:db8:26::11")
+	m := NewMasquerade([]Rule{
+		{Proto: protoTCP, Src: netip.MustParsePrefix("fd00:11:12::/64"), SPortLo: 20, SPortHi: 20, OutPort: -1, IPv6: true},
+		{Proto: protoUDP, Dst: netip.MustParsePrefix("2001:db8:99::/48"), OutPort: 0, IPv6: true},
+		{Proto: protoUDP, DPortLo: 53, DPortHi: 53, OutPort: -1, IPv6: true}, // ip6tables -p udp --dport 53: no address
+		{Proto: protoTCP, Src: netip.MustParsePrefix("10.11.12.0/24"), OutPort: -1},
+	}, map[netip.Addr]netip.Addr{rip6a.Addr(): vip6, rip1.Addr(): vip}, nil, []netip.Addr{port6, {}})
+	ap := netip.MustParseAddrPort
+	tests := []struct {
+		name     string
+		proto    uint8
+		src, dst netip.AddrPort
+		out      int
+		want     bool
+	}{
+		{"active ftp", protoTCP, rip6a, client6, 0, true},
+		{"other source port", protoTCP, ap("[fd00:11:12::1]:21"), client6, 0, false},
+		{"other network", protoTCP, ap("[fd00:11:13::1]:20"), client6, 0, false},
+		{"destination network", protoUDP, ap("[fd00:11:12::1]:5000"), ap("[2001:db8:99:1::1]:123"), 0, true},
+		{"destination network, other port", protoUDP, ap("[fd00:11:12::1]:5000"), ap("[2001:db8:99:1::1]:123"), 1, false},
+		{"dns anywhere", protoUDP, ap("[fd00:11:12::1]:5000"), ap("[2001:db8:1::1]:53"), 1, true},
+		{"ipv4 rule for ipv4", protoTCP, rip1, client, 0, true},
+		{"ipv6 rule not for ipv4", protoUDP, ap("10.11.12.1:5000"), ap("192.0.2.1:53"), 1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := m.Match(tt.proto, tt.src, tt.dst, tt.out); got != tt.want {
+				t.Errorf("Match(%d, %v, %v, %d) = %v, want %v", tt.proto, tt.src, tt.dst, tt.out, got, tt.want)
+			}
+		})
+	}
+	if a, ok := m.Source(rip6a.Addr(), 1); !ok || a != vip6 {
+		t.Errorf("Source(%v) = %v, %v; want its VIP %v", rip6a.Addr(), a, ok, vip6)
+	}
+	if a, ok := m.Source(netip.MustParseAddr("fd00:11:12::7"), 0); !ok || a != port6 {
+		t.Errorf("Source(other IPv6 host) = %v, %v; want the port's IPv6 address %v", a, ok, port6)
+	}
+	if _, ok := m.Source(netip.MustParseAddr("fd00:11:12::7"), 1); ok {
+		t.Errorf("Source on a port without an IPv6 address succeeded")
+	}
+	if a, ok := m.Source(rip1.Addr(), 1); !ok || a != vip {
+		t.Errorf("Source(%v) = %v, %v; want its IPv4 VIP", rip1.Addr(), a, ok)
+	}
+	if n := testing.AllocsPerRun(100, func() { m.Match(protoUDP, rip6a, client6, 0); m.Source(rip6a.Addr(), 0) }); n != 0 {
+		t.Errorf("Match and Source of IPv6 allocate %v times, want 0", n)
+	}
+}

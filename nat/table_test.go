@@ -166,7 +166,7 @@ func TestLookupNoAllocs(t *testing.T) {
 
 func TestMasqueradeMatch(t *testing.T) {
 	m := NewMasquerade([]Rule{{Proto: protoTCP, Src: netip.MustParsePrefix("10.11.12.0/24"), SPortLo: 20, SPortHi: 20, OutPort: -1}},
-		map[netip.Addr]netip.Addr{rip1.Addr(): vip}, []netip.Addr{netip.MustParseAddr("192.168.26.11"), {}})
+		map[netip.Addr]netip.Addr{rip1.Addr(): vip}, []netip.Addr{netip.MustParseAddr("192.168.26.11"), {}}, nil)
 	tests := []struct {
 		name     string
 		proto    uint8
@@ -195,7 +195,7 @@ func TestMasqueradeMatch(t *testing.T) {
 	if _, ok := m.Source(netip.MustParseAddr("10.11.12.7"), 1); ok {
 		t.Errorf("Source on a port without an address succeeded")
 	}
-	ifaced := NewMasquerade([]Rule{{OutPort: 0}}, nil, nil)
+	ifaced := NewMasquerade([]Rule{{OutPort: 0}}, nil, nil, nil)
 	if ifaced.Match(protoUDP, rip1, client, 1) || !ifaced.Match(protoUDP, rip1, client, 0) {
 		t.Errorf("-o rule matched the wrong egress port")
 	}
