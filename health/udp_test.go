@@ -3,6 +3,7 @@ package health
 import (
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -42,5 +43,33 @@ func TestUDP(t *testing.T) {
 			}
 			wantResult(t, tt.name, runCheck(t, s, timeout), tt.ok, tt.reason)
 		})
+	}
+}
+
+// TestUDPResends: a datagram or its answer lost (a flooded server's full
+// socket buffer) is sent again within the timeout instead of failing the
+// check, which with nanny's one-failure rule took the server out; a
+// server that never answers still fails at the timeout, after udpTries
+// datagrams at most.
+func TestUDPResends(t *testing.T) {
+	var got atomic.Int32
+	lossy := udpServer(t, func(b []byte) []byte {
+		if got.Add(1) <= 2 {
+			return nil // the first two are lost
+		}
+		return append([]byte(nil), b...)
+	})
+	s := Spec{Addr: lossy, VPort: 53, Protocol: UDP, Send: "ping", Expect: "ping"}
+	wantResult(t, "lossy", runCheck(t, s, 3*time.Second), true, "")
+	if n := got.Load(); n != 3 {
+		t.Errorf("the server got %d datagrams, want 3 (two lost, one answered)", n)
+	}
+
+	var silent atomic.Int32
+	quiet := udpServer(t, func([]byte) []byte { silent.Add(1); return nil })
+	s.Addr = quiet
+	wantResult(t, "silent", runCheck(t, s, time.Second), false, "timeout (read)")
+	if n := silent.Load(); n < 2 || n > udpTries {
+		t.Errorf("a silent server got %d datagrams, want 2 to %d", n, udpTries)
 	}
 }
