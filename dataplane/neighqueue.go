@@ -21,6 +21,16 @@ import (
 // whose neighbour answered, through the control links, and drops those
 // that waited longer than HoldTimeout.
 //
+// An IPv6 next hop does not fit in a MAC: nextHop6 gives the frame
+// pendingMAC6 (pendingMAC of 0.0.0.0, which is never an IPv4 next hop),
+// which says only that the frame waits, and leaves the hop in the worker
+// (worker6.hop), where hold reads it for a frame whose EtherType is IPv6
+// (the frame goes to the next hop in its own family; a tunnelled one in
+// its outer header's). The kernel holds IPv6
+// packets for an incomplete neighbour entry the same way (ndisc's
+// neigh_resolve_output), so a client's first SYN to an IPv6 real server
+// nobody has resolved yet is not lost.
+//
 // The slots are preallocated; holding a frame takes a mutex that only the
 // workers (on a miss) and SendHeld (briefly, never across I/O) take, and a
 // worker that finds it taken drops the frame (no_neighbour) rather than
@@ -50,7 +60,8 @@ const (
 type heldFrame struct {
 	state heldState
 	port  int
-	hop   [4]byte
+	hop   [16]byte  // the next hop: an IPv4 one in its first 4 bytes
+	v6    bool      // hop is IPv6
 	seq   uint64    // order of arrival: frames to one hop leave in order
 	at    time.Time // when it was held
 	meta  Meta
@@ -103,6 +114,10 @@ func pendingMAC(hop [4]byte) frame.MAC {
 // isPending reports whether frame f carries a pendingMAC destination.
 func isPending(f []byte) bool { return len(f) >= frame.EthernetLen && f[0] == 0xff && f[1] == 0xfe }
 
+// pendingMAC6 is pendingMAC for an IPv6 next hop, which does not fit: the
+// hop waits in the worker (worker6.hop) until emit holds the frame.
+var pendingMAC6 = pendingMAC([4]byte{})
+
 // miss is nextHop's answer for a next hop without a MAC: it asks the
 // port's neighbour table to resolve hop and reports whether the frame being
 // processed may wait for it (the dataplane holds frames and it fits a
@@ -111,6 +126,17 @@ func isPending(f []byte) bool { return len(f) >= frame.EthernetLen && f[0] == 0x
 func (w *Worker) miss(out int, hop [4]byte) bool {
 	w.d.Ports[out].Neigh.Resolve(hop)
 	return w.d.held != nil && w.p.End <= w.d.held.size
+}
+
+// miss6 is miss for an IPv6 next hop: it asks for hop and, when the frame
+// may wait, keeps hop for hold, which the frame reaches next (emit).
+func (w *Worker) miss6(out int, hop [16]byte) bool {
+	w.d.Ports[out].Neigh.Resolve6(hop)
+	if w.d.held == nil || w.p.End > w.d.held.size {
+		return false
+	}
+	w.six.hop = hop
+	return true
 }
 
 // hold copies frame f, finished but for its destination MAC (pendingMAC),
@@ -125,7 +151,13 @@ func (w *Worker) hold(out int, f []byte, m Meta) {
 		return
 	}
 	defer q.mu.Unlock()
-	hop := [4]byte(f[2:6])
+	var hop [16]byte
+	v6 := Ethernet(f).Type() == frame.EtherTypeIPv6
+	if v6 {
+		hop = w.six.hop
+	} else {
+		copy(hop[:], f[2:6])
+	}
 	free, oldest, oldestHop, same := -1, -1, -1, 0
 	for i := range q.slots {
 		s := &q.slots[i]
@@ -138,7 +170,7 @@ func (w *Worker) hold(out int, f []byte, m Meta) {
 			if oldest < 0 || s.seq < q.slots[oldest].seq {
 				oldest = i
 			}
-			if s.port == out && s.hop == hop {
+			if s.port == out && s.hop == hop && s.v6 == v6 {
 				same++
 				if oldestHop < 0 || s.seq < q.slots[oldestHop].seq {
 					oldestHop = i
@@ -165,7 +197,7 @@ func (w *Worker) hold(out int, f []byte, m Meta) {
 	}
 	s := &q.slots[free]
 	q.seq++
-	s.state, s.port, s.hop, s.seq, s.at, s.meta, s.c = heldWaiting, out, hop, q.seq, w.now, m, &w.C
+	s.state, s.port, s.hop, s.v6, s.seq, s.at, s.meta, s.c = heldWaiting, out, hop, v6, q.seq, w.now, m, &w.C
 	s.n = copy(s.buf, f)
 }
 
@@ -189,7 +221,7 @@ func (d *Dataplane) SendHeld(now time.Time, links []MetaLink) {
 		if s.state != heldWaiting {
 			continue
 		}
-		if mac, ok := d.Ports[s.port].Neigh.Lookup(s.hop); ok {
+		if mac, ok := s.lookup(d.Ports[s.port]); ok {
 			Ethernet(s.buf).SetDst(mac)
 			s.state = heldSending
 			q.order = append(q.order, i)
@@ -251,4 +283,12 @@ func (d *Dataplane) sendHeldOn(l MetaLink, idx []int) {
 		}
 	}
 	clear(q.frames)
+}
+
+// lookup finds the MAC of the slot's next hop in port's neighbour table.
+func (s *heldFrame) lookup(port *Port) (frame.MAC, bool) {
+	if s.v6 {
+		return port.Neigh.Lookup6(s.hop)
+	}
+	return port.Neigh.Lookup([4]byte(s.hop[:4]))
 }

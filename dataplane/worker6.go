@@ -20,10 +20,12 @@ import (
 // are not offered to the eBPF fast path, which carries IPv4 only; nothing
 // here calls offer. Masquerading and the FTP helper are masq6.go's.
 
-// worker6 is a worker's IPv6 state: the fragment tables.
+// worker6 is a worker's IPv6 state: the fragment tables, and the next hop
+// of the frame being finished for a neighbour being resolved.
 type worker6 struct {
 	frags  fragTable6 // client datagrams whose first fragment went by
 	rfrags fragTable6 // real servers' datagrams likewise
+	hop    [16]byte   // set by miss6, read by hold (neighqueue.go)
 }
 
 // process6 decides one IPv6 frame.
@@ -164,8 +166,7 @@ func (w *Worker) packetTooBig6(f []byte, mtu int, src netip.Addr) Verdict {
 
 // nextHop6 is nextHop for an IPv6 address. A next hop without a MAC yet is
 // asked for (a neighbour solicitation goes out from the control loop) and
-// the frame is dropped: IPv6 frames are not held for their neighbour yet,
-// so a client's first SYN to a server nobody resolved is retransmitted.
+// the frame, finished with pendingMAC6, waits for it (neighqueue.go).
 func (w *Worker) nextHop6(st *State, addr netip.Addr) (int, frame.MAC, bool) {
 	out, hop, ok := st.Routes.Lookup6(addr)
 	if !ok {
@@ -175,8 +176,7 @@ func (w *Worker) nextHop6(st *State, addr netip.Addr) (int, frame.MAC, bool) {
 	if mac, ok := w.d.Ports[out].Neigh.Lookup6(h); ok {
 		return out, mac, true
 	}
-	w.d.Ports[out].Neigh.Resolve6(h)
-	return 0, frame.MAC{}, false
+	return out, pendingMAC6, w.miss6(out, h) // neighqueue.go
 }
 
 // noService6 answers an IPv6 frame to an owned address that no service
