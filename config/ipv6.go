@@ -1,12 +1,9 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -25,18 +22,14 @@ import (
 // tunnel method only).
 
 // lvsd forwards IPv6 (dataplane/worker6.go): IPv6 virtual servers, real
-// servers, nat_router6 and firewall-mark rules are run as their IPv4
-// counterparts are. What it parses but does not run yet is refused by
-// notRunYet, each with an error that says so, rather than accepted and
-// silently not served: IPv6 masquerade rules (the dataplane masquerades
-// IPv4 only), the FTP helper on an IPv6 virtual server, and real servers
-// of the other family than their VIP (IPVS allows them with the tunnel
-// method; lvsd does not carry them yet).
-
-// notYet is the message of what lvsd parses but cannot run yet.
-func notYet(what, verb string) string {
-	return fmt.Sprintf("IPv6 %s are parsed but not yet %s by this lvsd", what, verb)
-}
+// servers, nat_router6, firewall-mark rules, masquerade rules (lvs.cf
+// blocks with IPv6 addresses, ip6tables-save MASQUERADE lines) and the
+// FTP helper of an IPv6 NAT service (EPRT |2|, EPSV; dataplane/masq6.go)
+// are run as their IPv4 counterparts are. What it parses but does not run
+// yet is refused by notRunYet with an error that says so, rather than
+// accepted and silently not served: real servers of the other family than
+// their VIP (IPVS allows them with the tunnel method; lvsd does not carry
+// them yet).
 
 // parseIP parses an IPv4 address as parseIPv4 does (its messages are
 // unchanged), or an IPv6 address: global or unique-local unicast, without
@@ -262,18 +255,10 @@ func (k *checker) ruleFamilies() {
 func (k *checker) notRunYet() {
 	c, d := k.c, k.d
 	for _, v := range append(append([]*Virtual{}, c.Virtuals...), c.Failovers...) {
-		if v.IsIPv6() && v.FTPHelper {
-			d.errorf(k.at(v, "ftp_helper"), "virtual %s: the FTP helper for IPv6 virtual servers (EPRT, EPSV) is parsed but not yet run by this lvsd", v.Name)
-		}
 		for _, s := range v.Servers {
 			if v.Address.IsValid() && s.Address.IsValid() && s.Address.Is6() != v.IsIPv6() {
 				d.errorf(k.at(s, "address"), "virtual %s, server %s: real servers of another address family than the VIP are parsed but not yet forwarded by this lvsd", v.Name, s.Name)
 			}
-		}
-	}
-	for _, b := range c.Masquerades {
-		if m := b.RuleMatch; m.Source.Addr().Is6() || m.Destination.Addr().Is6() {
-			d.errorf(b.Line, "masquerade %s: %s", b.Name, notYet("masquerade rules", "applied"))
 		}
 	}
 }
@@ -281,22 +266,9 @@ func (k *checker) notRunYet() {
 // ParseIp6tables reads the same subset as ParseIptables from an
 // ip6tables-save file (or ip6tables commands): MARK rules in mangle
 // PREROUTING and MASQUERADE rules in nat POSTROUTING, with IPv6 addresses.
-// Every rule it returns has Match.IPv6 set. lvsd does not masquerade IPv6
-// yet, so each MASQUERADE rule is also an error saying it is not applied.
+// Every rule it returns has Match.IPv6 set.
 func ParseIp6tables(name string, r io.Reader) (*Rules, error) {
-	rules, err := parseIptables(name, r, true)
-	if rules == nil || len(rules.Masquerades) == 0 {
-		return rules, err
-	}
-	what := map[int]string{} // one error per line, in line order
-	for _, m := range rules.Masquerades {
-		what[m.Line] = "masquerade rules"
-	}
-	d := &diag{file: name}
-	for _, n := range slices.Sorted(maps.Keys(what)) {
-		d.errorf(n, "%s", notYet(what[n], "applied"))
-	}
-	return rules, errors.Join(err, d.err())
+	return parseIptables(name, r, true)
 }
 
 // commandName is the command a rule line may start with.
