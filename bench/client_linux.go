@@ -95,17 +95,17 @@ func awaitAnswer(fd int, buf, tag []byte, t0 time.Time) bool {
 	return false
 }
 
-// udpSocket opens a blocking UDP socket bound to port, connected to dst,
-// with a receive timeout of probeTimeout.
+// udpSocket opens a blocking UDP socket of dst's family bound to port,
+// connected to dst, with a receive timeout of probeTimeout.
 func udpSocket(port int, dst netip.AddrPort) (int, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(domain(dst), unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("UDP socket: %w", err)
 	}
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
 	tv := unix.NsecToTimeval(probeTimeout.Nanoseconds())
 	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: port}); err != nil {
+	if err := unix.Bind(fd, anyPort(dst, port)); err != nil {
 		unix.Close(fd)
 		return -1, fmt.Errorf("binding UDP port %d: %w", port, err)
 	}
@@ -116,8 +116,27 @@ func udpSocket(port int, dst netip.AddrPort) (int, error) {
 	return fd, nil
 }
 
-func sockaddr(a netip.AddrPort) *unix.SockaddrInet4 {
+func sockaddr(a netip.AddrPort) unix.Sockaddr {
+	if a.Addr().Is6() {
+		return &unix.SockaddrInet6{Port: int(a.Port()), Addr: a.Addr().As16()}
+	}
 	return &unix.SockaddrInet4{Port: int(a.Port()), Addr: a.Addr().As4()}
+}
+
+// domain is the socket domain of a's family.
+func domain(a netip.AddrPort) int {
+	if a.Addr().Is6() {
+		return unix.AF_INET6
+	}
+	return unix.AF_INET
+}
+
+// anyPort is the wildcard address of dst's family with port.
+func anyPort(dst netip.AddrPort, port int) unix.Sockaddr {
+	if dst.Addr().Is6() {
+		return &unix.SockaddrInet6{Port: port}
+	}
+	return &unix.SockaddrInet4{Port: port}
 }
 
 // tcpResult is what the connection workers measured inside the window.
@@ -170,7 +189,7 @@ var (
 )
 
 func oneConnection(dst netip.AddrPort, buf []byte) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(domain(dst), unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}

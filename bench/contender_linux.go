@@ -57,7 +57,7 @@ const lbTable = "lvsbench_lb"
 // VIP and nat_router addresses on the NAT side.
 type kernelContender struct {
 	c     *Contender
-	mode  string // KernelForward, KernelLB, KernelLBJhash, KernelDR
+	mode  string // KernelForward, KernelLB, KernelLBJhash, KernelDR, KernelLB6
 	rules string // the DNAT ruleset (load balancing)
 	// natRouter is the real servers' gateway it owns (natRouter when
 	// invalid; the scaling run's servers use scaleRouter).
@@ -80,6 +80,8 @@ func (k *kernelContender) lb() bool         { return k.rules != "" }
 func (k *kernelContender) targets() (netip.AddrPort, netip.AddrPort) {
 	dst := realAddr(1) // plain L3 forwarding to one real server
 	switch {
+	case k.mode == KernelLB6:
+		return netip.AddrPortFrom(vip6, udpPort), netip.AddrPortFrom(vip6, tcpPort)
 	case k.lb():
 		dst = vip
 	case k.dr():
@@ -91,6 +93,9 @@ func (k *kernelContender) targets() (netip.AddrPort, netip.AddrPort) {
 var vipDRHost = netip.PrefixFrom(vipDR, 32)
 
 func (k *kernelContender) setup(ctx context.Context, tb *testbed) error {
+	if k.mode == KernelLB6 {
+		return k.setup6(ctx, tb) // ipv6_linux.go
+	}
 	d := tb.dirNode
 	if k.dr() {
 		if err := d.route(vipDRHost, realAddr(1)); err != nil {
@@ -116,6 +121,9 @@ func (k *kernelContender) setup(ctx context.Context, tb *testbed) error {
 }
 
 func (k *kernelContender) teardown(ctx context.Context, tb *testbed) error {
+	if k.mode == KernelLB6 {
+		return k.teardown6(ctx, tb)
+	}
 	d := tb.dirNode
 	errs := []error{d.sysctl("net.ipv4.ip_forward", "0")}
 	if k.dr() {
@@ -143,9 +151,10 @@ type lvsdContender struct {
 	workers int
 	flags   []string // more of lvsd's flags (--dataplane afpacket)
 	cpus    string
-	direct  bool   // network = direct, the VIP on the DR segment
-	udp     uint16 // the UDP service's port; 0: udpPort (udpPortDR for DR)
-	logName string // its log and socket files' name; "": the contender's
+	direct  bool       // network = direct, the VIP on the DR segment
+	vip     netip.Addr // the NAT VIP; invalid: vip (vip6 for lvsd6)
+	udp     uint16     // the UDP service's port; 0: udpPort (udpPortDR for DR)
+	logName string     // its log and socket files' name; "": the contender's
 	p       *proc
 	mode    string    // the dataplane mode lvsd reported after it started
 	notes   *[]string // what lvsd left behind, for the report
@@ -159,7 +168,8 @@ func (l *lvsdContender) targets() (netip.AddrPort, netip.AddrPort) {
 	if l.direct {
 		return netip.AddrPortFrom(vipDR, cmp.Or(l.udp, udpPortDR)), netip.AddrPortFrom(vipDR, tcpPort)
 	}
-	return netip.AddrPortFrom(vip, cmp.Or(l.udp, udpPort)), netip.AddrPortFrom(vip, tcpPort)
+	v := cmp.Or(l.vip, vip)
+	return netip.AddrPortFrom(v, cmp.Or(l.udp, udpPort)), netip.AddrPortFrom(v, tcpPort)
 }
 
 // files is the name of l's log and control socket.

@@ -36,7 +36,9 @@
 // has no IPVS, so plain forwarding is the DR reference), lvsd-dr
 // (`network = direct`) and lvsd-ecmp (two lvsd in the ECMP mode, the
 // second director in a namespace of its own on the bridge, both on the
-// director's core; see ecmp_linux.go). A contender that cannot run — lvsd
+// director's core; see ecmp_linux.go), and over IPv6 klb6 (nftables ip6
+// DNAT) and lvsd6 (lvsd NAT66 with nat_router6) on the same namespaces
+// with 2001:db8:: addresses added (ipv6.go). A contender that cannot run — lvsd
 // does not build, exits, or forwards nothing within 15 s — is reported
 // "not available"
 // with the reason; nothing is ever estimated.

@@ -39,6 +39,7 @@ type flood struct {
 	flows           int
 	src             netip.Prefix
 	rewrite         bool
+	v6              bool          // IPv6 frames (gen6_linux.go)
 	ipBase, udpBase uint32        // partial checksums without the source address and port
 	next            int           // next flow to write (rewrite mode)
 	limit           uint64        // stop after this many frames (0: no limit)
@@ -49,27 +50,43 @@ type flood struct {
 // ringFrames is the most frames a flood prebuilds.
 const ringFrames = 4096
 
-// flowSource is flow i's source address and port.
+// flowSource is flow i's source address and port (IPv4 or IPv6: the
+// address's last 32 bits count the addresses).
 func flowSource(base netip.Prefix, i int) netip.AddrPort {
+	port := uint16(floodPortLo + i%floodPortsPerAddr)
+	if base.Addr().Is6() {
+		a := base.Addr().As16()
+		binary.BigEndian.PutUint32(a[12:], binary.BigEndian.Uint32(a[12:])+uint32(i/floodPortsPerAddr))
+		return netip.AddrPortFrom(netip.AddrFrom16(a), port)
+	}
 	a := base.Addr().As4()
 	v := binary.BigEndian.Uint32(a[:]) + uint32(i/floodPortsPerAddr)
 	binary.BigEndian.PutUint32(a[:], v)
-	return netip.AddrPortFrom(netip.AddrFrom4(a), uint16(floodPortLo+i%floodPortsPerAddr))
+	return netip.AddrPortFrom(netip.AddrFrom4(a), port)
 }
 
-// newFlood builds the frames of flows flows along p to dst.
+// newFlood builds the frames of flows flows along p to dst. An IPv6 dst
+// gets IPv6 frames from the flows of floodNet6 (ipv6_linux.go).
 func newFlood(p genPath, dst netip.AddrPort, flows int) *flood {
 	flows = max(flows, 1)
 	n := (min(flows, ringFrames) + genBatch - 1) / genBatch * genBatch
+	frame := udpFrame
+	if dst.Addr().Is6() {
+		p.sources, frame = floodNet6, udpFrame6
+	}
 	f := &flood{frames: make([][]byte, n), iovs: make([]unix.Iovec, n), msgs: make([]unix.Mmsghdr, n),
-		flows: flows, src: p.sources, rewrite: flows > n}
+		flows: flows, src: p.sources, rewrite: flows > n, v6: dst.Addr().Is6()}
 	for i := range n {
-		f.frames[i] = udpFrame(p.srcMAC, p.dstMAC, flowSource(p.sources, i%flows),
+		f.frames[i] = frame(p.srcMAC, p.dstMAC, flowSource(p.sources, i%flows),
 			dst, make([]byte, payloadBytes))
 		f.iovs[i].Base = &f.frames[i][0]
 		f.iovs[i].SetLen(len(f.frames[i]))
 		f.msgs[i].Hdr.Iov = &f.iovs[i]
 		f.msgs[i].Hdr.SetIovlen(1)
+	}
+	if f.v6 {
+		f.base6(f.frames[0]) // gen6_linux.go
+		return f
 	}
 	// Partial sums of frame 0 without its source address and port.
 	b := slices.Clone(f.frames[0])
@@ -84,6 +101,10 @@ func newFlood(p genPath, dst netip.AddrPort, flows int) *flood {
 
 // fill rewrites frames[off:off+n] for the next n flows.
 func (f *flood) fill(off, n int) {
+	if f.v6 {
+		f.fill6(off, n)
+		return
+	}
 	for _, b := range f.frames[off : off+n] {
 		s := flowSource(f.src, f.next)
 		f.next = (f.next + 1) % f.flows

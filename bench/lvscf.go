@@ -100,10 +100,15 @@ const (
 // nftables DNAT, each virtual service a `numgen inc mod N` (pick numgen)
 // or `jhash ip saddr . PROTO sport mod N` (pick jhash) map over its real
 // servers (the reference probe's rules; conntrack keeps each flow on its
-// first choice and reverses the translation of replies).
+// first choice and reverses the translation of replies). A config whose
+// virtual services are IPv6 gets an ip6 table with ip6 matches (klb6).
 func kernelLBRules(c *config.Config, table, pick string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "table ip %s\ndelete table ip %s\ntable ip %s {\n", table, table, table)
+	fam := "ip"
+	if vs := c.ActiveVirtuals(); len(vs) > 0 && vs[0].IsIPv6() {
+		fam = "ip6"
+	}
+	fmt.Fprintf(&b, "table %s %s\ndelete table %s %s\ntable %s %s {\n", fam, table, fam, table, fam, table)
 	b.WriteString("\tchain pre {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n")
 	for _, v := range c.ActiveVirtuals() {
 		var elems []string
@@ -123,10 +128,10 @@ func kernelLBRules(c *config.Config, table, pick string) string {
 		}
 		expr := "numgen inc"
 		if pick == pickJhash {
-			expr = fmt.Sprintf("jhash ip saddr . %s sport", proto)
+			expr = fmt.Sprintf("jhash %s saddr . %s sport", fam, proto)
 		}
-		fmt.Fprintf(&b, "\t\tip daddr %v %s dport %d dnat to %s mod %d map { %s }\n",
-			v.Address, proto, v.Port, expr, n, strings.Join(elems, ", "))
+		fmt.Fprintf(&b, "\t\t%s daddr %v %s dport %d dnat to %s mod %d map { %s }\n",
+			fam, v.Address, proto, v.Port, expr, n, strings.Join(elems, ", "))
 	}
 	b.WriteString("\t}\n}\n")
 	return b.String()

@@ -20,10 +20,12 @@ const (
 	KernelDR      = "kfwd-dr"   // ip_forward on the DR segment: the VIP routed to one real server
 	LVSDDR        = "lvsd-dr"   // lvsd direct routing, --workers 1
 	LVSDECMP      = "lvsd-ecmp" // two lvsd in the ECMP mode on the DR segment (ecmp_linux.go)
+	KernelLB6     = "klb6"      // IPv6: nftables ip6 DNAT, numgen inc mod N, conntrack (ipv6_linux.go)
+	LVSD6         = "lvsd6"     // IPv6: lvsd NAT66 (nat_router6), --workers 1, its default dataplane
 )
 
 // AllContenders lists every contender name.
-var AllContenders = []string{KernelForward, KernelLB, KernelLBJhash, LVSD1, LVSDAFP, LVSD2, KernelDR, LVSDDR, LVSDECMP}
+var AllContenders = []string{KernelForward, KernelLB, KernelLBJhash, LVSD1, LVSDAFP, LVSD2, KernelDR, LVSDDR, LVSDECMP, KernelLB6, LVSD6}
 
 // The flood's flows: flow i comes from source port
 // floodPortLo+i%floodPortsPerAddr of the i/floodPortsPerAddr-th flood

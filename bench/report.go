@@ -67,6 +67,7 @@ func Markdown(r *Report) string {
 	w("- **Traffic:** %d-byte UDP frames, %d flows (source address and port pairs); fixed load %s pps with %d latency probes/s; TCP %d workers\n\n",
 		s.FrameBytes, s.Flows, num(s.LoadPPS), s.ProbeRate, s.TCPWorkers)
 	writeHeadline(&b, r)
+	writeIPv6(&b, r) // report6.go
 	if r.Overload != nil {
 		writeOverload(&b, r.Overload, s)
 	}
@@ -104,7 +105,7 @@ func lvsdContenders(r *Report) []*Contender {
 func writeHeadline(b *strings.Builder, r *Report) {
 	w := func(f string, a ...any) { fmt.Fprintf(b, f, a...) }
 	lv := lvsdContenders(r)
-	w("## Results\n\nMedian (min–max) over the repetitions. Ratios are medians of lvsd ÷ medians of the kernel doing the same job: the nftables DNAT (%s) for NAT, plain forwarding on the DR segment (%s) for direct routing (this kernel has no IPVS); for pps and connections higher is better, for CPU and latency lower is better.\n\n", baselineContender, KernelDR)
+	w("## Results\n\nMedian (min–max) over the repetitions. Ratios are medians of lvsd ÷ medians of the kernel doing the same job: the nftables DNAT (%s) for NAT, nftables ip6 DNAT (%s) for IPv6 NAT, plain forwarding on the DR segment (%s) for direct routing (this kernel has no IPVS); for pps and connections higher is better, for CPU and latency lower is better.\n\n", baselineContender, KernelLB6, KernelDR)
 	w("| figure |")
 	for _, c := range r.Contenders {
 		w(" %s |", headLabel(c))
@@ -291,8 +292,10 @@ func methodText(s Settings) string {
 - **TCP connections.** %d client threads on core %d each connect, read the server's greeting, send a 5-byte
   request, read its echo and close with an RST (SO_LINGER 0, so no TIME_WAIT; as in the reference probe).
   Failed or timed-out connections are counted, not retried.
+- **IPv6 NAT** (%s, %s): the same saturation and fixed-load windows over IPv6 (%d-byte frames, the same payload),
+  no TCP window; see the IPv6 section above.
 - Timing never fails anything: a window that cannot measure reports "—".
-`, s.Flows, s.GenCPU, userHZ, dur(s.Baseline), s.DirectorCPU, num(s.LoadPPS), s.ProbeRate, s.TCPWorkers, s.GenCPU)
+`, s.Flows, s.GenCPU, userHZ, dur(s.Baseline), s.DirectorCPU, num(s.LoadPPS), s.ProbeRate, s.TCPWorkers, s.GenCPU, KernelLB6, LVSD6, frameBytes6)
 }
 
 // num formats with thousands separators and at most 2 decimals for small

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,7 +30,9 @@ type runner struct {
 	tb         *testbed
 	responders []*proc // the real servers' responders, for CPU accounting
 	notes      []string
-	scaleBase  Baseline // the idle baseline of the scaling phase
+	scaleBase  Baseline       // the idle baseline of the scaling phase
+	site6      *config.Config // the IPv6 services (klb6, lvsd6: ipv6_linux.go)
+	cf6        string         // lvsd6's lvs.cf
 }
 
 // Run builds the topology, runs every contender o asks for, repetition by
@@ -107,6 +110,12 @@ func (r *runner) run(ctx context.Context, rep *Report) (err error) {
 	if err != nil {
 		return err
 	}
+	if r.o.wants6() {
+		r.site6, r.cf6 = site6(r.o.Servers), filepath.Join(logs, "lvs6.cf")
+		if err := writeSite(r.cf6, r.site6); err != nil {
+			return err
+		}
+	}
 	st := newRunState()
 	r.con.logf("building the topology in namespaces %s* (%d real servers)", st.prefix(), r.o.Servers)
 	r.tb, err = buildTestbed(ctx, st, logs, r.o.Servers, r.o.DirCPU)
@@ -121,6 +130,11 @@ func (r *runner) run(ctx context.Context, rep *Report) (err error) {
 			err = errors.Join(err, fmt.Errorf("namespaces left after cleanup: %v", left))
 		}
 	}()
+	if r.o.wants6() {
+		if err := r.tb.address6(ctx); err != nil {
+			return fmt.Errorf("the topology's IPv6 addresses: %w", err)
+		}
+	}
 	r.responders, err = r.tb.startResponders(ctx, lvssim, r.o.DirCPU)
 	defer func() {
 		for _, p := range r.responders {
@@ -244,9 +258,13 @@ func (r *runner) newContender(name string, cfg *config.Config, cf, cfDR, lvsd, w
 	case KernelDR:
 		info.Label, info.Pinning = "kernel forwarding on the DR segment (ip_forward)", rpsDR
 		return &kernelContender{c: info, mode: name}
+	case KernelLB6: // ipv6_linux.go
+		info.Label = "IPv6: kernel LB (nftables ip6 DNAT, numgen)"
+		return &kernelContender{c: info, mode: name, rules: kernelLBRules(r.site6, lbTable6, pickNumgen)}
 	}
 	w, cpus, file := 1, dirCPU, cf
 	var flags []string
+	var nat netip.Addr // the NAT VIP: vip when invalid
 	info.Kind, info.Base = "lvsd", KernelLB
 	info.Label = "lvsd NAT, 1 worker"
 	pin := fmt.Sprintf("; RPS of the director's eth0 to CPU%s", dirCPU)
@@ -265,6 +283,9 @@ func (r *runner) newContender(name string, cfg *config.Config, cf, cfDR, lvsd, w
 		if c != nil {
 			return c
 		}
+	case LVSD6: // ipv6_linux.go: its IPv6 flows go through the Go workers
+		file, info.Base, nat = r.cf6, KernelLB6, vip6
+		info.Label = "IPv6: lvsd NAT66 (nat_router6), 1 worker"
 	case LVSDDR:
 		file, info.Base = cfDR, KernelDR
 		info.Label = "lvsd direct routing, 1 worker"
@@ -278,7 +299,7 @@ func (r *runner) newContender(name string, cfg *config.Config, cf, cfDR, lvsd, w
 	if lvsd == "" {
 		info.Available, info.Reason = false, why
 	}
-	return &lvsdContender{c: info, bin: lvsd, cf: file, workers: w, flags: flags, cpus: cpus, direct: name == LVSDDR, notes: &r.notes}
+	return &lvsdContender{c: info, bin: lvsd, cf: file, workers: w, flags: flags, cpus: cpus, direct: name == LVSDDR, vip: nat, notes: &r.notes}
 }
 
 // repetition runs one contender's windows once, between an idle baseline
@@ -357,6 +378,9 @@ func (r *runner) windows(ctx context.Context, c contender, x *Rep, bl Baseline, 
 	}
 	r.con.logf("rep %d %-8s fixed load: %s pps delivered, request p50/p99 %s/%s µs", x.Rep, name,
 		num(x.Paced.DeliveredPPS), micros(x.Paced.Latency.P50), micros(x.Paced.Latency.P99))
+	if isIPv6(name) {
+		return nil // IPv6: saturation and CPU per packet only (ipv6.go)
+	}
 	step("TCP connections")
 	if x.TCP, err = r.connections(ctx, c, bl); err != nil {
 		return err

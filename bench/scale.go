@@ -39,7 +39,14 @@ func (o Options) plan() time.Duration {
 	const setup = 700 * time.Millisecond // measured: a contender starts and stops in about 0.5 s
 	win := o.Warmup + o.Window
 	per := 2*o.Baseline + 3*win + setup
-	total := time.Duration(o.Reps*len(o.Contenders))*per + o.overloadTime()
+	var rep time.Duration
+	for _, c := range o.Contenders {
+		rep += per
+		if isIPv6(c) {
+			rep -= win // no TCP window (ipv6.go)
+		}
+	}
+	total := time.Duration(o.Reps)*rep + o.overloadTime()
 	if o.NoScaling {
 		return total
 	}

@@ -96,6 +96,7 @@ type testbed struct {
 	cliMAC1 net.HardwareAddr // client eth1 (the DR segment)
 	cliIdx1 int              // client eth1 ifindex
 	echoes  []*drEcho        // UDP echo bound to vipDR on each real server
+	has6    bool             // the IPv6 addresses are set (address6, ipv6_linux.go)
 }
 
 // genPath is where the raw-frame generator sends: the client interface,
@@ -185,6 +186,7 @@ func (tb *testbed) forgetOwned() error {
 	for _, n := range tb.rs {
 		errs = append(errs, n.forget("eth0", natRouter))
 	}
+	errs = append(errs, tb.forgetOwned6())
 	return errors.Join(errs...)
 }
 

@@ -41,6 +41,12 @@ runs, on it and in one run, each contender doing the director's job:
              flows spread over them by the client's multipath route and the
              generator's hash: its director-core CPU per packet beside
              lvsd-dr's says whether the ECMP mode costs per packet
+  klb6       IPv6: the kernel load balancing (nftables ip6 DNAT, numgen inc
+             mod N, conntrack, IPv6 forwarding)
+  lvsd6      IPv6: lvsd NAT66 (an IPv6 VIP, nat_router6), --workers 1, its
+             default dataplane mode (its IPv6 flows run on the Go workers);
+             both IPv6 contenders run the saturation and fixed-load windows
+             only, and the report sets them beside klb and lvsd-1w
 
 It measures, each repeated and reported as min/median/max: small-UDP packets
 per second delivered at saturation, CPU time per packet (/proc/stat, minus an
@@ -74,9 +80,10 @@ Flags:
   --probe-rate N     latency probes per second (default 1000 quick, 2000 full)
   --tcp-workers N    TCP connection workers (default 8)
   --contenders LIST  comma-separated subset of kfwd,klb,klb-jhash,lvsd-1w,
-                     lvsd-afp,lvsd-2w,kfwd-dr,lvsd-dr (the overload curves run
-                     klb, lvsd-1w, lvsd-afp, kfwd-dr and lvsd-dr among them,
-                     the scaling phase lvsd-1w, klb and klb-jhash)
+                     lvsd-afp,lvsd-2w,kfwd-dr,lvsd-dr,lvsd-ecmp,klb6,lvsd6
+                     (the overload curves run klb, lvsd-1w, lvsd-afp, kfwd-dr
+                     and lvsd-dr among them, the scaling phase lvsd-1w, klb
+                     and klb-jhash)
   --no-overload      skip the overload curves
   --no-scaling       skip the memory and scaling-curve phase
   --lvsd-flags "F"   more flags for every lvsd contender, e.g.
@@ -90,6 +97,7 @@ Flags:
 Examples:
   sudo lvsbench --quick
   sudo lvsbench --out /tmp/b --contenders klb,lvsd-1w --reps 3
+  sudo lvsbench --quick --no-overload --no-scaling --contenders klb6,lvsd6
   make bench        # full run plus the go test -bench micro-benchmarks
 `
 

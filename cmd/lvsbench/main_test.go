@@ -41,3 +41,18 @@ func TestUsageDocumentsEveryFlag(t *testing.T) {
 		}
 	})
 }
+
+// TestUsageNamesEveryContender keeps --help's list of contenders and the
+// --contenders list complete.
+func TestUsageNamesEveryContender(t *testing.T) {
+	list := usage[strings.Index(usage, "--contenders LIST"):]
+	list = strings.Join(strings.Fields(list[:strings.Index(list, "(")]), "")
+	for _, name := range bench.AllContenders {
+		if !strings.Contains(usage, "\n  "+name+" ") {
+			t.Errorf("usage does not describe contender %s", name)
+		}
+		if !slices.Contains(strings.Split(strings.TrimPrefix(list, "--contendersLISTcomma-separatedsubsetof"), ","), name) {
+			t.Errorf("usage's --contenders list lacks %s: %s", name, list)
+		}
+	}
+}
