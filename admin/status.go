@@ -30,7 +30,7 @@ type ServiceStatus struct {
 	Addr        netip.Addr    `json:"addr,omitzero"`
 	Port        uint16        `json:"port,omitempty"`
 	FWMark      uint32        `json:"fwmark,omitempty"`
-	IPv6        bool          `json:"ipv6,omitempty"` // an IPv6 firewall-mark service (-f N -6): see Is6
+	IPv6        bool          `json:"ipv6,omitempty"` // an IPv6 firewall-mark service (-f N -6)
 	Sched       string        `json:"sched"`
 	SchedFlags  []string      `json:"sched_flags,omitempty"`
 	Persistence time.Duration `json:"persistence,omitempty"`
@@ -41,9 +41,7 @@ type ServiceStatus struct {
 }
 
 // Is6 reports whether s is an IPv6 service (ipvsadm's AF_INET6): its
-// address is, or it is an IPv6 firewall-mark service. lvsd keys a
-// firewall-mark service by its mark alone, so StatusFromTable takes its
-// family from its real servers: IPv6 when it has some and all are IPv6.
+// address is, or it is an IPv6 firewall-mark service.
 func (s *ServiceStatus) Is6() bool { return s.IPv6 || s.Addr.Is6() }
 
 // DestStatus is one destination (real server) of a service.
@@ -83,8 +81,7 @@ func StatusFromTable(t *ipvs.Table) Status {
 		ss := ServiceStatus{Name: s.Name, Sched: s.SchedName, Persistence: s.Persistence,
 			PMaskBits: s.PMaskBits, OnePacket: s.OnePacket, Stats: countersOf(s.C)}
 		if s.Key.FWMark != 0 {
-			ss.FWMark = s.Key.FWMark
-			ss.IPv6 = len(s.Dests) > 0 && !slices.ContainsFunc(s.Dests, func(d *ipvs.Dest) bool { return !d.Addr.Is6() })
+			ss.FWMark, ss.IPv6 = s.Key.FWMark, s.Key.IPv6
 		} else {
 			ss.Proto, ss.Addr, ss.Port = s.Key.Proto.String(), s.Key.Addr, s.Key.Port
 		}

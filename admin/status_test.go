@@ -8,9 +8,9 @@ import (
 	"lvs/sched"
 )
 
-// TestStatusFromTableFamily: a firewall-mark service is IPv6 when it has
-// real servers and all of them are IPv6; an address service is its
-// address's family.
+// TestStatusFromTableFamily: a firewall-mark service is of its key's family
+// (-f 1 or -f 1 -6), whatever its real servers, and with none; an address
+// service is its address's family.
 func TestStatusFromTableFamily(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -18,10 +18,11 @@ func TestStatusFromTableFamily(t *testing.T) {
 		dests []string
 		want6 bool
 	}{
-		{"mark, IPv6 servers", ipvs.MarkKey(1), []string{"2001:db8:1::1", "2001:db8:1::2"}, true},
-		{"mark, IPv4 servers", ipvs.MarkKey(1), []string{"10.11.12.1"}, false},
-		{"mark, mixed servers", ipvs.MarkKey(1), []string{"2001:db8:1::1", "10.11.12.1"}, false},
-		{"mark, no server", ipvs.MarkKey(1), nil, false},
+		{"IPv6 mark, IPv6 servers", ipvs.MarkKey6(1), []string{"2001:db8:1::1", "2001:db8:1::2"}, true},
+		{"IPv6 mark, no server", ipvs.MarkKey6(1), nil, true},
+		{"IPv4 mark, IPv4 servers", ipvs.MarkKey(1), []string{"10.11.12.1"}, false},
+		{"IPv4 mark, IPv6 servers", ipvs.MarkKey(1), []string{"2001:db8:1::1", "2001:db8:1::2"}, false},
+		{"IPv4 mark, no server", ipvs.MarkKey(1), nil, false},
 		{"IPv6 address", ipvs.ServiceKey{Proto: ipvs.TCP, Addr: netip.MustParseAddr("2001:db8::10"), Port: 80}, nil, true},
 		{"IPv4 address, IPv6 server", ipvs.ServiceKey{Proto: ipvs.TCP, Addr: netip.MustParseAddr("192.168.26.10"), Port: 80},
 			[]string{"2001:db8:1::1"}, false},

@@ -205,19 +205,26 @@ func (k *checker) conflicts() {
 	}
 }
 
-// fwmarkGroups checks active virtual servers that share a firewall mark.
-// IPVS keys a firewall-mark service by the mark alone (ipvsadm -A -f MARK),
-// so they are one service: its scheduler and persistence come from the first
-// block, and the guide (§4.6.1) asks for the same persistence on each.
+// fwmarkGroups checks active virtual servers that share a firewall mark and
+// family. IPVS keys a firewall-mark service by the mark and the family
+// (ipvsadm -A -f MARK, -A -f MARK -6), so they are one service: its
+// scheduler and persistence come from the first block, and the guide
+// (§4.6.1) asks for the same persistence on each. A block's family is its
+// VIP's.
 func (k *checker) fwmarkGroups() {
-	first := map[uint32]*Virtual{}
+	type markKey struct {
+		mark uint32
+		v6   bool
+	}
+	first := map[markKey]*Virtual{}
 	for _, v := range k.c.Virtuals {
 		if !v.Active || v.FWMark == 0 {
 			continue
 		}
-		w, ok := first[v.FWMark]
+		mk := markKey{v.FWMark, v.IsIPv6()}
+		w, ok := first[mk]
 		if !ok {
-			first[v.FWMark] = v
+			first[mk] = v
 			continue
 		}
 		diff := func(key string, here, there any) {

@@ -289,9 +289,12 @@ func (t *Table) Import(r Record, tbl *ipvs.Table, now ipvs.Tick) error {
 		return fmt.Errorf("importing %v: %w", r.Client, ErrNATRecord)
 	}
 	var s *ipvs.Service
-	if r.FWMark != 0 {
+	switch {
+	case r.FWMark != 0 && r.Client.Addr().Is6():
+		s = tbl.LookupMark6(r.FWMark)
+	case r.FWMark != 0:
 		s = tbl.LookupMark(r.FWMark)
-	} else {
+	default:
 		s = tbl.Lookup(r.Proto, r.Virtual.Addr(), r.Virtual.Port())
 		if r.Template && r.Virtual.Port() == 0 && (s == nil || s.Key.Port != 0) {
 			// An FTP template has vport 0 (ip_vs_sched_persist): its service

@@ -99,6 +99,9 @@ func familyScenario(t *testing.T, f family) []string {
 	sticky := ipvs.ServiceKey{Proto: ipvs.TCP, Addr: f.vip, Port: 443}
 	dnsK := ipvs.ServiceKey{Proto: ipvs.UDP, Addr: f.vip, Port: 53}
 	mk := ipvs.MarkKey(80)
+	if f.vip.Is6() {
+		mk = ipvs.MarkKey6(80) // -f 80 -6
+	}
 	s := v.service(ipvs.ServiceSpec{Key: web}, ipvs.Masq, f.rip1, f.rip2)
 	ps := v.service(persistent(sticky, f.pmask), ipvs.Masq, f.rip1, f.rip2)
 	us := v.service(ipvs.ServiceSpec{Key: dnsK, SchedSpec: ipvs.SchedSpec{OnePacket: true}}, ipvs.Masq, f.rip1)

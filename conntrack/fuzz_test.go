@@ -25,7 +25,7 @@ var (
 	web6   = ipvs.ServiceKey{Proto: ipvs.TCP, Addr: vip6, Port: 80}
 	https6 = ipvs.ServiceKey{Proto: ipvs.TCP, Addr: vip6, Port: 443}
 	dns6   = ipvs.ServiceKey{Proto: ipvs.UDP, Addr: vip6, Port: 53}
-	mark8  = ipvs.MarkKey(8) // the IPv6 bundle
+	mark8  = ipvs.MarkKey6(8) // the IPv6 bundle
 )
 
 func newFuzzWorld(t testing.TB, max int) *fuzzWorld {

@@ -40,18 +40,19 @@ type DestFilter func(v *config.Virtual, s *config.Server) (weight int32, in bool
 func Desired(c *config.Config, filter DestFilter) []WantService {
 	method := methodOf(c.Network)
 	var out []WantService
-	byMark := map[uint32]int{}
+	byMark := map[ipvs.ServiceKey]int{}
 	for _, v := range c.Virtuals {
 		if !v.Active || !v.Address.IsValid() && v.FWMark == 0 {
 			continue
 		}
-		if i, ok := byMark[v.FWMark]; ok && v.FWMark != 0 {
+		spec := serviceSpec(v)
+		if i, ok := byMark[spec.Key]; ok && v.FWMark != 0 {
 			out[i].From = append(out[i].From, v)
 			continue
 		}
-		w := WantService{Spec: serviceSpec(v), From: []*config.Virtual{v}}
+		w := WantService{Spec: spec, From: []*config.Virtual{v}}
 		if v.FWMark != 0 {
-			byMark[v.FWMark] = len(out)
+			byMark[spec.Key] = len(out)
 		}
 		out = append(out, w)
 	}
@@ -73,7 +74,10 @@ func methodOf(n config.Network) ipvs.Method {
 
 func serviceSpec(v *config.Virtual) ipvs.ServiceSpec {
 	key := ipvs.ServiceKey{Proto: ipvs.Proto(v.Protocol), Addr: v.Address, Port: v.Port}
-	if v.FWMark != 0 {
+	switch {
+	case v.FWMark != 0 && v.IsIPv6():
+		key = ipvs.MarkKey6(v.FWMark) // a virtual block's family is its VIP's
+	case v.FWMark != 0:
 		key = ipvs.MarkKey(v.FWMark)
 	}
 	bits := 32 // no pmask: /32, or /128 for an IPv6 service (ipvsadm's defaults)

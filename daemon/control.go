@@ -269,7 +269,7 @@ func findVirtuals(c *config.Config, k ipvs.ServiceKey) []*config.Virtual {
 		if !v.Active {
 			continue
 		}
-		if k.FWMark != 0 && v.FWMark == k.FWMark ||
+		if k.FWMark != 0 && v.FWMark == k.FWMark && v.IsIPv6() == k.IPv6 ||
 			k.FWMark == 0 && v.FWMark == 0 && v.Address == k.Addr && ipvs.Proto(v.Protocol) == k.Proto && v.Port == k.Port {
 			out = append(out, v)
 		}
@@ -280,12 +280,6 @@ func findVirtuals(c *config.Config, k ipvs.ServiceKey) []*config.Virtual {
 // editConfig applies one ipvsadm edit to the configuration model.
 func editConfig(c *config.Config, cmd ipvsadm.Command, device string) error {
 	vs := findVirtuals(c, cmd.Service)
-	if cmd.Service.FWMark != 0 {
-		// As the kernel, which keys a firewall-mark service by mark and
-		// family: -f 1 names the IPv4 service, -f 1 -6 the IPv6 one. A
-		// virtual block's family is its VIP's.
-		vs = slices.DeleteFunc(vs, func(v *config.Virtual) bool { return v.Address.IsValid() && v.IsIPv6() != cmd.IPv6 })
-	}
 	switch cmd.Kind {
 	case ipvsadm.KindStartDaemon, ipvsadm.KindStopDaemon:
 		return editSync(c, cmd) // sync.go
@@ -394,6 +388,10 @@ func editServer(c *config.Config, vs []*config.Virtual, cmd ipvsadm.Command) err
 func setSched(v *config.Virtual, s ipvs.SchedSpec) error {
 	if s.OnePacket {
 		return errors.New("lvs.cf has no one-packet scheduling (-o): lvsd cannot keep it")
+	}
+	if s.Persistence < 0 {
+		// ipvsadm's parser refuses it; an API client may still send it.
+		return fmt.Errorf("persistence %v is negative", s.Persistence)
 	}
 	name := s.SchedName
 	if name == "" {

@@ -98,10 +98,6 @@ var genServices = []string{"-t 192.168.26.10:80", "-t 192.168.26.10:80", "-t 192
 	"-t 192.168.26.12:8080", "-f 80", "-f 80", "-f 90",
 	"-t [2001:db8:26::10]:80", "-t [2001:db8:26::10]:80", "-u [2001:db8:26::11]:53", "-f 81 -6", "-f 81 -6", "-f 81", "-f 80 -6"}
 
-// markIs6 is the family of propertyCf's firewall-mark services (lvsadm
-// cannot make new ones: -A -f needs a VIP in lvs.cf).
-var markIs6 = map[uint32]bool{81: true}
-
 // svcIs6 reports whether the service argument svc names an IPv6 service.
 func svcIs6(svc string) bool { return strings.Contains(svc, "[") || strings.HasSuffix(svc, " -6") }
 
@@ -209,14 +205,10 @@ func (c editCheck) snapshot() snapshot {
 }
 
 // normal drops what an edit need not keep (the virtual's name, which the
-// model cannot know) and sorts. The family of a firewall-mark service is
-// derived, as StatusFromTable derives it: IPv6 when it has real servers and
-// all are IPv6.
+// model cannot know) and sorts.
 func normal(st admin.Status) admin.Status {
 	st = tableOnly(st)
 	for i := range st.Services {
-		s := &st.Services[i]
-		s.IPv6 = s.FWMark != 0 && len(s.Dests) > 0 && !slices.ContainsFunc(s.Dests, func(d admin.DestStatus) bool { return !d.Addr.Is6() })
 		st.Services[i].Name = ""
 		if st.Services[i].Dests == nil {
 			st.Services[i].Dests = []admin.DestStatus{}
@@ -370,7 +362,7 @@ func expect(st admin.Status, cmd ipvsadm.Command, line string) (admin.Status, er
 	k := cmd.Service
 	// The kernel keys a firewall-mark service by mark and family (-6).
 	si := slices.IndexFunc(st.Services, func(s admin.ServiceStatus) bool {
-		return s.FWMark == k.FWMark && (k.FWMark != 0 && markIs6[k.FWMark] == cmd.IPv6 ||
+		return s.FWMark == k.FWMark && (k.FWMark != 0 && s.IPv6 == k.IPv6 ||
 			k.FWMark == 0 && s.Proto == k.Proto.String() && s.Addr == k.Addr && s.Port == k.Port)
 	})
 	v6 := cmd.Is6()
@@ -468,6 +460,7 @@ func randomCommand(r *rand.Rand) ipvsadm.Command {
 	if r.IntN(5) == 0 {
 		c.Service = ipvs.MarkKey(uint32(r.IntN(3)) * 80)
 	}
+	c.Service.IPv6 = r.IntN(4) == 0 // on an address service, a key the table refuses
 	c.Sched = ipvs.SchedSpec{SchedName: []string{"", "rr", "wlc", "sh", "nope", "mh"}[r.IntN(6)],
 		Persistence: time.Duration(r.IntN(3)-1) * time.Duration(r.IntN(1000)) * time.Second,
 		PMaskBits:   r.IntN(140) - 5, OnePacket: r.IntN(10) == 0,

@@ -350,7 +350,7 @@ func TestDirectRoutingAndTunnel6(t *testing.T) {
 
 func TestFirewallMark6(t *testing.T) {
 	s := newSite6(t, 4096)
-	key := ipvs.MarkKey(6)
+	key := ipvs.MarkKey6(6) // -f 6 -6: the IPv6 path looks up the IPv6 service of the mark
 	tb, err := s.table.AddService(ipvs.ServiceSpec{Key: key, SchedSpec: ipvs.SchedSpec{SchedName: "rr"}})
 	if err != nil {
 		t.Fatal(err)

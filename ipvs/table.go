@@ -73,13 +73,18 @@ func packKey(p Proto, a [4]byte, port uint16) uint64 {
 	return uint64(p)<<48 | uint64(port)<<32 | uint64(a[0])<<24 | uint64(a[1])<<16 | uint64(a[2])<<8 | uint64(a[3])
 }
 
-// markFast is the fast-index key of a firewall-mark service (protocol 255
-// is never a service protocol).
-func markFast(mark uint32) uint64 { return 255<<48 | uint64(mark) }
+// markFast is the fast-index key of a firewall-mark service of one family
+// (protocols 254 and 255 are never a service protocol).
+func markFast(mark uint32, v6 bool) uint64 {
+	if v6 {
+		return 254<<48 | uint64(mark)
+	}
+	return 255<<48 | uint64(mark)
+}
 
 func fastKey(k ServiceKey) (uint64, bool) {
 	if k.FWMark != 0 {
-		return markFast(k.FWMark), true
+		return markFast(k.FWMark, k.IPv6), true
 	}
 	if !k.Addr.Is4() {
 		return 0, false
@@ -87,12 +92,20 @@ func fastKey(k ServiceKey) (uint64, bool) {
 	return packKey(k.Proto, k.Addr.As4(), k.Port), true
 }
 
-// LookupMark finds the firewall-mark service for mark, or nil.
+// LookupMark finds the IPv4 firewall-mark service for mark, or nil.
 func (t *Table) LookupMark(mark uint32) *Service {
 	if mark == 0 {
 		return nil
 	}
-	return t.fast[markFast(mark)]
+	return t.fast[markFast(mark, false)]
+}
+
+// LookupMark6 finds the IPv6 firewall-mark service for mark, or nil.
+func (t *Table) LookupMark6(mark uint32) *Service {
+	if mark == 0 {
+		return nil
+	}
+	return t.fast[markFast(mark, true)]
 }
 
 // clone copies the table's indexes so an edit can change them.
@@ -141,7 +154,7 @@ func validKey(k ServiceKey) error {
 		}
 		return nil
 	}
-	if !k.Addr.IsValid() || (k.Proto != TCP && k.Proto != UDP) {
+	if !k.Addr.IsValid() || (k.Proto != TCP && k.Proto != UDP) || k.IPv6 {
 		return fmt.Errorf("%w: %v", ErrBadKey, k)
 	}
 	return nil

@@ -102,6 +102,8 @@ func TestEditErrors(t *testing.T) {
 		{"dup service", second(t1.AddService(ServiceSpec{Key: web})), ErrServiceExists},
 		{"bad key", second(t1.AddService(ServiceSpec{Key: ServiceKey{Proto: 99, Addr: vip, Port: 1}})), ErrBadKey},
 		{"mark with addr", second(t1.AddService(ServiceSpec{Key: ServiceKey{FWMark: 80, Addr: vip}})), ErrBadKey},
+		{"IPv6 flag on an address", second(t1.AddService(ServiceSpec{Key: ServiceKey{Proto: TCP, Addr: vip, Port: 81, IPv6: true}})), ErrBadKey},
+		{"IPv6 mark is not the IPv4 one", second(t1.AddDest(MarkKey6(3), DestSpec{Addr: rip1})), ErrNoService},
 		{"no service", second(t1.AddDest(MarkKey(3), DestSpec{Addr: rip1})), ErrNoService},
 		{"negative weight", second(t1.AddDest(web, DestSpec{Addr: rip1, Weight: -1})), ErrBadWeight},
 		{"edit missing", second(t1.EditDest(web, DestSpec{Addr: rip1, Port: 80})), ErrNoDest},
@@ -131,6 +133,8 @@ func TestLookup(t *testing.T) {
 	tb = must(t)(tb.AddService(ServiceSpec{Key: web}))
 	tb = must(t)(tb.AddService(ServiceSpec{Key: ServiceKey{Proto: UDP, Addr: vip}}))
 	tb = must(t)(tb.AddService(ServiceSpec{Key: MarkKey(21)}))
+	tb = must(t)(tb.AddService(ServiceSpec{Key: MarkKey6(21)})) // -f 21 -6: a second service
+	tb = must(t)(tb.AddService(ServiceSpec{Key: MarkKey6(23)}))
 	tests := []struct {
 		name string
 		got  *Service
@@ -143,6 +147,11 @@ func TestLookup(t *testing.T) {
 		{"mark", tb.LookupMark(21), MarkKey(21), false},
 		{"mark 0", tb.LookupMark(0), ServiceKey{}, true},
 		{"unknown mark", tb.LookupMark(22), ServiceKey{}, true},
+		{"IPv6 mark", tb.LookupMark6(21), MarkKey6(21), false},
+		{"IPv6 mark 0", tb.LookupMark6(0), ServiceKey{}, true},
+		{"IPv6 mark only", tb.LookupMark6(23), MarkKey6(23), false},
+		{"IPv4 lookup of an IPv6 mark", tb.LookupMark(23), ServiceKey{}, true},
+		{"by key, IPv6 mark", tb.Service(MarkKey6(21)), MarkKey6(21), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -65,21 +65,36 @@ const (
 )
 
 // ServiceKey identifies a virtual service: protocol, VIP and port, or a
-// firewall mark. A non-zero FWMark means a firewall-mark service, and then
-// Proto, Addr and Port are zero.
+// firewall mark and a family. A non-zero FWMark means a firewall-mark
+// service, and then Proto, Addr and Port are zero and IPv6 says its family:
+// as the kernel (ip_vs_svc_fwm_hashkey, ip_vs_service_fwm_find), a mark
+// names one service per family, so `-f 1` and `-f 1 -6` are two services.
+// An address service's family is its address's, and its IPv6 is false.
 type ServiceKey struct {
 	Proto  Proto
 	Addr   netip.Addr
 	Port   uint16
 	FWMark uint32
+	IPv6   bool
 }
 
-// MarkKey returns the key of the firewall-mark service for mark.
+// MarkKey returns the key of the IPv4 firewall-mark service for mark.
 func MarkKey(mark uint32) ServiceKey { return ServiceKey{FWMark: mark} }
 
-// String returns the key in ipvsadm's form: "TCP 192.168.26.10:80" or "FWM 80".
+// MarkKey6 returns the key of the IPv6 firewall-mark service for mark
+// (ipvsadm -f mark -6).
+func MarkKey6(mark uint32) ServiceKey { return ServiceKey{FWMark: mark, IPv6: true} }
+
+// Is6 reports whether k names an IPv6 service (the kernel's AF_INET6).
+func (k ServiceKey) Is6() bool { return k.IPv6 || k.Addr.Is6() }
+
+// String returns the key in ipvsadm's form: "TCP 192.168.26.10:80",
+// "FWM 80" or "FWM 80 IPv6".
 func (k ServiceKey) String() string {
-	if k.FWMark != 0 {
+	switch {
+	case k.FWMark != 0 && k.IPv6:
+		return fmt.Sprintf("FWM %d IPv6", k.FWMark)
+	case k.FWMark != 0:
 		return fmt.Sprintf("FWM %d", k.FWMark)
 	}
 	return fmt.Sprintf("%s %s", k.Proto, netip.AddrPortFrom(k.Addr, k.Port))

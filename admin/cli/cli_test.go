@@ -247,8 +247,8 @@ func TestCLIIPv6(t *testing.T) {
 	d := apitest.NewDaemon(t, apitest.BuildTable(t,
 		apitest.AddService(web, ipvs.SchedSpec{SchedName: "rr", Persistence: 300 * time.Second, PMaskBits: 64}),
 		apitest.AddDest(web, ipvs.DestSpec{Addr: netip.MustParseAddr("2001:db8:1::1"), Port: 80, Method: ipvs.Masq, Weight: 1}),
-		apitest.AddService(ipvs.MarkKey(1), ipvs.SchedSpec{SchedName: "rr", PMaskBits: 128}),
-		apitest.AddDest(ipvs.MarkKey(1), ipvs.DestSpec{Addr: netip.MustParseAddr("2001:db8:1::2"), Method: ipvs.Route, Weight: 1})))
+		apitest.AddService(ipvs.MarkKey6(1), ipvs.SchedSpec{SchedName: "rr", PMaskBits: 128}),
+		apitest.AddDest(ipvs.MarkKey6(1), ipvs.DestSpec{Addr: netip.MustParseAddr("2001:db8:1::2"), Method: ipvs.Route, Weight: 1})))
 	sock := apitest.Serve(t, d)
 	tests := []struct{ args, want string }{
 		{"-L -n", "IP Virtual Server version 1.2.1 (size=4096)\n" +
@@ -280,10 +280,10 @@ func TestCLIIPv6(t *testing.T) {
 	if len(d.Applied) != 1 || len(d.Applied[0]) != 4 {
 		t.Fatalf("-R sent %+v, want one batch of 4 commands", d.Applied)
 	}
-	if c := d.Applied[0][2]; c.Kind != ipvsadm.KindAddService || c.Service != ipvs.MarkKey(1) || !c.IPv6 || c.Sched.PMaskBits != 128 {
+	if c := d.Applied[0][2]; c.Kind != ipvsadm.KindAddService || c.Service != ipvs.MarkKey6(1) || c.Sched.PMaskBits != 128 {
 		t.Errorf("-R sent %+v for %q, want the IPv6 firewall-mark service", c, "-A -f 1 -6 -s rr")
 	}
-	if c := d.Applied[0][3]; c.Kind != ipvsadm.KindAddDest || !c.IPv6 || c.Dest.Addr != netip.MustParseAddr("2001:db8:1::2") {
+	if c := d.Applied[0][3]; c.Kind != ipvsadm.KindAddDest || c.Service != ipvs.MarkKey6(1) || c.Dest.Addr != netip.MustParseAddr("2001:db8:1::2") {
 		t.Errorf("-R sent %+v for its server", c)
 	}
 }

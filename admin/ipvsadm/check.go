@@ -149,7 +149,7 @@ func (p *parser) apply(t token) error {
 		if p.cmd.Service.FWMark == 0 {
 			return usagef("-6 used before -f")
 		}
-		p.cmd.IPv6 = true
+		p.cmd.Service.IPv6 = true
 		return nil
 	}
 	if o, ok := flagOpts[t.name]; ok {

@@ -61,15 +61,12 @@ func (k Kind) IsSync() bool { return k == KindStartDaemon || k == KindStopDaemon
 // table edits. It is plain data and safe to encode as JSON.
 type Command struct {
 	Kind Kind `json:"kind"`
-	// Service is the virtual service of -t, -u or -f. HasService tells
-	// whether one was given: -L and -Z take it optionally.
+	// Service is the virtual service of -t, -u or -f; -6 after -f sets its
+	// IPv6 (as the kernel, lvsd keys a firewall-mark service by mark and
+	// family). HasService tells whether one was given: -L and -Z take it
+	// optionally.
 	Service    ipvs.ServiceKey `json:"service"`
 	HasService bool            `json:"has_service,omitempty"`
-	// IPv6 is -6: the firewall-mark service of -f is an IPv6 one. lvsd
-	// keys a firewall-mark service by its mark alone; its family is that
-	// of its VIP in lvs.cf, which -6 must match, as the kernel keys the
-	// service by mark and family.
-	IPv6 bool `json:"ipv6,omitempty"`
 	// Sched holds -s, -p, -M, -o and -b of add-service and edit-service,
 	// with ipvsadm's defaults filled in (wlc, mask /32).
 	Sched ipvs.SchedSpec `json:"sched"`
@@ -100,7 +97,7 @@ type Command struct {
 
 // Is6 reports whether the command's service is an IPv6 one: an IPv6
 // address, or -f with -6.
-func (c *Command) Is6() bool { return c.Service.Addr.Is6() || c.IPv6 }
+func (c *Command) Is6() bool { return c.Service.Is6() }
 
 // DestSpec returns the destination of a server command. network is the
 // method for a server given without -g, -i or -m: lvsd uses lvs.cf's
@@ -126,7 +123,7 @@ func (c *Command) String() string {
 	b.WriteString(kindLetter[c.Kind])
 	if c.HasService {
 		b.WriteString(" " + serviceArg(c.Service))
-		if c.IPv6 && c.Service.FWMark != 0 {
+		if c.Service.IPv6 && c.Service.FWMark != 0 {
 			b.WriteString(" -6")
 		}
 	}

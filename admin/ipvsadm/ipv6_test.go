@@ -24,7 +24,7 @@ var (
 )
 
 func TestParseArgsIPv6(t *testing.T) {
-	mark6 := func(c Command) Command { c.IPv6 = true; return c }
+	mark6 := func(c Command) Command { c.Service.IPv6 = true; return c }
 	tests := []struct {
 		name string
 		args string
@@ -169,7 +169,7 @@ func TestWriteListIPv6(t *testing.T) {
 	if err != nil || len(cmds) != 11 {
 		t.Fatalf("ParseRestore of -S = %d commands, %v; want 11", len(cmds), err)
 	}
-	if c := cmds[9]; c.Kind != KindAddService || c.Service != ipvs.MarkKey(1) || !c.IPv6 || c.Sched.PMaskBits != 128 {
+	if c := cmds[9]; c.Kind != KindAddService || c.Service != ipvs.MarkKey6(1) || c.Sched.PMaskBits != 128 {
 		t.Errorf("-R of %q = %+v, want the IPv6 firewall-mark service", "-A -f 1 -6 -s sh", c)
 	}
 	if c := cmds[4]; c.Service != web6 || c.Sched.PMaskBits != 64 || c.Sched.Persistence != 300*time.Second {

@@ -234,7 +234,7 @@ func WriteTimeouts(w io.Writer, t admin.Timeouts) error {
 // without the version line; ipvs.ErrNoService if it is not there.
 func WriteService(w io.Writer, st admin.Status, k ipvs.ServiceKey, f ListFormat) error {
 	for _, s := range st.Services {
-		if s.FWMark == k.FWMark && (k.FWMark != 0 ||
+		if s.FWMark == k.FWMark && (k.FWMark != 0 && s.IPv6 == k.IPv6 ||
 			s.Proto == k.Proto.String() && s.Addr == k.Addr && s.Port == k.Port) {
 			one := admin.Status{Services: []admin.ServiceStatus{s}}
 			if f&FmtNoSort == 0 {
