@@ -66,7 +66,7 @@ into --out, and needs root. A contender that cannot run is reported "not
 available" with the error.
 
 Flags:
-  --quick            the short mode (under 3 minutes); default is full (under 10)
+  --quick            the short mode (under 3 minutes); default is full (about 11)
   --out DIR          report directory (default ./lvsbench-out)
   --reps N           repetitions (default 2 quick, 3 full)
   --window D         each measured window (default 700ms quick, 2s full)
