@@ -281,6 +281,7 @@ func (l *lvsdContender) teardown(ctx context.Context, tb *testbed) error {
 	if l.p == nil {
 		return nil
 	}
+	l.keepMetrics(tb)
 	l.p.stop(5 * time.Second)
 	l.p = nil
 	os.Remove(filepath.Join(StateDir, tb.st.ID+"-"+l.files()+".sock"))
@@ -295,6 +296,23 @@ func (l *lvsdContender) teardown(ctx context.Context, tb *testbed) error {
 		}
 	}
 	return errors.Join(tb.dirNode.delAddr("eth0", vip, 32), tb.dirNode.delAddr("eth1", natRouter, 32), tb.dirNode.delAddr("eth1", vipDR, 32))
+}
+
+// keepMetrics writes lvsd's /metrics as it is before teardown, and a copy
+// of its log, into $LVSBENCH_KEEP when that is set: what an investigation
+// of one figure (a collapse, a failed connection) reads afterwards.
+func (l *lvsdContender) keepMetrics(tb *testbed) {
+	dir := os.Getenv("LVSBENCH_KEEP")
+	if dir == "" {
+		return
+	}
+	name := fmt.Sprintf("%s-%s", time.Now().Format("150405.000"), l.files())
+	if m, err := lvsdMetrics(tb); err == nil {
+		os.WriteFile(filepath.Join(dir, name+".metrics"), []byte(m), 0o644)
+	}
+	if b, err := os.ReadFile(filepath.Join(tb.dir, l.files()+".log")); err == nil {
+		os.WriteFile(filepath.Join(dir, name+".log"), b, 0o644)
+	}
 }
 
 // currentMode reads the dataplane mode lvsd reports in its /metrics now:

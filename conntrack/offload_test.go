@@ -98,8 +98,8 @@ func TestAdoptedConnectionFollowsTheOffload(t *testing.T) {
 		t.Errorf("the old connection's server still counts %d active", n.Active.Load())
 	}
 	c = reused
-	if _, st := v.ct.Adopt(s, s.Dests[0], Key{Proto: ipvs.UDP, Client: ap(cli, 1), Virtual: ap(vip, 80)}, start); st != Unsupported {
-		t.Errorf("adopting UDP = %v, want Unsupported", st)
+	if _, st := v.ct.Adopt(s, s.Dests[0], Key{Proto: ipvs.ProtoAny, Client: ap(cli, 1), Virtual: ap(vip, 80)}, start); st != Unsupported {
+		t.Errorf("adopting protocol 0 = %v, want Unsupported", st)
 	}
 	cnt := v.counters(web, rip1)
 	// SYN_RECV is a pre-established state, counted active as the kernel does.
@@ -128,4 +128,45 @@ func TestAdoptedConnectionFollowsTheOffload(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestAdoptedUDPFlow: a UDP flow the offload scheduled is entered as
+// Schedule would have made it (bound, counted, the UDP timeout); a second
+// report for the same key (its entry left the offload's full map, or the
+// Go path lost the race to install it) replaces it with the offload's
+// pick, nothing withdrawn, the counts moving with it.
+func TestAdoptedUDPFlow(t *testing.T) {
+	v := newEnv(t, Config{})
+	s := v.service(ipvs.ServiceSpec{Key: dns}, ipvs.Masq, rip1, rip2)
+	off := &fakeOffload{seen: map[Key]ipvs.Tick{}, acked: map[Key]bool{}}
+	v.ct.SetOffload(off)
+	k := Key{Proto: ipvs.UDP, Client: ap(cli, 5353), Virtual: ap(vip, 53)}
+	c, st := v.ct.Adopt(s, s.Dests[1], k, start)
+	if st != Scheduled || c.Real() != ap(rip2, 53) || c.Proto() != ipvs.UDP {
+		t.Fatalf("Adopt = %v to %v (%v), want Scheduled to %v", st, c.Real(), c.Proto(), ap(rip2, 53))
+	}
+	// What Schedule makes for the same kind of flow, to compare with.
+	want, _ := v.ct.Schedule(s, Key{Proto: ipvs.UDP, Client: ap(cli, 5354), Virtual: ap(vip, 53)}, 0, 0, start)
+	if c.State() != want.State() || c.Flags() != want.Flags() {
+		t.Errorf("adopted flow in %v flags %v; Schedule makes %v flags %v", c.State(), c.Flags(), want.State(), want.Flags())
+	}
+	if n := v.counters(dns, rip2); n.Inactive.Load()+n.Active.Load() != 1 {
+		t.Errorf("rip2 counts %d active %d inactive, want the adopted flow", n.Active.Load(), n.Inactive.Load())
+	}
+	v.ct.SetOffloaded(c.Handle, DirInput, true)
+	again, st := v.ct.Adopt(s, s.Dests[0], k, start+sec)
+	if st != Scheduled || again.Real() != ap(rip1, 53) || again.Handle == c.Handle {
+		t.Fatalf("second Adopt = %v to %v, want a new entry to %v", st, again.Real(), ap(rip1, 53))
+	}
+	if _, live := v.ct.Get(c.Handle); live || len(off.withdrawn) != 0 {
+		t.Errorf("old entry live %v, withdrawn %v; want gone, nothing withdrawn", live, off.withdrawn)
+	}
+	if n := v.counters(dns, rip2); n.Inactive.Load()+n.Active.Load() != 0 {
+		t.Errorf("rip2 still counts %d active %d inactive", n.Active.Load(), n.Inactive.Load())
+	}
+	got, ok := v.ct.Lookup(k)
+	if !ok || got.Real() != ap(rip1, 53) {
+		t.Errorf("lookup after the second Adopt: %v (live %v), want the flow to %v", got.Real(), ok, ap(rip1, 53))
+	}
+	check(t, v.ct, v.reg)
 }

@@ -99,21 +99,26 @@ func (t *Table) Schedule(s *ipvs.Service, k Key, mark uint32, fl TCPFlags, now i
 	return c, st
 }
 
-// Adopt enters a TCP connection that was scheduled outside the table — by
-// lvsd's kernel fast path, which picked destination d of s for the SYN of
-// key k, forwarded it and forwards the rest — as Schedule would have after
-// that SYN: SYN_RECV, bound to d, counted in s. The caller marks its
-// offloaded directions.
+// Adopt enters a TCP connection or UDP flow that was scheduled outside
+// the table — by lvsd's kernel fast path, which picked destination d of s
+// for the SYN or first datagram of key k, forwarded it and forwards the
+// rest — as Schedule would have after that frame: a TCP connection in
+// SYN_RECV, bound to d, counted in s. The caller marks its offloaded
+// directions.
 //
-// A key the table still holds is a client reusing its port: the offload
-// only schedules a SYN for which it holds no entry, so the old connection
-// was closed or taken back (a RST, a FIN, expiry) and the offload picked a
-// server afresh, as conn_reuse_mode does for TIME_WAIT and CLOSE. The old
-// entry goes first, without withdrawing anything from the offload: the
-// entries there now are the new connection's, under the same client key.
+// A key the table still holds is, for TCP, a client reusing its port: the
+// offload only schedules a SYN for which it holds no entry, so the old
+// connection was closed or taken back (a RST, a FIN, expiry) and the
+// offload picked a server afresh, as conn_reuse_mode does for TIME_WAIT
+// and CLOSE. For UDP it is a flow the offload no longer held (its entry
+// was evicted from the full flow map, or the Go path scheduled it and lost
+// the race to install it): the offload's pick stands, as if the old entry
+// had expired. The old entry goes first, without withdrawing anything from
+// the offload: the entries there now are the new one's, under the same
+// client key.
 func (t *Table) Adopt(s *ipvs.Service, d *ipvs.Dest, k Key, now ipvs.Tick) (Conn, Status) {
 	var fk fkey
-	if k.Proto != ipvs.TCP || !t.packFwd(k, kindConn, &fk) {
+	if k.Proto != ipvs.TCP && k.Proto != ipvs.UDP || !t.packFwd(k, kindConn, &fk) {
 		return Conn{}, Unsupported
 	}
 	if old, ok := t.Lookup(k); ok {
@@ -121,7 +126,11 @@ func (t *Table) Adopt(s *ipvs.Service, d *ipvs.Dest, k Key, now ipvs.Tick) (Conn
 		t.SetOffloaded(old.Handle, DirOutput, false)
 		t.remove(old.Handle, removeResched, now)
 	}
-	c, st, _ := t.newConn(s, d, &fk, connPort(d, k), 0, 0, SYN, now)
+	var fl TCPFlags
+	if k.Proto == ipvs.TCP {
+		fl = SYN
+	}
+	c, st, _ := t.newConn(s, d, &fk, connPort(d, k), 0, 0, fl, now)
 	return c, st
 }
 

@@ -22,6 +22,13 @@ const (
 	DataplaneAFPacket = "afpacket"
 )
 
+// Options.KernelSchedule values: which new flows the fast path schedules.
+const (
+	KernelScheduleUDP = "udp" // UDP flows from their first datagram (the default)
+	KernelScheduleAll = "all" // UDP flows and TCP connections (from their SYN)
+	KernelScheduleOff = "off" // none: the Go workers schedule every new flow
+)
+
 // The mode names lvsd reports (log, /metrics, lvsadm -L --daemon).
 const (
 	modeTCX = "tcx+afpacket"
@@ -81,8 +88,12 @@ func (d *lvsd) attachFastPath() error {
 		}
 	}
 	d.dp.SetFastPath(d.fast)
-	if d.opts.KernelSchedule {
-		d.dp.ScheduleInKernel()
+	switch d.opts.KernelSchedule {
+	case KernelScheduleOff:
+	case KernelScheduleAll:
+		d.dp.ScheduleInKernel(true, true)
+	default:
+		d.dp.ScheduleInKernel(true, false)
 	}
 	d.mode = modeTCX
 	return nil

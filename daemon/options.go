@@ -26,12 +26,13 @@ type Options struct {
 	// Dataplane chooses how frames are forwarded: DataplaneAuto (the
 	// default, ""), DataplaneTCX or DataplaneAFPacket (fastpath.go).
 	Dataplane string
-	// KernelSchedule lets the eBPF fast path schedule the new TCP
-	// connections of fixed-cycle (rr, wrr) services itself
-	// (dataplane/fastnew.go). Off by default: in make bench it left 3–14
-	// connections per 2 s window failing and fewer connections/s with one
-	// worker (see the README's performance section).
-	KernelSchedule bool
+	// KernelSchedule says which new flows of fixed-cycle (rr, wrr)
+	// services the eBPF fast path schedules itself (dataplane/fastnew.go):
+	// KernelScheduleUDP (the default, ""), KernelScheduleAll (TCP
+	// connections too) or KernelScheduleOff. TCP is not in the default: in
+	// make bench it left 3–14 connections per 2 s window failing and fewer
+	// connections/s with one worker (the README's performance section).
+	KernelSchedule string
 	// Link names the packet link backend of the Go workers: "afpacket"
 	// (the default, "") or "tap" (links.go: linkBackends).
 	Link string

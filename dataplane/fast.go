@@ -95,6 +95,7 @@ type fastOffer struct {
 	k     fastpath.Key
 	a     fastpath.Action
 	early bool // installed before the batch's frames go out (offerSynAck)
+	claim bool // installed only if the fast path holds no entry (InstallNew)
 }
 
 // offer queues direction dir of c for the fast path if the frame being
@@ -113,7 +114,11 @@ func (w *Worker) offer(st *State, c conntrack.Conn, dir conntrack.Dir, src, dst 
 	if (dir == conntrack.DirInput && in) || (dir == conntrack.DirOutput && outOn) {
 		return
 	}
-	if c.Packets() < offerAfter && !in {
+	// While the fast path schedules UDP flows itself, a UDP flow the Go
+	// path scheduled is offered from its first datagram, before the
+	// filter can schedule its next one elsewhere (installOffers).
+	claim := dir == conntrack.DirInput && p.Proto == frame.ProtoUDP && w.d.nfUDP
+	if c.Packets() < offerAfter && !in && !claim {
 		return // too young (the reply direction goes once the client's did, or as old)
 	}
 	switch {
@@ -143,7 +148,7 @@ func (w *Worker) offer(st *State, c conntrack.Conn, dir conntrack.Dir, src, dst 
 		return
 	}
 	port := w.d.Ports[out]
-	w.offers = append(w.offers, fastOffer{h: c.Handle, dir: dir,
+	w.offers = append(w.offers, fastOffer{h: c.Handle, dir: dir, claim: claim,
 		k: fastpath.Key{Src: p.Src, Dst: p.Dst, Proto: p.Proto},
 		a: fastpath.Action{DstMAC: mac, SrcMAC: port.MAC, Src: src, Dst: dst, In: w.in.Ifindex, Out: port.Ifindex,
 			DecTTL: c.Method() == ipvs.Masq, MTU: port.MTU, Slot: slot}})
@@ -188,9 +193,11 @@ func (w *Worker) installOffers(early bool) {
 		if o.early != early || !w.d.CT.SetOffloaded(o.h, o.dir, true) {
 			continue
 		}
-		if err := w.d.fast.Install(o.k, o.a); err != nil {
+		if ok, err := w.install(o); !ok || err != nil {
 			w.d.CT.SetOffloaded(o.h, o.dir, false)
-			w.C.FastErrors.Add(1)
+			if err != nil {
+				w.C.FastErrors.Add(1)
+			}
 			continue
 		}
 		w.C.FastInstalls.Add(1)
@@ -202,6 +209,16 @@ func (w *Worker) installOffers(early bool) {
 		clear(w.offers)
 		w.offers = w.offers[:0]
 	}
+}
+
+// install hands o to the fast path: false, nil for a claim the fast path
+// refused because it scheduled the flow itself meanwhile (its report makes
+// the connection table follow: Dataplane.AdoptNewFlows).
+func (w *Worker) install(o *fastOffer) (bool, error) {
+	if o.claim && w.d.nf != nil {
+		return w.d.nf.InstallNew(o.k, o.a)
+	}
+	return true, w.d.fast.Install(o.k, o.a)
 }
 
 // leaveFast withdraws both directions of c when a packet took it out of

@@ -17,6 +17,10 @@ import (
 // scheduled into the connection table before they look at a frame.
 type NewFlowScheduler interface {
 	FastPath
+	// InstallNew is Install for a flow's client direction that nobody
+	// may have scheduled yet: false, nil when the fast path already holds
+	// an entry for k (it scheduled the flow itself meanwhile).
+	InstallNew(k fastpath.Key, a fastpath.Action) (bool, error)
 	SetServices(svcs []fastpath.Service) error
 	PendingNewFlows() bool
 	NewFlows(fn func(fastpath.NewFlow)) int
@@ -24,11 +28,20 @@ type NewFlowScheduler interface {
 }
 
 // ScheduleInKernel lets the fast path, if it can (NewFlowScheduler),
-// schedule new connections itself from the next SyncNewFlows on. Call it
-// after SetFastPath and before the workers run.
-func (d *Dataplane) ScheduleInKernel() {
+// schedule the new flows of the protocols given itself from the next
+// SyncNewFlows on: UDP flows from their first datagram, TCP connections
+// from their SYN. Call it after SetFastPath and before the workers run.
+func (d *Dataplane) ScheduleInKernel(udp, tcp bool) {
 	d.nf, _ = d.fast.(NewFlowScheduler)
+	d.nfUDP, d.nfTCP = udp && d.nf != nil, tcp && d.nf != nil
+	if !d.nfUDP && !d.nfTCP {
+		d.nf = nil
+	}
 }
+
+// KernelScheduled reports which protocols' new flows the fast path may
+// schedule (ScheduleInKernel).
+func (d *Dataplane) KernelScheduled() (udp, tcp bool) { return d.nfUDP, d.nfTCP }
 
 // maxCycle bounds a service's scheduling cycle in the fast path (wrr's is
 // the sum of the weights over their gcd); a longer one stays in Go.
@@ -36,16 +49,18 @@ const maxCycle = 4096
 
 // newFlowState is the Dataplane's part of the new-flow path.
 type newFlowState struct {
-	nf     NewFlowScheduler // nil: the fast path schedules nothing
-	syncMu sync.Mutex       // serialises SyncNewFlows
+	nf           NewFlowScheduler // nil: the fast path schedules nothing
+	nfUDP, nfTCP bool             // the protocols it schedules
+	syncMu       sync.Mutex       // serialises SyncNewFlows
 }
 
 // SyncNewFlows hands the fast path the services of the published state
 // whose new connections it can schedule exactly as the Go path would, and
 // takes back the others. The daemon calls it on every change it publishes
 // and a few times a second (next hops resolve, the table's pressure
-// changes). Which services qualify: TCP, IPv4, not a firewall mark, not
-// persistent, a scheduler that is a fixed cycle (rr, wrr: ipvs.Sequencer),
+// changes). Which services qualify: a protocol ScheduleInKernel named
+// (TCP, UDP), IPv4, not a firewall mark, not persistent, not one-packet
+// scheduling, a scheduler that is a fixed cycle (rr, wrr: ipvs.Sequencer),
 // NAT or direct routing, no connection thresholds, no FTP helper, owned
 // here, every real server of the cycle with a resolved next hop; and none
 // while the connection table is under pressure (secure_tcp and the drop
@@ -72,7 +87,8 @@ func (d *Dataplane) SyncNewFlows() error {
 // qualify (SyncNewFlows).
 func (d *Dataplane) newFlowService(st *State, s *ipvs.Service) (fastpath.Service, bool) {
 	k := s.Key
-	if k.Proto != ipvs.TCP || k.FWMark != 0 || !k.Addr.Is4() || s.Persistent() {
+	if !(k.Proto == ipvs.TCP && d.nfTCP || k.Proto == ipvs.UDP && d.nfUDP) ||
+		k.FWMark != 0 || !k.Addr.Is4() || s.Persistent() || s.OnePacket {
 		return fastpath.Service{}, false
 	}
 	vip := netip.AddrPortFrom(k.Addr, k.Port)
@@ -86,7 +102,7 @@ func (d *Dataplane) newFlowService(st *State, s *ipvs.Service) (fastpath.Service
 		return fastpath.Service{}, false
 	}
 	in := d.Ports[pi]
-	fs := fastpath.Service{VIP: vip, In: in.Ifindex, Seq: make([]int, 0, len(seq))}
+	fs := fastpath.Service{VIP: vip, Proto: uint8(k.Proto), In: in.Ifindex, Seq: make([]int, 0, len(seq))}
 	index := make(map[ipvs.DestID]int, len(seq))
 	for _, dst := range seq {
 		i, seen := index[dst.ID]
@@ -170,8 +186,9 @@ func (d *Dataplane) AdoptNewFlows(now ipvs.Tick) (adopted, refused int) {
 }
 
 func (d *Dataplane) adopt(st *State, f fastpath.NewFlow, now ipvs.Tick) bool {
-	k := conntrack.Key{Proto: ipvs.TCP, Client: f.Client, Virtual: f.Virtual}
-	s := st.Table.Lookup(ipvs.TCP, f.Virtual.Addr(), f.Virtual.Port())
+	proto := ipvs.Proto(f.Proto)
+	k := conntrack.Key{Proto: proto, Client: f.Client, Virtual: f.Virtual}
+	s := st.Table.Lookup(proto, f.Virtual.Addr(), f.Virtual.Port())
 	var dst *ipvs.Dest
 	if s != nil {
 		for _, x := range s.Dests {
@@ -190,8 +207,8 @@ func (d *Dataplane) adopt(st *State, f fastpath.NewFlow, now ipvs.Tick) bool {
 			return true
 		}
 	}
-	d.fast.Withdraw(fastpath.Key{Src: f.Client, Dst: f.Virtual, Proto: uint8(ipvs.TCP)})
-	d.fast.Withdraw(fastpath.Key{Src: f.Real, Dst: f.Client, Proto: uint8(ipvs.TCP)})
+	d.fast.Withdraw(fastpath.Key{Src: f.Client, Dst: f.Virtual, Proto: f.Proto})
+	d.fast.Withdraw(fastpath.Key{Src: f.Real, Dst: f.Client, Proto: f.Proto})
 	return false
 }
 

@@ -68,11 +68,18 @@ Files:
                         afpacket  every frame through the Go workers
                       lvsd logs the mode it runs ("lvsd running dataplane=..."),
                       /metrics has it as lvs_dataplane_mode
-  --kernel-schedule   with tcx: the eBPF program also schedules new TCP
-                      connections of rr and wrr services (NAT, DR) itself,
-                      in the scheduler's own cycle, and lvsd adopts them;
-                      experimental (default off): make bench saw a few
-                      failed connections per window with it
+  --kernel-schedule=WHICH
+                      with tcx, which new flows of rr and wrr services (NAT,
+                      DR; not persistent, no thresholds, no FTP helper) the
+                      eBPF program schedules itself, in the scheduler's own
+                      cycle, for lvsd to adopt: under a flood new flows are
+                      forwarded without waiting for the Go workers
+                        udp   UDP flows, from their first datagram (default)
+                        all   UDP flows and TCP connections, from the SYN
+                              (experimental: make bench saw a few failed
+                              connections per window with it)
+                        off   none: the Go workers schedule every new flow
+                      --kernel-schedule alone means all
   --link BACKEND      the Go workers' packet links: afpacket (default; a
                       packet ring per worker) or tap (lvs.cf's interfaces
                       are TAP devices lvsd opens, one worker each)
@@ -153,7 +160,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o daemon.Options, setP
 	fs.IntVar(&o.Workers, "workers", 0, "")
 	fs.DurationVar(&o.BusyPoll, "busy-poll", 0, "")
 	fs.StringVar(&o.Dataplane, "dataplane", "", "")
-	fs.BoolVar(&o.KernelSchedule, "kernel-schedule", false, "")
+	fs.Var(kernelSchedule{&o.KernelSchedule}, "kernel-schedule", "")
 	fs.StringVar(&o.Link, "link", "", "")
 	fs.StringVar(&o.Socket, "socket", "", "")
 	fs.StringVar(&o.Admin, "admin", "", "")
@@ -181,12 +188,40 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o daemon.Options, setP
 		o.Dataplane != daemon.DataplaneAFPacket:
 		fmt.Fprintf(stderr, "lvsd: --dataplane %q: want auto, tcx or afpacket\n", o.Dataplane)
 		return o, setPassword, 2
+	case o.KernelSchedule != "" && o.KernelSchedule != daemon.KernelScheduleUDP &&
+		o.KernelSchedule != daemon.KernelScheduleAll && o.KernelSchedule != daemon.KernelScheduleOff:
+		fmt.Fprintf(stderr, "lvsd: --kernel-schedule %q: want udp, all or off\n", o.KernelSchedule)
+		return o, setPassword, 2
 	case o.ConfigTest && o.ConfigDump:
 		fmt.Fprintln(stderr, "lvsd: -t and --config-dump exclude each other")
 		return o, setPassword, 2
 	}
 	return o, setPassword, -1
 }
+
+// kernelSchedule is --kernel-schedule: a value (udp, all, off), or alone,
+// as before it took one, all.
+type kernelSchedule struct{ v *string }
+
+func (k kernelSchedule) String() string {
+	if k.v == nil {
+		return ""
+	}
+	return *k.v
+}
+
+func (k kernelSchedule) Set(s string) error {
+	switch s {
+	case "true":
+		s = daemon.KernelScheduleAll
+	case "false":
+		s = daemon.KernelScheduleOff
+	}
+	*k.v = s
+	return nil
+}
+
+func (k kernelSchedule) IsBoolFlag() bool { return true }
 
 // validAllow checks --admin-allow, explaining a bad entry on stderr.
 func validAllow(list string, stderr io.Writer) bool {

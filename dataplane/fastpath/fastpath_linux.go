@@ -1,6 +1,7 @@
 package fastpath
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -140,6 +141,26 @@ func (f *FastPath) Install(k Key, a Action) error {
 	return nil
 }
 
+// InstallNew is Install unless the fast path already holds an entry for
+// k: then it changes nothing and returns false. It is how the Go path
+// installs the client direction of a flow it scheduled while the socket
+// filter may schedule the same flow (newflow.go): whoever writes first
+// decides the real server.
+func (f *FastPath) InstallNew(k Key, a Action) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k.marshal(&f.key)
+	a.marshal(k, &f.val)
+	err := f.flows.Update(unsafe.Pointer(&f.key), unsafe.Pointer(&f.val), ebpf.UpdateNoExist)
+	switch {
+	case errors.Is(err, ebpf.ErrKeyExist):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("installing flow %v→%v: %w", k.Src, k.Dst, err)
+	}
+	return true, nil
+}
+
 // Withdraw removes k: its frames go to the Go path from the next one on.
 // A k the fast path does not hold is not an error.
 func (f *FastPath) Withdraw(k Key) error {
@@ -237,6 +258,29 @@ func (f *FastPath) Simulate(frame []byte, ifindex int) (forwarded bool, out []by
 		return false, nil, fmt.Errorf("test run of the tcx program: %w", err)
 	}
 	return ret == tcActRedirect, out[:len(frame)], nil
+}
+
+// SimulateFilter runs the socket filter on frame f as if it had arrived on
+// interface ifindex (BPF_PROG_TEST_RUN) and reports whether the fast path
+// takes it — scheduling it first when it opens a flow of a service the
+// fast path schedules, as the kernel would — instead of handing it to
+// lvsd's packet sockets. For tests and diagnostics.
+func (f *FastPath) SimulateFilter(frame []byte, ifindex int) (taken bool, err error) {
+	// The test run strips one Ethernet header (eth_type_trans) before the
+	// program sees the frame as a packet socket does: give it a copy of
+	// the frame's own, which also sets the packet type from its
+	// destination MAC.
+	in := make([]byte, 14+len(frame))
+	copy(in, frame[:min(len(frame), 14)])
+	in[12], in[13] = 0x08, 0x00
+	copy(in[14:], frame)
+	ctx := make([]byte, 192) // struct __sk_buff
+	binary.LittleEndian.PutUint32(ctx[skbIfindex:], uint32(ifindex))
+	ret, err := f.filter.Run(&ebpf.RunOptions{Data: in, Context: ctx})
+	if err != nil {
+		return false, fmt.Errorf("test run of the socket filter: %w", err)
+	}
+	return ret == 0, nil
 }
 
 // tcActRedirect is TC_ACT_REDIRECT, what bpf_redirect returns.

@@ -7,22 +7,23 @@ import (
 	"github.com/cilium/ebpf/asm"
 )
 
-// New flows in the kernel. A TCP SYN that opens a connection to a virtual
-// service lvsd has handed to the fast path (SetServices) is scheduled by
+// New flows in the kernel. A TCP SYN that opens a connection, or a UDP
+// datagram of no flow, to a virtual service of that protocol lvsd has
+// handed to the fast path (SetServices) is scheduled by
 // the socket filter itself, the first program to see the frame: it takes
 // the next destination of the service's cycle (the scheduler's own
-// sequence, ipvs.Sequencer, read with one atomic add per SYN), writes the
+// sequence, ipvs.Sequencer, read with one atomic add per new flow), writes the
 // flow's entries — the client direction, and for NAT the reply direction,
 // from per-destination templates the client's address and port are filled
 // into — and reports the flow to lvsd in a ring buffer without waking it.
-// tcx then finds the entry and forwards the SYN like any other frame. A
+// tcx then finds the entry and forwards the frame like any other. A
 // connection through such a service costs the Go path nothing until its
 // FIN or RST; lvsd adopts the flow into its connection table from the ring
 // (Dataplane.AdoptNewFlows) before it looks at any punted frame, so the
 // table knows every flow whose frames it sees.
 //
 // Anything the filter cannot do — the ring is full, an entry cannot be
-// written, the service is not there — punts the SYN to the Go path
+// written, the service is not there — punts the frame to the Go path
 // unchanged, which schedules it as before.
 
 // A Target is one real server of a service the fast path schedules.
@@ -40,11 +41,13 @@ type Target struct {
 	HasRev bool
 }
 
-// A Service is a virtual service whose new TCP connections the fast path
-// schedules.
+// A Service is a virtual service whose new flows the fast path
+// schedules: TCP connections from their SYN, UDP flows from their first
+// datagram.
 type Service struct {
-	VIP netip.AddrPort
-	In  int // ifindex the VIP's frames arrive on
+	VIP   netip.AddrPort
+	Proto uint8 // frame.ProtoTCP or frame.ProtoUDP
+	In    int   // ifindex the VIP's frames arrive on
 	// Seq is the scheduling cycle: indexes into Targets, taken in order
 	// and again from the start.
 	Seq     []int
@@ -54,7 +57,8 @@ type Service struct {
 // A NewFlow is a connection the fast path scheduled, as it reports it.
 type NewFlow struct {
 	Client, Virtual, Real netip.AddrPort
-	In                    int // ifindex the SYN arrived on
+	Proto                 uint8 // frame.ProtoTCP or frame.ProtoUDP
+	In                    int   // ifindex the flow's first frame arrived on
 }
 
 // Map sizes and record layouts of the new-flow path. seq and targets are
@@ -107,6 +111,7 @@ const (
 // Labels of the new-flow path.
 const (
 	lNew     = "new"
+	lSvc     = "svc"
 	lUndo    = "undo"
 	lDiscard = "discard"
 	lEvent   = "event"
@@ -139,16 +144,19 @@ func copyValue(off int16) asm.Instructions {
 // key at stKey. It returns 0 (tcx forwards the SYN) or jumps to lPunt.
 func newFlow(m progMaps) asm.Instructions {
 	insns := asm.Instructions{
-		asm.JNE.Imm(asm.R8, protoTCP, lPunt).WithSymbol(lNew),
+		// Any UDP datagram of no flow opens one (classify let only TCP
+		// and UDP through); of TCP, a SYN without ACK.
+		asm.JEq.Imm(asm.R8, protoUDP, lSvc).WithSymbol(lNew),
 		asm.Mov.Reg(asm.R0, asm.R9),
 		asm.And.Imm(asm.R0, tcpSYNACK),
-		asm.JNE.Imm(asm.R0, tcpSYN, lPunt), // a SYN without ACK opens a connection
-		// The service: VIP, port, protocol.
-		asm.LoadMem(asm.R0, asm.RFP, stDst, asm.Word),
+		asm.JNE.Imm(asm.R0, tcpSYN, lPunt),
+		// The service: VIP, port, protocol (kept there for the reply
+		// direction's key and the report: R8 is needed below).
+		asm.LoadMem(asm.R0, asm.RFP, stDst, asm.Word).WithSymbol(lSvc),
 		asm.StoreMem(asm.RFP, stSvc, asm.R0, asm.Word),
 		asm.LoadMem(asm.R0, asm.RFP, stPorts+2, asm.Half),
 		asm.StoreMem(asm.RFP, stSvc+4, asm.R0, asm.Half),
-		asm.StoreImm(asm.RFP, stSvc+6, protoTCP, asm.Half),
+		asm.StoreMem(asm.RFP, stSvc+6, asm.R8, asm.Half),
 		asm.LoadMapPtr(asm.R1, m.services),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, stSvc),
@@ -233,7 +241,8 @@ func newFlow(m progMaps) asm.Instructions {
 		asm.StoreMem(asm.RFP, stRKey+8, asm.R0, asm.Half),
 		asm.LoadMem(asm.R0, asm.RFP, stPorts, asm.Half),
 		asm.StoreMem(asm.RFP, stRKey+10, asm.R0, asm.Half),
-		asm.StoreImm(asm.RFP, stRKey+12, protoTCP, asm.Word),
+		asm.LoadMem(asm.R0, asm.RFP, stSvc+6, asm.Half),
+		asm.StoreMem(asm.RFP, stRKey+12, asm.R0, asm.Word),
 		asm.LoadMapPtr(asm.R1, m.flows),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, stRKey),
@@ -253,7 +262,8 @@ func newFlow(m progMaps) asm.Instructions {
 		asm.StoreMem(asm.R8, evReal, asm.R0, asm.Word),
 		asm.LoadMem(asm.R0, asm.R7, tgtRPort, asm.Half),
 		asm.StoreMem(asm.R8, evRPort, asm.R0, asm.Half),
-		asm.StoreImm(asm.R8, evProto, protoTCP, asm.Half),
+		asm.LoadMem(asm.R0, asm.RFP, stSvc+6, asm.Half),
+		asm.StoreMem(asm.R8, evProto, asm.R0, asm.Half),
 		asm.LoadMem(asm.R0, asm.R6, skbIfindex, asm.Word),
 		asm.StoreMem(asm.R8, evIn, asm.R0, asm.Word),
 		asm.Mov.Reg(asm.R1, asm.R8),
@@ -278,21 +288,23 @@ func newFlow(m progMaps) asm.Instructions {
 // with zero client address and port (the program writes the client's in;
 // the checksum differences do not depend on them, since the client's
 // words are both removed and added), then the real server.
-func marshalTarget(t Target, vip netip.AddrPort, b *[tgtLen]byte) {
+func marshalTarget(t Target, vip netip.AddrPort, proto uint8, b *[tgtLen]byte) {
 	*b = [tgtLen]byte{}
 	client := netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
 	fwd := t.Fwd
 	fwd.Src = client
 	fwd.SynAck = false
 	var v [valueLen]byte
-	fwd.marshal(Key{Src: client, Dst: vip, Proto: protoTCP}, &v)
-	binary.LittleEndian.PutUint32(v[valFlags:], binary.LittleEndian.Uint32(v[valFlags:])|flagSyn)
+	fwd.marshal(Key{Src: client, Dst: vip, Proto: proto}, &v)
+	if proto == protoTCP {
+		binary.LittleEndian.PutUint32(v[valFlags:], binary.LittleEndian.Uint32(v[valFlags:])|flagSyn)
+	}
 	copy(b[:valueLen], v[:])
 	if t.HasRev {
 		rev := t.Rev
 		rev.Dst = client
-		rev.SynAck = true
-		rev.marshal(Key{Src: t.Real, Dst: client, Proto: protoTCP}, &v)
+		rev.SynAck = proto == protoTCP
+		rev.marshal(Key{Src: t.Real, Dst: client, Proto: proto}, &v)
 		copy(b[tgtRev:], v[:])
 		binary.LittleEndian.PutUint32(b[tgtFlags:], tgtHasRev)
 	}
@@ -310,5 +322,5 @@ func parseNewFlow(b []byte) (NewFlow, bool) {
 		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[a:a+4])), binary.BigEndian.Uint16(b[p:]))
 	}
 	return NewFlow{Client: ap(evClient, evPorts), Virtual: ap(evVIP, evPorts+2), Real: ap(evReal, evRPort),
-		In: int(binary.LittleEndian.Uint32(b[evIn:]))}, true
+		Proto: b[evProto], In: int(binary.LittleEndian.Uint32(b[evIn:]))}, true
 }

@@ -84,14 +84,14 @@ func (f *FastPath) SetServices(svcs []Service) error {
 	var tgts [][tgtLen]byte
 	for _, s := range svcs {
 		if len(s.Seq) == 0 || len(seqVals)+len(s.Seq) > seqHalf || len(tgts)+len(s.Targets) > targetHalf ||
-			!s.VIP.Addr().Is4() || len(recs) == maxServices {
+			!s.VIP.Addr().Is4() || len(recs) == maxServices || s.Proto != protoTCP && s.Proto != protoUDP {
 			continue
 		}
 		var r svcRec
 		a := s.VIP.Addr().As4()
 		copy(r.key[:], a[:])
 		binary.BigEndian.PutUint16(r.key[4:], s.VIP.Port())
-		r.key[6] = protoTCP
+		r.key[6] = s.Proto
 		le := binary.LittleEndian
 		le.PutUint32(r.val[svcIn:], uint32(s.In))
 		le.PutUint32(r.val[svcSeqBase:], uint32(seqBase+len(seqVals)))
@@ -101,7 +101,7 @@ func (f *FastPath) SetServices(svcs []Service) error {
 		}
 		for _, t := range s.Targets {
 			var b [tgtLen]byte
-			marshalTarget(t, s.VIP, &b)
+			marshalTarget(t, s.VIP, s.Proto, &b)
 			tgts = append(tgts, b)
 		}
 		recs = append(recs, r)

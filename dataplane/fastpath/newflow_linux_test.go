@@ -20,7 +20,7 @@ func natService(seq ...int) Service {
 			Fwd: Action{DstMAC: rsMAC, SrcMAC: outMAC, Dst: r, In: loIndex, Out: outIndex, DecTTL: true, MTU: 1500, Slot: slot},
 			Rev: Action{SrcMAC: outMAC, Src: vip, In: loIndex, DecTTL: true, MTU: 1500, Slot: slot + 1}, HasRev: true}
 	}
-	return Service{VIP: vip, In: loIndex, Seq: seq, Targets: []Target{target(rip, 2), target(rip2, 4)}}
+	return Service{VIP: vip, Proto: frame.ProtoTCP, In: loIndex, Seq: seq, Targets: []Target{target(rip, 2), target(rip2, 4)}}
 }
 
 func clientN(i int) netip.AddrPort {
@@ -65,7 +65,7 @@ func TestNewFlowSchedulesInKernel(t *testing.T) {
 		t.Fatalf("NewFlows reported %d flows, want %d", n, len(want))
 	}
 	for i, nf := range got {
-		if w := (NewFlow{Client: clientN(i), Virtual: vip, Real: want[i], In: loIndex}); nf != w {
+		if w := (NewFlow{Client: clientN(i), Virtual: vip, Real: want[i], Proto: frame.ProtoTCP, In: loIndex}); nf != w {
 			t.Errorf("flow %d = %+v, want %+v", i, nf, w)
 		}
 	}
@@ -156,5 +156,102 @@ func TestSetServicesKeepsCycle(t *testing.T) {
 	}
 	if d := dst(2); d != rip2.Addr() {
 		t.Errorf("after a changed SetServices: pick %v, want %v (the new cycle's head)", d, rip2.Addr())
+	}
+}
+
+// TestNewFlowSchedulesUDP: a UDP service's datagrams of no flow are
+// scheduled in its cycle by the socket filter, the flow's next datagrams
+// and the real server's answers follow its entries, and the flows are
+// reported with their protocol; a TCP SYN to the same address and port
+// (another service) is not taken.
+func TestNewFlowSchedulesUDP(t *testing.T) {
+	f := openForTest(t)
+	svc := natService(0, 1, 1)
+	svc.Proto = frame.ProtoUDP
+	if err := f.SetServices([]Service{svc}); err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.AddrPort{rip, rip2, rip2, rip}
+	for i, r := range want {
+		for n := range 2 { // the flow's first datagram, then one it already has
+			d := frametest.UDP(clientN(i), vip, []byte("query"), frametest.WithDstMAC(hostMAC), frametest.WithSrcMAC(clientMAC))
+			if ret := runFilter(t, f.filter, d); ret != 0 {
+				t.Fatalf("flow %d datagram %d: the socket filter kept it (returned %d)", i, n, ret)
+			}
+			ret, out := run(t, f.tcx, d)
+			if ret != tcActRedirect {
+				t.Fatalf("flow %d datagram %d: tcx verdict %d, want redirect", i, n, ret)
+			}
+			frametest.Check(t, out, frametest.DstAddr(r.Addr()), frametest.DstPort(r.Port()),
+				frametest.SrcAddr(client.Addr()), frametest.SrcPort(clientN(i).Port()), frametest.TTL(63),
+				frametest.DstMAC(rsMAC), frametest.SrcMAC(outMAC), frametest.SumsOK())
+		}
+		answer := frametest.UDP(r, clientN(i), []byte("answer"), frametest.WithDstMAC(hostMAC))
+		ret, out := run(t, f.tcx, answer)
+		if ret != tcActRedirect {
+			t.Fatalf("answer %d: tcx verdict %d, want redirect", i, ret)
+		}
+		frametest.Check(t, out, frametest.SrcAddr(vip.Addr()), frametest.SrcPort(vip.Port()),
+			frametest.DstAddr(client.Addr()), frametest.DstPort(clientN(i).Port()),
+			frametest.DstMAC(clientMAC), frametest.SumsOK())
+	}
+	var got []NewFlow
+	if n := f.NewFlows(func(nf NewFlow) { got = append(got, nf) }); n != len(want) {
+		t.Fatalf("NewFlows reported %d flows, want %d (one per flow, not per datagram)", n, len(want))
+	}
+	for i, nf := range got {
+		if w := (NewFlow{Client: clientN(i), Virtual: vip, Real: want[i], Proto: frame.ProtoUDP, In: loIndex}); nf != w {
+			t.Errorf("flow %d = %+v, want %+v", i, nf, w)
+		}
+	}
+	if ret := runFilter(t, f.filter, frametest.TCPSyn(clientN(50), vip, frametest.WithDstMAC(hostMAC))); ret == 0 {
+		t.Error("a TCP SYN was scheduled by a UDP service")
+	}
+	if f.NewFlows(func(NewFlow) {}) != 0 {
+		t.Error("the punted SYN was reported")
+	}
+}
+
+// TestInstallNewYieldsToTheFilter: the Go path's claim on a UDP flow's
+// client direction (InstallNew) is refused when the socket filter
+// scheduled the flow first, and the filter's entry stays; it is granted
+// for a flow nobody holds, after which the filter schedules nothing.
+func TestInstallNewYieldsToTheFilter(t *testing.T) {
+	f := openForTest(t)
+	svc := natService(0, 1)
+	svc.Proto = frame.ProtoUDP
+	if err := f.SetServices([]Service{svc}); err != nil {
+		t.Fatal(err)
+	}
+	datagram := func(c netip.AddrPort) []byte {
+		return frametest.UDP(c, vip, []byte("q"), frametest.WithDstMAC(hostMAC))
+	}
+	goPick := func(c netip.AddrPort) Action {
+		return Action{DstMAC: rsMAC, SrcMAC: outMAC, Src: c, Dst: rip2, In: loIndex, Out: outIndex, DecTTL: true, MTU: 1500, Slot: 4}
+	}
+	// The filter first: it picks rip (the cycle's head); the claim loses.
+	if taken, err := f.SimulateFilter(datagram(clientN(1)), loIndex); err != nil || !taken {
+		t.Fatalf("SimulateFilter = %v, %v; want the flow scheduled", taken, err)
+	}
+	k := Key{Src: clientN(1), Dst: vip, Proto: frame.ProtoUDP}
+	if ok, err := f.InstallNew(k, goPick(clientN(1))); ok || err != nil {
+		t.Fatalf("InstallNew over the filter's entry = %v, %v; want false, nil", ok, err)
+	}
+	if _, out := run(t, f.tcx, datagram(clientN(1))); netip.AddrFrom4([4]byte(out[30:34])) != rip.Addr() {
+		t.Errorf("after the refused claim the flow goes to %v, want the filter's pick %v", netip.AddrFrom4([4]byte(out[30:34])), rip.Addr())
+	}
+	// The Go path first: its claim stands and the filter leaves the flow.
+	k2 := Key{Src: clientN(2), Dst: vip, Proto: frame.ProtoUDP}
+	if ok, err := f.InstallNew(k2, goPick(clientN(2))); !ok || err != nil {
+		t.Fatalf("InstallNew of a flow nobody holds = %v, %v; want true, nil", ok, err)
+	}
+	if taken, err := f.SimulateFilter(datagram(clientN(2)), loIndex); err != nil || !taken {
+		t.Fatalf("SimulateFilter after the claim = %v, %v; want taken (forwarded by tcx)", taken, err)
+	}
+	if _, out := run(t, f.tcx, datagram(clientN(2))); netip.AddrFrom4([4]byte(out[30:34])) != rip2.Addr() {
+		t.Errorf("claimed flow goes to %v, want the Go path's pick %v", netip.AddrFrom4([4]byte(out[30:34])), rip2.Addr())
+	}
+	if n := f.NewFlows(func(NewFlow) {}); n != 1 {
+		t.Errorf("NewFlows = %d, want only the filter's own flow", n)
 	}
 }

@@ -88,7 +88,7 @@ func dashed(names []string) []string {
 	return out
 }
 
-var flagDef = regexp.MustCompile(`fs\.\w+Var\(&[^,]+,\s*"([\w-]+)"`)
+var flagDef = regexp.MustCompile(`fs\.\w*Var\([^,]+,\s*"([\w-]+)"`)
 
 // flagNames returns the flags a flag.FlagSet in src defines.
 func flagNames(t *testing.T, src string) []string {

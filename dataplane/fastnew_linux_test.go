@@ -1,0 +1,96 @@
+package dataplane_test
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"lvs/conntrack"
+	"lvs/dataplane"
+	"lvs/internal/frametest"
+	"lvs/ipvs"
+)
+
+// TestKernelScheduledUDPFlows: with UDP scheduled in the kernel, a UDP
+// service's new flows are scheduled by the socket filter in rr order and
+// forwarded without the worker; the worker's next batch adopts each into
+// the connection table to the server the kernel picked, both directions
+// offloaded and counted. A flow the worker schedules itself (a punted
+// datagram) is claimed in the fast path from its first datagram, so the
+// filter does not schedule its next one elsewhere.
+func TestKernelScheduledUDPFlows(t *testing.T) {
+	s, fp := fastSite(t)
+	addUDP(t, s)
+	s.d.ScheduleInKernel(true, false)
+	if err := s.d.SyncNewFlows(); err != nil {
+		t.Fatal(err)
+	}
+	svc := netip.AddrPortFrom(vip, 53)
+	client := func(i int) netip.AddrPort { return netip.AddrPortFrom(netip.MustParseAddr("203.0.113.7"), uint16(6000+i)) }
+	datagram := func(c netip.AddrPort) []byte { return frametest.UDP(c, svc, []byte("q"), frametest.WithDstMAC(lo)) }
+	picks := map[netip.AddrPort]netip.AddrPort{}
+	var order []netip.Addr
+	for i := range 4 {
+		d := datagram(client(i))
+		if taken, err := fp.SimulateFilter(d, 1); err != nil || !taken {
+			t.Fatalf("flow %d: the socket filter took it: %v, %v; want scheduled in the kernel", i, taken, err)
+		}
+		fwd, out := simulate(t, fp, d)
+		if !fwd {
+			t.Fatalf("flow %d: tcx does not forward the datagram the filter scheduled", i)
+		}
+		picks[client(i)] = parsed(out).Dst
+		order = append(order, parsed(out).Dst.Addr())
+	}
+	if order[0] == order[1] || order[0] != order[2] || order[1] != order[3] {
+		t.Errorf("kernel picks %v, want rr's alternation", order)
+	}
+	s.w.Process(nil, nil, time.Now()) // the next batch adopts first
+	for c, real := range picks {
+		conn, ok := s.d.CT.Lookup(conntrack.Key{Proto: ipvs.UDP, Client: c, Virtual: svc})
+		if !ok {
+			t.Fatalf("flow from %v not adopted", c)
+		}
+		if conn.Real() != real {
+			t.Errorf("flow from %v adopted to %v, the kernel sent it to %v", c, conn.Real(), real)
+		}
+		if in, out := conn.Offloaded(); !in || !out {
+			t.Errorf("flow from %v offloaded %v/%v, want both directions", c, in, out)
+		}
+	}
+	if n := dataplane.Sum(&s.w.C).FastInstalls; n != 4 {
+		t.Errorf("FastInstalls = %d after adopting, want 4", n)
+	}
+	var counted int32
+	for _, d := range s.d.State().Table.Lookup(ipvs.UDP, vip, 53).Dests {
+		counted += d.C.Active.Load() + d.C.Inactive.Load()
+	}
+	if counted != 4 {
+		t.Errorf("the real servers count %d connections, want the 4 adopted", counted)
+	}
+
+	// A datagram the worker gets (punted: here handed to it directly) is
+	// scheduled in Go and claimed at once.
+	c := client(10)
+	out := s.run(0, datagram(c))
+	if len(out[1]) != 1 {
+		t.Fatalf("the worker sent %d frames to the real servers, want 1", len(out[1]))
+	}
+	goPick := parsed(out[1][0]).Dst
+	if n := dataplane.Sum(&s.w.C).FastInstalls; n != 5 {
+		t.Errorf("FastInstalls = %d after the worker's flow, want 5 (its claim)", n)
+	}
+	if taken, err := fp.SimulateFilter(datagram(c), 1); err != nil || !taken {
+		t.Fatalf("the flow's next datagram: filter %v, %v; want it left to tcx", taken, err)
+	}
+	if a, r := s.d.AdoptNewFlows(s.d.Tick(time.Now())); a+r != 0 {
+		t.Errorf("the filter scheduled the worker's flow again (%d adopted, %d refused)", a, r)
+	}
+	if fwd, got := simulate(t, fp, datagram(c)); !fwd || parsed(got).Dst != goPick {
+		t.Errorf("the flow's next datagram forwarded %v to %v, want to the worker's pick %v", fwd, parsed(got).Dst, goPick)
+	}
+	s.w.Process(nil, nil, time.Now())
+	if conn, ok := s.d.CT.Lookup(conntrack.Key{Proto: ipvs.UDP, Client: c, Virtual: svc}); !ok || conn.Real() != goPick {
+		t.Errorf("the worker's flow is now to %v (live %v), want %v", conn.Real(), ok, goPick)
+	}
+}
