@@ -10,7 +10,9 @@ import (
 // measure (no TCP window over IPv6).
 var ipv6Figures = []string{
 	"UDP delivered at saturation",
+	"generator sent at saturation",
 	"CPU per packet at saturation, director core",
+	"UDP delivered at fixed load",
 	"CPU per packet at fixed load, director core",
 	"lvsd process CPU per packet at fixed load",
 	"request latency p50 at fixed load",

@@ -38,6 +38,7 @@ func TestMarkdownIPv6(t *testing.T) {
 		"| UDP delivered at saturation (pps) | 420,000 (400,000–440,000) | 315,000 (300,000–330,000) | 0.75× | 390,000 (380,000–400,000) | 200,000 (190,000–210,000) | 0.51× |",
 		"| CPU per packet at fixed load, director core (ns) | 2,100 (2,000–2,200) | 3,150 (3,000–3,300) | 1.50× | 2,450 (2,400–2,500) | 5,100 (5,000–5,200) | 2.08× |",
 		"| requests lost at fixed load | 0 | 0 | | 0 | 0 | |",
+		"| UDP delivered at fixed load (pps) | 100,000 | 100,000 | 1.00× | 100,000 | 100,000 | 1.00× |",
 		// The headline: IPv6 columns, lvsd6's ratio against klb6.
 		"| lvsd-1w ÷ klb | lvsd-2w ÷ klb | lvsd6 ÷ klb6 |",
 		"| UDP delivered at saturation (pps) | 420,000 (400,000–440,000) | 315,000 (300,000–330,000) | n/a | 390,000 (380,000–400,000) | 200,000 (190,000–210,000) | 0.75× | n/a | 0.51× |",
