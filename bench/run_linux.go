@@ -33,6 +33,7 @@ type runner struct {
 	scaleBase  Baseline       // the idle baseline of the scaling phase
 	site6      *config.Config // the IPv6 services (klb6, lvsd6: ipv6_linux.go)
 	cf6        string         // lvsd6's lvs.cf
+	why6       string         // why the IPv6 contenders cannot run ("": they can)
 }
 
 // Run builds the topology, runs every contender o asks for, repetition by
@@ -131,8 +132,9 @@ func (r *runner) run(ctx context.Context, rep *Report) (err error) {
 		}
 	}()
 	if r.o.wants6() {
-		if err := r.tb.address6(ctx); err != nil {
-			return fmt.Errorf("the topology's IPv6 addresses: %w", err)
+		if err := r.tb.address6(ctx); err != nil { // the IPv4 contenders run on
+			r.why6 = fmt.Sprintf("the topology's IPv6 addresses: %v", err)
+			r.con.logf("%s", r.why6)
 		}
 	}
 	r.responders, err = r.tb.startResponders(ctx, lvssim, r.o.DirCPU)
@@ -231,7 +233,11 @@ func (r *runner) contenders(cfg *config.Config, cf, cfDR, lvsd, why string) []co
 	var out []contender
 	for _, name := range AllContenders {
 		if slices.Contains(r.o.Contenders, name) {
-			out = append(out, r.newContender(name, cfg, cf, cfDR, lvsd, why))
+			c := r.newContender(name, cfg, cf, cfDR, lvsd, why)
+			if isIPv6(name) && r.why6 != "" {
+				c.info().Available, c.info().Reason = false, r.why6
+			}
+			out = append(out, c)
 		}
 	}
 	return out
