@@ -169,33 +169,13 @@ func Chaos(ctx context.Context, o Options, co ChaosOptions) (*ChaosResult, error
 	}
 	log := NewConsole(o.Stderr)
 	fmt.Fprintf(log, "chaos: seed %d, duration %v (replay: lvssim chaos --seed %d --duration %v)\n", co.Seed, co.Duration, co.Seed, co.Duration)
-	s, closeSite, err := openLongRun(ctx, o, "failover", log)
-	if err != nil {
-		return nil, err
-	}
-	out, err := outDir(o, "chaos", s.ID)
-	if err != nil {
-		closeSite(false)
-		return nil, err
-	}
-	r := s.chaos(ctx, co, log)
-	r.Out = out
-	closeErr := closeSite(len(r.Violations) > 0)
-	if err := r.write(out); err != nil {
-		return r, err
-	}
-	fmt.Fprint(o.Stdout, r.summary())
-	if r.Interrupt {
-		return r, fmt.Errorf("interrupted: %w", errors.Join(ctx.Err(), closeErr))
-	}
-	if closeErr != nil {
-		return r, fmt.Errorf("tearing down: %w", closeErr)
-	}
-	if len(r.Violations) > 0 {
-		return r, ErrAssertions
-	}
-	return r, nil
+	return runLong(ctx, o, "chaos", log, func(s *Site) *ChaosResult { return s.chaos(ctx, co, log) })
 }
+
+// longResult of a chaos run (runLong).
+func (r *ChaosResult) setOut(dir string) { r.Out = dir }
+func (r *ChaosResult) failed() bool      { return len(r.Violations) > 0 }
+func (r *ChaosResult) interrupted() bool { return r.Interrupt }
 
 // chaosSettle is how long after a fault is undone the pair may take to
 // recover before the invariants must hold: deadtime plus a margin of twice
@@ -386,7 +366,6 @@ func (s *Site) arpCount(node, iface string, vips []netip.Addr) (map[netip.Addr][
 // summary is the chaos run's report in Markdown (also printed).
 func (r *ChaosResult) summary() string {
 	var b strings.Builder
-	h, d := r.Load.HTTP, r.Load.Downloads
 	fmt.Fprintf(&b, "# lvssim chaos: seed %d, %.0fs on the failover site\n\n", r.Seed, r.Duration.Seconds())
 	count := map[string]int{}
 	for _, f := range r.Plan {
@@ -398,11 +377,7 @@ func (r *ChaosResult) summary() string {
 	}
 	fmt.Fprintf(&b, "Faults: %d (%s); invariant checks with no fault in effect: %d; two ARP owners seen while a fault was in effect or settling: %d times.\n\n",
 		len(r.Plan), strings.Join(kinds, ", "), r.Checks, r.Transient)
-	fmt.Fprintf(&b, "HTTP requests: %d, %d answered, %d failed; downloads: %d, %d intact, %d corrupt.\n\n", h.Requests, h.OK, h.Failed, d.Requests, d.OK, d.Corrupt)
-	fmt.Fprintf(&b, "Failed requests charged to the fault in effect (or settling): %s.\n", countLine(r.Failed, chaosKinds))
-	if len(h.Failures)+len(d.Failures) > 0 {
-		fmt.Fprintf(&b, "Reasons: HTTP %v, downloads %v.\n", h.Failures, d.Failures)
-	}
+	r.Load.writeTraffic(&b, "the fault in effect (or settling)", r.Failed, chaosKinds)
 	fmt.Fprintf(&b, "\n## Fault log\n\n")
 	for _, e := range r.Events {
 		line := fmt.Sprintf("- %.1fs–%.1fs %s", e.Start.Seconds(), e.End.Seconds(), e.What)
@@ -411,10 +386,7 @@ func (r *ChaosResult) summary() string {
 		}
 		fmt.Fprintln(&b, line)
 	}
-	fmt.Fprintf(&b, "\n## Downloads\n\n")
-	for _, l := range r.Load.downloadLines() {
-		fmt.Fprintf(&b, "- %s\n", l)
-	}
+	r.Load.writeDownloads(&b)
 	if len(r.Violations) == 0 {
 		fmt.Fprintf(&b, "\nPASS: one ARP owner per VIP whenever no fault was in effect, one active router after every fault, no lvsd exited on its own, no corrupt transfer (seed %d).\n", r.Seed)
 	} else {

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -193,6 +194,69 @@ func (b *background) downloadLines() []string {
 		}
 	}
 	return out
+}
+
+// writeTraffic writes a long run's report lines on its traffic: requests
+// and downloads made, answered and failed, the failures per kind they are
+// charged to (the event in effect, as chargedTo says), and their reasons.
+func (b *background) writeTraffic(w *strings.Builder, chargedTo string, failed map[string]int, rank []string) {
+	h, d := b.HTTP, b.Downloads
+	fmt.Fprintf(w, "HTTP requests: %d, %d answered, %d failed; downloads: %d, %d intact, %d corrupt.\n\n", h.Requests, h.OK, h.Failed, d.Requests, d.OK, d.Corrupt)
+	fmt.Fprintf(w, "Failed requests charged to %s: %s.\n", chargedTo, countLine(failed, rank))
+	if len(h.Failures)+len(d.Failures) > 0 {
+		fmt.Fprintf(w, "Reasons: HTTP %v, downloads %v.\n", h.Failures, d.Failures)
+	}
+}
+
+// writeDownloads writes a long run's report section on its downloads.
+func (b *background) writeDownloads(w *strings.Builder) {
+	fmt.Fprintf(w, "\n## Downloads\n\n")
+	for _, l := range b.downloadLines() {
+		fmt.Fprintf(w, "- %s\n", l)
+	}
+}
+
+// longResult is what a long run's driver returns (*SoakResult,
+// *ChaosResult), as runLong needs it.
+type longResult interface {
+	setOut(dir string)      // the report directory, named in the summary
+	failed() bool           // a problem or violation: keep the logs, ErrAssertions
+	interrupted() bool      // ctx ended the run
+	write(dir string) error // the report files
+	summary() string        // the report in Markdown, printed too
+}
+
+// runLong is a long run from start to end: it builds the failover site with
+// lvsd, drives it, tears it down (keeping the services' logs when the run
+// failed), writes the report into o.Out or a new directory named after kind
+// and prints its summary. It returns ErrAssertions when the run failed.
+func runLong[R longResult](ctx context.Context, o Options, kind string, log io.Writer, drive func(*Site) R) (R, error) {
+	var none R
+	s, closeSite, err := openLongRun(ctx, o, "failover", log)
+	if err != nil {
+		return none, err
+	}
+	out, err := outDir(o, kind, s.ID)
+	if err != nil {
+		closeSite(false)
+		return none, err
+	}
+	r := drive(s)
+	r.setOut(out)
+	closeErr := closeSite(r.failed())
+	if err := r.write(out); err != nil {
+		return r, err
+	}
+	fmt.Fprint(o.Stdout, r.summary())
+	switch {
+	case r.interrupted():
+		return r, fmt.Errorf("interrupted: %w", errors.Join(ctx.Err(), closeErr))
+	case closeErr != nil:
+		return r, fmt.Errorf("tearing down: %w", closeErr)
+	case r.failed():
+		return r, ErrAssertions
+	}
+	return r, nil
 }
 
 // openLongRun builds a shipped topology with lvsd as the router for a long

@@ -131,34 +131,13 @@ func Soak(ctx context.Context, o Options, so SoakOptions) (*SoakResult, error) {
 	o.defaults()
 	so.defaults()
 	log := NewConsole(o.Stderr)
-	s, closeSite, err := openLongRun(ctx, o, "failover", log)
-	if err != nil {
-		return nil, err
-	}
-	out, err := outDir(o, "soak", s.ID)
-	if err != nil {
-		closeSite(false)
-		return nil, err
-	}
-	r := s.soak(ctx, so, log)
-	r.Out = out
-	keep := len(r.Problems) > 0
-	closeErr := closeSite(keep)
-	if err := r.write(out); err != nil {
-		return r, err
-	}
-	fmt.Fprint(o.Stdout, r.summary())
-	if r.Interrupt {
-		return r, fmt.Errorf("interrupted: %w", errors.Join(ctx.Err(), closeErr))
-	}
-	if closeErr != nil {
-		return r, fmt.Errorf("tearing down: %w", closeErr)
-	}
-	if len(r.Problems) > 0 {
-		return r, ErrAssertions
-	}
-	return r, nil
+	return runLong(ctx, o, "soak", log, func(s *Site) *SoakResult { return s.soak(ctx, so, log) })
 }
+
+// longResult of a soak (runLong).
+func (r *SoakResult) setOut(dir string) { r.Out = dir }
+func (r *SoakResult) failed() bool      { return len(r.Problems) > 0 }
+func (r *SoakResult) interrupted() bool { return r.Interrupt }
 
 // soak drives the built site: load, the three event schedules and the
 // sampler, all for so.Duration.
@@ -396,26 +375,18 @@ func unitSuffix(u string) string {
 // summary is the soak's report in Markdown (also printed).
 func (r *SoakResult) summary() string {
 	var b strings.Builder
-	h, d := r.Load.HTTP, r.Load.Downloads
 	count := map[string]int{}
 	for _, e := range r.Events {
 		count[e.Kind]++
 	}
 	fmt.Fprintf(&b, "# lvssim soak: %.0fs on the failover site\n\n", r.Duration.Seconds())
 	fmt.Fprintf(&b, "Events: %d reloads, %d health flaps, %d failovers (takeover and failback).\n\n", count["reload"], count["flap"], count["failover"])
-	fmt.Fprintf(&b, "HTTP requests: %d, %d answered, %d failed; downloads: %d, %d intact, %d corrupt.\n\n", h.Requests, h.OK, h.Failed, d.Requests, d.OK, d.Corrupt)
-	fmt.Fprintf(&b, "Failed requests charged to the event in effect: %s.\n", countLine(r.Failed, soakRank))
-	if len(h.Failures)+len(d.Failures) > 0 {
-		fmt.Fprintf(&b, "Reasons: HTTP %v, downloads %v.\n", h.Failures, d.Failures)
-	}
+	r.Load.writeTraffic(&b, "the event in effect", r.Failed, soakRank)
 	fmt.Fprintf(&b, "\n## Resources (flat: last-third median ≤ middle-third median + max(%.0f%%, slack %v))\n\n", 100*flatRatio, flatSlackText())
 	for _, l := range r.Flat {
 		fmt.Fprintf(&b, "- %s\n", l)
 	}
-	fmt.Fprintf(&b, "\n## Downloads\n\n")
-	for _, l := range r.Load.downloadLines() {
-		fmt.Fprintf(&b, "- %s\n", l)
-	}
+	r.Load.writeDownloads(&b)
 	if len(r.Problems) == 0 {
 		fmt.Fprintf(&b, "\nPASS: no corrupt download, both lvsd running, every failed request or download during an event, roles back at the end.\n")
 	} else {
