@@ -94,7 +94,7 @@ func TestIntegrationFTP66(t *testing.T) {
 	addr(c, client6+"/64", "eth0")
 	addr(s.router, "2001:db8:26::9/64", "eth0")
 	addr(s.router, "fd00:11:12::9/64", "eth1")
-	ip(s.router, "addr", "add", "192.168.26.9/24", "dev", "eth0") // the heartbeat address (primary)
+	ip(s.router, "addr", "add", "192.168.26.9/24", "dev", "eth0")           // the heartbeat address (primary)
 	lab.MustIn(s.router, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1") // lvsd must keep the kernel out
 	addr(rs, ftpRS6+"/64", "eth0")
 	ip(rs, "-6", "route", "add", "default", "via", "fd00:11:12::10")
