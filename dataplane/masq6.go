@@ -27,7 +27,7 @@ func (st *State) reserved6(proto uint8, peer, outer netip.AddrPort) bool {
 	in, _ := st.Owned.Port6(outer.Addr().As16())
 	p := frame.Parsed{Kind: frame.KindIPv6, Proto: proto, Src: peer, Dst: outer}
 	mark := st.Class.Mark6(&p, in)
-	return mark != 0 && st.Table.LookupMark(mark) != nil
+	return mark != 0 && st.Table.LookupMark6(mark) != nil
 }
 
 // masqOut6 is masqOut for an IPv6 frame from the private side that belongs

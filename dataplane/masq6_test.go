@@ -329,3 +329,50 @@ func FuzzWorkerNAT6(f *testing.F) {
 		}
 	})
 }
+
+// TestMasquerade6AvoidsServicePorts: a real server's connection from a
+// port an IPv6 service of the VIP takes — by address and port, or by an
+// IPv6 firewall mark — is masqueraded from another port, whose answers
+// come back; a UDP datagram from a port no UDP service takes keeps it.
+func TestMasquerade6AvoidsServicePorts(t *testing.T) {
+	s := newSite6(t, 4096)
+	all := nat.NewMasquerade([]nat.Rule{{Src: netip.MustParsePrefix("2001:db8:12::/64"), OutPort: -1, IPv6: true}},
+		map[netip.Addr]netip.Addr{rip61: vip6}, nil, []netip.Addr{vip6, {}})
+	withNAT6(t, s, &dataplane.NAT{Masq: all})
+	key := ipvs.MarkKey6(6)
+	tb, err := s.table.AddService(ipvs.ServiceSpec{Key: key, SchedSpec: ipvs.SchedSpec{SchedName: "rr"}})
+	if err == nil {
+		tb, err = tb.AddDest(key, ipvs.DestSpec{Addr: rip62, Method: ipvs.Masq, Weight: 1})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := *s.d.State()
+	st.Table = tb
+	st.Class = dataplane.NewClassifier([]dataplane.MarkRule{
+		{Proto: frame.ProtoTCP, Dst: netip.PrefixFrom(vip6, 128), DPortLo: 9000, DPortHi: 9000, InPort: -1, Mark: 6, IPv6: true},
+	})
+	s.d.Publish(&st)
+	s.table = tb
+	dns := netip.MustParseAddrPort("[2001:db8:53::53]:53")
+	for _, port := range []uint16{80, 9000} {
+		src := netip.AddrPortFrom(rip61, port)
+		out := s.run(1, frametest.TCP(src, dns, frame.SYN, nil, frametest.WithSrcMAC(rip1MAC)))
+		if len(out[0]) != 1 {
+			t.Fatalf("real server's SYN from port %d: %d frames, want 1", port, len(out[0]))
+		}
+		l := frametest.Decode(out[0][0])
+		if l.TCP == nil || uint16(l.TCP.SrcPort) == port {
+			t.Fatalf("masqueraded from the service port %d: %+v", port, l.TCP)
+		}
+		frametest.Check(t, out[0][0], frametest.SrcAddr(vip6), frametest.SumsOK(), frametest.DstMAC(gwMAC))
+		back := frametest.TCP(dns, netip.AddrPortFrom(vip6, uint16(l.TCP.SrcPort)), frame.SYN|frame.ACK, nil, frametest.WithSrcMAC(gwMAC))
+		out = s.run(0, back)
+		if len(out[1]) != 1 {
+			t.Fatalf("answer to the connection from port %d: %d frames to the private side", port, len(out[1]))
+		}
+		frametest.Check(t, out[1][0], frametest.DstAddr(rip61), frametest.DstPort(port), frametest.SumsOK())
+	}
+	out := s.run(1, frametest.UDP(netip.AddrPortFrom(rip61, 80), dns, []byte("query"), frametest.WithSrcMAC(rip1MAC)))
+	frametest.Check(t, out[0][0], frametest.SrcAddr(vip6), frametest.SrcPort(80), frametest.SumsOK())
+}
