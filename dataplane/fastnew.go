@@ -52,6 +52,7 @@ type newFlowState struct {
 	nf           NewFlowScheduler // nil: the fast path schedules nothing
 	nfUDP, nfTCP bool             // the protocols it schedules
 	syncMu       sync.Mutex       // serialises SyncNewFlows
+	adoptMu      sync.Mutex       // serialises AdoptNewFlows
 }
 
 // SyncNewFlows hands the fast path the services of the published state
@@ -167,11 +168,19 @@ func (d *Dataplane) newFlowTarget(st *State, s *ipvs.Service, dst *ipvs.Dest, in
 // whose service or real server went meanwhile, or that the full table
 // refuses, is withdrawn: its next frame finds no connection, as in the
 // kernel when ip_vs_conn_new fails. Workers call it before each batch when
-// flows are pending, the daemon a few times a second; calls are serialised
-// by the fast path, so a worker returns only when every flow reported
+// flows are pending, the daemon a few times a second; calls are serialised,
+// so a worker returns only when every flow reported
 // before it was adopted. It returns the flows adopted and refused.
 func (d *Dataplane) AdoptNewFlows(now ipvs.Tick) (adopted, refused int) {
-	if d.nf == nil || !d.nf.PendingNewFlows() {
+	if d.nf == nil {
+		return 0, 0
+	}
+	// Under adoptMu, not only in NewFlows: a drain takes records off the
+	// ring before it enters them, and a worker that found the ring empty
+	// meanwhile would look up a FIN's connection before it is there.
+	d.adoptMu.Lock()
+	defer d.adoptMu.Unlock()
+	if !d.nf.PendingNewFlows() {
 		return 0, 0
 	}
 	st := d.State()
