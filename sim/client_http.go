@@ -155,9 +155,13 @@ func (s *Site) ftpOp(tr *Traffic) op {
 		if tr.Mode == "active" {
 			passive = "off"
 		}
+		bind := "ipv4"
+		if src.addr.Is6() { // lftp then uses EPSV and EPRT |2| (RFC 2428)
+			bind = "ipv6"
+		}
 		script := fmt.Sprintf("set net:timeout 5; set net:max-retries 1; set ftp:passive-mode %s; "+
-			"set net:socket-bind-ipv4 %s; open ftp://anonymous:x@%s:%d; cat whoami; get data.bin -o %s; bye",
-			passive, src.addr, tr.To.Addr(), tr.To.Port(), filepath.Join(dir, "data.bin"))
+			"set net:socket-bind-%s %s; open ftp://anonymous:x@%s; cat whoami; get data.bin -o %s; bye",
+			passive, bind, src.addr, tr.To, filepath.Join(dir, "data.bin"))
 		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", s.Namespace(src.node), "lftp", "-c", script)
 		out, err := cmd.CombinedOutput()
 		o := outcome{server: strings.TrimSpace(firstLine(string(out)))}

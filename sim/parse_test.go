@@ -7,7 +7,7 @@ import (
 )
 
 func TestShippedTopologiesParse(t *testing.T) {
-	want := []string{"direct", "direct6", "ecmp", "failover", "flood", "ftp-helper", "ftp", "http-https", "nat", "nat6", "three-tier", "tunnel"}
+	want := []string{"direct", "direct6", "ecmp", "failover", "flood", "ftp-helper", "ftp-helper6", "ftp", "http-https", "nat", "nat6", "three-tier", "tunnel"}
 	if got := ShippedTopologies(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("ShippedTopologies() = %v, want %v", got, want)
 	}

@@ -56,7 +56,7 @@ func (s *Site) startService(ctx context.Context, n *Node, svc *Service) error {
 		if _, err := exec.LookPath("vsftpd"); err != nil {
 			return fmt.Errorf("vsftpd is not installed (apt-get install vsftpd)")
 		}
-		conf, err := s.vsftpdConf(n.Name, svc)
+		conf, err := s.vsftpdConf(n.Name, svc, n.hasIPv6())
 		if err != nil {
 			return err
 		}
@@ -143,8 +143,10 @@ http {
 
 // vsftpdConf writes the guide's §3.5 settings (passive ports and the VIP as
 // pasv_address) and an anonymous root holding whoami (the server's name)
-// and data.bin (the deterministic download pattern).
-func (s *Site) vsftpdConf(node string, svc *Service) (string, error) {
+// and data.bin (the deterministic download pattern). On a node with an
+// IPv6 address vsftpd listens on IPv6 (listen_ipv6, which takes IPv4
+// clients too); elsewhere on IPv4 alone, as the guide's servers do.
+func (s *Site) vsftpdConf(node string, svc *Service, v6 bool) (string, error) {
 	root := filepath.Join(s.Dir, "ftp-"+node)
 	empty := filepath.Join(s.Dir, "ftp-empty")
 	for _, d := range []string{root, empty} {
@@ -162,8 +164,12 @@ func (s *Site) vsftpdConf(node string, svc *Service) (string, error) {
 	if port == 0 {
 		port = 21
 	}
+	listen := "listen=YES"
+	if v6 {
+		listen = "listen=NO\nlisten_ipv6=YES"
+	}
 	conf := fmt.Sprintf(`# vsftpd for lvssim real server %s (guide §3.5)
-listen=YES
+%s
 listen_port=%d
 background=NO
 anonymous_enable=YES
@@ -180,7 +186,7 @@ isolate=NO
 isolate_network=NO
 xferlog_enable=NO
 ftpd_banner=lvssim %s
-`, node, port, root, empty, node)
+`, node, listen, port, root, empty, node)
 	// The guide's §3.5 lines; without them (the FTP helper's site) vsftpd
 	// announces its own address and any port.
 	if svc.PasvMin != 0 {

@@ -190,7 +190,7 @@ func deadPID(t *testing.T) int {
 // router auto chooses; assertions must pass or be skipped with a reason.
 func TestShippedSites(t *testing.T) {
 	attack := map[string]bool{"flood": true} // issue 17's floods and hostile frames
-	needs := map[string][]string{"ftp": {"vsftpd", "lftp"}, "ftp-helper": {"vsftpd", "lftp"}, "three-tier": {"nginx"}, "http-https": {"curl"}}
+	needs := map[string][]string{"ftp": {"vsftpd", "lftp"}, "ftp-helper": {"vsftpd", "lftp"}, "ftp-helper6": {"vsftpd", "lftp"}, "three-tier": {"nginx"}, "http-https": {"curl"}}
 	for _, name := range ShippedTopologies() {
 		if name == DefaultTopology {
 			continue // TestDefaultSite
