@@ -34,6 +34,8 @@ var _ metrics.MetricsSource = (*lvsd)(nil)
 
 // Dataplane implements metrics.MetricsSource: the workers' counters, summed.
 func (d *lvsd) Dataplane() admin.DataplaneStats {
+	d.pp.mu.RLock() // a reload may be adding a port's workers (ports.go)
+	defer d.pp.mu.RUnlock()
 	cs := make([]*dataplane.Counters, len(d.workers))
 	for i, w := range d.workers {
 		cs[i] = &w.C

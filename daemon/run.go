@@ -120,6 +120,7 @@ type lvsd struct {
 	web      net.Listener         // the admin HTTP listener, nil when off
 
 	workers []*dataplane.Worker
+	pp      packetPath           // serving an interface a reload adds (ports.go)
 	links   []dataplane.MetaLink // every link, closed on the way out
 	ctl     []dataplane.MetaLink // control-plane transmit link per port (ARP probes, GARP)
 	rings   []ringLink           // the workers' receive links that keep ring statistics
@@ -196,6 +197,7 @@ func start(ctx context.Context, opts Options, l *loaded, log *slog.Logger, h hos
 	if err != nil {
 		return nil, err
 	}
+	d.pp.host, d.pp.links = h, links
 	if err := d.openFastPath(backend); err != nil {
 		return nil, err
 	}
@@ -295,9 +297,8 @@ func (d *lvsd) openLinks(f LinkFactory) error {
 func (d *lvsd) run(ctx context.Context) error {
 	defer d.close()
 	g, gctx := errgroup.WithContext(ctx)
-	for _, w := range d.workers {
-		g.Go(w.Run)
-	}
+	d.pp.spawn = g.Go
+	d.startWorkers()
 	g.Go(func() error {
 		<-gctx.Done()
 		for _, l := range d.links {
@@ -514,7 +515,7 @@ func (d *lvsd) reload() error {
 // the kernel guard, neighbour resolution and health checks follow. On error
 // nothing changes.
 func (d *lvsd) applyConfig(cfg *config.Config, rules *config.Rules) error {
-	site, err := d.site.plan(cfg)
+	site, err := d.grownSite(cfg) // a new interface is served live (ports.go)
 	if err != nil {
 		return err
 	}
@@ -527,6 +528,11 @@ func (d *lvsd) applyConfig(cfg *config.Config, rules *config.Rules) error {
 		err := d.guard.Update(ctx, site.guardSpec(rules))
 		cancel()
 		if err != nil {
+			return err
+		}
+	}
+	if len(site.ports) > len(d.site.ports) {
+		if err := d.servePorts(site); err != nil {
 			return err
 		}
 	}

@@ -99,44 +99,56 @@ func buildSite(c *config.Config, look func(string) (iface, error), all []netip.P
 		return nil, fmt.Errorf("no active virtual server names an interface (address = IP DEV)")
 	}
 	base := &site{local: map[[4]byte]bool{}, local6: map[[16]byte]bool{}, wake: make(chan struct{}, 1)}
-	for i, n := range names {
+	for _, n := range names {
 		ifc, err := look(n)
 		if err != nil {
 			return nil, err
 		}
-		p := &dataplane.Port{Index: i, Name: n, Ifindex: ifc.index, MAC: ifc.mac, MTU: ifc.mtu, Neigh: neigh.New()}
-		p.Neigh.SetWake(base.wake)
-		for _, a := range ifc.addrs {
-			if a.Addr().Is6() {
-				base.addr6(p, a) // site6.go
-				continue
-			}
-			if !p.Addr.IsValid() {
-				p.Addr = a.Addr()
-			}
-			base.kernelRoutes = append(base.kernelRoutes, dataplane.Route{Prefix: a.Masked(), Port: i})
-		}
-		for _, r := range ifc.routes {
-			r.Port = i
-			base.kernelRoutes = append(base.kernelRoutes, r)
-		}
-		base.ports = append(base.ports, p)
+		base.addPort(ifc)
 	}
+	base.addLocal(all)
+	return base.plan(c)
+}
+
+// addPort appends a port for interface ifc, with its addresses and the
+// kernel's routes through it.
+func (b *site) addPort(ifc iface) {
+	i := len(b.ports)
+	p := &dataplane.Port{Index: i, Name: ifc.name, Ifindex: ifc.index, MAC: ifc.mac, MTU: ifc.mtu, Neigh: neigh.New()}
+	p.Neigh.SetWake(b.wake)
+	for _, a := range ifc.addrs {
+		if a.Addr().Is6() {
+			b.addr6(p, a) // site6.go
+			continue
+		}
+		if !p.Addr.IsValid() {
+			p.Addr = a.Addr()
+		}
+		b.kernelRoutes = append(b.kernelRoutes, dataplane.Route{Prefix: a.Masked(), Port: i})
+	}
+	for _, r := range ifc.routes {
+		r.Port = i
+		b.kernelRoutes = append(b.kernelRoutes, r)
+	}
+	b.ports = append(b.ports, p)
+}
+
+// addLocal records the router's own addresses, all.
+func (b *site) addLocal(all []netip.Prefix) {
 	for _, a := range all {
 		if a.Addr().Is4() {
-			base.local[a.Addr().As4()] = true
+			b.local[a.Addr().As4()] = true
 		} else {
-			base.local6[a.Addr().As16()] = true
+			b.local6[a.Addr().As16()] = true
 		}
 	}
-	return base.plan(c)
 }
 
 // plan works out, for configuration c on the site's existing ports, the
 // owned addresses, the routes and the neighbours to keep resolved. It
 // returns a new site sharing the ports (and their neighbour tables), so a
 // reload keeps what was learned. Interfaces lvs.cf names that lvsd does not
-// serve yet are reported: serving a new interface needs a restart.
+// serve are reported; a reload adds their ports first (grownSite, ports.go).
 func (b *site) plan(c *config.Config) (*site, error) {
 	s := &site{ports: b.ports, local: b.local, local6: b.local6, kernelRoutes: b.kernelRoutes, wake: b.wake,
 		owned: map[netip.Addr]int{}, reals: map[int][]netip.Addr{}}
@@ -147,7 +159,7 @@ func (b *site) plan(c *config.Config) (*site, error) {
 	port := func(dev string) (int, error) {
 		i, ok := byName[config.BaseInterface(dev)]
 		if !ok {
-			return 0, fmt.Errorf("interface %s is not one lvsd serves (%v): restart lvsd to add it", dev, s.names())
+			return 0, fmt.Errorf("interface %s is not one lvsd serves (%v)", dev, s.names())
 		}
 		return i, nil
 	}

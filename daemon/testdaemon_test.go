@@ -121,7 +121,7 @@ func testPort(iface string) int {
 
 func (t *testLinks) Receive(iface string, _ LinkOptions) (dataplane.MetaLink, error) {
 	p := testPort(iface)
-	return rxtx{Link: t.rx[p], tx: t.tx[p]}, nil
+	return reopenRx{rxtx: rxtx{Link: t.rx[p], tx: t.tx[p]}, links: t, port: p}, nil
 }
 
 func (t *testLinks) Transmit(iface string) (dataplane.MetaLink, error) {
@@ -129,8 +129,34 @@ func (t *testLinks) Transmit(iface string) (dataplane.MetaLink, error) {
 		t.ctl[iface] = true
 		return linktest.New(linktest.Config{}), nil
 	}
-	return t.tx[testPort(iface)], nil
+	return keepOpen{t.tx[testPort(iface)]}, nil
 }
+
+// reopenRx is a worker's receive link of testLinks. lvsd closes every link
+// when a reload makes it serve a new port (ports.go) and opens them again:
+// closing one ends its worker and puts a fresh link in rx[port] (the same
+// slice as testDaemon.rx) for the next Receive, and the control loop's
+// links are apart again in the next round.
+type reopenRx struct {
+	rxtx
+	links *testLinks
+	port  int
+}
+
+func (l reopenRx) Close() error {
+	err := l.rxtx.Close()
+	if l.links.rx[l.port] == l.rxtx.Link {
+		l.links.rx[l.port] = linktest.New(linktest.Config{})
+	}
+	l.links.ctl = map[string]bool{}
+	return err
+}
+
+// keepOpen is a port's transmit link that lvsd may close and open again:
+// the test reads it until the end (newTestDaemonOn closes it).
+type keepOpen struct{ *linktest.Link }
+
+func (keepOpen) Close() error { return nil }
 
 // rxtx reads one link and writes another: a worker's receive link, whose
 // answers on its own port go where the test looks for the port's output.
@@ -179,13 +205,14 @@ func newTestDaemonOn(t *testing.T, text string, h host) *testDaemon {
 	d.metrics = metrics.NewMetrics(d) // as run does
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for _, w := range d.workers {
+	d.pp.spawn = func(run func() error) { // as run's group does (ports.go)
 		wg.Go(func() {
-			if err := w.Run(); err != nil {
+			if err := run(); err != nil {
 				t.Errorf("worker: %v", err)
 			}
 		})
 	}
+	d.startWorkers()
 	if d.ha != nil {
 		wg.Go(func() { d.ha.Run(ctx) })
 		wg.Go(func() { d.forwardHA(ctx) })
