@@ -3,8 +3,10 @@ package daemon
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -68,6 +70,12 @@ func (d *lvsd) dumpStats() {
 				fmt.Fprintf(&b, "  %s %d\n", k, m[k])
 			}
 		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(dp.RingFrames)) {
+		// Frames the kernel offered a receive ring and those it lost
+		// because the ring was full: lvsd not keeping up, whatever the
+		// frames were (a flood and the legitimate traffic alike).
+		fmt.Fprintf(&b, "  ring %s: frames %d, dropped full %d\n", name, dp.RingFrames[name], dp.RingDrops[name])
 	}
 	ct := d.Conntrack()
 	fmt.Fprintf(&b, "connection table: %d of %d entries, %d half-open, created %d, expired %d, full %d\n",

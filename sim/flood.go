@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -200,6 +201,10 @@ type legitResult struct {
 	downloads, intact  int
 	corrupt            int
 	failures           map[string]int
+	// failedAt counts the failed requests by the second (after the
+	// legitimate traffic started) in which they ended: where a loss sits
+	// in the flood tells its cause.
+	failedAt map[int]int
 }
 
 // legit runs the legitimate client's traffic for d: HTTP GETs at 20/s and
@@ -228,10 +233,15 @@ func (s *Site) legit(ctx context.Context, a *Attack, d time.Duration) legitResul
 		wg.Go(func() { res[i] = s.runTraffic(ctx, tr, t0) })
 	}
 	wg.Wait()
-	out := legitResult{failures: map[string]int{}}
+	out := legitResult{failures: map[string]int{}, failedAt: map[int]int{}}
 	for i, r := range res {
 		for k, v := range r.Failures {
 			out.failures[string(steps[i].Kind)+": "+k] += v
+		}
+		for _, ev := range r.Events {
+			if ev.Err != "" {
+				out.failedAt[int(ev.T/time.Second)]++
+			}
 		}
 		if steps[i].Kind == TrafficDownload {
 			out.downloads, out.intact, out.corrupt = r.Requests+r.NotRun, r.OK-r.Corrupt, r.Corrupt
@@ -256,22 +266,39 @@ func (l legitResult) check(errs []string) []string {
 }
 
 func (l legitResult) String() string {
-	return fmt.Sprintf("legitimate requests answered %d/%d (%.2f%%), downloads intact %d/%d",
+	s := fmt.Sprintf("legitimate requests answered %d/%d (%.2f%%), downloads intact %d/%d",
 		l.answered, l.requests, 100*float64(l.answered)/float64(max(l.requests, 1)), l.intact, l.downloads)
+	if len(l.failedAt) > 0 {
+		var at []string
+		for _, sec := range slices.Sorted(maps.Keys(l.failedAt)) {
+			at = append(at, fmt.Sprintf("+%ds %d", sec, l.failedAt[sec]))
+		}
+		s += " (failures ended at " + strings.Join(at, ", ") + ")"
+	}
+	return s
 }
 
 // peaks follows lvsd's table and RSS once a second until stop is closed.
 type peaks struct {
 	entries, halfOpen, rss, pressure float64
 	errs                             int
+	// ringDrops is lvsd's ring drops counter at each second of the watch
+	// (NaN where the sample failed), to set beside legitResult.failedAt.
+	ringDrops []float64
 }
 
 func (s *Site) watch(ctx context.Context, node string, stop <-chan struct{}) *peaks {
 	p := &peaks{}
+	t0 := time.Now()
 	for {
+		sec := int(time.Since(t0) / time.Second)
+		for len(p.ringDrops) <= sec {
+			p.ringDrops = append(p.ringDrops, math.NaN())
+		}
 		if sm, err := s.sample(ctx, node); err != nil {
 			p.errs++
 		} else {
+			p.ringDrops[sec] = sm.RingDrops
 			p.entries, p.halfOpen = max(p.entries, sm.Entries), max(p.halfOpen, sm.HalfOpen)
 			p.rss, p.pressure = max(p.rss, sm.RSS), max(p.pressure, sm.Pressure)
 		}
@@ -433,10 +460,22 @@ func (s *Site) flood(ctx context.Context, f *Fault) (string, error) {
 		end.Evicted-base.Evicted, end.Full-base.Full, end.Created-base.Created,
 		mib(base.RSS), mib(pk.rss), afterNote, deltas(base.Drops, end.Drops), udp1.since(udp0))
 	s.logf("        %s", detail)
+	s.logf("        lvsd ring drops per second of the step: %s", perSecond(pk.ringDrops))
 	if len(errs) > 0 {
 		return "", fmt.Errorf("%s — %s", strings.Join(errs, "; "), detail)
 	}
 	return detail, nil
+}
+
+// perSecond formats the growth of a counter sampled once a second.
+func perSecond(c []float64) string {
+	var parts []string
+	for i := 1; i < len(c); i++ {
+		if d := c[i] - c[i-1]; !math.IsNaN(d) {
+			parts = append(parts, fmt.Sprintf("+%ds %.0f", i, d))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // udpCounts is, per node, the UDP datagrams its kernel dropped on receipt
