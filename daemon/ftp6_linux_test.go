@@ -180,22 +180,50 @@ func TestIntegrationFTP66(t *testing.T) {
 			conn.Close()
 		}
 	}()
-	var seen string
-	lab.Do(rs, func() {
-		var conn net.Conn
-		if conn, err = net.DialTimeout("tcp6", net.JoinHostPort(client6, "8080"), 5*time.Second); err != nil {
-			return
+	dial := func(to string) {
+		t.Helper()
+		var seen string
+		lab.Do(rs, func() {
+			var conn net.Conn
+			if conn, err = net.DialTimeout("tcp6", net.JoinHostPort(to, "8080"), 5*time.Second); err != nil {
+				return
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			seen, err = bufio.NewReader(conn).ReadString('\n')
+		})
+		if err != nil {
+			t.Fatalf("real server's connection to [%s]:8080: %v", to, err)
 		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-		seen, err = bufio.NewReader(conn).ReadString('\n')
-	})
-	if err != nil {
-		t.Fatalf("real server's connection to [%s]:8080: %v", client6, err)
+		if got := strings.TrimSpace(seen); got != vip6 {
+			t.Errorf("[%s] saw the real server's connection from %s, want the VIP %s (masqueraded)", to, got, vip6)
+		}
 	}
-	if got := strings.TrimSpace(seen); got != vip6 {
-		t.Errorf("the public side saw the real server's connection from %s, want the VIP %s (masqueraded)", got, vip6)
+	dial(client6)
+	// A host lvsd has never heard of: the masqueraded SYN waits for the
+	// neighbour advertisement instead of being dropped (and retransmitted
+	// by the real server a second later).
+	const fresh6 = "2001:db8:26::101"
+	addr(c, fresh6+"/64", "eth0")
+	before := neighDrops(s.lvsdStats())
+	dial(fresh6)
+	if after := neighDrops(s.lvsdStats()); after != before {
+		t.Errorf("frames dropped for want of a neighbour: %d before the connection to a new host, %d after; want it held, not dropped", before, after)
 	}
+}
+
+// neighDrops sums the no_neighbour and neighbour_failed drops of an
+// lvsd.stats dump.
+func neighDrops(stats string) int {
+	n := 0
+	for _, l := range strings.Split(stats, "\n") {
+		var k string
+		var v int
+		if _, err := fmt.Sscanf(strings.TrimSpace(l), "%s %d", &k, &v); err == nil && (k == "no_neighbour" || k == "neighbour_failed") {
+			n += v
+		}
+	}
+	return n
 }
 
 // ftpRoot6 makes vsftpd's anonymous root — whoami and a seeded
