@@ -54,6 +54,15 @@ func loadText(opts Options, name string, text []byte) (*loaded, error) {
 	if ipt != nil {
 		l.warnings = append(l.warnings, ipt.Warnings...)
 	}
+	ip6t, err := loadIp6tables(opts.Ip6tablesFile)
+	if err != nil && !errors.Is(err, config.ErrInvalid) {
+		return nil, err
+	}
+	l.errs = append(l.errs, config.Errors(err)...)
+	l.rules.Merge(ip6t)
+	if ip6t != nil {
+		l.warnings = append(l.warnings, ip6t.Warnings...)
+	}
 	if len(l.errs) == 0 {
 		l.warnings = append(l.warnings, config.CheckRules(name, c, l.rules)...)
 	}
@@ -79,6 +88,20 @@ func loadIptables(name string) (*config.Rules, error) {
 	}
 	defer f.Close()
 	return config.ParseIptables(name, f)
+}
+
+// loadIp6tables reads the ip6tables-save file named by --ip6tables, if
+// any.
+func loadIp6tables(name string) (*config.Rules, error) {
+	if name == "" {
+		return nil, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("reading ip6tables rules: %w", err)
+	}
+	defer f.Close()
+	return config.ParseIp6tables(name, f)
 }
 
 // ConfigTest implements `lvsd -t`: it reads the configuration and rules

@@ -13,6 +13,9 @@ type Options struct {
 	// MASQUERADE rules. "" means config.DefaultIptablesFile, which may be
 	// missing; a file named here must exist.
 	IptablesFile string
+	// Ip6tablesFile is an ip6tables-save file with the same rules for
+	// IPv6; "" means none.
+	Ip6tablesFile string
 	// ConfigTest checks the configuration, prints every problem and exits.
 	ConfigTest bool
 	// ConfigDump prints the normalised configuration and exits.

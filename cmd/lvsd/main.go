@@ -17,8 +17,8 @@ import (
 	"lvs/daemon"
 )
 
-const usage = `Usage: lvsd [-t | --config-dump | --set-password] [-f FILE] [--iptables FILE] [--workers N]
-            [--busy-poll DURATION] [--dataplane auto|tcx|afpacket] [--kernel-schedule] [--link afpacket|tap]
+const usage = `Usage: lvsd [-t | --config-dump | --set-password] [-f FILE] [--iptables FILE] [--ip6tables FILE]
+            [--workers N] [--busy-poll DURATION] [--dataplane auto|tcx|afpacket] [--kernel-schedule] [--link afpacket|tap]
             [--admin ADDR] [--admin-allow LIST] [--admin-cert FILE --admin-key FILE]
             [--password-file FILE] [--metrics-auth]
 
@@ -51,6 +51,8 @@ Files:
                       a missing default file is fine, a broken one is an
                       error). The same rules can be written in lvs.cf as
                       fwmark_rule and masquerade blocks: see lvs.cf(5).
+  --ip6tables FILE    an ip6tables-save file with the same rules for IPv6
+                      (default none)
   --workers N         dataplane workers per interface (default: one per CPU)
   --busy-poll D       how long a worker keeps polling its empty packet ring
                       before it sleeps (like 50us): lower latency and more
@@ -157,6 +159,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o daemon.Options, setP
 	fs.StringVar(&o.ConfigFile, "f", "", "")
 	fs.StringVar(&o.ConfigFile, "config", "", "")
 	fs.StringVar(&o.IptablesFile, "iptables", "", "")
+	fs.StringVar(&o.Ip6tablesFile, "ip6tables", "", "")
 	fs.IntVar(&o.Workers, "workers", 0, "")
 	fs.DurationVar(&o.BusyPoll, "busy-poll", 0, "")
 	fs.StringVar(&o.Dataplane, "dataplane", "", "")

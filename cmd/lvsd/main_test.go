@@ -18,6 +18,7 @@ func TestParseFlags(t *testing.T) {
 	}{
 		{"test short", []string{"-t", "-f", "x.cf"}, daemon.Options{ConfigTest: true, ConfigFile: "x.cf"}, -1, "", ""},
 		{"test long", []string{"--config-test", "--config", "x.cf", "--iptables", "ipt"}, daemon.Options{ConfigTest: true, ConfigFile: "x.cf", IptablesFile: "ipt"}, -1, "", ""},
+		{"ip6tables", []string{"-t", "--ip6tables", "ip6t"}, daemon.Options{ConfigTest: true, Ip6tablesFile: "ip6t"}, -1, "", ""},
 		{"dump", []string{"--config-dump"}, daemon.Options{ConfigDump: true}, -1, "", ""},
 		{"daemon", nil, daemon.Options{}, -1, "", ""},
 		{"help", []string{"--help"}, daemon.Options{}, 0, "Usage: lvsd", ""},
