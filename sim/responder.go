@@ -41,48 +41,70 @@ type ResponderOptions struct {
 //	UDP   each datagram P is answered with "NAME\n" + P
 const maxBytes = 1 << 30
 
+// listenUDP binds the UDP echo port (a variable so a test can see what is
+// bound when it runs).
+var listenUDP = net.ListenPacket
+
 // RunResponder serves until ctx is done.
+//
+// It binds the UDP echo port first and the HTTP port last: the simulator
+// waits for the HTTP port (the TCP echo port when there is none) and then
+// starts lvsd, whose health checks probe every port at once, so a port
+// bound after the waited-for one could refuse a probe (ICMP port
+// unreachable takes the server out until reentry). A listening TCP socket
+// completes handshakes before anything accepts, so the order of the binds
+// is what counts.
 func RunResponder(ctx context.Context, o ResponderOptions) error {
 	errc := make(chan error, 4)
 	var closers []io.Closer
-	h := responderHandler(o)
-	if o.HTTP != 0 {
-		l, err := net.Listen("tcp", fmt.Sprintf(":%d", o.HTTP))
-		if err != nil {
-			return fmt.Errorf("listening on http port: %w", err)
+	fail := func(err error) error {
+		for _, c := range closers {
+			c.Close()
 		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-		closers = append(closers, srv)
-		go func() { errc <- srv.Serve(l) }()
+		return err
 	}
-	if o.HTTPS != 0 {
-		cert, err := selfSigned(o.Name)
+	var serve []func() error
+	if o.UDP != 0 {
+		c, err := listenUDP("udp", fmt.Sprintf(":%d", o.UDP))
 		if err != nil {
-			return err
+			return fail(fmt.Errorf("listening on udp echo port: %w", err))
 		}
-		l, err := tls.Listen("tcp", fmt.Sprintf(":%d", o.HTTPS), &tls.Config{Certificates: []tls.Certificate{cert}})
-		if err != nil {
-			return fmt.Errorf("listening on https port: %w", err)
-		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-		closers = append(closers, srv)
-		go func() { errc <- srv.Serve(l) }()
+		closers = append(closers, c)
+		serve = append(serve, func() error { return udpEcho(c, o.Name) })
 	}
 	if o.TCP != 0 {
 		l, err := net.Listen("tcp", fmt.Sprintf(":%d", o.TCP))
 		if err != nil {
-			return fmt.Errorf("listening on tcp echo port: %w", err)
+			return fail(fmt.Errorf("listening on tcp echo port: %w", err))
 		}
 		closers = append(closers, l)
-		go func() { errc <- tcpEcho(l, o.Name) }()
+		serve = append(serve, func() error { return tcpEcho(l, o.Name) })
 	}
-	if o.UDP != 0 {
-		c, err := net.ListenPacket("udp", fmt.Sprintf(":%d", o.UDP))
+	h := responderHandler(o)
+	if o.HTTPS != 0 {
+		cert, err := selfSigned(o.Name)
 		if err != nil {
-			return fmt.Errorf("listening on udp echo port: %w", err)
+			return fail(err)
 		}
-		closers = append(closers, c)
-		go func() { errc <- udpEcho(c, o.Name) }()
+		l, err := tls.Listen("tcp", fmt.Sprintf(":%d", o.HTTPS), &tls.Config{Certificates: []tls.Certificate{cert}})
+		if err != nil {
+			return fail(fmt.Errorf("listening on https port: %w", err))
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		closers = append(closers, l, srv) // l: Close before Serve leaves it open
+		serve = append(serve, func() error { return srv.Serve(l) })
+	}
+	if o.HTTP != 0 {
+		l, err := net.Listen("tcp", fmt.Sprintf(":%d", o.HTTP))
+		if err != nil {
+			return fail(fmt.Errorf("listening on http port: %w", err))
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		closers = append(closers, l, srv) // l: Close before Serve leaves it open
+		serve = append(serve, func() error { return srv.Serve(l) })
+	}
+	for _, f := range serve {
+		go func() { errc <- f() }()
 	}
 	select {
 	case <-ctx.Done():
