@@ -24,8 +24,8 @@ const (
 
 // Options.KernelSchedule values: which new flows the fast path schedules.
 const (
-	KernelScheduleUDP = "udp" // UDP flows from their first datagram (the default)
-	KernelScheduleAll = "all" // UDP flows and TCP connections (from their SYN)
+	KernelScheduleUDP = "udp" // UDP flows from their first datagram
+	KernelScheduleAll = "all" // UDP flows and TCP connections from their SYN (the default)
 	KernelScheduleOff = "off" // none: the Go workers schedule every new flow
 )
 
@@ -90,10 +90,10 @@ func (d *lvsd) attachFastPath() error {
 	d.dp.SetFastPath(d.fast)
 	switch d.opts.KernelSchedule {
 	case KernelScheduleOff:
-	case KernelScheduleAll:
-		d.dp.ScheduleInKernel(true, true)
-	default:
+	case KernelScheduleUDP:
 		d.dp.ScheduleInKernel(true, false)
+	default:
+		d.dp.ScheduleInKernel(true, true)
 	}
 	d.mode = modeTCX
 	return nil

@@ -31,11 +31,15 @@ type Options struct {
 	Dataplane string
 	// KernelSchedule says which new flows of fixed-cycle (rr, wrr)
 	// services the eBPF fast path schedules itself (dataplane/fastnew.go):
-	// KernelScheduleUDP (the default, ""), KernelScheduleAll (TCP
-	// connections too) or KernelScheduleOff. TCP is not in the default: in
-	// make bench it left 3–14 connections per 2 s window failing and fewer
-	// connections/s with one worker (the README's performance section).
+	// KernelScheduleAll (the default, "": UDP flows and TCP connections),
+	// KernelScheduleUDP or KernelScheduleOff.
 	KernelSchedule string
+	// WorkerNice is the nice value of each worker's thread (each worker
+	// locked to its own): negative favours the workers over the kernel's
+	// ksoftirqd on a core they share, so the frames the fast path leaves
+	// them are not lost in a full ring while the kernel forwards the rest
+	// (workerthread.go). 0 leaves the threads as they are.
+	WorkerNice int
 	// Link names the packet link backend of the Go workers: "afpacket"
 	// (the default, "") or "tap" (links.go: linkBackends).
 	Link string

@@ -44,6 +44,7 @@ func (d *lvsd) startWorkers() {
 		d.pp.done = append(d.pp.done, done)
 		d.pp.spawn(func() error {
 			defer close(done)
+			d.workerThread()
 			return w.Run()
 		})
 	}

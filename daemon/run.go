@@ -236,7 +236,8 @@ func (d *lvsd) owned() map[netip.Addr]int {
 func (d *lvsd) state() *dataplane.State {
 	return &dataplane.State{Table: d.table, Owned: dataplane.NewOwned(d.owned()),
 		Class: classifier(d.rules, d.site), Routes: dataplane.NewRoutes(d.site.routes), Local: d.site.local, Local6: d.site.local6,
-		NAT: natState(d.cfg, d.rules, d.site)} // masquerade and FTP helper (site.go)
+		NAT:         natState(d.cfg, d.rules, d.site), // masquerade and FTP helper (site.go)
+		QuietNoDest: d.cfg.Redundancy == config.RedundancyECMP}
 }
 
 // applyTimeouts sets the connection timeouts of lvs.cf (0 keeps the IPVS

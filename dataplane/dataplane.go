@@ -30,6 +30,12 @@ type State struct {
 	// NAT holds the masquerade rules and the FTP helper's services
 	// (masq.go); nil: neither.
 	NAT *NAT
+	// QuietNoDest drops a new connection to a service with no real server
+	// without IPVS's ICMP port unreachable (ip_vs_leave): in the ECMP mode
+	// the director withdraws the VIP from its router as its last real
+	// server goes, and the client's retransmission reaches another
+	// director, where an ICMP error would have failed the connection.
+	QuietNoDest bool
 }
 
 // Route says that addresses in Prefix are reached through port Port,

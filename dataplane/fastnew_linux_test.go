@@ -26,7 +26,9 @@ func TestKernelScheduledUDPFlows(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := netip.AddrPortFrom(vip, 53)
-	client := func(i int) netip.AddrPort { return netip.AddrPortFrom(netip.MustParseAddr("203.0.113.7"), uint16(6000+i)) }
+	client := func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.MustParseAddr("203.0.113.7"), uint16(6000+i))
+	}
 	datagram := func(c netip.AddrPort) []byte { return frametest.UDP(c, svc, []byte("q"), frametest.WithDstMAC(lo)) }
 	picks := map[netip.AddrPort]netip.AddrPort{}
 	var order []netip.Addr

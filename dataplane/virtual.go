@@ -49,7 +49,9 @@ func (w *Worker) toOwned(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 			w.learnClient(st, f)
 		case conntrack.NoDest, conntrack.PortMismatch:
 			// ip_vs_leave: ICMP port unreachable to the client.
-			w.icmpError(f, st, frame.ICMPDestUnreachable, frame.ICMPPortUnreachable, 0)
+			if status == conntrack.PortMismatch || !st.QuietNoDest {
+				w.icmpError(f, st, frame.ICMPDestUnreachable, frame.ICMPPortUnreachable, 0)
+			}
 			return w.C.drop(DropNoDest)
 		case conntrack.TableFull:
 			return w.C.drop(DropTableFull)

@@ -92,7 +92,9 @@ func (w *Worker) toOwned6(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 		case conntrack.Scheduled:
 			w.learnClient6(st, f)
 		case conntrack.NoDest, conntrack.PortMismatch:
-			w.icmp6Error(f, frame.ICMPv6DestUnreachable, frame.ICMPv6PortUnreachable, 0, p.Dst.Addr())
+			if status == conntrack.PortMismatch || !st.QuietNoDest { // virtual.go
+				w.icmp6Error(f, frame.ICMPv6DestUnreachable, frame.ICMPv6PortUnreachable, 0, p.Dst.Addr())
+			}
 			return w.C.drop(DropNoDest)
 		case conntrack.TableFull:
 			return w.C.drop(DropTableFull)

@@ -18,7 +18,7 @@ import (
 )
 
 const usage = `Usage: lvsd [-t | --config-dump | --set-password] [-f FILE] [--iptables FILE] [--ip6tables FILE]
-            [--workers N] [--busy-poll DURATION] [--dataplane auto|tcx|afpacket] [--kernel-schedule] [--link afpacket|tap]
+            [--workers N] [--busy-poll DURATION] [--worker-nice N] [--dataplane auto|tcx|afpacket] [--kernel-schedule=WHICH] [--link afpacket|tap]
             [--admin ADDR] [--admin-allow LIST] [--admin-cert FILE --admin-key FILE]
             [--password-file FILE] [--metrics-auth]
 
@@ -58,6 +58,11 @@ Files:
                       before it sleeps (like 50us): lower latency and more
                       connections/s for up to D of CPU after each burst
                       (default 0: never spin)
+  --worker-nice N     the nice value of each worker's thread (default -5):
+                      favours the workers over the kernel's ksoftirqd on a
+                      core they share, so the frames left to them (a
+                      connection's RST, a flow the kernel may not schedule)
+                      are not lost in a full ring under load; 0 leaves it
   --dataplane MODE    how frames are forwarded (default auto):
                         auto      tcx where the kernel allows it, else afpacket
                         tcx       established TCP and UDP flows are forwarded by
@@ -76,10 +81,10 @@ Files:
                       eBPF program schedules itself, in the scheduler's own
                       cycle, for lvsd to adopt: under a flood new flows are
                       forwarded without waiting for the Go workers
-                        udp   UDP flows, from their first datagram (default)
-                        all   UDP flows and TCP connections, from the SYN
-                              (experimental: make bench saw a few failed
-                              connections per window with it)
+                        all   UDP flows from their first datagram and TCP
+                              connections from their SYN (default): a
+                              connection crosses the Go path at its close
+                        udp   UDP flows only
                         off   none: the Go workers schedule every new flow
                       --kernel-schedule alone means all
   --link BACKEND      the Go workers' packet links: afpacket (default; a
@@ -162,6 +167,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o daemon.Options, setP
 	fs.StringVar(&o.Ip6tablesFile, "ip6tables", "", "")
 	fs.IntVar(&o.Workers, "workers", 0, "")
 	fs.DurationVar(&o.BusyPoll, "busy-poll", 0, "")
+	fs.IntVar(&o.WorkerNice, "worker-nice", -5, "")
 	fs.StringVar(&o.Dataplane, "dataplane", "", "")
 	fs.Var(kernelSchedule{&o.KernelSchedule}, "kernel-schedule", "")
 	fs.StringVar(&o.Link, "link", "", "")
@@ -194,6 +200,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o daemon.Options, setP
 	case o.KernelSchedule != "" && o.KernelSchedule != daemon.KernelScheduleUDP &&
 		o.KernelSchedule != daemon.KernelScheduleAll && o.KernelSchedule != daemon.KernelScheduleOff:
 		fmt.Fprintf(stderr, "lvsd: --kernel-schedule %q: want udp, all or off\n", o.KernelSchedule)
+		return o, setPassword, 2
+	case o.WorkerNice < -20 || o.WorkerNice > 19:
+		fmt.Fprintf(stderr, "lvsd: --worker-nice %d: want -20 to 19\n", o.WorkerNice)
 		return o, setPassword, 2
 	case o.ConfigTest && o.ConfigDump:
 		fmt.Fprintln(stderr, "lvsd: -t and --config-dump exclude each other")

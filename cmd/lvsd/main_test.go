@@ -8,6 +8,9 @@ import (
 	"lvs/daemon"
 )
 
+// noNice in a test's want is --worker-nice 0 (0 there means the default).
+const noNice = 100
+
 func TestParseFlags(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -30,8 +33,20 @@ func TestParseFlags(t *testing.T) {
 		{"cert without key", []string{"--admin-cert", "c.pem"}, daemon.Options{AdminCert: "c.pem"}, 2, "", "go together"},
 		{"bad allow", []string{"--admin-allow", "10.0.0.0/33"}, daemon.Options{AdminAllow: "10.0.0.0/33"}, 2, "", "--admin-allow"},
 		{"both modes", []string{"-t", "--config-dump"}, daemon.Options{ConfigTest: true, ConfigDump: true}, 2, "", "exclude each other"},
+		{"worker nice", []string{"--worker-nice", "0"}, daemon.Options{WorkerNice: noNice}, -1, "", ""},
+		{"worker nice range", []string{"--worker-nice", "-21"}, daemon.Options{WorkerNice: -21}, 2, "", "want -20 to 19"},
+		{"kernel schedule", []string{"--kernel-schedule=off"}, daemon.Options{KernelSchedule: "off"}, -1, "", ""},
+		{"kernel schedule alone", []string{"--kernel-schedule"}, daemon.Options{KernelSchedule: "all"}, -1, "", ""},
+		{"kernel schedule bad", []string{"--kernel-schedule=tcp"}, daemon.Options{KernelSchedule: "tcp"}, 2, "", "want udp, all or off"},
 	}
 	for _, tt := range tests {
+		// --worker-nice's default; noNice stands for an explicit 0.
+		switch tt.want.WorkerNice {
+		case 0:
+			tt.want.WorkerNice = -5
+		case noNice:
+			tt.want.WorkerNice = 0
+		}
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
 			got, _, code := parseFlags(tt.args, &out, &errb)
