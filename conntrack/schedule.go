@@ -113,7 +113,8 @@ func (t *Table) Schedule(s *ipvs.Service, k Key, mark uint32, fl TCPFlags, now i
 // and CLOSE. For UDP it is a flow the offload no longer held (its entry
 // was evicted from the full flow map, or the Go path scheduled it and lost
 // the race to install it): the offload's pick stands, as if the old entry
-// had expired. The old entry goes first, without withdrawing anything from
+// had expired (the dataplane keeps the old server instead where it can put
+// the flow's entries back, and does not call Adopt then). The old entry goes first, without withdrawing anything from
 // the offload: the entries there now are the new one's, under the same
 // client key.
 func (t *Table) Adopt(s *ipvs.Service, d *ipvs.Dest, k Key, now ipvs.Tick) (Conn, Status) {

@@ -207,6 +207,11 @@ func (d *Dataplane) adopt(st *State, f fastpath.NewFlow, now ipvs.Tick) bool {
 			}
 		}
 	}
+	if dst != nil && proto == ipvs.UDP {
+		if old, ok := d.CT.Lookup(k); ok && d.keepServer(st, s, old, f) {
+			return true
+		}
+	}
 	if dst != nil {
 		if c, status := d.CT.Adopt(s, dst, k, now); status == conntrack.Scheduled {
 			d.CT.SetOffloaded(c.Handle, conntrack.DirInput, true)
@@ -219,6 +224,64 @@ func (d *Dataplane) adopt(st *State, f fastpath.NewFlow, now ipvs.Tick) bool {
 	d.fast.Withdraw(fastpath.Key{Src: f.Client, Dst: f.Virtual, Proto: f.Proto})
 	d.fast.Withdraw(fastpath.Key{Src: f.Real, Dst: f.Client, Proto: f.Proto})
 	return false
+}
+
+// keepServer handles a UDP flow the kernel scheduled although the table
+// still holds it: its entries had left the fast path's full flow map (LRU)
+// or the Go path scheduled it and lost the race to install it. As in IPVS,
+// the flow keeps the real server of the entry it has: the kernel's entries
+// are replaced by that server's, its reply direction withdrawn. Frames the
+// kernel forwarded meanwhile went to its pick. False when the entry's
+// server cannot be put back (then the kernel's pick stands: Adopt).
+func (d *Dataplane) keepServer(st *State, s *ipvs.Service, old conntrack.Conn, f fastpath.NewFlow) bool {
+	fwdKey := fastpath.Key{Src: f.Client, Dst: f.Virtual, Proto: f.Proto}
+	if old.Real() == f.Real { // the same server again: the kernel's entries are right
+		d.CT.SetOffloaded(old.Handle, conntrack.DirInput, true)
+		d.CT.SetOffloaded(old.Handle, conntrack.DirOutput, old.Method() == ipvs.Masq)
+		return true
+	}
+	var od *ipvs.Dest
+	for _, x := range s.Dests {
+		if x.ID == old.Dest() {
+			od = x
+		}
+	}
+	pi, owned := st.Owned.Port(f.Virtual.Addr().As4())
+	if od == nil || !owned {
+		return false
+	}
+	in := d.Ports[pi]
+	t, ok := d.newFlowTarget(st, s, od, in)
+	if !ok {
+		return false
+	}
+	fwd := t.Fwd
+	fwd.Src = f.Client
+	if d.fast.Install(fwdKey, fwd) != nil {
+		return false
+	}
+	d.fast.Withdraw(fastpath.Key{Src: f.Real, Dst: f.Client, Proto: f.Proto})
+	d.CT.SetOffloaded(old.Handle, conntrack.DirInput, true)
+	d.CT.SetOffloaded(old.Handle, conntrack.DirOutput, false)
+	if !t.HasRev {
+		return true
+	}
+	// The reply direction, back out of the VIP's port to the client's
+	// next hop; left to the Go path when that is not resolved.
+	out, hop, ok := st.Routes.Lookup(f.Client.Addr().As4())
+	if !ok || out != pi {
+		return true
+	}
+	mac, ok := in.Neigh.Lookup(hop)
+	if !ok {
+		return true
+	}
+	rev := t.Rev
+	rev.Dst, rev.DstMAC, rev.Out = f.Client, mac, in.Ifindex
+	if d.fast.Install(fastpath.Key{Src: old.Real(), Dst: f.Client, Proto: f.Proto}, rev) == nil {
+		d.CT.SetOffloaded(old.Handle, conntrack.DirOutput, true)
+	}
+	return true
 }
 
 // acked reports whether the client of c, a connection the fast path

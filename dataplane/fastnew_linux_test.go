@@ -7,6 +7,8 @@ import (
 
 	"lvs/conntrack"
 	"lvs/dataplane"
+	"lvs/dataplane/fastpath"
+	"lvs/frame"
 	"lvs/internal/frametest"
 	"lvs/ipvs"
 )
@@ -94,5 +96,65 @@ func TestKernelScheduledUDPFlows(t *testing.T) {
 	s.w.Process(nil, nil, time.Now())
 	if conn, ok := s.d.CT.Lookup(conntrack.Key{Proto: ipvs.UDP, Client: c, Virtual: svc}); !ok || conn.Real() != goPick {
 		t.Errorf("the worker's flow is now to %v (live %v), want %v", conn.Real(), ok, goPick)
+	}
+}
+
+// TestRescheduledUDPFlowKeepsItsServer: a UDP flow whose entries left the
+// fast path (evicted from the full LRU map; withdrawn here) and that the
+// socket filter then schedules to another real server keeps the server
+// its connection entry has, as in IPVS: the worker's adoption puts that
+// server's entries back and takes the kernel's reply direction away.
+func TestRescheduledUDPFlowKeepsItsServer(t *testing.T) {
+	s, fp := fastSite(t)
+	addUDP(t, s)
+	s.d.ScheduleInKernel(true, false)
+	if err := s.d.SyncNewFlows(); err != nil {
+		t.Fatal(err)
+	}
+	svc := netip.AddrPortFrom(vip, 53)
+	c := netip.MustParseAddrPort("203.0.113.9:7000")
+	datagram := func(c netip.AddrPort) []byte { return frametest.UDP(c, svc, []byte("q"), frametest.WithDstMAC(lo)) }
+	schedule := func(c netip.AddrPort) netip.AddrPort {
+		t.Helper()
+		if taken, err := fp.SimulateFilter(datagram(c), 1); err != nil || !taken {
+			t.Fatalf("flow from %v: filter %v, %v; want scheduled", c, taken, err)
+		}
+		fwd, out := simulate(t, fp, datagram(c))
+		if !fwd {
+			t.Fatalf("flow from %v not forwarded", c)
+		}
+		return parsed(out).Dst
+	}
+	first := schedule(c)
+	s.w.Process(nil, nil, time.Now())
+	key := conntrack.Key{Proto: ipvs.UDP, Client: c, Virtual: svc}
+	// Evicted: both directions gone from the fast path, the entry held.
+	fp.Withdraw(fastpath.Key{Src: c, Dst: svc, Proto: frame.ProtoUDP})
+	fp.Withdraw(fastpath.Key{Src: first, Dst: c, Proto: frame.ProtoUDP})
+	again := schedule(c) // rr: the other server
+	if again == first {
+		t.Fatalf("the kernel picked %v twice in a row; the test needs rr's alternation", first)
+	}
+	s.w.Process(nil, nil, time.Now())
+	conn, ok := s.d.CT.Lookup(key)
+	if !ok || conn.Real() != first {
+		t.Fatalf("after the re-schedule the flow is to %v (live %v), want still %v", conn.Real(), ok, first)
+	}
+	if fwd, out := simulate(t, fp, datagram(c)); !fwd || parsed(out).Dst != first {
+		t.Errorf("the flow's next datagram forwarded %v to %v, want to %v", fwd, parsed(out).Dst, first)
+	}
+	answer := func(from netip.AddrPort) []byte { return frametest.UDP(from, c, []byte("a"), frametest.WithDstMAC(lo)) }
+	if fwd, out := simulate(t, fp, answer(first)); !fwd || parsed(out).Src != svc {
+		t.Errorf("the kept server's answer: forwarded %v from %v, want from %v", fwd, parsed(out).Src, svc)
+	}
+	if fwd, _ := simulate(t, fp, answer(again)); fwd {
+		t.Error("the kernel's reply direction from the server it picked is still there")
+	}
+	var counted int32
+	for _, d := range s.d.State().Table.Lookup(ipvs.UDP, vip, 53).Dests {
+		counted += d.C.Active.Load() + d.C.Inactive.Load()
+	}
+	if counted != 1 {
+		t.Errorf("the real servers count %d connections, want the one flow", counted)
 	}
 }
