@@ -13,6 +13,19 @@ import (
 	"lvs/ipvs"
 )
 
+// kernelUDPSite is fastSite with the rr UDP service of addUDP, whose new
+// flows the fast path schedules; it returns that service's address.
+func kernelUDPSite(t *testing.T) (*site, *fastpath.FastPath, netip.AddrPort) {
+	t.Helper()
+	s, fp := fastSite(t)
+	addUDP(t, s)
+	s.d.ScheduleInKernel(true, false)
+	if err := s.d.SyncNewFlows(); err != nil {
+		t.Fatal(err)
+	}
+	return s, fp, netip.AddrPortFrom(vip, 53)
+}
+
 // TestKernelScheduledUDPFlows: with UDP scheduled in the kernel, a UDP
 // service's new flows are scheduled by the socket filter in rr order and
 // forwarded without the worker; the worker's next batch adopts each into
@@ -21,13 +34,7 @@ import (
 // datagram) is claimed in the fast path from its first datagram, so the
 // filter does not schedule its next one elsewhere.
 func TestKernelScheduledUDPFlows(t *testing.T) {
-	s, fp := fastSite(t)
-	addUDP(t, s)
-	s.d.ScheduleInKernel(true, false)
-	if err := s.d.SyncNewFlows(); err != nil {
-		t.Fatal(err)
-	}
-	svc := netip.AddrPortFrom(vip, 53)
+	s, fp, svc := kernelUDPSite(t)
 	client := func(i int) netip.AddrPort {
 		return netip.AddrPortFrom(netip.MustParseAddr("203.0.113.7"), uint16(6000+i))
 	}
@@ -105,13 +112,7 @@ func TestKernelScheduledUDPFlows(t *testing.T) {
 // its connection entry has, as in IPVS: the worker's adoption puts that
 // server's entries back and takes the kernel's reply direction away.
 func TestRescheduledUDPFlowKeepsItsServer(t *testing.T) {
-	s, fp := fastSite(t)
-	addUDP(t, s)
-	s.d.ScheduleInKernel(true, false)
-	if err := s.d.SyncNewFlows(); err != nil {
-		t.Fatal(err)
-	}
-	svc := netip.AddrPortFrom(vip, 53)
+	s, fp, svc := kernelUDPSite(t)
 	c := netip.MustParseAddrPort("203.0.113.9:7000")
 	datagram := func(c netip.AddrPort) []byte { return frametest.UDP(c, svc, []byte("q"), frametest.WithDstMAC(lo)) }
 	schedule := func(c netip.AddrPort) netip.AddrPort {
