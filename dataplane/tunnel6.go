@@ -15,8 +15,8 @@ import (
 // outer header is answered with packet too big carrying MTU-40: IPv6
 // routers do not fragment. GSO super-frames are not tunnelled (no
 // software segmentation for IPv6 yet): they are dropped as unsupported.
-// An IPv4 real server behind an IPv6 VIP, which IPVS allows, is not
-// carried yet either.
+// An IPv4 real server behind an IPv6 VIP, which IPVS allows, is
+// tunnel6in4's (tunnel46.go).
 func (w *Worker) tunnel6(f []byte, m Meta, st *State, c conntrack.Conn, svc *ipvs.Service, a conntrack.Addrs, out int, mac frame.MAC) Verdict {
 	p := &w.p
 	real := a.Real.Addr()

@@ -119,6 +119,9 @@ func (w *Worker) forward6(f []byte, m Meta, st *State, c conntrack.Conn, svc *ip
 	if !ok {
 		return w.C.drop(DropDestGone)
 	}
+	if a.Real.Addr().Is4() {
+		return w.tunnel6in4(f, m, st, c, svc, a) // tunnel46.go: an IPv4 real server, tunnelled only
+	}
 	out, mac, ok := w.nextHop6(st, a.Real.Addr())
 	if !ok {
 		return w.C.drop(DropNoNeigh)
