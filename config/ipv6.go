@@ -27,9 +27,11 @@ import (
 // FTP helper of an IPv6 NAT service (EPRT |2|, EPSV; dataplane/masq6.go)
 // are run as their IPv4 counterparts are. What it parses but does not run
 // yet is refused by notRunYet with an error that says so, rather than
-// accepted and silently not served: real servers of the other family than
-// their VIP (IPVS allows them with the tunnel method; lvsd does not carry
-// them yet).
+// accepted and silently not served: IPv6 real servers behind an IPv4 VIP
+// (IPVS allows them with the tunnel method; lvsd's connection table holds
+// an IPv4 flow with an IPv4 real server only). IPv4 real servers behind an
+// IPv6 VIP with network = tunnel are run (IPv6 in IPv4,
+// dataplane/tunnel46.go).
 
 // parseIP parses an IPv4 address as parseIPv4 does (its messages are
 // unchanged), or an IPv6 address: global or unique-local unicast, without
@@ -251,14 +253,22 @@ func (k *checker) ruleFamilies() {
 }
 
 // notRunYet reports every IPv6 part of the configuration lvsd parses but
-// does not run yet: lvsd would start and silently not serve it.
+// does not run yet: lvsd would start and silently not serve it. That is an
+// IPv6 real server or sorry server behind an IPv4 VIP; an IPv4 one behind
+// an IPv6 VIP is tunnelled (virtualFamilies refuses the other methods).
 func (k *checker) notRunYet() {
 	c, d := k.c, k.d
 	for _, v := range append(append([]*Virtual{}, c.Virtuals...), c.Failovers...) {
+		if !v.Address.IsValid() || v.IsIPv6() {
+			continue
+		}
 		for _, s := range v.Servers {
-			if v.Address.IsValid() && s.Address.IsValid() && s.Address.Is6() != v.IsIPv6() {
-				d.errorf(k.at(s, "address"), "virtual %s, server %s: real servers of another address family than the VIP are parsed but not yet forwarded by this lvsd", v.Name, s.Name)
+			if s.Address.Is6() {
+				d.errorf(k.at(s, "address"), "virtual %s, server %s: IPv6 real servers behind an IPv4 VIP are parsed but not yet forwarded by this lvsd", v.Name, s.Name)
 			}
+		}
+		if v.SorryServer.Is6() {
+			d.errorf(k.at(v, "sorry_server"), "virtual %s: an IPv6 sorry_server behind an IPv4 VIP is parsed but not yet forwarded by this lvsd", v.Name)
 		}
 	}
 }

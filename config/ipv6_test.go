@@ -163,8 +163,12 @@ var ipv6Problems = []struct {
 	{"nat_router6 without nat", "primary = 192.168.26.9\nnetwork = direct\nnat_router6 = fd00:11:12::10 eth1:1\n", 3, "nat_router6 is only used with network = nat (network is direct)", true},
 	{"nat_nmask6 without nat_router6", base + "nat_nmask6 = 64\n", 5, "nat_nmask6 has no effect without nat_router6", true},
 	// What lvsd parses but does not run yet is an error that says so.
-	{"not yet: real server behind an ipv4 vip", "primary = 192.168.26.9\nnetwork = tunnel\nvirtual web {\n     address = 192.168.26.10 eth0:1\n     server s {\n         address = 2001:db8:26::2\n     }\n}\n", 6,
-		"virtual web, server s: real servers of another address family than the VIP are parsed but not yet forwarded by this lvsd", false},
+	{"not yet: ipv6 real server behind an ipv4 vip", "primary = 192.168.26.9\nnetwork = tunnel\nvirtual web {\n     address = 192.168.26.10 eth0:1\n     server s {\n         address = 2001:db8:26::2\n     }\n}\n", 6,
+		"virtual web, server s: IPv6 real servers behind an IPv4 VIP are parsed but not yet forwarded by this lvsd", false},
+	{"not yet: ipv6 sorry server behind an ipv4 vip", "primary = 192.168.26.9\nnetwork = tunnel\nvirtual web {\n     address = 192.168.26.10 eth0:1\n     sorry_server = 2001:db8:26::99\n}\n", 5,
+		"virtual web: an IPv6 sorry_server behind an IPv4 VIP is parsed but not yet forwarded by this lvsd", false},
+	{"ipv4 real server behind an ipv6 vip with direct routing", "primary = 192.168.26.9\nnetwork = direct\nvirtual web6 {\n     address = 2001:db8:26::10 eth0:1\n     server v4 {\n         address = 10.11.12.1\n     }\n}\n", 6,
+		"virtual web6, server v4: an IPv4 real server behind the IPv6 VIP 2001:db8:26::10 needs network = tunnel (IPVS mixes address families only when tunnelling), network is direct", false},
 }
 
 // TestIPv6Runs: what lvsd forwards — IPv6 virtual servers, real servers,
@@ -208,13 +212,20 @@ func TestIPv6Problems(t *testing.T) {
 }
 
 // TestTunnelMixesFamilies: with the tunnel method IPVS allows real servers
-// of the other family, so the only errors are the not-yet ones.
+// of the other family; lvsd runs IPv4 real servers (and sorry server)
+// behind an IPv6 VIP, so that parses without any error.
 func TestTunnelMixesFamilies(t *testing.T) {
 	text := "primary = 192.168.26.9\nnetwork = tunnel\nvirtual web6 {\n     active = 1\n     address = 2001:db8:26::10 eth0:1\n" +
-		"     server v4 {\n         address = 10.11.12.1\n         active = 1\n     }\n}\n"
-	c := parse6(t, text)
-	if s := c.Virtuals[0].Servers[0]; s.Address != ip("10.11.12.1") {
-		t.Errorf("server address = %v", s.Address)
+		"     sorry_server = 10.11.12.99\n" +
+		"     server v4 {\n         address = 10.11.12.1\n         active = 1\n     }\n" +
+		"     server v6 {\n         address = 2001:db8:26::2\n         active = 1\n     }\n}\n"
+	c, err := Parse("test.cf", strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("Parse: %v\n%s", err, text)
+	}
+	v := c.Virtuals[0]
+	if v.Servers[0].Address != ip("10.11.12.1") || v.Servers[1].Address != ip("2001:db8:26::2") || v.SorryServer != ip("10.11.12.99") {
+		t.Errorf("servers %v %v, sorry %v", v.Servers[0].Address, v.Servers[1].Address, v.SorryServer)
 	}
 }
 
