@@ -147,3 +147,37 @@ func netMAC(m frame.MAC) string { return net.HardwareAddr(m[:]).String() }
 
 // addrOf is a gopacket address as a netip.Addr.
 func addrOf(b []byte) netip.Addr { a, _ := netip.AddrFromSlice(b); return a.Unmap() }
+
+// FuzzWorker6in4 feeds arbitrary frames to the site with an IPv4 real
+// server behind the IPv6 VIP: nothing may panic, every IPv4 frame sent is
+// IPv6 in IPv4 with a valid outer header around a datagram that decodes
+// as IPv6, and every other frame sent decodes as IPv6.
+func FuzzWorker6in4(f *testing.F) {
+	svc := netip.AddrPortFrom(vip6, 8446)
+	f.Add(frametest.TCP(client6, svc, frame.SYN, nil, frametest.WithSrcMAC(gwMAC)))
+	f.Add(frametest.TCP(client6, svc, frame.ACK, make([]byte, 1441), frametest.WithSrcMAC(gwMAC)))
+	f.Add(frametest.TCP(client6, svc, frame.SYN, nil, frametest.WithTTL(1)))
+	f.Add(frametest.UDP(client6, svc, []byte("x")))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		s := newSite46(t)
+		s.w.Process([][]byte{append([]byte(nil), in...)}, make([]dataplane.Meta, 1), time.Now())
+		for _, l := range s.tx {
+			for _, out := range l.Sent() {
+				var p frame.Parsed
+				p.Decode(out)
+				switch {
+				case p.Kind == frame.KindIPv4:
+					ip := frame.IPv4(out[frame.EthernetLen:])
+					if ip.Protocol() != frame.ProtoIPv6 || !ip.ValidChecksum() || frame.EthernetLen+ip.TotalLen() != len(out) {
+						t.Fatalf("sent an IPv4 frame that is not IPv6 in IPv4: % x\nfor % x", out, in)
+					}
+					if len(out) < frame.IPIPInner+frame.IPv6Len || out[frame.IPIPInner]>>4 != 6 {
+						t.Fatalf("the inner datagram is not IPv6: % x", out)
+					}
+				case p.Kind != frame.KindIPv6:
+					t.Fatalf("sent a frame that decodes as neither: % x\nfor % x", out, in)
+				}
+			}
+		}
+	})
+}
