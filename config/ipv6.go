@@ -268,7 +268,7 @@ func (k *checker) notRunYet() {
 			}
 		}
 		if v.SorryServer.Is6() {
-			d.errorf(k.at(v, "sorry_server"), "virtual %s: an IPv6 sorry_server behind an IPv4 VIP is parsed but not yet forwarded by this lvsd", v.Name)
+			d.errorf(k.at(v, "sorry_server"), "virtual %s: IPv6 sorry servers behind an IPv4 VIP are parsed but not yet forwarded by this lvsd", v.Name)
 		}
 	}
 }

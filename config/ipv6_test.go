@@ -166,7 +166,7 @@ var ipv6Problems = []struct {
 	{"not yet: ipv6 real server behind an ipv4 vip", "primary = 192.168.26.9\nnetwork = tunnel\nvirtual web {\n     address = 192.168.26.10 eth0:1\n     server s {\n         address = 2001:db8:26::2\n     }\n}\n", 6,
 		"virtual web, server s: IPv6 real servers behind an IPv4 VIP are parsed but not yet forwarded by this lvsd", false},
 	{"not yet: ipv6 sorry server behind an ipv4 vip", "primary = 192.168.26.9\nnetwork = tunnel\nvirtual web {\n     address = 192.168.26.10 eth0:1\n     sorry_server = 2001:db8:26::99\n}\n", 5,
-		"virtual web: an IPv6 sorry_server behind an IPv4 VIP is parsed but not yet forwarded by this lvsd", false},
+		"virtual web: IPv6 sorry servers behind an IPv4 VIP are parsed but not yet forwarded by this lvsd", false},
 	{"ipv4 real server behind an ipv6 vip with direct routing", "primary = 192.168.26.9\nnetwork = direct\nvirtual web6 {\n     address = 2001:db8:26::10 eth0:1\n     server v4 {\n         address = 10.11.12.1\n     }\n}\n", 6,
 		"virtual web6, server v4: an IPv4 real server behind the IPv6 VIP 2001:db8:26::10 needs network = tunnel (IPVS mixes address families only when tunnelling), network is direct", false},
 }
