@@ -255,3 +255,41 @@ func TestInstallNewYieldsToTheFilter(t *testing.T) {
 		t.Errorf("NewFlows = %d, want only the filter's own flow", n)
 	}
 }
+
+// TestNewFlowChecksUDP: the socket filter schedules a UDP flow only for a
+// datagram whose checksum is right or absent (every payload length, for
+// the tail of the sum), and punts one with a wrong checksum to the Go
+// path, which drops it, without taking a slot of the cycle.
+func TestNewFlowChecksUDP(t *testing.T) {
+	f := openForTest(t)
+	svc := natService(0, 1)
+	svc.Proto = frame.ProtoUDP
+	if err := f.SetServices([]Service{svc}); err != nil {
+		t.Fatal(err)
+	}
+	port := 50000
+	next := func() netip.AddrPort { port++; return clientN(port - 40000) }
+	for n := range 9 { // payloads of 0 to 8 bytes: every tail
+		d := frametest.UDP(next(), vip, make([]byte, n), frametest.WithDstMAC(hostMAC))
+		if ret := runFilter(t, f.filter, d); ret != 0 {
+			t.Errorf("%d-byte payload, right checksum: punted (%d), want scheduled", n, ret)
+		}
+		bad := frametest.UDP(next(), vip, make([]byte, n), frametest.WithDstMAC(hostMAC))
+		bad[40] ^= 0x5a // the UDP checksum
+		if ret := runFilter(t, f.filter, bad); ret == 0 {
+			t.Errorf("%d-byte payload, wrong checksum: scheduled, want punted", n)
+		}
+	}
+	long := frametest.UDP(next(), vip, make([]byte, 1400), frametest.WithDstMAC(hostMAC))
+	if ret := runFilter(t, f.filter, long); ret != 0 {
+		t.Errorf("1,400-byte payload, right checksum: punted (%d)", ret)
+	}
+	none := frametest.UDP(next(), vip, []byte("no sum"), frametest.WithDstMAC(hostMAC))
+	none[40], none[41] = 0, 0 // no checksum (IPv4)
+	if ret := runFilter(t, f.filter, none); ret != 0 {
+		t.Errorf("datagram without a checksum: punted (%d), want scheduled", ret)
+	}
+	if n := f.NewFlows(func(NewFlow) {}); n != 11 {
+		t.Errorf("NewFlows = %d, want the 11 good datagrams' flows", n)
+	}
+}
