@@ -146,7 +146,7 @@ func newFlow(m progMaps) asm.Instructions {
 	insns := asm.Instructions{
 		// Any UDP datagram of no flow opens one (classify let only TCP
 		// and UDP through); of TCP, a SYN without ACK.
-		asm.JEq.Imm(asm.R8, protoUDP, lUDPCheck).WithSymbol(lNew),
+		asm.JEq.Imm(asm.R8, protoUDP, lSvc).WithSymbol(lNew),
 		asm.Mov.Reg(asm.R0, asm.R9),
 		asm.And.Imm(asm.R0, tcpSYNACK),
 		asm.JNE.Imm(asm.R0, tcpSYN, lPunt),
@@ -281,7 +281,7 @@ func newFlow(m progMaps) asm.Instructions {
 		asm.FnRingbufDiscard.Call(),
 		asm.Ja.Label(lPunt),
 	)
-	return append(insns, udpChecksum(lSvc)...) // udpsum.go
+	return insns
 }
 
 // marshalTarget encodes t as the program copies it: the two flow values
