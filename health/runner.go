@@ -151,9 +151,11 @@ func NewRunner(o Options) *Runner {
 func (r *Runner) Events() <-chan Event { return r.events }
 
 // Add starts monitoring s.Server of s.Virtual. Its first check runs at once
-// (within the jitter), as nanny's did, or with the next check of a probe it
-// shares. It fails with ErrExists for a key already monitored and with an
-// ErrSpec error for settings that cannot work.
+// (within the jitter), as nanny's did: with the check under way of a probe
+// it shares, or, when that probe is between two checks, with one started
+// early for it, so a monitor joining a shared probe does not wait up to an
+// interval for its first verdict. It fails with ErrExists for a key already
+// monitored and with an ErrSpec error for settings that cannot work.
 func (r *Runner) Add(s Spec) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -169,6 +171,11 @@ func (r *Runner) Add(s Spec) error {
 	m := &member{spec: s, mon: NewMonitor(s), pr: pr}
 	pr.members = append(pr.members, m)
 	r.monitors[s.Key()] = m
+	if !pr.busy && !pr.checked.IsZero() { // joined a probe between two checks
+		if first := r.clock.Now().Add(r.spread(pr.interval)); first.Before(pr.due) {
+			pr.due = first
+		}
+	}
 	if s.Sorry.IsValid() && r.sorry[s.Virtual] == nil {
 		r.sorry[s.Virtual] = NewSorry(s.Virtual, s.Sorry)
 	}

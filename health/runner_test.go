@@ -86,10 +86,16 @@ func (c *checkers) of(a netip.AddrPort) *scripted {
 	return c.by[a]
 }
 
-// startRunner runs r until the test ends and checks that Run returns.
+// startRunner runs a new Runner until the test ends and checks that Run returns.
 func startRunner(t *testing.T, o Options) (*Runner, context.CancelFunc) {
 	t.Helper()
 	r := NewRunner(o)
+	return r, run(t, r)
+}
+
+// run runs r until the test ends and checks that Run returns.
+func run(t *testing.T, r *Runner) context.CancelFunc {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -104,7 +110,7 @@ func startRunner(t *testing.T, o Options) (*Runner, context.CancelFunc) {
 			t.Error("Run did not return after cancel")
 		}
 	})
-	return r, cancel
+	return cancel
 }
 
 func nextEvent(t *testing.T, r *Runner) Event {
@@ -255,16 +261,20 @@ func TestRunnerSharesProbe(t *testing.T) {
 
 // TestRunnerSharedProbeConnects checks sharing end to end: two services
 // checking one real server the same way open one connection per interval.
+// The monitors are added before Run, so the first check finds them all: a
+// real connect ends on its own, and one added after it would have a check
+// of its own (TestRunnerJoinsCheckedProbe).
 func TestRunnerSharedProbeConnects(t *testing.T) {
 	leakcheck(t)
 	srv := listenTCP(t, nil)
 	clk := newFakeClock(t0)
-	r, _ := startRunner(t, Options{Clock: clk, Jitter: -1})
+	r := NewRunner(Options{Clock: clk, Jitter: -1})
 	r.Add(spec("web", "a", srv.addr))
 	r.Add(spec("mail", "b", srv.addr))
 	other := spec("smtp", "c", srv.addr)
 	other.Send = `QUIT\r\n`
 	r.Add(other)
+	run(t, r)
 	for range 3 {
 		if ev := nextEvent(t, r); ev.State != StateUp {
 			t.Fatalf("event %+v, want up", ev)
@@ -274,6 +284,33 @@ func TestRunnerSharedProbeConnects(t *testing.T) {
 	if n := srv.accepts.Load(); n != 2 {
 		t.Errorf("server accepted %d connections, want 2 (one per probe)", n)
 	}
+}
+
+// TestRunnerJoinsCheckedProbe: a monitor that joins a shared probe between
+// two of its checks (a reload adding a virtual service that checks a real
+// server as another does) is checked at once, as nanny checked a new
+// server, not an interval later with the probe's next check.
+func TestRunnerJoinsCheckedProbe(t *testing.T) {
+	clk := newFakeClock(t0)
+	var cs checkers
+	r, _ := startRunner(t, Options{Clock: clk, Jitter: -1, NewChecker: cs.new})
+	r.Add(spec("web", "a", rip1))
+	chk := cs.of(rip1)
+	chk.answer(t, up)
+	wantEvent(t, r, "a", StateUp, "add 1", t0)
+	clk.waitTimer(t, t0.Add(10*time.Second)) // the check has been stepped
+	clk.Advance(3 * time.Second)
+	r.Add(spec("mail", "b", rip1))
+	chk.answer(t, up) // without the clock moving on
+	wantEvent(t, r, "b", StateUp, "add 1", t0.Add(3*time.Second))
+	clk.waitTimer(t, t0.Add(13*time.Second)) // the probe's schedule follows the new check
+	cs.mu.Lock()
+	built := cs.built
+	cs.mu.Unlock()
+	if n := chk.total.Load(); n != 2 || built != 1 {
+		t.Errorf("checks %d, probes built %d; want 2 and 1", n, built)
+	}
+	noEvent(t, r) // a's second success changes nothing
 }
 
 func TestRunnerSorry(t *testing.T) {
