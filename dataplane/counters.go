@@ -54,6 +54,7 @@ const (
 	DropICMPError     // an ICMP error to an owned address quoting garbage or no flow lvsd forwards
 	DropARPConflict   // an ARP packet from another MAC claiming an address lvsd owns
 	DropTCPFlags      // a TCP flag combination no connection sends (SYN+FIN, SYN+RST, none, ...) for no known flow
+	DropBadL4Checksum // a TCP, UDP or ICMP checksum that does not add up, on a frame lvsd would forward (TcpInCsumErrors, UdpInCsumErrors)
 	numDropReasons
 )
 
@@ -65,7 +66,7 @@ var dropNames = [...]string{
 	DropNeighFailed: "neighbour_failed", DropNeighQueueFull: "neighbour_queue_full",
 	DropTruncated: "truncated", DropBadHeader: "bad_header", DropBadIPChecksum: "bad_ip_checksum",
 	DropTinyFragment: "tiny_fragment", DropFragOverlap: "fragment_overlap", DropICMPError: "icmp_error",
-	DropARPConflict: "arp_conflict", DropTCPFlags: "bad_tcp_flags",
+	DropARPConflict: "arp_conflict", DropTCPFlags: "bad_tcp_flags", DropBadL4Checksum: "bad_l4_checksum",
 }
 
 // String returns the reason's metric label.

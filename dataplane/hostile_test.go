@@ -199,30 +199,116 @@ func TestDropReasonsNamed(t *testing.T) {
 	}
 }
 
-// TestBadL4ChecksumStaysBad: lvsd, like IPVS's NAT, forwards a segment
-// with a wrong TCP checksum (it does not verify what it only rewrites), but
-// the incremental update keeps it wrong, so the real server drops it; a
-// good one leaves good.
-func TestBadL4ChecksumStaysBad(t *testing.T) {
-	for _, bad := range []bool{false, true} {
-		s := newSite(t, "rr")
-		f := frametest.TCP(client, web, frame.SYN, []byte("payload"), frametest.WithSrcMAC(gwMAC))
-		if bad {
-			f[frame.EthernetLen+frame.IPv4MinLen+16] ^= 0x5a
+// TestBadL4ChecksumDropped: a segment, datagram or ICMP error with an L4
+// checksum that does not add up is dropped (bad_l4_checksum) before it
+// changes any state, in both directions and both families: a bad SYN opens
+// no connection, a bad RST closes none, a bad reply is not forwarded. A
+// partial checksum (NeedsCsum: a local sender's, completed on transmit)
+// and one the interface verified (DataValid) are not summed again.
+func TestBadL4ChecksumDropped(t *testing.T) {
+	corrupt := func(f []byte) []byte {
+		var p frame.Parsed
+		p.Decode(f)
+		g := append([]byte(nil), f...)
+		switch p.Proto {
+		case frame.ProtoTCP:
+			g[p.L4+16] ^= 0x5a
+		case frame.ProtoUDP:
+			g[p.L4+6] ^= 0x5a
+		default:
+			g[p.L4+2] ^= 0x5a
 		}
-		out := s.run(0, f)
-		if len(out[1]) != 1 {
-			t.Fatalf("bad=%v: %d frames forwarded, want 1", bad, len(out[1]))
+		return g
+	}
+	var back *dataplane.Worker // the private port's, kept for its counters
+	run1 := func(s *site, f []byte) [][][]byte {
+		if back == nil {
+			back = dataplane.NewWorker(s.d, s.prv, linktest.New(linktest.Config{}), []dataplane.MetaLink{s.tx[0], s.tx[1]})
 		}
-		g := out[1][0]
-		ip := frame.IPv4(g[frame.EthernetLen:])
-		if !ip.ValidChecksum() {
-			t.Errorf("bad=%v: forwarded an IPv4 header with a bad checksum", bad)
+		back.Process([][]byte{f}, make([]dataplane.Meta, 1), time.Now())
+		return [][][]byte{s.tx[0].Sent(), s.tx[1].Sent()}
+	}
+	drops := func(s *site) uint64 {
+		n := dataplane.Sum(&s.w.C).Drops[dataplane.DropBadL4Checksum]
+		if back != nil {
+			n += dataplane.Sum(&back.C).Drops[dataplane.DropBadL4Checksum]
 		}
-		if ok := frame.TCP(g[frame.EthernetLen+frame.IPv4MinLen : frame.EthernetLen+ip.TotalLen()]).ValidChecksum(ip); ok == bad {
-			t.Errorf("bad=%v: forwarded TCP checksum valid = %v", bad, ok)
+		return n
+	}
+	forwarded := func(t *testing.T, what string, out [][][]byte, port, want int) {
+		t.Helper()
+		if got := len(out[port]); got != want {
+			t.Errorf("%s: %d frames forwarded, want %d", what, got, want)
+		}
+		for _, g := range out[port] {
+			frametest.Check(t, g, frametest.SumsOK())
 		}
 	}
+	t.Run("ipv4", func(t *testing.T) {
+		s := newSite(t, "rr")
+		back = nil
+		syn := frametest.TCP(client, web, frame.SYN, []byte("payload"), frametest.WithSrcMAC(gwMAC))
+		forwarded(t, "bad SYN", s.run(0, corrupt(syn)), 1, 0)
+		if n := s.d.CT.Len(); n != 0 {
+			t.Errorf("bad SYN: %d connections, want none", n)
+		}
+		forwarded(t, "SYN", s.run(0, syn), 1, 1)
+		real := netip.AddrPortFrom(rip1, 8080)
+		synAck := frametest.TCP(real, client, frame.SYN|frame.ACK, nil, frametest.WithSrcMAC(rip1MAC))
+		forwarded(t, "bad SYN-ACK", run1(s, corrupt(synAck)), 0, 0)
+		forwarded(t, "SYN-ACK", run1(s, synAck), 0, 1)
+		rst := frametest.TCP(client, web, frame.RST, nil, frametest.WithSrcMAC(gwMAC))
+		forwarded(t, "bad RST", s.run(0, corrupt(rst)), 1, 0)
+		data := frametest.TCP(client, web, frame.ACK, []byte("GET /"), frametest.WithSrcMAC(gwMAC))
+		forwarded(t, "data after the bad RST", s.run(0, data), 1, 1)
+		if got := drops(s); got != 3 {
+			t.Errorf("bad_l4_checksum = %d, want 3", got)
+		}
+		// An ICMP error about the flow from the real server, its checksum wrong.
+		quote := frametest.TCP(client, netip.AddrPortFrom(rip1, 8080), frame.ACK, nil)
+		icmp := frametest.ICMPError(frame.ICMPDestUnreachable, frame.ICMPFragNeeded, rip1, quote, frametest.WithSrcMAC(rip1MAC), frametest.WithMTU(1400))
+		forwarded(t, "bad ICMP error", run1(s, corrupt(icmp)), 0, 0)
+		if got := drops(s); got != 4 {
+			t.Errorf("bad_l4_checksum = %d after the ICMP error, want 4", got)
+		}
+		// Offloaded or verified checksums are not summed again: a SYN whose
+		// field holds only the pseudo-header's sum (as a local socket
+		// leaves it on a veth) goes through with its partial sum.
+		partial := frametest.TCP(netip.AddrPortFrom(client.Addr(), 40001), web, frame.SYN, nil, frametest.WithSrcMAC(gwMAC))
+		var p frame.Parsed
+		p.Decode(partial)
+		ph := frame.PseudoHeaderSum(p.Src.Addr().As4(), p.Dst.Addr().As4(), frame.ProtoTCP, p.End-p.L4)
+		binary.BigEndian.PutUint16(partial[p.L4+16:], frame.Fold(ph))
+		out := s.runMeta([][]byte{partial}, []dataplane.Meta{{Flags: dataplane.NeedsCsum, CsumStart: uint16(p.L4), CsumOffset: 16}})
+		if len(out[1]) != 1 {
+			t.Errorf("partial-checksum SYN: %d frames forwarded, want 1", len(out[1]))
+		}
+		valid := corrupt(frametest.TCP(netip.AddrPortFrom(client.Addr(), 40002), web, frame.SYN, nil, frametest.WithSrcMAC(gwMAC)))
+		if out := s.runMeta([][]byte{valid}, []dataplane.Meta{{Flags: dataplane.DataValid}}); len(out[1]) != 1 {
+			t.Errorf("SYN the interface verified: %d frames forwarded, want 1", len(out[1]))
+		}
+		if got := drops(s); got != 4 {
+			t.Errorf("bad_l4_checksum = %d after the offloaded ones, want still 4", got)
+		}
+	})
+	t.Run("ipv6", func(t *testing.T) {
+		s := newSite6(t, 4096)
+		back = nil
+		syn := frametest.TCP(client6, web6, frame.SYN, nil, frametest.WithSrcMAC(gwMAC), frametest.WithDstMAC(pubMAC))
+		forwarded(t, "bad SYN", s.run(0, corrupt(syn)), 1, 0)
+		forwarded(t, "SYN", s.run(0, syn), 1, 1)
+		real := netip.AddrPortFrom(rip61, 8080)
+		synAck := frametest.TCP(real, client6, frame.SYN|frame.ACK, nil, frametest.WithSrcMAC(rip1MAC), frametest.WithDstMAC(privMAC))
+		forwarded(t, "bad SYN-ACK", run1(s, corrupt(synAck)), 0, 0)
+		forwarded(t, "SYN-ACK", run1(s, synAck), 0, 1)
+		dns := netip.AddrPortFrom(vip6, 53)
+		q := frametest.UDP(client6, dns, []byte("query"), frametest.WithSrcMAC(gwMAC))
+		forwarded(t, "bad UDP", s.run(0, corrupt(q)), 1, 0)
+		forwarded(t, "UDP", s.run(0, q), 1, 1)
+		if got := drops(s); got != 3 {
+			t.Errorf("bad_l4_checksum = %d, want 3", got)
+		}
+	})
 }
 
 // TestIncompleteFragmentsBounded: first fragments whose rest never comes

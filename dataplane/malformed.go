@@ -107,3 +107,50 @@ func validTCPFlags(fl frame.TCPFlags) bool {
 	}
 	return false
 }
+
+// badL4Checksum reports whether the TCP, UDP or ICMP datagram being
+// processed (IPv4 or IPv6, whole: a fragment's checksum covers the datagram
+// and cannot be checked alone) carries a checksum that does not add up.
+// It is asked before a frame changes any state or is forwarded, so a
+// segment the receiver would discard neither resets a connection nor
+// reaches a real server; the kernel's TCP and UDP receive paths count
+// them as InCsumErrors. A checksum the sender left to offload
+// (NeedsCsum) or the receiving interface verified (DataValid) is taken
+// as it is, so frames from real NICs and local sockets cost no sum; an
+// IPv4 UDP datagram may go without a checksum (zero), an IPv6 one may
+// not (RFC 8200 §8.1).
+func (w *Worker) badL4Checksum(f []byte, m Meta) bool {
+	p := &w.p
+	if p.Partial || m.Flags&DataValid != 0 || m.IsGSO() || p.IsFragment() || p.End > len(f) || p.L4 >= p.End {
+		return false
+	}
+	l4 := f[p.L4:p.End]
+	var initial uint32
+	switch p.Proto {
+	case frame.ProtoTCP:
+		if len(l4) < frame.TCPMinLen {
+			return false // Decode's and ipv4Fault's to judge
+		}
+	case frame.ProtoUDP:
+		if len(l4) < frame.UDPLen {
+			return false
+		}
+		if p.Kind == frame.KindIPv4 && binary.BigEndian.Uint16(l4[6:]) == 0 {
+			return false
+		}
+	case frame.ProtoICMP:
+		if p.Kind != frame.KindIPv4 {
+			return false
+		}
+		return frame.Fold(frame.Sum(l4, 0)) != 0xffff // no pseudo header
+	case frame.ProtoICMPv6:
+	default:
+		return false
+	}
+	if p.Kind == frame.KindIPv6 {
+		initial = frame.IPv6(f[p.L3:p.End]).PseudoHeaderSum(p.Proto, len(l4))
+	} else {
+		initial = frame.PseudoHeaderSum(p.Src.Addr().As4(), p.Dst.Addr().As4(), p.Proto, len(l4))
+	}
+	return frame.Fold(frame.Sum(l4, initial)) != 0xffff
+}

@@ -27,6 +27,9 @@ func (w *Worker) fromReal6(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 			}
 			return w.reply6(f, m, st, c, false)
 		}
+		if w.badL4Checksum(f, m) { // malformed.go
+			return w.C.drop(DropBadL4Checksum)
+		}
 		k := conntrack.ReplyKey{Proto: ipvs.Proto(p.Proto), Real: p.Src, Client: p.Dst}
 		c, ok := w.d.CT.Out(k, conntrack.TCPFlags(p.Flags), now)
 		if !ok {
@@ -45,6 +48,9 @@ func (w *Worker) fromReal6(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 	case frame.ProtoICMPv6:
 		if !p.ICMPError || !p.InnerPorts {
 			return Pass
+		}
+		if w.badL4Checksum(f, m) {
+			return w.C.drop(DropBadL4Checksum)
 		}
 		// The quote is the client's packet as the real server got it:
 		// client → RIP:rport (ip_vs_out_icmp_v6).

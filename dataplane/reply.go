@@ -26,6 +26,9 @@ func (w *Worker) fromReal(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 			}
 			return w.C.drop(why)
 		}
+		if w.badL4Checksum(f, m) { // malformed.go
+			return w.C.drop(DropBadL4Checksum)
+		}
 		k := conntrack.ReplyKey{Proto: ipvs.Proto(p.Proto), Real: p.Src, Client: p.Dst}
 		c, ok := w.d.CT.Out(k, conntrack.TCPFlags(p.Flags), now)
 		if !ok {
@@ -45,6 +48,9 @@ func (w *Worker) fromReal(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 	case frame.ProtoICMP:
 		if !p.ICMPError || !p.InnerPorts {
 			return Pass
+		}
+		if w.badL4Checksum(f, m) {
+			return w.C.drop(DropBadL4Checksum)
 		}
 		// The quote is the client's packet as the real server got it:
 		// client → RIP:rport (ip_vs_out_icmp).

@@ -64,6 +64,9 @@ func (w *Worker) toOwned6(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 		}
 		return w.forward6(f, m, st, c, nil)
 	}
+	if w.badL4Checksum(f, m) { // malformed.go
+		return w.C.drop(DropBadL4Checksum)
+	}
 	proto := ipvs.Proto(p.Proto)
 	var svc *ipvs.Service
 	mark := st.Class.Mark6(p, w.in.Index)

@@ -146,10 +146,12 @@ func newFlow(m progMaps) asm.Instructions {
 	insns := asm.Instructions{
 		// Any UDP datagram of no flow opens one (classify let only TCP
 		// and UDP through); of TCP, a SYN without ACK.
-		asm.JEq.Imm(asm.R8, protoUDP, lSvc).WithSymbol(lNew),
+		// Either must carry a right checksum (l4sum.go).
+		asm.JEq.Imm(asm.R8, protoUDP, lL4Check).WithSymbol(lNew),
 		asm.Mov.Reg(asm.R0, asm.R9),
 		asm.And.Imm(asm.R0, tcpSYNACK),
 		asm.JNE.Imm(asm.R0, tcpSYN, lPunt),
+		asm.Ja.Label(lL4Check),
 		// The service: VIP, port, protocol (kept there for the reply
 		// direction's key and the report: R8 is needed below).
 		asm.LoadMem(asm.R0, asm.RFP, stDst, asm.Word).WithSymbol(lSvc),
@@ -281,7 +283,7 @@ func newFlow(m progMaps) asm.Instructions {
 		asm.FnRingbufDiscard.Call(),
 		asm.Ja.Label(lPunt),
 	)
-	return insns
+	return append(insns, l4Checksum(lSvc)...) // l4sum.go
 }
 
 // marshalTarget encodes t as the program copies it: the two flow values

@@ -1,6 +1,8 @@
 package fastpath
 
 import (
+	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -253,5 +255,70 @@ func TestInstallNewYieldsToTheFilter(t *testing.T) {
 	}
 	if n := f.NewFlows(func(NewFlow) {}); n != 1 {
 		t.Errorf("NewFlows = %d, want only the filter's own flow", n)
+	}
+}
+
+// TestNewFlowChecksL4 (l4sum.go): the socket filter schedules a flow only
+// for a SYN or a UDP datagram whose checksum is right (or, for UDP,
+// absent), for every length's tail, and punts one with a wrong checksum to
+// the Go path, which drops it, without taking a slot of the cycle.
+func TestNewFlowChecksL4(t *testing.T) {
+	for _, proto := range []uint8{frame.ProtoTCP, frame.ProtoUDP} {
+		t.Run(map[uint8]string{frame.ProtoTCP: "tcp", frame.ProtoUDP: "udp"}[proto], func(t *testing.T) {
+			f := openForTest(t)
+			svc := natService(0, 1)
+			svc.Proto = proto
+			if err := f.SetServices([]Service{svc}); err != nil {
+				t.Fatal(err)
+			}
+			port := 0
+			build := func(payload []byte, opts ...frametest.Option) ([]byte, int) {
+				port++
+				opts = append(opts, frametest.WithDstMAC(hostMAC))
+				if proto == frame.ProtoTCP {
+					return frametest.TCP(clientN(port), vip, frame.SYN, payload, opts...), 34 + 16
+				}
+				return frametest.UDP(clientN(port), vip, payload, opts...), 34 + 6
+			}
+			good := 0
+			check := func(what string, d []byte, want bool) {
+				t.Helper()
+				ret := runFilter(t, f.filter, d)
+				if got := ret == 0; got != want {
+					t.Errorf("%s: scheduled = %v (filter returned %d), want %v", what, got, ret, want)
+				}
+				if want {
+					good++
+				}
+			}
+			for n := range 9 { // payloads of 0 to 8 bytes: every tail
+				d, _ := build(make([]byte, n))
+				check(fmt.Sprintf("%d-byte payload, right checksum", n), d, true)
+				bad, sum := build(make([]byte, n))
+				bad[sum] ^= 0x5a
+				check(fmt.Sprintf("%d-byte payload, wrong checksum", n), bad, false)
+				// A wrong byte in the payload or in the pseudo-header's addresses.
+				if n > 0 {
+					bad, _ = build(make([]byte, n))
+					end := 14 + int(binary.BigEndian.Uint16(bad[16:])) // past the link's padding
+					bad[end-1] ^= 0x01
+					check(fmt.Sprintf("%d-byte payload, last byte changed", n), bad, false)
+				}
+			}
+			long, _ := build(make([]byte, 1400))
+			check("1,400-byte payload, right checksum", long, true)
+			tooLong, _ := build(make([]byte, 1474))
+			check("1,474-byte payload (longer than the filter sums)", tooLong, false)
+			if proto == frame.ProtoTCP {
+				mss, _ := build(nil, frametest.WithMSS(1460))
+				check("SYN with an MSS option", mss, true)
+			} else {
+				none, _ := build([]byte("no sum"), frametest.WithNoUDPChecksum())
+				check("datagram without a checksum", none, true)
+			}
+			if n := f.NewFlows(func(NewFlow) {}); n != good {
+				t.Errorf("NewFlows = %d, want the %d good frames' flows", n, good)
+			}
+		})
 	}
 }

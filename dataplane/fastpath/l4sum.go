@@ -1,0 +1,154 @@
+package fastpath
+
+import "github.com/cilium/ebpf/asm"
+
+// The socket filter verifies the checksum of a TCP SYN or a UDP datagram
+// before it schedules a flow for it: one with a wrong checksum opens no
+// flow in the kernel and goes to the Go path, which drops it
+// (bad_l4_checksum). One whose checksum the sender left to offload
+// (CHECKSUM_PARTIAL: a local socket's on a veth, the field holding only
+// the pseudo-header's sum) fails the check too and is scheduled by the Go
+// path, which tells the two apart from the ring's metadata; frames from a
+// real NIC never arrive partial. The sum is taken over little-endian
+// words, which is the same one's complement sum byte-swapped: a right sum
+// is 0xffff either way.
+
+// Offsets in a frame (IPv4 without options: classify).
+const (
+	frIPLen  = 16 // the IPv4 total length
+	frL4     = 34
+	frUDPLen = 38
+	maxL4    = 1480 // longer segments opening a flow are the Go path's
+)
+
+// Stack of the check: the rev key's slot is free until the flow is made.
+const (
+	stL4Len = stRKey     // u64: the L4 length
+	stWord  = stRKey + 8 // u64: the word being added
+)
+
+// Labels of the check.
+const (
+	lL4Check = "l4check"
+	lUDPLen  = "udplen"
+	lL4Sum   = "l4sum"
+	lL4Loop  = "l4loop"
+	lL4Tail  = "l4tail"
+	lL4Fold  = "l4fold"
+)
+
+// loadBytes copies n bytes at the frame offset in register off to the
+// stack at dst, punting when the frame is shorter.
+func loadBytes(off asm.Register, dst int16, n int32) asm.Instructions {
+	return asm.Instructions{
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Reg(asm.R2, off),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, int32(dst)),
+		asm.Mov.Imm(asm.R4, n),
+		asm.FnSkbLoadBytes.Call(),
+		asm.JNE.Imm(asm.R0, 0, lPunt),
+	}
+}
+
+// l4Checksum is entered at lL4Check with R6 = context, R8 = the protocol
+// (TCP or UDP) and the frame's addresses at stSrc, stDst; it goes on at
+// next when the checksum is right (or, for UDP, absent) and to lPunt
+// otherwise. R7 and R9 are its own; R8 is kept.
+func l4Checksum(next string) asm.Instructions {
+	insns := asm.Instructions{
+		asm.Mov.Imm(asm.R0, 0).WithSymbol(lL4Check),
+		asm.StoreMem(asm.RFP, stWord, asm.R0, asm.DWord),
+		asm.JEq.Imm(asm.R8, protoUDP, lUDPLen),
+		// TCP: the length is the datagram's less its 20-byte header.
+		asm.Mov.Imm(asm.R9, frIPLen),
+	}
+	insns = append(insns, loadBytes(asm.R9, stWord, 2)...)
+	insns = append(insns,
+		asm.LoadMem(asm.R9, asm.RFP, stWord, asm.Half),
+		asm.HostTo(asm.BE, asm.R9, asm.Half),
+		asm.Sub.Imm(asm.R9, 20),
+		asm.JLT.Imm(asm.R9, 20, lPunt), // shorter than a TCP header (or than 20)
+		asm.JGT.Imm(asm.R9, maxL4, lPunt),
+		asm.Mov.Reg(asm.R7, asm.R9),
+		asm.HostTo(asm.BE, asm.R7, asm.Half), // as it reads from the wire
+		asm.Add.Imm(asm.R7, 0x0600),          // 0, 6 read little-endian
+		asm.Ja.Label(lL4Sum),
+		// UDP: the length and the checksum from its header.
+		asm.Mov.Imm(asm.R9, frUDPLen).WithSymbol(lUDPLen),
+	)
+	insns = append(insns, loadBytes(asm.R9, stWord, 4)...)
+	insns = append(insns,
+		asm.LoadMem(asm.R0, asm.RFP, stWord+2, asm.Half),
+		asm.JEq.Imm(asm.R0, 0, next),                   // no checksum
+		asm.LoadMem(asm.R7, asm.RFP, stWord, asm.Half), // the length as it is on the wire
+		asm.LoadMem(asm.R9, asm.RFP, stWord, asm.Half),
+		asm.HostTo(asm.BE, asm.R9, asm.Half),
+		asm.JLT.Imm(asm.R9, 8, lPunt),
+		asm.JGT.Imm(asm.R9, maxL4, lPunt),
+		asm.Add.Imm(asm.R7, 0x1100), // 0, 17 read little-endian
+		// The pseudo-header's addresses (its length and protocol are in R7).
+		asm.StoreMem(asm.RFP, stL4Len, asm.R9, asm.DWord).WithSymbol(lL4Sum),
+		asm.LoadMem(asm.R0, asm.RFP, stSrc, asm.Word),
+		asm.Add.Reg(asm.R7, asm.R0),
+		asm.LoadMem(asm.R0, asm.RFP, stDst, asm.Word),
+		asm.Add.Reg(asm.R7, asm.R0),
+		asm.Mov.Imm(asm.R9, 0),
+		// Four bytes at a time.
+		asm.LoadMem(asm.R0, asm.RFP, stL4Len, asm.DWord).WithSymbol(lL4Loop),
+		asm.Mov.Reg(asm.R1, asm.R9),
+		asm.Add.Imm(asm.R1, 4),
+		asm.JGT.Reg(asm.R1, asm.R0, lL4Tail),
+		asm.Mov.Reg(asm.R2, asm.R9),
+		asm.Add.Imm(asm.R2, frL4),
+	)
+	insns = append(insns, loadBytes(asm.R2, stWord, 4)...)
+	insns = append(insns,
+		asm.LoadMem(asm.R0, asm.RFP, stWord, asm.Word),
+		asm.Add.Reg(asm.R7, asm.R0),
+		asm.Add.Imm(asm.R9, 4),
+		asm.Ja.Label(lL4Loop),
+		// The last one to three bytes, zero-padded.
+		asm.Mov.Imm(asm.R0, 0).WithSymbol(lL4Tail),
+		asm.StoreMem(asm.RFP, stWord, asm.R0, asm.DWord),
+		asm.LoadMem(asm.R4, asm.RFP, stL4Len, asm.DWord),
+		asm.Sub.Reg(asm.R4, asm.R9),
+		asm.JEq.Imm(asm.R4, 0, lL4Fold),
+		asm.JGT.Imm(asm.R4, 3, lPunt), // cannot be: keeps the verifier's bound
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Reg(asm.R2, asm.R9),
+		asm.Add.Imm(asm.R2, frL4),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, stWord),
+		asm.FnSkbLoadBytes.Call(),
+		asm.JNE.Imm(asm.R0, 0, lPunt),
+		asm.LoadMem(asm.R0, asm.RFP, stWord, asm.Word),
+		asm.Add.Reg(asm.R7, asm.R0),
+	)
+	// Fold 64 bits to 16 and compare. The low 32 bits are taken by a
+	// 32-bit move, which clears the high ones (And.Imm would sign-extend
+	// its immediate).
+	fold := func(shift int32, mask int32) asm.Instructions {
+		return asm.Instructions{
+			asm.Mov.Reg(asm.R0, asm.R7),
+			asm.RSh.Imm(asm.R0, shift),
+			asm.And.Imm(asm.R7, mask),
+			asm.Add.Reg(asm.R7, asm.R0),
+		}
+	}
+	for i := range 2 {
+		f := fold(32, -1)
+		f[2] = asm.Mov.Reg32(asm.R7, asm.R7)
+		if i == 0 {
+			f[0] = f[0].WithSymbol(lL4Fold)
+		}
+		insns = append(insns, f...)
+	}
+	for range 3 {
+		insns = append(insns, fold(16, 0xffff)...)
+	}
+	return append(insns,
+		asm.JNE.Imm(asm.R7, 0xffff, lPunt),
+		asm.Ja.Label(next),
+	)
+}
