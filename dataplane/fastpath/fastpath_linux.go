@@ -21,6 +21,13 @@ type Config struct {
 	// installed again), so a small map costs speed, never correctness.
 	// 0 means DefaultMaxFlows.
 	MaxFlows int
+	// MaxFlows6 bounds the IPv6 flow map likewise; 0 means
+	// DefaultMaxFlows6. An IPv6 direction costs about 1.5 times the kernel
+	// memory of an IPv4 one (a 40-byte key and a 104-byte value, against
+	// 16 and 64), and the map is allocated whole when it is created, so
+	// its default is smaller: a site with few IPv6 flows does not pay for
+	// IPv4's.
+	MaxFlows6 int
 	// Slots is the number of counter slots (2 per destination ID); 0 means
 	// DefaultSlots.
 	Slots int
@@ -28,8 +35,9 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultMaxFlows = 1 << 18
-	DefaultSlots    = 1 << 16
+	DefaultMaxFlows  = 1 << 18
+	DefaultMaxFlows6 = 1 << 16
+	DefaultSlots     = 1 << 16
 )
 
 // FastPath is the loaded fast path: its maps, its two programs and the
@@ -39,6 +47,7 @@ const (
 // every packet.
 type FastPath struct {
 	flows    *ebpf.Map // LRU hash: Key → value (flow.go)
+	flows6   *ebpf.Map // LRU hash: IPv6 Key → value (flow6.go)
 	counters *ebpf.Map // per-CPU array of {packets, bytes} by slot
 	tcx      *ebpf.Program
 	filter   *ebpf.Program
@@ -49,9 +58,11 @@ type FastPath struct {
 
 	mu    sync.Mutex // guards the fields below
 	links []link.Link
-	key   [keyLen]byte   // scratch for the calls, so they do not allocate
-	val   [valueLen]byte // likewise
-	per   []counter      // likewise: one per CPU
+	key   [keyLen]byte    // scratch for the calls, so they do not allocate
+	val   [valueLen]byte  // likewise
+	key6  [key6Len]byte   // likewise, for IPv6 flows
+	val6  [value6Len]byte // likewise
+	per   []counter       // likewise: one per CPU
 }
 
 type counter struct{ Packets, Bytes uint64 }
@@ -68,6 +79,9 @@ func Open(c Config) (_ *FastPath, err error) {
 	if c.MaxFlows <= 0 {
 		c.MaxFlows = DefaultMaxFlows
 	}
+	if c.MaxFlows6 <= 0 {
+		c.MaxFlows6 = DefaultMaxFlows6
+	}
 	if c.Slots <= 0 {
 		c.Slots = DefaultSlots
 	}
@@ -82,6 +96,11 @@ func Open(c Config) (_ *FastPath, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: creating the flow map: %w", ErrUnsupported, err)
 	}
+	f.flows6, err = ebpf.NewMap(&ebpf.MapSpec{Name: "lvs_flows6", Type: ebpf.LRUHash,
+		KeySize: key6Len, ValueSize: value6Len, MaxEntries: uint32(c.MaxFlows6)})
+	if err != nil {
+		return nil, fmt.Errorf("%w: creating the IPv6 flow map: %w", ErrUnsupported, err)
+	}
 	f.counters, err = ebpf.NewMap(&ebpf.MapSpec{Name: "lvs_counters", Type: ebpf.PerCPUArray,
 		KeySize: 4, ValueSize: 16, MaxEntries: uint32(c.Slots)})
 	if err != nil {
@@ -95,7 +114,7 @@ func Open(c Config) (_ *FastPath, err error) {
 	if err := f.nf.open(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
-	maps := progMaps{flows: f.flows.FD(), counters: f.counters.FD(), services: f.nf.services.FD(),
+	maps := progMaps{flows: f.flows.FD(), flows6: f.flows6.FD(), counters: f.counters.FD(), services: f.nf.services.FD(),
 		seq: f.nf.seq.FD(), targets: f.nf.targets.FD(), events: f.nf.events.FD()}
 	f.tcx, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "lvs_fastpath", Type: ebpf.SchedCLS,
 		AttachType: ebpf.AttachTCXIngress, License: "GPL", Instructions: tcxProgram(maps)})
@@ -133,9 +152,8 @@ func (f *FastPath) SocketFilter() int { return f.filter.FD() }
 func (f *FastPath) Install(k Key, a Action) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	k.marshal(&f.key)
-	a.marshal(k, &f.val)
-	if err := f.flows.Update(unsafe.Pointer(&f.key), unsafe.Pointer(&f.val), ebpf.UpdateAny); err != nil {
+	m, key, val := f.entry(k, &a)
+	if err := m.Update(key, val, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("installing flow %v→%v: %w", k.Src, k.Dst, err)
 	}
 	return nil
@@ -149,9 +167,8 @@ func (f *FastPath) Install(k Key, a Action) error {
 func (f *FastPath) InstallNew(k Key, a Action) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	k.marshal(&f.key)
-	a.marshal(k, &f.val)
-	err := f.flows.Update(unsafe.Pointer(&f.key), unsafe.Pointer(&f.val), ebpf.UpdateNoExist)
+	m, key, val := f.entry(k, &a)
+	err := m.Update(key, val, ebpf.UpdateNoExist)
 	switch {
 	case errors.Is(err, ebpf.ErrKeyExist):
 		return false, nil
@@ -166,8 +183,8 @@ func (f *FastPath) InstallNew(k Key, a Action) (bool, error) {
 func (f *FastPath) Withdraw(k Key) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	k.marshal(&f.key)
-	err := f.flows.Delete(unsafe.Pointer(&f.key))
+	m, key, _ := f.entry(k, nil)
+	err := m.Delete(key)
 	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("withdrawing flow %v→%v: %w", k.Src, k.Dst, err)
 	}
@@ -179,11 +196,11 @@ func (f *FastPath) Withdraw(k Key) error {
 func (f *FastPath) Idle(k Key) (time.Duration, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	k.marshal(&f.key)
-	if err := f.flows.Lookup(unsafe.Pointer(&f.key), unsafe.Pointer(&f.val)); err != nil {
+	val, ok := f.lookup(k)
+	if !ok {
 		return 0, false
 	}
-	seen := int64(le64(f.val[valSeen:]))
+	seen := int64(le64(val[valSeen:]))
 	if seen == 0 {
 		return 0, false
 	}
@@ -191,6 +208,37 @@ func (f *FastPath) Idle(k Key) (time.Duration, bool) {
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_MONOTONIC_COARSE, &ts)
 	return time.Duration(max(ts.Nano()-seen, 0)), true
+}
+
+// entry marshals k, and a unless nil, into the scratch buffers of k's
+// family and returns its map and the buffers. Caller holds mu.
+func (f *FastPath) entry(k Key, a *Action) (m *ebpf.Map, key, val unsafe.Pointer) {
+	if k.is6() {
+		k.marshal6(&f.key6)
+		if a != nil {
+			a.marshal6(k, &f.val6)
+		}
+		return f.flows6, unsafe.Pointer(&f.key6), unsafe.Pointer(&f.val6)
+	}
+	k.marshal(&f.key)
+	if a != nil {
+		a.marshal(k, &f.val)
+	}
+	return f.flows, unsafe.Pointer(&f.key), unsafe.Pointer(&f.val)
+}
+
+// lookup reads the entry of k into the scratch value of its family and
+// returns the words both families share (the first valueLen bytes).
+// Caller holds mu.
+func (f *FastPath) lookup(k Key) ([]byte, bool) {
+	m, key, val := f.entry(k, nil)
+	if err := m.Lookup(key, val); err != nil {
+		return nil, false
+	}
+	if k.is6() {
+		return f.val6[:valueLen], true
+	}
+	return f.val[:], true
 }
 
 // Counters returns the packets and bytes the fast path counted in slot
@@ -229,7 +277,7 @@ func (f *FastPath) Close() error {
 			errs = append(errs, p.Close())
 		}
 	}
-	for _, m := range []*ebpf.Map{f.flows, f.counters} {
+	for _, m := range []*ebpf.Map{f.flows, f.flows6, f.counters} {
 		if m != nil {
 			errs = append(errs, m.Close())
 		}
@@ -296,19 +344,24 @@ func (f *FastPath) Flush() error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var keys [][keyLen]byte
-	it := f.flows.Iterate()
-	for it.Next(unsafe.Pointer(&f.key), unsafe.Pointer(&f.val)) {
-		keys = append(keys, f.key)
+	errs = append(errs, flush(f.flows, &f.key, &f.val), flush(f.flows6, &f.key6, &f.val6))
+	return errors.Join(errs...)
+}
+
+// flush deletes every entry of flow map m, using key and val as scratch.
+func flush[K, V any](m *ebpf.Map, key *K, val *V) error {
+	var keys []K
+	it := m.Iterate()
+	for it.Next(unsafe.Pointer(key), unsafe.Pointer(val)) {
+		keys = append(keys, *key)
 	}
 	if err := it.Err(); err != nil {
-		errs = append(errs, fmt.Errorf("listing fast-path flows: %w", err))
+		return fmt.Errorf("listing fast-path flows: %w", err)
 	}
 	for i := range keys {
-		if err := f.flows.Delete(unsafe.Pointer(&keys[i])); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			errs = append(errs, fmt.Errorf("flushing fast-path flows: %w", err))
-			break
+		if err := m.Delete(unsafe.Pointer(&keys[i])); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("flushing fast-path flows: %w", err)
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }

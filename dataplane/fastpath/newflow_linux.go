@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
@@ -179,9 +178,9 @@ func (f *FastPath) NewFlows(fn func(NewFlow)) int {
 func (f *FastPath) Acked(k Key) (acked, ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	k.marshal(&f.key)
-	if err := f.flows.Lookup(unsafe.Pointer(&f.key), unsafe.Pointer(&f.val)); err != nil {
+	val, ok := f.lookup(k)
+	if !ok {
 		return false, false
 	}
-	return binary.LittleEndian.Uint32(f.val[valFlags:])&flagAcked != 0, true
+	return binary.LittleEndian.Uint32(val[valFlags:])&flagAcked != 0, true
 }

@@ -75,6 +75,9 @@ const (
 	lPureSYN  = "puresyn"
 	lNoAck    = "noack"
 	lRedirect = "redirect"
+	lTaken    = "taken"
+	lV6       = "ipv6"
+	sfx6      = "6" // the IPv6 branch's copies of the labels above
 )
 
 // classify emits the decision both programs share. With the context in
@@ -85,8 +88,11 @@ const (
 // tcx program must decide alike, or a frame would be lost (taken from the
 // socket, left by tcx) or sent twice: the filter, which runs first, makes
 // the entry of a flow it schedules before tcx looks.
+//
+// An IPv6 frame leaves the IPv4 tests at the EtherType, after the one test
+// every IPv4 frame pays, for classify6 (prog6.go), which ends the same way.
 func classify(flows int, miss string) asm.Instructions {
-	return asm.Instructions{
+	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.LoadMem(asm.R0, asm.R6, skbPktType, asm.Word),
 		asm.JNE.Imm(asm.R0, 0, lPunt), // PACKET_HOST only
@@ -101,7 +107,7 @@ func classify(flows int, miss string) asm.Instructions {
 		asm.FnSkbLoadBytes.Call(),
 		asm.JNE.Imm(asm.R0, 0, lPunt),
 		asm.LoadMem(asm.R0, asm.RFP, stEther, asm.Half),
-		asm.JNE.Imm(asm.R0, 0x0008, lPunt), // 08 00 read little-endian
+		asm.JNE.Imm(asm.R0, 0x0008, lV6), // 08 00 read little-endian
 		asm.LoadMem(asm.R0, asm.RFP, stVIHL, asm.Byte),
 		asm.JNE.Imm(asm.R0, 0x45, lPunt), // IPv4 without options
 		asm.LoadMem(asm.R0, asm.RFP, stFrag, asm.Half),
@@ -138,6 +144,16 @@ func classify(flows int, miss string) asm.Instructions {
 		asm.LoadMapPtr(asm.R1, flows),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, stKey),
+	}
+	return append(insns, lookup(miss, "")...)
+}
+
+// lookup looks the key (R1 = the map, R2 = the key) up and checks the
+// flow's entry, for both families (sfx tells their labels apart): with the
+// registers as classify leaves them, it falls through when the fast path
+// takes the frame.
+func lookup(miss, sfx string) asm.Instructions {
+	return asm.Instructions{
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, miss),
 		asm.Mov.Reg(asm.R7, asm.R0),
@@ -151,25 +167,25 @@ func classify(flows int, miss string) asm.Instructions {
 		asm.JNE.Imm(asm.R2, 0, lPunt),
 		asm.Mov.Reg(asm.R2, asm.R9),
 		asm.And.Imm(asm.R2, tcpSYN),
-		asm.JEq.Imm(asm.R2, 0, lFlags),
+		asm.JEq.Imm(asm.R2, 0, lFlags+sfx),
 		// A SYN: a SYN-ACK where installed to take it (flagSynAck), a
 		// client's SYN where the fast path scheduled the flow (flagSyn:
 		// a retransmission goes to the same real server).
 		asm.Mov.Reg(asm.R2, asm.R9),
 		asm.And.Imm(asm.R2, tcpSYNACK),
-		asm.JNE.Imm(asm.R2, tcpSYNACK, lPureSYN),
+		asm.JNE.Imm(asm.R2, tcpSYNACK, lPureSYN+sfx),
 		asm.And.Imm(asm.R1, flagSynAck),
 		asm.JEq.Imm(asm.R1, 0, lPunt),
-		asm.Ja.Label(lFlags),
-		asm.And.Imm(asm.R1, flagSyn).WithSymbol(lPureSYN),
+		asm.Ja.Label(lFlags + sfx),
+		asm.And.Imm(asm.R1, flagSyn).WithSymbol(lPureSYN + sfx),
 		asm.JEq.Imm(asm.R1, 0, lPunt),
 		// Over the egress MTU and not a GSO super-frame: Go answers it.
-		asm.LoadMem(asm.R1, asm.R6, skbLen, asm.Word).WithSymbol(lFlags),
+		asm.LoadMem(asm.R1, asm.R6, skbLen, asm.Word).WithSymbol(lFlags + sfx),
 		asm.LoadMem(asm.R2, asm.R7, valMaxLen, asm.Word),
-		asm.JLE.Reg(asm.R1, asm.R2, lFits),
+		asm.JLE.Reg(asm.R1, asm.R2, lFits+sfx),
 		asm.LoadMem(asm.R1, asm.R6, skbGSOSize, asm.Word),
 		asm.JEq.Imm(asm.R1, 0, lPunt),
-		asm.Mov.Imm(asm.R0, 0).WithSymbol(lFits), // a no-op to carry the label
+		asm.Mov.Imm(asm.R0, 0).WithSymbol(lFits + sfx), // a no-op to carry the label
 	}
 }
 
@@ -179,70 +195,28 @@ func classify(flows int, miss string) asm.Instructions {
 func filterProgram(m progMaps) asm.Instructions {
 	insns := classify(m.flows, lNew)
 	insns = append(insns,
-		asm.Mov.Imm(asm.R0, 0),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol(lTaken),
 		asm.Return(),
 		asm.Mov.Imm(asm.R0, -1).WithSymbol(lPunt),
 		asm.Return(),
 	)
+	insns = append(insns, classify6(m.flows6)...)
+	insns = append(insns, asm.Ja.Label(lTaken))
 	return append(insns, newFlow(m)...)
 }
 
 // progMaps are the file descriptors of the maps the programs use.
 type progMaps struct {
-	flows, counters, services, seq, targets, events int
+	flows, flows6, counters, services, seq, targets, events int
 }
 
 // tcxProgram is the tcx ingress program: it rewrites and redirects a frame
 // the fast path takes and passes every other frame on (to the kernel guard
 // and lvsd's packet sockets, which already have their copy).
 func tcxProgram(m progMaps) asm.Instructions {
-	flows, counters := m.flows, m.counters
-	insns := classify(flows, lPunt)
-	return append(insns,
-		// The first segment after the SYN of a flow the fast path scheduled
-		// completes the handshake: the connection table learns it from
-		// flagAcked (FastPath.Idle) and steps the entry to ESTABLISHED.
-		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word),
-		asm.Mov.Reg(asm.R2, asm.R1),
-		asm.And.Imm(asm.R2, flagSyn),
-		asm.JEq.Imm(asm.R2, 0, lNoAck),
-		asm.Mov.Reg(asm.R2, asm.R9),
-		asm.And.Imm(asm.R2, tcpSYN),
-		asm.JNE.Imm(asm.R2, 0, lNoAck),
-		asm.And.Imm(asm.R1, ^flagSyn),
-		asm.Or.Imm(asm.R1, flagAcked),
-		asm.StoreMem(asm.R7, valFlags, asm.R1, asm.Word),
-		// The flow was seen now.
-		asm.FnKtimeGetCoarseNs.Call().WithSymbol(lNoAck),
-		asm.StoreMem(asm.R7, valSeen, asm.R0, asm.DWord),
-		// Per-destination counters (a per-CPU array: no atomics).
-		asm.LoadMem(asm.R1, asm.R7, valSlot, asm.Word),
-		asm.StoreMem(asm.RFP, stTmp, asm.R1, asm.Word),
-		asm.LoadMapPtr(asm.R1, counters),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stTmp),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, lCounted),
-		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-		asm.Add.Imm(asm.R1, 1),
-		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
-		asm.LoadMem(asm.R1, asm.R6, skbLen, asm.Word),
-		asm.Add.Imm(asm.R1, -14), // bytes of the IP packet, as the Go path counts
-		asm.LoadMem(asm.R2, asm.R0, 8, asm.DWord),
-		asm.Add.Reg(asm.R2, asm.R1),
-		asm.StoreMem(asm.R0, 8, asm.R2, asm.DWord),
-		// MAC addresses, then addresses and ports.
-		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol(lCounted),
-		asm.Mov.Imm(asm.R2, 0),
-		asm.Mov.Reg(asm.R3, asm.R7),
-		asm.Mov.Imm(asm.R4, 12),
-		asm.Mov.Imm(asm.R5, 0),
-		asm.FnSkbStoreBytes.Call(),
-		asm.JNE.Imm(asm.R0, 0, lShot),
-		// Direct routing changes nothing else: straight to the redirect.
-		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word),
-		asm.And.Imm(asm.R1, flagMACOnly),
-		asm.JNE.Imm(asm.R1, 0, lRedirect),
+	insns := classify(m.flows, lPunt)
+	insns = append(insns, account(m.counters, "")...)
+	insns = append(insns,
 		asm.Mov.Reg(asm.R1, asm.R6),
 		asm.Mov.Imm(asm.R2, frAddrs),
 		asm.Mov.Reg(asm.R3, asm.R7),
@@ -274,15 +248,87 @@ func tcxProgram(m progMaps) asm.Instructions {
 		asm.Mov.Imm(asm.R5, 0),
 		asm.FnL3CsumReplace.Call(),
 		asm.JNE.Imm(asm.R0, 0, lShot),
-		// The L4 checksum: R8 = its offset, R9 = the mangled-zero flag.
+	)
+	insns = append(insns, l4Csum(frTCPCsum, frUDPCsum, "")...)
+	insns = append(insns, redirect(lRedirect)...)
+	insns = append(insns,
+		asm.Mov.Imm(asm.R0, tcxNext).WithSymbol(lPunt),
+		asm.Return(),
+		// A helper refused a frame already partly rewritten: the kernel
+		// cannot have it back, and the socket filter kept it from lvsd.
+		asm.Mov.Imm(asm.R0, tcxDrop).WithSymbol(lShot),
+		asm.Return(),
+	)
+	insns = append(insns, classify6(m.flows6)...)
+	insns = append(insns, account(m.counters, sfx6)...)
+	return append(insns, rewrite6()...)
+}
+
+// account is the part of the tcx program both families share once a frame
+// is taken: the handshake mark, the time seen, the counters and the MAC
+// addresses; a direct-routing entry jumps to the redirect from here.
+func account(counters int, sfx string) asm.Instructions {
+	return asm.Instructions{
+		// The first segment after the SYN of a flow the fast path scheduled
+		// completes the handshake: the connection table learns it from
+		// flagAcked (FastPath.Idle) and steps the entry to ESTABLISHED.
+		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word),
+		asm.Mov.Reg(asm.R2, asm.R1),
+		asm.And.Imm(asm.R2, flagSyn),
+		asm.JEq.Imm(asm.R2, 0, lNoAck+sfx),
+		asm.Mov.Reg(asm.R2, asm.R9),
+		asm.And.Imm(asm.R2, tcpSYN),
+		asm.JNE.Imm(asm.R2, 0, lNoAck+sfx),
+		asm.And.Imm(asm.R1, ^flagSyn),
+		asm.Or.Imm(asm.R1, flagAcked),
+		asm.StoreMem(asm.R7, valFlags, asm.R1, asm.Word),
+		// The flow was seen now.
+		asm.FnKtimeGetCoarseNs.Call().WithSymbol(lNoAck + sfx),
+		asm.StoreMem(asm.R7, valSeen, asm.R0, asm.DWord),
+		// Per-destination counters (a per-CPU array: no atomics).
+		asm.LoadMem(asm.R1, asm.R7, valSlot, asm.Word),
+		asm.StoreMem(asm.RFP, stTmp, asm.R1, asm.Word),
+		asm.LoadMapPtr(asm.R1, counters),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stTmp),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, lCounted+sfx),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R6, skbLen, asm.Word),
+		asm.Add.Imm(asm.R1, -14), // bytes of the IP packet, as the Go path counts
+		asm.LoadMem(asm.R2, asm.R0, 8, asm.DWord),
+		asm.Add.Reg(asm.R2, asm.R1),
+		asm.StoreMem(asm.R0, 8, asm.R2, asm.DWord),
+		// MAC addresses, then addresses and ports.
+		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol(lCounted + sfx),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.Mov.Reg(asm.R3, asm.R7),
+		asm.Mov.Imm(asm.R4, 12),
+		asm.Mov.Imm(asm.R5, 0),
+		asm.FnSkbStoreBytes.Call(),
+		asm.JNE.Imm(asm.R0, 0, lShot),
+		// Direct routing changes nothing else: straight to the redirect.
+		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word),
+		asm.And.Imm(asm.R1, flagMACOnly),
+		asm.JNE.Imm(asm.R1, 0, lRedirect+sfx),
+	}
+}
+
+// l4Csum updates the TCP (at frame offset tcp) or UDP (udp) checksum by
+// the entry's differences; R8 is the protocol.
+func l4Csum(tcp, udp int32, sfx string) asm.Instructions {
+	return asm.Instructions{
+		// R8 = the checksum's offset, R9 = the mangled-zero flag.
 		asm.Mov.Imm(asm.R9, 0),
-		asm.JEq.Imm(asm.R8, protoUDP, lUDPCsum),
-		asm.Mov.Imm(asm.R8, frTCPCsum),
-		asm.Ja.Label(lCsum),
-		asm.Mov.Imm(asm.R8, frUDPCsum).WithSymbol(lUDPCsum),
+		asm.JEq.Imm(asm.R8, protoUDP, lUDPCsum+sfx),
+		asm.Mov.Imm(asm.R8, tcp),
+		asm.Ja.Label(lCsum + sfx),
+		asm.Mov.Imm(asm.R8, udp).WithSymbol(lUDPCsum + sfx),
 		asm.Mov.Imm(asm.R9, fMarkMangled),
 		// Addresses are in the pseudo-header (also of a partial checksum)...
-		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol(lCsum),
+		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol(lCsum + sfx),
 		asm.Mov.Reg(asm.R2, asm.R8),
 		asm.Mov.Imm(asm.R3, 0),
 		asm.LoadMem(asm.R4, asm.R7, valAddrDiff, asm.Word),
@@ -298,16 +344,15 @@ func tcxProgram(m progMaps) asm.Instructions {
 		asm.Mov.Reg(asm.R5, asm.R9),
 		asm.FnL4CsumReplace.Call(),
 		asm.JNE.Imm(asm.R0, 0, lShot),
-		// bpf_redirect(out, 0): TC_ACT_REDIRECT.
-		asm.LoadMem(asm.R1, asm.R7, valOut, asm.Word).WithSymbol(lRedirect),
+	}
+}
+
+// redirect is bpf_redirect(out, 0): TC_ACT_REDIRECT.
+func redirect(label string) asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMem(asm.R1, asm.R7, valOut, asm.Word).WithSymbol(label),
 		asm.Mov.Imm(asm.R2, 0),
 		asm.FnRedirect.Call(),
 		asm.Return(),
-		asm.Mov.Imm(asm.R0, tcxNext).WithSymbol(lPunt),
-		asm.Return(),
-		// A helper refused a frame already partly rewritten: the kernel
-		// cannot have it back, and the socket filter kept it from lvsd.
-		asm.Mov.Imm(asm.R0, tcxDrop).WithSymbol(lShot),
-		asm.Return(),
-	)
+	}
 }
