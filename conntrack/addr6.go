@@ -26,12 +26,33 @@ import (
 // the home lock inside the same write section, so lock-free readers
 // validate it with the seqlock of the chain they walk, exactly as the
 // entry's own words. Its words are read and written with sync/atomic.
+//
+// An IPv4 flow tunnelled to an IPv6 real server (IPv4 in IPv6, which IPVS
+// allows too) is an IPv4 entry — k0 and k1 as any, so the IPv4 lookup
+// finds it unchanged — flagged flagReal6, with a record for the real
+// server: its d word is (real6Mark | rec)<<32 | dport<<16 | method<<8 |
+// state, and its record holds the client and virtual addresses
+// IPv4-mapped beside the real one. It is on the reply chain of its IPv6
+// reply hash (real server, mapped client), where findReply6 finds it; the
+// IPv4 reply lookup never matches it, as no reply comes from real6Mark's
+// class E network.
 
 // addr6 is one address record: w[0:2] client, w[2:4] virtual, w[4:6] real.
 // A free record links the next free one in w[0].
 type addr6 struct{ w [6]uint64 }
 
 const real4 = 1 << 31 // in the record half of d: the real server is IPv4
+
+// real6Mark is the top byte of an IPv4 entry's address half of d when its
+// real server is IPv6 (255.0.0.0/8 around the record index; real4 means
+// nothing there).
+const real6Mark = 0xff << localBits
+
+// hasRec reports whether e holds an address record: an IPv6 entry, or an
+// IPv4 one with an IPv6 real server.
+func (e *entry) hasRec() bool {
+	return atomic.LoadUint64(&e.k1)&kindV6 != 0 || atomic.LoadUint32(&e.flags)&flagReal6 != 0
+}
 
 type chunk6 [chunkSize]addr6
 
@@ -136,20 +157,24 @@ func (t *Table) find6(s *shard, h, k1 uint64, a *addr6) (uint32, *entry) {
 
 // rkey6 is a packed IPv6 reply key: the real and client words, the
 // entry-side word rport<<48 | cport<<32 | proto<<24, whether the real
-// server is IPv4, and the hash.
+// server or the client is IPv4, and the hash.
 type rkey6 struct {
 	r0, r1, c0, c1, w, h uint64
-	r4                   bool
+	r4, c4               bool
 }
 
-// packReply6 packs an IPv6 reply key (an IPv6 client; the real server IPv6,
-// or IPv4 behind an IPv6 virtual service).
+// packReply6 packs a reply key with 16-byte addresses: an IPv6 client with
+// an IPv6 real server, or an IPv4 one behind an IPv6 virtual service; or
+// an IPv4 client with an IPv6 real server behind an IPv4 virtual service.
 func (t *Table) packReply6(k ReplyKey, rk *rkey6) bool {
 	c, r := k.Client.Addr(), k.Real.Addr()
-	if !c.Is6() || !r.IsValid() {
+	switch {
+	case c.Is6() && r.IsValid():
+	case c.Is4() && r.Is6() && !r.Is4In6():
+	default:
 		return false
 	}
-	rk.r4 = r.Is4()
+	rk.r4, rk.c4 = r.Is4(), c.Is4()
 	rk.r0, rk.r1 = split16(r)
 	rk.c0, rk.c1 = split16(c)
 	rk.w = uint64(k.Real.Port())<<48 | uint64(k.Client.Port())<<32 | uint64(k.Proto)<<24
@@ -172,7 +197,9 @@ func (t *Table) findReply6(s *shard, rk *rkey6) (uint32, *entry) {
 			return 0, nil
 		}
 		k1, d := atomic.LoadUint64(&e.k1), atomic.LoadUint64(&e.d)
-		if k1&kindMask == kindConn|kindV6 && replyWord6(k1, d) == rk.w && (d>>32&real4 != 0) == rk.r4 {
+		conn := k1&kindMask == kindConn|kindV6 && !rk.c4 && (d>>32&real4 != 0) == rk.r4 ||
+			k1&kindMask == kindConn && rk.c4 && atomic.LoadUint32(&e.flags)&flagReal6 != 0
+		if conn && replyWord6(k1, d) == rk.w {
 			if r := t.rec6(ref, d); r != nil &&
 				atomic.LoadUint64(&r.w[4]) == rk.r0 && atomic.LoadUint64(&r.w[5]) == rk.r1 &&
 				atomic.LoadUint64(&r.w[0]) == rk.c0 && atomic.LoadUint64(&r.w[1]) == rk.c1 {
@@ -197,7 +224,7 @@ func (t *Table) fwdHash(e *entry) uint64 {
 // holds its home lock, or the lock of the reply shard it is linked on.
 func (t *Table) revHash(ref uint32, e *entry) uint64 {
 	k0, k1, d := atomic.LoadUint64(&e.k0), atomic.LoadUint64(&e.k1), atomic.LoadUint64(&e.d)
-	if k1&kindV6 == 0 {
+	if !e.hasRec() {
 		return t.hash(replyWords(k0, k1, d))
 	}
 	r := t.rec6(ref, d)
@@ -254,7 +281,7 @@ func store6(r *addr6, a *addr6) {
 	}
 }
 
-// destWords sets the real server of an IPv6 spec from d's address and
+// setReal sets the real server of an IPv6 spec from d's address and
 // returns the real4 bit for the d word.
 func (a *addr6) setReal(addr netip.Addr) uint64 {
 	a.w[4], a.w[5] = split16(addr)
@@ -264,19 +291,25 @@ func (a *addr6) setReal(addr netip.Addr) uint64 {
 	return 0
 }
 
-// addrs6 decodes an IPv6 entry's addresses from its record and words.
-func addrs6(r *addr6, k1, d uint64) Addrs {
+// addrs6 decodes the addresses of an entry with a record from the record
+// and the entry's words: an IPv6 entry, or an IPv4 one with an IPv6 real
+// server (real6), whose client and virtual addresses are IPv4-mapped in
+// the record.
+func addrs6(r *addr6, k1, d uint64, real6 bool) Addrs {
 	w := [6]uint64{}
 	for i := range w {
 		w[i] = atomic.LoadUint64(&r.w[i])
 	}
-	real := join16(w[4], w[5])
-	if d>>32&real4 != 0 {
+	client, virtual, real := join16(w[0], w[1]), join16(w[2], w[3]), join16(w[4], w[5])
+	if d>>32&real4 != 0 && !real6 {
 		real = real.Unmap()
 	}
+	if real6 {
+		client, virtual = client.Unmap(), virtual.Unmap()
+	}
 	return Addrs{
-		Client:  netip.AddrPortFrom(join16(w[0], w[1]), uint16(k1>>48)),
-		Virtual: netip.AddrPortFrom(join16(w[2], w[3]), uint16(k1>>32)),
+		Client:  netip.AddrPortFrom(client, uint16(k1>>48)),
+		Virtual: netip.AddrPortFrom(virtual, uint16(k1>>32)),
 		Real:    netip.AddrPortFrom(real, uint16(d>>16)),
 	}
 }
@@ -285,21 +318,23 @@ func addrs6(r *addr6, k1, d uint64) Addrs {
 // lock.
 func (t *Table) addrsLocked(ref uint32, e *entry) Addrs {
 	k1, d := atomic.LoadUint64(&e.k1), atomic.LoadUint64(&e.d)
-	if k1&kindV6 == 0 {
+	real6 := atomic.LoadUint32(&e.flags)&flagReal6 != 0
+	if k1&kindV6 == 0 && !real6 {
 		c := Conn{k0: atomic.LoadUint64(&e.k0), k1: k1, d: d}
 		return Addrs{c.Client(), c.Virtual(), c.Real()}
 	}
 	if r := t.rec6(ref, d); r != nil {
-		return addrs6(r, k1, d)
+		return addrs6(r, k1, d, real6)
 	}
 	return Addrs{}
 }
 
 // Addrs returns the addresses of the flow c: decoded from c for IPv4, read
-// from the table for IPv6 (false once the entry was deleted). It takes no
-// lock and never allocates.
+// from the table for IPv6 and for an IPv4 flow with an IPv6 real server
+// (false once the entry was deleted). It takes no lock and never
+// allocates.
 func (t *Table) Addrs(c Conn) (Addrs, bool) {
-	if !c.IPv6() {
+	if !c.IPv6() && !c.Real6() {
 		return Addrs{c.Client(), c.Virtual(), c.Real()}, true
 	}
 	h := c.Handle
@@ -317,7 +352,7 @@ func (t *Table) Addrs(c Conn) (Addrs, bool) {
 		if r == nil {
 			return Addrs{}, false
 		}
-		return addrs6(r, atomic.LoadUint64(&e.k1), d), true
+		return addrs6(r, atomic.LoadUint64(&e.k1), d, c.Real6()), true
 	})
 }
 

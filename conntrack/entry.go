@@ -61,6 +61,10 @@ func (f Flags) String() string {
 const (
 	flagLive uint32 = 1 << 16 // the slot holds an entry
 	flagRev  uint32 = 1 << 17 // the entry is on a reply-direction chain
+	// flagReal6 marks an IPv4 entry whose real server is IPv6 (an IPv4
+	// service tunnelling to it, which IPVS allows): its address is in an
+	// address record, as an IPv6 entry's (addr6.go).
+	flagReal6 uint32 = 1 << 13
 )
 
 // Handle names one entry. It stops being valid when the entry is deleted
@@ -91,6 +95,11 @@ func (c Conn) Proto() ipvs.Proto { return ipvs.Proto(c.k1 >> 24) }
 // are not in the Conn, which stays 48 bytes, but in the table (Addrs).
 func (c Conn) IPv6() bool { return c.k1&kindV6 != 0 }
 
+// Real6 reports whether c is an IPv4 flow tunnelled to an IPv6 real
+// server (IPv4 in IPv6). Its Client and Virtual are IPv4; its Real carries
+// the port only, and Addrs has the address.
+func (c Conn) Real6() bool { return c.flags&flagReal6 != 0 }
+
 // Client returns the client address and port (the masked network and 0
 // for a template).
 func (c Conn) Client() netip.AddrPort {
@@ -109,9 +118,10 @@ func (c Conn) Virtual() netip.AddrPort {
 	return netipFrom(c.k0, c.k1>>32)
 }
 
-// Real returns the real server address and port to forward to.
+// Real returns the real server address and port to forward to (the port
+// only for an IPv6 real server: see IPv6 and Real6).
 func (c Conn) Real() netip.AddrPort {
-	if c.IPv6() {
+	if c.IPv6() || c.Real6() {
 		return netip.AddrPortFrom(netip.Addr{}, uint16(c.d>>16))
 	}
 	return netipFrom(c.d>>32, c.d>>16)

@@ -129,7 +129,7 @@ func (t *Table) drop(a, b *shard, ref uint32, e *entry) uint32 {
 		ctl = e.aux
 	}
 	e.aux = 0
-	if e.k1&kindV6 != 0 {
+	if e.hasRec() {
 		a.release6(t, ref, e)
 	}
 	a.release(ref&localMask, e)

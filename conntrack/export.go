@@ -104,7 +104,9 @@ type Record struct {
 // Version 2 (IPv6) is the same up to byte 28, then 16-byte addresses, 76
 // bytes in all (IPVS's sync v1 has the same split into ip_vs_sync_v4 and
 // ip_vs_sync_v6); a real server given as an IPv4-mapped address is IPv4
-// (an IPv6 virtual service tunnelling to it). A record is written as
+// (an IPv6 virtual service tunnelling to it), and so are a client and a
+// virtual address both given IPv4-mapped beside an IPv6 real server (an
+// IPv4 virtual service tunnelling to it). A record is written as
 // version 2 when any of its addresses is IPv6, so a decoder of version 1
 // refuses it by version (ErrBadRecord, with a readable length: ha's
 // DecodeSync skips it) rather than misreading it.
@@ -236,6 +238,11 @@ func ParseRecord(b []byte) (Record, int, error) {
 		r.Client = netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[recCAddr6:])), r.Client.Port())
 		r.Virtual = netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[recVAddr6:])), r.Virtual.Port())
 		r.Real = netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[recDAddr6:])).Unmap(), r.Real.Port())
+		if c, v := r.Client.Addr(), r.Virtual.Addr(); c.Is4In6() && v.Is4In6() && r.Real.Addr().Is6() {
+			// An IPv4 flow tunnelled to an IPv6 real server.
+			r.Client = netip.AddrPortFrom(c.Unmap(), r.Client.Port())
+			r.Virtual = netip.AddrPortFrom(v.Unmap(), r.Virtual.Port())
+		}
 	}
 	switch {
 	case r.Proto != ipvs.TCP && r.Proto != ipvs.UDP && r.Proto != ICMP && r.Proto != ipvs.ProtoAny:

@@ -70,6 +70,7 @@ func FuzzParseRecord(f *testing.F) {
 	f.Add(AppendRecord(nil, Record{Proto: ipvs.UDP, Method: ipvs.Tunnel, Client: ap(cli6, 1), Virtual: ap(vip6, 53), Real: ap(rip1, 53)}))
 	f.Add(AppendRecord(nil, Record{NAT: true, Proto: ipvs.TCP, Client: ap(cli6, 1), Virtual: ap(vip6, 20), Real: ap(rip61, 20)}))
 	f.Add([]byte{2, 0, 0, 76})
+	f.Add(AppendRecord(nil, Record{Proto: ipvs.TCP, Method: ipvs.Tunnel, Client: ap(cli, 1), Virtual: ap(vip, 80), Real: ap(rip61, 80)}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, n, err := ParseRecord(b)
 		if err != nil {

@@ -218,7 +218,7 @@ func checkRecords(t testing.TB, ct *Table, s *shard) {
 	for local := uint32(1); local < s.used; local++ {
 		ref := mkRef(s.idx, local)
 		e := ct.at(ref)
-		if !e.live() || e.k1&kindV6 == 0 {
+		if !e.live() || !e.hasRec() {
 			continue
 		}
 		r := uint32(e.d>>32) & localMask

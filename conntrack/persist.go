@@ -113,8 +113,9 @@ func (t *Table) schedulePersist(s *ipvs.Service, k Key, fk *fkey, mark uint32, f
 // still be available in s and, with expire_quiescent_template, have a
 // weight. Otherwise the template is invalidated (never matched again, kept
 // while it controls connections) and nil returned; so is one whose
-// destination cannot serve the flow (IPv4 flows need IPv4 real servers,
-// six says the flow is IPv6). Caller holds c.mu.
+// destination cannot serve the flow (an IPv4 flow needs an IPv4 real
+// server or a tunnelled IPv6 one; six says the flow is IPv6). Caller
+// holds c.mu.
 func (t *Table) checkTemplate(c *shard, s *ipvs.Service, te *entry, six bool, set *Settings) *ipvs.Dest {
 	id := ipvs.DestID(atomic.LoadUint32(&te.dest))
 	var d *ipvs.Dest
@@ -126,7 +127,7 @@ func (t *Table) checkTemplate(c *shard, s *ipvs.Service, te *entry, six bool, se
 			}
 		}
 	}
-	if d == nil || !six && !d.Addr.Is4() || six && !d.Addr.IsValid() {
+	if d == nil || !six && !d.Addr.Is4() && d.Method != ipvs.Tunnel || six && !d.Addr.IsValid() {
 		c.beginWrite()
 		atomic.StoreUint64(&te.k1, atomic.LoadUint64(&te.k1)|kindInvalid)
 		te.setFlag(uint32(FlagInvalid), true)
@@ -150,7 +151,7 @@ func (t *Table) newTemplate(c *shard, s *ipvs.Service, d *ipvs.Dest, tk *fkey, t
 	if ok {
 		local, e = c.alloc(t)
 	}
-	if e != nil && p.six {
+	if e != nil && p.rec() {
 		if l6, r = c.alloc6(t); r == nil {
 			c.release(local, e)
 			e = nil
@@ -172,7 +173,7 @@ func (t *Table) newTemplate(c *shard, s *ipvs.Service, d *ipvs.Dest, tk *fkey, t
 	atomic.StoreUint64(&e.d, p.d)
 	atomic.StoreUint32(&e.svc, uint32(s.ID))
 	atomic.StoreUint32(&e.dest, uint32(d.ID))
-	atomic.StoreUint32(&e.flags, uint32(FlagTemplate)|uint32(FlagInactive)|flagLive)
+	atomic.StoreUint32(&e.flags, uint32(FlagTemplate)|uint32(FlagInactive)|p.internal()|flagLive)
 	to := min(s.Persistence.Milliseconds(), maxTimeoutMs)
 	e.epoch, e.aux, e.extra, e.expires = d.C.Epoch(), 0, uint32(to), deadline(now, to)
 	t.linkFwd(c, ref, e, tk.h)

@@ -39,8 +39,8 @@ func (s Status) String() string {
 // and the packet is applied to it (INPUT). A one-packet UDP service
 // (-o) gets a Conn to forward by but no entry (for an IPv6 flow, whose
 // Conn holds no addresses, its real server is the destination of s with
-// ID c.Dest()). Keys of both families are scheduled; an IPv4 flow needs an
-// IPv4 real server, an IPv6 one takes either (IPVS tunnels between
+// ID c.Dest()). Keys of both families are scheduled; a real server of the
+// other family serves a flow only by tunnelling (IPVS tunnels between
 // families). Schedule does not allocate once the slabs have grown.
 func (t *Table) Schedule(s *ipvs.Service, k Key, mark uint32, fl TCPFlags, now ipvs.Tick) (Conn, Status) {
 	if !isNewConn(k.Proto, fl) {
@@ -153,8 +153,8 @@ func (t *Table) unreserve(reserved bool) {
 
 // connSpec fills p with the connection entry of key fk for destination
 // d. It reports false when d cannot serve the key's family: an IPv4 flow
-// needs an IPv4 real server (an IPv6 one may be either, as IPVS tunnels
-// between families).
+// needs an IPv4 real server, or an IPv6 one it is tunnelled to (an IPv6
+// flow may have either, as IPVS tunnels between families).
 func connSpec(p *spec, s *ipvs.Service, d *ipvs.Dest, fk *fkey, dport uint16, mark, ctl uint32) bool {
 	var flags Flags
 	if d.Method != ipvs.Masq {
@@ -165,8 +165,21 @@ func connSpec(p *spec, s *ipvs.Service, d *ipvs.Dest, fk *fkey, dport uint16, ma
 }
 
 // setDest sets p's destination word (and for IPv6 its address record from
-// fk and daddr); false when daddr cannot serve fk's family.
+// fk and daddr); false when daddr cannot serve fk's family. An IPv4 flow
+// tunnelled to an IPv6 real server gets a record too (real6), with its
+// client and virtual addresses IPv4-mapped beside the real one.
 func (p *spec) setDest(fk *fkey, daddr netip.Addr, dport uint16, m ipvs.Method, st State) bool {
+	if !fk.six && daddr.Is6() && !daddr.Is4In6() {
+		if m != ipvs.Tunnel {
+			return false
+		}
+		p.real6, p.a = true, addr6{}
+		p.a.w[0], p.a.w[1] = split16(unpack4(uint32(fk.k0 >> 32)))
+		p.a.w[2], p.a.w[3] = split16(unpack4(uint32(fk.k0)))
+		p.a.setReal(daddr)
+		p.d = packD(real6Mark, dport, m, st)
+		return true
+	}
 	if !fk.six {
 		a, ok := pack4(daddr)
 		p.d = packD(a, dport, m, st)
@@ -182,7 +195,7 @@ func (p *spec) setDest(fk *fkey, daddr netip.Addr, dport uint16, m ipvs.Method, 
 
 // specRevHash returns the reply-direction hash of the connection p.
 func (t *Table) specRevHash(p *spec) uint64 {
-	if p.six {
+	if p.rec() {
 		return t.hash6(p.a.w[4], p.a.w[5], p.a.w[0], p.a.w[1], replyWord6(p.k1, p.d))
 	}
 	return t.hash(replyWords(p.k0, p.k1, p.d))
@@ -224,12 +237,14 @@ func (t *Table) newConn(s *ipvs.Service, d *ipvs.Dest, fk *fkey, dport uint16, m
 	return c, st, fresh
 }
 
-// spec describes an entry to insert; for IPv6 (six) with its address
-// record, whose index insert puts into d.
+// spec describes an entry to insert; for IPv6 (six), and for IPv4 with an
+// IPv6 real server (real6), with its address record, whose index insert
+// puts into d.
 type spec struct {
 	k0, k1, h uint64
 	d         uint64
 	six       bool
+	real6     bool
 	a         addr6
 	svc       ipvs.ServiceID
 	dest      ipvs.DestID
@@ -238,6 +253,17 @@ type spec struct {
 	fwmark    uint32
 	flags     Flags // FlagTemplate, FlagNoOutput, FlagSync
 	timeout   int64 // ms; 0: the state's timeout
+}
+
+// rec reports whether p's entry has an address record.
+func (p *spec) rec() bool { return p.six || p.real6 }
+
+// internal returns the internal flag bits p's entry starts with.
+func (p *spec) internal() uint32 {
+	if p.real6 {
+		return flagReal6
+	}
+	return 0
 }
 
 // insert links a new entry made from p and binds it to its destination;
@@ -282,7 +308,7 @@ func (t *Table) insertLocked(p *spec, a, b *shard, rh uint64, step bool, fl TCPF
 		return Conn{}, TableFull, false
 	}
 	ref := mkRef(a.idx, local)
-	if p.six {
+	if p.rec() {
 		l6, r := a.alloc6(t)
 		if r == nil {
 			a.release(local, e)
@@ -295,7 +321,7 @@ func (t *Table) insertLocked(p *spec, a, b *shard, rh uint64, step bool, fl TCPF
 	}
 	st := State(p.d)
 	active := !template && ipvs.Proto(p.k1>>24) == ipvs.TCP && st.active() && p.flags&FlagSync != 0
-	flags := uint32(p.flags) | flagLive
+	flags := uint32(p.flags) | p.internal() | flagLive
 	if !active {
 		flags |= uint32(FlagInactive) // new connections start inactive (conn_flags of a dest)
 	}
