@@ -34,6 +34,9 @@ type Options struct {
 	// KernelScheduleAll (the default, "": UDP flows and TCP connections),
 	// KernelScheduleUDP or KernelScheduleOff.
 	KernelSchedule string
+	// FlowMap is how many connections the eBPF fast path's flow map holds
+	// (two directions each); 0 means DefaultFlowMap (fastpath.go).
+	FlowMap int
 	// WorkerNice is the nice value of each worker's thread (each worker
 	// locked to its own): negative favours the workers over the kernel's
 	// ksoftirqd on a core they share, so the frames the fast path leaves

@@ -18,7 +18,8 @@ import (
 )
 
 const usage = `Usage: lvsd [-t | --config-dump | --set-password] [-f FILE] [--iptables FILE] [--ip6tables FILE]
-            [--workers N] [--busy-poll DURATION] [--worker-nice N] [--dataplane auto|tcx|afpacket] [--kernel-schedule=WHICH] [--link afpacket|tap]
+            [--workers N] [--busy-poll DURATION] [--worker-nice N] [--link afpacket|tap]
+            [--dataplane auto|tcx|afpacket] [--kernel-schedule=WHICH] [--flow-map N]
             [--admin ADDR] [--admin-allow LIST] [--admin-cert FILE --admin-key FILE]
             [--password-file FILE] [--metrics-auth]
 
@@ -87,6 +88,12 @@ Files:
                         udp   UDP flows only
                         off   none: the Go workers schedule every new flow
                       --kernel-schedule alone means all
+  --flow-map N        with tcx, how many connections the kernel's flow map
+                      holds (default: a sixteenth of the connection table's
+                      default size, between 131072 and 2097152; about 256
+                      bytes of kernel memory each, allocated at start and
+                      logged). A connection beyond it is still forwarded, by
+                      the Go workers: a small map costs speed, not flows
   --link BACKEND      the Go workers' packet links: afpacket (default; a
                       packet ring per worker) or tap (lvs.cf's interfaces
                       are TAP devices lvsd opens, one worker each)
@@ -168,6 +175,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o daemon.Options, setP
 	fs.IntVar(&o.Workers, "workers", 0, "")
 	fs.DurationVar(&o.BusyPoll, "busy-poll", 0, "")
 	fs.IntVar(&o.WorkerNice, "worker-nice", -5, "")
+	fs.IntVar(&o.FlowMap, "flow-map", 0, "")
 	fs.StringVar(&o.Dataplane, "dataplane", "", "")
 	fs.Var(kernelSchedule{&o.KernelSchedule}, "kernel-schedule", "")
 	fs.StringVar(&o.Link, "link", "", "")
@@ -200,6 +208,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o daemon.Options, setP
 	case o.KernelSchedule != "" && o.KernelSchedule != daemon.KernelScheduleUDP &&
 		o.KernelSchedule != daemon.KernelScheduleAll && o.KernelSchedule != daemon.KernelScheduleOff:
 		fmt.Fprintf(stderr, "lvsd: --kernel-schedule %q: want udp, all or off\n", o.KernelSchedule)
+		return o, setPassword, 2
+	case o.FlowMap < 0 || o.FlowMap > 1<<26:
+		fmt.Fprintf(stderr, "lvsd: --flow-map %d: want 1 to %d connections, or 0 for the default\n", o.FlowMap, 1<<26)
 		return o, setPassword, 2
 	case o.WorkerNice < -20 || o.WorkerNice > 19:
 		fmt.Fprintf(stderr, "lvsd: --worker-nice %d: want -20 to 19\n", o.WorkerNice)

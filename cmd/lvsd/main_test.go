@@ -37,6 +37,8 @@ func TestParseFlags(t *testing.T) {
 		{"worker nice range", []string{"--worker-nice", "-21"}, daemon.Options{WorkerNice: -21}, 2, "", "want -20 to 19"},
 		{"kernel schedule", []string{"--kernel-schedule=off"}, daemon.Options{KernelSchedule: "off"}, -1, "", ""},
 		{"kernel schedule alone", []string{"--kernel-schedule"}, daemon.Options{KernelSchedule: "all"}, -1, "", ""},
+		{"flow map", []string{"--flow-map", "1048576"}, daemon.Options{FlowMap: 1 << 20}, -1, "", ""},
+		{"flow map range", []string{"--flow-map", "-1"}, daemon.Options{FlowMap: -1}, 2, "", "want 1 to"},
 		{"kernel schedule bad", []string{"--kernel-schedule=tcp"}, daemon.Options{KernelSchedule: "tcp"}, 2, "", "want udp, all or off"},
 	}
 	for _, tt := range tests {
