@@ -38,7 +38,7 @@ const IP6IP6Inner = EthernetLen + IP6IP6Overhead
 // bytes, or when an address is not IPv6. The inner datagram is not
 // changed: decrementing its hop limit is the caller's choice.
 func EncapIP6IP6(b []byte, n int, dstMAC, srcMAC MAC, src, dst netip.Addr) int {
-	if n < IPv6Len || n > 0xffff || len(b) < IP6IP6Inner+n || !src.Is6() || src.Is4In6() || !dst.Is6() || dst.Is4In6() {
+	if n < IPv4MinLen || n > 0xffff || len(b) < IP6IP6Inner+n || !src.Is6() || src.Is4In6() || !dst.Is6() || dst.Is4In6() {
 		return 0
 	}
 	var next, hop, tc uint8

@@ -144,6 +144,17 @@ func TestEncapMixedFamilies(t *testing.T) {
 	if o6.NextHeader != layers.IPProtocolIPv4 || o6.HopLimit != 33 || o6.TrafficClass != 0xb8 || int(o6.Length) != n4 {
 		t.Errorf("outer IPv6 = next %v hop %d tc %#x len %d", o6.NextHeader, o6.HopLimit, o6.TrafficClass, o6.Length)
 	}
+
+	// An IPv4 datagram shorter than an IPv6 header (a small UDP datagram,
+	// the last fragment of a bigger one) is carried too.
+	u4 := frametest.UDP(cip, vip, []byte("x"))
+	pu := decode(t, u4)
+	nu := pu.End - pu.L3
+	b = make([]byte, frame.IP6IP6Inner+nu)
+	copy(b[frame.IP6IP6Inner:], u4[pu.L3:pu.End])
+	if m := frame.EncapIP6IP6(b, nu, mac1, mac1, nat6, rip6.Addr()); nu >= frame.IPv6Len || m != frame.IP6IP6Inner+nu {
+		t.Errorf("EncapIP6IP6 of a %d-byte IPv4 datagram = %d, want %d", nu, m, frame.IP6IP6Inner+nu)
+	}
 }
 
 // FuzzEncapIP6IP6: EncapIP6IP6 never panics; when it accepts, the result
