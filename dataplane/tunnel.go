@@ -17,8 +17,11 @@ import (
 type tunnelBufs struct {
 	bufs [][]byte // each holds one frame of up to the largest port MTU
 	segs [][]byte // Segment's destinations: bufs[i][IPIPOverhead:]
-	next int      // first buffer not queued in this batch
-	id   uint16   // IP identification of the next outer header
+	// inner is FragmentIPv4's destinations when the fragments go into an
+	// IPv6 tunnel: bufs[i][IP6IP6Overhead:] (tunnel46.go).
+	inner [][]byte
+	next  int    // first buffer not queued in this batch
+	id    uint16 // IP identification of the next outer header
 }
 
 // minTunnelBufs is the fewest buffers a worker keeps: enough for the
@@ -35,7 +38,7 @@ func (t *tunnelBufs) init(ports []*Port, batch int) {
 	size += frame.EthernetLen
 	n := max(batch, minTunnelBufs)
 	slab := make([]byte, n*size)
-	t.bufs, t.segs = make([][]byte, n), make([][]byte, n)
+	t.bufs, t.segs, t.inner = make([][]byte, n), make([][]byte, n), make([][]byte, n)
 	for i := range t.bufs {
 		t.bufs[i] = slab[i*size : (i+1)*size : (i+1)*size]
 	}

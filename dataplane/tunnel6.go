@@ -13,17 +13,23 @@ import (
 // datagram keeps the VIP as its destination and has its hop limit
 // decremented. A datagram that would not fit the egress MTU with the
 // outer header is answered with packet too big carrying MTU-40: IPv6
-// routers do not fragment. GSO super-frames are not tunnelled (no
-// software segmentation for IPv6 yet): they are dropped as unsupported.
-// An IPv4 real server behind an IPv6 VIP, which IPVS allows, is
-// tunnel6in4's (tunnel46.go).
+// routers do not fragment. A TCP GSO super-frame is segmented in software
+// first (tunnelSegments). An IPv4 real server behind an IPv6 VIP, which
+// IPVS allows, is tunnel6in4's (tunnel46.go).
 func (w *Worker) tunnel6(f []byte, m Meta, st *State, c conntrack.Conn, svc *ipvs.Service, a conntrack.Addrs, out int, mac frame.MAC) Verdict {
 	p := &w.p
 	real := a.Real.Addr()
-	if m.IsGSO() || !real.Is6() {
+	if !real.Is6() {
 		return w.C.drop(DropUnsupported)
 	}
 	port := w.d.Ports[out]
+	src := port.Addr6
+	if !src.IsValid() {
+		src = a.Virtual.Addr()
+	}
+	if m.IsGSO() {
+		return w.tunnelSegments(f, m, st, c, svc, tunnelHop{out: out, mac: mac, kind: encap6in6, src: src, dst: real})
+	}
 	if w.tooBig6(m, out, frame.IP6IP6Overhead) {
 		return w.packetTooBig6(f, port.MTU-frame.IP6IP6Overhead, p.Dst.Addr())
 	}
@@ -40,10 +46,6 @@ func (w *Worker) tunnel6(f []byte, m Meta, st *State, c conntrack.Conn, svc *ipv
 	}
 	b, n := bufs[0], p.End-p.L3
 	copy(b[frame.IP6IP6Inner:], f[p.L3:p.End])
-	src := port.Addr6
-	if !src.IsValid() {
-		src = a.Virtual.Addr()
-	}
 	k := frame.EncapIP6IP6(b, n, mac, port.MAC, src, real)
 	if k == 0 {
 		return w.C.drop(DropShort)

@@ -80,6 +80,9 @@ type Ethernet = frame.Ethernet
 // forward sends a client's frame to the destination of its connection.
 func (w *Worker) forward(f []byte, m Meta, st *State, c conntrack.Conn, svc *ipvs.Service) Verdict {
 	p := &w.p
+	if c.Real6() {
+		return w.tunnel4in6(f, m, st, c, svc) // tunnel46.go: an IPv6 real server, tunnelled only
+	}
 	out, mac, ok := w.nextHop(st, c.Real().Addr())
 	if !ok {
 		return w.C.drop(DropNoNeigh)
