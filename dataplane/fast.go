@@ -51,20 +51,24 @@ func outKey(c conntrack.Conn) fastpath.Key {
 // scheduled (fastnew.go).
 func (o offload) Seen(c conntrack.Conn) (ipvs.Tick, bool, bool) {
 	in, out := c.Offloaded()
+	ks := [2]fastpath.Key{inKey(c), outKey(c)}
+	if c.IPv6() {
+		ks, in, out = o.d.keys6.get(c.Handle, in, out) // fast6.go
+	}
 	idle, seen := time.Duration(1<<62), false
-	for _, k := range [2]struct {
-		on bool
-		k  fastpath.Key
-	}{{in, inKey(c)}, {out, outKey(c)}} {
-		if !k.on {
+	for i, on := range [2]bool{in, out} {
+		if !on {
 			continue
 		}
-		if d, ok := o.fp.Idle(k.k); ok {
+		if d, ok := o.fp.Idle(ks[i]); ok {
 			idle, seen = min(idle, d), true
 		}
 	}
 	if !seen {
 		return 0, false, false
+	}
+	if c.IPv6() {
+		return o.d.Tick(time.Now().Add(-idle)), false, true // the fast path schedules no IPv6 flow
 	}
 	return o.d.Tick(time.Now().Add(-idle)), o.acked(c), true
 }
@@ -72,6 +76,16 @@ func (o offload) Seen(c conntrack.Conn) (ipvs.Tick, bool, bool) {
 // Withdraw stops the fast path forwarding either direction of c.
 func (o offload) Withdraw(c conntrack.Conn) {
 	in, out := c.Offloaded()
+	if c.IPv6() {
+		ks, in, out := o.d.keys6.take(c.Handle, in, out)
+		if in {
+			o.fp.Withdraw(ks[conntrack.DirInput])
+		}
+		if out {
+			o.fp.Withdraw(ks[conntrack.DirOutput])
+		}
+		return
+	}
 	if in {
 		o.fp.Withdraw(inKey(c))
 	}
@@ -103,48 +117,62 @@ type fastOffer struct {
 // ESTABLISHED (a segment without SYN, FIN or RST) or UDP, NAT or direct
 // routing, no IP options or fragments, not a template or one-packet
 // scheduling, a resolved next hop. src and dst are the addresses the
-// frame leaves with; out, mac and port its egress.
+// frame leaves with; out, mac and port its egress. IPv6 flows are
+// offer6's (fast6.go).
 func (w *Worker) offer(st *State, c conntrack.Conn, dir conntrack.Dir, src, dst netip.AddrPort, out int, mac frame.MAC) {
 	p := &w.p
-	fp := w.d.fast
-	if fp == nil || len(w.offers) == cap(w.offers) {
-		return
-	}
-	in, outOn := c.Offloaded()
-	if (dir == conntrack.DirInput && in) || (dir == conntrack.DirOutput && outOn) {
-		return
-	}
 	// While the fast path schedules UDP flows itself, a UDP flow the Go
 	// path scheduled is offered from its first datagram, before the
 	// filter can schedule its next one elsewhere (installOffers).
 	claim := dir == conntrack.DirInput && p.Proto == frame.ProtoUDP && w.d.nfUDP
-	if c.Packets() < offerAfter && !in && !claim {
-		return // too young (the reply direction goes once the client's did, or as old)
-	}
 	switch {
-	case p.FragOffset != 0 || p.MoreFrags || p.L4-p.L3 != frame.IPv4MinLen:
+	case !w.offerable(c, dir, claim):
 		return
-	case c.Flags()&(conntrack.FlagTemplate|conntrack.FlagOnePacket) != 0:
+	case p.FragOffset != 0 || p.MoreFrags || p.L4-p.L3 != frame.IPv4MinLen:
 		return
 	case mac == pendingMAC(mac4(mac)):
 		return // waiting for ARP (neighqueue.go)
 	case st.NAT != nil && st.NAT.helper(c.Virtual()):
 		return // the FTP helper reads every segment of a control connection
 	}
+	w.queueOffer(c, dir, claim, src, dst, out, mac)
+}
+
+// offerable reports whether direction dir of c may be offered now, as far
+// as the connection and the segment being forwarded tell (offer).
+func (w *Worker) offerable(c conntrack.Conn, dir conntrack.Dir, claim bool) bool {
+	p := &w.p
+	if w.d.fast == nil || len(w.offers) == cap(w.offers) {
+		return false
+	}
+	in, outOn := c.Offloaded()
+	if (dir == conntrack.DirInput && in) || (dir == conntrack.DirOutput && outOn) {
+		return false
+	}
+	if c.Packets() < offerAfter && !in && !claim {
+		return false // too young (the reply direction goes once the client's did, or as old)
+	}
+	if c.Flags()&(conntrack.FlagTemplate|conntrack.FlagOnePacket) != 0 {
+		return false
+	}
 	switch p.Proto {
 	case frame.ProtoTCP:
-		if c.State() != conntrack.StateEstablished || p.Flags&(frame.SYN|frame.FIN|frame.RST) != 0 {
-			return
-		}
+		return c.State() == conntrack.StateEstablished && p.Flags&(frame.SYN|frame.FIN|frame.RST) == 0
 	case frame.ProtoUDP:
-	default:
-		return
+		return true
 	}
+	return false
+}
+
+// queueOffer queues the frame being forwarded's direction dir of c, leaving
+// with src and dst through port out to mac, if its counter slot exists.
+func (w *Worker) queueOffer(c conntrack.Conn, dir conntrack.Dir, claim bool, src, dst netip.AddrPort, out int, mac frame.MAC) {
+	p := &w.p
 	slot := uint32(c.Dest()) * 2
 	if dir == conntrack.DirOutput {
 		slot++
 	}
-	if int(slot) >= fp.Slots() {
+	if int(slot) >= w.d.fast.Slots() {
 		return
 	}
 	port := w.d.Ports[out]
@@ -193,8 +221,15 @@ func (w *Worker) installOffers(early bool) {
 		if o.early != early || !w.d.CT.SetOffloaded(o.h, o.dir, true) {
 			continue
 		}
+		six := o.k.Src.Addr().Is6()
+		if six {
+			w.d.keys6.put(o.h, o.dir, o.k) // before the table can withdraw it (fast6.go)
+		}
 		if ok, err := w.install(o); !ok || err != nil {
 			w.d.CT.SetOffloaded(o.h, o.dir, false)
+			if six {
+				w.d.keys6.drop(o.h, o.dir)
+			}
 			if err != nil {
 				w.C.FastErrors.Add(1)
 			}
@@ -203,6 +238,9 @@ func (w *Worker) installOffers(early bool) {
 		w.C.FastInstalls.Add(1)
 		if _, live := w.d.CT.InPkts(o.h); !live {
 			w.d.fast.Withdraw(o.k)
+			if six {
+				w.d.keys6.drop(o.h, o.dir)
+			}
 		}
 	}
 	if !early {
@@ -230,6 +268,10 @@ func (w *Worker) leaveFast(c conntrack.Conn) {
 		return
 	}
 	if c.Proto() == ipvs.TCP && c.State() == conntrack.StateEstablished {
+		return
+	}
+	if c.IPv6() {
+		w.leaveFast6(c, in, out) // fast6.go
 		return
 	}
 	if in && w.d.CT.SetOffloaded(c.Handle, conntrack.DirInput, false) {
@@ -286,4 +328,5 @@ type fastState struct {
 	fast         FastPath // nil: none
 	fastMu       sync.Mutex
 	fastSeen     map[uint32][2]uint64 // slot → packets, bytes already folded (fastMu)
+	keys6        offloaded6           // the keys of offloaded IPv6 flows (fast6.go)
 }

@@ -2,36 +2,195 @@ package dataplane_test
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
+	"time"
 
+	"lvs/conntrack"
 	"lvs/dataplane"
 	"lvs/dataplane/fastpath"
 	"lvs/frame"
 	"lvs/internal/frametest"
+	"lvs/ipvs"
 )
 
-// IPv6 flows stay on the Go path: the eBPF fast path carries IPv4 only,
-// so a worker with one never offers it an IPv6 flow, however old.
-func TestFastPathLeavesIPv6Alone(t *testing.T) {
+// The workers and the real eBPF fast path with IPv6 flows, as
+// fast_linux_test.go with IPv4 ones: the program runs through
+// BPF_PROG_TEST_RUN on interface 1 (lo), so frames go to lo's MAC.
+
+func fastSite6(t *testing.T) (*site, *fastpath.FastPath) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("loads eBPF programs")
 	}
 	s := newSite6(t, 4096)
-	fp, err := fastpath.Open(fastpath.Config{MaxFlows: 256, Slots: 1024})
+	fp, err := fastpath.Open(fastpath.Config{MaxFlows: 256, MaxFlows6: 256, Slots: 1024})
 	if err != nil {
 		t.Skipf("skipped: %v (needs root and a kernel with BPF)", err)
 	}
 	t.Cleanup(func() { fp.Close() })
 	s.pub.Ifindex, s.prv.Ifindex = 1, 1
 	s.d.SetFastPath(fp)
-	s.run(0, frametest.TCP(client6, web6, frame.SYN, nil, frametest.WithSrcMAC(gwMAC)))
-	real := netip.AddrPortFrom(rip61, 8080)
-	s.run(1, frametest.TCP(real, client6, frame.SYN|frame.ACK, nil, frametest.WithSrcMAC(rip1MAC)))
-	for range 8 {
-		s.run(0, frametest.TCP(client6, web6, frame.ACK, []byte("data"), frametest.WithSrcMAC(gwMAC)))
-		s.run(1, frametest.TCP(real, client6, frame.ACK, []byte("data"), frametest.WithSrcMAC(rip1MAC)))
+	return s, fp
+}
+
+// taken reports whether the fast path takes f: the socket filter keeps it
+// from lvsd's packet ring (the worker never reads it) and tcx forwards it.
+func taken(t *testing.T, fp *fastpath.FastPath, f []byte) (bool, []byte) {
+	t.Helper()
+	kept, err := fp.SimulateFilter(f, 1)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if c := dataplane.Sum(&s.w.C); c.FastInstalls != 0 || c.Verdicts[dataplane.Forward] != 9 {
-		t.Errorf("public worker: %d fast-path installs, %d forwarded; want 0 and 9", c.FastInstalls, c.Verdicts[dataplane.Forward])
+	fwd, out := simulate(t, fp, f)
+	if kept != fwd {
+		t.Fatalf("socket filter takes the frame: %v, tcx forwards it: %v; the programs must agree", kept, fwd)
+	}
+	return fwd, out
+}
+
+// destCounters returns the packets the table counted for the destination
+// rip of the service on port.
+func destCounters(t *testing.T, tb *ipvs.Table, port uint16, rip netip.Addr) (in, out uint64) {
+	t.Helper()
+	for _, s := range tb.Services() {
+		if s.Key.Port != port || !s.Key.Addr.Is6() {
+			continue
+		}
+		for _, d := range s.Dests {
+			if d.Addr == rip {
+				return d.C.InPkts.Load(), d.C.OutPkts.Load()
+			}
+		}
+	}
+	t.Fatalf("no destination %v on port %d", rip, port)
+	return 0, 0
+}
+
+// A NAT66 connection: the SYN-ACK goes through the kernel (the reply
+// direction installed with the SYN), the client's direction from its
+// fourth packet; from then on the worker reads nothing of the flow, the
+// counters come back through FastCounters, and a FIN takes it back.
+func TestFastPathTakesEstablishedIPv6(t *testing.T) {
+	s, fp := fastSite6(t)
+	to := frametest.WithDstMAC(lo)
+	out := s.run(0, frametest.TCPSyn(client6, web6, to))
+	if len(out[1]) != 1 {
+		t.Fatalf("SYN: %d frames to the real servers, want 1", len(out[1]))
+	}
+	rs := parsed(out[1][0]).Dst
+	synAck := frametest.TCP(rs, client6, frame.SYN|frame.ACK, nil, to)
+	fwd, got := taken(t, fp, synAck)
+	if !fwd {
+		t.Fatal("the fast path does not forward the SYN-ACK of an IPv6 connection the worker opened")
+	}
+	frametest.Check(t, got, frametest.SrcAddr(vip6), frametest.SrcPort(80), frametest.DstAddr(client6.Addr()),
+		frametest.Flags(frame.SYN|frame.ACK), frametest.DstMAC(gwMAC), frametest.SrcMAC(pubMAC), frametest.TTL(63), frametest.SumsOK())
+	ack := frametest.TCP(client6, web6, frame.ACK, nil, to)
+	if fwd, _ := taken(t, fp, ack); fwd {
+		t.Fatal("the fast path forwards a flow before the worker saw it established")
+	}
+	s.run(0, ack)
+	data := frametest.TCP(client6, web6, frame.ACK|frame.PSH, []byte("GET / HTTP/1.0\r\n\r\n"), to)
+	s.run(0, slices.Clone(data))
+	if fwd, _ := taken(t, fp, data); fwd {
+		t.Fatal("the fast path took a flow of 3 packets: short connections stay on the Go path")
+	}
+	s.run(0, slices.Clone(data)) // the fourth: the worker installs the client direction
+	before := dataplane.Sum(&s.w.C)
+	if before.FastInstalls < 2 {
+		t.Errorf("FastInstalls = %d on the public worker, want ≥ 2 (SYN-ACK entry, client direction)", before.FastInstalls)
+	}
+	inBefore, outBefore := destCounters(t, s.table, 80, rs.Addr())
+	reply := frametest.TCP(rs, client6, frame.ACK|frame.PSH, []byte("HTTP/1.0 200 OK\r\n\r\n"), to)
+	const n = 5
+	for range n {
+		fwd, got := taken(t, fp, data)
+		if !fwd {
+			t.Fatal("the fast path does not forward an established IPv6 flow's segment")
+		}
+		frametest.Check(t, got, frametest.DstAddr(rs.Addr()), frametest.DstPort(rs.Port()), frametest.SrcAddr(client6.Addr()),
+			frametest.SrcPort(client6.Port()), frametest.TTL(63), frametest.SrcMAC(privMAC), frametest.SumsOK())
+		if mac := frame.Ethernet(got).Dst(); mac != rip1MAC && mac != rip2MAC {
+			t.Errorf("fast path sends to MAC %v, want a real server's", mac)
+		}
+		fwd, got = taken(t, fp, reply)
+		if !fwd {
+			t.Fatal("the fast path does not forward the established reply direction")
+		}
+		frametest.Check(t, got, frametest.SrcAddr(vip6), frametest.SrcPort(80), frametest.DstAddr(client6.Addr()),
+			frametest.DstPort(client6.Port()), frametest.TTL(63), frametest.DstMAC(gwMAC), frametest.SrcMAC(pubMAC), frametest.SumsOK())
+	}
+	if after := dataplane.Sum(&s.w.C); after.Verdicts != before.Verdicts {
+		t.Errorf("the worker's verdicts moved while the fast path forwarded: %v → %v", before.Verdicts, after.Verdicts)
+	}
+	s.d.FastCounters(s.table)
+	in, outP := destCounters(t, s.table, 80, rs.Addr())
+	if in-inBefore != n || outP-outBefore != n+1 { // the SYN-ACK went through the kernel too
+		t.Errorf("destination counters after FastCounters: +%d in, +%d out; want +%d and +%d", in-inBefore, outP-outBefore, n, n+1)
+	}
+	// A FIN goes to the worker, which takes both directions back.
+	fin := frametest.TCP(client6, web6, frame.FIN|frame.ACK, nil, to)
+	if fwd, _ := taken(t, fp, fin); fwd {
+		t.Fatal("the fast path forwards a FIN")
+	}
+	s.run(0, slices.Clone(fin))
+	for _, f := range [][]byte{data, reply} {
+		if fwd, _ := taken(t, fp, f); fwd {
+			t.Errorf("after FIN the fast path still forwards %v", parsed(f).Src)
+		}
+	}
+}
+
+// Expiry asks the fast path when an offloaded IPv6 flow was last seen: a
+// flow it forwards stays, an idle one goes and is withdrawn from it.
+func TestFastPathKeepsIdleCheckedFlows6(t *testing.T) {
+	s, fp := fastSite6(t)
+	s.d.CT.SetTimeouts(0, 0, 5*time.Second)
+	past := time.Now().Add(-10 * time.Second)
+	busy := netip.MustParseAddrPort("[2001:db8:99::8]:5000")
+	idle := netip.MustParseAddrPort("[2001:db8:99::9]:5000")
+	svc := netip.AddrPortFrom(vip6, 53)
+	for _, c := range []netip.AddrPort{busy, idle} {
+		for range 4 { // installed from the fourth packet on
+			s.w.Process([][]byte{frametest.UDP(c, svc, []byte("q"), frametest.WithDstMAC(lo))}, make([]dataplane.Meta, 1), past)
+		}
+	}
+	if fwd, _ := taken(t, fp, frametest.UDP(busy, svc, []byte("q"), frametest.WithDstMAC(lo))); !fwd {
+		t.Fatal("the fast path does not forward an installed IPv6 UDP flow")
+	}
+	s.d.CT.Expire(s.d.Tick(time.Now()), 1<<20)
+	for _, tt := range []struct {
+		c    netip.AddrPort
+		live bool
+	}{{busy, true}, {idle, false}} {
+		_, ok := s.d.CT.Lookup(conntrack.Key{Proto: ipvs.UDP, Client: tt.c, Virtual: svc})
+		if ok != tt.live {
+			t.Errorf("flow from %v in the table after expiry: %v, want %v", tt.c, ok, tt.live)
+		}
+		fwd, _ := taken(t, fp, frametest.UDP(tt.c, svc, []byte("q"), frametest.WithDstMAC(lo)))
+		if fwd != tt.live {
+			t.Errorf("fast path forwards %v after expiry: %v, want %v", tt.c, fwd, tt.live)
+		}
+	}
+}
+
+// A direct-routing IPv6 flow: the fast path changes the MACs only.
+func TestFastPathDirectRouting6(t *testing.T) {
+	s, fp := fastSite6(t)
+	to := frametest.WithDstMAC(lo)
+	dr := netip.AddrPortFrom(vip6, 443)
+	s.run(0, frametest.TCPSyn(client6, dr, to))
+	data := frametest.TCP(client6, dr, frame.ACK, []byte("x"), to)
+	for range 3 {
+		s.run(0, slices.Clone(data))
+	}
+	fwd, got := taken(t, fp, data)
+	if !fwd {
+		t.Fatal("the fast path does not forward an established direct-routing IPv6 flow")
+	}
+	frametest.Check(t, got, frametest.DstMAC(rip1MAC), frametest.SrcMAC(privMAC), frametest.SumsOK())
+	if string(got[12:]) != string(data[12:]) {
+		t.Error("direct routing changed the frame beyond its MAC addresses")
 	}
 }

@@ -35,6 +35,7 @@ func (w *Worker) fromReal6(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 		if !ok {
 			return w.masqOut6(f, m, st, now) // masq6.go
 		}
+		w.leaveFast(c) // fast.go
 		if c.Method() != ipvs.Masq {
 			return Pass
 		}
@@ -92,6 +93,7 @@ func (w *Worker) reply6(f []byte, m Meta, st *State, c conntrack.Conn, icmp bool
 		p.SetSrc(f, netip.AddrPortFrom(a.Virtual.Addr(), 0))
 		p.SetInnerDst(f, a.Virtual)
 	} else {
+		w.offer6(st, c, a, conntrack.DirOutput, a.Virtual, p.Dst, out, mac) // fast6.go
 		p.SetSrc(f, a.Virtual)
 	}
 	Ethernet(f).SetDst(mac)

@@ -16,9 +16,9 @@ import (
 // (tunnel6.go); a real server's reply is rewritten to come from the VIP
 // (nat6.go). Unlike an IPv4 router, an IPv6 one never fragments: a
 // datagram larger than the egress MTU is answered with packet too big
-// (RFC 8200 §5). Neighbour Discovery is lvsd's own (ndp.go). IPv6 flows
-// are not offered to the eBPF fast path, which carries IPv4 only; nothing
-// here calls offer. Masquerading and the FTP helper are masq6.go's.
+// (RFC 8200 §5). Neighbour Discovery is lvsd's own (ndp.go). Established
+// NAT66 and direct-routing flows are offered to the eBPF fast path as
+// IPv4 ones are (fast6.go). Masquerading and the FTP helper are masq6.go's.
 
 // worker6 is a worker's IPv6 state: the fragment tables, and the next hop
 // of the frame being finished for a neighbour being resolved.
@@ -85,6 +85,7 @@ func (w *Worker) toOwned6(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 	key := conntrack.Key{Proto: proto, Client: p.Src, Virtual: p.Dst}
 	fl := conntrack.TCPFlags(p.Flags)
 	c, v := w.d.CT.In(key, fl, now)
+	w.leaveFast(c) // a FIN or RST takes the flow back from the fast path (fast.go)
 	switch v {
 	case conntrack.Drop:
 		return w.C.drop(DropDestGone)
@@ -139,6 +140,8 @@ func (w *Worker) forward6(f []byte, m Meta, st *State, c conntrack.Conn, svc *ip
 			w.icmp6Error(f, frame.ICMPv6TimeExceeded, frame.ICMPv6HopLimitExceeded, 0, p.Dst.Addr())
 			return w.C.drop(DropTTL)
 		}
+		w.offer6(st, c, a, conntrack.DirInput, p.Src, a.Real, out, mac) // fast6.go
+		w.offerSynAck6(st, c, a, out)
 		p.SetDst(f, a.Real)
 		Ethernet(f).SetDst(mac)
 		Ethernet(f).SetSrc(port.MAC)
@@ -146,6 +149,7 @@ func (w *Worker) forward6(f []byte, m Meta, st *State, c conntrack.Conn, svc *ip
 		if w.tooBig6(m, out, 0) {
 			return w.packetTooBig6(f, port.MTU, p.Dst.Addr())
 		}
+		w.offer6(st, c, a, conntrack.DirInput, p.Src, p.Dst, out, mac)
 		rewriteDirect(f, mac, port.MAC) // direct.go: the datagram is left as the client sent it
 	case ipvs.Tunnel:
 		return w.tunnel6(f, m, st, c, svc, a, out, mac) // tunnel6.go
