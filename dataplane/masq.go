@@ -36,19 +36,41 @@ func (n *NAT) helper(v netip.AddrPort) bool {
 
 // Reserved says whether the VIP's port outer.Port() must not be given to a
 // masqueraded flow with peer: a packet from peer to it would be taken by a
-// virtual service (by address and port, or by firewall mark). It
-// implements nat.Reserved and does not allocate.
+// virtual service (by address and port, or by firewall mark of its
+// family). It implements nat.Reserved and does not allocate.
 func (st *State) Reserved(proto uint8, peer, outer netip.AddrPort) bool {
-	if outer.Addr().Is6() {
-		return st.reserved6(proto, peer, outer) // masq6.go
-	}
 	if st.Table.Lookup(ipvs.Proto(proto), outer.Addr(), outer.Port()) != nil {
 		return true
 	}
-	in, _ := st.Owned.Port(outer.Addr().As4())
 	p := frame.Parsed{Kind: frame.KindIPv4, Proto: proto, Src: peer, Dst: outer}
+	if outer.Addr().Is6() {
+		p.Kind = frame.KindIPv6
+		in, _ := st.Owned.Port6(outer.Addr().As16())
+		mark := st.Class.Mark6(&p, in)
+		return mark != 0 && st.Table.LookupMark6(mark) != nil
+	}
+	in, _ := st.Owned.Port(outer.Addr().As4())
 	mark := st.Class.Mark(&p, in)
 	return mark != 0 && st.Table.LookupMark(mark) != nil
+}
+
+// owns reports whether a is one of this router's addresses (a VIP it holds
+// or a port's own), of either family.
+func (st *State) owns(a netip.Addr) bool {
+	if a.Is6() {
+		_, ok := st.Owned.Port6(a.As16())
+		return ok
+	}
+	_, ok := st.Owned.Port(a.As4())
+	return ok
+}
+
+// nextHopOf is nextHop or nextHop6 (worker6.go), by the family of addr.
+func (w *Worker) nextHopOf(st *State, addr netip.Addr) (int, frame.MAC, bool) {
+	if addr.Is6() {
+		return w.nextHop6(st, addr)
+	}
+	return w.nextHop(st, addr)
 }
 
 // opens reports whether the frame can open a flow: a UDP datagram, or a
@@ -61,7 +83,8 @@ func opens(p *frame.Parsed) bool {
 // virtual service's connection: a packet of a masqueraded flow, or the
 // first packet of a new one that a masquerade rule (or an FTP helper
 // expectation) covers. The source becomes the public address and the frame
-// goes towards its destination. Anything else is left to the kernel.
+// goes towards its destination. Anything else is left to the kernel. It
+// serves both families (masqOut6 is its name on the IPv6 path).
 func (w *Worker) masqOut(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 	p := &w.p
 	if st.NAT == nil || p.IsFragment() {
@@ -80,7 +103,7 @@ func (w *Worker) masqOut(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 			return w.C.drop(DropTableFull)
 		}
 	}
-	if _, owned := st.Owned.Port(fl.Outer.Addr().As4()); !owned {
+	if !st.owns(fl.Outer.Addr()) {
 		return Pass // the standby router: its peer masquerades
 	}
 	return w.natSend(f, m, st, fl.Peer.Addr(), fl.Outer, nat.Out, fl.Stats)
@@ -93,7 +116,13 @@ var errNotCovered = errors.New("not masqueraded")
 // expectation or a masquerade rule covers it (else errNotCovered).
 func (w *Worker) newMasq(st *State, now ipvs.Tick) (nat.Flow, error) {
 	p := &w.p
-	out, _, ok := st.Routes.Lookup(p.Dst.Addr().As4())
+	var out int
+	var ok bool
+	if p.Kind == frame.KindIPv6 {
+		out, _, ok = st.Routes.Lookup6(p.Dst.Addr())
+	} else {
+		out, _, ok = st.Routes.Lookup(p.Dst.Addr().As4())
+	}
 	if !ok || out == w.in.Index {
 		return nat.Flow{}, errNotCovered
 	}
@@ -158,11 +187,14 @@ func countNAT(cs nat.Stats, dir nat.Dir, n int) {
 
 // masqIn handles a TCP/UDP frame to an owned address that no virtual
 // service takes: a reply of a masqueraded flow, or the first packet of an
-// FTP data connection the helper expects. It reports false for anything
-// else (which noService answers).
+// FTP data connection the helper expects (announced by a 227 or 229
+// reply). It reports false for anything else (which noService answers).
+// It serves both families (masqIn6 is its name on the IPv6 path); an IPv6
+// fragment is not looked at.
 func (w *Worker) masqIn(f []byte, m Meta, st *State, now ipvs.Tick) (Verdict, bool) {
 	p := &w.p
-	if st.NAT == nil || p.Proto != frame.ProtoTCP && p.Proto != frame.ProtoUDP {
+	if st.NAT == nil || p.Proto != frame.ProtoTCP && p.Proto != frame.ProtoUDP ||
+		p.Kind == frame.KindIPv6 && p.IsFragment() {
 		return 0, false
 	}
 	fl, ok := w.d.NAT.LookupIn(p.Proto, p.Src, p.Dst, uint8(p.Flags), now)
@@ -179,30 +211,32 @@ func (w *Worker) masqIn(f []byte, m Meta, st *State, now ipvs.Tick) (Verdict, bo
 		if fl, err = w.d.NAT.Insert(nat.Flow{Proto: p.Proto, Inner: real, Peer: p.Src, Outer: p.Dst, Stats: cs}, now); err != nil {
 			return w.C.drop(DropTableFull), true
 		}
-		w.learnClient(st, f)
+		if p.Kind == frame.KindIPv6 {
+			w.learnClient6(st, f)
+		} else {
+			w.learnClient(st, f)
+		}
 	}
 	return w.natSend(f, m, st, fl.Inner.Addr(), fl.Inner, nat.In, fl.Stats), true
 }
 
 // natSend rewrites the source (dir Out) or the destination (dir In) of the
-// frame to `to` and sends it to the next hop towards dst, counting it on cs.
+// frame to `to` and sends it to the next hop towards dst, counting it on cs;
+// first natHop or natHop6 (masq6.go) checks it against the egress MTU and
+// decrements its TTL or hop limit.
 func (w *Worker) natSend(f []byte, m Meta, st *State, dst netip.Addr, to netip.AddrPort, dir nat.Dir, cs nat.Stats) Verdict {
 	p := &w.p
-	out, mac, ok := w.nextHop(st, dst)
+	out, mac, ok := w.nextHopOf(st, dst)
 	if !ok {
 		return w.C.drop(DropNoNeigh)
 	}
 	port := w.d.Ports[out]
-	ip := frame.IPv4(f[p.L3:p.End])
-	if !m.IsGSO() && p.End-p.L3 > port.MTU {
-		if ip.DF() {
-			w.natICMP(f, st, dir, frame.ICMPDestUnreachable, frame.ICMPFragNeeded, port.MTU)
+	if p.Kind == frame.KindIPv6 {
+		if v, ok := w.natHop6(f, m, out, dir); !ok {
+			return v
 		}
-		return w.C.drop(DropTooBig)
-	}
-	if !ip.DecTTL() {
-		w.natICMP(f, st, dir, frame.ICMPTimeExceeded, 0, 0)
-		return w.C.drop(DropTTL)
+	} else if v, ok := w.natHop(f, m, st, port.MTU, dir); !ok {
+		return v
 	}
 	if dir == nat.Out {
 		p.SetSrc(f, to)
@@ -216,6 +250,25 @@ func (w *Worker) natSend(f []byte, m Meta, st *State, dst netip.Addr, to netip.A
 	return Forward
 }
 
+// natHop checks an IPv4 frame of natSend against the egress MTU and
+// decrements its TTL. A frame that cannot go on is dropped, with the ICMP
+// error natICMP sends, and natHop reports false and the verdict.
+func (w *Worker) natHop(f []byte, m Meta, st *State, mtu int, dir nat.Dir) (Verdict, bool) {
+	p := &w.p
+	ip := frame.IPv4(f[p.L3:p.End])
+	if !m.IsGSO() && p.End-p.L3 > mtu {
+		if ip.DF() {
+			w.natICMP(f, st, dir, frame.ICMPDestUnreachable, frame.ICMPFragNeeded, mtu)
+		}
+		return w.C.drop(DropTooBig), false
+	}
+	if !ip.DecTTL() {
+		w.natICMP(f, st, dir, frame.ICMPTimeExceeded, 0, 0)
+		return w.C.drop(DropTTL), false
+	}
+	return 0, true
+}
+
 // natICMP answers the frame with an ICMP error: from the router's own
 // address towards a real server, from the VIP towards the public side.
 func (w *Worker) natICMP(f []byte, st *State, dir nat.Dir, typ, code uint8, mtu int) {
@@ -226,11 +279,12 @@ func (w *Worker) natICMP(f []byte, st *State, dir nat.Dir, typ, code uint8, mtu 
 	w.icmpError(f, st, typ, code, mtu)
 }
 
-// icmpToMasq forwards an ICMP error sent to a VIP about a packet of a
-// masqueraded flow (say "fragmentation needed" on the way to a host a real
-// server downloads from) to the real server, as the kernel's NAT does for
-// related ICMP: the outer destination becomes the real server and the
+// icmpToMasq forwards an ICMP or ICMPv6 error sent to a VIP about a packet
+// of a masqueraded flow (say "fragmentation needed" on the way to a host a
+// real server downloads from) to the real server, as the kernel's NAT does
+// for related ICMP: the outer destination becomes the real server and the
 // quoted source its address and port. Other errors are dropped.
+// icmpToMasq6 is its name on the IPv6 path.
 func (w *Worker) icmpToMasq(f []byte, st *State) Verdict {
 	p := &w.p
 	if st.NAT == nil || p.InnerProto != frame.ProtoTCP && p.InnerProto != frame.ProtoUDP {
@@ -241,12 +295,13 @@ func (w *Worker) icmpToMasq(f []byte, st *State) Verdict {
 	if !ok {
 		return w.C.drop(DropICMPError)
 	}
-	out, mac, ok := w.nextHop(st, fl.Inner.Addr())
+	out, mac, ok := w.nextHopOf(st, fl.Inner.Addr())
 	if !ok {
 		return w.C.drop(DropNoNeigh)
 	}
 	port := w.d.Ports[out]
-	if !frame.IPv4(f[p.L3:p.End]).DecTTL() {
+	if p.Kind == frame.KindIPv6 && !frame.IPv6(f[p.L3:p.End]).DecHopLimit() ||
+		p.Kind != frame.KindIPv6 && !frame.IPv4(f[p.L3:p.End]).DecTTL() {
 		return w.C.drop(DropTTL)
 	}
 	p.SetDst(f, netip.AddrPortFrom(fl.Inner.Addr(), 0))

@@ -1,8 +1,6 @@
 package dataplane
 
 import (
-	"net/netip"
-
 	"lvs/conntrack"
 	"lvs/frame"
 	"lvs/ipvs"
@@ -17,160 +15,45 @@ import (
 // helper reads EPRT |2| commands and 229 (EPSV) replies, which carry no
 // address to rewrite (RFC 2428), as ip_vs_ftp does for AF_INET6. As an
 // IPv6 router never fragments, a masqueraded datagram larger than the
-// egress MTU is answered with packet too big.
+// egress MTU is answered with packet too big. masq.go's functions serve
+// both families; what differs is here (natHop6) and in the route,
+// neighbour and address lookups they choose by family.
 
-// reserved6 is Reserved (masq.go) for an IPv6 outer address.
-func (st *State) reserved6(proto uint8, peer, outer netip.AddrPort) bool {
-	if st.Table.Lookup(ipvs.Proto(proto), outer.Addr(), outer.Port()) != nil {
-		return true
-	}
-	in, _ := st.Owned.Port6(outer.Addr().As16())
-	p := frame.Parsed{Kind: frame.KindIPv6, Proto: proto, Src: peer, Dst: outer}
-	mark := st.Class.Mark6(&p, in)
-	return mark != 0 && st.Table.LookupMark6(mark) != nil
-}
-
-// masqOut6 is masqOut for an IPv6 frame from the private side that belongs
-// to no virtual service's connection.
+// masqOut6 is masqOut (masq.go), which serves both families, on the IPv6
+// path (nat6.go).
 func (w *Worker) masqOut6(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
-	p := &w.p
-	if st.NAT == nil || p.IsFragment() {
-		return Pass
-	}
-	fl, ok := w.d.NAT.LookupOut(p.Proto, p.Src, p.Dst, uint8(p.Flags), now)
-	if !ok {
-		if !opens(p) {
-			return Pass
-		}
-		var err error
-		if fl, err = w.newMasq6(st, now); err != nil {
-			if err == errNotCovered {
-				return Pass
-			}
-			return w.C.drop(DropTableFull)
-		}
-	}
-	if _, owned := st.Owned.Port6(fl.Outer.Addr().As16()); !owned {
-		return Pass // the standby router: its peer masquerades
-	}
-	return w.natSend6(f, m, st, fl.Peer.Addr(), fl.Outer, nat.Out, fl.Stats)
+	return w.masqOut(f, m, st, now)
 }
 
-// newMasq6 is newMasq for an IPv6 frame.
-func (w *Worker) newMasq6(st *State, now ipvs.Tick) (nat.Flow, error) {
-	p := &w.p
-	out, _, ok := st.Routes.Lookup6(p.Dst.Addr())
-	if !ok || out == w.in.Index {
-		return nat.Flow{}, errNotCovered
-	}
-	if len(st.NAT.FTP) > 0 && p.Proto == frame.ProtoTCP {
-		// The active data connection an EPRT announced: from [VIP]:20.
-		if outer, cs, ok := w.d.FTP.TakeActive(p.Src.Addr(), p.Dst, now); ok {
-			fl, err := w.d.NAT.Insert(nat.Flow{Proto: p.Proto, Inner: p.Src, Peer: p.Dst, Outer: outer, Stats: cs}, now)
-			if err != nil {
-				fl, err = w.d.NAT.Add(p.Proto, p.Src, p.Dst, outer.Addr(), outer.Port(), cs, st, now)
-			}
-			return fl, err
-		}
-	}
-	if !st.NAT.Masq.Match(p.Proto, p.Src, p.Dst, out) {
-		return nat.Flow{}, errNotCovered
-	}
-	addr, ok := st.NAT.Masq.Source(p.Src.Addr(), out)
-	if !ok {
-		return nat.Flow{}, errNotCovered
-	}
-	return w.d.NAT.Add(p.Proto, p.Src, p.Dst, addr, 0, st.natStats(addr, p.Src.Addr()), st, now)
-}
-
-// masqIn6 is masqIn for an IPv6 frame to an owned address that no virtual
-// service takes: a reply of a masqueraded flow, or the first packet of a
-// passive FTP data connection a 229 reply announced.
+// masqIn6 is masqIn (masq.go) on the IPv6 path (worker6.go).
 func (w *Worker) masqIn6(f []byte, m Meta, st *State, now ipvs.Tick) (Verdict, bool) {
-	p := &w.p
-	if st.NAT == nil || p.Proto != frame.ProtoTCP && p.Proto != frame.ProtoUDP || p.IsFragment() {
-		return 0, false
-	}
-	fl, ok := w.d.NAT.LookupIn(p.Proto, p.Src, p.Dst, uint8(p.Flags), now)
-	if !ok {
-		if len(st.NAT.FTP) == 0 || p.Proto != frame.ProtoTCP || !opens(p) {
-			return 0, false
-		}
-		real, cs, ok := w.d.FTP.TakePassive(p.Src.Addr(), p.Dst, now)
-		if !ok {
-			return 0, false
-		}
-		var err error
-		if fl, err = w.d.NAT.Insert(nat.Flow{Proto: p.Proto, Inner: real, Peer: p.Src, Outer: p.Dst, Stats: cs}, now); err != nil {
-			return w.C.drop(DropTableFull), true
-		}
-		w.learnClient6(st, f)
-	}
-	return w.natSend6(f, m, st, fl.Inner.Addr(), fl.Inner, nat.In, fl.Stats), true
+	return w.masqIn(f, m, st, now)
 }
 
-// natSend6 is natSend for an IPv6 frame: it rewrites the source (dir Out)
-// or the destination (dir In) to `to`, decrements the hop limit and sends
-// the frame to the next hop towards dst. lvsd's own errors about it come
-// from the router's address towards a real server, from the VIP (the
-// frame's destination) towards the public side.
-func (w *Worker) natSend6(f []byte, m Meta, st *State, dst netip.Addr, to netip.AddrPort, dir nat.Dir, cs nat.Stats) Verdict {
+// icmpToMasq6 is icmpToMasq (masq.go) on the IPv6 path (nat6.go).
+func (w *Worker) icmpToMasq6(f []byte, st *State) Verdict {
+	return w.icmpToMasq(f, st)
+}
+
+// natHop6 is natHop for an IPv6 frame of natSend: too big for the egress
+// MTU, it is answered with packet too big; its hop limit is decremented.
+// lvsd's own errors about it come from the router's address towards a
+// real server, from the VIP (the frame's destination) towards the public
+// side.
+func (w *Worker) natHop6(f []byte, m Meta, out int, dir nat.Dir) (Verdict, bool) {
 	p := &w.p
 	src := p.Dst.Addr()
 	if dir == nat.Out {
 		src = w.in.Addr6
 	}
-	out, mac, ok := w.nextHop6(st, dst)
-	if !ok {
-		return w.C.drop(DropNoNeigh)
-	}
-	port := w.d.Ports[out]
 	if w.tooBig6(m, out, 0) {
-		return w.packetTooBig6(f, port.MTU, src)
+		return w.packetTooBig6(f, w.d.Ports[out].MTU, src), false
 	}
 	if !frame.IPv6(f[p.L3:p.End]).DecHopLimit() {
 		w.icmp6Error(f, frame.ICMPv6TimeExceeded, frame.ICMPv6HopLimitExceeded, 0, src)
-		return w.C.drop(DropTTL)
+		return w.C.drop(DropTTL), false
 	}
-	if dir == nat.Out {
-		p.SetSrc(f, to)
-	} else {
-		p.SetDst(f, to)
-	}
-	Ethernet(f).SetDst(mac)
-	Ethernet(f).SetSrc(port.MAC)
-	countNAT(cs, dir, p.End-p.L3)
-	w.emit(out, f, m)
-	return Forward
-}
-
-// icmpToMasq6 is icmpToMasq for an ICMPv6 error sent to a VIP about a
-// packet of a masqueraded IPv6 flow: it goes on to the real server, the
-// outer destination and the quoted source translated back.
-func (w *Worker) icmpToMasq6(f []byte, st *State) Verdict {
-	p := &w.p
-	if st.NAT == nil || p.InnerProto != frame.ProtoTCP && p.InnerProto != frame.ProtoUDP {
-		return w.C.drop(DropNoService)
-	}
-	// The quote is the translated packet: [VIP]:port → peer.
-	fl, ok := w.d.NAT.FindIn(p.InnerProto, p.InnerDst, p.InnerSrc, w.d.Tick(w.now))
-	if !ok {
-		return w.C.drop(DropNoService)
-	}
-	out, mac, ok := w.nextHop6(st, fl.Inner.Addr())
-	if !ok {
-		return w.C.drop(DropNoNeigh)
-	}
-	port := w.d.Ports[out]
-	if !frame.IPv6(f[p.L3:p.End]).DecHopLimit() {
-		return w.C.drop(DropTTL)
-	}
-	p.SetDst(f, netip.AddrPortFrom(fl.Inner.Addr(), 0))
-	p.SetInnerSrc(f, fl.Inner)
-	Ethernet(f).SetDst(mac)
-	Ethernet(f).SetSrc(port.MAC)
-	w.emit(out, f, Meta{})
-	return Forward
+	return 0, true
 }
 
 // ftpIn6 is ftpIn for a client's IPv6 segment of connection c to the

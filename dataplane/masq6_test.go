@@ -27,20 +27,7 @@ var (
 // rip61 and rip62 and the given NAT part.
 func withNAT6(t testing.TB, s *site, n *dataplane.NAT) {
 	t.Helper()
-	key := ipvs.ServiceKey{Proto: ipvs.TCP, Addr: vip6, Port: 21}
-	tb, err := s.table.AddService(ipvs.ServiceSpec{Key: key, SchedSpec: ipvs.SchedSpec{SchedName: "rr"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range []netip.Addr{rip61, rip62} {
-		if tb, err = tb.AddDest(key, ipvs.DestSpec{Addr: r, Port: 21, Method: ipvs.Masq, Weight: 1}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	st := *s.d.State()
-	st.Table, st.NAT = tb, n
-	s.d.Publish(&st)
-	s.table = tb
+	withFTPService(t, s, n, vip6, rip61, rip62) // masq_test.go
 }
 
 // guideMasq6 is the guide's active-FTP rule for IPv6
@@ -55,34 +42,18 @@ func guideMasq6() *nat.Masquerade {
 	}, map[netip.Addr]netip.Addr{rip1: vip, rip61: vip6, rip62: vip6}, []netip.Addr{vip, {}}, []netip.Addr{vip6, {}})
 }
 
-func TestMasquerade6BothWays(t *testing.T) {
+// TestMasquerade6PrivateHost: a host of the private network that is no
+// real server is masqueraded to the public port's IPv6 address by the
+// address-less UDP rule, and the answer goes back to it.
+// TestMasqueradeActiveFTPBothWays covers the guide's rule in both families.
+func TestMasquerade6PrivateHost(t *testing.T) {
 	s := newSite6(t, 4096)
 	withNAT6(t, s, &dataplane.NAT{Masq: guideMasq6()})
-	out := s.run(1, frametest.TCP(rip61Data, clientDat6, frame.SYN, nil, frametest.WithSrcMAC(rip1MAC), frametest.WithDstMAC(privMAC), frametest.WithTTL(64)))
-	if len(out[0]) != 1 {
-		t.Fatalf("real server's SYN from port 20: %d frames on the public port, want 1 (counters %+v)", len(out[0]), dataplane.Sum(&s.w.C))
-	}
-	frametest.Check(t, out[0][0], frametest.SrcAddr(vip6), frametest.SrcPort(20), frametest.DstAddr(clientDat6.Addr()),
-		frametest.DstPort(clientDat6.Port()), frametest.TTL(63), frametest.SumsOK(), frametest.DstMAC(gwMAC), frametest.SrcMAC(pubMAC))
-
-	out = s.run(0, frametest.TCP(clientDat6, netip.AddrPortFrom(vip6, 20), frame.SYN|frame.ACK, nil, frametest.WithSrcMAC(gwMAC), frametest.WithDstMAC(pubMAC)))
-	if len(out[1]) != 1 {
-		t.Fatalf("client's SYN-ACK to [VIP]:20: %d frames on the private port, want 1", len(out[1]))
-	}
-	frametest.Check(t, out[1][0], frametest.DstAddr(rip61), frametest.DstPort(20), frametest.SrcAddr(clientDat6.Addr()),
-		frametest.TTL(63), frametest.SumsOK(), frametest.DstMAC(rip1MAC), frametest.SrcMAC(privMAC))
-
-	out = s.run(1, frametest.TCP(rip61Data, clientDat6, frame.ACK|frame.PSH, make([]byte, 1000), frametest.WithSrcMAC(rip1MAC)))
-	if len(out[0]) != 1 {
-		t.Fatalf("data of the masqueraded flow: %d frames", len(out[0]))
-	}
-	frametest.Check(t, out[0][0], frametest.SrcAddr(vip6), frametest.SrcPort(20), frametest.SumsOK())
-
 	// A host of the private network that is no real server is masqueraded
 	// to the public port's IPv6 address by the address-less UDP rule.
 	s.prv.Neigh.Want([]netip.Addr{rip61, rip62, rip63, otherHost6.Addr()})
 	s.prv.Neigh.Learn(otherHost6.Addr(), rip2MAC, time.Now())
-	out = s.run(1, frametest.UDP(otherHost6, resolver6, []byte("query"), frametest.WithSrcMAC(rip2MAC)))
+	out := s.run(1, frametest.UDP(otherHost6, resolver6, []byte("query"), frametest.WithSrcMAC(rip2MAC)))
 	if len(out[0]) != 1 {
 		t.Fatalf("private host's DNS query: %d frames on the public port, want 1", len(out[0]))
 	}
@@ -92,8 +63,8 @@ func TestMasquerade6BothWays(t *testing.T) {
 		t.Fatalf("DNS answer: %d frames on the private port, want 1", len(out[1]))
 	}
 	frametest.Check(t, out[1][0], frametest.DstAddr(otherHost6.Addr()), frametest.DstPort(otherHost6.Port()), frametest.Payload([]byte("answer")), frametest.SumsOK())
-	if got := s.d.NAT.Len(); got != 2 {
-		t.Errorf("masquerade table holds %d flows, want 2", got)
+	if got := s.d.NAT.Len(); got != 1 {
+		t.Errorf("masquerade table holds %d flows, want 1", got)
 	}
 }
 
@@ -169,26 +140,9 @@ func TestMasquerade6Errors(t *testing.T) {
 	frametest.Check(t, out[1][0], frametest.SrcAddr(routerPrv6), frametest.ICMPType(frame.ICMPv6TimeExceeded, frame.ICMPv6HopLimitExceeded), frametest.SumsOK())
 }
 
-// TestMasquerade6NotOnStandby: a router that does not own the VIP leaves
-// the real servers' connections to its peer.
-func TestMasquerade6NotOnStandby(t *testing.T) {
-	s := newSite6(t, 4096)
-	withNAT6(t, s, &dataplane.NAT{Masq: guideMasq6()})
-	st := *s.d.State()
-	st.Owned = dataplane.NewOwned(map[netip.Addr]int{natRouter6: 1})
-	s.d.Publish(&st)
-	if out := s.run(1, frametest.TCP(rip61Data, clientDat6, frame.SYN, nil, frametest.WithSrcMAC(rip1MAC))); len(out[0]) != 0 {
-		t.Errorf("standby masqueraded a real server's connection: %d frames", len(out[0]))
-	}
-}
-
 func ftpSession6(t *testing.T, s *site) {
 	t.Helper()
-	out := s.run(0, frametest.TCP(client6, ftpCtl6, frame.SYN, nil, frametest.WithSrcMAC(gwMAC), frametest.WithSeq(1000)))
-	if len(out[1]) != 1 {
-		t.Fatalf("control SYN: %d frames forwarded", len(out[1]))
-	}
-	frametest.Check(t, out[1][0], frametest.DstAddr(rip61), frametest.DstPort(21), frametest.SumsOK())
+	ftpSessionTo(t, s, client6, ftpCtl6, rip61) // masq_test.go
 }
 
 // TestFTPHelper6EPSV: a 229 reply passes unchanged (it carries no
@@ -259,29 +213,6 @@ func TestFTPHelper6EPRT(t *testing.T) {
 	}
 	if _, exp := s.d.FTP.Len(); exp != 0 {
 		t.Errorf("%d expectations left, want 0 (the |2| one taken, the |1| one never made)", exp)
-	}
-}
-
-func TestMasqueradedFlow6NoAllocs(t *testing.T) {
-	s := newSite6(t, 1)
-	withNAT6(t, s, &dataplane.NAT{Masq: guideMasq6(), FTP: []netip.AddrPort{ftpCtl6}})
-	wOut := dataplane.NewWorker(s.d, s.prv, linktest.New(linktest.Config{}), []dataplane.MetaLink{s.tx[0], s.tx[1]})
-	batch, meta := make([][]byte, 1), make([]dataplane.Meta, 1)
-	now := time.Now()
-	batch[0] = frametest.TCP(rip61Data, clientDat6, frame.SYN, nil, frametest.WithSrcMAC(rip1MAC))
-	wOut.Process(batch, meta, now)
-	out := frametest.TCP(rip61Data, clientDat6, frame.ACK, make([]byte, 100), frametest.WithSrcMAC(rip1MAC))
-	in := frametest.TCP(clientDat6, netip.AddrPortFrom(vip6, 20), frame.ACK, nil, frametest.WithSrcMAC(gwMAC))
-	buf, rbuf := make([]byte, len(out)), make([]byte, len(in))
-	fill := func(b, f []byte) { copy(b, f); batch[0] = b }
-	if n := testing.AllocsPerRun(500, func() { fill(buf, out); wOut.Process(batch, meta, now) }); n != 0 {
-		t.Errorf("masqueraded IPv6 real server→peer path allocs = %v, want 0", n)
-	}
-	if n := testing.AllocsPerRun(500, func() { fill(rbuf, in); s.w.Process(batch, meta, now) }); n != 0 {
-		t.Errorf("masqueraded IPv6 peer→real server path allocs = %v, want 0", n)
-	}
-	if c := dataplane.Sum(&wOut.C, &s.w.C); c.Verdicts[dataplane.Forward] < 1000 {
-		t.Errorf("forwarded %d frames, want every one of 1000+", c.Verdicts[dataplane.Forward])
 	}
 }
 

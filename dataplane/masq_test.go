@@ -20,16 +20,57 @@ var (
 	clientDat = netip.MustParseAddrPort("203.0.113.7:40001")
 )
 
+// natFamily is one address family's side of the masquerading tests that
+// cover both: its NAT site, the FTP service withNAT or withNAT6 adds to it,
+// and the addresses the tests use.
+type natFamily struct {
+	name    string
+	site    func(t testing.TB, capacity int) *site // with the FTP service and n
+	vip     netip.Addr
+	rip     netip.Addr     // the first real server (rr sends the first connection there)
+	ripData netip.AddrPort // rip's active FTP data port, 20
+	peer    netip.AddrPort // a public host the real server connects to
+	masq    func() *nat.Masquerade
+	standby map[netip.Addr]int // what a router that does not own the VIP holds
+}
+
+// natFamilies are IPv4 on newSite and IPv6 on newSite6 (masq6_test.go).
+func natFamilies(n *dataplane.NAT) []natFamily {
+	return []natFamily{{
+		name: "IPv4", vip: vip, rip: rip1, ripData: rip1Data, peer: clientDat, masq: guideMasq,
+		site: func(t testing.TB, capacity int) *site {
+			s := newSiteCap(t, "rr", capacity)
+			withNAT(t, s, n)
+			return s
+		},
+	}, {
+		name: "IPv6", vip: vip6, rip: rip61, ripData: rip61Data, peer: clientDat6, masq: guideMasq6,
+		site: func(t testing.TB, capacity int) *site {
+			s := newSite6(t, capacity)
+			withNAT6(t, s, n)
+			return s
+		},
+		standby: map[netip.Addr]int{natRouter6: 1},
+	}}
+}
+
 // withNAT publishes the site's state with an FTP service VIP:21 over rip1
 // and rip2 and the given NAT part.
 func withNAT(t testing.TB, s *site, n *dataplane.NAT) {
 	t.Helper()
-	key := ipvs.ServiceKey{Proto: ipvs.TCP, Addr: vip, Port: 21}
+	withFTPService(t, s, n, vip, rip1, rip2)
+}
+
+// withFTPService publishes the site's state with an FTP service v:21 over
+// the real servers rips and the given NAT part.
+func withFTPService(t testing.TB, s *site, n *dataplane.NAT, v netip.Addr, rips ...netip.Addr) {
+	t.Helper()
+	key := ipvs.ServiceKey{Proto: ipvs.TCP, Addr: v, Port: 21}
 	tb, err := s.table.AddService(ipvs.ServiceSpec{Key: key, SchedSpec: ipvs.SchedSpec{SchedName: "rr"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range []netip.Addr{rip1, rip2} {
+	for _, r := range rips {
 		if tb, err = tb.AddDest(key, ipvs.DestSpec{Addr: r, Port: 21, Method: ipvs.Masq, Weight: 1}); err != nil {
 			t.Fatal(err)
 		}
@@ -47,34 +88,51 @@ func guideMasq() *nat.Masquerade {
 		SPortLo: 20, SPortHi: 20, OutPort: -1}}, map[netip.Addr]netip.Addr{rip1: vip, rip2: vip}, []netip.Addr{vip, {}}, nil)
 }
 
+// TestMasqueradeActiveFTPBothWays: the guide's rule masquerades a real
+// server's connection from port 20 to the VIP, and the peer's answers go
+// back to the real server, in both families.
 func TestMasqueradeActiveFTPBothWays(t *testing.T) {
-	s := newSite(t, "rr")
-	withNAT(t, s, &dataplane.NAT{Masq: guideMasq()})
-	syn := frametest.TCP(rip1Data, clientDat, frame.SYN, nil, frametest.WithSrcMAC(rip1MAC), frametest.WithDstMAC(privMAC), frametest.WithTTL(64))
-	out := s.run(1, syn)
-	if len(out[0]) != 1 {
-		t.Fatalf("real server's SYN from port 20: %d frames on the public port, want 1", len(out[0]))
-	}
-	frametest.Check(t, out[0][0], frametest.SrcAddr(vip), frametest.SrcPort(20), frametest.DstAddr(clientDat.Addr()),
-		frametest.DstPort(clientDat.Port()), frametest.TTL(63), frametest.SumsOK(), frametest.DstMAC(gwMAC), frametest.SrcMAC(pubMAC))
+	for _, fam := range natFamilies(&dataplane.NAT{}) {
+		t.Run(fam.name, func(t *testing.T) {
+			s := fam.site(t, 4096)
+			withMasq(s, fam.masq())
+			syn := frametest.TCP(fam.ripData, fam.peer, frame.SYN, nil, frametest.WithSrcMAC(rip1MAC), frametest.WithDstMAC(privMAC), frametest.WithTTL(64))
+			out := s.run(1, syn)
+			if len(out[0]) != 1 {
+				t.Fatalf("real server's SYN from port 20: %d frames on the public port, want 1", len(out[0]))
+			}
+			frametest.Check(t, out[0][0], frametest.SrcAddr(fam.vip), frametest.SrcPort(20), frametest.DstAddr(fam.peer.Addr()),
+				frametest.DstPort(fam.peer.Port()), frametest.TTL(63), frametest.SumsOK(), frametest.DstMAC(gwMAC), frametest.SrcMAC(pubMAC))
 
-	synack := frametest.TCP(clientDat, netip.AddrPortFrom(vip, 20), frame.SYN|frame.ACK, nil, frametest.WithSrcMAC(gwMAC), frametest.WithDstMAC(pubMAC))
-	out = s.run(0, synack)
-	if len(out[1]) != 1 {
-		t.Fatalf("client's SYN-ACK to VIP:20: %d frames on the private port, want 1", len(out[1]))
-	}
-	frametest.Check(t, out[1][0], frametest.DstAddr(rip1), frametest.DstPort(20), frametest.SrcAddr(clientDat.Addr()),
-		frametest.SumsOK(), frametest.DstMAC(rip1MAC), frametest.SrcMAC(privMAC))
+			synack := frametest.TCP(fam.peer, netip.AddrPortFrom(fam.vip, 20), frame.SYN|frame.ACK, nil, frametest.WithSrcMAC(gwMAC), frametest.WithDstMAC(pubMAC))
+			out = s.run(0, synack)
+			if len(out[1]) != 1 {
+				t.Fatalf("client's SYN-ACK to VIP:20: %d frames on the private port, want 1", len(out[1]))
+			}
+			frametest.Check(t, out[1][0], frametest.DstAddr(fam.rip), frametest.DstPort(20), frametest.SrcAddr(fam.peer.Addr()),
+				frametest.TTL(63), frametest.SumsOK(), frametest.DstMAC(rip1MAC), frametest.SrcMAC(privMAC))
 
-	data := frametest.TCP(rip1Data, clientDat, frame.ACK|frame.PSH, make([]byte, 1000), frametest.WithSrcMAC(rip1MAC))
-	out = s.run(1, data)
-	if len(out[0]) != 1 {
-		t.Fatalf("data of the masqueraded flow: %d frames", len(out[0]))
+			data := frametest.TCP(fam.ripData, fam.peer, frame.ACK|frame.PSH, make([]byte, 1000), frametest.WithSrcMAC(rip1MAC))
+			out = s.run(1, data)
+			if len(out[0]) != 1 {
+				t.Fatalf("data of the masqueraded flow: %d frames", len(out[0]))
+			}
+			frametest.Check(t, out[0][0], frametest.SrcAddr(fam.vip), frametest.SrcPort(20), frametest.SumsOK())
+			if got := s.d.NAT.Len(); got != 1 {
+				t.Errorf("masquerade table holds %d flows, want 1", got)
+			}
+		})
 	}
-	frametest.Check(t, out[0][0], frametest.SrcAddr(vip), frametest.SrcPort(20), frametest.SumsOK())
-	if got := s.d.NAT.Len(); got != 1 {
-		t.Errorf("masquerade table holds %d flows, want 1", got)
-	}
+}
+
+// withMasq publishes the site's state with masquerade rules m beside its
+// NAT part's FTP services.
+func withMasq(s *site, m *nat.Masquerade) {
+	st := *s.d.State()
+	n := *st.NAT
+	n.Masq = m
+	st.NAT = &n
+	s.d.Publish(&st)
 }
 
 func TestMasqueradeForwardsICMPErrors(t *testing.T) {
@@ -156,25 +214,38 @@ func TestMasqueradeOutboundAvoidsServicePorts(t *testing.T) {
 	frametest.Check(t, out[0][0], frametest.SrcAddr(vip), frametest.SrcPort(80), frametest.SumsOK())
 }
 
+// TestMasqueradeNotOnStandby: a router that does not own the VIP leaves
+// the real servers' connections to its peer.
 func TestMasqueradeNotOnStandby(t *testing.T) {
-	s := newSite(t, "rr")
-	withNAT(t, s, &dataplane.NAT{Masq: guideMasq()})
-	st := *s.d.State()
-	st.Owned = dataplane.NewOwned(nil)
-	s.d.Publish(&st)
-	if out := s.run(1, frametest.TCP(rip1Data, clientDat, frame.SYN, nil, frametest.WithSrcMAC(rip1MAC))); len(out[0]) != 0 {
-		t.Errorf("a router that does not own the VIP masqueraded")
+	for _, fam := range natFamilies(&dataplane.NAT{}) {
+		t.Run(fam.name, func(t *testing.T) {
+			s := fam.site(t, 4096)
+			withMasq(s, fam.masq())
+			st := *s.d.State()
+			st.Owned = dataplane.NewOwned(fam.standby)
+			s.d.Publish(&st)
+			if out := s.run(1, frametest.TCP(fam.ripData, fam.peer, frame.SYN, nil, frametest.WithSrcMAC(rip1MAC))); len(out[0]) != 0 {
+				t.Errorf("a router that does not own the VIP masqueraded: %d frames", len(out[0]))
+			}
+		})
 	}
 }
 
 // ftpSession opens a control connection client → VIP:21 (to rip1 by rr).
 func ftpSession(t *testing.T, s *site) {
 	t.Helper()
-	out := s.run(0, frametest.TCP(client, ftpCtl, frame.SYN, nil, frametest.WithSrcMAC(gwMAC), frametest.WithSeq(1000)))
+	ftpSessionTo(t, s, client, ftpCtl, rip1)
+}
+
+// ftpSessionTo opens a control connection from c to the FTP service ctl,
+// which rr gives to rip.
+func ftpSessionTo(t *testing.T, s *site, c, ctl netip.AddrPort, rip netip.Addr) {
+	t.Helper()
+	out := s.run(0, frametest.TCP(c, ctl, frame.SYN, nil, frametest.WithSrcMAC(gwMAC), frametest.WithSeq(1000)))
 	if len(out[1]) != 1 {
 		t.Fatalf("control SYN: %d frames forwarded", len(out[1]))
 	}
-	frametest.Check(t, out[1][0], frametest.DstAddr(rip1), frametest.DstPort(21))
+	frametest.Check(t, out[1][0], frametest.DstAddr(rip), frametest.DstPort(21), frametest.SumsOK())
 }
 
 func TestFTPHelperRewritesPASVAndFollowsTheDataConnection(t *testing.T) {
@@ -293,32 +364,35 @@ func TestFTPHelperActiveMode(t *testing.T) {
 }
 
 func TestMasqueradedFlowNoAllocs(t *testing.T) {
-	// Transmit queues of one frame drop what does not fit and recycle, so
-	// only the worker's own allocations are counted (as TestProcessNoAllocs).
-	s := newSiteCap(t, "rr", 1)
-	withNAT(t, s, &dataplane.NAT{Masq: guideMasq(), FTP: []netip.AddrPort{ftpCtl}})
-	wOut := dataplane.NewWorker(s.d, s.prv, linktest.New(linktest.Config{}), []dataplane.MetaLink{s.tx[0], s.tx[1]})
-	batch, meta := make([][]byte, 1), make([]dataplane.Meta, 1)
-	now := time.Now()
-	syn := frametest.TCP(rip1Data, clientDat, frame.SYN, nil, frametest.WithSrcMAC(rip1MAC))
-	batch[0] = syn
-	wOut.Process(batch, meta, now)
-	out := frametest.TCP(rip1Data, clientDat, frame.ACK, make([]byte, 100), frametest.WithSrcMAC(rip1MAC))
-	in := frametest.TCP(clientDat, netip.AddrPortFrom(vip, 20), frame.ACK, nil, frametest.WithSrcMAC(gwMAC))
-	buf, rbuf := make([]byte, len(out)), make([]byte, len(in))
-	fill := func(b, f []byte) { copy(b, f); batch[0] = b }
-	fill(buf, out)
-	wOut.Process(batch, meta, now)
-	fill(rbuf, in)
-	s.w.Process(batch, meta, now)
-	if n := testing.AllocsPerRun(500, func() { fill(buf, out); wOut.Process(batch, meta, now) }); n != 0 {
-		t.Errorf("masqueraded real server→peer path allocs = %v, want 0", n)
-	}
-	if n := testing.AllocsPerRun(500, func() { fill(rbuf, in); s.w.Process(batch, meta, now) }); n != 0 {
-		t.Errorf("masqueraded peer→real server path allocs = %v, want 0", n)
-	}
-	if c := dataplane.Sum(&wOut.C, &s.w.C); c.Verdicts[dataplane.Forward] < 1000 {
-		t.Errorf("forwarded %d frames, want every one of 1000+", c.Verdicts[dataplane.Forward])
+	for _, fam := range natFamilies(&dataplane.NAT{FTP: []netip.AddrPort{ftpCtl, ftpCtl6}}) {
+		t.Run(fam.name, func(t *testing.T) {
+			// Transmit queues of one frame drop what does not fit and recycle, so
+			// only the worker's own allocations are counted (as TestProcessNoAllocs).
+			s := fam.site(t, 1)
+			withMasq(s, fam.masq())
+			wOut := dataplane.NewWorker(s.d, s.prv, linktest.New(linktest.Config{}), []dataplane.MetaLink{s.tx[0], s.tx[1]})
+			batch, meta := make([][]byte, 1), make([]dataplane.Meta, 1)
+			now := time.Now()
+			batch[0] = frametest.TCP(fam.ripData, fam.peer, frame.SYN, nil, frametest.WithSrcMAC(rip1MAC))
+			wOut.Process(batch, meta, now)
+			out := frametest.TCP(fam.ripData, fam.peer, frame.ACK, make([]byte, 100), frametest.WithSrcMAC(rip1MAC))
+			in := frametest.TCP(fam.peer, netip.AddrPortFrom(fam.vip, 20), frame.ACK, nil, frametest.WithSrcMAC(gwMAC))
+			buf, rbuf := make([]byte, len(out)), make([]byte, len(in))
+			fill := func(b, f []byte) { copy(b, f); batch[0] = b }
+			fill(buf, out)
+			wOut.Process(batch, meta, now)
+			fill(rbuf, in)
+			s.w.Process(batch, meta, now)
+			if n := testing.AllocsPerRun(500, func() { fill(buf, out); wOut.Process(batch, meta, now) }); n != 0 {
+				t.Errorf("masqueraded real server→peer path allocs = %v, want 0", n)
+			}
+			if n := testing.AllocsPerRun(500, func() { fill(rbuf, in); s.w.Process(batch, meta, now) }); n != 0 {
+				t.Errorf("masqueraded peer→real server path allocs = %v, want 0", n)
+			}
+			if c := dataplane.Sum(&wOut.C, &s.w.C); c.Verdicts[dataplane.Forward] < 1000 {
+				t.Errorf("forwarded %d frames, want every one of 1000+", c.Verdicts[dataplane.Forward])
+			}
+		})
 	}
 }
 
