@@ -25,13 +25,10 @@ import (
 // servers, nat_router6, firewall-mark rules, masquerade rules (lvs.cf
 // blocks with IPv6 addresses, ip6tables-save MASQUERADE lines) and the
 // FTP helper of an IPv6 NAT service (EPRT |2|, EPSV; dataplane/masq6.go)
-// are run as their IPv4 counterparts are. What it parses but does not run
-// yet is refused by notRunYet with an error that says so, rather than
-// accepted and silently not served: IPv6 real servers behind an IPv4 VIP
-// (IPVS allows them with the tunnel method; lvsd's connection table holds
-// an IPv4 flow with an IPv4 real server only). IPv4 real servers behind an
-// IPv6 VIP with network = tunnel are run (IPv6 in IPv4,
-// dataplane/tunnel46.go).
+// are run as their IPv4 counterparts are. With network = tunnel, real
+// servers and sorry servers of the other family are run too, as IPVS
+// allows: IPv4 ones behind an IPv6 VIP (IPv6 in IPv4) and IPv6 ones
+// behind an IPv4 VIP (IPv4 in IPv6), dataplane/tunnel46.go.
 
 // parseIP parses an IPv4 address as parseIPv4 does (its messages are
 // unchanged), or an IPv6 address: global or unique-local unicast, without
@@ -148,7 +145,6 @@ func (k *checker) families() {
 		k.virtualFamilies(v)
 	}
 	k.ruleFamilies()
-	k.notRunYet()
 }
 
 // nat6 is nat for nat_router6 and the IPv6 real servers of NAT services.
@@ -249,27 +245,6 @@ func (k *checker) ruleFamilies() {
 	}
 	for _, b := range k.c.Masquerades {
 		check("masquerade", b.Name, b, &b.RuleMatch)
-	}
-}
-
-// notRunYet reports every IPv6 part of the configuration lvsd parses but
-// does not run yet: lvsd would start and silently not serve it. That is an
-// IPv6 real server or sorry server behind an IPv4 VIP; an IPv4 one behind
-// an IPv6 VIP is tunnelled (virtualFamilies refuses the other methods).
-func (k *checker) notRunYet() {
-	c, d := k.c, k.d
-	for _, v := range append(append([]*Virtual{}, c.Virtuals...), c.Failovers...) {
-		if !v.Address.IsValid() || v.IsIPv6() {
-			continue
-		}
-		for _, s := range v.Servers {
-			if s.Address.Is6() {
-				d.errorf(k.at(s, "address"), "virtual %s, server %s: IPv6 real servers behind an IPv4 VIP are parsed but not yet forwarded by this lvsd", v.Name, s.Name)
-			}
-		}
-		if v.SorryServer.Is6() {
-			d.errorf(k.at(v, "sorry_server"), "virtual %s: IPv6 sorry servers behind an IPv4 VIP are parsed but not yet forwarded by this lvsd", v.Name)
-		}
 	}
 }
 

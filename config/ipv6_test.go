@@ -162,11 +162,8 @@ var ipv6Problems = []struct {
 		"fd00:99::1 is outside the NAT network fd00:11:12::/64 of nat_router6 fd00:11:12::10", true},
 	{"nat_router6 without nat", "primary = 192.168.26.9\nnetwork = direct\nnat_router6 = fd00:11:12::10 eth1:1\n", 3, "nat_router6 is only used with network = nat (network is direct)", true},
 	{"nat_nmask6 without nat_router6", base + "nat_nmask6 = 64\n", 5, "nat_nmask6 has no effect without nat_router6", true},
-	// What lvsd parses but does not run yet is an error that says so.
-	{"not yet: ipv6 real server behind an ipv4 vip", "primary = 192.168.26.9\nnetwork = tunnel\nvirtual web {\n     address = 192.168.26.10 eth0:1\n     server s {\n         address = 2001:db8:26::2\n     }\n}\n", 6,
-		"virtual web, server s: IPv6 real servers behind an IPv4 VIP are parsed but not yet forwarded by this lvsd", false},
-	{"not yet: ipv6 sorry server behind an ipv4 vip", "primary = 192.168.26.9\nnetwork = tunnel\nvirtual web {\n     address = 192.168.26.10 eth0:1\n     sorry_server = 2001:db8:26::99\n}\n", 5,
-		"virtual web: IPv6 sorry servers behind an IPv4 VIP are parsed but not yet forwarded by this lvsd", false},
+	{"ipv6 sorry server behind an ipv4 vip with nat", "primary = 192.168.26.9\nnetwork = nat\nnat_router = 10.11.12.10 eth1:1\nvirtual web {\n     address = 192.168.26.10 eth0:1\n     sorry_server = 2001:db8:26::99\n}\n", 6,
+		"virtual web: the IPv6 sorry_server 2001:db8:26::99 cannot serve the IPv4 VIP 192.168.26.10 with network = nat", false},
 	{"ipv4 real server behind an ipv6 vip with direct routing", "primary = 192.168.26.9\nnetwork = direct\nvirtual web6 {\n     address = 2001:db8:26::10 eth0:1\n     server v4 {\n         address = 10.11.12.1\n     }\n}\n", 6,
 		"virtual web6, server v4: an IPv4 real server behind the IPv6 VIP 2001:db8:26::10 needs network = tunnel (IPVS mixes address families only when tunnelling), network is direct", false},
 }
@@ -212,20 +209,30 @@ func TestIPv6Problems(t *testing.T) {
 }
 
 // TestTunnelMixesFamilies: with the tunnel method IPVS allows real servers
-// of the other family; lvsd runs IPv4 real servers (and sorry server)
-// behind an IPv6 VIP, so that parses without any error.
+// of the other family; lvsd runs them both ways — IPv4 real servers (and
+// sorry server) behind an IPv6 VIP, IPv6 ones behind an IPv4 VIP — so
+// that parses without any error.
 func TestTunnelMixesFamilies(t *testing.T) {
-	text := "primary = 192.168.26.9\nnetwork = tunnel\nvirtual web6 {\n     active = 1\n     address = 2001:db8:26::10 eth0:1\n" +
-		"     sorry_server = 10.11.12.99\n" +
-		"     server v4 {\n         address = 10.11.12.1\n         active = 1\n     }\n" +
-		"     server v6 {\n         address = 2001:db8:26::2\n         active = 1\n     }\n}\n"
-	c, err := Parse("test.cf", strings.NewReader(text))
-	if err != nil {
-		t.Fatalf("Parse: %v\n%s", err, text)
-	}
-	v := c.Virtuals[0]
-	if v.Servers[0].Address != ip("10.11.12.1") || v.Servers[1].Address != ip("2001:db8:26::2") || v.SorryServer != ip("10.11.12.99") {
-		t.Errorf("servers %v %v, sorry %v", v.Servers[0].Address, v.Servers[1].Address, v.SorryServer)
+	for _, tt := range []struct {
+		name, vip, sorry, other, same string
+	}{
+		{"ipv4 behind ipv6", "2001:db8:26::10", "10.11.12.99", "10.11.12.1", "2001:db8:26::2"},
+		{"ipv6 behind ipv4", "192.168.26.10", "2001:db8:26::99", "2001:db8:26::1", "10.11.12.2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			text := "primary = 192.168.26.9\nnetwork = tunnel\nvirtual web {\n     active = 1\n     address = " + tt.vip + " eth0:1\n" +
+				"     sorry_server = " + tt.sorry + "\n" +
+				"     server other {\n         address = " + tt.other + "\n         active = 1\n     }\n" +
+				"     server same {\n         address = " + tt.same + "\n         active = 1\n     }\n}\n"
+			c, err := Parse("test.cf", strings.NewReader(text))
+			if err != nil {
+				t.Fatalf("Parse: %v\n%s", err, text)
+			}
+			v := c.Virtuals[0]
+			if v.Servers[0].Address != ip(tt.other) || v.Servers[1].Address != ip(tt.same) || v.SorryServer != ip(tt.sorry) {
+				t.Errorf("servers %v %v, sorry %v", v.Servers[0].Address, v.Servers[1].Address, v.SorryServer)
+			}
+		})
 	}
 }
 
