@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -175,11 +176,31 @@ func (r *lvsdRouter) Restart(ctx context.Context, s *Site, node string) (*Proc, 
 		return nil, fmt.Errorf("starting lvsd on %s: %w", node, err)
 	}
 	r.procs[node] = p
-	select { // an lvsd that cannot run says so at once
-	case <-p.Done():
-		log, _ := os.ReadFile(p.Log)
-		return nil, fmt.Errorf("lvsd on %s exited at start (%v): %s", node, p.Err(), strings.TrimSpace(string(log)))
-	case <-time.After(time.Second):
+	// An lvsd that cannot run says so at once; one that can answers on its
+	// control socket once it is up (its eBPF flow map alone can take a
+	// second to allocate), and the scenario's first step may ask it.
+	sock := filepath.Join(s.Dir, node+".sock")
+	start := time.Now()
+	for {
+		select {
+		case <-p.Done():
+			log, _ := os.ReadFile(p.Log)
+			return nil, fmt.Errorf("lvsd on %s exited at start (%v): %s", node, p.Err(), strings.TrimSpace(string(log)))
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Since(start) < time.Second {
+			continue // the first second watches for an early exit
+		}
+		if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
+			c.Close()
+			return p, nil
+		}
+		if time.Since(start) > startWait {
+			return nil, fmt.Errorf("lvsd on %s: no control socket %s after %v (its log: %s)", node, sock, startWait, p.Log)
+		}
 	}
-	return p, nil
 }
+
+// startWait bounds how long Restart waits for a starting lvsd's control
+// socket.
+const startWait = 20 * time.Second
