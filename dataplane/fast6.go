@@ -79,12 +79,6 @@ func (o *offloaded6) take(h conntrack.Handle, in, out bool) ([2]fastpath.Key, bo
 	return e.k, in && e.on[conntrack.DirInput], out && e.on[conntrack.DirOutput]
 }
 
-// len returns how many entries have an offloaded IPv6 direction.
-func (o *offloaded6) len() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.m)
-}
 
 // offer6 is offer for an IPv6 flow c, whose addresses are a: no extension
 // header or fragment, a resolved neighbour, no FTP helper.

@@ -6,14 +6,19 @@
 // super-frames) and redirects it to the egress interface, inside the
 // receive softirq — so an established flow costs the kernel's forwarding
 // budget, never a copy to user space, and a flood cannot livelock lvsd.
+// IPv4 and IPv6 flows have a flow map each; an IPv6 frame leaves the
+// IPv4 branch at its EtherType test, so IPv4 frames pay nothing for it
+// (prog6.go, flow6.go).
 //
 // Everything the Go worker must see — misses, SYN, FIN and RST segments,
-// fragments, IP options, ICMP, ARP, TTL about to expire, frames over the
-// egress MTU, VLAN-tagged frames, and flows being withdrawn — is passed on
-// unchanged ("punted"). A socket filter with the same decision, attached to
-// lvsd's AF_PACKET receive sockets, keeps the frames the fast path takes
-// out of the packet ring: the packet taps run before tcx, so without it
-// every forwarded frame would also be copied to lvsd.
+// fragments, IP options and IPv6 extension headers, ICMP and ICMPv6
+// (Neighbour Discovery with it), ARP, TTL or hop limit about to expire,
+// frames over the egress MTU, VLAN-tagged frames, and flows being
+// withdrawn — is passed on unchanged ("punted"). A socket filter with the
+// same decision, attached to lvsd's AF_PACKET receive sockets, keeps the
+// frames the fast path takes out of the packet ring: the packet taps run
+// before tcx, so without it every forwarded frame would also be copied to
+// lvsd.
 //
 // Both programs are assembled in Go with cilium/ebpf's asm package: no
 // clang, no cgo, no object files. Workers install a direction of a flow once
