@@ -54,17 +54,6 @@ func (st *State) Reserved(proto uint8, peer, outer netip.AddrPort) bool {
 	return mark != 0 && st.Table.LookupMark(mark) != nil
 }
 
-// owns reports whether a is one of this router's addresses (a VIP it holds
-// or a port's own), of either family.
-func (st *State) owns(a netip.Addr) bool {
-	if a.Is6() {
-		_, ok := st.Owned.Port6(a.As16())
-		return ok
-	}
-	_, ok := st.Owned.Port(a.As4())
-	return ok
-}
-
 // nextHopOf is nextHop or nextHop6 (worker6.go), by the family of addr.
 func (w *Worker) nextHopOf(st *State, addr netip.Addr) (int, frame.MAC, bool) {
 	if addr.Is6() {
@@ -103,7 +92,13 @@ func (w *Worker) masqOut(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 			return w.C.drop(DropTableFull)
 		}
 	}
-	if !st.owns(fl.Outer.Addr()) {
+	owned := false
+	if a := fl.Outer.Addr(); a.Is6() {
+		_, owned = st.Owned.Port6(a.As16())
+	} else {
+		_, owned = st.Owned.Port(a.As4())
+	}
+	if !owned {
 		return Pass // the standby router: its peer masquerades
 	}
 	return w.natSend(f, m, st, fl.Peer.Addr(), fl.Outer, nat.Out, fl.Stats)
@@ -221,23 +216,40 @@ func (w *Worker) masqIn(f []byte, m Meta, st *State, now ipvs.Tick) (Verdict, bo
 }
 
 // natSend rewrites the source (dir Out) or the destination (dir In) of the
-// frame to `to` and sends it to the next hop towards dst, counting it on cs;
-// first natHop or natHop6 (masq6.go) checks it against the egress MTU and
-// decrements its TTL or hop limit.
+// frame to `to` and sends it to the next hop towards dst, counting it on cs.
+// An IPv4 frame too big for the egress MTU, or whose TTL runs out, is
+// dropped with the ICMP error natICMP sends; natHop6 (masq6.go) does the
+// same for an IPv6 one. The IPv4 steps stay inline: this is the
+// masqueraded flows' per-packet path.
 func (w *Worker) natSend(f []byte, m Meta, st *State, dst netip.Addr, to netip.AddrPort, dir nat.Dir, cs nat.Stats) Verdict {
 	p := &w.p
-	out, mac, ok := w.nextHopOf(st, dst)
-	if !ok {
-		return w.C.drop(DropNoNeigh)
-	}
-	port := w.d.Ports[out]
+	var out int
+	var mac frame.MAC
 	if p.Kind == frame.KindIPv6 {
-		if v, ok := w.natHop6(f, m, out, dir); !ok {
+		var v Verdict
+		var ok bool
+		if out, mac, v, ok = w.natHop6(f, m, st, dst, dir); !ok {
 			return v
 		}
-	} else if v, ok := w.natHop(f, m, st, port.MTU, dir); !ok {
-		return v
+	} else {
+		var ok bool
+		if out, mac, ok = w.nextHop(st, dst); !ok {
+			return w.C.drop(DropNoNeigh)
+		}
+		mtu := w.d.Ports[out].MTU
+		ip := frame.IPv4(f[p.L3:p.End])
+		if !m.IsGSO() && p.End-p.L3 > mtu {
+			if ip.DF() {
+				w.natICMP(f, st, dir, frame.ICMPDestUnreachable, frame.ICMPFragNeeded, mtu)
+			}
+			return w.C.drop(DropTooBig)
+		}
+		if !ip.DecTTL() {
+			w.natICMP(f, st, dir, frame.ICMPTimeExceeded, 0, 0)
+			return w.C.drop(DropTTL)
+		}
 	}
+	port := w.d.Ports[out]
 	if dir == nat.Out {
 		p.SetSrc(f, to)
 	} else {
@@ -248,25 +260,6 @@ func (w *Worker) natSend(f []byte, m Meta, st *State, dst netip.Addr, to netip.A
 	countNAT(cs, dir, p.End-p.L3)
 	w.emit(out, f, m)
 	return Forward
-}
-
-// natHop checks an IPv4 frame of natSend against the egress MTU and
-// decrements its TTL. A frame that cannot go on is dropped, with the ICMP
-// error natICMP sends, and natHop reports false and the verdict.
-func (w *Worker) natHop(f []byte, m Meta, st *State, mtu int, dir nat.Dir) (Verdict, bool) {
-	p := &w.p
-	ip := frame.IPv4(f[p.L3:p.End])
-	if !m.IsGSO() && p.End-p.L3 > mtu {
-		if ip.DF() {
-			w.natICMP(f, st, dir, frame.ICMPDestUnreachable, frame.ICMPFragNeeded, mtu)
-		}
-		return w.C.drop(DropTooBig), false
-	}
-	if !ip.DecTTL() {
-		w.natICMP(f, st, dir, frame.ICMPTimeExceeded, 0, 0)
-		return w.C.drop(DropTTL), false
-	}
-	return 0, true
 }
 
 // natICMP answers the frame with an ICMP error: from the router's own

@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"net/netip"
+
 	"lvs/conntrack"
 	"lvs/frame"
 	"lvs/ipvs"
@@ -35,25 +37,30 @@ func (w *Worker) icmpToMasq6(f []byte, st *State) Verdict {
 	return w.icmpToMasq(f, st)
 }
 
-// natHop6 is natHop for an IPv6 frame of natSend: too big for the egress
-// MTU, it is answered with packet too big; its hop limit is decremented.
-// lvsd's own errors about it come from the router's address towards a
-// real server, from the VIP (the frame's destination) towards the public
-// side.
-func (w *Worker) natHop6(f []byte, m Meta, out int, dir nat.Dir) (Verdict, bool) {
+// natHop6 is natSend's IPv6 step (masq.go): the next hop towards dst; a
+// frame too big for the egress MTU is answered with packet too big, and
+// its hop limit is decremented. lvsd's own errors about it come from the
+// router's address towards a real server, from the VIP (the frame's
+// destination) towards the public side. It reports false, with the
+// verdict, for a frame that cannot go on.
+func (w *Worker) natHop6(f []byte, m Meta, st *State, dst netip.Addr, dir nat.Dir) (int, frame.MAC, Verdict, bool) {
 	p := &w.p
+	out, mac, ok := w.nextHop6(st, dst)
+	if !ok {
+		return 0, mac, w.C.drop(DropNoNeigh), false
+	}
 	src := p.Dst.Addr()
 	if dir == nat.Out {
 		src = w.in.Addr6
 	}
 	if w.tooBig6(m, out, 0) {
-		return w.packetTooBig6(f, w.d.Ports[out].MTU, src), false
+		return 0, mac, w.packetTooBig6(f, w.d.Ports[out].MTU, src), false
 	}
 	if !frame.IPv6(f[p.L3:p.End]).DecHopLimit() {
 		w.icmp6Error(f, frame.ICMPv6TimeExceeded, frame.ICMPv6HopLimitExceeded, 0, src)
-		return w.C.drop(DropTTL), false
+		return 0, mac, w.C.drop(DropTTL), false
 	}
-	return 0, true
+	return out, mac, 0, true
 }
 
 // ftpIn6 is ftpIn for a client's IPv6 segment of connection c to the
