@@ -60,6 +60,11 @@ func (s State) active() bool {
 // under pressure.
 func (s State) halfOpen() bool { return s == StateSynRecv || s == StateSynAck }
 
+// HalfOpen is how many TCP connections of the table are half-open (in
+// SYN_RECV or SYNACK): a handful at any connection rate (rate × round
+// trip), hundreds of thousands under a SYN flood.
+func (t *Table) HalfOpen() int { return int(t.halfOpen.Load()) }
+
 // Dir is the direction of a packet relative to the director.
 type Dir uint8
 

@@ -182,6 +182,12 @@ func (w *Worker) queueOffer(c conntrack.Conn, dir conntrack.Dir, claim bool, src
 			DecTTL: c.Method() == ipvs.Masq, MTU: port.MTU, Slot: slot}})
 }
 
+// synAckOfferLimit is the number of half-open connections above which
+// offerSynAck leaves the SYN-ACK to the Go path: far above what a real
+// connection rate keeps half-open (100k connections/s with a 10 ms
+// round trip keep 1,000).
+const synAckOfferLimit = 4096
+
 func mac4(m frame.MAC) [4]byte { return [4]byte(m[2:6]) }
 
 // offerSynAck queues the reply direction of a NAT connection whose first
@@ -190,11 +196,18 @@ func mac4(m frame.MAC) [4]byte { return [4]byte(m[2:6]) }
 // Go path instead of two. It is installed before the SYN leaves, so the
 // answer cannot overtake it. The client's own direction still waits for
 // its fourth packet (offer).
+//
+// Not while the table holds more than synAckOfferLimit half-open
+// connections: then the SYNs are mostly a flood's, whose SYN-ACKs no
+// client waits for, and each offer would cost the worker an install, a
+// look by the sweep and a withdrawal — system calls the flood's rate
+// turns into the worker's limit.
 func (w *Worker) offerSynAck(st *State, c conntrack.Conn, out int) {
 	p := &w.p
 	fp := w.d.fast
 	if fp == nil || len(w.offers) == cap(w.offers) || p.Proto != frame.ProtoTCP || p.Flags&(frame.SYN|frame.ACK) != frame.SYN ||
-		c.Method() != ipvs.Masq || c.Flags()&conntrack.FlagOnePacket != 0 || st.NAT != nil && st.NAT.helper(c.Virtual()) {
+		c.Method() != ipvs.Masq || c.Flags()&conntrack.FlagOnePacket != 0 || st.NAT != nil && st.NAT.helper(c.Virtual()) ||
+		w.d.CT.HalfOpen() > synAckOfferLimit {
 		return
 	}
 	slot := uint32(c.Dest())*2 + 1

@@ -150,3 +150,39 @@ func parsed(f []byte) *frame.Parsed {
 	p.Decode(f)
 	return &p
 }
+
+// TestSynAckOfferStopsUnderSYNFlood: while the table holds more half-open
+// connections than a real connection rate keeps, a SYN's reply direction
+// is no longer installed with it (a flood's SYN-ACKs would each cost an
+// install, a look and a withdrawal); below that it is.
+func TestSynAckOfferStopsUnderSYNFlood(t *testing.T) {
+	s, fp := fastSite(t)
+	installs := func() uint64 { return dataplane.Sum(&s.w.C).FastInstalls }
+	flood := make([][]byte, 0, 64)
+	sent := 0
+	for s.d.CT.HalfOpen() <= 4096 {
+		flood = flood[:0]
+		for range 64 {
+			sent++
+			src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{100, 64, byte(sent >> 8), byte(sent)}), uint16(1024+sent))
+			flood = append(flood, frametest.TCPSyn(src, web, frametest.WithDstMAC(lo)))
+		}
+		s.run(0, flood...)
+		if sent > 10000 {
+			t.Fatalf("%d SYNs sent, %d half-open", sent, s.d.CT.HalfOpen())
+		}
+	}
+	before := installs()
+	other := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.77"), 40000)
+	out := s.run(0, frametest.TCPSyn(other, web, frametest.WithDstMAC(lo)))
+	if len(out[1]) != 1 {
+		t.Fatalf("SYN under the flood: %d frames to the real servers, want 1", len(out[1]))
+	}
+	if got := installs() - before; got != 0 {
+		t.Errorf("SYN with %d half-open connections: %d fast-path installs, want none", s.d.CT.HalfOpen(), got)
+	}
+	rs := parsed(out[1][0]).Dst
+	if fwd, _ := simulate(t, fp, frametest.TCP(rs, other, frame.SYN|frame.ACK, nil, frametest.WithDstMAC(lo))); fwd {
+		t.Error("the fast path forwards the SYN-ACK of a SYN that arrived during a flood")
+	}
+}
