@@ -175,7 +175,9 @@ const (
 // goroutine every fraction of a second with a budget that covers the table
 // in about a second (e.g. Len()/10+1024 every 100 ms): expiry is then late
 // by at most that period, and no lock is held for more than 256
-// slots. One call never goes round the table more than once.
+// slots. One call never goes round the table more than once. At the end of
+// each shard's pass it gives back the chunks and buckets the shard no
+// longer needs (compact.go), so a table a flood grew shrinks as it drains.
 func (t *Table) Expire(now ipvs.Tick, budget int) int {
 	t.sweepMu.Lock()
 	defer t.sweepMu.Unlock()
@@ -198,6 +200,10 @@ func (t *Table) Expire(now ipvs.Tick, budget int) int {
 				break
 			}
 			ref := mkRef(s.idx, s.cursor)
+			if (*s.chunks.Load())[s.cursor>>chunkBits] == emptyChunk { // given back (compact.go): nothing there
+				s.cursor = (s.cursor>>chunkBits + 1) << chunkBits
+				continue
+			}
 			s.cursor++
 			budget--
 			e := t.at(ref)
@@ -225,7 +231,11 @@ func (t *Table) Expire(now ipvs.Tick, budget int) int {
 			}
 		}
 		if done {
+			s.mu.Lock()
+			freed := t.compact(s)
+			s.mu.Unlock()
 			t.sweepAt = (t.sweepAt + 1) % numShards
+			t.gaveBack(freed, t.sweepAt == 0)
 			finished++
 		}
 	}

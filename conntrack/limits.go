@@ -65,6 +65,7 @@ type Stats struct {
 	NoDest     uint64 // entries expired because their destination left (expire_nodest_conn)
 	Dropped    uint64 // packets refused because their destination left and expire_nodest_conn is off
 	Invalid    uint64 // persistence templates invalidated (dead or quiesced destination)
+	Bytes      int    // memory the table holds: slabs and buckets (Table.Bytes)
 }
 
 // Stats returns a snapshot of the counters.
@@ -74,6 +75,7 @@ func (t *Table) Stats() Stats {
 		Pressure: t.pressure(), Created: t.st.created.Load(), Expired: t.st.expired.Load(),
 		Evicted: t.st.evicted.Load(), Full: t.st.full.Load(), Resched: t.st.resched.Load(),
 		NoDest: t.st.nodest.Load(), Dropped: t.st.dropped.Load(), Invalid: t.st.invalid.Load(),
+		Bytes: t.Bytes(),
 	}
 }
 

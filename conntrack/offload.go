@@ -31,6 +31,10 @@ type Offload interface {
 const (
 	flagOffIn  uint32 = 1 << 14 // the client direction is offloaded
 	flagOffOut uint32 = 1 << 15 // the reply direction is offloaded
+	// flagAsked: the sweep asked the offload about the entry and found no
+	// packet newer than its timer; it asks again only when the timer runs
+	// out (Expire), not at every pass (behind).
+	flagAsked uint32 = 1 << 12
 )
 
 func offFlag(dir Dir) uint32 {
@@ -102,19 +106,28 @@ func (t *Table) withdraw(ref uint32, e *entry) {
 // show a flow the offload forwards with at least half its timeout left.
 // Caller holds e's home lock.
 //
-// An offloaded SYN_RECV entry (adopted from the offload, which forwards
-// the rest of the handshake) is looked at every synRecvLook instead, so
-// its state, counted as inactive, catches up with the handshake soon.
+// A SYN_RECV entry whose client direction is offloaded (adopted from the
+// offload, which forwards the rest of the handshake) is looked at every
+// synRecvLook instead, so its state, counted as inactive, catches up with
+// the handshake soon.
+//
+// Any other entry is looked at once, not at every pass once it is behind:
+// after a look that found no newer packet (flagAsked) the next one is at
+// its timer's end. Each look is a system call or two of the fast path, and
+// a flood leaves millions of such entries: a SYN flood's half-open
+// connections, whose reply direction alone is offloaded (the real
+// server's SYN-ACK, offered with the first SYN), and a UDP flood's flows.
 func (t *Table) behind(e *entry, now ipvs.Tick) bool {
 	if !e.offloaded() {
 		return false
 	}
 	to := t.to.of(e.proto(), e.state())
 	left := int64(int32(e.expires - uint32(now)))
-	if e.proto() == ipvs.TCP && e.state() == StateSynRecv {
+	f := atomic.LoadUint32(&e.flags)
+	if e.proto() == ipvs.TCP && e.state() == StateSynRecv && f&flagOffIn != 0 {
 		return left < to-synRecvLook
 	}
-	return left < to/2
+	return f&flagAsked == 0 && left < to/2
 }
 
 // synRecvLook is how often (ms) the sweep asks the offload whether an
@@ -141,25 +154,23 @@ func (t *Table) rearmSeen(h Handle, now ipvs.Tick) bool {
 	c := e.load(h.ref())
 	a.mu.Unlock()
 	seen, acked, ok := o.Seen(c) // a system call: no lock held
-	if !ok {
-		return false
-	}
-	if acked && c.Proto() == ipvs.TCP && c.State() == StateSynRecv {
+	if ok && acked && c.Proto() == ipvs.TCP && c.State() == StateSynRecv {
 		if nc, ok := t.Update(h, DirInput, ACK, seen); ok {
 			c = nc // ESTABLISHED, counted active, sent to the backup
 		}
 	}
-	to := t.to.of(c.Proto(), c.State())
-	if expired(deadline(seen, to), now) {
+	exp := deadline(seen, t.to.of(c.Proto(), c.State()))
+	keep := ok && !expired(exp, now)
+	a, _, e, live := t.lockHome(h)
+	if !live {
 		return false
 	}
-	a, _, e, ok = t.lockHome(h)
-	if !ok {
-		return false
-	}
-	if exp := deadline(seen, to); int32(exp-e.expires) > 0 {
+	if keep && int32(exp-e.expires) > 0 {
 		e.expires = exp // never earlier than a packet the table saw itself
+		e.setFlag(flagAsked, false)
+	} else {
+		e.setFlag(flagAsked, true) // nothing newer: ask again when the timer runs out
 	}
 	a.mu.Unlock()
-	return true
+	return keep
 }

@@ -41,9 +41,11 @@ type shard struct {
 	free6    uint32                    // free address records, linked by addr6.w[0]
 	cursor   uint32                    // expiry sweep position
 	evictPos uint32                    // eviction scan position
+	genFloor uint32                    // generation a new chunk's slots start at (compact.go)
+	holes    uint32                    // chunks below used given back (emptyChunk), refilled before used grows
 	flow     ipvs.Flow                 // scratch for Sched.Pick, so a pick does not allocate
 	chg      changeLog                 // entries created or changed since the last DrainChanges
-	_        [24]byte                  // keep neighbouring shards' locks off this cache line
+	_        [16]byte                  // keep neighbouring shards' locks off this cache line
 }
 
 // Config sizes a Table.
@@ -70,6 +72,7 @@ type Table struct {
 	st       stats
 	sweepMu  sync.Mutex // serialises Expire callers
 	sweepAt  int        // shard the next sweep starts in (sweepMu)
+	returned int        // bytes compact gave back this pass, not yet returned to the system (sweepMu)
 	evictAt  atomic.Uint32
 	shards   [numShards]shard
 }
@@ -305,8 +308,12 @@ func (t *Table) Get(h Handle) (Conn, bool) {
 func (t *Table) Len() int { return int(t.count.Load()) }
 
 // alloc takes a free slot of s (under s.mu), growing the slab by one chunk
-// when none is free. It returns 0 when the shard's index space is used up.
+// when none is free (a chunk given back first: compact.go). It returns 0
+// when the shard's index space is used up.
 func (s *shard) alloc(t *Table) (uint32, *entry) {
+	if s.free == 0 && s.holes > 0 {
+		s.refill()
+	}
 	if s.free != 0 {
 		local := s.free
 		e := t.at(mkRef(s.idx, local))
@@ -320,12 +327,8 @@ func (s *shard) alloc(t *Table) (uint32, *entry) {
 	if local > localMask {
 		return 0, nil
 	}
-	cs := *s.chunks.Load()
-	if int(local>>chunkBits) >= len(cs) {
-		grown := make([]*chunk, len(cs)+1, len(cs)+1+len(cs)/4)
-		copy(grown, cs)
-		grown[len(cs)] = new(chunk)
-		s.chunks.Store(&grown)
+	if c := int(local >> chunkBits); c >= len(*s.chunks.Load()) || (*s.chunks.Load())[c] == emptyChunk {
+		s.putChunk(c)
 	}
 	s.used++
 	return local, t.at(mkRef(s.idx, local))
@@ -391,12 +394,25 @@ func rnextOf(e *entry) *uint32 { return &e.rnext }
 // rehash doubles the buckets of s (reply buckets when rev). The caller
 // holds s.mu inside a write section. Chains are rebuilt in place.
 func (t *Table) rehash(s *shard, rev bool) {
+	ptr := &s.heads
+	if rev {
+		ptr = &s.rheads
+	}
+	t.resize(s, rev, 2*len(*ptr.Load()))
+}
+
+// resize rebuilds the client-direction buckets of s (reply buckets when
+// rev) as n buckets, a power of two: larger as the shard grows (rehash),
+// smaller once it drained (compact). The caller holds s.mu inside a write
+// section. Chains are rebuilt in place; a lock-free reader of the old
+// array is sent round again by the seqlock.
+func (t *Table) resize(s *shard, rev bool, n int) {
 	ptr, link := &s.heads, nextOf
 	if rev {
 		ptr, link = &s.rheads, rnextOf
 	}
 	old := *ptr.Load()
-	nb := make([]uint32, 2*len(old))
+	nb := make([]uint32, n)
 	mask := uint64(len(nb) - 1)
 	for _, head := range old {
 		for ref := head; ref != 0; {
