@@ -90,30 +90,39 @@ const (
 // marshal encodes the action for the map entry of key k.
 func (a Action) marshal(k Key, b *[valueLen]byte) {
 	*b = [valueLen]byte{}
-	copy(b[valDstMAC:], a.DstMAC[:])
-	copy(b[valDstMAC+6:], a.SrcMAC[:])
 	s, d := a.Src.Addr().As4(), a.Dst.Addr().As4()
 	copy(b[valAddrs:], s[:])
 	copy(b[valAddrs+4:], d[:])
 	binary.BigEndian.PutUint16(b[valPorts:], a.Src.Port())
 	binary.BigEndian.PutUint16(b[valPorts+2:], a.Dst.Port())
+	ks, kd := k.Src.Addr().As4(), k.Dst.Addr().As4()
+	ip := a.put(k, b[:], ks[:], kd[:], s[:], d[:])
+	if a.DecTTL {
+		ip.v += 0xfeff // TTL−1 in the TTL/protocol word: ~m + m' (RFC 1624)
+	}
+	binary.LittleEndian.PutUint32(b[valIPDiff:], ip.host())
+}
+
+// put writes the words of the value both families share for key k, whose
+// addresses ks, kd the action rewrites to s, d (4 or 16 bytes each), and
+// returns the checksum difference of the addresses.
+func (a Action) put(k Key, b, ks, kd, s, d []byte) sum {
+	copy(b[valDstMAC:], a.DstMAC[:])
+	copy(b[valDstMAC+6:], a.SrcMAC[:])
 	le := binary.LittleEndian
 	le.PutUint32(b[valOut:], uint32(a.Out))
 	le.PutUint32(b[valIn:], uint32(a.In))
-	ks, kd := k.Src.Addr().As4(), k.Dst.Addr().As4()
 	var addr, port sum
-	addr.sub(ks[:])
-	addr.sub(kd[:])
-	addr.add(s[:])
-	addr.add(d[:])
+	addr.sub(ks)
+	addr.sub(kd)
+	addr.add(s)
+	addr.add(d)
 	port.sub16(k.Src.Port())
 	port.sub16(k.Dst.Port())
 	port.add16(a.Src.Port())
 	port.add16(a.Dst.Port())
-	ip := addr
 	var flags uint32
 	if a.DecTTL {
-		ip.v += 0xfeff // TTL−1 in the TTL/protocol word: ~m + m' (RFC 1624)
 		flags |= flagDecTTL
 	}
 	if k.Proto == frame.ProtoUDP {
@@ -125,12 +134,12 @@ func (a Action) marshal(k Key, b *[valueLen]byte) {
 	if !a.DecTTL && a.Src == k.Src && a.Dst == k.Dst {
 		flags |= flagMACOnly
 	}
-	le.PutUint32(b[valIPDiff:], ip.host())
 	le.PutUint32(b[valAddrDiff:], addr.host())
 	le.PutUint32(b[valPortDiff:], port.host())
 	le.PutUint32(b[valFlags:], flags)
 	le.PutUint32(b[valMaxLen:], uint32(a.MTU+frame.EthernetLen))
 	le.PutUint32(b[valSlot:], a.Slot)
+	return addr
 }
 
 // sum accumulates a ones'-complement checksum difference over big-endian

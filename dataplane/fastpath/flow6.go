@@ -1,10 +1,6 @@
 package fastpath
 
-import (
-	"encoding/binary"
-
-	"lvs/frame"
-)
+import "encoding/binary"
 
 // IPv6 flows have a map of their own (the keys and the new addresses do
 // not fit the IPv4 entry): a Key whose addresses are IPv6 goes there. Its
@@ -50,45 +46,15 @@ const hopLimitDiff = 0xfffe
 // marshal6 encodes the action for the IPv6 map entry of key k.
 func (a Action) marshal6(k Key, b *[value6Len]byte) {
 	*b = [value6Len]byte{}
-	copy(b[valDstMAC:], a.DstMAC[:])
-	copy(b[valDstMAC+6:], a.SrcMAC[:])
 	s, d := a.Src.Addr().As16(), a.Dst.Addr().As16()
 	copy(b[valAddrs6:], s[:])
 	copy(b[valAddrs6+16:], d[:])
 	binary.BigEndian.PutUint16(b[valAddrs6+32:], a.Src.Port())
 	binary.BigEndian.PutUint16(b[valAddrs6+34:], a.Dst.Port())
-	le := binary.LittleEndian
-	le.PutUint32(b[valOut:], uint32(a.Out))
-	le.PutUint32(b[valIn:], uint32(a.In))
 	ks, kd := k.Src.Addr().As16(), k.Dst.Addr().As16()
-	var addr, port sum
-	addr.sub(ks[:])
-	addr.sub(kd[:])
-	addr.add(s[:])
-	addr.add(d[:])
-	port.sub16(k.Src.Port())
-	port.sub16(k.Dst.Port())
-	port.add16(a.Src.Port())
-	port.add16(a.Dst.Port())
-	fix := addr
-	var flags uint32
+	fix := a.put(k, b[:], ks[:], kd[:], s[:], d[:])
 	if a.DecTTL {
 		fix.v += hopLimitDiff
-		flags |= flagDecTTL
 	}
-	if k.Proto == frame.ProtoUDP {
-		flags |= flagUDP
-	}
-	if a.SynAck {
-		flags |= flagSynAck
-	}
-	if !a.DecTTL && a.Src == k.Src && a.Dst == k.Dst {
-		flags |= flagMACOnly
-	}
-	le.PutUint32(b[valCsumFix:], fix.host())
-	le.PutUint32(b[valAddrDiff:], addr.host())
-	le.PutUint32(b[valPortDiff:], port.host())
-	le.PutUint32(b[valFlags:], flags)
-	le.PutUint32(b[valMaxLen:], uint32(a.MTU+frame.EthernetLen))
-	le.PutUint32(b[valSlot:], a.Slot)
+	binary.LittleEndian.PutUint32(b[valCsumFix:], fix.host())
 }

@@ -120,19 +120,9 @@ func classify(flows int, miss string) asm.Instructions {
 		asm.JEq.Imm(asm.R8, protoTCP, lTCP),
 		asm.JNE.Imm(asm.R8, protoUDP, lPunt),
 		asm.Ja.Label(lKey),
-		// TCP: FIN and RST change the connection's state: Go sees them;
-		// a SYN too, but for a SYN-ACK to an entry installed to take it.
-		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol(lTCP),
-		asm.Mov.Imm(asm.R2, frTCPFlag),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, stTmp),
-		asm.Mov.Imm(asm.R4, 1),
-		asm.FnSkbLoadBytes.Call(),
-		asm.JNE.Imm(asm.R0, 0, lPunt),
-		asm.LoadMem(asm.R9, asm.RFP, stTmp, asm.Byte),
-		asm.Mov.Reg(asm.R0, asm.R9),
-		asm.And.Imm(asm.R0, tcpPunt),
-		asm.JNE.Imm(asm.R0, 0, lPunt),
+	}
+	insns = append(insns, tcpFlags(lTCP, frTCPFlag)...)
+	insns = append(insns,
 		// The key: addresses, ports, protocol.
 		asm.LoadMem(asm.R0, asm.RFP, stSrc, asm.Word).WithSymbol(lKey),
 		asm.StoreMem(asm.RFP, stKey, asm.R0, asm.Word),
@@ -144,8 +134,27 @@ func classify(flows int, miss string) asm.Instructions {
 		asm.LoadMapPtr(asm.R1, flows),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, stKey),
-	}
+	)
 	return append(insns, lookup(miss, "")...)
+}
+
+// tcpFlags, at label, loads the TCP flags at frame offset off into R9 and
+// punts FIN and RST, which change the connection's state: Go sees them; a
+// SYN too, but for a SYN-ACK to an entry installed to take it (lookup).
+func tcpFlags(label string, off int32) asm.Instructions {
+	return asm.Instructions{
+		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol(label),
+		asm.Mov.Imm(asm.R2, off),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, stTmp),
+		asm.Mov.Imm(asm.R4, 1),
+		asm.FnSkbLoadBytes.Call(),
+		asm.JNE.Imm(asm.R0, 0, lPunt),
+		asm.LoadMem(asm.R9, asm.RFP, stTmp, asm.Byte),
+		asm.Mov.Reg(asm.R0, asm.R9),
+		asm.And.Imm(asm.R0, tcpPunt),
+		asm.JNE.Imm(asm.R0, 0, lPunt),
+	}
 }
 
 // lookup looks the key (R1 = the map, R2 = the key) up and checks the
@@ -216,30 +225,8 @@ type progMaps struct {
 func tcxProgram(m progMaps) asm.Instructions {
 	insns := classify(m.flows, lPunt)
 	insns = append(insns, account(m.counters, "")...)
+	insns = append(insns, rewrite(frAddrs, valAddrs, 12, stTTL, frTTL, lNoTTL)...)
 	insns = append(insns,
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.Mov.Imm(asm.R2, frAddrs),
-		asm.Mov.Reg(asm.R3, asm.R7),
-		asm.Add.Imm(asm.R3, valAddrs),
-		asm.Mov.Imm(asm.R4, 12), // addresses and ports are contiguous
-		asm.Mov.Imm(asm.R5, 0),
-		asm.FnSkbStoreBytes.Call(),
-		asm.JNE.Imm(asm.R0, 0, lShot),
-		// TTL − 1.
-		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word),
-		asm.And.Imm(asm.R1, flagDecTTL),
-		asm.JEq.Imm(asm.R1, 0, lNoTTL),
-		asm.LoadMem(asm.R1, asm.RFP, stTTL, asm.Byte),
-		asm.Add.Imm(asm.R1, -1),
-		asm.StoreMem(asm.RFP, stTmp, asm.R1, asm.Byte),
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.Mov.Imm(asm.R2, frTTL),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, stTmp),
-		asm.Mov.Imm(asm.R4, 1),
-		asm.Mov.Imm(asm.R5, 0),
-		asm.FnSkbStoreBytes.Call(),
-		asm.JNE.Imm(asm.R0, 0, lShot),
 		// The IPv4 header checksum: bpf_l3_csum_replace(skb, 24, 0, diff, 0).
 		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol(lNoTTL),
 		asm.Mov.Imm(asm.R2, frIPCsum),
@@ -313,6 +300,37 @@ func account(counters int, sfx string) asm.Instructions {
 		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word),
 		asm.And.Imm(asm.R1, flagMACOnly),
 		asm.JNE.Imm(asm.R1, 0, lRedirect+sfx),
+	}
+}
+
+// rewrite writes the addresses and ports, n bytes from the entry's offset
+// val to the frame's offset addrs (they are contiguous in both), and the
+// TTL or hop limit, read from the stack at st, less one to the frame's
+// offset ttl unless the entry says not to (then it jumps to skip).
+func rewrite(addrs, val, n int32, st int16, ttl int32, skip string) asm.Instructions {
+	return asm.Instructions{
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Imm(asm.R2, addrs),
+		asm.Mov.Reg(asm.R3, asm.R7),
+		asm.Add.Imm(asm.R3, val),
+		asm.Mov.Imm(asm.R4, n),
+		asm.Mov.Imm(asm.R5, 0),
+		asm.FnSkbStoreBytes.Call(),
+		asm.JNE.Imm(asm.R0, 0, lShot),
+		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word),
+		asm.And.Imm(asm.R1, flagDecTTL),
+		asm.JEq.Imm(asm.R1, 0, skip),
+		asm.LoadMem(asm.R1, asm.RFP, st, asm.Byte),
+		asm.Add.Imm(asm.R1, -1),
+		asm.StoreMem(asm.RFP, stTmp, asm.R1, asm.Byte),
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Imm(asm.R2, ttl),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, stTmp),
+		asm.Mov.Imm(asm.R4, 1),
+		asm.Mov.Imm(asm.R5, 0),
+		asm.FnSkbStoreBytes.Call(),
+		asm.JNE.Imm(asm.R0, 0, lShot),
 	}
 }
 

@@ -69,60 +69,30 @@ func classify6(flows6 int) asm.Instructions {
 		asm.JEq.Imm(asm.R8, protoTCP, lTCP6),
 		asm.JNE.Imm(asm.R8, protoUDP, lPunt),
 		asm.Ja.Label(lKey6),
-		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol(lTCP6),
-		asm.Mov.Imm(asm.R2, fr6TCPFlag),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, stTmp),
-		asm.Mov.Imm(asm.R4, 1),
-		asm.FnSkbLoadBytes.Call(),
-		asm.JNE.Imm(asm.R0, 0, lPunt),
-		asm.LoadMem(asm.R9, asm.RFP, stTmp, asm.Byte),
-		asm.Mov.Reg(asm.R0, asm.R9),
-		asm.And.Imm(asm.R0, tcpPunt),
-		asm.JNE.Imm(asm.R0, 0, lPunt),
+	}
+	insns = append(insns, tcpFlags(lTCP6, fr6TCPFlag)...)
+	insns = append(insns,
 		// The key: the loaded addresses and ports, then the protocol.
 		asm.StoreMem(asm.RFP, st6Key+36, asm.R8, asm.Word).WithSymbol(lKey6),
 		asm.LoadMapPtr(asm.R1, flows6),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, st6Key),
-	}
+	)
 	return append(insns, lookup(lPunt, sfx6)...)
 }
 
 // rewrite6 is the tcx program's IPv6 rewrite after account: addresses and
 // ports, hop limit, L4 checksum, and the redirect.
 func rewrite6() asm.Instructions {
-	insns := asm.Instructions{
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.Mov.Imm(asm.R2, fr6Addrs),
-		asm.Mov.Reg(asm.R3, asm.R7),
-		asm.Add.Imm(asm.R3, valAddrs6),
-		asm.Mov.Imm(asm.R4, 36), // addresses and ports are contiguous
-		asm.Mov.Imm(asm.R5, 0),
-		asm.FnSkbStoreBytes.Call(),
-		asm.JNE.Imm(asm.R0, 0, lShot),
-		// Hop limit − 1.
-		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word),
-		asm.And.Imm(asm.R1, flagDecTTL),
-		asm.JEq.Imm(asm.R1, 0, lNoTTL+sfx6),
-		asm.LoadMem(asm.R1, asm.RFP, st6HopLimit, asm.Byte),
-		asm.Add.Imm(asm.R1, -1),
-		asm.StoreMem(asm.RFP, stTmp, asm.R1, asm.Byte),
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.Mov.Imm(asm.R2, fr6HopLimit),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, stTmp),
-		asm.Mov.Imm(asm.R4, 1),
-		asm.Mov.Imm(asm.R5, 0),
-		asm.FnSkbStoreBytes.Call(),
-		asm.JNE.Imm(asm.R0, 0, lShot),
+	insns := rewrite(fr6Addrs, valAddrs6, 36, st6HopLimit, fr6HopLimit, lNoTTL+sfx6)
+	insns = append(insns,
 		// skb->csum of a CHECKSUM_COMPLETE frame: bpf_csum_update adds
 		// valCsumFix to it (and does nothing to any other frame), so it
 		// ends where the frame's new bytes put it (flow6.go).
-		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol(lNoTTL + sfx6),
+		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol(lNoTTL+sfx6),
 		asm.LoadMem(asm.R2, asm.R7, valCsumFix, asm.Word),
 		asm.FnCsumUpdate.Call(),
-	}
+	)
 	insns = append(insns, l4Csum(fr6TCPCsum, fr6UDPCsum, sfx6)...)
 	return append(insns, redirect(lRedirect+sfx6)...)
 }
