@@ -140,7 +140,8 @@ type TCPRun struct {
 	Failures uint64        `json:"failures"`
 	PerSec   float64       `json:"conns_per_sec"`
 	CPU      CPUCost       `json:"cpu_per_conn"`
-	Latency  Latency       `json:"conn_time"` // connect + request + answer + close
+	ProcNs   float64       `json:"lvsd_process_ns,omitempty"` // lvsd's own utime+stime per connection
+	Latency  Latency       `json:"conn_time"`                 // connect + request + answer + close
 	use      [2]Usage
 }
 
@@ -194,6 +195,11 @@ var Figures = []Figure{
 	{"TCP connection time p99", "µs", false, 1e-3, false, func(r *Rep) float64 { return tcp(r, func(t *TCPRun) float64 { return lat(t.Latency, t.Latency.P99) }) }},
 	{"TCP failed connections", "", false, 1, true, func(r *Rep) float64 { return tcp(r, func(t *TCPRun) float64 { return float64(t.Failures) }) }},
 	{"CPU per connection, whole machine", "µs", false, 1e-3, false, func(r *Rep) float64 { return tcp(r, func(t *TCPRun) float64 { return cost(t.CPU, t.CPU.MachineNs) }) }},
+	{"CPU per connection, director core", "µs", false, 1e-3, false, func(r *Rep) float64 { return tcp(r, func(t *TCPRun) float64 { return cost(t.CPU, t.CPU.DirectorNs) }) }},
+	{"director core busy in the TCP window", "%", false, 100, true, func(r *Rep) float64 {
+		return tcp(r, func(t *TCPRun) float64 { return cost(t.CPU, t.CPU.DirectorBusy) })
+	}},
+	{"lvsd process CPU per connection", "µs", false, 1e-3, false, func(r *Rep) float64 { return tcp(r, func(t *TCPRun) float64 { return orNaN(t.ProcNs) }) }},
 }
 
 func udp(r *Rep, f func(*UDPRun) float64) float64 {

@@ -236,10 +236,16 @@ func (r *runner) connections(ctx context.Context, c contender, bl Baseline) (*TC
 		return nil, err
 	}
 	d := b.use.CPU.At.Sub(a.use.CPU.At)
+	var proc float64
+	if res.conns > 0 && c.process() != nil {
+		k := b.use.Contender.sub(a.use.Contender)
+		proc = float64(k.User+k.System) / userHZ * 1e9 / float64(res.conns)
+	}
 	return &TCPRun{
 		Window: d, Conns: res.conns, Failures: res.failures,
 		PerSec:  perSecond(res.conns, w.To.Sub(w.From)),
 		CPU:     CostOf(a.use, b.use, bl, r.o.DirCPU, res.conns),
+		ProcNs:  proc,
 		Latency: LatencyOf(res.times, int(res.conns)),
 		use:     [2]Usage{a.use, b.use},
 	}, nil
