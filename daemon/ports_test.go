@@ -2,11 +2,7 @@ package daemon
 
 import (
 	"context"
-	"io"
-	"net"
-	"net/http"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -51,37 +47,12 @@ func TestReloadAddsInterface(t *testing.T) {
 	}
 	client := netip.MustParseAddrPort("203.0.113.7:40000")
 	vip := netip.MustParseAddrPort("192.168.26.10:80")
-	send := func(what string, from netip.AddrPort, flags frame.TCPFlags, port int) netip.Addr {
-		t.Helper()
-		td.rx[0].Inject(frametest.TCP(from, vip, flags, nil, frametest.WithSrcMAC(testGwMAC), frametest.WithDstMAC(testPubMAC)))
-		out := frametest.Decode(td.waitFrame(t, port, what))
-		if out.IP == nil {
-			t.Fatalf("%s: sent a frame that is not IPv4", what)
-		}
-		return netip.AddrFrom4([4]byte(out.IP.DstIP.To4()))
-	}
-	rip := send("the SYN before the reload", client, frame.SYN, 0)
+	rip := td.sendTCP(t, "the SYN before the reload", client, vip, frame.SYN, 0) // apply_reload_test.go
 	if _, ok := reals[rip]; !ok {
 		t.Fatalf("the SYN went to %v, not a real server", rip)
 	}
 
-	if err := os.WriteFile(td.opts.ConfigFile, []byte(guideNAT), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}}}
-	defer hc.CloseIdleConnections()
-	resp, err := hc.Post("http://lvsd"+PathReload, "text/plain", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST %s = %d %q, want 200", PathReload, resp.StatusCode, body)
-	}
+	td.postReload(t, sock, guideNAT) // apply_reload_test.go
 	readPorts()
 	if len(ports) != 2 || ports[0].Name != "eth0" || ports[1].Name != "eth1" || ports[1].Index != 1 {
 		t.Fatalf("ports after the reload: %v, want eth0 then eth1", td.names(ports))
@@ -92,11 +63,11 @@ func TestReloadAddsInterface(t *testing.T) {
 	for ip, mac := range reals {
 		ports[1].Neigh.Learn(ip, mac, time.Now())
 	}
-	if got := send("the ACK after the reload", client, frame.ACK, 1); got != rip {
+	if got := td.sendTCP(t, "the ACK after the reload", client, vip, frame.ACK, 1); got != rip {
 		t.Errorf("the connection's next packet went to %v out of eth1, want %v (its server before the reload)", got, rip)
 	}
 	other := netip.MustParseAddrPort("203.0.113.8:40001")
-	rip2 := send("a new SYN after the reload", other, frame.SYN, 1)
+	rip2 := td.sendTCP(t, "a new SYN after the reload", other, vip, frame.SYN, 1)
 	if _, ok := reals[rip2]; !ok {
 		t.Fatalf("the new SYN went to %v, not a real server", rip2)
 	}
