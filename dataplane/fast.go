@@ -203,26 +203,36 @@ func mac4(m frame.MAC) [4]byte { return [4]byte(m[2:6]) }
 // look by the sweep and a withdrawal — system calls the flood's rate
 // turns into the worker's limit.
 func (w *Worker) offerSynAck(st *State, c conntrack.Conn, out int) {
-	p := &w.p
-	fp := w.d.fast
-	if fp == nil || len(w.offers) == cap(w.offers) || p.Proto != frame.ProtoTCP || p.Flags&(frame.SYN|frame.ACK) != frame.SYN ||
-		c.Method() != ipvs.Masq || c.Flags()&conntrack.FlagOnePacket != 0 || st.NAT != nil && st.NAT.helper(c.Virtual()) ||
-		w.d.CT.HalfOpen() > synAckOfferLimit {
-		return
-	}
-	slot := uint32(c.Dest())*2 + 1
-	if int(slot) >= fp.Slots() {
+	if !w.synAckOfferable(st, c, c.Virtual()) {
 		return
 	}
 	cout, cmac, ok := w.nextHop(st, c.Client().Addr())
 	if !ok || cmac == pendingMAC(mac4(cmac)) {
 		return
 	}
+	w.queueSynAck(c, conntrack.Addrs{Client: c.Client(), Virtual: c.Virtual(), Real: c.Real()}, out, cout, cmac)
+}
+
+// synAckOfferable reports whether the frame being forwarded is the first
+// SYN of NAT connection c, to virtual, whose reply direction the fast path
+// can take (offerSynAck).
+func (w *Worker) synAckOfferable(st *State, c conntrack.Conn, virtual netip.AddrPort) bool {
+	p := &w.p
+	fp := w.d.fast
+	return fp != nil && len(w.offers) < cap(w.offers) && p.Proto == frame.ProtoTCP && p.Flags&(frame.SYN|frame.ACK) == frame.SYN &&
+		c.Method() == ipvs.Masq && c.Flags()&conntrack.FlagOnePacket == 0 && (st.NAT == nil || !st.NAT.helper(virtual)) &&
+		w.d.CT.HalfOpen() <= synAckOfferLimit && int(uint32(c.Dest())*2+1) < fp.Slots()
+}
+
+// queueSynAck queues the reply direction of connection c, whose addresses
+// are a, to take its SYN-ACK: from the real server through port out (the
+// SYN's egress) back to the client through port cout to cmac.
+func (w *Worker) queueSynAck(c conntrack.Conn, a conntrack.Addrs, out, cout int, cmac frame.MAC) {
 	port := w.d.Ports[cout]
 	w.offers = append(w.offers, fastOffer{h: c.Handle, dir: conntrack.DirOutput, early: true,
-		k: fastpath.Key{Src: c.Real(), Dst: c.Client(), Proto: frame.ProtoTCP},
-		a: fastpath.Action{DstMAC: cmac, SrcMAC: port.MAC, Src: c.Virtual(), Dst: c.Client(),
-			In: w.d.Ports[out].Ifindex, Out: port.Ifindex, DecTTL: true, MTU: port.MTU, Slot: slot, SynAck: true}})
+		k: fastpath.Key{Src: a.Real, Dst: a.Client, Proto: frame.ProtoTCP},
+		a: fastpath.Action{DstMAC: cmac, SrcMAC: port.MAC, Src: a.Virtual, Dst: a.Client,
+			In: w.d.Ports[out].Ifindex, Out: port.Ifindex, DecTTL: true, MTU: port.MTU, Slot: uint32(c.Dest())*2 + 1, SynAck: true}})
 }
 
 // installOffers hands the batch's offers (the early ones, or the rest) to

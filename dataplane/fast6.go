@@ -7,7 +7,6 @@ import (
 	"lvs/conntrack"
 	"lvs/dataplane/fastpath"
 	"lvs/frame"
-	"lvs/ipvs"
 )
 
 // IPv6 flows in the fast path. Workers offer an established IPv6 NAT66 or
@@ -79,7 +78,6 @@ func (o *offloaded6) take(h conntrack.Handle, in, out bool) ([2]fastpath.Key, bo
 	return e.k, in && e.on[conntrack.DirInput], out && e.on[conntrack.DirOutput]
 }
 
-
 // offer6 is offer for an IPv6 flow c, whose addresses are a: no extension
 // header or fragment, a resolved neighbour, no FTP helper.
 func (w *Worker) offer6(st *State, c conntrack.Conn, a conntrack.Addrs, dir conntrack.Dir, src, dst netip.AddrPort, out int, mac frame.MAC) {
@@ -100,25 +98,14 @@ func (w *Worker) offer6(st *State, c conntrack.Conn, a conntrack.Addrs, dir conn
 // offerSynAck6 is offerSynAck for an IPv6 NAT66 connection c, whose
 // addresses are a, opened by the SYN being forwarded through port out.
 func (w *Worker) offerSynAck6(st *State, c conntrack.Conn, a conntrack.Addrs, out int) {
-	p := &w.p
-	fp := w.d.fast
-	if fp == nil || len(w.offers) == cap(w.offers) || p.Proto != frame.ProtoTCP || p.Flags&(frame.SYN|frame.ACK) != frame.SYN ||
-		c.Method() != ipvs.Masq || c.Flags()&conntrack.FlagOnePacket != 0 || st.NAT != nil && st.NAT.helper(a.Virtual) {
-		return
-	}
-	slot := uint32(c.Dest())*2 + 1
-	if int(slot) >= fp.Slots() {
+	if !w.synAckOfferable(st, c, a.Virtual) {
 		return
 	}
 	cout, cmac, ok := w.nextHop6(st, a.Client.Addr())
 	if !ok || cmac == pendingMAC6 {
 		return
 	}
-	port := w.d.Ports[cout]
-	w.offers = append(w.offers, fastOffer{h: c.Handle, dir: conntrack.DirOutput, early: true,
-		k: fastpath.Key{Src: a.Real, Dst: a.Client, Proto: frame.ProtoTCP},
-		a: fastpath.Action{DstMAC: cmac, SrcMAC: port.MAC, Src: a.Virtual, Dst: a.Client,
-			In: w.d.Ports[out].Ifindex, Out: port.Ifindex, DecTTL: true, MTU: port.MTU, Slot: slot, SynAck: true}})
+	w.queueSynAck(c, a, out, cout, cmac)
 }
 
 // leaveFast6 is leaveFast's withdrawal for an IPv6 flow c with the
