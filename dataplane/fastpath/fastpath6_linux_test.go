@@ -279,3 +279,29 @@ func TestInstallNoAllocs6(t *testing.T) {
 		t.Errorf("Install+Idle+Withdraw of an IPv6 flow allocate %v times, want 0", n)
 	}
 }
+
+// The IPv4 branch keeps skb->csum of a CHECKSUM_COMPLETE frame right
+// without help: the IPv4 header checksum's change offsets the addresses'.
+func TestTCXChecksumComplete4(t *testing.T) {
+	f := openForTest(t)
+	to := frametest.WithDstMAC(hostMAC)
+	for _, tt := range []struct {
+		k  Key
+		fr []byte
+	}{
+		{Key{Src: client, Dst: vip, Proto: frame.ProtoTCP}, frametest.TCP(client, vip, frame.ACK, []byte("GET"), to)},
+		{Key{Src: client, Dst: vip, Proto: frame.ProtoUDP}, frametest.UDP(client, vip, []byte("hello"), to)},
+	} {
+		if err := f.Install(tt.k, natAction(tt.k)); err != nil {
+			t.Fatal(err)
+		}
+		ret, out, ok := runComplete(t, f.tcx, slices.Clone(tt.fr))
+		if !ok {
+			t.Skip("this kernel cannot test-run CHECKSUM_COMPLETE skbs")
+		}
+		if ret != tcActRedirect {
+			t.Fatalf("%v: verdict %d, want redirect", tt.k, ret)
+		}
+		frametest.Check(t, out, frametest.DstAddr(rip.Addr()), frametest.SumsOK())
+	}
+}
