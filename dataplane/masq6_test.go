@@ -68,37 +68,6 @@ func TestMasquerade6PrivateHost(t *testing.T) {
 	}
 }
 
-func TestMasquerade6LeavesUncoveredTrafficAlone(t *testing.T) {
-	tests := []struct {
-		name string
-		masq *nat.Masquerade
-		f    []byte
-	}{
-		{"other source port", guideMasq6(), frametest.TCP(netip.AddrPortFrom(rip61, 5555), clientDat6, frame.SYN, nil, frametest.WithSrcMAC(rip1MAC))},
-		{"not a SYN", guideMasq6(), frametest.TCP(rip61Data, clientDat6, frame.ACK, nil, frametest.WithSrcMAC(rip1MAC))},
-		{"udp to another port", guideMasq6(), frametest.UDP(rip61Data, clientDat6, []byte("x"), frametest.WithSrcMAC(rip1MAC))},
-		{"private to private", guideMasq6(), frametest.TCP(rip61Data, netip.AddrPortFrom(rip62, 7000), frame.SYN, nil, frametest.WithSrcMAC(rip1MAC))},
-		{"an IPv4 rule only", guideMasq(), frametest.TCP(rip61Data, clientDat6, frame.SYN, nil, frametest.WithSrcMAC(rip1MAC))},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := newSite6(t, 4096)
-			withNAT6(t, s, &dataplane.NAT{Masq: tt.masq})
-			if out := s.run(1, tt.f); len(out[0])+len(out[1]) != 0 {
-				t.Errorf("sent %d+%d frames, want none (left to the kernel)", len(out[0]), len(out[1]))
-			}
-		})
-	}
-	// A packet to [VIP]:20 with no flow is still answered as no service.
-	s := newSite6(t, 4096)
-	withNAT6(t, s, &dataplane.NAT{Masq: guideMasq6()})
-	out := s.run(0, frametest.TCP(clientDat6, netip.AddrPortFrom(vip6, 20), frame.SYN|frame.ACK, nil, frametest.WithSrcMAC(gwMAC)))
-	if len(out[0]) != 1 || len(out[1]) != 0 {
-		t.Fatalf("stray packet to [VIP]:20: %d/%d frames, want one ICMPv6 error", len(out[0]), len(out[1]))
-	}
-	frametest.Check(t, out[0][0], frametest.ICMPType(frame.ICMPv6DestUnreachable, frame.ICMPv6PortUnreachable), frametest.SumsOK())
-}
-
 // Errors about a masqueraded IPv6 flow: a router's packet too big on the
 // way to the peer reaches the real server about its own packet; a
 // datagram too big for the egress port, or with its hop limit spent, is

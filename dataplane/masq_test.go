@@ -28,23 +28,30 @@ type natFamily struct {
 	site    func(t testing.TB, capacity int) *site // with the FTP service and n
 	vip     netip.Addr
 	rip     netip.Addr     // the first real server (rr sends the first connection there)
+	rip2    netip.Addr     // the other
 	ripData netip.AddrPort // rip's active FTP data port, 20
 	peer    netip.AddrPort // a public host the real server connects to
 	masq    func() *nat.Masquerade
-	standby map[netip.Addr]int // what a router that does not own the VIP holds
+	other   func() *nat.Masquerade // rules of the other family only
+	unreach [2]uint8               // port unreachable's ICMP type and code
+	standby map[netip.Addr]int     // what a router that does not own the VIP holds
 }
 
 // natFamilies are IPv4 on newSite and IPv6 on newSite6 (masq6_test.go).
 func natFamilies(n *dataplane.NAT) []natFamily {
 	return []natFamily{{
-		name: "IPv4", vip: vip, rip: rip1, ripData: rip1Data, peer: clientDat, masq: guideMasq,
+		name: "IPv4", vip: vip, rip: rip1, rip2: rip2, ripData: rip1Data, peer: clientDat, masq: guideMasq,
+		other:   guideMasq6Only,
+		unreach: [2]uint8{frame.ICMPDestUnreachable, frame.ICMPPortUnreachable},
 		site: func(t testing.TB, capacity int) *site {
 			s := newSiteCap(t, "rr", capacity)
 			withNAT(t, s, n)
 			return s
 		},
 	}, {
-		name: "IPv6", vip: vip6, rip: rip61, ripData: rip61Data, peer: clientDat6, masq: guideMasq6,
+		name: "IPv6", vip: vip6, rip: rip61, rip2: rip62, ripData: rip61Data, peer: clientDat6, masq: guideMasq6,
+		other:   guideMasq,
+		unreach: [2]uint8{frame.ICMPv6DestUnreachable, frame.ICMPv6PortUnreachable},
 		site: func(t testing.TB, capacity int) *site {
 			s := newSite6(t, capacity)
 			withNAT6(t, s, n)
@@ -157,32 +164,62 @@ func TestMasqueradeForwardsICMPErrors(t *testing.T) {
 	}
 }
 
+// TestMasqueradeLeavesUncoveredTrafficAlone: what no rule of its family
+// covers is left to the kernel, and a packet to VIP:20 with no flow is
+// still answered as no service.
 func TestMasqueradeLeavesUncoveredTrafficAlone(t *testing.T) {
-	s := newSite(t, "rr")
-	withNAT(t, s, &dataplane.NAT{Masq: guideMasq()})
 	tests := []struct {
-		name string
-		in   int
-		f    []byte
+		name  string
+		other bool // the other family's rules only
+		f     func(fam natFamily) []byte
 	}{
-		{"other source port", 1, frametest.TCP(netip.AddrPortFrom(rip1, 5555), clientDat, frame.SYN, nil, frametest.WithSrcMAC(rip1MAC))},
-		{"not a SYN", 1, frametest.TCP(rip1Data, clientDat, frame.ACK, nil, frametest.WithSrcMAC(rip1MAC))},
-		{"udp", 1, frametest.UDP(rip1Data, clientDat, []byte("x"), frametest.WithSrcMAC(rip1MAC))},
-		{"private to private", 1, frametest.TCP(rip1Data, netip.AddrPortFrom(rip2, 7000), frame.SYN, nil, frametest.WithSrcMAC(rip1MAC))},
+		{"other source port", false, func(fam natFamily) []byte {
+			return frametest.TCP(netip.AddrPortFrom(fam.rip, 5555), fam.peer, frame.SYN, nil, frametest.WithSrcMAC(rip1MAC))
+		}},
+		{"not a SYN", false, func(fam natFamily) []byte {
+			return frametest.TCP(fam.ripData, fam.peer, frame.ACK, nil, frametest.WithSrcMAC(rip1MAC))
+		}},
+		{"udp to another port", false, func(fam natFamily) []byte {
+			return frametest.UDP(fam.ripData, fam.peer, []byte("x"), frametest.WithSrcMAC(rip1MAC))
+		}},
+		{"private to private", false, func(fam natFamily) []byte {
+			return frametest.TCP(fam.ripData, netip.AddrPortFrom(fam.rip2, 7000), frame.SYN, nil, frametest.WithSrcMAC(rip1MAC))
+		}},
+		{"the other family's rule only", true, func(fam natFamily) []byte {
+			return frametest.TCP(fam.ripData, fam.peer, frame.SYN, nil, frametest.WithSrcMAC(rip1MAC))
+		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if out := s.run(tt.in, tt.f); len(out[0])+len(out[1]) != 0 {
-				t.Errorf("sent %d+%d frames, want none (left to the kernel)", len(out[0]), len(out[1]))
+	for _, fam := range natFamilies(&dataplane.NAT{}) {
+		for _, tt := range tests {
+			t.Run(fam.name+"/"+tt.name, func(t *testing.T) {
+				s := fam.site(t, 4096)
+				m := fam.masq()
+				if tt.other {
+					m = fam.other()
+				}
+				withMasq(s, m)
+				if out := s.run(1, tt.f(fam)); len(out[0])+len(out[1]) != 0 {
+					t.Errorf("sent %d+%d frames, want none (left to the kernel)", len(out[0]), len(out[1]))
+				}
+			})
+		}
+		t.Run(fam.name+"/stray packet to VIP:20", func(t *testing.T) {
+			s := fam.site(t, 4096)
+			withMasq(s, fam.masq())
+			out := s.run(0, frametest.TCP(fam.peer, netip.AddrPortFrom(fam.vip, 20), frame.SYN|frame.ACK, nil, frametest.WithSrcMAC(gwMAC)))
+			if len(out[0]) != 1 || len(out[1]) != 0 {
+				t.Fatalf("stray packet to VIP:20: %d/%d frames, want one ICMP error", len(out[0]), len(out[1]))
 			}
+			frametest.Check(t, out[0][0], frametest.ICMPType(fam.unreach[0], fam.unreach[1]), frametest.SumsOK())
 		})
 	}
-	// A packet to VIP:20 with no flow is still answered as "no service".
-	out := s.run(0, frametest.TCP(clientDat, netip.AddrPortFrom(vip, 20), frame.SYN|frame.ACK, nil, frametest.WithSrcMAC(gwMAC)))
-	if len(out[0]) != 1 || len(out[1]) != 0 {
-		t.Fatalf("stray packet to VIP:20: %d/%d frames, want one ICMP error", len(out[0]), len(out[1]))
-	}
-	frametest.Check(t, out[0][0], frametest.ICMPType(frame.ICMPDestUnreachable, frame.ICMPPortUnreachable))
+}
+
+// guideMasq6Only is guideMasq6's rule for the guide's active FTP over
+// IPv6, without the IPv4 one.
+func guideMasq6Only() *nat.Masquerade {
+	return nat.NewMasquerade([]nat.Rule{{Proto: frame.ProtoTCP, Src: netip.MustParsePrefix("2001:db8:12::/64"), SPortLo: 20, SPortHi: 20, OutPort: -1, IPv6: true}},
+		map[netip.Addr]netip.Addr{rip1: vip, rip2: vip, rip61: vip6}, []netip.Addr{vip, {}}, []netip.Addr{vip6, {}})
 }
 
 func TestMasqueradeOutboundAvoidsServicePorts(t *testing.T) {
