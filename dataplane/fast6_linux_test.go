@@ -4,9 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
-	"time"
 
-	"lvs/conntrack"
 	"lvs/dataplane"
 	"lvs/dataplane/fastpath"
 	"lvs/frame"
@@ -146,33 +144,8 @@ func TestFastPathTakesEstablishedIPv6(t *testing.T) {
 // flow it forwards stays, an idle one goes and is withdrawn from it.
 func TestFastPathKeepsIdleCheckedFlows6(t *testing.T) {
 	s, fp := fastSite6(t)
-	s.d.CT.SetTimeouts(0, 0, 5*time.Second)
-	past := time.Now().Add(-10 * time.Second)
-	busy := netip.MustParseAddrPort("[2001:db8:99::8]:5000")
-	idle := netip.MustParseAddrPort("[2001:db8:99::9]:5000")
-	svc := netip.AddrPortFrom(vip6, 53)
-	for _, c := range []netip.AddrPort{busy, idle} {
-		for range 4 { // installed from the fourth packet on
-			s.w.Process([][]byte{frametest.UDP(c, svc, []byte("q"), frametest.WithDstMAC(lo))}, make([]dataplane.Meta, 1), past)
-		}
-	}
-	if fwd, _ := taken(t, fp, frametest.UDP(busy, svc, []byte("q"), frametest.WithDstMAC(lo))); !fwd {
-		t.Fatal("the fast path does not forward an installed IPv6 UDP flow")
-	}
-	s.d.CT.Expire(s.d.Tick(time.Now()), 1<<20)
-	for _, tt := range []struct {
-		c    netip.AddrPort
-		live bool
-	}{{busy, true}, {idle, false}} {
-		_, ok := s.d.CT.Lookup(conntrack.Key{Proto: ipvs.UDP, Client: tt.c, Virtual: svc})
-		if ok != tt.live {
-			t.Errorf("flow from %v in the table after expiry: %v, want %v", tt.c, ok, tt.live)
-		}
-		fwd, _ := taken(t, fp, frametest.UDP(tt.c, svc, []byte("q"), frametest.WithDstMAC(lo)))
-		if fwd != tt.live {
-			t.Errorf("fast path forwards %v after expiry: %v, want %v", tt.c, fwd, tt.live)
-		}
-	}
+	keepsIdleCheckedFlows(t, s, fp, netip.AddrPortFrom(vip6, 53), // fast_linux_test.go
+		netip.MustParseAddrPort("[2001:db8:99::8]:5000"), netip.MustParseAddrPort("[2001:db8:99::9]:5000"))
 }
 
 // A direct-routing IPv6 flow: the fast path changes the MACs only.

@@ -114,12 +114,18 @@ func TestFastPathTakesEstablishedTCP(t *testing.T) {
 
 func TestFastPathKeepsIdleCheckedFlows(t *testing.T) {
 	s, fp := fastSite(t)
-	s.d.CT.SetTimeouts(0, 0, 5*time.Second)
 	addUDP(t, s)
+	keepsIdleCheckedFlows(t, s, fp, netip.AddrPortFrom(vip, 53),
+		netip.MustParseAddrPort("203.0.113.8:5000"), netip.MustParseAddrPort("203.0.113.9:5000"))
+}
+
+// keepsIdleCheckedFlows installs UDP flows from busy and idle to svc, sends
+// more of busy's through the fast path only, and checks that expiry asks
+// the fast path: the busy flow stays, the idle one goes and is withdrawn.
+func keepsIdleCheckedFlows(t *testing.T, s *site, fp *fastpath.FastPath, svc, busy, idle netip.AddrPort) {
+	t.Helper()
+	s.d.CT.SetTimeouts(0, 0, 5*time.Second)
 	past := time.Now().Add(-10 * time.Second)
-	busy := netip.MustParseAddrPort("203.0.113.8:5000")
-	idle := netip.MustParseAddrPort("203.0.113.9:5000")
-	svc := netip.AddrPortFrom(vip, 53)
 	for _, c := range []netip.AddrPort{busy, idle} {
 		for range 4 { // installed from the fourth packet on
 			s.w.Process([][]byte{frametest.UDP(c, svc, []byte("q"), frametest.WithDstMAC(lo))}, make([]dataplane.Meta, 1), past)

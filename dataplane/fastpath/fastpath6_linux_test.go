@@ -221,28 +221,6 @@ func TestPunts6(t *testing.T) {
 	}
 }
 
-// A direct-routing IPv6 entry changes the MACs and nothing else.
-func TestTCXDirectRouting6(t *testing.T) {
-	f := openForTest(t)
-	k := Key{Src: client6, Dst: vip6, Proto: frame.ProtoTCP}
-	if err := f.Install(k, Action{DstMAC: rsMAC, SrcMAC: outMAC, Src: client6, Dst: vip6, In: loIndex, Out: outIndex,
-		MTU: 1500, Slot: 6}); err != nil {
-		t.Fatal(err)
-	}
-	in := frametest.TCP(client6, vip6, frame.ACK|frame.PSH, []byte("GET / HTTP/1.0\r\n\r\n"), frametest.WithDstMAC(hostMAC))
-	ret, out := run(t, f.tcx, in)
-	if ret != tcActRedirect {
-		t.Fatalf("verdict = %d, want redirect", ret)
-	}
-	frametest.Check(t, out, frametest.DstMAC(rsMAC), frametest.SrcMAC(outMAC), frametest.SumsOK(), frametest.TTL(64))
-	if string(out[12:]) != string(in[12:]) {
-		t.Error("direct routing changed the frame beyond its MAC addresses")
-	}
-	if p, _, err := f.Counters(6); err != nil || p != 1 {
-		t.Errorf("Counters(6) = %d, %v; want 1 packet", p, err)
-	}
-}
-
 // Flush empties the IPv6 map too; the two maps hold their own flows.
 func TestFlush6(t *testing.T) {
 	f := openForTest(t)

@@ -259,24 +259,33 @@ func TestInstallNoAllocs(t *testing.T) {
 }
 
 // TestTCXDirectRouting: a direct-routing entry changes the MACs and
-// nothing else (flagMACOnly skips the address and checksum helpers).
+// nothing else (flagMACOnly skips the address and checksum helpers), in
+// both families.
 func TestTCXDirectRouting(t *testing.T) {
 	f := openForTest(t)
-	k := Key{Src: client, Dst: vip, Proto: frame.ProtoTCP}
-	if err := f.Install(k, Action{DstMAC: rsMAC, SrcMAC: outMAC, Src: client, Dst: vip, In: loIndex, Out: outIndex,
-		MTU: 1500, Slot: 6}); err != nil {
-		t.Fatal(err)
-	}
-	in := frametest.TCP(client, vip, frame.ACK|frame.PSH, []byte("GET / HTTP/1.0\r\n\r\n"), frametest.WithDstMAC(hostMAC))
-	ret, out := run(t, f.tcx, in)
-	if ret != tcActRedirect {
-		t.Fatalf("verdict = %d, want redirect", ret)
-	}
-	frametest.Check(t, out, frametest.DstMAC(rsMAC), frametest.SrcMAC(outMAC), frametest.SumsOK(), frametest.TTL(64))
-	if string(out[12:]) != string(in[12:]) {
-		t.Error("direct routing changed the frame beyond its MAC addresses")
-	}
-	if p, _, err := f.Counters(6); err != nil || p != 1 {
-		t.Errorf("Counters(6) = %d, %v; want 1 packet", p, err)
+	for i, tt := range []struct {
+		name     string
+		src, dst netip.AddrPort
+	}{{"ipv4", client, vip}, {"ipv6", client6, vip6}} {
+		t.Run(tt.name, func(t *testing.T) {
+			slot := uint32(6 + i)
+			k := Key{Src: tt.src, Dst: tt.dst, Proto: frame.ProtoTCP}
+			if err := f.Install(k, Action{DstMAC: rsMAC, SrcMAC: outMAC, Src: tt.src, Dst: tt.dst, In: loIndex, Out: outIndex,
+				MTU: 1500, Slot: slot}); err != nil {
+				t.Fatal(err)
+			}
+			in := frametest.TCP(tt.src, tt.dst, frame.ACK|frame.PSH, []byte("GET / HTTP/1.0\r\n\r\n"), frametest.WithDstMAC(hostMAC))
+			ret, out := run(t, f.tcx, in)
+			if ret != tcActRedirect {
+				t.Fatalf("verdict = %d, want redirect", ret)
+			}
+			frametest.Check(t, out, frametest.DstMAC(rsMAC), frametest.SrcMAC(outMAC), frametest.SumsOK(), frametest.TTL(64))
+			if string(out[12:]) != string(in[12:]) {
+				t.Error("direct routing changed the frame beyond its MAC addresses")
+			}
+			if p, _, err := f.Counters(slot); err != nil || p != 1 {
+				t.Errorf("Counters(%d) = %d, %v; want 1 packet", slot, p, err)
+			}
+		})
 	}
 }
