@@ -193,3 +193,37 @@ func TestCompactStaleHandle(t *testing.T) {
 	}
 	check(t, v.ct, v.reg)
 }
+
+// TestSweepPaceAfterFlood: once a flood drained, the sweep's budget (in
+// live entries, as the daemon gives it: Len()/5+4096 a call) still goes
+// round the slab the flood grew in a few calls, so the entries left expire
+// on time. Here a survivor in most chunks keeps them from being given
+// back; before free slots were cheap, a pass over the 256k slots took
+// some 60 calls (12 s at the daemon's 5 a second).
+func TestSweepPaceAfterFlood(t *testing.T) {
+	n := 1 << 18
+	if raceEnabled {
+		n = 1 << 16
+	}
+	v, _, _ := filledFamily(t, n, false)
+	for i := 0; i < n; i += chunkSize {
+		v.ct.In(flowKey(i), ACK, start+30*sec) // ESTABLISHED: 900 s
+	}
+	survivors := (n + chunkSize - 1) / chunkSize
+	calls := func(now ipvs.Tick, want int) int {
+		c := 0
+		for ; v.ct.Len() > want && c < 1000; c++ {
+			v.ct.Expire(now, v.ct.Len()/5+4096)
+		}
+		if v.ct.Len() != want {
+			t.Fatalf("Len() = %d after %d calls, want %d", v.ct.Len(), c, want)
+		}
+		return c
+	}
+	calls(start+61*sec, survivors) // the flood's half-open flows go
+	got := calls(start+931*sec, 0) // then the survivors, in a slab still 256k slots long
+	t.Logf("%d slots, %d survivors: %d calls to expire them", n, survivors, got)
+	if got > 5 {
+		t.Errorf("expiring %d survivors took %d calls of budget Len()/5+4096, want at most 5", survivors, got)
+	}
+}

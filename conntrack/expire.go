@@ -165,19 +165,26 @@ func (t *Table) Delete(h Handle) bool {
 const (
 	sweepBatch = 64
 	sweepSlots = 256 // slots looked at per lock hold
+	// freeSlotCost is how many free slots one unit of Expire's budget pays
+	// for. A budget in live entries (Len()/5 every 200 ms) would otherwise
+	// crawl over a slab a flood grew: 1.75M slots at 4k a call, a pass
+	// every 85 s, left a drained flood's last entries a minute or more
+	// past their timeouts.
+	freeSlotCost = 64
 )
 
-// Expire looks at up to budget slots, shard after shard from where the last
-// call stopped, and removes entries whose timer ran out, and (with
-// expire_nodest_conn) entries whose destination left the table. A template
-// that still controls connections is re-armed instead (expire_later in
-// ip_vs_conn_expire). It returns how many entries went. Call it from one
-// goroutine every fraction of a second with a budget that covers the table
-// in about a second (e.g. Len()/10+1024 every 100 ms): expiry is then late
-// by at most that period, and no lock is held for more than 256
-// slots. One call never goes round the table more than once. At the end of
-// each shard's pass it gives back the chunks and buckets the shard no
-// longer needs (compact.go), so a table a flood grew shrinks as it drains.
+// Expire looks at up to budget entries (a free slot costs 1/freeSlotCost
+// of one), shard after shard from where the last call stopped, and removes
+// entries whose timer ran out, and (with expire_nodest_conn) entries whose
+// destination left the table. A template that still controls connections
+// is re-armed instead (expire_later in ip_vs_conn_expire). It returns how
+// many entries went. Call it from one goroutine every fraction of a second
+// with a budget that covers the table's entries in about a second (e.g.
+// Len()/10+1024 every 100 ms): expiry is then late by at most that period,
+// and no lock is held for more than 256 slots. One call never goes round
+// the table more than once. At the end of each shard's pass it gives back
+// the chunks and buckets the shard no longer needs (compact.go), so a
+// table a flood grew shrinks as it drains.
 func (t *Table) Expire(now ipvs.Tick, budget int) int {
 	t.sweepMu.Lock()
 	defer t.sweepMu.Unlock()
@@ -185,7 +192,7 @@ func (t *Table) Expire(now ipvs.Tick, budget int) int {
 	var cand [sweepBatch]Handle
 	var why [sweepBatch]removeWhy
 	var fresh [sweepBatch]Handle // offloaded entries whose timer to bring up to date (offload.go)
-	removed := 0
+	removed, free := 0, 0
 	for finished := 0; budget > 0 && finished < numShards; { // at most one pass per call
 		s := &t.shards[t.sweepAt]
 		budget--
@@ -205,11 +212,14 @@ func (t *Table) Expire(now ipvs.Tick, budget int) int {
 				continue
 			}
 			s.cursor++
-			budget--
 			e := t.at(ref)
 			if !e.live() {
+				if free++; free%freeSlotCost == 0 {
+					budget--
+				}
 				continue
 			}
+			budget--
 			if w, ok := t.due(e, set, now); ok {
 				cand[n], why[n] = mkHandle(ref, e.gen), w
 				n++
