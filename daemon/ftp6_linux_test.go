@@ -7,14 +7,12 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"lvs/internal/netlab"
-	"lvs/internal/testutil"
 )
 
 // The IPv6 FTP site: client c on the public segment 2001:db8:26::/64, the
@@ -25,38 +23,8 @@ import (
 // rule for port 20 — lvsd's FTP helper follows EPSV and EPRT |2|. A
 // masquerade block lets the real servers open TCP connections to port
 // 8080 of the public segment, which come from the VIP.
-const lvsCFFTP6 = `serial_no = 1
-primary = 192.168.26.9
-service = lvs
-backup_active = 0
-network = nat
-nat_router6 = fd00:11:12::10 eth1:1
-nat_nmask6 = 64
-masquerade out6 {
-	protocol = tcp
-	source = fd00:11:12::/64
-	destination = 2001:db8:26::/64
-	dport = 8080
-}
-virtual ftp6 {
-	active = 1
-	address = 2001:db8:26::10 eth0:1
-	vip_nmask = 64
-	port = 21
-	protocol = tcp
-	ftp_helper = 1
-	send = "quit\r\n"
-	expect = "220"
-	scheduler = rr
-	timeout = 6
-	reentry = 15
-	server ftp1 {
-		address = fd00:11:12::1
-		active = 1
-		weight = 1
-	}
-}
-`
+var lvsCFFTP6 = siteCF6("nat", natRouter6+"masquerade out6 {\n\tprotocol = tcp\n\tsource = fd00:11:12::/64\n\tdestination = 2001:db8:26::/64\n\tdport = 8080\n}\n",
+	"ftp6", vip6, 21, "\tftp_helper = 1\n\tsend = \"quit\\r\\n\"\n\texpect = \"220\"\n", realServer{"ftp1", ftpRS6, 1})
 
 const (
 	ftpRS6   = "fd00:11:12::1"
@@ -70,35 +38,9 @@ const (
 // connection from port 20 to the client leaves from [VIP]:20), and a real
 // server's own connection to the public side is masqueraded to the VIP.
 func TestIntegrationFTP66(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipped in -short mode: builds lvsd and runs an IPv6 FTP site in namespaces")
-	}
-	testutil.RequireRoot(t)
-	testutil.RequireCommand(t, "ip", "nft", "ping", "vsftpd", "curl", "lftp")
-	unlock, err := netlab.Lock(lockSites)
-	if err != nil {
-		t.Fatalf("taking the site lock: %v", err)
-	}
-	defer unlock()
-	bin := buildLVSD(t)
-	lab := newLab(t)
-	s := &natSite{lab: lab, dir: t.TempDir(), parent: t}
-	sw, c, rs := lab.NS("swf6"), lab.NS("cf6"), lab.NS("ftp1-6")
-	s.router = lab.NS("rf6")
-	lab.Veth(c, "eth0", s.router, "eth0")
-	lab.Veth(sw, "priv-r", s.router, "eth1")
-	lab.Veth(sw, "priv-1", rs, "eth0")
-	lab.Bridge(sw, "priv", "priv-r", "priv-1")
-	ip := func(ns string, args ...string) { lab.Must("ip", append([]string{"-n", ns}, args...)...) }
-	addr := func(ns, a, dev string) { ip(ns, "addr", "add", a, "dev", dev, "nodad") }
-	addr(c, client6+"/64", "eth0")
-	addr(s.router, "2001:db8:26::9/64", "eth0")
-	addr(s.router, "fd00:11:12::9/64", "eth1")
-	ip(s.router, "addr", "add", "192.168.26.9/24", "dev", "eth0")           // the heartbeat address (primary)
-	lab.MustIn(s.router, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1") // lvsd must keep the kernel out
-	addr(rs, ftpRS6+"/64", "eth0")
-	ip(rs, "-6", "route", "add", "default", "via", "fd00:11:12::10")
-
+	s := newSite6(t, "f6", "vsftpd", "curl", "lftp")
+	lab, c, rs := s.lab, s.c, s.lab.NS("ftp1-6")
+	s.natSegments([]string{rs}, []string{ftpRS6})
 	root, sum := ftpRoot6(t)
 	conf := filepath.Join(root, "vsftpd.conf")
 	if err := os.WriteFile(conf, []byte(vsftpdConf6(root)), 0o644); err != nil {
@@ -108,14 +50,7 @@ func TestIntegrationFTP66(t *testing.T) {
 		Log: filepath.Join(s.dir, "vsftpd.log")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(s.confPath(), []byte(lvsCFFTP6), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(bin, "-t", "-f", s.confPath()).CombinedOutput(); err != nil {
-		t.Fatalf("lvsd -t rejects the IPv6 FTP site's lvs.cf: %v\n%s", err, out)
-	}
-	s.startLVSD(t, bin)
-	s.waitFor(t, "lvsd running", 10*time.Second, func() bool { return strings.Contains(s.lvsd.log.String(), "lvsd running") })
+	s.start(lvsCFFTP6, "the IPv6 FTP site's lvs.cf")
 	url := "ftp://[" + vip6 + "]/"
 	s.waitFor(t, "the FTP service through the VIP", 20*time.Second, func() bool {
 		out, err := lab.In(c, "curl", "-g", "-6", "-sS", "--max-time", "3", url+"whoami")
@@ -165,6 +100,7 @@ func TestIntegrationFTP66(t *testing.T) {
 
 	// The real server's own connection out: the peer sees the VIP.
 	var l net.Listener
+	var err error
 	lab.Do(c, func() { l, err = net.Listen("tcp6", "[::]:8080") })
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +140,7 @@ func TestIntegrationFTP66(t *testing.T) {
 	// neighbour advertisement instead of being dropped (and retransmitted
 	// by the real server a second later).
 	const fresh6 = "2001:db8:26::101"
-	addr(c, fresh6+"/64", "eth0")
+	s.addr(c, fresh6+"/64", "eth0")
 	before := neighDrops(s.lvsdStats())
 	dial(fresh6)
 	if after := neighDrops(s.lvsdStats()); after != before {
