@@ -92,14 +92,12 @@ func (w *Worker) masqOut(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 			return w.C.drop(DropTableFull)
 		}
 	}
-	owned := false
-	if a := fl.Outer.Addr(); a.Is6() {
-		_, owned = st.Owned.Port6(a.As16())
-	} else {
-		_, owned = st.Owned.Port(a.As4())
-	}
-	if !owned {
-		return Pass // the standby router: its peer masquerades
+	if p.Kind == frame.KindIPv6 {
+		if !st.owns6(fl.Outer.Addr()) {
+			return Pass // the standby router: its peer masquerades
+		}
+	} else if _, owned := st.Owned.Port(fl.Outer.Addr().As4()); !owned {
+		return Pass
 	}
 	return w.natSend(f, m, st, fl.Peer.Addr(), fl.Outer, nat.Out, fl.Stats)
 }

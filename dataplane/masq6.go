@@ -37,6 +37,18 @@ func (w *Worker) icmpToMasq6(f []byte, st *State) Verdict {
 	return w.icmpToMasq(f, st)
 }
 
+// owns6 reports whether the IPv6 address a is this router's: masqOut's
+// check for the standby router. It stays out of line: inlined into
+// masqOut (Port6's 16-byte key), it made the IPv4 masq-out path of
+// BenchmarkWorkerNAT ~20 ns slower (233 → 256 ns CPU per packet, medians
+// of 12 paired runs).
+//
+//go:noinline
+func (st *State) owns6(a netip.Addr) bool {
+	_, ok := st.Owned.Port6(a.As16())
+	return ok
+}
+
 // natHop6 is natSend's IPv6 step (masq.go): the next hop towards dst; a
 // frame too big for the egress MTU is answered with packet too big, and
 // its hop limit is decremented. lvsd's own errors about it come from the
