@@ -16,7 +16,7 @@ import (
 // every batch (Worker.Process resets them after the previous flush).
 type tunnelBufs struct {
 	bufs [][]byte // each holds one frame of up to the largest port MTU
-	segs [][]byte // Segment's destinations: bufs[i][IPIPOverhead:]
+	segs [][]byte // Segment's destinations: bufs[i][overhead:] (tunnelgso.go)
 	// inner is FragmentIPv4's destinations when the fragments go into an
 	// IPv6 tunnel: bufs[i][IP6IP6Overhead:] (tunnel46.go).
 	inner [][]byte
@@ -87,11 +87,11 @@ func (w *Worker) takeTunnelBufs(k int) [][]byte {
 // one full-sized segment. Partial checksums are completed in software: a
 // real server decapsulating in software receives the bytes as they are.
 func (w *Worker) tunnel(f []byte, m Meta, st *State, c conntrack.Conn, svc *ipvs.Service, out int, mac frame.MAC) Verdict {
-	if m.IsGSO() {
-		return w.tunnelGSO(f, m, st, c, svc, out, mac)
-	}
 	p := &w.p
 	port := w.d.Ports[out]
+	if m.IsGSO() { // tunnelgso.go
+		return w.tunnelSegments(f, m, st, c, svc, tunnelHop{out: out, mac: mac, kind: encap4in4, src: tunnelSrc(port, c), dst: c.Real().Addr()})
+	}
 	mtu := port.MTU - frame.IPIPOverhead
 	n := p.End - p.L3
 	if n > mtu && frame.IPv4(f[p.L3:p.End]).DF() {
@@ -149,62 +149,6 @@ func (w *Worker) tunnelFrag(f []byte, st *State, c conntrack.Conn, svc *ipvs.Ser
 		w.emit(out, fr, Meta{})
 	}
 	w.count(st, c, svc, true, len(in))
-	return Forward
-}
-
-// tunnelGSO is tunnel for a GSO super-frame: segmented, then encapsulated
-// segment by segment in place (each segment is written IPIPOverhead bytes
-// into its buffer, so its datagram already sits at frame.IPIPInner).
-func (w *Worker) tunnelGSO(f []byte, m Meta, st *State, c conntrack.Conn, svc *ipvs.Service, out int, mac frame.MAC) Verdict {
-	p := &w.p
-	port := w.d.Ports[out]
-	mtu := port.MTU - frame.IPIPOverhead
-	if m.GSOType&^GSOECN != GSOTCPv4 || p.Proto != frame.ProtoTCP || p.IsFragment() || p.L3 != frame.EthernetLen {
-		return w.C.drop(DropUnsupported) // UDP super-frames are not segmented here
-	}
-	fit := frame.MSSForMTU(p, mtu)
-	mss := int(m.GSOSize)
-	switch {
-	case mss <= 0:
-		mss = fit
-	case mss > fit && frame.IPv4(f[p.L3:p.End]).DF():
-		// As IPVS for a GSO skb (skb_gso_validate_network_len): its
-		// segments would not fit, so the client learns the path MTU.
-		return w.tooBig(f, st, mtu)
-	case mss > fit:
-		mss = fit
-	}
-	if mss <= 0 {
-		return w.C.drop(DropTooBig)
-	}
-	if !frame.IPv4(f[p.L3:p.End]).DecTTL() {
-		w.icmpError(f, st, frame.ICMPTimeExceeded, 0, 0)
-		return w.C.drop(DropTTL)
-	}
-	k := max((p.End-p.Payload+mss-1)/mss, 1)
-	bufs := w.takeTunnelBufs(k)
-	if bufs == nil {
-		return w.C.drop(DropTooBig)
-	}
-	segs := w.tun.segs[:k]
-	for i, b := range bufs {
-		segs[i] = b[frame.IPIPOverhead:]
-	}
-	if frame.Segment(segs, f, p, mss) != k {
-		return w.C.drop(DropShort)
-	}
-	src := tunnelSrc(port, c)
-	for i, b := range bufs {
-		w.tun.id++
-		n := frame.EncapIPIP(b, len(segs[i])-frame.EthernetLen, mac, port.MAC, src, c.Real().Addr(), w.tun.id)
-		segs[i] = nil
-		if n == 0 {
-			w.C.Drops[DropShort].Add(1)
-			continue
-		}
-		w.emit(out, b[:n], Meta{})
-	}
-	w.count(st, c, svc, true, p.End-p.L3)
 	return Forward
 }
 

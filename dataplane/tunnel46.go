@@ -164,15 +164,7 @@ func (w *Worker) tunnel4in6Frag(f []byte, st *State, c conntrack.Conn, svc *ipvs
 		clear(frames)
 		return w.C.drop(DropTooBig)
 	}
-	for i, b := range bufs {
-		l := frame.EncapIP6IP6(b, len(frames[i])-frame.EthernetLen, hop.mac, port.MAC, hop.src, hop.dst)
-		frames[i] = nil
-		if l == 0 {
-			w.C.Drops[DropShort].Add(1)
-			continue
-		}
-		w.emit(hop.out, b[:l], Meta{})
-	}
+	w.sendEncapsulated(bufs, frames, hop)
 	w.count(st, c, svc, true, p.End-p.L3)
 	return Forward
 }

@@ -6,29 +6,34 @@ import (
 	"lvs/ipvs"
 )
 
-// encapKind is the encapsulation of a tunnel with an IPv6 side:
-// IPv6 in IPv6, IPv6 in IPv4, IPv4 in IPv6 (IPv4 in IPv4 is tunnel.go's).
+// encapKind is a tunnel's encapsulation: IPv4 or IPv6 inside IPv4 or
+// IPv6.
 type encapKind uint8
 
 const (
-	encap6in6 encapKind = iota
+	encap4in4 encapKind = iota // IPIP (tunnel.go)
+	encap6in6
 	encap6in4
 	encap4in6
 )
 
+// inner6 reports whether the tunnelled datagram is IPv6.
+func (k encapKind) inner6() bool { return k == encap6in6 || k == encap6in4 }
+
 // overhead is the outer header's size.
 func (k encapKind) overhead() int {
-	if k == encap6in4 {
+	if k == encap4in4 || k == encap6in4 {
 		return frame.IPIPOverhead
 	}
 	return frame.IP6IP6Overhead
 }
 
-// tunnelSegments tunnels the TCP GSO super-frame being processed (IPv6 in
-// IPv6 or IPv4, or IPv4 in IPv6) as tunnelGSO does IPv4 in IPv4: it is cut
-// into segments in software (frame.Segment, full checksums) and each is
-// encapsulated, because the virtio-net header has no GSO type for these
-// tunnels either. Each segment is written kind.overhead() bytes into its
+// tunnelSegments tunnels the TCP GSO super-frame being processed (IPv4 or
+// IPv6 inside IPv4 or IPv6): it is cut into segments in software
+// (frame.Segment, full checksums) and each is encapsulated, because the
+// virtio-net header cannot describe the segmentation of a tunnelled
+// frame (there is no IPXIP4 or IPXIP6 GSO type), so the kernel would
+// refuse it. Each segment is written kind.overhead() bytes into its
 // buffer, so its datagram already sits where the encapsulation expects
 // it. Its segments must fit the egress MTU once encapsulated: where the
 // sender's segment size would not, an IPv6 sender gets packet too big and
@@ -40,16 +45,16 @@ func (w *Worker) tunnelSegments(f []byte, m Meta, st *State, c conntrack.Conn, s
 	p := &w.p
 	port := w.d.Ports[hop.out]
 	mtu := port.MTU - hop.kind.overhead()
-	want := GSOTCPv6
-	if hop.kind == encap4in6 {
-		want = GSOTCPv4
+	six := hop.kind.inner6()
+	want := GSOTCPv4
+	if six {
+		want = GSOTCPv6
 	}
 	if m.GSOType&^GSOECN != want || p.Proto != frame.ProtoTCP || p.IsFragment() || p.L3 != frame.EthernetLen {
 		return w.C.drop(DropUnsupported)
 	}
 	fit := frame.MSSForMTU(p, mtu)
 	mss := int(m.GSOSize)
-	six := hop.kind != encap4in6
 	switch {
 	case mss <= 0:
 		mss = fit
@@ -84,11 +89,21 @@ func (w *Worker) tunnelSegments(f []byte, m Meta, st *State, c conntrack.Conn, s
 		clear(segs)
 		return w.C.drop(DropShort)
 	}
+	w.sendEncapsulated(bufs, segs, hop)
+	w.count(st, c, svc, true, p.End-p.L3)
+	return Forward
+}
+
+// sendEncapsulated completes and queues the tunnel frames of hop in bufs:
+// inner[i] is a frame written hop.kind.overhead() bytes into bufs[i],
+// whose datagram becomes the inner one (and inner[i] is cleared).
+func (w *Worker) sendEncapsulated(bufs, inner [][]byte, hop tunnelHop) {
+	port := w.d.Ports[hop.out]
 	for i, b := range bufs {
-		n := len(segs[i]) - frame.EthernetLen
-		segs[i] = nil
+		n := len(inner[i]) - frame.EthernetLen
+		inner[i] = nil
 		var l int
-		if hop.kind == encap6in4 {
+		if hop.kind.overhead() == frame.IPIPOverhead {
 			w.tun.id++
 			l = frame.EncapIPIP(b, n, hop.mac, port.MAC, hop.src, hop.dst, w.tun.id)
 		} else {
@@ -100,6 +115,4 @@ func (w *Worker) tunnelSegments(f []byte, m Meta, st *State, c conntrack.Conn, s
 		}
 		w.emit(hop.out, b[:l], Meta{})
 	}
-	w.count(st, c, svc, true, p.End-p.L3)
-	return Forward
 }
