@@ -10,67 +10,47 @@ import (
 	"lvs/ipvs"
 )
 
-// TestMixedFamilies: an IPv6 service tunnelled to an IPv4 real server (the
-// mix of families IPVS allows) is listed with the server in its own
-// family, as ipvsadm prints a destination (its own address family since
-// ipvsadm 1.29); -a with an IPv4 -r on an IPv6 service parses.
+// TestMixedFamilies: a service tunnelled to a real server of the other
+// family (the mix IPVS allows, both ways) is listed with the server in its
+// own family, as ipvsadm prints a destination (its own address family
+// since ipvsadm 1.29): bracketed when IPv6, [addr]:port, in -L -n and -S;
+// and -a with a -r of the other family parses.
 func TestMixedFamilies(t *testing.T) {
-	rip4 := netip.MustParseAddr("10.11.12.1")
-	st := admin.Status{Services: []admin.ServiceStatus{{Proto: "TCP", Addr: vip6, Port: 80, Sched: "rr", PMaskBits: 128,
-		Dests: []admin.DestStatus{{Addr: rip4, Port: 80, Forward: "Tunnel", Weight: 1, Active: 2, Inactive: 3}}}}}
-	for _, tt := range []struct {
-		name string
-		f    ListFormat
-		want string
-	}{
-		{"list", 0, "TCP  [2001:db8::10]:80 rr\n  -> 10.11.12.1:80                Tunnel  1      2          3         \n"},
-		{"rule", FmtRule, "-A -t [2001:db8::10]:80 -s rr\n-a -t [2001:db8::10]:80 -r 10.11.12.1:80 -i -w 1\n"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			var b bytes.Buffer
-			if err := WriteList(&b, st, tt.f); err != nil {
-				t.Fatal(err)
-			}
-			if !strings.HasSuffix(b.String(), tt.want) {
-				t.Errorf("WriteList:\n%s\nwant it to end with:\n%s", b.String(), tt.want)
-			}
-		})
-	}
-	c, err := ParseArgs(strings.Fields("-a -t [2001:db8::10]:80 -r 10.11.12.1 -i"))
-	if err != nil || c.Service != web6 || c.Dest.Addr != rip4 || c.Dest.Port != 80 || c.Dest.Method != ipvs.Tunnel {
-		t.Errorf("ParseArgs = %+v, %v; want the IPv4 real server 10.11.12.1:80 tunnelled behind [2001:db8::10]:80", c, err)
-	}
-}
-
-// TestMixedFamilies4in6: the other way round, an IPv4 service tunnelled to
-// an IPv6 real server (IPv4 in IPv6) lists the server bracketed,
-// [addr]:port, in -L -n and -S, and -a with an IPv6 -r on an IPv4 service
-// parses.
-func TestMixedFamilies4in6(t *testing.T) {
-	vip4, rip6 := netip.MustParseAddr("192.168.26.10"), netip.MustParseAddr("2001:db8:12::3")
-	st := admin.Status{Services: []admin.ServiceStatus{{Proto: "TCP", Addr: vip4, Port: 80, Sched: "rr", PMaskBits: 32,
-		Dests: []admin.DestStatus{{Addr: rip6, Port: 80, Forward: "Tunnel", Weight: 1, Active: 2, Inactive: 3}}}}}
-	for _, tt := range []struct {
-		name string
-		f    ListFormat
-		want string
-	}{
-		{"list", 0, "TCP  192.168.26.10:80 rr\n  -> [2001:db8:12::3]:80          Tunnel  1      2          3         \n"},
-		{"rule", FmtRule, "-A -t 192.168.26.10:80 -s rr\n-a -t 192.168.26.10:80 -r [2001:db8:12::3]:80 -i -w 1\n"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			var b bytes.Buffer
-			if err := WriteList(&b, st, tt.f); err != nil {
-				t.Fatal(err)
-			}
-			if !strings.HasSuffix(b.String(), tt.want) {
-				t.Errorf("WriteList:\n%s\nwant it to end with:\n%s", b.String(), tt.want)
-			}
-		})
-	}
+	vip4 := netip.MustParseAddr("192.168.26.10")
 	web4 := ipvs.ServiceKey{Proto: ipvs.TCP, Addr: vip4, Port: 80}
-	c, err := ParseArgs(strings.Fields("-a -t 192.168.26.10:80 -r [2001:db8:12::3]:80 -i"))
-	if err != nil || c.Service != web4 || c.Dest.Addr != rip6 || c.Dest.Port != 80 || c.Dest.Method != ipvs.Tunnel {
-		t.Errorf("ParseArgs = %+v, %v; want the IPv6 real server [2001:db8:12::3]:80 tunnelled behind 192.168.26.10:80", c, err)
+	for _, tt := range []struct {
+		name       string
+		svc        ipvs.ServiceKey
+		rip        netip.Addr
+		pmask      int
+		list, rule string
+		add        string
+	}{
+		{"6in4", web6, netip.MustParseAddr("10.11.12.1"), 128,
+			"TCP  [2001:db8::10]:80 rr\n  -> 10.11.12.1:80                Tunnel  1      2          3         \n",
+			"-A -t [2001:db8::10]:80 -s rr\n-a -t [2001:db8::10]:80 -r 10.11.12.1:80 -i -w 1\n",
+			"-a -t [2001:db8::10]:80 -r 10.11.12.1 -i"},
+		{"4in6", web4, netip.MustParseAddr("2001:db8:12::3"), 32,
+			"TCP  192.168.26.10:80 rr\n  -> [2001:db8:12::3]:80          Tunnel  1      2          3         \n",
+			"-A -t 192.168.26.10:80 -s rr\n-a -t 192.168.26.10:80 -r [2001:db8:12::3]:80 -i -w 1\n",
+			"-a -t 192.168.26.10:80 -r [2001:db8:12::3]:80 -i"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st := admin.Status{Services: []admin.ServiceStatus{{Proto: "TCP", Addr: tt.svc.Addr, Port: 80, Sched: "rr", PMaskBits: tt.pmask,
+				Dests: []admin.DestStatus{{Addr: tt.rip, Port: 80, Forward: "Tunnel", Weight: 1, Active: 2, Inactive: 3}}}}}
+			for f, want := range map[ListFormat]string{0: tt.list, FmtRule: tt.rule} {
+				var b bytes.Buffer
+				if err := WriteList(&b, st, f); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.HasSuffix(b.String(), want) {
+					t.Errorf("WriteList(format %v):\n%s\nwant it to end with:\n%s", f, b.String(), want)
+				}
+			}
+			c, err := ParseArgs(strings.Fields(tt.add))
+			if err != nil || c.Service != tt.svc || c.Dest.Addr != tt.rip || c.Dest.Port != 80 || c.Dest.Method != ipvs.Tunnel {
+				t.Errorf("ParseArgs(%s) = %+v, %v; want the real server %v:80 tunnelled behind %v", tt.add, c, err, tt.rip, tt.svc)
+			}
+		})
 	}
 }
