@@ -158,3 +158,44 @@ func TestReal6Mixed(t *testing.T) {
 	}
 	check(t, v.ct, v.reg)
 }
+
+// TestReal6Churn fills the table with IPv4 flows on a tunnel service with
+// an IPv4 and an IPv6 real server, IPv6 flows beside them (their records
+// share the slabs), deletes every third, lets the rest expire and fills
+// again: the chains grow and are rehashed, records are freed and reused,
+// and every invariant holds at each stage (check: every flow found by its
+// key and its reply key, counts, every record held once or free).
+func TestReal6Churn(t *testing.T) {
+	v := newEnv(t, Config{MaxEntries: 1 << 16})
+	s4 := v.service(ipvs.ServiceSpec{Key: web}, ipvs.Tunnel, rip1, rip61)
+	s6 := v.service(ipvs.ServiceSpec{Key: web6}, ipvs.Tunnel, rip61, rip1)
+	fill := func(now ipvs.Tick, round int) []Handle {
+		var hs []Handle
+		for i := range 6000 {
+			c4 := netip.AddrFrom4([4]byte{172, 16, byte(i >> 8), byte(i)})
+			hs = append(hs, v.schedule(s4, Key{Proto: ipvs.TCP, Client: ap(c4, uint16(1000+round)), Virtual: ap(vip, 80)}, SYN, now).Handle)
+			if i%3 == 0 {
+				c6 := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i >> 8), 15: byte(i)})
+				hs = append(hs, v.schedule(s6, Key{Proto: ipvs.TCP, Client: ap(c6, uint16(1000+round)), Virtual: ap(vip6, 80)}, SYN, now).Handle)
+			}
+		}
+		return hs
+	}
+	hs := fill(start, 0)
+	check(t, v.ct, v.reg)
+	for i, h := range hs {
+		if i%3 == 0 && !v.ct.Delete(h) {
+			t.Fatalf("Delete(%#x) of a live flow = false", h)
+		}
+	}
+	check(t, v.ct, v.reg)
+	later := start + 3600*sec
+	for v.ct.Expire(later, 1<<20) > 0 {
+	}
+	if v.ct.Len() != 0 {
+		t.Fatalf("Len() = %d after expiry, want 0", v.ct.Len())
+	}
+	check(t, v.ct, v.reg)
+	fill(later, 1)
+	check(t, v.ct, v.reg)
+}
