@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"lvs/conntrack"
 	"lvs/dataplane/fastpath"
 )
@@ -59,11 +61,7 @@ func (d *lvsd) openFastPath(backend string) error {
 		}
 		return nil
 	}
-	flows := d.opts.FlowMap
-	if flows <= 0 {
-		flows = DefaultFlowMap()
-	}
-	fp, err := fastpath.Open(fastpath.Config{MaxFlows: 2 * flows})
+	fp, flows, err := d.openFlowMap()
 	if err != nil {
 		if mode == DataplaneAuto && errors.Is(err, fastpath.ErrUnsupported) {
 			d.log.Warn("eBPF fast path unavailable; forwarding every frame in the Go workers", "err", err)
@@ -75,6 +73,29 @@ func (d *lvsd) openFastPath(backend string) error {
 	d.log.Info("eBPF fast path loaded", "flow_map_connections", flows, "flow_map_kernel_mib", (2*flows*flowMapEntryBytes)>>20)
 	return nil
 }
+
+// openFlowMap opens the fast path with --flow-map's flow map, or the
+// default one; a default the kernel refuses for want of memory (a memory
+// cgroup smaller than the machine: the map is charged to lvsd's) is halved
+// down to minFlowMap before lvsd gives up on the fast path.
+func (d *lvsd) openFlowMap() (*fastpath.FastPath, int, error) {
+	flows := d.opts.FlowMap
+	if flows > 0 {
+		fp, err := fastpath.Open(fastpath.Config{MaxFlows: 2 * flows})
+		return fp, flows, err
+	}
+	for flows = DefaultFlowMap(); ; flows /= 2 {
+		fp, err := fastpath.Open(fastpath.Config{MaxFlows: 2 * flows})
+		if err == nil || !errors.Is(err, unix.ENOMEM) || flows/2 < minFlowMap {
+			return fp, flows, err
+		}
+		d.log.Warn("eBPF flow map refused for want of memory; trying half", "connections", flows, "err", err)
+	}
+}
+
+// minFlowMap is the smallest default flow map (connections): the map's
+// size before it followed the machine's memory.
+const minFlowMap = 1 << 17
 
 // flowMapEntryBytes is about what one direction of a flow costs in the
 // kernel's LRU map (key, value and the map's own element header), which
@@ -90,7 +111,7 @@ const flowMapEntryBytes = 128
 // connection the map has no room for is still forwarded, by the Go
 // workers, so the size trades kernel memory for speed, never correctness.
 func DefaultFlowMap() int {
-	return min(max(conntrack.DefaultMaxEntries()/16, 1<<17), 1<<21)
+	return min(max(conntrack.DefaultMaxEntries()/16, minFlowMap), 1<<21)
 }
 
 // attachFastPath puts the tcx program on every port and hands the fast
