@@ -145,9 +145,16 @@ func TestIntegrationTunnel4in6(t *testing.T) {
 	}
 	upload(t, s, "-4", "http://"+vip+"/sum")
 	tunnelReceived(t, lab, rs, "t64")
-	list, err := exec.Command(buildCmd(t, "lvsadm"), "-L", "-n", "--socket", filepath.Join(s.dir, "lvsd.sock")).CombinedOutput()
+	lvsadm := buildCmd(t, "lvsadm")
+	list, err := exec.Command(lvsadm, "-L", "-n", "--socket", filepath.Join(s.dir, "lvsd.sock")).CombinedOutput()
 	if err != nil || !strings.Contains(string(list), "-> [2001:db8:26::50]:80") || !strings.Contains(string(list), "Tunnel") {
 		t.Errorf("lvsadm -L -n = %v\n%s\nwant the real server listed as [2001:db8:26::50]:80, Tunnel", err, list)
+	}
+	// The connections just made: IPv4 client and virtual, IPv6 destination.
+	conns, err := exec.Command(lvsadm, "-L", "-n", "-c", "--socket", filepath.Join(s.dir, "lvsd.sock")).CombinedOutput()
+	if err != nil || !strings.Contains(string(conns), "192.168.26.100:") || !strings.Contains(string(conns), "192.168.26.10:80") ||
+		!strings.Contains(string(conns), "[2001:db8:26::50]:80") {
+		t.Errorf("lvsadm -L -n -c = %v\n%s\nwant the client's connections to 192.168.26.10:80 with destination [2001:db8:26::50]:80", err, conns)
 	}
 }
 
