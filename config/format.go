@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"net/netip"
 	"slices"
 )
 
@@ -51,7 +52,13 @@ func Format(c *Config) []byte {
 
 func writeVirtual(b *bytes.Buffer, kind string, v *Virtual) {
 	b.WriteString(kind + " " + quoteValue(v.Name, false) + " {\n")
-	writeKeys(b, indentBlock, virtualKeys, v, NewVirtual(""), v.Keys)
+	def := NewVirtual("")
+	if v.IsIPv6() {
+		// Defaults that depend on the family (an unset pmask is /128 for
+		// IPv6, 255.255.255.255 for IPv4) compare with the same family's.
+		def.Address = netip.IPv6Unspecified()
+	}
+	writeKeys(b, indentBlock, virtualKeys, v, def, v.Keys)
 	for _, s := range v.Servers {
 		b.WriteString(indentBlock + "server " + quoteValue(s.Name, false) + " {\n")
 		writeKeys(b, indentServer, serverKeys, s, NewServer(""), s.Keys)

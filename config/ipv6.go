@@ -123,8 +123,7 @@ func (c *Config) NATRouter6Interface() string { return BaseInterface(c.NATRouter
 func (v *Virtual) IsIPv6() bool { return v.Address.Is6() }
 
 // families checks what IPv6 adds: address families that must agree, the
-// IPv6 NAT router, masks of the right kind, and that nothing IPv6 lvsd
-// does not run yet reaches a daemon that would silently not serve it.
+// IPv6 NAT router and masks of the right kind.
 func (k *checker) families() {
 	c, d := k.c, k.d
 	pair := func(a, b netip.Addr, ka, kb string) {

@@ -211,7 +211,9 @@ func TestIPv6Problems(t *testing.T) {
 // TestTunnelMixesFamilies: with the tunnel method IPVS allows real servers
 // of the other family; lvsd runs them both ways — IPv4 real servers (and
 // sorry server) behind an IPv6 VIP, IPv6 ones behind an IPv4 VIP — so
-// that parses without any error.
+// that parses without any error and round-trips (an IPv6 virtual server
+// without pmask used to come back with a pmask key: Format compared its
+// /128 with the IPv4 default).
 func TestTunnelMixesFamilies(t *testing.T) {
 	for _, tt := range []struct {
 		name, vip, sorry, other, same string
@@ -232,6 +234,7 @@ func TestTunnelMixesFamilies(t *testing.T) {
 			if v.Servers[0].Address != ip(tt.other) || v.Servers[1].Address != ip(tt.same) || v.SorryServer != ip(tt.sorry) {
 				t.Errorf("servers %v %v, sorry %v", v.Servers[0].Address, v.Servers[1].Address, v.SorryServer)
 			}
+			roundTrip6(t, c)
 		})
 	}
 }
