@@ -5,13 +5,14 @@ import "github.com/cilium/ebpf/asm"
 // The socket filter verifies the checksum of a TCP SYN or a UDP datagram
 // before it schedules a flow for it: one with a wrong checksum opens no
 // flow in the kernel and goes to the Go path, which drops it
-// (bad_l4_checksum). One whose checksum the sender left to offload
-// (CHECKSUM_PARTIAL: a local socket's on a veth, the field holding only
-// the pseudo-header's sum) fails the check too and is scheduled by the Go
-// path, which tells the two apart from the ring's metadata; frames from a
-// real NIC never arrive partial. The sum is taken over little-endian
-// words, which is the same one's complement sum byte-swapped: a right sum
-// is 0xffff either way.
+// (bad_l4_checksum). A socket filter cannot see whether the sender left
+// the checksum to offload (CHECKSUM_PARTIAL: every segment a local socket
+// sends through a veth, so every connection of a container or a namespace
+// behind lvsd), so a field holding exactly the pseudo-header's sum, as a
+// partial checksum does, passes as one; the Go path, which reads the
+// offload flags from the ring, decides those frames exactly. The sum is
+// taken over little-endian words, which is the same one's complement sum
+// byte-swapped: a right sum is 0xffff either way.
 
 // Offsets in a frame (IPv4 without options: classify).
 const (
@@ -21,10 +22,13 @@ const (
 	maxL4    = 1480 // longer segments opening a flow are the Go path's
 )
 
-// Stack of the check: the rev key's slot is free until the flow is made.
+// Stack of the check: the rev key's, the service key's and the index's
+// slots are free until the flow is made.
 const (
-	stL4Len = stRKey     // u64: the L4 length
-	stWord  = stRKey + 8 // u64: the word being added
+	stL4Len  = stRKey     // u64: the L4 length
+	stWord   = stRKey + 8 // u64: the word being added
+	stPseudo = stSvc      // u64: the pseudo-header's sum
+	stField  = stIdx      // u64: the checksum field
 )
 
 // Labels of the check.
@@ -35,6 +39,7 @@ const (
 	lL4Loop  = "l4loop"
 	lL4Tail  = "l4tail"
 	lL4Fold  = "l4fold"
+	lL4Field = "l4field"
 )
 
 // loadBytes copies n bytes at the frame offset in register off to the
@@ -93,6 +98,18 @@ func l4Checksum(next string) asm.Instructions {
 		asm.Add.Reg(asm.R7, asm.R0),
 		asm.LoadMem(asm.R0, asm.RFP, stDst, asm.Word),
 		asm.Add.Reg(asm.R7, asm.R0),
+		asm.StoreMem(asm.RFP, stPseudo, asm.R7, asm.DWord),
+		// The checksum field, for the partial-checksum test.
+		asm.Mov.Imm(asm.R0, 0),
+		asm.StoreMem(asm.RFP, stField, asm.R0, asm.DWord),
+		asm.Mov.Imm(asm.R2, frL4+16), // TCP's
+		asm.JNE.Imm(asm.R8, protoUDP, lL4Field),
+		asm.Mov.Imm(asm.R2, frL4+6), // UDP's
+	)
+	f := loadBytes(asm.R2, stField, 2)
+	f[0] = f[0].WithSymbol(lL4Field)
+	insns = append(insns, f...)
+	insns = append(insns,
 		asm.Mov.Imm(asm.R9, 0),
 		// Four bytes at a time.
 		asm.LoadMem(asm.R0, asm.RFP, stL4Len, asm.DWord).WithSymbol(lL4Loop),
@@ -125,9 +142,27 @@ func l4Checksum(next string) asm.Instructions {
 		asm.LoadMem(asm.R0, asm.RFP, stWord, asm.Word),
 		asm.Add.Reg(asm.R7, asm.R0),
 	)
-	// Fold 64 bits to 16 and compare. The low 32 bits are taken by a
-	// 32-bit move, which clears the high ones (And.Imm would sign-extend
-	// its immediate).
+	// The sum must fold to 0xffff; else the field must be what a partial
+	// checksum holds, the pseudo-header's sum folded.
+	fold := foldR7()
+	fold[0] = fold[0].WithSymbol(lL4Fold)
+	insns = append(insns, fold...)
+	insns = append(insns,
+		asm.JEq.Imm(asm.R7, 0xffff, next),
+		asm.LoadMem(asm.R7, asm.RFP, stPseudo, asm.DWord),
+	)
+	insns = append(insns, foldR7()...)
+	return append(insns,
+		asm.LoadMem(asm.R0, asm.RFP, stField, asm.Half),
+		asm.JNE.Reg(asm.R7, asm.R0, lPunt),
+		asm.Ja.Label(next),
+	)
+}
+
+// foldR7 folds the 64-bit one's complement sum in R7 to 16 bits, with R0
+// as scratch. The low 32 bits are taken by a 32-bit move, which clears the
+// high ones (And.Imm would sign-extend its immediate).
+func foldR7() asm.Instructions {
 	fold := func(shift int32, mask int32) asm.Instructions {
 		return asm.Instructions{
 			asm.Mov.Reg(asm.R0, asm.R7),
@@ -136,19 +171,14 @@ func l4Checksum(next string) asm.Instructions {
 			asm.Add.Reg(asm.R7, asm.R0),
 		}
 	}
-	for i := range 2 {
+	var insns asm.Instructions
+	for range 2 {
 		f := fold(32, -1)
 		f[2] = asm.Mov.Reg32(asm.R7, asm.R7)
-		if i == 0 {
-			f[0] = f[0].WithSymbol(lL4Fold)
-		}
 		insns = append(insns, f...)
 	}
 	for range 3 {
 		insns = append(insns, fold(16, 0xffff)...)
 	}
-	return append(insns,
-		asm.JNE.Imm(asm.R7, 0xffff, lPunt),
-		asm.Ja.Label(next),
-	)
+	return insns
 }

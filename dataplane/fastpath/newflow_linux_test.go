@@ -260,8 +260,9 @@ func TestInstallNewYieldsToTheFilter(t *testing.T) {
 
 // TestNewFlowChecksL4 (l4sum.go): the socket filter schedules a flow only
 // for a SYN or a UDP datagram whose checksum is right (or, for UDP,
-// absent), for every length's tail, and punts one with a wrong checksum to
-// the Go path, which drops it, without taking a slot of the cycle.
+// absent, or partial: left to offload), for every length's tail, and
+// punts one with a wrong checksum to the Go path, which drops it, without
+// taking a slot of the cycle.
 func TestNewFlowChecksL4(t *testing.T) {
 	for _, proto := range []uint8{frame.ProtoTCP, frame.ProtoUDP} {
 		t.Run(map[uint8]string{frame.ProtoTCP: "tcp", frame.ProtoUDP: "udp"}[proto], func(t *testing.T) {
@@ -304,6 +305,19 @@ func TestNewFlowChecksL4(t *testing.T) {
 					bad[end-1] ^= 0x01
 					check(fmt.Sprintf("%d-byte payload, last byte changed", n), bad, false)
 				}
+			}
+			// A partial checksum (the field holds the pseudo-header's sum, as
+			// a local socket's on a veth leaves it) passes as one, of every
+			// length; a field one off it does not.
+			for n := range 4 {
+				partial, sum := build(make([]byte, n+1))
+				l4 := int(binary.BigEndian.Uint16(partial[16:])) - 20
+				ph := frame.PseudoHeaderSum([4]byte(partial[26:30]), [4]byte(partial[30:34]), proto, l4)
+				binary.BigEndian.PutUint16(partial[sum:], frame.Fold(ph))
+				check(fmt.Sprintf("%d-byte payload, partial checksum", n+1), partial, true)
+				off, _ := build(make([]byte, n+1))
+				binary.BigEndian.PutUint16(off[sum:], frame.Fold(ph)+1)
+				check(fmt.Sprintf("%d-byte payload, partial checksum off by one", n+1), off, false)
 			}
 			long, _ := build(make([]byte, 1400))
 			check("1,400-byte payload, right checksum", long, true)
