@@ -70,7 +70,9 @@ func (d *lvsd) openFastPath(backend string) error {
 		return err
 	}
 	d.fast = fp
-	d.log.Info("eBPF fast path loaded", "flow_map_connections", flows, "flow_map_kernel_mib", (2*flows*flowMapEntryBytes)>>20)
+	c := flowMapConfig(flows)
+	d.log.Info("eBPF fast path loaded", "flow_map_connections", flows, "flow_map6_connections", c.MaxFlows6/2,
+		"flow_maps_kernel_mib", (c.MaxFlows*flowMapEntryBytes+c.MaxFlows6*flowMapEntryBytes*3/2)>>20)
 	return nil
 }
 
@@ -81,16 +83,23 @@ func (d *lvsd) openFastPath(backend string) error {
 func (d *lvsd) openFlowMap() (*fastpath.FastPath, int, error) {
 	flows := d.opts.FlowMap
 	if flows > 0 {
-		fp, err := fastpath.Open(fastpath.Config{MaxFlows: 2 * flows})
+		fp, err := fastpath.Open(flowMapConfig(flows))
 		return fp, flows, err
 	}
 	for flows = DefaultFlowMap(); ; flows /= 2 {
-		fp, err := fastpath.Open(fastpath.Config{MaxFlows: 2 * flows})
+		fp, err := fastpath.Open(flowMapConfig(flows))
 		if err == nil || !errors.Is(err, unix.ENOMEM) || flows/2 < minFlowMap {
 			return fp, flows, err
 		}
 		d.log.Warn("eBPF flow map refused for want of memory; trying half", "connections", flows, "err", err)
 	}
+}
+
+// flowMapConfig sizes both flow maps for flows connections: the IPv4 map
+// holds them all, the IPv6 map an eighth of them (an IPv6 direction costs
+// about 1.5 times an IPv4 one) but never fewer than fastpath's default.
+func flowMapConfig(flows int) fastpath.Config {
+	return fastpath.Config{MaxFlows: 2 * flows, MaxFlows6: max(2*flows/8, fastpath.DefaultMaxFlows6)}
 }
 
 // minFlowMap is the smallest default flow map (connections): the map's

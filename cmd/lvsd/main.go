@@ -88,12 +88,14 @@ Files:
                         udp   UDP flows only
                         off   none: the Go workers schedule every new flow
                       --kernel-schedule alone means all
-  --flow-map N        with tcx, how many connections the kernel's flow map
-                      holds (default: a sixteenth of the connection table's
-                      default size, between 131072 and 2097152; about 256
-                      bytes of kernel memory each, allocated at start and
-                      logged). A connection beyond it is still forwarded, by
-                      the Go workers: a small map costs speed, not flows
+  --flow-map N        with tcx, how many IPv4 connections the kernel's flow
+                      map holds (default: a sixteenth of the connection
+                      table's default size, between 131072 and 2097152;
+                      about 256 bytes of kernel memory each, allocated at
+                      start and logged); the IPv6 map holds an eighth as
+                      many (at least 32768). A connection beyond it is
+                      still forwarded, by the Go workers: a small map costs
+                      speed, not flows
   --link BACKEND      the Go workers' packet links: afpacket (default; a
                       packet ring per worker) or tap (lvs.cf's interfaces
                       are TAP devices lvsd opens, one worker each)
