@@ -9,9 +9,10 @@ import "slices"
 //     IPv6 real servers) with conntrack and IPv6 forwarding, the director
 //     owning the IPv6 VIP and nat_router6;
 //   - lvsd6: lvsd with an IPv6 NAT virtual service (nat_router6), one
-//     worker, its default dataplane mode. lvsd's IPv6 flows go through the
-//     Go workers, not the eBPF fast path: the mode the report names is the
-//     one lvsd reported, as for the IPv4 rows.
+//     worker, its default dataplane mode (the mode the report names is the
+//     one lvsd reported, as for the IPv4 rows): established IPv6 flows are
+//     forwarded by the eBPF fast path's IPv6 branch, new ones scheduled by
+//     the Go workers (the kernel schedules IPv4 flows only).
 //
 // Both run the saturation and the fixed-load windows (delivered pps and CPU
 // per packet, with the latency probes), not the TCP window nor the
