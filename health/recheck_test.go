@@ -11,9 +11,7 @@ import (
 // not stepped but repeated, and Settled turns true only when every probe
 // has a verdict from after the Recheck.
 func TestRunnerRecheck(t *testing.T) {
-	clk := newFakeClock(t0)
-	var cs checkers
-	r, _ := startRunner(t, Options{Clock: clk, Jitter: -1, NewChecker: cs.new})
+	r, clk, cs := scriptedRunner(t)
 	s1, s2 := spec("web", "web1", rip1), spec("web", "web2", rip2)
 	s1.Reentry, s2.Reentry = 30*time.Second, 30*time.Second // three successes to re-enter
 	r.Add(s1)

@@ -86,6 +86,16 @@ func (c *checkers) of(a netip.AddrPort) *scripted {
 	return c.by[a]
 }
 
+// scriptedRunner runs a Runner on a fake clock at t0, without jitter,
+// whose probes are scripted checkers the test answers (cs.of(addr)).
+func scriptedRunner(t *testing.T) (*Runner, *fakeClock, *checkers) {
+	t.Helper()
+	clk := newFakeClock(t0)
+	cs := &checkers{}
+	r, _ := startRunner(t, Options{Clock: clk, Jitter: -1, NewChecker: cs.new})
+	return r, clk, cs
+}
+
 // startRunner runs a new Runner until the test ends and checks that Run returns.
 func startRunner(t *testing.T, o Options) (*Runner, context.CancelFunc) {
 	t.Helper()
@@ -156,9 +166,7 @@ func spec(virtual, server string, addr netip.AddrPort) Spec {
 
 func TestRunnerSchedule(t *testing.T) {
 	leakcheck(t)
-	clk := newFakeClock(t0)
-	var cs checkers
-	r, _ := startRunner(t, Options{Clock: clk, Jitter: -1, NewChecker: cs.new})
+	r, clk, cs := scriptedRunner(t)
 	if err := r.Add(spec("web", "web1", rip1)); err != nil {
 		t.Fatal(err)
 	}
@@ -185,9 +193,7 @@ func TestRunnerSchedule(t *testing.T) {
 }
 
 func TestRunnerOneCheckAtATime(t *testing.T) {
-	clk := newFakeClock(t0)
-	var cs checkers
-	r, _ := startRunner(t, Options{Clock: clk, Jitter: -1, NewChecker: cs.new})
+	r, clk, cs := scriptedRunner(t)
 	r.Add(spec("web", "web1", rip1))
 	chk := cs.of(rip1)
 	first := chk.take(t)
@@ -220,9 +226,7 @@ func TestRunnerJitter(t *testing.T) {
 }
 
 func TestRunnerSharesProbe(t *testing.T) {
-	clk := newFakeClock(t0)
-	var cs checkers
-	r, _ := startRunner(t, Options{Clock: clk, Jitter: -1, NewChecker: cs.new})
+	r, _, cs := scriptedRunner(t)
 	x := netip.MustParseAddrPort("10.11.12.5:8080")
 	a, b, c, d := spec("web", "a", x), spec("mail", "b", x), spec("ftp", "c", x), spec("dns", "d", x)
 	c.Send = "PING"                          // another probe
@@ -291,9 +295,7 @@ func TestRunnerSharedProbeConnects(t *testing.T) {
 // server as another does) is checked at once, as nanny checked a new
 // server, not an interval later with the probe's next check.
 func TestRunnerJoinsCheckedProbe(t *testing.T) {
-	clk := newFakeClock(t0)
-	var cs checkers
-	r, _ := startRunner(t, Options{Clock: clk, Jitter: -1, NewChecker: cs.new})
+	r, clk, cs := scriptedRunner(t)
 	r.Add(spec("web", "a", rip1))
 	chk := cs.of(rip1)
 	chk.answer(t, up)
@@ -314,9 +316,7 @@ func TestRunnerJoinsCheckedProbe(t *testing.T) {
 }
 
 func TestRunnerSorry(t *testing.T) {
-	clk := newFakeClock(t0)
-	var cs checkers
-	r, _ := startRunner(t, Options{Clock: clk, Jitter: -1, NewChecker: cs.new})
+	r, clk, cs := scriptedRunner(t)
 	sorry := netip.MustParseAddrPort("10.11.12.99:80")
 	s1, s2 := spec("web", "web1", rip1), spec("web", "web2", rip2)
 	s1.Sorry, s2.Sorry = sorry, sorry
@@ -366,9 +366,7 @@ func TestRunnerSorry(t *testing.T) {
 }
 
 func TestRunnerForce(t *testing.T) {
-	clk := newFakeClock(t0)
-	var cs checkers
-	r, _ := startRunner(t, Options{Clock: clk, Jitter: -1, NewChecker: cs.new})
+	r, clk, cs := scriptedRunner(t)
 	s := spec("web", "web1", rip1)
 	r.Add(s)
 	chk := cs.of(rip1)
@@ -483,9 +481,7 @@ func TestRunnerStop(t *testing.T) {
 // TestRunnerRemoveDuringCheck checks that a result for a removed monitor
 // is dropped.
 func TestRunnerRemoveDuringCheck(t *testing.T) {
-	clk := newFakeClock(t0)
-	var cs checkers
-	r, _ := startRunner(t, Options{Clock: clk, Jitter: -1, NewChecker: cs.new})
+	r, _, cs := scriptedRunner(t)
 	s := spec("web", "web1", rip1)
 	r.Add(s)
 	reply := cs.of(rip1).take(t)
@@ -497,9 +493,7 @@ func TestRunnerRemoveDuringCheck(t *testing.T) {
 }
 
 func TestRunnerUpdate(t *testing.T) {
-	clk := newFakeClock(t0)
-	var cs checkers
-	r, _ := startRunner(t, Options{Clock: clk, Jitter: -1, NewChecker: cs.new})
+	r, _, cs := scriptedRunner(t)
 	s := spec("web", "web1", rip1)
 	s.Sorry = netip.MustParseAddrPort("10.11.12.99:80")
 	r.Add(s)
