@@ -73,7 +73,7 @@ func opens(p *frame.Parsed) bool {
 // first packet of a new one that a masquerade rule (or an FTP helper
 // expectation) covers. The source becomes the public address and the frame
 // goes towards its destination. Anything else is left to the kernel. It
-// serves both families (masqOut6 is its name on the IPv6 path).
+// serves both families.
 func (w *Worker) masqOut(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 	p := &w.p
 	if st.NAT == nil || p.IsFragment() {
@@ -182,7 +182,7 @@ func countNAT(cs nat.Stats, dir nat.Dir, n int) {
 // service takes: a reply of a masqueraded flow, or the first packet of an
 // FTP data connection the helper expects (announced by a 227 or 229
 // reply). It reports false for anything else (which noService answers).
-// It serves both families (masqIn6 is its name on the IPv6 path); an IPv6
+// It serves both families; an IPv6
 // fragment is not looked at.
 func (w *Worker) masqIn(f []byte, m Meta, st *State, now ipvs.Tick) (Verdict, bool) {
 	p := &w.p
@@ -275,7 +275,6 @@ func (w *Worker) natICMP(f []byte, st *State, dir nat.Dir, typ, code uint8, mtu 
 // real server downloads from) to the real server, as the kernel's NAT does
 // for related ICMP: the outer destination becomes the real server and the
 // quoted source its address and port. Other errors are dropped.
-// icmpToMasq6 is its name on the IPv6 path.
 func (w *Worker) icmpToMasq(f []byte, st *State) Verdict {
 	p := &w.p
 	if st.NAT == nil || p.InnerProto != frame.ProtoTCP && p.InnerProto != frame.ProtoUDP {

@@ -21,22 +21,6 @@ import (
 // both families; what differs is here (natHop6) and in the route,
 // neighbour and address lookups they choose by family.
 
-// masqOut6 is masqOut (masq.go), which serves both families, on the IPv6
-// path (nat6.go).
-func (w *Worker) masqOut6(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
-	return w.masqOut(f, m, st, now)
-}
-
-// masqIn6 is masqIn (masq.go) on the IPv6 path (worker6.go).
-func (w *Worker) masqIn6(f []byte, m Meta, st *State, now ipvs.Tick) (Verdict, bool) {
-	return w.masqIn(f, m, st, now)
-}
-
-// icmpToMasq6 is icmpToMasq (masq.go) on the IPv6 path (nat6.go).
-func (w *Worker) icmpToMasq6(f []byte, st *State) Verdict {
-	return w.icmpToMasq(f, st)
-}
-
 // owns6 reports whether the IPv6 address a is this router's: masqOut's
 // check for the standby router. It stays out of line: inlined into
 // masqOut (Port6's 16-byte key), it made the IPv4 masq-out path of

@@ -33,7 +33,7 @@ func (w *Worker) fromReal6(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 		k := conntrack.ReplyKey{Proto: ipvs.Proto(p.Proto), Real: p.Src, Client: p.Dst}
 		c, ok := w.d.CT.Out(k, conntrack.TCPFlags(p.Flags), now)
 		if !ok {
-			return w.masqOut6(f, m, st, now) // masq6.go
+			return w.masqOut(f, m, st, now) // masq.go
 		}
 		w.leaveFast(c) // fast.go
 		if c.Method() != ipvs.Masq {
@@ -110,16 +110,16 @@ func (w *Worker) reply6(f []byte, m Meta, st *State, c conntrack.Conn, icmp bool
 func (w *Worker) icmpToVirtual6(f []byte, st *State) Verdict {
 	p := &w.p
 	if !p.InnerPorts {
-		return w.C.drop(DropNoService)
+		return w.C.drop(DropICMPError)
 	}
 	// The quote is lvsd's reply: VIP:vport → client.
 	k := conntrack.Key{Proto: ipvs.Proto(p.InnerProto), Client: p.InnerDst, Virtual: p.InnerSrc}
 	c, ok := w.d.CT.Lookup(k)
 	if !ok {
-		return w.icmpToMasq6(f, st) // about a masqueraded flow, or dropped (masq6.go)
+		return w.icmpToMasq(f, st) // about a masqueraded flow, or dropped (masq.go)
 	}
 	if c.Method() != ipvs.Masq {
-		return w.C.drop(DropNoService)
+		return w.C.drop(DropICMPError) // direct and tunnelled replies do not pass lvsd
 	}
 	a, ok := w.d.CT.Addrs(c)
 	if !ok {

@@ -77,7 +77,7 @@ func (w *Worker) toOwned6(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 		svc = st.Table.Lookup(proto, p.Dst.Addr(), p.Dst.Port())
 	}
 	if svc == nil {
-		if v, ok := w.masqIn6(f, m, st, now); ok { // masq6.go
+		if v, ok := w.masqIn(f, m, st, now); ok { // masq.go
 			return v
 		}
 		return w.noService6(f, st)
