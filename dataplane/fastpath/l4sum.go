@@ -58,7 +58,7 @@ func loadBytes(off asm.Register, dst int16, n int32) asm.Instructions {
 
 // l4Checksum is entered at lL4Check with R6 = context, R8 = the protocol
 // (TCP or UDP) and the frame's addresses at stSrc, stDst; it goes on at
-// next when the checksum is right (or, for UDP, absent) and to lPunt
+// next when the checksum is right (or partial, or for UDP absent) and to lPunt
 // otherwise. R7 and R9 are its own; R8 is kept.
 func l4Checksum(next string) asm.Instructions {
 	insns := asm.Instructions{
@@ -92,7 +92,17 @@ func l4Checksum(next string) asm.Instructions {
 		asm.JLT.Imm(asm.R9, 8, lPunt),
 		asm.JGT.Imm(asm.R9, maxL4, lPunt),
 		asm.Add.Imm(asm.R7, 0x1100), // 0, 17 read little-endian
-		// The pseudo-header's addresses (its length and protocol are in R7).
+	)
+	return append(insns, l4Sum(next)...)
+}
+
+// l4Sum, at lL4Sum with R9 = the L4 length and R7 = the pseudo-header's
+// length and protocol words, adds the pseudo-header's addresses and the
+// segment, four bytes at a time in a loop the verifier bounds by maxL4,
+// and decides as l4Checksum says.
+func l4Sum(next string) asm.Instructions {
+	insns := asm.Instructions{
+		// The pseudo-header's addresses.
 		asm.StoreMem(asm.RFP, stL4Len, asm.R9, asm.DWord).WithSymbol(lL4Sum),
 		asm.LoadMem(asm.R0, asm.RFP, stSrc, asm.Word),
 		asm.Add.Reg(asm.R7, asm.R0),
@@ -105,7 +115,7 @@ func l4Checksum(next string) asm.Instructions {
 		asm.Mov.Imm(asm.R2, frL4+16), // TCP's
 		asm.JNE.Imm(asm.R8, protoUDP, lL4Field),
 		asm.Mov.Imm(asm.R2, frL4+6), // UDP's
-	)
+	}
 	f := loadBytes(asm.R2, stField, 2)
 	f[0] = f[0].WithSymbol(lL4Field)
 	insns = append(insns, f...)

@@ -142,6 +142,9 @@ func copyValue(off int16) asm.Instructions {
 // newFlow is the socket filter's new-flow path, entered from classify on
 // a miss with R6 = context, R8 = protocol, R9 = TCP flags and the flow's
 // key at stKey. It returns 0 (tcx forwards the SYN) or jumps to lPunt.
+// Its parts: the checks (here and l4sum.go), the pick of a real server
+// (pickTarget), the flow's two directions (writeFlow) and the report
+// (report).
 func newFlow(m progMaps) asm.Instructions {
 	insns := asm.Instructions{
 		// Any UDP datagram of no flow opens one (classify let only TCP
@@ -152,8 +155,32 @@ func newFlow(m progMaps) asm.Instructions {
 		asm.And.Imm(asm.R0, tcpSYNACK),
 		asm.JNE.Imm(asm.R0, tcpSYN, lPunt),
 		asm.Ja.Label(lL4Check),
-		// The service: VIP, port, protocol (kept there for the reply
-		// direction's key and the report: R8 is needed below).
+	}
+	insns = append(insns, pickTarget(m)...)
+	insns = append(insns, writeFlow(m)...)
+	insns = append(insns, report()...)
+	insns = append(insns,
+		// The reply direction failed: take the client direction back.
+		asm.LoadMapPtr(asm.R1, m.flows).WithSymbol(lUndo),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stKey),
+		asm.FnMapDeleteElem.Call(),
+		asm.Mov.Reg(asm.R1, asm.R8).WithSymbol(lDiscard),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.FnRingbufDiscard.Call(),
+		asm.Ja.Label(lPunt),
+	)
+	return append(insns, l4Checksum(lSvc)...) // l4sum.go
+}
+
+// pickTarget, at lSvc, finds the frame's service (its key kept at stSvc
+// for the reply direction's key and the report), takes the next slot of
+// its scheduling cycle with one atomic add and leaves R7 = that slot's
+// target and R8 = a reserved report record: without room for the report
+// the flow is not made.
+func pickTarget(m progMaps) asm.Instructions {
+	return asm.Instructions{
+		// The service: VIP, port, protocol.
 		asm.LoadMem(asm.R0, asm.RFP, stDst, asm.Word).WithSymbol(lSvc),
 		asm.StoreMem(asm.RFP, stSvc, asm.R0, asm.Word),
 		asm.LoadMem(asm.R0, asm.RFP, stPorts+2, asm.Half),
@@ -189,7 +216,7 @@ func newFlow(m progMaps) asm.Instructions {
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, lPunt),
 		asm.Mov.Reg(asm.R7, asm.R0),
-		// Room for the report first: without it the flow is not made.
+		// Room for the report.
 		asm.LoadMapPtr(asm.R1, m.events),
 		asm.Mov.Imm(asm.R2, evLen),
 		asm.Mov.Imm(asm.R3, 0),
@@ -197,9 +224,16 @@ func newFlow(m progMaps) asm.Instructions {
 		asm.JEq.Imm(asm.R0, 0, lPunt),
 		asm.Mov.Reg(asm.R8, asm.R0),
 	}
+}
+
+// writeFlow writes the flow's client direction from the target R7 holds,
+// then its reply direction if the target has one, each only where no
+// entry is (a flow another program or a worker made meanwhile wins); it
+// goes on at lEvent, or to lDiscard or lUndo.
+func writeFlow(m progMaps) asm.Instructions {
 	// The client direction: the template with the client's address and
 	// port as the (unchanged) source.
-	insns = append(insns, copyValue(0)...)
+	insns := copyValue(0)
 	insns = append(insns,
 		asm.LoadMem(asm.R0, asm.RFP, stSrc, asm.Word),
 		asm.StoreMem(asm.RFP, stVal+valAddrs, asm.R0, asm.Word),
@@ -220,7 +254,7 @@ func newFlow(m progMaps) asm.Instructions {
 	// The reply direction: back to the client's address and port, to the
 	// MAC the SYN came from, through the port it came in.
 	insns = append(insns, copyValue(tgtRev)...)
-	insns = append(insns,
+	return append(insns,
 		asm.LoadMem(asm.R0, asm.RFP, stSrc, asm.Word),
 		asm.StoreMem(asm.RFP, stVal+valAddrs+4, asm.R0, asm.Word),
 		asm.LoadMem(asm.R0, asm.RFP, stPorts, asm.Half),
@@ -253,7 +287,14 @@ func newFlow(m progMaps) asm.Instructions {
 		asm.Mov.Imm(asm.R4, noExist),
 		asm.FnMapUpdateElem.Call(),
 		asm.JNE.Imm(asm.R0, 0, lUndo),
-		// The report.
+	)
+}
+
+// report, at lEvent, fills and submits the reserved record R8 holds (the
+// flow's ends, its real server, protocol and interface) without waking
+// lvsd, and returns 0: the frame is not for the packet socket.
+func report() asm.Instructions {
+	return asm.Instructions{
 		asm.LoadMem(asm.R0, asm.RFP, stSrc, asm.Word).WithSymbol(lEvent),
 		asm.StoreMem(asm.R8, evClient, asm.R0, asm.Word),
 		asm.LoadMem(asm.R0, asm.RFP, stDst, asm.Word),
@@ -273,17 +314,7 @@ func newFlow(m progMaps) asm.Instructions {
 		asm.FnRingbufSubmit.Call(),
 		asm.Mov.Imm(asm.R0, 0),
 		asm.Return(),
-		// The reply direction failed: take the client direction back.
-		asm.LoadMapPtr(asm.R1, m.flows).WithSymbol(lUndo),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stKey),
-		asm.FnMapDeleteElem.Call(),
-		asm.Mov.Reg(asm.R1, asm.R8).WithSymbol(lDiscard),
-		asm.Mov.Imm(asm.R2, 0),
-		asm.FnRingbufDiscard.Call(),
-		asm.Ja.Label(lPunt),
-	)
-	return append(insns, l4Checksum(lSvc)...) // l4sum.go
+	}
 }
 
 // marshalTarget encodes t as the program copies it: the two flow values
