@@ -197,6 +197,7 @@ func (t *Table) Expire(now ipvs.Tick, budget int) int {
 		s := &t.shards[t.sweepAt]
 		budget--
 		s.mu.Lock()
+		cs := *s.chunks.Load() // changes only under s.mu
 		n, nf, done := 0, 0, false
 		for scanned := 0; n < sweepBatch && nf < sweepBatch && budget > 0 && scanned < sweepSlots; scanned++ {
 			if s.cursor == 0 {
@@ -207,7 +208,7 @@ func (t *Table) Expire(now ipvs.Tick, budget int) int {
 				break
 			}
 			ref := mkRef(s.idx, s.cursor)
-			if (*s.chunks.Load())[s.cursor>>chunkBits] == emptyChunk { // given back (compact.go): nothing there
+			if cs[s.cursor>>chunkBits] == emptyChunk { // given back (compact.go): nothing there
 				s.cursor = (s.cursor>>chunkBits + 1) << chunkBits
 				continue
 			}
