@@ -285,23 +285,23 @@ func (w *Worker) install(o *fastOffer) (bool, error) {
 // leaveFast withdraws both directions of c when a packet took it out of
 // the state the fast path may carry (a FIN or RST: the Go path must see the
 // rest of the connection to track its state).
-func (w *Worker) leaveFast(c conntrack.Conn) {
+func (d *Dataplane) leaveFast(c conntrack.Conn) {
 	in, out := c.Offloaded()
-	if !in && !out || w.d.fast == nil {
+	if !in && !out || d.fast == nil {
 		return
 	}
 	if c.Proto() == ipvs.TCP && c.State() == conntrack.StateEstablished {
 		return
 	}
 	if c.IPv6() {
-		w.leaveFast6(c, in, out) // fast6.go
+		d.leaveFast6(c, in, out) // fast6.go
 		return
 	}
-	if in && w.d.CT.SetOffloaded(c.Handle, conntrack.DirInput, false) {
-		w.d.fast.Withdraw(inKey(c))
+	if in && d.CT.SetOffloaded(c.Handle, conntrack.DirInput, false) {
+		d.fast.Withdraw(inKey(c))
 	}
-	if out && w.d.CT.SetOffloaded(c.Handle, conntrack.DirOutput, false) {
-		w.d.fast.Withdraw(outKey(c))
+	if out && d.CT.SetOffloaded(c.Handle, conntrack.DirOutput, false) {
+		d.fast.Withdraw(outKey(c))
 	}
 }
 

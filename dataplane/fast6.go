@@ -110,14 +110,14 @@ func (w *Worker) offerSynAck6(st *State, c conntrack.Conn, a conntrack.Addrs, ou
 
 // leaveFast6 is leaveFast's withdrawal for an IPv6 flow c with the
 // directions in, out offloaded.
-func (w *Worker) leaveFast6(c conntrack.Conn, in, out bool) {
-	ks, in, out := w.d.keys6.get(c.Handle, in, out)
-	if in && w.d.CT.SetOffloaded(c.Handle, conntrack.DirInput, false) {
-		w.d.fast.Withdraw(ks[conntrack.DirInput])
-		w.d.keys6.drop(c.Handle, conntrack.DirInput)
+func (d *Dataplane) leaveFast6(c conntrack.Conn, in, out bool) {
+	ks, in, out := d.keys6.get(c.Handle, in, out)
+	if in && d.CT.SetOffloaded(c.Handle, conntrack.DirInput, false) {
+		d.fast.Withdraw(ks[conntrack.DirInput])
+		d.keys6.drop(c.Handle, conntrack.DirInput)
 	}
-	if out && w.d.CT.SetOffloaded(c.Handle, conntrack.DirOutput, false) {
-		w.d.fast.Withdraw(ks[conntrack.DirOutput])
-		w.d.keys6.drop(c.Handle, conntrack.DirOutput)
+	if out && d.CT.SetOffloaded(c.Handle, conntrack.DirOutput, false) {
+		d.fast.Withdraw(ks[conntrack.DirOutput])
+		d.keys6.drop(c.Handle, conntrack.DirOutput)
 	}
 }

@@ -185,6 +185,10 @@ func (d *Dataplane) AdoptNewFlows(now ipvs.Tick) (adopted, refused int) {
 	}
 	st := d.State()
 	d.nf.NewFlows(func(f fastpath.NewFlow) {
+		if f.Closed {
+			d.closed(f, now)
+			return
+		}
 		if d.adopt(st, f, now) {
 			adopted++
 		} else {
@@ -224,6 +228,35 @@ func (d *Dataplane) adopt(st *State, f fastpath.NewFlow, now ipvs.Tick) bool {
 	d.fast.Withdraw(fastpath.Key{Src: f.Client, Dst: f.Virtual, Proto: f.Proto})
 	d.fast.Withdraw(fastpath.Key{Src: f.Real, Dst: f.Client, Proto: f.Proto})
 	return false
+}
+
+// closed takes an RST the fast path forwarded and reported (fastpath's
+// close.go) as the Go path takes one it forwards itself: the connection
+// steps to CLOSE in the direction the RST came (client or, for NAT, real
+// server) and leaves the fast path. An RST of no connection the table
+// holds only has its entry withdrawn.
+func (d *Dataplane) closed(f fastpath.NewFlow, now ipvs.Tick) {
+	dir := conntrack.DirInput
+	c, ok := d.CT.Lookup(conntrack.Key{Proto: ipvs.TCP, Client: f.Client, Virtual: f.Virtual})
+	if !ok {
+		dir = conntrack.DirOutput
+		c, ok = d.CT.LookupReply(conntrack.ReplyKey{Proto: ipvs.TCP, Real: f.Client, Client: f.Virtual})
+	}
+	if !ok {
+		d.fast.Withdraw(fastpath.Key{Src: f.Client, Dst: f.Virtual, Proto: f.Proto})
+		return
+	}
+	// A connection the fast path scheduled is still SYN_RECV in the table
+	// until the sweep learns its handshake completed: learn it first, or
+	// the RST would leave it there (IPVS's table keeps SYN_RECV on an RST).
+	if c.State() == conntrack.StateSynRecv && (offload{d: d, fp: d.fast}).acked(c) {
+		if nc, ok := d.CT.Update(c.Handle, conntrack.DirInput, conntrack.ACK, now); ok {
+			c = nc
+		}
+	}
+	if nc, ok := d.CT.Update(c.Handle, dir, conntrack.RST, now); ok {
+		d.leaveFast(nc) // fast.go
+	}
 }
 
 // keepServer handles a UDP flow the kernel scheduled although the table

@@ -159,3 +159,89 @@ func TestRescheduledUDPFlowKeepsItsServer(t *testing.T) {
 		t.Errorf("the real servers count %d connections, want the one flow", counted)
 	}
 }
+
+// TestKernelForwardedRSTClosesTheConnection: a TCP connection the fast
+// path scheduled is closed by an RST the fast path forwards (from the
+// client, and from the real server on another connection): the worker's
+// next batch takes the report, the entry goes to CLOSE with the real
+// server's count moved to inactive, and the flow leaves the fast path
+// (its next segment is punted) — without the Go path seeing the RST.
+func TestKernelForwardedRSTClosesTheConnection(t *testing.T) {
+	s, fp := fastSite(t)
+	s.d.ScheduleInKernel(true, true)
+	if err := s.d.SyncNewFlows(); err != nil {
+		t.Fatal(err)
+	}
+	open := func(c netip.AddrPort) conntrack.Conn {
+		t.Helper()
+		syn := frametest.TCPSyn(c, web, frametest.WithDstMAC(lo))
+		if taken, err := fp.SimulateFilter(syn, 1); err != nil || !taken {
+			t.Fatalf("SYN from %v: taken %v, %v; want scheduled in the kernel", c, taken, err)
+		}
+		if fwd, _ := simulate(t, fp, syn); !fwd {
+			t.Fatalf("SYN from %v not forwarded", c)
+		}
+		ack := frametest.TCP(c, web, frame.ACK, nil, frametest.WithDstMAC(lo))
+		fp.SimulateFilter(ack, 1)
+		simulate(t, fp, ack)
+		s.w.Process(nil, nil, time.Now()) // adopts
+		conn, ok := s.d.CT.Lookup(conntrack.Key{Proto: ipvs.TCP, Client: c, Virtual: web})
+		if !ok {
+			t.Fatalf("connection from %v not adopted", c)
+		}
+		return conn
+	}
+	inactive := func() (n int32) {
+		for _, d := range s.d.State().Table.Lookup(ipvs.TCP, vip, 80).Dests {
+			n += d.C.Inactive.Load()
+		}
+		return n
+	}
+	a := netip.AddrPortFrom(netip.MustParseAddr("203.0.113.9"), 7000)
+	b := netip.AddrPortFrom(netip.MustParseAddr("203.0.113.9"), 7001)
+	ca, cb := open(a), open(b)
+	before := dataplane.Sum(&s.w.C).Verdicts
+	for _, rst := range [][]byte{
+		frametest.TCP(a, web, frame.RST|frame.ACK, nil, frametest.WithDstMAC(lo)), // the client's
+		frametest.TCP(cb.Real(), b, frame.RST, nil, frametest.WithDstMAC(lo)),     // the real server's
+	} {
+		if taken, err := fp.SimulateFilter(rst, 1); err != nil || !taken {
+			t.Fatalf("RST %v: taken %v, %v; want it in the fast path", parsed(rst).Src, taken, err)
+		}
+		if fwd, _ := simulate(t, fp, rst); !fwd {
+			t.Fatalf("RST %v not forwarded", parsed(rst).Src)
+		}
+	}
+	// The client's port, reused at once (an RST leaves no TIME_WAIT): its
+	// SYN goes to the Go path, which takes the report first.
+	reused := frametest.TCPSyn(a, web, frametest.WithDstMAC(lo))
+	if taken, _ := fp.SimulateFilter(reused, 1); taken {
+		t.Error("a SYN from the closing connection's port was taken by the filter, want the Go path")
+	}
+	s.w.Process(nil, nil, time.Now())
+	if after := dataplane.Sum(&s.w.C).Verdicts; after != before {
+		t.Errorf("the worker handled frames (%v → %v); the RSTs were the fast path's", before, after)
+	}
+	for _, c := range []conntrack.Conn{ca, cb} {
+		now, ok := s.d.CT.Lookup(conntrack.Key{Proto: ipvs.TCP, Client: c.Client(), Virtual: web})
+		if !ok || now.State() != conntrack.StateClose {
+			t.Errorf("connection from %v: live %v, state %v; want CLOSE", c.Client(), ok, now.State())
+		}
+		if in, out := now.Offloaded(); in || out {
+			t.Errorf("connection from %v still offloaded %v/%v", c.Client(), in, out)
+		}
+	}
+	if n := inactive(); n != 2 {
+		t.Errorf("inactive connections %d, want the 2 closed", n)
+	}
+	late := frametest.TCP(a, web, frame.ACK, []byte("late"), frametest.WithDstMAC(lo))
+	if fwd, _ := simulate(t, fp, late); fwd {
+		t.Error("the fast path still forwards a closed connection's segment")
+	}
+	if out := s.run(0, reused); len(out[1]) != 1 {
+		t.Fatalf("the reused port's SYN: %d frames to the real servers, want 1", len(out[1]))
+	}
+	if c, ok := s.d.CT.Lookup(conntrack.Key{Proto: ipvs.TCP, Client: a, Virtual: web}); !ok || c.State() != conntrack.StateSynRecv {
+		t.Errorf("the reused port's connection: live %v, state %v; want a new one in SYN_RECV", ok, c.State())
+	}
+}

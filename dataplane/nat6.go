@@ -35,7 +35,7 @@ func (w *Worker) fromReal6(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 		if !ok {
 			return w.masqOut(f, m, st, now) // masq.go
 		}
-		w.leaveFast(c) // fast.go
+		w.d.leaveFast(c) // fast.go
 		if c.Method() != ipvs.Masq {
 			return Pass
 		}

@@ -34,7 +34,7 @@ func (w *Worker) fromReal(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 		if !ok {
 			return w.masqOut(f, m, st, now) // masq.go
 		}
-		w.leaveFast(c)
+		w.d.leaveFast(c)
 		if c.Method() != ipvs.Masq {
 			return Pass
 		}

@@ -85,7 +85,7 @@ func (w *Worker) toOwned6(f []byte, m Meta, st *State, now ipvs.Tick) Verdict {
 	key := conntrack.Key{Proto: proto, Client: p.Src, Virtual: p.Dst}
 	fl := conntrack.TCPFlags(p.Flags)
 	c, v := w.d.CT.In(key, fl, now)
-	w.leaveFast(c) // a FIN or RST takes the flow back from the fast path (fast.go)
+	w.d.leaveFast(c) // a FIN or RST takes the flow back from the fast path (fast.go)
 	switch v {
 	case conntrack.Drop:
 		return w.C.drop(DropDestGone)

@@ -159,7 +159,8 @@ func TestPunts(t *testing.T) {
 	}{
 		{"syn", frametest.TCPSyn(client, vip, frametest.WithDstMAC(hostMAC)), nil},
 		{"fin", frametest.TCP(client, vip, frame.FIN|frame.ACK, nil, frametest.WithDstMAC(hostMAC)), nil},
-		{"rst", frametest.TCP(client, vip, frame.RST, nil, frametest.WithDstMAC(hostMAC)), nil},
+		{"syn-rst", frametest.TCP(client, vip, frame.SYN|frame.RST, nil, frametest.WithDstMAC(hostMAC)), nil},
+		{"rst of no flow", frametest.TCP(netip.MustParseAddrPort("192.0.2.8:1"), vip, frame.RST, nil, frametest.WithDstMAC(hostMAC)), nil},
 		{"unknown flow", frametest.UDP(netip.MustParseAddrPort("192.0.2.8:1"), vip, nil, frametest.WithDstMAC(hostMAC)), nil},
 		{"ttl 1", frametest.UDP(client, vip, nil, frametest.WithDstMAC(hostMAC), frametest.WithTTL(1)), nil},
 		{"ip options", frametest.UDP(client, vip, nil, frametest.WithDstMAC(hostMAC), frametest.WithIPOptions(1)), nil},
@@ -209,7 +210,8 @@ func TestFlush(t *testing.T) {
 }
 
 // An entry installed to take a SYN-ACK forwards exactly that, besides the
-// established segments; every other SYN, FIN and RST still goes to Go.
+// established segments and an RST (reported: close.go); every other SYN
+// and FIN still goes to Go.
 func TestSynAckEntry(t *testing.T) {
 	f := openForTest(t)
 	k := Key{Src: rip, Dst: client, Proto: frame.ProtoTCP}
@@ -226,7 +228,7 @@ func TestSynAckEntry(t *testing.T) {
 		{"ack", frame.ACK, true},
 		{"syn", frame.SYN, false},
 		{"syn-fin-ack", frame.SYN | frame.FIN | frame.ACK, false},
-		{"rst-ack", frame.RST | frame.ACK, false},
+		{"rst-ack", frame.RST | frame.ACK, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f1 := frametest.TCP(rip, client, tt.flags, nil, frametest.WithDstMAC(hostMAC))

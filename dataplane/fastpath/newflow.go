@@ -55,10 +55,17 @@ type Service struct {
 }
 
 // A NewFlow is a connection the fast path scheduled, as it reports it.
+//
+// A record with Closed set reports instead an RST the fast path forwarded
+// (close.go): Client and Virtual are then the RST's source and
+// destination as it arrived (the client and the VIP, or for a NAT reply
+// the real server and the client), Real is zero and In the interface the
+// RST came in on.
 type NewFlow struct {
 	Client, Virtual, Real netip.AddrPort
 	Proto                 uint8 // frame.ProtoTCP or frame.ProtoUDP
 	In                    int   // ifindex the flow's first frame arrived on
+	Closed                bool  // an RST of a flow the fast path holds
 }
 
 // Map sizes and record layouts of the new-flow path. seq and targets are
@@ -355,5 +362,5 @@ func parseNewFlow(b []byte) (NewFlow, bool) {
 		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[a:a+4])), binary.BigEndian.Uint16(b[p:]))
 	}
 	return NewFlow{Client: ap(evClient, evPorts), Virtual: ap(evVIP, evPorts+2), Real: ap(evReal, evRPort),
-		Proto: b[evProto], In: int(binary.LittleEndian.Uint32(b[evIn:]))}, true
+		Proto: b[evProto], In: int(binary.LittleEndian.Uint32(b[evIn:])), Closed: b[evKind] == evClosed}, true
 }

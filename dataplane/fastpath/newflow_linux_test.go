@@ -336,3 +336,94 @@ func TestNewFlowChecksL4(t *testing.T) {
 		})
 	}
 }
+
+// TestRSTReported (close.go): an RST of a flow the fast path holds, from
+// either end, is taken by the socket filter, forwarded by tcx and
+// reported as a closing record with its ends as it arrived; an RST of no
+// flow, and one that finds the ring full, go to the Go path (the full
+// ring's also withdrawn from tcx, so the two programs agree).
+func TestRSTReported(t *testing.T) {
+	f := openForTest(t)
+	if err := f.SetServices([]Service{natService(0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	c := clientN(1)
+	syn := frametest.TCPSyn(c, vip, frametest.WithDstMAC(hostMAC))
+	if ret := runFilter(t, f.filter, syn); ret != 0 {
+		t.Fatalf("SYN punted (%d), want scheduled", ret)
+	}
+	var opened []NewFlow
+	f.NewFlows(func(nf NewFlow) { opened = append(opened, nf) })
+	if len(opened) != 1 || opened[0].Closed {
+		t.Fatalf("after the SYN: %+v, want one new flow", opened)
+	}
+	real := opened[0].Real
+	rst := []struct {
+		name     string
+		frame    []byte
+		src, dst netip.AddrPort
+	}{
+		{"client's", frametest.TCP(c, vip, frame.RST|frame.ACK, nil, frametest.WithDstMAC(hostMAC)), c, vip},
+		{"real server's", frametest.TCP(real, c, frame.RST, nil, frametest.WithDstMAC(hostMAC)), real, c},
+	}
+	for _, r := range rst {
+		if ret := runFilter(t, f.filter, r.frame); ret != 0 {
+			t.Errorf("%s RST: the filter kept it (%d), want it taken", r.name, ret)
+		}
+		if ret, _ := run(t, f.tcx, r.frame); ret != tcActRedirect {
+			t.Errorf("%s RST: tcx verdict %#x, want redirect", r.name, ret)
+		}
+		var got []NewFlow
+		f.NewFlows(func(nf NewFlow) { got = append(got, nf) })
+		want := NewFlow{Client: r.src, Virtual: r.dst, Real: netip.AddrPortFrom(netip.IPv4Unspecified(), 0),
+			Proto: frame.ProtoTCP, In: loIndex, Closed: true}
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("%s RST reported %+v, want %+v", r.name, got, want)
+		}
+	}
+	// Until lvsd takes the report, the closing flow forwards only RSTs: a
+	// SYN from the reused client port, or a late segment, goes to Go.
+	for what, late := range map[string][]byte{
+		"SYN":          frametest.TCPSyn(c, vip, frametest.WithDstMAC(hostMAC)),
+		"late segment": frametest.TCP(c, vip, frame.ACK, []byte("late"), frametest.WithDstMAC(hostMAC)),
+	} {
+		if ret := runFilter(t, f.filter, late); ret == 0 {
+			t.Errorf("%s after the RST: taken by the filter, want punted", what)
+		}
+		if ret, _ := run(t, f.tcx, late); ret != tcxNextRet {
+			t.Errorf("%s after the RST: tcx verdict %#x, want TCX_NEXT", what, ret)
+		}
+	}
+	again := frametest.TCP(c, vip, frame.RST, nil, frametest.WithDstMAC(hostMAC))
+	if ret := runFilter(t, f.filter, again); ret != 0 {
+		t.Error("a retransmitted RST was punted, want it forwarded")
+	}
+	f.NewFlows(func(NewFlow) {})
+	stray := frametest.TCP(clientN(9), vip, frame.RST, nil, frametest.WithDstMAC(hostMAC))
+	if ret := runFilter(t, f.filter, stray); ret == 0 {
+		t.Error("an RST of no flow was taken")
+	}
+	// A full ring: fill it with SYNs' reports, then the RST is punted by
+	// both programs and its flow withdrawn.
+	for i := 0; ; i++ {
+		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 1000)
+		if runFilter(t, f.filter, frametest.TCPSyn(src, vip, frametest.WithDstMAC(hostMAC))) != 0 {
+			break // no room for a new flow's report
+		}
+		if i > 1<<20 {
+			t.Fatal("the ring never filled")
+		}
+	}
+	fwd := natService(0).Targets[0].Fwd
+	fwd.Src = c
+	if err := f.Install(Key{Src: c, Dst: vip, Proto: frame.ProtoTCP}, fwd); err != nil {
+		t.Fatal(err) // the client's direction again: the fill evicted it from the test's small map
+	}
+	full := frametest.TCP(c, vip, frame.RST, nil, frametest.WithDstMAC(hostMAC))
+	if ret := runFilter(t, f.filter, full); ret == 0 {
+		t.Error("RST with the ring full: taken, want punted")
+	}
+	if ret, _ := run(t, f.tcx, full); ret != tcxNextRet {
+		t.Errorf("RST with the ring full: tcx verdict %#x, want TCX_NEXT", ret)
+	}
+}

@@ -76,6 +76,7 @@ const (
 	lNoAck    = "noack"
 	lRedirect = "redirect"
 	lTaken    = "taken"
+	lOpen     = "open"
 	lV6       = "ipv6"
 	sfx6      = "6" // the IPv6 branch's copies of the labels above
 )
@@ -121,7 +122,7 @@ func classify(flows int, miss string) asm.Instructions {
 		asm.JNE.Imm(asm.R8, protoUDP, lPunt),
 		asm.Ja.Label(lKey),
 	}
-	insns = append(insns, tcpFlags(lTCP, frTCPFlag)...)
+	insns = append(insns, tcpFlags(lTCP, frTCPFlag, tcpFIN)...) // an RST is taken and reported (close.go)
 	insns = append(insns,
 		// The key: addresses, ports, protocol.
 		asm.LoadMem(asm.R0, asm.RFP, stSrc, asm.Word).WithSymbol(lKey),
@@ -139,9 +140,10 @@ func classify(flows int, miss string) asm.Instructions {
 }
 
 // tcpFlags, at label, loads the TCP flags at frame offset off into R9 and
-// punts FIN and RST, which change the connection's state: Go sees them; a
-// SYN too, but for a SYN-ACK to an entry installed to take it (lookup).
-func tcpFlags(label string, off int32) asm.Instructions {
+// punts those of punt (FIN and RST, or FIN alone where an RST is reported:
+// close.go), which change the connection's state: Go sees them; a SYN
+// too, but for a SYN-ACK to an entry installed to take it (lookup).
+func tcpFlags(label string, off, punt int32) asm.Instructions {
 	return asm.Instructions{
 		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol(label),
 		asm.Mov.Imm(asm.R2, off),
@@ -152,7 +154,7 @@ func tcpFlags(label string, off int32) asm.Instructions {
 		asm.JNE.Imm(asm.R0, 0, lPunt),
 		asm.LoadMem(asm.R9, asm.RFP, stTmp, asm.Byte),
 		asm.Mov.Reg(asm.R0, asm.R9),
-		asm.And.Imm(asm.R0, tcpPunt),
+		asm.And.Imm(asm.R0, punt),
 		asm.JNE.Imm(asm.R0, 0, lPunt),
 	}
 }
@@ -174,7 +176,14 @@ func lookup(miss, sfx string) asm.Instructions {
 		asm.Mov.Reg(asm.R2, asm.R1),
 		asm.And.Imm(asm.R2, flagWithdraw),
 		asm.JNE.Imm(asm.R2, 0, lPunt),
+		// Closing (close.go): only an RST again.
+		asm.Mov.Reg(asm.R2, asm.R1),
+		asm.And.Imm(asm.R2, flagClosing),
+		asm.JEq.Imm(asm.R2, 0, lOpen+sfx),
 		asm.Mov.Reg(asm.R2, asm.R9),
+		asm.And.Imm(asm.R2, tcpRST),
+		asm.JEq.Imm(asm.R2, 0, lPunt),
+		asm.Mov.Reg(asm.R2, asm.R9).WithSymbol(lOpen + sfx),
 		asm.And.Imm(asm.R2, tcpSYN),
 		asm.JEq.Imm(asm.R2, 0, lFlags+sfx),
 		// A SYN: a SYN-ACK where installed to take it (flagSynAck), a
@@ -203,6 +212,7 @@ func lookup(miss, sfx string) asm.Instructions {
 // otherwise.
 func filterProgram(m progMaps) asm.Instructions {
 	insns := classify(m.flows, lNew)
+	insns = append(insns, closeReport(m.events)...) // close.go
 	insns = append(insns,
 		asm.Mov.Imm(asm.R0, 0).WithSymbol(lTaken),
 		asm.Return(),
@@ -257,14 +267,16 @@ func tcxProgram(m progMaps) asm.Instructions {
 func account(counters int, sfx string) asm.Instructions {
 	return asm.Instructions{
 		// The first segment after the SYN of a flow the fast path scheduled
-		// completes the handshake: the connection table learns it from
-		// flagAcked (FastPath.Idle) and steps the entry to ESTABLISHED.
+		// completes the handshake (unless it is an RST, which leaves
+		// SYN_RECV as it is in IPVS's table): the connection table learns
+		// it from flagAcked (FastPath.Idle) and steps the entry to
+		// ESTABLISHED.
 		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word),
 		asm.Mov.Reg(asm.R2, asm.R1),
 		asm.And.Imm(asm.R2, flagSyn),
 		asm.JEq.Imm(asm.R2, 0, lNoAck+sfx),
 		asm.Mov.Reg(asm.R2, asm.R9),
-		asm.And.Imm(asm.R2, tcpSYN),
+		asm.And.Imm(asm.R2, tcpSYN|tcpRST),
 		asm.JNE.Imm(asm.R2, 0, lNoAck+sfx),
 		asm.And.Imm(asm.R1, ^flagSyn),
 		asm.Or.Imm(asm.R1, flagAcked),

@@ -70,7 +70,7 @@ func classify6(flows6 int) asm.Instructions {
 		asm.JNE.Imm(asm.R8, protoUDP, lPunt),
 		asm.Ja.Label(lKey6),
 	}
-	insns = append(insns, tcpFlags(lTCP6, fr6TCPFlag)...)
+	insns = append(insns, tcpFlags(lTCP6, fr6TCPFlag, tcpPunt)...)
 	insns = append(insns,
 		// The key: the loaded addresses and ports, then the protocol.
 		asm.StoreMem(asm.RFP, st6Key+36, asm.R8, asm.Word).WithSymbol(lKey6),
