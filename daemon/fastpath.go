@@ -207,5 +207,7 @@ func (d *lvsd) syncNewFlows(now time.Time) {
 		d.log.Info("the eBPF fast path schedules new connections again")
 	}
 	d.newFlowsFailing = err != nil
-	d.dp.AdoptNewFlows(d.dp.Tick(now))
+	a, r := d.dp.AdoptNewFlows(d.dp.Tick(now))
+	d.adopted.FastInstalls.Add(uint64(a))
+	d.adopted.FastErrors.Add(uint64(r))
 }

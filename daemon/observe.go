@@ -36,9 +36,9 @@ var _ metrics.MetricsSource = (*lvsd)(nil)
 func (d *lvsd) Dataplane() admin.DataplaneStats {
 	d.pp.mu.RLock() // a reload may be adding a port's workers (ports.go)
 	defer d.pp.mu.RUnlock()
-	cs := make([]*dataplane.Counters, len(d.workers))
-	for i, w := range d.workers {
-		cs[i] = &w.C
+	cs := []*dataplane.Counters{&d.adopted} // the control loop's adoptions
+	for _, w := range d.workers {
+		cs = append(cs, &w.C)
 	}
 	s := dataplane.Sum(cs...)
 	out := admin.DataplaneStats{RX: s.RX, TX: s.TX, Verdicts: map[string]uint64{}, Drops: map[string]uint64{},

@@ -131,6 +131,9 @@ type lvsd struct {
 	neighMoves uint64
 	// newFlowsFailing: the last SyncNewFlows failed (syncNewFlows).
 	newFlowsFailing bool
+	// adopted counts the flows the control loop adopts from the fast path
+	// (the workers count theirs in their own Counters).
+	adopted dataplane.Counters
 }
 
 // ringLink is a receive link with a packet ring's statistics (afpacket).
