@@ -33,7 +33,7 @@ const (
 // and destination as the frame has them) and taken, or, without room in
 // the ring, its flow marked withdrawn and the RST punted.
 func closeReport(events int) asm.Instructions {
-	return asm.Instructions{
+	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R0, asm.R9).WithSymbol(lRST),
 		asm.And.Imm(asm.R0, tcpRST),
 		asm.JEq.Imm(asm.R0, 0, lTaken),
@@ -43,22 +43,15 @@ func closeReport(events int) asm.Instructions {
 		asm.FnRingbufReserve.Call(),
 		asm.JEq.Imm(asm.R0, 0, lRSTFull),
 		asm.Mov.Reg(asm.R8, asm.R0),
-		asm.LoadMem(asm.R0, asm.RFP, stSrc, asm.Word),
-		asm.StoreMem(asm.R8, evClient, asm.R0, asm.Word),
-		asm.LoadMem(asm.R0, asm.RFP, stDst, asm.Word),
-		asm.StoreMem(asm.R8, evVIP, asm.R0, asm.Word),
-		asm.LoadMem(asm.R0, asm.RFP, stPorts, asm.Word),
-		asm.StoreMem(asm.R8, evPorts, asm.R0, asm.Word),
+	}
+	insns = append(insns, record("", asm.Instructions{ // newflow.go
 		asm.Mov.Imm(asm.R0, 0),
 		asm.StoreMem(asm.R8, evReal, asm.R0, asm.Word),
 		asm.StoreMem(asm.R8, evRPort, asm.R0, asm.Half),
 		asm.Mov.Imm(asm.R0, protoTCP|evClosed<<8),
 		asm.StoreMem(asm.R8, evProto, asm.R0, asm.Half),
-		asm.LoadMem(asm.R0, asm.R6, skbIfindex, asm.Word),
-		asm.StoreMem(asm.R8, evIn, asm.R0, asm.Word),
-		asm.Mov.Reg(asm.R1, asm.R8),
-		asm.Mov.Imm(asm.R2, rbNoWakeup),
-		asm.FnRingbufSubmit.Call(),
+	})...)
+	return append(insns,
 		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word),
 		asm.Or.Imm(asm.R1, flagClosing),
 		asm.StoreMem(asm.R7, valFlags, asm.R1, asm.Word),
@@ -68,5 +61,5 @@ func closeReport(events int) asm.Instructions {
 		asm.Or.Imm(asm.R1, flagWithdraw),
 		asm.StoreMem(asm.R7, valFlags, asm.R1, asm.Word),
 		asm.Ja.Label(lPunt),
-	}
+	)
 }

@@ -301,27 +301,44 @@ func writeFlow(m progMaps) asm.Instructions {
 // flow's ends, its real server, protocol and interface) without waking
 // lvsd, and returns 0: the frame is not for the packet socket.
 func report() asm.Instructions {
-	return asm.Instructions{
-		asm.LoadMem(asm.R0, asm.RFP, stSrc, asm.Word).WithSymbol(lEvent),
-		asm.StoreMem(asm.R8, evClient, asm.R0, asm.Word),
-		asm.LoadMem(asm.R0, asm.RFP, stDst, asm.Word),
-		asm.StoreMem(asm.R8, evVIP, asm.R0, asm.Word),
-		asm.LoadMem(asm.R0, asm.RFP, stPorts, asm.Word),
-		asm.StoreMem(asm.R8, evPorts, asm.R0, asm.Word),
+	insns := record(lEvent, asm.Instructions{
 		asm.LoadMem(asm.R0, asm.R7, tgtReal, asm.Word),
 		asm.StoreMem(asm.R8, evReal, asm.R0, asm.Word),
 		asm.LoadMem(asm.R0, asm.R7, tgtRPort, asm.Half),
 		asm.StoreMem(asm.R8, evRPort, asm.R0, asm.Half),
 		asm.LoadMem(asm.R0, asm.RFP, stSvc+6, asm.Half),
 		asm.StoreMem(asm.R8, evProto, asm.R0, asm.Half),
+	})
+	return append(insns,
+		asm.Mov.Imm(asm.R0, 0),
+		asm.Return(),
+	)
+}
+
+// record fills the reserved record R8 holds with the frame's ends (its
+// source and destination addresses and ports), what fill writes, and the
+// interface, then submits it without waking lvsd. Its first instruction
+// carries label, unless that is "".
+func record(label string, fill asm.Instructions) asm.Instructions {
+	insns := asm.Instructions{
+		asm.LoadMem(asm.R0, asm.RFP, stSrc, asm.Word),
+		asm.StoreMem(asm.R8, evClient, asm.R0, asm.Word),
+		asm.LoadMem(asm.R0, asm.RFP, stDst, asm.Word),
+		asm.StoreMem(asm.R8, evVIP, asm.R0, asm.Word),
+		asm.LoadMem(asm.R0, asm.RFP, stPorts, asm.Word),
+		asm.StoreMem(asm.R8, evPorts, asm.R0, asm.Word),
+	}
+	if label != "" {
+		insns[0] = insns[0].WithSymbol(label)
+	}
+	insns = append(insns, fill...)
+	return append(insns,
 		asm.LoadMem(asm.R0, asm.R6, skbIfindex, asm.Word),
 		asm.StoreMem(asm.R8, evIn, asm.R0, asm.Word),
 		asm.Mov.Reg(asm.R1, asm.R8),
 		asm.Mov.Imm(asm.R2, rbNoWakeup),
 		asm.FnRingbufSubmit.Call(),
-		asm.Mov.Imm(asm.R0, 0),
-		asm.Return(),
-	}
+	)
 }
 
 // marshalTarget encodes t as the program copies it: the two flow values
