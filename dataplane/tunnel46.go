@@ -44,15 +44,8 @@ func (w *Worker) tunnel6in4(f []byte, m Meta, st *State, c conntrack.Conn, svc *
 	if m.IsGSO() {
 		return w.tunnelSegments(f, m, st, c, svc, tunnelHop{out: out, mac: mac, kind: encap6in4, src: port.Addr, dst: real})
 	}
-	if w.tooBig6(m, out, frame.IPIPOverhead) {
-		return w.packetTooBig6(f, port.MTU-frame.IPIPOverhead, p.Dst.Addr())
-	}
-	if !frame.IPv6(f[p.L3:p.End]).DecHopLimit() {
-		w.icmp6Error(f, frame.ICMPv6TimeExceeded, frame.ICMPv6HopLimitExceeded, 0, p.Dst.Addr())
-		return w.C.drop(DropTTL)
-	}
-	if p.Partial && !p.CompletePartial(f) {
-		return w.C.drop(DropBadChecksum)
+	if v, ok := w.innerReady6(f, m, out, frame.IPIPOverhead); !ok { // tunnel6.go
+		return v
 	}
 	bufs := w.takeTunnelBufs(1)
 	if bufs == nil {

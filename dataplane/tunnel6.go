@@ -30,15 +30,8 @@ func (w *Worker) tunnel6(f []byte, m Meta, st *State, c conntrack.Conn, svc *ipv
 	if m.IsGSO() {
 		return w.tunnelSegments(f, m, st, c, svc, tunnelHop{out: out, mac: mac, kind: encap6in6, src: src, dst: real})
 	}
-	if w.tooBig6(m, out, frame.IP6IP6Overhead) {
-		return w.packetTooBig6(f, port.MTU-frame.IP6IP6Overhead, p.Dst.Addr())
-	}
-	if !frame.IPv6(f[p.L3:p.End]).DecHopLimit() {
-		w.icmp6Error(f, frame.ICMPv6TimeExceeded, frame.ICMPv6HopLimitExceeded, 0, p.Dst.Addr())
-		return w.C.drop(DropTTL)
-	}
-	if p.Partial && !p.CompletePartial(f) {
-		return w.C.drop(DropBadChecksum)
+	if v, ok := w.innerReady6(f, m, out, frame.IP6IP6Overhead); !ok {
+		return v
 	}
 	bufs := w.takeTunnelBufs(1)
 	if bufs == nil {
@@ -53,4 +46,25 @@ func (w *Worker) tunnel6(f []byte, m Meta, st *State, c conntrack.Conn, svc *ipv
 	w.count(st, c, svc, true, n)
 	w.emit(out, b[:k], Meta{})
 	return Forward
+}
+
+// innerReady6 readies the IPv6 datagram being processed to be wrapped in
+// an outer header of overhead bytes sent through port out (6in6, 6in4):
+// one that would not fit is answered with packet too big, one whose hop
+// limit runs out with time exceeded, and a partial checksum is completed
+// (the tunnel's end cannot). It reports false with the verdict of a
+// datagram that goes no further.
+func (w *Worker) innerReady6(f []byte, m Meta, out, overhead int) (Verdict, bool) {
+	p := &w.p
+	if w.tooBig6(m, out, overhead) {
+		return w.packetTooBig6(f, w.d.Ports[out].MTU-overhead, p.Dst.Addr()), false
+	}
+	if !frame.IPv6(f[p.L3:p.End]).DecHopLimit() {
+		w.icmp6Error(f, frame.ICMPv6TimeExceeded, frame.ICMPv6HopLimitExceeded, 0, p.Dst.Addr())
+		return w.C.drop(DropTTL), false
+	}
+	if p.Partial && !p.CompletePartial(f) {
+		return w.C.drop(DropBadChecksum), false
+	}
+	return 0, true
 }
