@@ -286,6 +286,14 @@ func (w *Worker) install(o *fastOffer) (bool, error) {
 // the state the fast path may carry (a FIN or RST: the Go path must see the
 // rest of the connection to track its state).
 func (d *Dataplane) leaveFast(c conntrack.Conn) {
+	if d.fast != nil {
+		d.leaveFastBy(c, d.fast.Withdraw)
+	}
+}
+
+// leaveFastBy is leaveFast withdrawing an IPv4 connection's directions
+// through withdraw (AdoptNewFlows batches them).
+func (d *Dataplane) leaveFastBy(c conntrack.Conn, withdraw func(fastpath.Key) error) {
 	in, out := c.Offloaded()
 	if !in && !out || d.fast == nil {
 		return
@@ -298,10 +306,10 @@ func (d *Dataplane) leaveFast(c conntrack.Conn) {
 		return
 	}
 	if in && d.CT.SetOffloaded(c.Handle, conntrack.DirInput, false) {
-		d.fast.Withdraw(inKey(c))
+		withdraw(inKey(c))
 	}
 	if out && d.CT.SetOffloaded(c.Handle, conntrack.DirOutput, false) {
-		d.fast.Withdraw(outKey(c))
+		withdraw(outKey(c))
 	}
 }
 

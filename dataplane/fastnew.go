@@ -25,6 +25,7 @@ type NewFlowScheduler interface {
 	PendingNewFlows() bool
 	NewFlows(fn func(fastpath.NewFlow)) int
 	Acked(k fastpath.Key) (acked, ok bool)
+	WithdrawAll(keys []fastpath.Key) error
 }
 
 // ScheduleInKernel lets the fast path, if it can (NewFlowScheduler),
@@ -53,6 +54,39 @@ type newFlowState struct {
 	nfUDP, nfTCP bool             // the protocols it schedules
 	syncMu       sync.Mutex       // serialises SyncNewFlows
 	adoptMu      sync.Mutex       // serialises AdoptNewFlows
+	// The flows a drain withdraws (closed, refused), in one batch at its
+	// end (withdrawLater); under adoptMu.
+	gone    []fastpath.Key
+	goneSet map[fastpath.Key]struct{}
+}
+
+// maxGone bounds a drain's batch of withdrawals: beyond it they go at once.
+const maxGone = 1024
+
+// withdrawLater queues k's withdrawal for the end of the drain, one
+// system call for all (fastpath.FastPath.WithdrawAll) where each costs one
+// alone: at thousands of connections a second, closing them in the
+// kernel was most of lvsd's own CPU. The caller holds adoptMu.
+func (d *Dataplane) withdrawLater(k fastpath.Key) error {
+	if d.goneSet == nil {
+		d.goneSet = map[fastpath.Key]struct{}{}
+	}
+	d.gone = append(d.gone, k)
+	d.goneSet[k] = struct{}{}
+	if len(d.gone) >= maxGone {
+		d.withdrawGone()
+	}
+	return nil
+}
+
+// withdrawGone withdraws the queued flows. The caller holds adoptMu.
+func (d *Dataplane) withdrawGone() {
+	if len(d.gone) == 0 {
+		return
+	}
+	d.nf.WithdrawAll(d.gone)
+	d.gone = d.gone[:0]
+	clear(d.goneSet)
 }
 
 // SyncNewFlows hands the fast path the services of the published state
@@ -189,12 +223,19 @@ func (d *Dataplane) AdoptNewFlows(now ipvs.Tick) (adopted, refused int) {
 			d.closed(f, now)
 			return
 		}
+		// A flow opened again under a key still queued to go (its
+		// closing entry left the full LRU map early): withdraw the
+		// queue first, not the new flow's entries after it.
+		if _, ok := d.goneSet[fastpath.Key{Src: f.Client, Dst: f.Virtual, Proto: f.Proto}]; ok {
+			d.withdrawGone()
+		}
 		if d.adopt(st, f, now) {
 			adopted++
 		} else {
 			refused++
 		}
 	})
+	d.withdrawGone()
 	return adopted, refused
 }
 
@@ -225,8 +266,8 @@ func (d *Dataplane) adopt(st *State, f fastpath.NewFlow, now ipvs.Tick) bool {
 			return true
 		}
 	}
-	d.fast.Withdraw(fastpath.Key{Src: f.Client, Dst: f.Virtual, Proto: f.Proto})
-	d.fast.Withdraw(fastpath.Key{Src: f.Real, Dst: f.Client, Proto: f.Proto})
+	d.withdrawLater(fastpath.Key{Src: f.Client, Dst: f.Virtual, Proto: f.Proto})
+	d.withdrawLater(fastpath.Key{Src: f.Real, Dst: f.Client, Proto: f.Proto})
 	return false
 }
 
@@ -243,19 +284,22 @@ func (d *Dataplane) closed(f fastpath.NewFlow, now ipvs.Tick) {
 		c, ok = d.CT.LookupReply(conntrack.ReplyKey{Proto: ipvs.TCP, Real: f.Client, Client: f.Virtual})
 	}
 	if !ok {
-		d.fast.Withdraw(fastpath.Key{Src: f.Client, Dst: f.Virtual, Proto: f.Proto})
+		d.withdrawLater(fastpath.Key{Src: f.Client, Dst: f.Virtual, Proto: f.Proto})
 		return
 	}
 	// A connection the fast path scheduled is still SYN_RECV in the table
 	// until the sweep learns its handshake completed: learn it first, or
 	// the RST would leave it there (IPVS's table keeps SYN_RECV on an RST).
-	if c.State() == conntrack.StateSynRecv && (offload{d: d, fp: d.fast}).acked(c) {
+	// The client's RST brings its entry's mark in the report; the real
+	// server's entry has none, so its RST asks the client's entry.
+	if c.State() == conntrack.StateSynRecv && (dir == conntrack.DirInput && f.Acked ||
+		dir == conntrack.DirOutput && (offload{d: d, fp: d.fast}).acked(c)) {
 		if nc, ok := d.CT.Update(c.Handle, conntrack.DirInput, conntrack.ACK, now); ok {
 			c = nc
 		}
 	}
 	if nc, ok := d.CT.Update(c.Handle, dir, conntrack.RST, now); ok {
-		d.leaveFast(nc) // fast.go
+		d.leaveFastBy(nc, d.withdrawLater) // fast.go
 	}
 }
 

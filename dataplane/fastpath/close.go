@@ -23,6 +23,10 @@ const (
 	// word, zero in a new flow's record): evClosed for an RST.
 	evKind   = evProto + 1
 	evClosed = 1
+	// evFlags is, in a closing record, the flags of the entry the RST
+	// hit (where a new flow's record has its real server): with
+	// flagAcked, lvsd learns the handshake completed without asking.
+	evFlags  = evReal
 	lRST     = "rst"
 	lRSTFull = "rstfull"
 )
@@ -45,8 +49,9 @@ func closeReport(events int) asm.Instructions {
 		asm.Mov.Reg(asm.R8, asm.R0),
 	}
 	insns = append(insns, record("", asm.Instructions{ // newflow.go
+		asm.LoadMem(asm.R0, asm.R7, valFlags, asm.Word),
+		asm.StoreMem(asm.R8, evFlags, asm.R0, asm.Word),
 		asm.Mov.Imm(asm.R0, 0),
-		asm.StoreMem(asm.R8, evReal, asm.R0, asm.Word),
 		asm.StoreMem(asm.R8, evRPort, asm.R0, asm.Half),
 		asm.Mov.Imm(asm.R0, protoTCP|evClosed<<8),
 		asm.StoreMem(asm.R8, evProto, asm.R0, asm.Half),

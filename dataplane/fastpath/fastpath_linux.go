@@ -56,13 +56,15 @@ type FastPath struct {
 	nmu sync.Mutex  // guards nf's writers and its reader
 	nf  newFlowMaps // the new-flow path (newflow.go)
 
-	mu    sync.Mutex // guards the fields below
-	links []link.Link
-	key   [keyLen]byte    // scratch for the calls, so they do not allocate
-	val   [valueLen]byte  // likewise
-	key6  [key6Len]byte   // likewise, for IPv6 flows
-	val6  [value6Len]byte // likewise
-	per   []counter       // likewise: one per CPU
+	mu     sync.Mutex // guards the fields below
+	links  []link.Link
+	key    [keyLen]byte    // scratch for the calls, so they do not allocate
+	val    [valueLen]byte  // likewise
+	key6   [key6Len]byte   // likewise, for IPv6 flows
+	val6   [value6Len]byte // likewise
+	per    []counter       // likewise: one per CPU
+	batch  [][keyLen]byte  // WithdrawAll's keys, reused
+	batch6 [][key6Len]byte // likewise, for IPv6 flows
 }
 
 type counter struct{ Packets, Bytes uint64 }
@@ -187,6 +189,52 @@ func (f *FastPath) Withdraw(k Key) error {
 	err := m.Delete(key)
 	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("withdrawing flow %v→%v: %w", k.Src, k.Dst, err)
+	}
+	return nil
+}
+
+// WithdrawAll withdraws the flows of keys as Withdraw does each, a key
+// without an entry skipped, in one system call per family
+// (BPF_MAP_DELETE_BATCH) rather than one per key: lvsd withdraws the
+// connections a drain of the new-flow ring reports closed this way.
+func (f *FastPath) WithdrawAll(keys []Key) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.batch, f.batch6 = f.batch[:0], f.batch6[:0]
+	for _, k := range keys {
+		if k.is6() {
+			k.marshal6(&f.key6)
+			f.batch6 = append(f.batch6, f.key6)
+		} else {
+			k.marshal(&f.key)
+			f.batch = append(f.batch, f.key)
+		}
+	}
+	return errors.Join(deleteAll(f.flows, f.batch), deleteAll(f.flows6, f.batch6))
+}
+
+// deleteAll deletes keys from m, skipping the absent, in as few calls as
+// the absent ones allow (the kernel's batch stops at the first), or one by
+// one where the kernel has no batch operations.
+func deleteAll[K [keyLen]byte | [key6Len]byte](m *ebpf.Map, keys []K) error {
+	for len(keys) > 0 {
+		n, err := m.BatchDelete(keys, nil)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ebpf.ErrKeyNotExist) && n < len(keys):
+			keys = keys[n+1:]
+		case errors.Is(err, ebpf.ErrNotSupported):
+			var errs []error
+			for i := range keys {
+				if err := m.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+					errs = append(errs, err)
+				}
+			}
+			return errors.Join(errs...)
+		default:
+			return fmt.Errorf("withdrawing %d flows: %w", len(keys), err)
+		}
 	}
 	return nil
 }

@@ -291,3 +291,46 @@ func TestTCXDirectRouting(t *testing.T) {
 		})
 	}
 }
+
+// TestWithdrawAll: a batch of keys, IPv4 and IPv6, with absent ones among
+// them, withdraws exactly the present ones and leaves the rest.
+func TestWithdrawAll(t *testing.T) {
+	f := openForTest(t)
+	var keep, gone []Key
+	for i := range 8 {
+		k := Key{Src: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 9, 0, byte(i)}), 1000), Dst: vip, Proto: frame.ProtoTCP}
+		k6 := Key{Src: netip.AddrPortFrom(client6.Addr(), uint16(2000+i)), Dst: vip6, Proto: frame.ProtoTCP}
+		if err := f.Install(k, natAction(k)); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Install(k6, nat6Action(k6)); err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 0 {
+			keep = append(keep, k, k6)
+		} else {
+			gone = append(gone, k, k6)
+		}
+	}
+	absent := Key{Src: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 9, 1, 1}), 1), Dst: vip, Proto: frame.ProtoTCP}
+	absent6 := Key{Src: netip.AddrPortFrom(client6.Addr(), 9), Dst: vip6, Proto: frame.ProtoTCP}
+	batch := append([]Key{absent, absent6}, gone[:4]...)
+	batch = append(batch, absent, absent6)
+	batch = append(batch, gone[4:]...)
+	if err := f.WithdrawAll(batch); err != nil {
+		t.Fatalf("WithdrawAll: %v", err)
+	}
+	for _, k := range gone {
+		if _, ok := f.lookup(k); ok {
+			t.Errorf("%v still installed", k.Src)
+		}
+	}
+	for _, k := range keep {
+		if _, ok := f.lookup(k); !ok {
+			t.Errorf("%v withdrawn, was not in the batch", k.Src)
+		}
+	}
+	if err := f.WithdrawAll(nil); err != nil {
+		t.Errorf("WithdrawAll(nil): %v", err)
+	}
+}

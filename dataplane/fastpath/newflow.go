@@ -66,6 +66,10 @@ type NewFlow struct {
 	Proto                 uint8 // frame.ProtoTCP or frame.ProtoUDP
 	In                    int   // ifindex the flow's first frame arrived on
 	Closed                bool  // an RST of a flow the fast path holds
+	// Acked, for Closed, is whether the entry the RST hit had seen its
+	// client's segment after the SYN (flagAcked): only a client
+	// direction the fast path scheduled can have it. Real is zero then.
+	Acked bool
 }
 
 // Map sizes and record layouts of the new-flow path. seq and targets are
@@ -378,6 +382,12 @@ func parseNewFlow(b []byte) (NewFlow, bool) {
 	ap := func(a, p int) netip.AddrPort {
 		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[a:a+4])), binary.BigEndian.Uint16(b[p:]))
 	}
-	return NewFlow{Client: ap(evClient, evPorts), Virtual: ap(evVIP, evPorts+2), Real: ap(evReal, evRPort),
-		Proto: b[evProto], In: int(binary.LittleEndian.Uint32(b[evIn:])), Closed: b[evKind] == evClosed}, true
+	f := NewFlow{Client: ap(evClient, evPorts), Virtual: ap(evVIP, evPorts+2),
+		Proto: b[evProto], In: int(binary.LittleEndian.Uint32(b[evIn:])), Closed: b[evKind] == evClosed}
+	if f.Closed {
+		f.Acked = binary.LittleEndian.Uint32(b[evFlags:])&flagAcked != 0
+	} else {
+		f.Real = ap(evReal, evRPort)
+	}
+	return f, true
 }

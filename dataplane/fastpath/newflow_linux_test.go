@@ -358,13 +358,20 @@ func TestRSTReported(t *testing.T) {
 		t.Fatalf("after the SYN: %+v, want one new flow", opened)
 	}
 	real := opened[0].Real
+	// The client's request completes the handshake (flagAcked), which
+	// the client's RST reports; the real server's direction has no mark.
+	req := frametest.TCP(c, vip, frame.ACK, []byte("GET"), frametest.WithDstMAC(hostMAC))
+	if ret, _ := run(t, f.tcx, req); ret != tcActRedirect {
+		t.Fatalf("the client's request: tcx verdict %#x, want redirect", ret)
+	}
 	rst := []struct {
 		name     string
 		frame    []byte
 		src, dst netip.AddrPort
+		acked    bool
 	}{
-		{"client's", frametest.TCP(c, vip, frame.RST|frame.ACK, nil, frametest.WithDstMAC(hostMAC)), c, vip},
-		{"real server's", frametest.TCP(real, c, frame.RST, nil, frametest.WithDstMAC(hostMAC)), real, c},
+		{"client's", frametest.TCP(c, vip, frame.RST|frame.ACK, nil, frametest.WithDstMAC(hostMAC)), c, vip, true},
+		{"real server's", frametest.TCP(real, c, frame.RST, nil, frametest.WithDstMAC(hostMAC)), real, c, false},
 	}
 	for _, r := range rst {
 		if ret := runFilter(t, f.filter, r.frame); ret != 0 {
@@ -375,8 +382,7 @@ func TestRSTReported(t *testing.T) {
 		}
 		var got []NewFlow
 		f.NewFlows(func(nf NewFlow) { got = append(got, nf) })
-		want := NewFlow{Client: r.src, Virtual: r.dst, Real: netip.AddrPortFrom(netip.IPv4Unspecified(), 0),
-			Proto: frame.ProtoTCP, In: loIndex, Closed: true}
+		want := NewFlow{Client: r.src, Virtual: r.dst, Proto: frame.ProtoTCP, In: loIndex, Closed: true, Acked: r.acked}
 		if len(got) != 1 || got[0] != want {
 			t.Errorf("%s RST reported %+v, want %+v", r.name, got, want)
 		}
