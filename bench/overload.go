@@ -60,7 +60,13 @@ type LoadPoint struct {
 	// taken off): where the work went.
 	DirBusy float64 `json:"director_core_busy"`
 	GenBusy float64 `json:"generator_core_busy"`
-	Err     string  `json:"error,omitempty"`
+	// DirDrops and GenDrops are the frames per second each core's
+	// receive backlog dropped, full (/proc/net/softnet_stat; the whole
+	// machine's, not only the run's): the director core's backlog takes
+	// the requests steered to it by RPS on the fair placement.
+	DirDrops float64 `json:"director_backlog_drops_pps"`
+	GenDrops float64 `json:"generator_backlog_drops_pps"`
+	Err      string  `json:"error,omitempty"`
 }
 
 // overloadFloor is the lowest offered rate of an overload curve.
@@ -301,9 +307,11 @@ func writeOverload(b *strings.Builder, ov *Overload, s Settings) {
 	w("## Overload: delivered against offered pps\n\n")
 	w("Each curve sets its contender up once and runs the generator flat out to find the most it sends to that contender (that probe window is listed under every point, not drawn), then measures paced at %s pps and in geometric steps up towards that maximum, then flat out again (the last point); each window %s after %s of warm-up, one run per point. Points are *sent → delivered* pps, in the order measured, which is the order of rising offered load. "+
 		"**Fair** is the placement of the repetitions: the director's receive work (RPS of its veths) and lvsd on CPU%d, the kernel's forwarding there too. "+
+		"Unlike the repetitions, every curve steers the receive work of the switch port the director transmits into (RPS of sw p0: the bridge, the real servers' receive and the sink that counts delivered frames) to the generator's CPU%d, as if the switch and the real servers were machines of their own: "+
+		"a veth runs its peer's receive in the sending core's backlog, so left on the director's core the forwarded frames queue behind the flood RPS steers there, and a flood that fills that backlog drops them after the director forwarded them (the backlog drops per core are in the table of every point below). "+
 		"**No RPS** (a separate curve, only the kernel's DNAT and lvsd's default mode) leaves the director's receive work on the core that sends, the generator's CPU%d, with lvsd still on CPU%d: not fair to the kernel, whose forwarding then shares the generator's core; it shows where the limit lies. "+
 		"*No collapse* holds when a curve's delivered pps at its peak's offered load and above never falls below %.0f %% of its peak (the issue's target for lvsd; computed, not a test). lvsd's dataplane mode is what its /metrics reported (`lvs_dataplane_mode`) after start and again after the curve.\n\n",
-		num(overloadFloor), dur(s.OverloadWindow), dur(s.OverloadWarmup), s.DirectorCPU, s.GenCPU, s.DirectorCPU, 100*collapseFloor)
+		num(overloadFloor), dur(s.OverloadWindow), dur(s.OverloadWarmup), s.DirectorCPU, s.GenCPU, s.GenCPU, s.DirectorCPU, 100*collapseFloor)
 	steps := 0
 	for _, c := range ov.Curves {
 		steps = max(steps, len(c.Points))
@@ -393,7 +401,7 @@ func writeOverload(b *strings.Builder, ov *Overload, s Settings) {
 		w("\n\n")
 	}
 	w("<details><summary>Every overload point (target, sent, delivered, cores busy)</summary>\n\n")
-	w("| curve | target pps | sent pps | delivered pps | delivered ÷ sent | director core busy | generator core busy | error |\n|---|---:|---:|---:|---:|---:|---:|---|\n")
+	w("| curve | target pps | sent pps | delivered pps | delivered ÷ sent | director core busy | generator core busy | backlog drops/s, director core | backlog drops/s, generator core | error |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, c := range ov.Curves {
 		var pts []LoadPoint
 		if c.Probe != nil {
@@ -408,8 +416,8 @@ func writeOverload(b *strings.Builder, ov *Overload, s Settings) {
 			if p.Sent > 0 {
 				share = fmt.Sprintf("%.0f %%", 100*p.Delivered/p.Sent)
 			}
-			w("| %s | %s | %s | %s | %s | %.0f %% | %.0f %% | %s |\n", c.Name(), target, num(p.Sent), num(p.Delivered), share,
-				100*p.DirBusy, 100*p.GenBusy, oneLine(p.Err))
+			w("| %s | %s | %s | %s | %s | %.0f %% | %.0f %% | %s | %s | %s |\n", c.Name(), target, num(p.Sent), num(p.Delivered), share,
+				100*p.DirBusy, 100*p.GenBusy, num(p.DirDrops), num(p.GenDrops), oneLine(p.Err))
 		}
 	}
 	w("\n</details>\n\n")

@@ -29,6 +29,17 @@ func (r *runner) overload(ctx context.Context, rep *Report, mk func(name string)
 			}
 		}
 	}()
+	if err := r.steerSwitch(ctx, true); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		ov.Notes = append(ov.Notes, fmt.Sprintf("the switch's receive work stayed on the director's core: %v", err))
+	}
+	defer func() {
+		if serr := r.steerSwitch(context.WithoutCancel(ctx), false); serr != nil {
+			err = errors.Join(err, serr)
+		}
+	}()
 	for _, sp := range overloadPlan(r.o.Contenders) {
 		c := mk(sp.contender)
 		if l, ok := c.(*lvsdContender); ok { // keep the repetitions' logs
@@ -73,21 +84,54 @@ func (r *runner) steerReceive(ctx context.Context, on bool) error {
 	if on {
 		want, where = 1<<uint(r.o.DirCPU), fmt.Sprintf("steered to CPU%d (RPS)", r.o.DirCPU)
 	}
-	mask := strconv.FormatUint(want, 16)
-	for _, iface := range []string{"eth0", "eth1"} {
-		f := "/sys/class/net/" + iface + "/queues/rx-0/rps_cpus"
-		if err := r.tb.dirNode.run(ctx, "", "sh", "-c", "echo "+mask+" > "+f); err != nil {
-			return fmt.Errorf("RPS of the director's %s: %w", iface, err)
-		}
-		got, err := r.tb.dirNode.output(ctx, "cat", f)
-		if err != nil {
-			return fmt.Errorf("RPS of the director's %s: %w", iface, err)
-		}
-		if v, err := strconv.ParseUint(strings.NewReplacer(",", "", "\n", "", " ", "").Replace(got), 16, 64); err != nil || v != want {
-			return fmt.Errorf("RPS of the director's %s is %q after writing %s", iface, strings.TrimSpace(got), mask)
-		}
+	if err := setRPS(ctx, r.tb.dirNode, want, "eth0", "eth1"); err != nil {
+		return fmt.Errorf("RPS of the director: %w", err)
 	}
 	r.con.logf("overload: the director's receive work %s", where)
+	return nil
+}
+
+// steerSwitch steers with RPS the receive work of the switch port the
+// director transmits into (sw p0) — the bridge, and behind it the real
+// servers' receive and the sink that counts delivered frames — to the
+// generator's core (on), or leaves it on the core that transmits (off, as
+// the repetitions have it). A veth runs its peer's receive in the sending
+// core's backlog: left there, the director's transmitted frames queue
+// behind the requests RPS steers to that same backlog, and once a flood
+// fills it they are dropped after the director forwarded them, on the
+// wire, where a real network (the switch and the real servers are other
+// machines) would carry them.
+func (r *runner) steerSwitch(ctx context.Context, on bool) error {
+	var want uint64
+	if on {
+		want = 1 << uint(r.o.GenCPU)
+	}
+	if err := setRPS(ctx, r.tb.sw, want, "p0"); err != nil {
+		return fmt.Errorf("RPS of the switch's director port: %w", err)
+	}
+	if on {
+		r.con.logf("overload: the switch's and the real servers' receive work steered to CPU%d (RPS of the switch's director port)", r.o.GenCPU)
+	}
+	return nil
+}
+
+// setRPS writes mask to the RPS CPUs of ifaces' receive queue in n and
+// checks the kernel took it.
+func setRPS(ctx context.Context, n *nsNode, mask uint64, ifaces ...string) error {
+	hex := strconv.FormatUint(mask, 16)
+	for _, iface := range ifaces {
+		f := "/sys/class/net/" + iface + "/queues/rx-0/rps_cpus"
+		if err := n.run(ctx, "", "sh", "-c", "echo "+hex+" > "+f); err != nil {
+			return fmt.Errorf("%s: %w", iface, err)
+		}
+		got, err := n.output(ctx, "cat", f)
+		if err != nil {
+			return fmt.Errorf("%s: %w", iface, err)
+		}
+		if v, err := parseCPUMask(got); err != nil || v != mask {
+			return fmt.Errorf("%s: rps_cpus is %q after writing %s", iface, strings.TrimSpace(got), hex)
+		}
+	}
 	return nil
 }
 
@@ -168,5 +212,7 @@ func (r *runner) loadPoint(ctx context.Context, c contender, udp netip.AddrPort,
 		return float64(b.CPUs[cpu].Busy()-a.CPUs[cpu].Busy()) / (d.Seconds() * userHZ)
 	}
 	p.DirBusy, p.GenBusy = busy(r.o.DirCPU), busy(r.o.GenCPU)
+	p.DirDrops = perSecond(backlogDrops(fs.a.backlog, fs.b.backlog, r.o.DirCPU), d)
+	p.GenDrops = perSecond(backlogDrops(fs.a.backlog, fs.b.backlog, r.o.GenCPU), d)
 	return p, nil
 }

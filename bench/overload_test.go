@@ -113,13 +113,13 @@ func sampleOverload() *Overload {
 			if i == len(delivered)-1 {
 				target = 0
 			}
-			c.Points = append(c.Points, LoadPoint{Target: target, Sent: sent[i], Delivered: d, DirBusy: 0.5, GenBusy: 1})
+			c.Points = append(c.Points, LoadPoint{Target: target, Sent: sent[i], Delivered: d, DirBusy: 0.5, GenBusy: 1, DirDrops: sent[i] - d})
 		}
 		return c
 	}
 	lv := curve(LVSD1, PlacementFair, "lvsd", "tcx", 50e3, 97e3, 188e3, 364e3, 700e3, 690e3)
 	// A probe that delivered more than any point: it is not one of them.
-	lv.Probe = &LoadPoint{Sent: 1.4e6, Delivered: 1.2e6, DirBusy: 1, GenBusy: 1}
+	lv.Probe = &LoadPoint{Sent: 1.4e6, Delivered: 1.2e6, DirBusy: 1, GenBusy: 1, DirDrops: 2e5, GenDrops: 10}
 	return &Overload{Curves: []LoadCurve{
 		curve(KernelLB, PlacementFair, "kernel", "", 50e3, 97e3, 188e3, 364e3, 590e3, 585e3),
 		lv,
@@ -144,9 +144,9 @@ func TestOverloadReport(t *testing.T) {
 		"- **no collapse** lvsd-1w (fair placement, dataplane tcx): pass: the lowest delivered at or above its peak's load is 690,000 pps at 1,370,000 offered, 99 % of its peak 700,000 pps at 706,000 offered (target ≥ 90 %)",
 		"- **no collapse** lvsd-afp (fair placement, dataplane afpacket): **FAIL**: the lowest delivered at or above its peak's load is 701 pps",
 		"![overload-nat](" + PlotOverloadNAT + ")",
-		"| lvsd-afp [afpacket] | flat out | 1,370,000 | 701 | 0 % | 50 % | 100 % |  |",
+		"| lvsd-afp [afpacket] | flat out | 1,370,000 | 701 | 0 % | 50 % | 100 % | 1,369,299 | 0 |  |",
 		"| lvsd-1w no-RPS [tcx] | 50,000 | 50,000 | 50,000 | 100 % |",
-		"| lvsd-1w [tcx] | flat out, first: the maximum that sets the steps | 1,400,000 | 1,200,000 | 86 % | 100 % | 100 % |  |\n| lvsd-1w [tcx] | 50,000 |",
+		"| lvsd-1w [tcx] | flat out, first: the maximum that sets the steps | 1,400,000 | 1,200,000 | 86 % | 100 % | 100 % | 200,000 | 10 |  |\n| lvsd-1w [tcx] | 50,000 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("Markdown lacks %q", want)

@@ -15,9 +15,10 @@ import (
 // snap is everything read at one edge of a measured window.
 type snap struct {
 	use       Usage
-	delivered uint64   // real servers' eth0 rx_packets, summed
-	perServer []uint64 // each real server's eth0 rx_packets
-	sent      uint64   // the generator's counter
+	delivered uint64    // real servers' eth0 rx_packets, summed
+	perServer []uint64  // each real server's eth0 rx_packets
+	sent      uint64    // the generator's counter
+	backlog   []Backlog // each CPU's receive backlog (/proc/net/softnet_stat)
 }
 
 // split is the delivered packets per real server between a and b.
@@ -40,10 +41,23 @@ func readCPU() (CPUSample, error) {
 	return CPUSample{At: at, CPUs: cpus}, err
 }
 
+// readBacklog reads each CPU's receive-backlog counters.
+func readBacklog() ([]Backlog, error) {
+	f, err := os.Open("/proc/net/softnet_stat")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ParseSoftnet(f)
+}
+
 func (r *runner) snap(f *flood, p *proc) (snap, error) {
 	var s snap
 	var err error
 	if s.use.CPU, err = readCPU(); err != nil {
+		return s, err
+	}
+	if s.backlog, err = readBacklog(); err != nil {
 		return s, err
 	}
 	if p != nil {
