@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -198,9 +199,11 @@ func deltas(before, after map[string]float64) string {
 // legitResult is what the legitimate client saw during an attack.
 type legitResult struct {
 	requests, answered int
-	downloads, intact  int
-	corrupt            int
-	failures           map[string]int
+	// udpRequests and udpAnswered are the UDP echo requests among them.
+	udpRequests, udpAnswered int
+	downloads, intact        int
+	corrupt                  int
+	failures                 map[string]int
 	// failedAt counts the failed requests by the second (after the
 	// legitimate traffic started) in which they ended: where a loss sits
 	// in the flood tells its cause.
@@ -249,6 +252,9 @@ func (s *Site) legit(ctx context.Context, a *Attack, d time.Duration) legitResul
 		}
 		out.requests += r.Requests
 		out.answered += r.OK
+		if steps[i].Kind == TrafficUDP {
+			out.udpRequests, out.udpAnswered = r.Requests, r.OK
+		}
 	}
 	return out
 }
@@ -450,15 +456,18 @@ func (s *Site) flood(ctx context.Context, f *Fault) (string, error) {
 			mib(after.RSS), mib(base.RSS), mib(nearRSS(base.RSS))))
 	}
 	secs := st.elapsed.Seconds()
+	outside := "outside lvsd, UDP datagrams the kernel dropped for a full socket buffer: " + udp1.since(udp0)
+	if a.Echo.IsValid() {
+		outside = s.lossPlaces(a.Legit, base, end, udp0, udp1).where(lg.udpRequests-lg.udpAnswered, lg.udpRequests)
+	}
 	detail := fmt.Sprintf("%s flood from %s (%v) to %v for %.0fs: %d frames sent (%.0f/s, %d refused by the socket); "+
 		"lvsd received %.0f frames (ring drops +%.0f: %s); %s; table: baseline %.0f, peak %.0f (half-open %.0f) of %.0f, "+
-		"pressure %s, drop_entry evictions +%.0f, refused full +%.0f, created +%.0f; RSS baseline %s, peak %s; after: %s; drops: %s; "+
-		"outside lvsd, UDP datagrams the kernel dropped for a full socket buffer: %s",
+		"pressure %s, drop_entry evictions +%.0f, refused full +%.0f, created +%.0f; RSS baseline %s, peak %s; after: %s; drops: %s; %s",
 		strings.ToUpper(a.Proto), f.Target, a.Sources, a.To, secs, st.sent, float64(st.sent)/max(secs, 1e-9), st.refused,
 		end.RX-base.RX, end.RingDrops-base.RingDrops, deltas(base.RingDropsBy, end.RingDropsBy), lg, base.Entries, pk.entries, pk.halfOpen, limit,
 		map[bool]string{true: "reached (secure_tcp on)", false: "not reached"}[pk.pressure > 0],
 		end.Evicted-base.Evicted, end.Full-base.Full, end.Created-base.Created,
-		mib(base.RSS), mib(pk.rss), afterNote, deltas(base.Drops, end.Drops), udp1.since(udp0))
+		mib(base.RSS), mib(pk.rss), afterNote, deltas(base.Drops, end.Drops), outside)
 	s.logf("        %s", detail)
 	s.logf("        lvsd ring drops per second of the step: %s", perSecond(pk.ringDrops))
 	if len(errs) > 0 {
@@ -523,6 +532,77 @@ func (c udpCounts) since(before udpCounts) string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// lossPlaces are the counters that grew during a flood step at each place
+// a legitimate UDP echo request or its answer can be lost: the director
+// (lvsd's drops by reason and its receive rings' drops), the real servers'
+// echo sockets and the legitimate client's sockets (full receive
+// buffers). Each also counts flood datagrams: a place whose counters did
+// not grow lost none of the legitimate ones, one whose counters grew may
+// have.
+type lossPlaces struct {
+	drops     map[string]float64 // lvsd's drops that grew, by reason
+	ringDrops float64            // lvsd's receive-ring drops
+	servers   map[string]uint64  // each real server's full-socket drops
+	client    uint64             // the legitimate client's full-socket drops
+}
+
+// lossPlaces reads the growth of the counters of lossPlaces between the
+// step's samples.
+func (s *Site) lossPlaces(legit string, base, end lvsdSample, u0, u1 udpCounts) lossPlaces {
+	p := lossPlaces{drops: map[string]float64{}, servers: map[string]uint64{},
+		ringDrops: end.RingDrops - base.RingDrops, client: u1[legit] - u0[legit]}
+	for k, v := range end.Drops {
+		if d := v - base.Drops[k]; d > 0 {
+			p.drops[k] = d
+		}
+	}
+	for n, v := range u1 {
+		if n != legit {
+			p.servers[n] = v - u0[n]
+		}
+	}
+	return p
+}
+
+// where says where the lost of sent legitimate UDP requests were lost:
+// every place's counters, then the places whose counters grew.
+func (p lossPlaces) where(lost, sent int) string {
+	var drops []string
+	var dropped float64
+	for _, k := range slices.Sorted(maps.Keys(p.drops)) {
+		drops = append(drops, fmt.Sprintf("%s +%.0f", k, p.drops[k]))
+		dropped += p.drops[k]
+	}
+	var servers []string
+	var full uint64
+	for _, n := range slices.Sorted(maps.Keys(p.servers)) {
+		servers = append(servers, fmt.Sprintf("%s +%d", n, p.servers[n]))
+		full += p.servers[n]
+	}
+	s := fmt.Sprintf("legitimate UDP requests lost %d of %d; where, by the counters of each place: "+
+		"director (lvsd) drops %s, its receive rings' drops +%.0f; real servers' full echo sockets %s; client's full sockets +%d — ",
+		lost, sent, cmp.Or(strings.Join(drops, ", "), "none"), p.ringDrops, strings.Join(servers, ", "), p.client)
+	var grew []string
+	if dropped+p.ringDrops > 0 {
+		grew = append(grew, "the director")
+	}
+	if full > 0 {
+		grew = append(grew, "the real servers")
+	}
+	if p.client > 0 {
+		grew = append(grew, "the client")
+	}
+	switch {
+	case lost <= 0:
+		return s + "none lost"
+	case len(grew) == 0:
+		return s + fmt.Sprintf("none of these grew: the %d were lost elsewhere (a link, the gateway), not at the director or a socket", lost)
+	case len(grew) == 1:
+		return s + fmt.Sprintf("only the counters at %s grew: the %d were lost there", grew[0], lost)
+	}
+	return s + fmt.Sprintf("the counters at %s grew (flood datagrams among them): the %d were lost at one of these", strings.Join(grew, " and "), lost)
 }
 
 // snmpField returns field of the /proc/net/snmp table whose lines start

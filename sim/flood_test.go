@@ -195,3 +195,42 @@ func TestHostileFragmentPairs(t *testing.T) {
 		})
 	}
 }
+
+// TestLossPlaces: the flood step names where legitimate UDP requests were
+// lost from the counters that grew at each place.
+func TestLossPlaces(t *testing.T) {
+	servers := func(a, b uint64) map[string]uint64 { return map[string]uint64{"rs1": a, "rs2": b} }
+	tests := []struct {
+		name       string
+		p          lossPlaces
+		lost, sent int
+		want       []string // substrings, in order
+	}{
+		{"none lost", lossPlaces{servers: servers(5, 0), ringDrops: 7}, 0, 1200,
+			[]string{"lost 0 of 1200", "rs1 +5, rs2 +0", "none lost"}},
+		{"real servers only", lossPlaces{servers: servers(69867, 12)}, 18, 1200,
+			[]string{"lost 18 of 1200", "director (lvsd) drops none, its receive rings' drops +0", "rs1 +69867, rs2 +12",
+				"only the counters at the real servers grew: the 18 were lost there"}},
+		{"director only", lossPlaces{drops: map[string]float64{"no_neighbour": 3}, servers: servers(0, 0)}, 3, 240,
+			[]string{"drops no_neighbour +3", "only the counters at the director grew"}},
+		{"client only", lossPlaces{servers: servers(0, 0), client: 2}, 2, 240,
+			[]string{"client's full sockets +2", "only the counters at the client grew: the 2 were lost there"}},
+		{"director and servers", lossPlaces{ringDrops: 78675, servers: servers(1, 0)}, 4, 1200,
+			[]string{"receive rings' drops +78675", "the counters at the director and the real servers grew", "lost at one of these"}},
+		{"nowhere", lossPlaces{servers: servers(0, 0)}, 1, 1200,
+			[]string{"none of these grew: the 1 were lost elsewhere"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.p.where(tt.lost, tt.sent)
+			rest := got
+			for _, w := range tt.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("where() = %q, want %q in it (after what came before)", got, w)
+				}
+				rest = rest[i+len(w):]
+			}
+		})
+	}
+}
