@@ -30,6 +30,9 @@ type FastPath interface {
 func (d *Dataplane) SetFastPath(fp FastPath) {
 	d.fast = fp
 	d.CT.SetOffload(offload{d: d, fp: fp})
+	// Its ring reports the FINs and RSTs it forwards even when it
+	// schedules no new flow (ScheduleInKernel): the workers drain it.
+	d.nf, _ = fp.(NewFlowScheduler)
 }
 
 // offload adapts a FastPath to the connection table's conntrack.Offload.

@@ -99,15 +99,43 @@ func TestFastPathTakesEstablishedTCP(t *testing.T) {
 	if n := dataplane.Sum(&s.w.C).FastInstalls; n < 1 {
 		t.Errorf("FastInstalls = %d on the public worker, want ≥ 1", n)
 	}
-	// A FIN goes to the worker, which takes the flow back from the kernel.
-	fin := frametest.TCP(client, web, frame.FIN|frame.ACK, nil, frametest.WithDstMAC(dst))
-	if fwd, _ := simulate(t, fp, fin); fwd {
-		t.Fatal("the fast path forwards a FIN")
-	}
-	s.run(0, slices.Clone(fin))
-	for _, f := range [][]byte{data, reply} {
-		if fwd, _ := simulate(t, fp, f); fwd {
-			t.Errorf("after FIN the fast path still forwards %v", parsed(f).Src)
+	// FINs are forwarded and reported (fastpath's close.go), with no
+	// kernel scheduling at all: the worker steps the connection as IPVS
+	// does, the client's FIN to CLOSE_WAIT, leaving the half-closed flow
+	// in the fast path, the real server's to TIME_WAIT, taking it back.
+	key := conntrack.Key{Proto: ipvs.TCP, Client: client, Virtual: web}
+	for _, step := range []struct {
+		src, dst netip.AddrPort
+		flags    frame.TCPFlags
+		state    conntrack.State
+		offload  bool
+	}{
+		{client, web, frame.FIN | frame.ACK, conntrack.StateCloseWait, true},
+		{rs, client, frame.FIN | frame.ACK, conntrack.StateTimeWait, false},
+	} {
+		seg := frametest.TCP(step.src, step.dst, step.flags, nil, frametest.WithDstMAC(dst))
+		if taken, err := fp.SimulateFilter(seg, 1); err != nil || !taken {
+			t.Fatalf("%v: taken %v, %v; want it in the fast path", step.flags, taken, err)
+		}
+		if fwd, _ := simulate(t, fp, seg); !fwd {
+			t.Fatalf("the fast path does not forward an established flow's %v", step.flags)
+		}
+		before := dataplane.Sum(&s.w.C).Verdicts
+		s.w.Process(nil, nil, time.Now())
+		if after := dataplane.Sum(&s.w.C).Verdicts; after != before {
+			t.Errorf("%v: the worker handled frames (%v → %v); the segment was the fast path's", step.flags, before, after)
+		}
+		c, ok := s.d.CT.Lookup(key)
+		if !ok || c.State() != step.state {
+			t.Fatalf("after %v: live %v, state %v; want %v", step.flags, ok, c.State(), step.state)
+		}
+		if in, out := c.Offloaded(); in != step.offload || out != step.offload {
+			t.Errorf("after %v: offloaded %v/%v, want %v", step.flags, in, out, step.offload)
+		}
+		for _, f := range [][]byte{data, reply} {
+			if fwd, _ := simulate(t, fp, f); fwd != step.offload {
+				t.Errorf("after %v the fast path forwards %v: %v, want %v", step.flags, parsed(f).Src, fwd, step.offload)
+			}
 		}
 	}
 }

@@ -32,12 +32,10 @@ type NewFlowScheduler interface {
 // schedule the new flows of the protocols given itself from the next
 // SyncNewFlows on: UDP flows from their first datagram, TCP connections
 // from their SYN. Call it after SetFastPath and before the workers run.
+// Whatever it schedules, such a fast path reports the FIN and RST segments
+// it forwards through the same ring (SetFastPath), which lvsd drains.
 func (d *Dataplane) ScheduleInKernel(udp, tcp bool) {
-	d.nf, _ = d.fast.(NewFlowScheduler)
 	d.nfUDP, d.nfTCP = udp && d.nf != nil, tcp && d.nf != nil
-	if !d.nfUDP && !d.nfTCP {
-		d.nf = nil
-	}
 }
 
 // KernelScheduled reports which protocols' new flows the fast path may
@@ -50,7 +48,7 @@ const maxCycle = 4096
 
 // newFlowState is the Dataplane's part of the new-flow path.
 type newFlowState struct {
-	nf           NewFlowScheduler // nil: the fast path schedules nothing
+	nf           NewFlowScheduler // nil: no fast path, or one without a ring
 	nfUDP, nfTCP bool             // the protocols it schedules
 	syncMu       sync.Mutex       // serialises SyncNewFlows
 	adoptMu      sync.Mutex       // serialises AdoptNewFlows
@@ -271,11 +269,17 @@ func (d *Dataplane) adopt(st *State, f fastpath.NewFlow, now ipvs.Tick) bool {
 	return false
 }
 
-// closed takes an RST the fast path forwarded and reported (fastpath's
-// close.go) as the Go path takes one it forwards itself: the connection
-// steps to CLOSE in the direction the RST came (client or, for NAT, real
-// server) and leaves the fast path. An RST of no connection the table
-// holds only has its entry withdrawn.
+// closed takes a FIN or RST the fast path forwarded and reported
+// (fastpath's close.go) as the Go path takes one it forwards itself: the
+// connection steps by the segment's flags in the direction it came
+// (client or, for NAT, real server). A connection a segment closes (RST:
+// CLOSE; the second FIN: TIME_WAIT) leaves the fast path, its last ACK
+// left to the Go path; a half-closed one (the first FIN: CLOSE_WAIT or
+// FIN_WAIT, where data may still flow the other way) stays in it, the ACKs
+// changing no state in IPVS's table and the fast path's last-seen time
+// renewing the timeout as they pass, so closed connections do not fill the
+// flow map. A segment of no connection the table holds only has its entry
+// withdrawn.
 func (d *Dataplane) closed(f fastpath.NewFlow, now ipvs.Tick) {
 	dir := conntrack.DirInput
 	c, ok := d.CT.Lookup(conntrack.Key{Proto: ipvs.TCP, Client: f.Client, Virtual: f.Virtual})
@@ -289,16 +293,17 @@ func (d *Dataplane) closed(f fastpath.NewFlow, now ipvs.Tick) {
 	}
 	// A connection the fast path scheduled is still SYN_RECV in the table
 	// until the sweep learns its handshake completed: learn it first, or
-	// the RST would leave it there (IPVS's table keeps SYN_RECV on an RST).
-	// The client's RST brings its entry's mark in the report; the real
-	// server's entry has none, so its RST asks the client's entry.
+	// the segment would step it from there (IPVS's table keeps SYN_RECV on
+	// an RST). The client's segment brings its entry's mark in the report;
+	// the real server's entry has none, so its segment asks the client's.
 	if c.State() == conntrack.StateSynRecv && (dir == conntrack.DirInput && f.Acked ||
 		dir == conntrack.DirOutput && (offload{d: d, fp: d.fast}).acked(c)) {
 		if nc, ok := d.CT.Update(c.Handle, conntrack.DirInput, conntrack.ACK, now); ok {
 			c = nc
 		}
 	}
-	if nc, ok := d.CT.Update(c.Handle, dir, conntrack.RST, now); ok {
+	nc, ok := d.CT.Update(c.Handle, dir, conntrack.TCPFlags(f.TCPFlags), now)
+	if ok && (nc.State() == conntrack.StateTimeWait || nc.State() == conntrack.StateClose) {
 		d.leaveFastBy(nc, d.withdrawLater) // fast.go
 	}
 }

@@ -158,7 +158,7 @@ func TestPunts(t *testing.T) {
 		setup func()
 	}{
 		{"syn", frametest.TCPSyn(client, vip, frametest.WithDstMAC(hostMAC)), nil},
-		{"fin", frametest.TCP(client, vip, frame.FIN|frame.ACK, nil, frametest.WithDstMAC(hostMAC)), nil},
+		{"syn-fin", frametest.TCP(client, vip, frame.SYN|frame.FIN, nil, frametest.WithDstMAC(hostMAC)), nil},
 		{"syn-rst", frametest.TCP(client, vip, frame.SYN|frame.RST, nil, frametest.WithDstMAC(hostMAC)), nil},
 		{"rst of no flow", frametest.TCP(netip.MustParseAddrPort("192.0.2.8:1"), vip, frame.RST, nil, frametest.WithDstMAC(hostMAC)), nil},
 		{"unknown flow", frametest.UDP(netip.MustParseAddrPort("192.0.2.8:1"), vip, nil, frametest.WithDstMAC(hostMAC)), nil},
@@ -210,8 +210,8 @@ func TestFlush(t *testing.T) {
 }
 
 // An entry installed to take a SYN-ACK forwards exactly that, besides the
-// established segments and an RST (reported: close.go); every other SYN
-// and FIN still goes to Go.
+// established segments and a FIN or RST (reported: close.go); every other
+// SYN still goes to Go.
 func TestSynAckEntry(t *testing.T) {
 	f := openForTest(t)
 	k := Key{Src: rip, Dst: client, Proto: frame.ProtoTCP}
@@ -228,6 +228,8 @@ func TestSynAckEntry(t *testing.T) {
 		{"ack", frame.ACK, true},
 		{"syn", frame.SYN, false},
 		{"syn-fin-ack", frame.SYN | frame.FIN | frame.ACK, false},
+		{"syn-rst-ack", frame.SYN | frame.RST | frame.ACK, false},
+		{"fin-ack", frame.FIN | frame.ACK, true},
 		{"rst-ack", frame.RST | frame.ACK, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

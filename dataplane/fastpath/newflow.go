@@ -56,19 +56,22 @@ type Service struct {
 
 // A NewFlow is a connection the fast path scheduled, as it reports it.
 //
-// A record with Closed set reports instead an RST the fast path forwarded
-// (close.go): Client and Virtual are then the RST's source and
-// destination as it arrived (the client and the VIP, or for a NAT reply
-// the real server and the client), Real is zero and In the interface the
-// RST came in on.
+// A record with Closed set reports instead a FIN or RST the fast path
+// forwarded (close.go): Client and Virtual are then the segment's source
+// and destination as it arrived (the client and the VIP, or for a NAT
+// reply the real server and the client), Real is zero and In the
+// interface it came in on.
 type NewFlow struct {
 	Client, Virtual, Real netip.AddrPort
 	Proto                 uint8 // frame.ProtoTCP or frame.ProtoUDP
 	In                    int   // ifindex the flow's first frame arrived on
-	Closed                bool  // an RST of a flow the fast path holds
-	// Acked, for Closed, is whether the entry the RST hit had seen its
-	// client's segment after the SYN (flagAcked): only a client
-	// direction the fast path scheduled can have it. Real is zero then.
+	Closed                bool  // a FIN or RST of a flow the fast path holds
+	// TCPFlags, for Closed, are the segment's TCP flags (frame.FIN,
+	// frame.RST, ...).
+	TCPFlags uint8
+	// Acked, for Closed, is whether the entry the segment hit had seen
+	// its client's segment after the SYN (flagAcked): only a client
+	// direction the fast path scheduled can have it.
 	Acked bool
 }
 
@@ -386,6 +389,7 @@ func parseNewFlow(b []byte) (NewFlow, bool) {
 		Proto: b[evProto], In: int(binary.LittleEndian.Uint32(b[evIn:])), Closed: b[evKind] == evClosed}
 	if f.Closed {
 		f.Acked = binary.LittleEndian.Uint32(b[evFlags:])&flagAcked != 0
+		f.TCPFlags = b[evTCPFlags]
 	} else {
 		f.Real = ap(evReal, evRPort)
 	}

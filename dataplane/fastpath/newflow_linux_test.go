@@ -382,7 +382,8 @@ func TestRSTReported(t *testing.T) {
 		}
 		var got []NewFlow
 		f.NewFlows(func(nf NewFlow) { got = append(got, nf) })
-		want := NewFlow{Client: r.src, Virtual: r.dst, Proto: frame.ProtoTCP, In: loIndex, Closed: true, Acked: r.acked}
+		want := NewFlow{Client: r.src, Virtual: r.dst, Proto: frame.ProtoTCP, In: loIndex, Closed: true,
+			TCPFlags: r.frame[frTCPFlag], Acked: r.acked}
 		if len(got) != 1 || got[0] != want {
 			t.Errorf("%s RST reported %+v, want %+v", r.name, got, want)
 		}
@@ -431,5 +432,61 @@ func TestRSTReported(t *testing.T) {
 	}
 	if ret, _ := run(t, f.tcx, full); ret != tcxNextRet {
 		t.Errorf("RST with the ring full: tcx verdict %#x, want TCX_NEXT", ret)
+	}
+}
+
+// TestFINReported (close.go): a FIN of a flow the fast path holds, from
+// either end, is taken, forwarded and reported with its flags; the flow
+// stays open in the fast path (the ACKs after it are forwarded with no
+// report), and a SYN from the same port still goes to Go.
+func TestFINReported(t *testing.T) {
+	f := openForTest(t)
+	if err := f.SetServices([]Service{natService(0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	c := clientN(2)
+	if ret := runFilter(t, f.filter, frametest.TCPSyn(c, vip, frametest.WithDstMAC(hostMAC))); ret != 0 {
+		t.Fatalf("SYN punted (%d), want scheduled", ret)
+	}
+	var opened []NewFlow
+	f.NewFlows(func(nf NewFlow) { opened = append(opened, nf) })
+	if len(opened) != 1 {
+		t.Fatalf("after the SYN: %+v, want one new flow", opened)
+	}
+	real := opened[0].Real
+	taken := func(what string, fr []byte) {
+		t.Helper()
+		if ret := runFilter(t, f.filter, fr); ret != 0 {
+			t.Errorf("%s: the filter kept it (%d), want it taken", what, ret)
+		}
+		if ret, _ := run(t, f.tcx, fr); ret != tcActRedirect {
+			t.Errorf("%s: tcx verdict %#x, want redirect", what, ret)
+		}
+	}
+	reports := func() (got []NewFlow) {
+		f.NewFlows(func(nf NewFlow) { got = append(got, nf) })
+		return got
+	}
+	taken("request", frametest.TCP(c, vip, frame.ACK, []byte("GET"), frametest.WithDstMAC(hostMAC)))
+	for _, x := range []struct {
+		name     string
+		src, dst netip.AddrPort
+		acked    bool
+	}{{"client's FIN", c, vip, true}, {"real server's FIN", real, c, false}} {
+		fin := frametest.TCP(x.src, x.dst, frame.FIN|frame.ACK, nil, frametest.WithDstMAC(hostMAC))
+		taken(x.name, fin)
+		want := NewFlow{Client: x.src, Virtual: x.dst, Proto: frame.ProtoTCP, In: loIndex, Closed: true,
+			TCPFlags: uint8(frame.FIN | frame.ACK), Acked: x.acked}
+		if got := reports(); len(got) != 1 || got[0] != want {
+			t.Errorf("%s reported %+v, want %+v", x.name, got, want)
+		}
+	}
+	taken("the last ACK", frametest.TCP(c, vip, frame.ACK, nil, frametest.WithDstMAC(hostMAC)))
+	if got := reports(); len(got) != 0 {
+		t.Errorf("an ACK after the FINs reported %+v, want nothing", got)
+	}
+	syn := frametest.TCPSyn(c, vip, frametest.WithDstMAC(hostMAC))
+	if ret := runFilter(t, f.filter, syn); ret == 0 {
+		t.Error("a SYN from the closed connection's port was taken, want the Go path")
 	}
 }

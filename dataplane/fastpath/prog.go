@@ -122,7 +122,7 @@ func classify(flows int, miss string) asm.Instructions {
 		asm.JNE.Imm(asm.R8, protoUDP, lPunt),
 		asm.Ja.Label(lKey),
 	}
-	insns = append(insns, tcpFlags(lTCP, frTCPFlag, tcpFIN)...) // an RST is taken and reported (close.go)
+	insns = append(insns, tcpFlags(lTCP, frTCPFlag, 0)...) // a FIN or RST is taken and reported (close.go)
 	insns = append(insns,
 		// The key: addresses, ports, protocol.
 		asm.LoadMem(asm.R0, asm.RFP, stSrc, asm.Word).WithSymbol(lKey),
@@ -140,11 +140,11 @@ func classify(flows int, miss string) asm.Instructions {
 }
 
 // tcpFlags, at label, loads the TCP flags at frame offset off into R9 and
-// punts those of punt (FIN and RST, or FIN alone where an RST is reported:
-// close.go), which change the connection's state: Go sees them; a SYN
-// too, but for a SYN-ACK to an entry installed to take it (lookup).
+// punts those of punt (FIN and RST for IPv6, none for IPv4, where they are
+// reported: close.go), which change the connection's state: Go sees them;
+// a SYN too, but for a SYN-ACK to an entry installed to take it (lookup).
 func tcpFlags(label string, off, punt int32) asm.Instructions {
-	return asm.Instructions{
+	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol(label),
 		asm.Mov.Imm(asm.R2, off),
 		asm.Mov.Reg(asm.R3, asm.RFP),
@@ -153,10 +153,15 @@ func tcpFlags(label string, off, punt int32) asm.Instructions {
 		asm.FnSkbLoadBytes.Call(),
 		asm.JNE.Imm(asm.R0, 0, lPunt),
 		asm.LoadMem(asm.R9, asm.RFP, stTmp, asm.Byte),
+	}
+	if punt == 0 {
+		return insns
+	}
+	return append(insns,
 		asm.Mov.Reg(asm.R0, asm.R9),
 		asm.And.Imm(asm.R0, punt),
 		asm.JNE.Imm(asm.R0, 0, lPunt),
-	}
+	)
 }
 
 // lookup looks the key (R1 = the map, R2 = the key) up and checks the
@@ -186,6 +191,10 @@ func lookup(miss, sfx string) asm.Instructions {
 		asm.Mov.Reg(asm.R2, asm.R9).WithSymbol(lOpen + sfx),
 		asm.And.Imm(asm.R2, tcpSYN),
 		asm.JEq.Imm(asm.R2, 0, lFlags+sfx),
+		// A SYN with FIN or RST is no segment of a connection: Go's.
+		asm.Mov.Reg(asm.R2, asm.R9),
+		asm.And.Imm(asm.R2, tcpFIN|tcpRST),
+		asm.JNE.Imm(asm.R2, 0, lPunt),
 		// A SYN: a SYN-ACK where installed to take it (flagSynAck), a
 		// client's SYN where the fast path scheduled the flow (flagSyn:
 		// a retransmission goes to the same real server).
