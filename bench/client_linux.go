@@ -156,10 +156,10 @@ func (r *tcpResult) merge(conns, failures uint64, times []time.Duration) {
 }
 
 // connectLoop is one connection worker: connect, read the greeting, send a
-// 5-byte request, read its echo, close with an RST, again until w.To. It
-// runs on the calling thread (client namespace, pinned); every call is a
-// blocking syscall bounded by a 1 s socket timeout.
-func connectLoop(dst netip.AddrPort, w window, out *tcpResult) {
+// 5-byte request, read its echo, close with an RST (with fin, a FIN), again
+// until w.To. It runs on the calling thread (client namespace, pinned);
+// every call is a blocking syscall bounded by a 1 s socket timeout.
+func connectLoop(dst netip.AddrPort, w window, fin bool, out *tcpResult) {
 	var conns, failures uint64
 	var times []time.Duration
 	buf := make([]byte, 64)
@@ -168,7 +168,7 @@ func connectLoop(dst netip.AddrPort, w window, out *tcpResult) {
 		if t0.After(w.To) {
 			break
 		}
-		err := oneConnection(dst, buf)
+		err := oneConnection(dst, buf, fin)
 		t1 := time.Now()
 		if !w.has(t1) {
 			continue
@@ -188,7 +188,7 @@ var (
 	rstLinger  = &unix.Linger{Onoff: 1, Linger: 0}
 )
 
-func oneConnection(dst netip.AddrPort, buf []byte) error {
+func oneConnection(dst netip.AddrPort, buf []byte, fin bool) error {
 	fd, err := unix.Socket(domain(dst), unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -197,7 +197,9 @@ func oneConnection(dst netip.AddrPort, buf []byte) error {
 	tv := unix.NsecToTimeval(time.Second.Nanoseconds())
 	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv) // bounds connect too
-	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, rstLinger)
+	if !fin {
+		unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, rstLinger)
+	}
 	if err := unix.Connect(fd, sockaddr(dst)); err != nil {
 		return err
 	}

@@ -49,15 +49,19 @@ type Options struct {
 	LoadPPS    float64       // offered rate of the fixed-load window (default 100,000)
 	ProbeRate  int           // latency probes per second (default 2,000)
 	TCPWorkers int           // connection workers (default 8)
-	Contenders []string      // subset of AllContenders; nil runs all
-	GenCPU     int           // core of the generator and clients (-1: 0)
-	DirCPU     int           // core of the director (-1: 1, or 0 on one CPU)
-	BinDir     string        // prebuilt lvssim and lvsd; "" builds them from the module
-	Micro      string        // `go test -bench` output to append to the report
-	NoScaling  bool          // skip the memory and scaling-curve phase
-	NoOverload bool          // skip the overload curves (delivered against offered pps)
-	LVSDFlags  []string      // more flags for every lvsd contender (say --busy-poll 50us), in its label too
-	Log        io.Writer     // progress and log lines; nil discards
+	// TCPFin closes each connection of the TCP window with a FIN (the
+	// client's TIME_WAIT reused after a second, tcp_tw_reuse) instead
+	// of an RST (SO_LINGER 0, the default).
+	TCPFin     bool
+	Contenders []string  // subset of AllContenders; nil runs all
+	GenCPU     int       // core of the generator and clients (-1: 0)
+	DirCPU     int       // core of the director (-1: 1, or 0 on one CPU)
+	BinDir     string    // prebuilt lvssim and lvsd; "" builds them from the module
+	Micro      string    // `go test -bench` output to append to the report
+	NoScaling  bool      // skip the memory and scaling-curve phase
+	NoOverload bool      // skip the overload curves (delivered against offered pps)
+	LVSDFlags  []string  // more flags for every lvsd contender (say --busy-poll 50us), in its label too
+	Log        io.Writer // progress and log lines; nil discards
 }
 
 // DefaultOptions returns the defaults of the quick or the full mode.
@@ -130,6 +134,14 @@ func (o Options) withDefaults() (Options, error) {
 		o.Log = io.Discard
 	}
 	return o, errors.Join(errs...)
+}
+
+// tcpClose names how the TCP window's connections end, for the report.
+func (o Options) tcpClose() string {
+	if o.TCPFin {
+		return "fin"
+	}
+	return "rst"
 }
 
 // mode names the run's mode for the report.

@@ -64,8 +64,8 @@ func Markdown(r *Report) string {
 	m := r.Machine
 	w("- **Machine:** %d × %s, %.0f GiB, Linux %s, %s; load average at start %s\n", m.CPUs, m.CPUModel, m.MemGiB, m.Kernel, m.Go, m.LoadAvg)
 	w("- **Pinning:** %s\n", strings.Join(r.Pinning, "; "))
-	w("- **Traffic:** %d-byte UDP frames, %d flows (source address and port pairs); fixed load %s pps with %d latency probes/s; TCP %d workers\n\n",
-		s.FrameBytes, s.Flows, num(s.LoadPPS), s.ProbeRate, s.TCPWorkers)
+	w("- **Traffic:** %d-byte UDP frames, %d flows (source address and port pairs); fixed load %s pps with %d latency probes/s; TCP %d workers, connections closed with %s\n\n",
+		s.FrameBytes, s.Flows, num(s.LoadPPS), s.ProbeRate, s.TCPWorkers, tcpCloseName(s.TCPClose))
 	writeHeadline(&b, r)
 	writeIPv6(&b, r) // report6.go
 	if r.Overload != nil {
@@ -290,7 +290,8 @@ func methodText(s Settings) string {
   to the UDP echo service through the director; latency is the round trip, nearest-rank p50/p99; a request
   unanswered within 100 ms counts as lost. Delivered (and CPU per packet) count the requests too.
 - **TCP connections.** %d client threads on core %d each connect, read the server's greeting, send a 5-byte
-  request, read its echo and close with an RST (SO_LINGER 0, so no TIME_WAIT; as in the reference probe).
+  request, read its echo and close with an RST (SO_LINGER 0, so no TIME_WAIT; as in the reference probe), or
+  with --tcp-close fin with a FIN, the client first (its TIME_WAIT ports reused after a second, tcp_tw_reuse).
   Failed or timed-out connections are counted, not retried.
 - **IPv6 NAT** (%s, %s): the same saturation and fixed-load windows over IPv6 (%d-byte frames, the same payload),
   no TCP window; see the IPv6 section above.
@@ -343,4 +344,12 @@ func oneLine(s string) string {
 		s = s[:300] + "…"
 	}
 	return s
+}
+
+// tcpCloseName says how the TCP window's connections ended.
+func tcpCloseName(c string) string {
+	if c == "fin" {
+		return "a FIN (the client first)"
+	}
+	return "an RST"
 }

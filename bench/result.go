@@ -50,6 +50,7 @@ type Settings struct {
 	LoadPPS     float64       `json:"load_pps"`   // offered rate of the fixed-load window
 	ProbeRate   int           `json:"probe_rate"` // latency probes per second in it
 	TCPWorkers  int           `json:"tcp_workers"`
+	TCPClose    string        `json:"tcp_close"` // rst or fin
 	GenCPU      int           `json:"gen_cpu"`
 	DirectorCPU int           `json:"director_cpu"`
 	// OverloadWarmup and OverloadWindow are the windows of each

@@ -226,10 +226,15 @@ func (r *runner) connections(ctx context.Context, c contender, bl Baseline) (*TC
 	start := time.Now()
 	w := window{From: start.Add(r.o.Warmup), To: start.Add(r.o.Warmup + r.o.Window)}
 	res := &tcpResult{}
+	if r.o.TCPFin { // the clients' ports come back from TIME_WAIT after a second
+		if err := r.tb.cli.sysctl("net.ipv4.tcp_tw_reuse", "1"); err != nil {
+			return nil, err
+		}
+	}
 	done := make(chan error, r.o.TCPWorkers)
 	for range r.o.TCPWorkers {
 		go func() {
-			done <- inNS(r.tb.cli.ns, r.o.GenCPU, func() error { connectLoop(dst, w, res); return nil })
+			done <- inNS(r.tb.cli.ns, r.o.GenCPU, func() error { connectLoop(dst, w, r.o.TCPFin, res); return nil })
 		}()
 	}
 	var a, b snap

@@ -79,6 +79,10 @@ Flags:
   --load PPS         offered rate of the fixed-load window (default 100000)
   --probe-rate N     latency probes per second (default 1000 quick, 2000 full)
   --tcp-workers N    TCP connection workers (default 8)
+  --tcp-close HOW    how each connection of the TCP window ends: rst (the
+                     default: SO_LINGER 0, no TIME_WAIT) or fin (the client
+                     closes first, as most do; its TIME_WAIT ports are reused
+                     after a second, tcp_tw_reuse, in the client namespace)
   --contenders LIST  comma-separated subset of kfwd,klb,klb-jhash,lvsd-1w,
                      lvsd-afp,lvsd-2w,kfwd-dr,lvsd-dr,lvsd-ecmp,klb6,lvsd6
                      (the overload curves run klb, lvsd-1w, lvsd-afp, kfwd-dr
@@ -170,6 +174,14 @@ func flags(o *bench.Options, contenders *string) *flag.FlagSet {
 	fs.Float64Var(&o.LoadPPS, "load", 0, "")
 	fs.IntVar(&o.ProbeRate, "probe-rate", 0, "")
 	fs.IntVar(&o.TCPWorkers, "tcp-workers", 0, "")
+	fs.Func("tcp-close", "", func(s string) error {
+		switch s {
+		case "rst", "fin":
+			o.TCPFin = s == "fin"
+			return nil
+		}
+		return fmt.Errorf("%q: want rst or fin", s)
+	})
 	fs.StringVar(contenders, "contenders", "", "")
 	fs.IntVar(&o.GenCPU, "gen-cpu", -1, "")
 	fs.IntVar(&o.DirCPU, "dir-cpu", -1, "")
