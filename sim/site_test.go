@@ -189,7 +189,6 @@ func deadPID(t *testing.T) int {
 // TestShippedSites runs every other shipped topology end to end with the
 // router auto chooses; assertions must pass or be skipped with a reason.
 func TestShippedSites(t *testing.T) {
-	attack := map[string]bool{"flood": true} // issue 17's floods and hostile frames
 	needs := map[string][]string{"ftp": {"vsftpd", "lftp"}, "ftp-helper": {"vsftpd", "lftp"}, "ftp-helper6": {"vsftpd", "lftp"}, "three-tier": {"nginx"}, "http-https": {"curl"}}
 	for _, name := range ShippedTopologies() {
 		if name == DefaultTopology {
@@ -197,10 +196,6 @@ func TestShippedSites(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			testutil.RequireCommand(t, needs[name]...)
-			if attack[name] && os.Getenv("LVSSIM_ATTACK") == "" {
-				t.Skip("the flood site misses one of issue 17's targets (99% of legitimate UDP requests answered under a UDP flood: " +
-					"the real servers' echo sockets overflow): run `lvssim run flood`, or this short variant with LVSSIM_ATTACK=1")
-			}
 			s := siteForTest(t, name, "")
 			s.Topo.Shorten() // attack steps last seconds, not minutes
 			r := s.RunScenario(context.Background())
