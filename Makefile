@@ -63,7 +63,9 @@ demo: deps build
 # allocations), then the whole-system benchmark (needs root): lvsd against the
 # kernel on one namespace topology (NAT and direct routing, memory at 10k–1M
 # flows, scaling curves), report in $(BENCH_OUT)/report.md with SVG plots next
-# to it and the micro-benchmarks appended in benchstat format. Under 10
+# to it and the micro-benchmarks appended in benchstat format; then a short
+# run whose TCP connections close with a FIN, as most clients' do (the main
+# run closes them with an RST), in $(BENCH_OUT)/fin/report.md. About 11
 # minutes (about 1.5 of them micro-benchmarks); BENCHFLAGS=--quick for the
 # short run: lvsbench --quick takes about 3 minutes, and the micro-benchmarks
 # then run with a shorter -benchtime. A package whose benchmarks do not build
@@ -78,6 +80,8 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(BENCH_PKGS) > $(BENCH_OUT)/micro.txt 2>&1 \
 		|| echo "make bench: some micro-benchmarks failed; see $(BENCH_OUT)/micro.txt"
 	$(BIN)/lvsbench --out $(BENCH_OUT) --micro $(BENCH_OUT)/micro.txt $(BENCHFLAGS)
+	$(BIN)/lvsbench --quick --reps 3 --tcp-close fin --no-overload --no-scaling \
+		--contenders klb,lvsd-1w,kfwd-dr,lvsd-dr --out $(BENCH_OUT)/fin
 
 # make soak: lvssim soak, needs root: the failover site for 30 minutes at
 # moderate load with a reload every 10 s, a health flap every 30 s and a
