@@ -9,10 +9,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/signal"
 	"runtime"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -28,14 +26,9 @@ import (
 	"lvs/dataplane/fastpath"
 	"lvs/ha"
 	"lvs/health"
-	"lvs/internal/sdnotify"
 	"lvs/ipvs"
 	"lvs/sched"
 )
-
-// Announcements is how many gratuitous ARPs lvsd sends for each address it
-// takes, one a second, as Piranha's send_arp runs did.
-const Announcements = 5
 
 // Run is lvsd's daemon mode: it reads lvs.cf, builds the service table,
 // takes the VIPs and the nat_router address, keeps the kernel out of their
@@ -348,209 +341,6 @@ func (d *lvsd) run(ctx context.Context) error {
 	return err
 }
 
-// control is the management goroutine: announcements, neighbour
-// resolution, connection expiry and reloads.
-func (d *lvsd) control(ctx context.Context) error {
-	hup, usr1, usr2 := make(chan os.Signal, 1), make(chan os.Signal, 1), make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	signal.Notify(usr2, syscall.SIGUSR2)
-	defer signal.Stop(hup)
-	defer signal.Stop(usr1)
-	defer signal.Stop(usr2)
-	// Ready once the workers run and this loop answers: an active router
-	// owns its addresses from here on, a pair's roles settle in the next
-	// heartbeats.
-	d.notify(sdnotify.Ready)
-	defer d.notify(sdnotify.Stopping)
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	announced, nextGARP, lastFold := garpCount(d.cfg), time.Now(), time.Now()
-	var due []netip.Addr
-	buf := make([]byte, 128) // an ARP frame, or a neighbour solicitation or advertisement (frame.NDFrameLen)
-	for {
-		now := time.Now()
-		if d.ha == nil && announced < Announcements && !now.Before(nextGARP) {
-			d.announce(buf)
-			announced++
-			nextGARP = now.Add(time.Second)
-			if announced == Announcements {
-				d.log.Info("gratuitous lvs arps finished")
-			}
-		}
-		for _, p := range d.site.ports {
-			due = p.Neigh.Due(due[:0], now)
-			for _, ip := range due {
-				if n := putProbe(buf, p, ip, d.ownedOn(p.Index, ip)); n > 0 { // ARP or NS (neighbours6.go)
-					d.ctl[p.Index].WriteBatch([][]byte{buf[:n]})
-				}
-			}
-		}
-		d.dp.SendHeld(now, d.ctl) // frames that waited for a neighbour's MAC
-		d.checkLinks(now)
-		d.tickECMP(now)
-		// A budget that goes round the whole table about once a second at
-		// the loop's 5 turns a second (conntrack.Table.Expire): a fixed
-		// one left a flood's millions of entries minutes past their
-		// timeouts.
-		d.ct.Expire(d.dp.Tick(now), d.ct.Len()/5+4096)
-		d.followMoves()
-		d.syncNewFlows(now)
-		d.dp.NAT.Tidy(d.dp.Tick(now)) // expired masqueraded and FTP data flows leave their server's counts
-		if now.Sub(lastFold) >= time.Second {
-			d.dp.FastCounters(d.table) // what the fast path forwarded, into the ipvs counters
-			lastFold = now
-		}
-		if d.sync != nil {
-			d.sync.tick(now, d.ct, d.dp.Tick(now), d.ha != nil && d.ha.Status().Peer.Alive)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-hup:
-			d.notify(sdnotify.Reloading)
-			d.recovered(func() { d.reload() }) // a bug in one reload must not stop the router
-			d.notify(sdnotify.Ready)
-		case <-usr1:
-			d.dumpState()
-		case <-usr2:
-			d.dumpStats()
-		case b := <-d.haActions():
-			d.recovered(func() { d.execute(ctx, b.Actions, buf) })
-			b.Done()
-			d.roleLine()
-		case f := <-d.reqs:
-			f()
-		case b := <-d.sync.batches():
-			t := d.dp.Tick(time.Now())
-			for _, r := range b.Records {
-				// A record for a service or server this router does not
-				// have (configs out of step) is skipped.
-				_ = d.ct.Import(r, d.table, t)
-			}
-			d.sync.imported(time.Now())
-		case b := <-d.mesh.batches():
-			d.importMesh(b)
-		case ev, ok := <-d.health.Events():
-			d.recovered(func() { d.healthEvents(ev, ok) })
-		case <-d.site.wake: // a neighbour to probe, or a MAC that held frames wait for
-		case <-tick.C:
-		}
-	}
-}
-
-// healthEvents applies a health event and every other one already
-// waiting (a thousand real servers come up within one check interval at
-// start), then rebuilds the table once.
-func (d *lvsd) healthEvents(ev health.Event, ok bool) {
-	changed := false
-	for ok {
-		if d.hv.apply(ev) {
-			d.eventLine(ev)
-			changed = true
-		}
-		select {
-		case ev, ok = <-d.health.Events():
-		default:
-			ok = false
-		}
-	}
-	if changed {
-		d.rebuild()
-	}
-}
-
-// haActions is the role machine's action stream, or nil (never ready)
-// for a router without a backup.
-func (d *lvsd) haActions() <-chan ha.Batch {
-	if d.ha == nil {
-		return nil
-	}
-	return d.ha.Actions()
-}
-
-// ownedOn returns an owned address on port i of target's family (the
-// source of ARP probes and neighbour solicitations when the port has no
-// address of its own).
-func (d *lvsd) ownedOn(i int, target netip.Addr) netip.Addr {
-	for a, p := range d.site.owned {
-		if p == i && a.Is4() == target.Is4() {
-			return a
-		}
-	}
-	return netip.Addr{}
-}
-
-// announce sends one gratuitous ARP for every owned IPv4 address on its
-// port, and one unsolicited neighbour advertisement for every IPv6 one.
-func (d *lvsd) announce(buf []byte) {
-	for a, i := range d.site.owned {
-		n := putAnnouncement(buf, d.site.ports[i], a) // neighbours6.go
-		if _, err := d.ctl[i].WriteBatch([][]byte{buf[:n]}); err != nil {
-			d.log.Warn("sending gratuitous ARP", "addr", a, "interface", d.site.ports[i].Name, "err", err)
-		}
-	}
-}
-
-// reload re-reads lvs.cf and applies it as a diff; a bad file is refused
-// and the running configuration stays.
-func (d *lvsd) reload() error {
-	l, err := load(d.opts)
-	if err == nil && len(l.errs) > 0 {
-		err = fmt.Errorf("%d errors, first: %v", len(l.errs), l.errs[0])
-	}
-	old := d.cfg
-	if err == nil {
-		err = d.applyConfig(l.cfg, l.rules)
-	}
-	if err != nil {
-		d.log.Error("reload refused; the running configuration stays", "err", err)
-		return err
-	}
-	d.reloadBGP(old, l.cfg) // peers live; the rest at restart (bgp.go)
-	d.text = l.text
-	d.configChanged()
-	d.log.Info("configuration reloaded", "services", len(d.table.Services()), "serial", d.cfg.Serial)
-	return nil
-}
-
-// applyConfig makes cfg the running configuration as a diff: services and
-// servers that stay keep their connections and counters, owned addresses,
-// the kernel guard, neighbour resolution and health checks follow. On error
-// nothing changes.
-func (d *lvsd) applyConfig(cfg *config.Config, rules *config.Rules) error {
-	site, err := d.grownSite(cfg) // a new interface is served live (ports.go)
-	if err != nil {
-		return err
-	}
-	table, err := Reconcile(d.table, d.hv.desired(cfg))
-	if err != nil {
-		return err
-	}
-	if d.guard != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := d.guard.Update(ctx, site.guardSpec(rules))
-		cancel()
-		if err != nil {
-			return err
-		}
-	}
-	if len(site.ports) > len(d.site.ports) {
-		if err := d.servePorts(site); err != nil {
-			return err
-		}
-	}
-	d.cfg, d.rules, d.table, d.site = cfg, rules, table, site
-	d.site.resolve()
-	var errs []error
-	if d.specs, errs = syncSpecs(d.health, d.specs, healthSpecs(cfg)); len(errs) > 0 {
-		d.log.Error("updating health checks", "err", errors.Join(errs...))
-	}
-	d.applyTimeouts()
-	d.dp.Publish(d.state())
-	return nil
-}
-
 // listen opens the control socket and the admin HTTP listener.
 func (d *lvsd) listen() error {
 	var err error
@@ -591,17 +381,6 @@ func (d *lvsd) listen() error {
 // API: the port of the Piranha Configuration Tool on every address, with
 // the --admin-allow list (default: loopback only) checked first.
 const DefaultAdmin = ":3636"
-
-// rebuild applies the health checks' verdicts to the table.
-func (d *lvsd) rebuild() {
-	table, err := Reconcile(d.table, d.hv.desired(d.cfg))
-	if err != nil {
-		d.log.Error("applying a health check result", "err", err)
-		return
-	}
-	d.table = table
-	d.dp.Publish(d.state())
-}
 
 // close releases the links, the listeners and the kernel guard.
 func (d *lvsd) close() {
