@@ -584,25 +584,27 @@ func (p lossPlaces) where(lost, sent int) string {
 	s := fmt.Sprintf("legitimate UDP requests lost %d of %d; where, by the counters of each place: "+
 		"director (lvsd) drops %s, its receive rings' drops +%.0f; real servers' full echo sockets %s; client's full sockets +%d — ",
 		lost, sent, cmp.Or(strings.Join(drops, ", "), "none"), p.ringDrops, strings.Join(servers, ", "), p.client)
-	var grew []string
-	if dropped+p.ringDrops > 0 {
-		grew = append(grew, "the director")
-	}
-	if full > 0 {
-		grew = append(grew, "the real servers")
-	}
-	if p.client > 0 {
-		grew = append(grew, "the client")
+	var grew, quiet []string
+	for _, pl := range []struct {
+		name string
+		n    float64
+	}{{"the director", dropped + p.ringDrops}, {"the real servers", float64(full)}, {"the client", float64(p.client)}} {
+		if pl.n > 0 {
+			grew = append(grew, pl.name)
+		} else {
+			quiet = append(quiet, pl.name)
+		}
 	}
 	switch {
 	case lost <= 0:
 		return s + "none lost"
 	case len(grew) == 0:
-		return s + fmt.Sprintf("none of these grew: the %d were lost elsewhere (a link, the gateway), not at the director or a socket", lost)
-	case len(grew) == 1:
-		return s + fmt.Sprintf("only the counters at %s grew: the %d were lost there", grew[0], lost)
+		return s + fmt.Sprintf("none of these grew: the %d lost were lost where nothing counts (a link, the gateway), not at the director or a socket", lost)
+	case len(quiet) == 0:
+		return s + fmt.Sprintf("all of these grew (flood datagrams among them): the %d lost were lost at %s, or where nothing counts", lost, strings.Join(grew, ", "))
 	}
-	return s + fmt.Sprintf("the counters at %s grew (flood datagrams among them): the %d were lost at one of these", strings.Join(grew, " and "), lost)
+	return s + fmt.Sprintf("they grew at %s (flood datagrams among them), not at %s: the %d lost were lost at %s, or where nothing counts (a link, the gateway)",
+		strings.Join(grew, " and "), strings.Join(quiet, " or "), lost, strings.Join(grew, " or "))
 }
 
 // snmpField returns field of the /proc/net/snmp table whose lines start

@@ -210,15 +210,17 @@ func TestLossPlaces(t *testing.T) {
 			[]string{"lost 0 of 1200", "rs1 +5, rs2 +0", "none lost"}},
 		{"real servers only", lossPlaces{servers: servers(69867, 12)}, 18, 1200,
 			[]string{"lost 18 of 1200", "director (lvsd) drops none, its receive rings' drops +0", "rs1 +69867, rs2 +12",
-				"only the counters at the real servers grew: the 18 were lost there"}},
+				"they grew at the real servers (flood datagrams among them), not at the director or the client: the 18 lost were lost at the real servers, or where nothing counts"}},
 		{"director only", lossPlaces{drops: map[string]float64{"no_neighbour": 3}, servers: servers(0, 0)}, 3, 240,
-			[]string{"drops no_neighbour +3", "only the counters at the director grew"}},
+			[]string{"drops no_neighbour +3", "they grew at the director (flood datagrams among them), not at the real servers or the client: the 3 lost were lost at the director,"}},
 		{"client only", lossPlaces{servers: servers(0, 0), client: 2}, 2, 240,
-			[]string{"client's full sockets +2", "only the counters at the client grew: the 2 were lost there"}},
+			[]string{"client's full sockets +2", "they grew at the client (flood datagrams among them), not at the director or the real servers: the 2 lost were lost at the client,"}},
 		{"director and servers", lossPlaces{ringDrops: 78675, servers: servers(1, 0)}, 4, 1200,
-			[]string{"receive rings' drops +78675", "the counters at the director and the real servers grew", "lost at one of these"}},
+			[]string{"receive rings' drops +78675", "they grew at the director and the real servers (flood datagrams among them), not at the client: the 4 lost were lost at the director or the real servers,"}},
+		{"everywhere", lossPlaces{ringDrops: 1, servers: servers(0, 3), client: 1}, 5, 1200,
+			[]string{"all of these grew (flood datagrams among them): the 5 lost were lost at the director, the real servers, the client, or where nothing counts"}},
 		{"nowhere", lossPlaces{servers: servers(0, 0)}, 1, 1200,
-			[]string{"none of these grew: the 1 were lost elsewhere"}},
+			[]string{"none of these grew: the 1 lost were lost where nothing counts"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
