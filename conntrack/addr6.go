@@ -233,12 +233,17 @@ func (t *Table) revHash(ref uint32, e *entry) uint64 {
 }
 
 // alloc6 takes a free address record of s (under s.mu), growing the slab
-// by one chunk when none is free; 0 and nil when the index space is used up.
+// by one chunk when none is free (a chunk given back first: compact.go);
+// 0 and nil when the index space is used up.
 func (s *shard) alloc6(t *Table) (uint32, *addr6) {
+	if s.free6 == 0 && s.holes6 > 0 {
+		s.refill6()
+	}
 	if s.free6 != 0 {
 		local := s.free6
 		r := t.rec6(mkRef(s.idx, 0), uint64(local)<<32)
 		s.free6 = uint32(atomic.LoadUint64(&r.w[0]))
+		s.n6++
 		return local, r
 	}
 	if s.used6 == 0 {
@@ -248,14 +253,11 @@ func (s *shard) alloc6(t *Table) (uint32, *addr6) {
 	if local > localMask {
 		return 0, nil
 	}
-	cs := *s.chunks6.Load()
-	if int(local>>chunkBits) >= len(cs) {
-		grown := make([]*chunk6, len(cs)+1, len(cs)+1+len(cs)/4)
-		copy(grown, cs)
-		grown[len(cs)] = new(chunk6)
-		s.chunks6.Store(&grown)
+	if c := int(local >> chunkBits); c >= len(*s.chunks6.Load()) || (*s.chunks6.Load())[c] == emptyChunk6 {
+		s.putChunk6(c)
 	}
 	s.used6++
+	s.n6++
 	return local, t.rec6(mkRef(s.idx, 0), uint64(local)<<32)
 }
 
@@ -272,6 +274,7 @@ func (s *shard) release6(t *Table, ref uint32, e *entry) {
 	}
 	atomic.StoreUint64(&r.w[0], uint64(s.free6))
 	s.free6 = local
+	s.n6--
 }
 
 // store6 writes the words of a into slab record r.

@@ -24,6 +24,19 @@ import (
 // chunk later put in its place starts its slots' generations above every
 // generation the released one reached (genFloor), so no handle made before
 // matches a new entry.
+//
+// IPv6 address records (addr6.go) are compacted on the same terms, in the
+// same pass: every chunk of records none of whose records a live entry
+// holds is given back. Nothing outside the table points at a record: an
+// entry names its record by index in its d word, and every reader reaches
+// a record through its entry, under the entry's lock or inside a seqlock
+// read that a change of the entry sends round again. A record chunk is
+// given back only while no live entry names a record in it, so a reader
+// that meets a released chunk has read a stale d word (emptyChunk6 reads
+// as zeros, and the seqlock rejects the read). Records carry no generation: a handle
+// made before names the entry, whose generation changed when the entry
+// that held the record went, so it matches no entry that a record put in
+// the released chunk's place later belongs to.
 
 // emptyChunk stands in for a chunk given back: every slot reads as free
 // (flags 0, an invalid key, generation 0). It is never written: alloc puts
@@ -36,6 +49,11 @@ var emptyChunk = func() *chunk {
 	return c
 }()
 
+// emptyChunk6 stands in for a chunk of address records given back: every
+// record reads as zeros. It is never written: alloc6 puts a new chunk in
+// its place before it hands out one of its records.
+var emptyChunk6 = new(chunk6)
+
 const (
 	chunkBytes  = int(unsafe.Sizeof(chunk{}))
 	chunk6Bytes = int(unsafe.Sizeof(chunk6{}))
@@ -46,68 +64,110 @@ const (
 	returnAfter = 16 << 20
 )
 
+// withChunk returns slab cs with chunk c set to nc, grown to hold it: a new
+// slice, as lock-free readers may still index the old one.
+func withChunk[C any](cs []*C, c int, nc *C) []*C {
+	next := make([]*C, max(len(cs), c+1))
+	copy(next, cs)
+	next[c] = nc
+	return next
+}
+
+// lowestHole returns the lowest chunk of slab cs given back (empty) that
+// holds indices below used, the indices handed out; -1 when none does.
+func lowestHole[C any](cs []*C, used uint32, empty *C) int {
+	if used <= 1 {
+		return -1
+	}
+	for c := 0; c <= int((used-1)>>chunkBits) && c < len(cs); c++ {
+		if cs[c] == empty {
+			return c
+		}
+	}
+	return -1
+}
+
 // putChunk makes chunk c of s a new one, appending it when c is the slab's
 // end; its slots start at the shard's generation floor. Caller holds s.mu.
 func (s *shard) putChunk(c int) {
-	cs := *s.chunks.Load()
-	next := make([]*chunk, max(len(cs), c+1))
-	copy(next, cs)
 	nc := new(chunk)
 	if s.genFloor != 0 {
 		for i := range nc {
 			nc[i].gen = s.genFloor
 		}
 	}
-	next[c] = nc
+	next := withChunk(*s.chunks.Load(), c, nc)
 	s.chunks.Store(&next)
+}
+
+// putChunk6 makes chunk c of the address records of s a new one,
+// appending it when c is the slab's end. Caller holds s.mu.
+func (s *shard) putChunk6(c int) {
+	next := withChunk(*s.chunks6.Load(), c, new(chunk6))
+	s.chunks6.Store(&next)
 }
 
 // refill puts a new chunk in the lowest hole of s (a chunk below used that
 // was given back) and its slots on the free list, lowest first. Caller
 // holds s.mu.
 func (s *shard) refill() {
-	if s.used > 1 {
-		cs := *s.chunks.Load()
-		for c := 0; c <= int((s.used-1)>>chunkBits) && c < len(cs); c++ {
-			if cs[c] != emptyChunk {
-				continue
-			}
-			s.putChunk(c)
-			s.holes--
-			nc := (*s.chunks.Load())[c]
-			for i := chunkSize - 1; i >= 0; i-- {
-				if local := uint32(c)<<chunkBits | uint32(i); local != 0 {
-					atomic.StoreUint32(&nc[i].next, s.free)
-					s.free = local
-				}
-			}
-			return
+	c := lowestHole(*s.chunks.Load(), s.used, emptyChunk)
+	if c < 0 {
+		s.holes = 0
+		return
+	}
+	s.putChunk(c)
+	s.holes--
+	nc := (*s.chunks.Load())[c]
+	for i := chunkSize - 1; i >= 0; i-- {
+		if local := uint32(c)<<chunkBits | uint32(i); local != 0 {
+			atomic.StoreUint32(&nc[i].next, s.free)
+			s.free = local
 		}
 	}
-	s.holes = 0
+}
+
+// refill6 is refill for the address records of s: a new chunk in the
+// lowest hole below used6, its records on the free list, lowest first.
+// Caller holds s.mu.
+func (s *shard) refill6() {
+	c := lowestHole(*s.chunks6.Load(), s.used6, emptyChunk6)
+	if c < 0 {
+		s.holes6 = 0
+		return
+	}
+	s.putChunk6(c)
+	s.holes6--
+	nc := (*s.chunks6.Load())[c]
+	for i := chunkSize - 1; i >= 0; i-- {
+		if local := uint32(c)<<chunkBits | uint32(i); local != 0 {
+			atomic.StoreUint64(&nc[i].w[0], uint64(s.free6))
+			s.free6 = local
+		}
+	}
 }
 
 // compact gives back what s holds beyond its live entries and returns the
 // bytes it gave back: bucket arrays at least eight times their chains
-// shrink to twice them, and, when the slab has room for two chunks more
-// than its entries, every chunk without a live entry goes (so a drained
-// shard keeps at most one chunk, and one that churns near a chunk's size
-// does not give it back and take it again at every pass). Caller holds
-// s.mu.
+// shrink to twice them, and, when a slab (entries, IPv6 address records)
+// has room for two chunks more than it holds, every chunk of it without a
+// live entry or record goes (so a drained shard keeps at most one chunk of
+// each, and one that churns near a chunk's size does not give it back and
+// take it again at every pass). Caller holds s.mu and sweepMu.
 func (t *Table) compact(s *shard) int {
-	freed := t.shrinkBuckets(s)
+	return t.shrinkBuckets(s) + t.compactEntries(s) + t.compactRecords(s)
+}
+
+// compactEntries gives back the chunks of entries of s that hold no live
+// entry, when the slab has room for two chunks more than its entries; it
+// returns the bytes it gave back. Caller holds s.mu.
+func (t *Table) compactEntries(s *shard) int {
 	cs := *s.chunks.Load()
-	kept := 0
-	for _, c := range cs {
-		if c != emptyChunk {
-			kept++
-		}
-	}
-	if kept*chunkSize < s.n+2*chunkSize {
-		return freed
+	if kept(cs, emptyChunk)*chunkSize < s.n+2*chunkSize {
+		return 0
 	}
 	var next []*chunk
-	floor := s.genFloor
+	floor, freed := s.genFloor, 0
 	for c, ch := range cs {
 		if ch == emptyChunk || chunkLive(ch) {
 			continue
@@ -123,7 +183,7 @@ func (t *Table) compact(s *shard) int {
 		freed += chunkBytes
 	}
 	if next == nil {
-		return freed
+		return 0
 	}
 	s.beginWrite()
 	s.genFloor = floor
@@ -131,6 +191,88 @@ func (t *Table) compact(s *shard) int {
 	s.relist(next)
 	s.endWrite()
 	return freed
+}
+
+// compactRecords gives back the chunks of IPv6 address records of s that
+// hold no record of a live entry, when the slab has room for two chunks
+// more than its records; it returns the bytes it gave back. Caller holds
+// s.mu and sweepMu.
+func (t *Table) compactRecords(s *shard) int {
+	cs := *s.chunks6.Load()
+	if kept(cs, emptyChunk6)*chunkSize < int(s.n6)+2*chunkSize {
+		return 0
+	}
+	held := t.heldRecords(s)
+	var next []*chunk6
+	freed := 0
+	for c, ch := range cs {
+		if ch == emptyChunk6 || chunkHeld(held, c) {
+			continue
+		}
+		if next == nil {
+			next = make([]*chunk6, len(cs))
+			copy(next, cs)
+		}
+		next[c] = emptyChunk6
+		freed += chunk6Bytes
+	}
+	if next == nil {
+		return 0
+	}
+	s.beginWrite()
+	s.chunks6.Store(&next)
+	s.relist6(next, held)
+	s.endWrite()
+	return freed
+}
+
+// kept counts the chunks of slab cs not given back.
+func kept[C any](cs []*C, empty *C) int {
+	n := 0
+	for _, c := range cs {
+		if c != empty {
+			n++
+		}
+	}
+	return n
+}
+
+// heldRecords returns a bitmap of the address records of s that its live
+// entries hold (bit r for record r, r below used6): those entries, not
+// the records, say which records are in use. The bitmap is the table's
+// scratch, valid until the next call. Caller holds s.mu and sweepMu.
+func (t *Table) heldRecords(s *shard) []uint64 {
+	words := int(s.used6+63) / 64
+	if cap(t.held) < words {
+		t.held = make([]uint64, words)
+	}
+	held := t.held[:words]
+	clear(held)
+	for _, ch := range *s.chunks.Load() {
+		if ch == emptyChunk {
+			continue
+		}
+		for i := range ch {
+			if e := &ch[i]; e.live() && e.hasRec() {
+				if r := uint32(atomic.LoadUint64(&e.d)>>32) & localMask; r < s.used6 {
+					held[r/64] |= 1 << (r % 64)
+				}
+			}
+		}
+	}
+	return held
+}
+
+// chunkHeld reports whether bitmap held (heldRecords) has a record of chunk
+// c.
+func chunkHeld(held []uint64, c int) bool {
+	const words = chunkSize / 64
+	for w := c * words; w < (c+1)*words && w < len(held); w++ {
+		if held[w] != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // chunkLive reports whether a slot of c holds an entry.
@@ -185,6 +327,36 @@ func (s *shard) relist(cs []*chunk) {
 	}
 }
 
+// relist6 is relist for the address records of s after chunks of them
+// were given back: used6 ends with the last chunk left, the free list holds
+// every record below it in a chunk left that no live entry holds (held:
+// heldRecords), lowest first, and holes6 counts the chunks given back
+// below it. Caller holds s.mu inside a write section.
+func (s *shard) relist6(cs []*chunk6, held []uint64) {
+	top := -1
+	for c := min(int((max(s.used6, 1)-1)>>chunkBits), len(cs)-1); c >= 0; c-- {
+		if cs[c] != emptyChunk6 {
+			top = c
+			break
+		}
+	}
+	s.used6 = max(min(s.used6, uint32(top+1)<<chunkBits), 1)
+	s.free6, s.holes6 = 0, 0
+	for c := range top {
+		if cs[c] == emptyChunk6 {
+			s.holes6++
+		}
+	}
+	for local := s.used6 - 1; local > 0; local-- {
+		ch := cs[local>>chunkBits]
+		if ch == emptyChunk6 || held[local/64]&(1<<(local%64)) != 0 {
+			continue
+		}
+		atomic.StoreUint64(&ch[local&(chunkSize-1)].w[0], uint64(s.free6))
+		s.free6 = local
+	}
+}
+
 // shrinkBuckets halves the bucket arrays of s (client and reply direction)
 // down to twice their chains' entries, at least minBuckets, when they are
 // at least eight times them; the table grows them again at one entry a
@@ -221,14 +393,24 @@ func (t *Table) Bytes() int {
 	for i := range t.shards {
 		s := &t.shards[i]
 		cs := *s.chunks.Load()
-		for _, c := range cs {
-			if c != emptyChunk {
-				n += chunkBytes
-			}
-		}
-		cs6 := *s.chunks6.Load()
-		n += 8*(len(cs)+len(cs6)) + chunk6Bytes*len(cs6)
+		n += chunkBytes*kept(cs, emptyChunk) + 8*len(cs) + s.recordBytes()
 		n += 4 * (len(*s.heads.Load()) + len(*s.rheads.Load()))
+	}
+	return n
+}
+
+// recordBytes is the part of Bytes that the address records of s hold:
+// their chunks and the slice naming them.
+func (s *shard) recordBytes() int {
+	cs := *s.chunks6.Load()
+	return chunk6Bytes*kept(cs, emptyChunk6) + 8*len(cs)
+}
+
+// recordBytes is the part of Bytes that address records hold.
+func (t *Table) recordBytes() int {
+	n := 0
+	for i := range t.shards {
+		n += t.shards[i].recordBytes()
 	}
 	return n
 }

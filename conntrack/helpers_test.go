@@ -211,9 +211,14 @@ func checkChains(t testing.TB, ct *Table, s *shard) {
 }
 
 // checkRecords verifies that every address record of s is either held by
-// exactly one live IPv6 entry or on the free list. Caller holds s.mu.
+// exactly one live IPv6 entry or on the free list, or in a chunk given
+// back (compact.go), which no entry holds a record of, and that the
+// shard's counts of held records and of chunks given back are right.
+// Caller holds s.mu.
 func checkRecords(t testing.TB, ct *Table, s *shard) {
 	t.Helper()
+	cs := *s.chunks6.Load()
+	given := func(r uint32) bool { c := int(r >> chunkBits); return c >= len(cs) || cs[c] == emptyChunk6 }
 	held := map[uint32]bool{}
 	for local := uint32(1); local < s.used; local++ {
 		ref := mkRef(s.idx, local)
@@ -222,19 +227,35 @@ func checkRecords(t testing.TB, ct *Table, s *shard) {
 			continue
 		}
 		r := uint32(e.d>>32) & localMask
-		if r == 0 || r >= max(s.used6, 1) || held[r] {
-			t.Errorf("shard %d: IPv6 entry %#x has record %d (used %d, held twice %v)", s.idx, ref, r, s.used6, held[r])
+		if r == 0 || r >= max(s.used6, 1) || held[r] || given(r) {
+			t.Errorf("shard %d: IPv6 entry %#x has record %d (used %d, held twice %v, chunk given back %v)",
+				s.idx, ref, r, s.used6, held[r], given(r))
 		}
 		held[r] = true
 	}
 	free := 0
 	for r := s.free6; r != 0 && free <= int(s.used6); free++ {
-		if held[r] {
-			t.Errorf("shard %d: record %d is both free and held", s.idx, r)
+		if held[r] || r >= s.used6 || given(r) {
+			t.Errorf("shard %d: free record %d is held (%v), at or above used %d or in a chunk given back (%v)",
+				s.idx, r, held[r], s.used6, given(r))
+			break
 		}
 		r = uint32(ct.rec6(mkRef(s.idx, 0), uint64(r)<<32).w[0])
 	}
-	if s.used6 > 0 && len(held)+free != int(s.used6)-1 {
-		t.Errorf("shard %d: %d records held, %d free, %d handed out", s.idx, len(held), free, s.used6-1)
+	gone, holes := 0, 0 // records in chunks given back below used6, and those chunks
+	for c := range cs {
+		if cs[c] != emptyChunk6 || max(uint32(c)<<chunkBits, 1) >= s.used6 {
+			continue
+		}
+		holes++
+		gone += int(min(uint32(c+1)<<chunkBits, s.used6) - max(uint32(c)<<chunkBits, 1))
+	}
+	if s.used6 > 0 && len(held)+free+gone != int(s.used6)-1 {
+		t.Errorf("shard %d: %d records held, %d free, %d in chunks given back, %d handed out",
+			s.idx, len(held), free, gone, s.used6-1)
+	}
+	if int(s.n6) != len(held) || int(s.holes6) != holes {
+		t.Errorf("shard %d: counts %d records held and %d chunks given back below used, slab has %d and %d",
+			s.idx, s.n6, s.holes6, len(held), holes)
 	}
 }

@@ -39,13 +39,15 @@ type shard struct {
 	free     uint32                    // free list head (local index), linked by entry.next
 	used6    uint32                    // address records handed out; 0 is reserved as "none"
 	free6    uint32                    // free address records, linked by addr6.w[0]
+	n6       uint32                    // address records held by entries
+	holes6   uint32                    // chunks of records below used6 given back (emptyChunk6)
 	cursor   uint32                    // expiry sweep position
 	evictPos uint32                    // eviction scan position
 	genFloor uint32                    // generation a new chunk's slots start at (compact.go)
 	holes    uint32                    // chunks below used given back (emptyChunk), refilled before used grows
 	flow     ipvs.Flow                 // scratch for Sched.Pick, so a pick does not allocate
 	chg      changeLog                 // entries created or changed since the last DrainChanges
-	_        [16]byte                  // keep neighbouring shards' locks off this cache line
+	_        [8]byte                   // keep neighbouring shards' locks off this cache line
 }
 
 // Config sizes a Table.
@@ -73,6 +75,7 @@ type Table struct {
 	sweepMu  sync.Mutex // serialises Expire callers
 	sweepAt  int        // shard the next sweep starts in (sweepMu)
 	returned int        // bytes compact gave back this pass, not yet returned to the system (sweepMu)
+	held     []uint64   // scratch bitmap of the address records a shard's entries hold (compact.go; sweepMu)
 	evictAt  atomic.Uint32
 	shards   [numShards]shard
 }
