@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"lvs/config"
 )
 
 // Randomised fault schedules (issue 17): the failover site under traffic
@@ -186,15 +188,7 @@ func chaosSettle(deadtime time.Duration) time.Duration { return 3*deadtime + 2*t
 func (s *Site) chaos(ctx context.Context, co ChaosOptions, log io.Writer) *ChaosResult {
 	cfg := s.Topo.Site.Config
 	settle := chaosSettle(cfg.Deadtime)
-	var routers, reals []string
-	for _, n := range s.Topo.Nodes {
-		switch n.Role {
-		case RoleRouter:
-			routers = append(routers, n.Name)
-		case RoleReal:
-			reals = append(reals, n.Name)
-		}
-	}
+	routers, reals := s.chaosNodes()
 	r := &ChaosResult{Seed: co.Seed, Planned: co.Duration, Plan: chaosPlan(co.Seed, co.Duration, settle, routers, reals)}
 	fmt.Fprintf(log, "chaos: %d faults over %v, settle %v after each:\n", len(r.Plan), co.Duration, settle)
 	for i, f := range r.Plan {
@@ -207,67 +201,163 @@ func (s *Site) chaos(ctx context.Context, co ChaosOptions, log io.Writer) *Chaos
 		To: netip.AddrPortFrom(v.Address, v.Port), Rate: 10, DownloadEvery: 30 * time.Second,
 		DownloadSize: 4 << 20, DownloadPace: 256 << 10}, t0, co.Duration)
 
-	var mu sync.Mutex             // guards r.Violations, r.Checks, r.Transient, quietFrom
-	quietFrom := time.Duration(0) // the invariants hold from then on; -1 while a fault is in effect
-	violate := func(format string, a ...any) {
-		msg := fmt.Sprintf("%.1fs: ", time.Since(t0).Seconds()) + fmt.Sprintf(format, a...)
-		mu.Lock()
-		r.Violations = append(r.Violations, msg)
-		mu.Unlock()
-		fmt.Fprintln(log, "VIOLATION "+msg)
-	}
+	c := &chaosCheck{r: r, t0: t0, log: log}
 	killed := map[string]bool{} // lvsd we killed and have not started again
+	vips := activeVIPs(cfg)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.watchARPOwners(watchCtx, c, vips) })
+	wg.Go(func() { s.chaosProgress(watchCtx, c, co.Duration) })
+	s.playChaos(ctx, c, events, settle, routers, killed)
+	pauseFor(ctx, time.Until(t0.Add(co.Duration)))
+	stopWatch()
+	wg.Wait()
+	<-load.done
+	s.chaosRoles(ctx, routers, killed, c.violate)
+	r.Duration, r.Events, r.Load, r.Interrupt = time.Since(t0), events.snapshot(), load, ctx.Err() != nil
+	grace := map[string]time.Duration{}
+	for _, k := range chaosKinds {
+		grace[k] = settle
+	}
+	r.grace = grace
+	r.Failed = chargeFailures(r.Events, grace, chaosKinds, load.HTTP, load.Downloads)
+	if n := load.Downloads.Corrupt; n > 0 {
+		c.violate("%d downloads corrupt", n)
+	}
+	return r
+}
+
+// chaosNodes lists the site's routers and real servers, the nodes a
+// schedule's faults pick from.
+func (s *Site) chaosNodes() (routers, reals []string) {
+	for _, n := range s.Topo.Nodes {
+		switch n.Role {
+		case RoleRouter:
+			routers = append(routers, n.Name)
+		case RoleReal:
+			reals = append(reals, n.Name)
+		}
+	}
+	return routers, reals
+}
+
+// activeVIPs lists the addresses of cfg's active virtual servers, each once.
+func activeVIPs(cfg *config.Config) []netip.Addr {
 	var vips []netip.Addr
 	for _, v := range cfg.Virtuals {
 		if v.Active && !slices.Contains(vips, v.Address) {
 			vips = append(vips, v.Address)
 		}
 	}
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { // one ARP owner per VIP, asked from the gateway like the upstream router
-		for pauseFor(watchCtx, 2*time.Second) {
-			asked := time.Since(t0)
-			owners, err := s.arpCount("gw", "eth0", vips)
-			mu.Lock()
-			quiet := quietFrom >= 0 && asked >= quietFrom && time.Since(t0) >= quietFrom
-			if quiet {
-				r.Checks++
-			}
-			mu.Unlock()
-			if err != nil {
-				violate("asking who has the VIPs: %v", err)
-				continue
-			}
-			for vip, macs := range owners {
-				switch {
-				case len(macs) == 1:
-				case quiet:
-					violate("%v answered by %d owners %v with no fault in effect", vip, len(macs), macs)
-				case len(macs) > 1:
-					mu.Lock()
-					r.Transient++
-					mu.Unlock()
-				}
+	return vips
+}
+
+// chaosCheck is a chaos run's invariant bookkeeping, shared by the fault
+// loop and the watchers: what it found goes into r, and quietFrom says from
+// when the invariants must hold.
+type chaosCheck struct {
+	r   *ChaosResult
+	t0  time.Time
+	log io.Writer
+
+	mu        sync.Mutex    // guards r.Violations, r.Checks, r.Transient, quietFrom
+	quietFrom time.Duration // the invariants hold from then on; -1 while a fault is in effect
+}
+
+// violate records a broken invariant, stamped with the run's time, and
+// prints it.
+func (c *chaosCheck) violate(format string, a ...any) {
+	msg := fmt.Sprintf("%.1fs: ", time.Since(c.t0).Seconds()) + fmt.Sprintf(format, a...)
+	c.mu.Lock()
+	c.r.Violations = append(c.r.Violations, msg)
+	c.mu.Unlock()
+	fmt.Fprintln(c.log, "VIOLATION "+msg)
+}
+
+// faultBegins suspends the invariants while a fault is in effect.
+func (c *chaosCheck) faultBegins() {
+	c.mu.Lock()
+	c.quietFrom = -1
+	c.mu.Unlock()
+}
+
+// faultUndone makes the invariants hold again settle from now.
+func (c *chaosCheck) faultUndone(settle time.Duration) {
+	c.mu.Lock()
+	c.quietFrom = time.Since(c.t0) + settle
+	c.mu.Unlock()
+}
+
+// checked counts one invariant check.
+func (c *chaosCheck) checked() {
+	c.mu.Lock()
+	c.r.Checks++
+	c.mu.Unlock()
+}
+
+// quiet says whether the invariants held over a check asked at asked (since
+// t0) and answered now, and counts the check if so.
+func (c *chaosCheck) quiet(asked time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	quiet := c.quietFrom >= 0 && asked >= c.quietFrom && time.Since(c.t0) >= c.quietFrom
+	if quiet {
+		c.r.Checks++
+	}
+	return quiet
+}
+
+// transient counts an answer by two ARP owners while a fault was in effect
+// or settling.
+func (c *chaosCheck) transient() {
+	c.mu.Lock()
+	c.r.Transient++
+	c.mu.Unlock()
+}
+
+// watchARPOwners checks, every 2 s until ctx ends, that each VIP has one
+// ARP owner, asked from the gateway like the upstream router.
+func (s *Site) watchARPOwners(ctx context.Context, c *chaosCheck, vips []netip.Addr) {
+	for pauseFor(ctx, 2*time.Second) {
+		asked := time.Since(c.t0)
+		owners, err := s.arpCount("gw", "eth0", vips)
+		quiet := c.quiet(asked)
+		if err != nil {
+			c.violate("asking who has the VIPs: %v", err)
+			continue
+		}
+		for vip, macs := range owners {
+			switch {
+			case len(macs) == 1:
+			case quiet:
+				c.violate("%v answered by %d owners %v with no fault in effect", vip, len(macs), macs)
+			case len(macs) > 1:
+				c.transient()
 			}
 		}
+	}
+}
+
+// chaosProgress prints the run's progress every 30 s until ctx ends.
+func (s *Site) chaosProgress(ctx context.Context, c *chaosCheck, d time.Duration) {
+	every(ctx, c.t0, 30*time.Second, 30*time.Second, d, func(int) {
+		c.mu.Lock()
+		n := len(c.r.Violations)
+		c.mu.Unlock()
+		fmt.Fprintf(c.log, "[%5.0fs/%.0fs] %d answered, %d failed, %d violations\n",
+			time.Since(c.t0).Seconds(), d.Seconds(), s.answered.Load(), s.failed.Load(), n)
 	})
-	wg.Go(func() { // progress
-		every(watchCtx, t0, 30*time.Second, 30*time.Second, co.Duration, func(int) {
-			mu.Lock()
-			n := len(r.Violations)
-			mu.Unlock()
-			fmt.Fprintf(log, "[%5.0fs/%.0fs] %d answered, %d failed, %d violations\n",
-				time.Since(t0).Seconds(), co.Duration.Seconds(), s.answered.Load(), s.failed.Load(), n)
-		})
-	})
-	for i, f := range r.Plan {
-		if !pauseFor(ctx, time.Until(t0.Add(f.At))) {
+}
+
+// playChaos plays the plan's faults at their times: each is injected, held,
+// undone and given settle, then the roles are checked. killed follows the
+// lvsd the schedule killed and has not started again.
+func (s *Site) playChaos(ctx context.Context, c *chaosCheck, events *incidentLog, settle time.Duration, routers []string, killed map[string]bool) {
+	for i, f := range c.r.Plan {
+		if !pauseFor(ctx, time.Until(c.t0.Add(f.At))) {
 			break
 		}
-		mu.Lock()
-		quietFrom = -1
-		mu.Unlock()
+		c.faultBegins()
 		in := events.begin(f.Kind, f.String())
 		what, err := s.chaosStep(ctx, f, false)
 		if err == nil && f.Kind == chaosKill {
@@ -283,35 +373,15 @@ func (s *Site) chaos(ctx context.Context, co ChaosOptions, log io.Writer) *Chaos
 		}
 		events.end(in, fmt.Sprintf("%d %s: %s", i+1, f.Kind, what), err)
 		if err != nil {
-			violate("fault %d (%s) could not be played: %v", i+1, f, err)
+			c.violate("fault %d (%s) could not be played: %v", i+1, f, err)
 		}
-		mu.Lock()
-		quietFrom = time.Since(t0) + settle
-		mu.Unlock()
+		c.faultUndone(settle)
 		if !pauseFor(ctx, settle) {
 			break
 		}
-		s.chaosRoles(ctx, routers, killed, violate)
-		mu.Lock()
-		r.Checks++
-		mu.Unlock()
+		s.chaosRoles(ctx, routers, killed, c.violate)
+		c.checked()
 	}
-	pauseFor(ctx, time.Until(t0.Add(co.Duration)))
-	stopWatch()
-	wg.Wait()
-	<-load.done
-	s.chaosRoles(ctx, routers, killed, violate)
-	r.Duration, r.Events, r.Load, r.Interrupt = time.Since(t0), events.snapshot(), load, ctx.Err() != nil
-	grace := map[string]time.Duration{}
-	for _, k := range chaosKinds {
-		grace[k] = settle
-	}
-	r.grace = grace
-	r.Failed = chargeFailures(r.Events, grace, chaosKinds, load.HTTP, load.Downloads)
-	if c := load.Downloads.Corrupt; c > 0 {
-		violate("%d downloads corrupt", c)
-	}
-	return r
 }
 
 // chaosRoles checks that exactly one router is active (no split brain, no
