@@ -59,7 +59,14 @@
 // kernel's DNAT, lvsd in both modes and direct routing on the fair
 // placement, and for klb and lvsd-1w again with no RPS (the director's
 // receive work on the generator's core), as a table, an SVG plot per path
-// and a no-collapse check (lvsd never below 90 % of its own peak). Then
+// and a no-collapse check (lvsd never below 90 % of its own peak). For the
+// whole phase the receive work of the switch port the director transmits
+// into (the bridge, the real servers' receive and the sink that counts
+// delivered frames) is steered to the generator's core for every
+// contender, as if switch and servers were machines of their own: left on
+// the director's core it shares the backlog the flood fills, and forwarded
+// frames are dropped there after the director's work (each point reports
+// both cores' backlog drops, softnet.go). Then
 // the scaling phase: the
 // director's memory with 10k, 100k and 1M flows held (raw frames from
 // distinct source addresses and ports, no socket per flow; lvsd's VmRSS

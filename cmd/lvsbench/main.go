@@ -57,8 +57,12 @@ against offered pps from 50k up to the generator's maximum (6 points quick,
 8 full) for the kernel's DNAT, lvsd (both modes) and direct routing, on the
 fair placement (the director's receive work and lvsd on one core) and, for
 klb and lvsd-1w, with no RPS (receive work on the generator's core), with an
-SVG plot and a no-collapse check (lvsd never below 90% of its own peak).
-Then, unless --no-scaling: the director's memory at 10k,
+SVG plot and a no-collapse check (lvsd never below 90% of its own peak);
+during the curves the switch's port to the director (the bridge, the real
+servers' receive, the delivered counter) has its receive work steered to
+the generator's core for every contender, so forwarded frames are not
+dropped in the director core's backlog the flood fills (each point reports
+both cores' backlog drops). Then, unless --no-scaling: the director's memory at 10k,
 100k and 1M concurrent flows (lvsd's VmRSS, the kernel's nf_conntrack slab)
 and pps against the number of flows, of real servers (2 to 1,000) and the
 scheduler, with SVG plots. It writes report.md, report.json and the plots
