@@ -47,24 +47,16 @@ func (s *Site) captureReals(stop <-chan struct{}, lvsdMAC map[string]bool, wg *s
 	return out
 }
 
+// run captures on iface until stop is closed. It closes ready once its
+// socket is bound, or will not be: a close, not a send, so run never
+// blocks on it when captureReals has stopped waiting.
 func (c *capture) run(iface string, lvsdMAC map[string]bool, stop <-chan struct{}, ready chan<- struct{}) error {
-	defer close(ready)
-	ifi, err := net.InterfaceByName(iface)
+	fd, err := openCapture(iface)
+	close(ready)
 	if err != nil {
 		return err
 	}
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
-	if err != nil {
-		return fmt.Errorf("opening a capture socket: %w", err)
-	}
 	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
-		return fmt.Errorf("binding the capture socket to %s: %w", iface, err)
-	}
-	unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1)
-	tv := unix.NsecToTimeval((200 * time.Millisecond).Nanoseconds())
-	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-	ready <- struct{}{}
 	buf, oob := make([]byte, 65536), make([]byte, 256)
 	for {
 		select {
@@ -96,6 +88,27 @@ func (c *capture) run(iface string, lvsdMAC map[string]bool, stop <-chan struct{
 			c.bad = append(c.bad, why)
 		}
 	}
+}
+
+// openCapture opens a packet socket bound to iface that reads every
+// frame with its auxiliary data, its reads timing out every 200 ms.
+func openCapture(iface string) (int, error) {
+	ifi, err := net.InterfaceByName(iface)
+	if err != nil {
+		return -1, err
+	}
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+	if err != nil {
+		return -1, fmt.Errorf("opening a capture socket: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("binding the capture socket to %s: %w", iface, err)
+	}
+	unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1)
+	tv := unix.NsecToTimeval((200 * time.Millisecond).Nanoseconds())
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	return fd, nil
 }
 
 // badChecksum decodes an Ethernet frame with gopacket and says what is

@@ -31,6 +31,10 @@ func (s *Site) hostile(ctx context.Context, f *Fault) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	peer, err := s.node(f.Target)
+	if err != nil {
+		return "", err
+	}
 	sides, err := s.hostileSides(f.Target, rn, a)
 	if err != nil {
 		return "", err
@@ -47,25 +51,29 @@ func (s *Site) hostile(ctx context.Context, f *Fault) (string, error) {
 	if err := s.sw.Sysctl("net.bridge.bridge-nf-call-iptables", "0"); err == nil {
 		defer s.sw.Sysctl("net.bridge.bridge-nf-call-iptables", "1")
 	}
+	// Every lookup is done: from here on nothing returns before the
+	// watcher, the captures and the legitimate traffic have stopped, and
+	// the deferred calls make any return that comes to be added here stop
+	// and wait for them too (legit's context cancelled first).
+	lctx, cancel := context.WithCancel(ctx)
+	var lwg sync.WaitGroup
+	defer lwg.Wait()
+	defer cancel()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	halt := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer halt()
 	var pk *peaks
 	wg.Go(func() { pk = s.watch(ctx, rn, stop) })
 	caps := s.captureReals(stop, lvsdMAC, &wg)
 	var lg legitResult
-	var lwg sync.WaitGroup
-	lwg.Go(func() { lg = s.legit(ctx, a, a.Duration) })
+	lwg.Go(func() { lg = s.legit(lctx, a, a.Duration) })
 	time.Sleep(time.Second)
-	peer, err := s.node(f.Target)
-	if err != nil {
-		return "", err
-	}
 	share := (a.Duration - time.Second) / time.Duration(len(hostileKinds))
 	kinds, sendErr := s.sendKinds(ctx, rn, peer, sides, share)
 	lwg.Wait()
 	end, endErr := s.sample(ctx, rn)
-	close(stop)
-	wg.Wait()
+	halt()
 	if err := s.lvsdAlive(rn); err != nil {
 		return "", err
 	}
