@@ -113,6 +113,81 @@ func TestDirectRoutingUsesInputOnly(t *testing.T) {
 	check(t, v.ct, v.reg)
 }
 
+// TestDirectRoutingStates steps DR connections through the table packet
+// by packet, the director seeing only the client's side, and checks each
+// state and timeout against IPVS: a DR entry has NOOUTPUT
+// (__ip_vs_update_dest), so set_tcp_state reads every client packet from
+// the INPUT-ONLY rows of tcp_states (ip_vs_proto_tcp.c), and each packet
+// re-arms the timer with the new state's tcp_timeouts entry. A client that
+// closes with FIN then ACKs the server's FIN leaves the entry in FIN_WAIT:
+// INPUT-ONLY fin sES→sFW, then ack sFW→sFW, for FIN_WAIT's 120 s after
+// the last ACK; IPVS never sees the server's FIN, so it has no TIME_WAIT
+// for DR either.
+func TestDirectRoutingStates(t *testing.T) {
+	type step struct {
+		fl   TCPFlags
+		want State
+		to   time.Duration
+	}
+	var (
+		syn    = step{SYN, StateSynRecv, 60 * time.Second}        // syn sNO→sSR
+		ack    = step{ACK, StateEstablished, 900 * time.Second}   // ack sSR→sES
+		finAck = step{FIN | ACK, StateFinWait, 120 * time.Second} // fin sES→sFW
+		lastAk = step{ACK, StateFinWait, 120 * time.Second}       // ack sFW→sFW
+		est    = []step{syn, ack, {ACK, StateEstablished, 900 * time.Second}}
+		closed = func(s ...step) []step { return append(append([]step{}, est...), s...) }
+	)
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"client FIN then ACK of the server's FIN", closed(finAck, lastAk)},
+		{"server FIN first: client ACKs it, then FIN, then ACK", closed(
+			step{ACK, StateEstablished, 900 * time.Second}, finAck, lastAk)},
+		{"FIN retransmitted", closed(finAck, step{FIN | ACK, StateFinWait, 120 * time.Second})}, // fin sFW→sFW
+		{"RST after FIN", closed(finAck, step{RST | ACK, StateClose, 10 * time.Second})},        // rst sFW→sCL
+		{"RST while established", closed(step{RST, StateClose, 10 * time.Second})},              // rst sES→sCL
+		{"SYN reusing the port in FIN_WAIT", closed(finAck, syn)},                               // syn sFW→sSR
+		{"ACK after CLOSE", closed(step{RST, StateClose, 10 * time.Second},
+			step{ACK, StateClose, 10 * time.Second})}, // ack sCL→sCL
+		{"FIN before the handshake's ACK", []step{syn, {FIN | ACK, StateTimeWait, 120 * time.Second}}}, // fin sSR→sTW
+		{"RST in SYN_RECV", []step{syn, {RST, StateSynRecv, 60 * time.Second}}},                        // rst sSR→sSR
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := newEnv(t, Config{MaxEntries: 1000})
+			s := v.service(ipvs.ServiceSpec{Key: web}, ipvs.Route, rip1)
+			k := tcpKey(cli, uint16(41000+i), 80)
+			now := start
+			c := v.schedule(s, k, tt.steps[0].fl, now)
+			for j, st := range tt.steps {
+				if j > 0 {
+					now += 7 * sec
+					var vd Verdict
+					if c, vd = v.ct.In(k, st.fl, now); vd != Hit {
+						t.Fatalf("step %d (%#x): In = %v, want hit", j, st.fl, vd)
+					}
+				}
+				if c.State() != st.want || c.Flags()&FlagNoOutput == 0 {
+					t.Fatalf("step %d (%#x): state %v flags %v, want %v with nooutput", j, st.fl, c.State(), c.Flags(), st.want)
+				}
+				if got := infoOf(t, v.ct, c.Handle, now).Expires; got != st.to {
+					t.Errorf("step %d (%#x): expires in %v, want %v", j, st.fl, got, st.to)
+				}
+			}
+			// The last packet's timeout runs out, not a second early.
+			to := ipvs.Tick(tt.steps[len(tt.steps)-1].to / time.Millisecond)
+			if n := v.ct.Expire(now+to-sec, 1<<20); n != 0 {
+				t.Errorf("Expire a second before the timeout removed %d", n)
+			}
+			if n := v.ct.Expire(now+to, 1<<20); n != 1 || v.ct.Len() != 0 {
+				t.Errorf("Expire at the timeout removed %d, len %d", n, v.ct.Len())
+			}
+			check(t, v.ct, v.reg)
+		})
+	}
+}
+
 func TestTimeoutsSettable(t *testing.T) {
 	v := newEnv(t, Config{MaxEntries: 1000})
 	s := v.service(ipvs.ServiceSpec{Key: dns}, ipvs.Masq, rip1)
