@@ -55,9 +55,24 @@ type Config struct {
 
 	// Filter is a socket filter program (a BPF program file descriptor,
 	// SO_ATTACH_BPF) run on every frame before the ring copy: frames it
-	// refuses cost the kernel no copy. lvsd's eBPF fast path gives one
-	// that keeps the frames it forwards itself out of the ring. 0: none.
+	// refuses cost the kernel no copy. 0: none. With Protocols, every
+	// receive socket carries it.
 	Filter int
+
+	// Protocols, if not empty, are the EtherTypes the Link receives
+	// (e.g. ETH_P_IP, ETH_P_IPV6, ETH_P_ARP), each through a socket and a
+	// ring of its own bound to it, read in turn by ReadBatch; the Link
+	// transmits through a socket bound to none. The kernel delivers such
+	// a socket a frame after tc ingress (tcx), the netdev ingress hook
+	// and any rx_handler, and only if they passed it on: a program there
+	// that forwards a frame keeps it out of the ring at no cost. Frames
+	// of other EtherTypes never arrive. Without Promisc, frames for
+	// another host (PACKET_OTHERHOST, which is also what a VLAN-tagged
+	// frame of an interface without a VLAN device becomes) are refused
+	// by a classic filter unless Filter is set. Empty: one socket bound to
+	// ETH_P_ALL, a tap that sees every frame, before tc and in both
+	// directions.
+	Protocols []uint16
 
 	// DisableVNetHdr turns PACKET_VNET_HDR off. Without it, ReadBatchMeta
 	// only reports NeedsCsum (from TP_STATUS_CSUMNOTREADY, with zero
@@ -70,6 +85,8 @@ type Config struct {
 	// frame for it. ReadBatch blocks until Close and returns net.ErrClosed.
 	// Workers use one per egress port, so no two goroutines share a writer.
 	TXOnly bool
+
+	bind uint16 // the EtherType a socket of Protocols is bound to
 
 	// BusyPoll is how long ReadBatch keeps re-checking an empty ring before
 	// it sleeps in poll(2): adaptive busy-polling. Waking a sleeping reader

@@ -31,8 +31,11 @@ type Link struct {
 	closed atomic.Bool
 	efd    int // eventfd: Close writes it to wake a reader blocked in poll
 
-	rmu sync.Mutex // serialises ReadBatch; guards rx
-	rx  ring
+	rmu  sync.Mutex // serialises ReadBatch; guards rx, next and the srcs' rx
+	rx   ring
+	srcs []*Link       // the Links whose rings ReadBatch reads: l, or Protocols' (protocols_linux.go)
+	next int           // the src a read starts with
+	pfd  []unix.PollFd // the srcs' sockets, then the eventfd
 
 	wmu      sync.Mutex // serialises WriteBatch; guards fd, tx, stats
 	fd       int        // -1 once released
@@ -47,6 +50,9 @@ var _ dataplane.MetaLink = (*Link)(nil)
 // socket stays there whichever thread uses it later). It needs CAP_NET_RAW.
 func Open(c Config) (*Link, error) {
 	c = c.withDefaults()
+	if len(c.Protocols) > 0 && !c.TXOnly {
+		return openProtocols(c) // protocols_linux.go
+	}
 	ifi, err := net.InterfaceByName(c.Interface)
 	if err != nil {
 		return nil, fmt.Errorf("looking up interface %q: %w", c.Interface, err)
@@ -115,6 +121,12 @@ func (l *Link) setup(c Config, ifindex int) error {
 		}
 	}
 	proto := htons(unix.ETH_P_ALL)
+	if c.bind != 0 {
+		proto = htons(c.bind)
+		if err := l.dropOtherHost(c); err != nil { // protocols_linux.go
+			return err
+		}
+	}
 	if l.txOnly {
 		proto = 0 // receive nothing
 	}
@@ -138,7 +150,8 @@ func (l *Link) setup(c Config, ifindex int) error {
 		return fmt.Errorf("creating eventfd for %s: %w", l.ifname, err)
 	}
 	l.efd = efd
-	l.rx.pfd = [2]unix.PollFd{{Fd: int32(l.fd), Events: unix.POLLIN | unix.POLLERR}, {Fd: int32(efd), Events: unix.POLLIN}}
+	l.srcs = []*Link{l}
+	l.pfd = []unix.PollFd{{Fd: int32(l.fd), Events: unix.POLLIN | unix.POLLERR}, {Fd: int32(efd), Events: unix.POLLIN}}
 	l.tx.init(l.batch, l.vnet)
 	return nil
 }
@@ -153,9 +166,15 @@ func fanoutArg(c Config, ifindex int) int {
 	}[c.Fanout]
 	group := c.FanoutGroup
 	if group == 0 {
-		group = (uint16(os.Getpid())*31 + uint16(ifindex)*0x9e37) | 1
+		group = fanoutGroup(ifindex)
 	}
 	return int(group) | mode<<16
+}
+
+// fanoutGroup is the fanout group id every Link of this process on
+// interface ifindex shares when Config.FanoutGroup is 0.
+func fanoutGroup(ifindex int) uint16 {
+	return (uint16(os.Getpid())*31 + uint16(ifindex)*0x9e37) | 1
 }
 
 func htons(v uint16) uint16 {
@@ -184,10 +203,21 @@ func (l *Link) Close() error {
 	l.wmu.Unlock()
 	l.rmu.Lock()
 	defer l.rmu.Unlock()
-	if !l.rx.out {
+	if !l.out() {
 		l.release()
 	}
 	return nil
+}
+
+// out reports whether frames of the last ReadBatch are still with the
+// caller. The caller holds rmu.
+func (l *Link) out() bool {
+	for _, s := range l.srcs {
+		if s.rx.out {
+			return true
+		}
+	}
+	return false
 }
 
 // release unmaps the ring and closes the descriptors. The caller holds rmu
@@ -205,6 +235,11 @@ func (l *Link) release() {
 		l.efd = -1
 	}
 	l.rx.unmap()
+	for _, s := range l.srcs {
+		if s != l {
+			s.release()
+		}
+	}
 }
 
 // Stats returns the Link's counters; safe for concurrent use, also after
@@ -217,6 +252,12 @@ func (l *Link) Stats() Stats {
 	}
 	s := l.stats
 	s.Discarded = l.discards.Load()
+	for _, src := range l.srcs {
+		if src != l {
+			t := src.Stats()
+			s.Packets, s.Drops, s.FreezeQ, s.Discarded = s.Packets+t.Packets, s.Drops+t.Drops, s.FreezeQ+t.FreezeQ, s.Discarded+t.Discarded
+		}
+	}
 	return s
 }
 

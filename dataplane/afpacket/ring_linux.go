@@ -46,7 +46,6 @@ type ring struct {
 	f2         ring2
 	blockSize  int
 	blockCount int
-	pfd        [2]unix.PollFd // the socket and the eventfd
 
 	cur     int  // block being read
 	off     int  // offset in mem of the next frame of cur
@@ -133,15 +132,16 @@ func (l *Link) waitClose() error {
 func (l *Link) read(frames [][]byte, meta []dataplane.Meta) (int, error) {
 	l.rmu.Lock()
 	defer l.rmu.Unlock()
-	r := &l.rx
 	if l.txOnly {
 		return 0, l.waitClose()
 	}
-	if r.mem == nil {
+	if l.srcs[0].rx.mem == nil {
 		return 0, net.ErrClosed
 	}
-	r.out = false
-	l.handBack()
+	for _, s := range l.srcs {
+		s.rx.out = false
+		s.handBack()
+	}
 	if l.closed.Load() {
 		l.release()
 		return 0, net.ErrClosed
@@ -149,19 +149,14 @@ func (l *Link) read(frames [][]byte, meta []dataplane.Meta) (int, error) {
 	if len(frames) == 0 {
 		return 0, nil
 	}
-	var spinUntil time.Time // zero until the ring is first found empty
+	var spinUntil time.Time // zero until the rings are first found empty
 	for {
-		var n int
-		if r.v2 {
-			n = l.fill2(frames, meta)
-		} else {
-			n = l.fill(frames, meta)
-		}
-		if n > 0 {
-			r.out = true
+		if n := l.fillSrcs(frames, meta); n > 0 {
 			return n, nil
 		}
-		l.handBack() // empty blocks (or frames not delivered) skipped by fill
+		for _, s := range l.srcs {
+			s.handBack() // empty blocks (or frames not delivered) skipped by fill
+		}
 		if l.spin > 0 {
 			now := time.Now()
 			if spinUntil.IsZero() {
@@ -175,24 +170,57 @@ func (l *Link) read(frames [][]byte, meta []dataplane.Meta) (int, error) {
 			return 0, err
 		}
 		if l.closed.Load() {
-			return 0, net.ErrClosed // Close, waiting for rmu, releases the ring
+			return 0, net.ErrClosed // Close, waiting for rmu, releases the rings
 		}
 	}
 }
 
-// wait sleeps in poll(2) until a block (RingV2: a frame) is ready or Close writes the eventfd.
+// fillSrcs fills frames from the srcs' rings, starting with a different
+// one at each call so that none waits behind a busy other, and returns how
+// many it filled.
+func (l *Link) fillSrcs(frames [][]byte, meta []dataplane.Meta) int {
+	n := 0
+	for k := range l.srcs {
+		if n == len(frames) {
+			break
+		}
+		s := l.srcs[(l.next+k)%len(l.srcs)]
+		var m []dataplane.Meta
+		if meta != nil {
+			m = meta[n:]
+		}
+		var got int
+		if s.rx.v2 {
+			got = s.fill2(frames[n:], m)
+		} else {
+			got = s.fill(frames[n:], m)
+		}
+		if got > 0 {
+			s.rx.out = true
+			n += got
+		}
+	}
+	l.next = (l.next + 1) % len(l.srcs)
+	return n
+}
+
+// wait sleeps in poll(2) until a block (RingV2: a frame) of a src is ready
+// or Close writes the eventfd.
 func (l *Link) wait() error {
-	r := &l.rx
-	r.pfd[0].Revents, r.pfd[1].Revents = 0, 0
+	for i := range l.pfd {
+		l.pfd[i].Revents = 0
+	}
 	// ppoll with no timeout: SYS_POLL does not exist on every architecture.
-	_, _, e := unix.Syscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&r.pfd[0])), 2, 0, 0, 0, 0)
+	_, _, e := unix.Syscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&l.pfd[0])), uintptr(len(l.pfd)), 0, 0, 0, 0)
 	if e != 0 && e != unix.EINTR {
 		return fmt.Errorf("polling AF_PACKET socket of %s: %w", l.ifname, e)
 	}
-	if r.pfd[0].Revents&unix.POLLERR != 0 {
-		// A pending socket error (the interface went away): report it once.
-		if v, err := unix.GetsockoptInt(l.fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && v != 0 {
-			return fmt.Errorf("reading %s: %w", l.ifname, unix.Errno(v))
+	for i, s := range l.srcs {
+		if l.pfd[i].Revents&unix.POLLERR != 0 {
+			// A pending socket error (the interface went away): report it once.
+			if v, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && v != 0 {
+				return fmt.Errorf("reading %s: %w", l.ifname, unix.Errno(v))
+			}
 		}
 	}
 	return nil
