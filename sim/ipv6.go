@@ -2,11 +2,8 @@ package sim
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -108,60 +105,10 @@ func (s *Site) settle6() error {
 
 // pingStep runs a ping step from node to dst.
 func (s *Site) pingStep(node string, dst netip.Addr) (string, error) {
-	var err error
-	if dst.Is4() {
-		err = s.ping(node, dst)
-	} else {
-		err = s.ping6(node, dst)
-	}
-	if err != nil {
+	if err := s.ping(node, dst); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("%s answered an echo request from %s", dst, node), nil
-}
-
-// ping6 is ping for IPv6: ICMPv6 echo requests from inside node to dst
-// until one is answered, at most 3 tries of a second each. The kernel
-// fills in the ICMPv6 checksum of a raw ICMPv6 socket.
-func (s *Site) ping6(node string, dst netip.Addr) error {
-	n := s.nodes[node]
-	if n == nil {
-		return fmt.Errorf("unknown node %s", node)
-	}
-	var c net.PacketConn
-	err := n.Do(func() error {
-		var err error
-		c, err = net.ListenPacket("ip6:ipv6-icmp", "::")
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("icmpv6 socket: %w", err)
-	}
-	defer c.Close()
-	id := uint16(os.Getpid())
-	buf := make([]byte, 1500)
-	for seq := uint16(1); seq <= 3; seq++ {
-		req := []byte{128, 0, 0, 0, 0, 0, 0, 0, 'l', 'v', 's', 's', 'i', 'm'}
-		binary.BigEndian.PutUint16(req[4:], id)
-		binary.BigEndian.PutUint16(req[6:], seq)
-		if _, err := c.WriteTo(req, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
-			return fmt.Errorf("sending echo: %w", err)
-		}
-		c.SetReadDeadline(time.Now().Add(time.Second))
-		for {
-			k, from, err := c.ReadFrom(buf)
-			if err != nil {
-				break // timeout: try the next sequence number
-			}
-			ip, _ := netip.AddrFromSlice(from.(*net.IPAddr).IP)
-			b := buf[:k]
-			if ip == dst && len(b) >= 8 && b[0] == 129 &&
-				binary.BigEndian.Uint16(b[4:]) == id && binary.BigEndian.Uint16(b[6:]) == seq {
-				return nil
-			}
-		}
-	}
-	return fmt.Errorf("no echo reply from %v", dst)
 }
 
 // curlTarget returns curl's last arguments for a traffic step: the URL,
