@@ -159,13 +159,7 @@ func writeShares(b *strings.Builder, r *Result) {
 func writeAsserts(b *strings.Builder, r *Result) {
 	b.WriteString("## Assertions\n\n")
 	for _, a := range r.Asserts {
-		mark, text := "FAIL", a.Summary
-		switch {
-		case a.Skipped != "":
-			mark, text = "SKIPPED", a.Skipped
-		case a.Passed:
-			mark = "PASS"
-		}
+		mark, text := assertMark(a, "PASS", "SKIPPED")
 		fmt.Fprintf(b, "- **%s** %s of `%s`: %s\n", mark, a.Kind, a.Of, text)
 		if a.Skipped == "" {
 			for _, d := range a.Details {
@@ -174,6 +168,19 @@ func writeAsserts(b *strings.Builder, r *Result) {
 		}
 	}
 	b.WriteString("\n")
+}
+
+// assertMark returns the mark of a (FAIL; skip when it was skipped; pass
+// when it passed) and the text to show beside it: why it was skipped, or
+// else its summary.
+func assertMark(a *AssertResult, pass, skip string) (mark, text string) {
+	switch {
+	case a.Skipped != "":
+		return skip, a.Skipped
+	case a.Passed:
+		return pass, a.Summary
+	}
+	return "FAIL", a.Summary
 }
 
 // writeFaults lists each injected fault with the failures seen until the
@@ -287,13 +294,7 @@ func Summary(r *Result, dir string) string {
 	fmt.Fprintf(&b, "router: %s\n", r.RouterLabel)
 	fmt.Fprintf(&b, "traffic: %s; setup %s, scenario %s\n", trafficTotals(r), secs(r.Setup), secs(r.Duration))
 	for _, a := range r.Asserts {
-		mark, text := "FAIL", a.Summary
-		switch {
-		case a.Skipped != "":
-			mark, text = "skip", a.Skipped
-		case a.Passed:
-			mark = "ok  "
-		}
+		mark, text := assertMark(a, "ok  ", "skip")
 		fmt.Fprintf(&b, "  %s %s of %s: %s\n", mark, a.Kind, a.Of, text)
 		for _, s := range a.Shares {
 			fmt.Fprintf(&b, "         %-6s weight %d: want %5.1f%%, got %5.1f%% (%d requests)\n",
