@@ -40,8 +40,9 @@ const (
 // openFastPath loads the eBPF fast path when the options ask for it (or
 // allow it) and records the dataplane mode. With DataplaneAuto a kernel
 // that refuses it is logged and lvsd goes on with its Go workers. The tcx
-// program is attached by attachFastPath, once the packet sockets carry
-// its socket filter.
+// program is attached by attachFastPath. It needs the receive links' packet
+// sockets bound per protocol, which the afpacket backend's are: the kernel
+// delivers them only the frames the program passes on.
 func (d *lvsd) openFastPath(backend string) error {
 	mode := d.opts.Dataplane
 	if mode == "" {
@@ -150,15 +151,6 @@ func (d *lvsd) attachFastPath() error {
 	}
 	d.mode = modeTCX
 	return nil
-}
-
-// filterFD is the socket filter the receive links carry: the fast path's,
-// or none.
-func (d *lvsd) filterFD() int {
-	if d.fast == nil {
-		return 0
-	}
-	return d.fast.SocketFilter()
 }
 
 // flushFastPath empties the fast path's flow map when this router stops

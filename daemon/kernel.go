@@ -13,9 +13,11 @@ import (
 // The kernel still sees every frame a packet socket sees. If it owned a VIP it
 // would answer SYNs with RSTs; if it forwarded, every packet would leave twice.
 // lvsd therefore never configures VIPs on the kernel's interfaces (it answers
-// ARP for them itself) and installs an nftables netdev ingress table that
-// drops, after packet sockets have taken their copy, exactly the frames the
-// dataplane handles: those to a VIP or another lvsd-owned address (the
+// ARP for them itself) and installs an nftables inet table whose
+// prerouting chain drops, after packet sockets have taken their copy (a
+// packet socket bound to ETH_P_IP or ETH_P_IPV6 is delivered the frame
+// beside the kernel's IP receive, which runs the hook), exactly the frames
+// the dataplane handles: those to a VIP or another lvsd-owned address (the
 // nat_router address), and those from a real server to anything but the
 // router's own addresses (NAT replies, masqueraded traffic). The router's own
 // traffic — SSH, heartbeats, health checks and their replies — is untouched,
@@ -35,11 +37,16 @@ func (s GuardSpec) table() string {
 	return s.Table
 }
 
-// guardPriority runs the guard's chains before any other ingress hook;
-// packet sockets (taps) have already received their copy by then.
+// guardPriority runs the guard's chain before any other prerouting hook
+// (raw is -300, defragmentation -400): the kernel neither reassembles nor
+// tracks what it drops.
 const guardPriority = -500
 
-// The guard's rule comments, shown by `nft list table netdev lvsd`.
+// guardChain is the guard's base chain: it sends each interface's frames
+// to that interface's chain.
+const guardChain = "pre"
+
+// The guard's rule comments, shown by `nft list table inet lvsd`.
 const (
 	commentOwned = "lvsd: VIP or owned address"
 	commentReals = "lvsd: from a real server"
@@ -47,8 +54,8 @@ const (
 
 // guardTable is a GuardSpec checked and normalised into the objects of the
 // nftables table: sorted, without duplicates, one set of each kind per
-// address family, one chain per distinct interface (chain i hooks
-// Interfaces[i]). The kernel is programmed from it, and String renders it
+// address family, one chain per distinct interface (chain i has the
+// rules of Interfaces[i]'s frames). The kernel is programmed from it, and String renders it
 // in nft's syntax.
 type guardTable struct {
 	Name       string
@@ -88,21 +95,26 @@ func (s GuardSpec) guard() (guardTable, error) {
 	return g, nil
 }
 
-// chain is the name of the chain hooking Interfaces[i].
+// chain is the name of the chain of Interfaces[i]'s frames.
 func (g guardTable) chain(i int) string { return fmt.Sprintf("in%d", i) }
 
-// String renders the table as `nft list table netdev NAME` would show it
+// String renders the table as `nft list table inet NAME` would show it
 // (without counters): for logs and errors; the kernel is programmed over
 // netlink.
 func (g guardTable) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "table netdev %s {\n", g.Name)
+	fmt.Fprintf(&b, "table inet %s {\n", g.Name)
 	writeSet(&b, "owned", "", addrStrings(g.Owned))
 	writeSet(&b, "reals", "interval", prefixes(g.Reals))
 	writeSet(&b, "local", "", addrStrings(g.Local))
 	g.writeSets6(&b)
+	fmt.Fprintf(&b, "\tchain %s {\n\t\ttype filter hook prerouting priority %d; policy accept;\n", guardChain, guardPriority)
 	for i, ifname := range g.Interfaces {
-		fmt.Fprintf(&b, "\tchain %s {\n\t\ttype filter hook ingress device %q priority %d; policy accept;\n", g.chain(i), ifname, guardPriority)
+		fmt.Fprintf(&b, "\t\tiifname %q jump %s\n", ifname, g.chain(i))
+	}
+	b.WriteString("\t}\n")
+	for i := range g.Interfaces {
+		fmt.Fprintf(&b, "\tchain %s {\n", g.chain(i))
 		fmt.Fprintf(&b, "\t\tip daddr @owned counter drop comment %q\n", commentOwned)
 		fmt.Fprintf(&b, "\t\tip saddr @reals ip daddr != @local counter drop comment %q\n", commentReals)
 		g.writeRules6(&b)

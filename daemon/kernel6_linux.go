@@ -42,7 +42,7 @@ func (g guard6) addSets6(c *nftables.Conn, tab *nftables.Table) (sets6, error) {
 func (s sets6) addRules6(c *nftables.Conn, tab *nftables.Table, ch *nftables.Chain) {
 	// ip6 daddr @owned6 counter drop
 	c.AddRule(&nftables.Rule{Table: tab, Chain: ch, UserData: comment(commentOwned), Exprs: []expr.Any{
-		metaProtocol(), isIPv6(),
+		metaNFProto(), isIPv6(),
 		ipv6Field(ipv6DaddrOffset),
 		&expr.Lookup{SourceRegister: 1, SetName: s.owned.Name, SetID: s.owned.ID},
 		&expr.Counter{},
@@ -50,7 +50,7 @@ func (s sets6) addRules6(c *nftables.Conn, tab *nftables.Table, ch *nftables.Cha
 	}})
 	// ip6 saddr @reals6 ip6 daddr != @local6 counter drop
 	c.AddRule(&nftables.Rule{Table: tab, Chain: ch, UserData: comment(commentReals), Exprs: []expr.Any{
-		metaProtocol(), isIPv6(),
+		metaNFProto(), isIPv6(),
 		ipv6Field(ipv6SaddrOffset),
 		&expr.Lookup{SourceRegister: 1, SetName: s.reals.Name, SetID: s.reals.ID},
 		ipv6Field(ipv6DaddrOffset),
@@ -66,10 +66,10 @@ const (
 	ipv6DaddrOffset = 24
 )
 
-// isIPv6 is the dependency nft adds before an `ip6` match in the netdev
-// family: meta protocol ip6.
+// isIPv6 is the dependency nft adds before an `ip6` match in the inet
+// family: meta nfproto ipv6.
 func isIPv6() *expr.Cmp {
-	return &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(unix.ETH_P_IPV6)}
+	return &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV6}}
 }
 
 // ipv6Field loads the 16-byte address at off in the IPv6 header into

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// KernelGuard is an installed nftables netdev table that keeps the kernel
+// KernelGuard is an installed nftables inet table that keeps the kernel
 // out of the dataplane's traffic (see GuardSpec). It programs the kernel
 // over netlink, so lvsd needs no nft program. Install replaces any table of
 // the same name left by a crashed run, so a crash never blocks a restart.
@@ -38,7 +38,9 @@ func InstallGuard(ctx context.Context, spec GuardSpec) (*KernelGuard, error) {
 // applies as one transaction: the old table (a crashed run's, or this
 // guard's before a reload changed the VIPs or the real servers) goes and
 // the new one appears with all its sets, chains and rules, or on error
-// nothing changes. Then the interfaces join the solicited-node groups of
+// nothing changes. A netdev table of the name, which lvsd installed before
+// its packet sockets were bound per protocol (and which would now hide
+// the frames from them), goes too. Then the interfaces join the solicited-node groups of
 // the owned IPv6 addresses and leave those of addresses gone
 // (multicast_linux.go).
 func (g *KernelGuard) Update(ctx context.Context, spec GuardSpec) error {
@@ -48,13 +50,11 @@ func (g *KernelGuard) Update(ctx context.Context, spec GuardSpec) error {
 		return err
 	}
 	err = nftBatch(ctx, func(c *nftables.Conn) error {
-		tab := &nftables.Table{Name: t.Name, Family: nftables.TableFamilyNetdev}
-		c.AddTable(tab) // declared first so that the delete cannot fail on a fresh host
-		c.DelTable(tab)
-		return t.add(c, c.AddTable(tab))
+		delTables(c, t.Name)
+		return t.add(c, c.AddTable(&nftables.Table{Name: t.Name, Family: nftables.TableFamilyINet}))
 	})
 	if err != nil {
-		return fmt.Errorf("installing nftables table netdev %s on %s: %w", t.Name, strings.Join(t.Interfaces, ", "), err)
+		return fmt.Errorf("installing nftables table inet %s on %s: %w", t.Name, strings.Join(t.Interfaces, ", "), err)
 	}
 	return syncGroups(g.joined, solicitedGroups(t))
 }
@@ -64,15 +64,24 @@ func (g *KernelGuard) Update(ctx context.Context, spec GuardSpec) error {
 // is not an error.
 func (g *KernelGuard) Remove(ctx context.Context) error {
 	err := nftBatch(ctx, func(c *nftables.Conn) error {
-		tab := &nftables.Table{Name: g.table, Family: nftables.TableFamilyNetdev}
-		c.AddTable(tab)
-		c.DelTable(tab)
+		delTables(c, g.table)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("removing nftables table netdev %s: %w", g.table, err)
+		return fmt.Errorf("removing nftables table inet %s: %w", g.table, err)
 	}
 	return syncGroups(g.joined, nil)
+}
+
+// delTables queues the deletion of the inet table name and of a netdev
+// table of that name (an older lvsd's guard). Each is declared first, so
+// that the delete cannot fail on a fresh host.
+func delTables(c *nftables.Conn, name string) {
+	for _, f := range []nftables.TableFamily{nftables.TableFamilyNetdev, nftables.TableFamilyINet} {
+		tab := &nftables.Table{Name: name, Family: f}
+		c.AddTable(tab)
+		c.DelTable(tab)
+	}
 }
 
 // nftBatch queues the batch that build makes and sends it to the kernel of the
@@ -109,7 +118,7 @@ func kernelError(err error) error {
 	case errors.Is(err, syscall.EPERM):
 		hint = "lvsd needs CAP_NET_ADMIN (run it as root)"
 	case errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.EAFNOSUPPORT), errors.Is(err, syscall.EPROTONOSUPPORT):
-		hint = "the kernel lacks nf_tables netdev support (CONFIG_NF_TABLES_NETDEV)"
+		hint = "the kernel lacks nf_tables inet support (CONFIG_NF_TABLES_INET)"
 	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ENODEV):
 		hint = "an interface does not exist, or the kernel lacks an nf_tables feature"
 	}
@@ -142,19 +151,30 @@ func (t guardTable) add(c *nftables.Conn, tab *nftables.Table) error {
 		return err
 	}
 	accept := nftables.ChainPolicyAccept
+	pre := c.AddChain(&nftables.Chain{
+		Name:     guardChain,
+		Table:    tab,
+		Type:     nftables.ChainTypeFilter,
+		Hooknum:  nftables.ChainHookPrerouting,
+		Priority: nftables.ChainPriorityRef(guardPriority),
+		Policy:   &accept,
+	})
+	chains := make([]*nftables.Chain, len(t.Interfaces))
+	for i := range t.Interfaces {
+		chains[i] = c.AddChain(&nftables.Chain{Name: t.chain(i), Table: tab})
+	}
 	for i, ifname := range t.Interfaces {
-		ch := c.AddChain(&nftables.Chain{
-			Name:     t.chain(i),
-			Table:    tab,
-			Type:     nftables.ChainTypeFilter,
-			Hooknum:  nftables.ChainHookIngress,
-			Priority: nftables.ChainPriorityRef(guardPriority),
-			Policy:   &accept,
-			Device:   ifname,
-		})
+		// iifname "eth0" jump in0
+		c.AddRule(&nftables.Rule{Table: tab, Chain: pre, Exprs: []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifnameData(ifname)},
+			&expr.Verdict{Kind: expr.VerdictJump, Chain: t.chain(i)},
+		}})
+	}
+	for _, ch := range chains {
 		// ip daddr @owned counter drop
 		c.AddRule(&nftables.Rule{Table: tab, Chain: ch, UserData: comment(commentOwned), Exprs: []expr.Any{
-			metaProtocol(), isIPv4(),
+			metaNFProto(), isIPv4(),
 			ipv4Field(ipv4DaddrOffset),
 			&expr.Lookup{SourceRegister: 1, SetName: owned.Name, SetID: owned.ID},
 			&expr.Counter{},
@@ -162,7 +182,7 @@ func (t guardTable) add(c *nftables.Conn, tab *nftables.Table) error {
 		}})
 		// ip saddr @reals ip daddr != @local counter drop
 		c.AddRule(&nftables.Rule{Table: tab, Chain: ch, UserData: comment(commentReals), Exprs: []expr.Any{
-			metaProtocol(), isIPv4(),
+			metaNFProto(), isIPv4(),
 			ipv4Field(ipv4SaddrOffset),
 			&expr.Lookup{SourceRegister: 1, SetName: reals.Name, SetID: reals.ID},
 			ipv4Field(ipv4DaddrOffset),
@@ -175,18 +195,26 @@ func (t guardTable) add(c *nftables.Conn, tab *nftables.Table) error {
 	return nil
 }
 
+// ifnameData is an interface name as nft compares it: IFNAMSIZ bytes,
+// zero-padded.
+func ifnameData(name string) []byte {
+	b := make([]byte, unix.IFNAMSIZ)
+	copy(b, name)
+	return b
+}
+
 // Offsets of the addresses in the IPv4 header.
 const (
 	ipv4SaddrOffset = 12
 	ipv4DaddrOffset = 16
 )
 
-// metaProtocol and isIPv4 are the dependency nft adds before an `ip` match
-// in the netdev family: meta protocol ip.
-func metaProtocol() *expr.Meta { return &expr.Meta{Key: expr.MetaKeyPROTOCOL, Register: 1} }
+// metaNFProto and isIPv4 are the dependency nft adds before an `ip` match
+// in the inet family: meta nfproto ipv4.
+func metaNFProto() *expr.Meta { return &expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1} }
 
 func isIPv4() *expr.Cmp {
-	return &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(unix.ETH_P_IP)}
+	return &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}}
 }
 
 // ipv4Field loads the 4-byte address at off in the IPv4 header into

@@ -95,7 +95,7 @@ func TestGuardStopsForwardingRealServerTraffic(t *testing.T) {
 	if udpArrives(t, lab, s, c, src, dst) {
 		t.Error("with the guard the router's kernel still forwarded a real server's datagram")
 	}
-	if out := lab.MustIn(r, "nft", "list", "table", "netdev", "lvsd"); !strings.Contains(out, "packets 1") {
+	if out := lab.MustIn(r, "nft", "list", "table", "inet", "lvsd"); !strings.Contains(out, "packets 1") {
 		t.Errorf("guard counters did not count the dropped datagram:\n%s", out)
 	}
 	// The router's own traffic with the real server (health checks) still works.
@@ -160,13 +160,14 @@ func packetSocket(ifname string) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	// ETH_P_ALL taps run before the netdev ingress hook; a socket bound to
-	// ETH_P_IP only would be served after it and would miss dropped frames.
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK, int(htons(unix.ETH_P_ALL)))
+	// Bound to ETH_P_IP, as lvsd's receive sockets are: the kernel serves
+	// it beside its own IP receive, whose prerouting hook the guard drops
+	// the frame in (an ingress-hook guard would hide it from the socket).
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK, int(htons(unix.ETH_P_IP)))
 	if err != nil {
 		return -1, err
 	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: ifi.Index}); err != nil {
 		unix.Close(fd)
 		return -1, err
 	}
@@ -210,11 +211,11 @@ func natSpec() GuardSpec {
 	}
 }
 
-// listing is `nft list table netdev NAME` in ns without handles and with
+// listing is `nft list table inet NAME` in ns without handles and with
 // counters zeroed: what the kernel holds, as nft reads it back.
 func listing(t *testing.T, lab *netlab.T, ns, name string) string {
 	t.Helper()
-	out := lab.MustIn(ns, "nft", "list", "table", "netdev", name)
+	out := lab.MustIn(ns, "nft", "list", "table", "inet", name)
 	return regexp.MustCompile(`counter packets \d+ bytes \d+`).ReplaceAllString(out, "counter packets 0 bytes 0")
 }
 
@@ -279,7 +280,7 @@ func TestGuardNeedsNoNftProgram(t *testing.T) {
 	if err != nil {
 		t.Fatalf("remove with PATH empty: %v", err)
 	}
-	if out, err := lab.In(r, "nft", "list", "table", "netdev", "lvsd"); err == nil {
+	if out, err := lab.In(r, "nft", "list", "table", "inet", "lvsd"); err == nil {
 		t.Errorf("table still there after Remove:\n%s", out)
 	}
 	if !udpArrives(t, lab, s, c, src, dst) {
@@ -296,14 +297,18 @@ func withoutPath(f func()) {
 }
 
 // A table of the guard's name left by a crashed lvsd, whatever it holds, is
-// replaced by the new one; a second lvsd's table of another name is left alone.
+// replaced by the new one, and an older lvsd's netdev table of the name
+// (which would hide frames from the per-protocol packet sockets) goes; a second lvsd's table of another name is left alone.
 func TestGuardReplacesStaleTable(t *testing.T) {
 	lab, _, r, _ := guardLab(t)
 	stale := t.TempDir() + "/stale.nft"
-	if err := os.WriteFile(stale, []byte(`table netdev lvsd {
+	if err := os.WriteFile(stale, []byte(`table inet lvsd {
 	set owned { type ipv4_addr; elements = { 192.168.26.99 } }
-	chain stale { type filter hook ingress device "eth0" priority -500; policy drop; }
-	chain in5 { type filter hook ingress device "eth1" priority -500; policy accept; counter drop; }
+	chain stale { type filter hook prerouting priority -500; policy drop; }
+	chain in5 { counter drop; }
+}
+table netdev lvsd {
+	chain in0 { type filter hook ingress device "eth0" priority -500; policy drop; }
 }
 table netdev other {
 	chain in0 { type filter hook ingress device "eth0" priority -400; policy accept; }
@@ -333,6 +338,9 @@ table netdev other {
 	}
 	if _, err := lab.In(r, "nft", "list", "table", "netdev", "other"); err != nil {
 		t.Errorf("Remove took another table with it: %v", err)
+	}
+	if out, err := lab.In(r, "nft", "list", "table", "netdev", "lvsd"); err == nil {
+		t.Errorf("an older lvsd's netdev table survived the install:\n%s", out)
 	}
 }
 
@@ -435,12 +443,12 @@ func TestGuardReportsKernelError(t *testing.T) {
 	if !errors.Is(err, syscall.EPERM) {
 		t.Errorf("InstallGuard without CAP_NET_ADMIN = %v, want EPERM in the chain", err)
 	}
-	for _, want := range []string{"installing nftables table netdev lvsd on eth0, eth1", "CAP_NET_ADMIN"} {
+	for _, want := range []string{"installing nftables table inet lvsd on eth0, eth1", "CAP_NET_ADMIN"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("InstallGuard error %q lacks %q", err, want)
 		}
 	}
-	if out, lerr := lab.In(r, "nft", "list", "table", "netdev", "lvsd"); lerr == nil {
+	if out, lerr := lab.In(r, "nft", "list", "table", "inet", "lvsd"); lerr == nil {
 		t.Errorf("a refused install left a table:\n%s", out)
 	}
 }

@@ -28,10 +28,6 @@ type LinkFactory interface {
 type LinkOptions struct {
 	// BusyPoll is how long a reader polls an empty link before it sleeps.
 	BusyPoll time.Duration
-	// Filter is a socket filter program (a BPF file descriptor) that
-	// keeps the fast path's frames out of the link; 0: none. A backend
-	// that cannot filter reports an error when one is asked for.
-	Filter int
 	// Shared says that other workers read the same interface: frames are
 	// spread over them by flow hash. One worker alone reads every frame.
 	Shared bool
@@ -64,9 +60,14 @@ func linkBackend(opts Options) (LinkFactory, string, error) {
 	return f, name, nil
 }
 
-// afpacketLinks opens AF_PACKET links: a TPACKET_V2 ring per worker with
-// fanout by flow hash, and sendmmsg for transmit.
+// afpacketLinks opens AF_PACKET links: per worker, TPACKET_V2 rings of
+// sockets bound to IPv4, IPv6 and ARP (delivered after tc ingress, so the
+// frames the eBPF fast path forwards never reach them) with fanout by flow
+// hash, and sendmmsg for transmit.
 type afpacketLinks struct{}
+
+// receiveProtocols are the EtherTypes lvsd's workers handle.
+var receiveProtocols = []uint16{0x0800, 0x86dd, 0x0806} // ETH_P_IP, ETH_P_IPV6, ETH_P_ARP
 
 func (afpacketLinks) Receive(iface string, o LinkOptions) (dataplane.MetaLink, error) {
 	fanout := afpacket.FanoutNone // one reader: no flow hash to compute per frame
@@ -74,7 +75,7 @@ func (afpacketLinks) Receive(iface string, o LinkOptions) (dataplane.MetaLink, e
 		fanout = afpacket.FanoutHash
 	}
 	return afpacket.Open(afpacket.Config{Interface: iface, Fanout: fanout, Ring: afpacket.RingV2,
-		BusyPoll: o.BusyPoll, Filter: o.Filter})
+		BusyPoll: o.BusyPoll, Protocols: receiveProtocols})
 }
 
 func (afpacketLinks) Transmit(iface string) (dataplane.MetaLink, error) {
@@ -92,9 +93,6 @@ type tapLinks struct {
 }
 
 func (t *tapLinks) Receive(iface string, o LinkOptions) (dataplane.MetaLink, error) {
-	if o.Filter != 0 {
-		return nil, fmt.Errorf("the tap link backend cannot carry the eBPF fast path (use --dataplane afpacket)")
-	}
 	return t.device(iface)
 }
 

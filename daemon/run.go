@@ -262,7 +262,7 @@ func (d *lvsd) openLinks(f LinkFactory) error {
 		d.ctl = append(d.ctl, ctl)
 		d.links = append(d.links, ctl)
 	}
-	o := LinkOptions{BusyPoll: d.opts.BusyPoll, Filter: d.filterFD(), Shared: n > 1}
+	o := LinkOptions{BusyPoll: d.opts.BusyPoll, Shared: n > 1}
 	for _, p := range d.site.ports {
 		for range n {
 			rx, err := f.Receive(p.Name, o)

@@ -27,7 +27,7 @@ func kernelUDPSite(t *testing.T) (*site, *fastpath.FastPath, netip.AddrPort) {
 }
 
 // TestKernelScheduledUDPFlows: with UDP scheduled in the kernel, a UDP
-// service's new flows are scheduled by the socket filter in rr order and
+// service's new flows are scheduled by the tcx program in rr order and
 // forwarded without the worker; the worker's next batch adopts each into
 // the connection table to the server the kernel picked, both directions
 // offloaded and counted. A flow the worker schedules itself (a punted
@@ -43,9 +43,6 @@ func TestKernelScheduledUDPFlows(t *testing.T) {
 	var order []netip.Addr
 	for i := range 4 {
 		d := datagram(client(i))
-		if taken, err := fp.SimulateFilter(d, 1); err != nil || !taken {
-			t.Fatalf("flow %d: the socket filter took it: %v, %v; want scheduled in the kernel", i, taken, err)
-		}
 		fwd, out := simulate(t, fp, d)
 		if !fwd {
 			t.Fatalf("flow %d: tcx does not forward the datagram the filter scheduled", i)
@@ -91,13 +88,11 @@ func TestKernelScheduledUDPFlows(t *testing.T) {
 	if n := dataplane.Sum(&s.w.C).FastInstalls; n != 5 {
 		t.Errorf("FastInstalls = %d after the worker's flow, want 5 (its claim)", n)
 	}
-	if taken, err := fp.SimulateFilter(datagram(c), 1); err != nil || !taken {
-		t.Fatalf("the flow's next datagram: filter %v, %v; want it left to tcx", taken, err)
-	}
+	fwd, got := simulate(t, fp, datagram(c))
 	if a, r := s.d.AdoptNewFlows(s.d.Tick(time.Now())); a+r != 0 {
-		t.Errorf("the filter scheduled the worker's flow again (%d adopted, %d refused)", a, r)
+		t.Errorf("the fast path scheduled the worker's flow again (%d adopted, %d refused)", a, r)
 	}
-	if fwd, got := simulate(t, fp, datagram(c)); !fwd || parsed(got).Dst != goPick {
+	if !fwd || parsed(got).Dst != goPick {
 		t.Errorf("the flow's next datagram forwarded %v to %v, want to the worker's pick %v", fwd, parsed(got).Dst, goPick)
 	}
 	s.w.Process(nil, nil, time.Now())
@@ -117,9 +112,6 @@ func TestRescheduledUDPFlowKeepsItsServer(t *testing.T) {
 	datagram := func(c netip.AddrPort) []byte { return frametest.UDP(c, svc, []byte("q"), frametest.WithDstMAC(lo)) }
 	schedule := func(c netip.AddrPort) netip.AddrPort {
 		t.Helper()
-		if taken, err := fp.SimulateFilter(datagram(c), 1); err != nil || !taken {
-			t.Fatalf("flow from %v: filter %v, %v; want scheduled", c, taken, err)
-		}
 		fwd, out := simulate(t, fp, datagram(c))
 		if !fwd {
 			t.Fatalf("flow from %v not forwarded", c)
@@ -175,14 +167,10 @@ func TestKernelForwardedRSTClosesTheConnection(t *testing.T) {
 	open := func(c netip.AddrPort) conntrack.Conn {
 		t.Helper()
 		syn := frametest.TCPSyn(c, web, frametest.WithDstMAC(lo))
-		if taken, err := fp.SimulateFilter(syn, 1); err != nil || !taken {
-			t.Fatalf("SYN from %v: taken %v, %v; want scheduled in the kernel", c, taken, err)
-		}
 		if fwd, _ := simulate(t, fp, syn); !fwd {
 			t.Fatalf("SYN from %v not forwarded", c)
 		}
 		ack := frametest.TCP(c, web, frame.ACK, nil, frametest.WithDstMAC(lo))
-		fp.SimulateFilter(ack, 1)
 		simulate(t, fp, ack)
 		s.w.Process(nil, nil, time.Now()) // adopts
 		conn, ok := s.d.CT.Lookup(conntrack.Key{Proto: ipvs.TCP, Client: c, Virtual: web})
@@ -205,9 +193,6 @@ func TestKernelForwardedRSTClosesTheConnection(t *testing.T) {
 		frametest.TCP(a, web, frame.RST|frame.ACK, nil, frametest.WithDstMAC(lo)), // the client's
 		frametest.TCP(cb.Real(), b, frame.RST, nil, frametest.WithDstMAC(lo)),     // the real server's
 	} {
-		if taken, err := fp.SimulateFilter(rst, 1); err != nil || !taken {
-			t.Fatalf("RST %v: taken %v, %v; want it in the fast path", parsed(rst).Src, taken, err)
-		}
 		if fwd, _ := simulate(t, fp, rst); !fwd {
 			t.Fatalf("RST %v not forwarded", parsed(rst).Src)
 		}
@@ -215,8 +200,8 @@ func TestKernelForwardedRSTClosesTheConnection(t *testing.T) {
 	// The client's port, reused at once (an RST leaves no TIME_WAIT): its
 	// SYN goes to the Go path, which takes the report first.
 	reused := frametest.TCPSyn(a, web, frametest.WithDstMAC(lo))
-	if taken, _ := fp.SimulateFilter(reused, 1); taken {
-		t.Error("a SYN from the closing connection's port was taken by the filter, want the Go path")
+	if fwd, _ := simulate(t, fp, reused); fwd {
+		t.Error("a SYN from the closing connection's port was taken by the fast path, want the Go path")
 	}
 	s.w.Process(nil, nil, time.Now())
 	if after := dataplane.Sum(&s.w.C).Verdicts; after != before {

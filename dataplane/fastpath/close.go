@@ -15,13 +15,13 @@ import "github.com/cilium/ebpf/asm"
 //
 // After an RST, or the FIN that closes the second half (TIME_WAIT), lvsd
 // withdraws the flow's directions; after the first FIN the half-closed
-// flow stays in the fast path. The socket filter, which runs first, reserves the record; without
-// room for it the filter marks the flow withdrawn and punts the segment,
-// and tcx, seeing the mark, punts it too, so the Go path gets it as
-// before. With an RST's report the filter marks the flow closing
-// (flagClosing), which keeps its other frames on the Go path until the
-// report is taken: a SYN from the reused client port (an RST leaves no
-// TIME_WAIT) reaches the Go path after it.
+// flow stays in the fast path. The tcx program reserves the record before
+// it forwards the segment; without room for it, it marks the flow
+// withdrawn and punts the segment, so the Go path gets it, and the
+// flow's later frames, as before. With an RST's report it marks the flow
+// closing (flagClosing), which keeps its other frames on the Go path
+// until the report is taken: a SYN from the reused client port (an RST
+// leaves no TIME_WAIT) reaches the Go path after it.
 
 const (
 	tcpFIN = 0x01
@@ -40,12 +40,12 @@ const (
 	lNoRoom    = "noroom"
 )
 
-// closeReport follows classify in the socket filter when the fast path
-// takes the frame, with R7 = the flow's map value and R9 = the TCP flags:
-// a frame without FIN or RST goes on to lTaken; a FIN or RST is reported
-// (its source and destination as the frame has them) and taken, or,
-// without room in the ring, its flow marked withdrawn and the segment
-// punted.
+// closeReport follows classify in the tcx program when the fast path
+// takes the frame, with R7 = the flow's map value, R8 = the protocol and
+// R9 = the TCP flags: a frame without FIN or RST goes on to lTaken; a FIN
+// or RST is reported (its source and destination as the frame has them)
+// and taken, or, without room in the ring, its flow marked withdrawn and
+// the segment punted. R8 is the protocol again at lTaken.
 func closeReport(events int) asm.Instructions {
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R0, asm.R9).WithSymbol(lClose),
@@ -66,6 +66,7 @@ func closeReport(events int) asm.Instructions {
 		asm.StoreMem(asm.R8, evProto, asm.R0, asm.Half),
 	})...)
 	return append(insns,
+		asm.Mov.Imm(asm.R8, protoTCP), // the record's pointer was in R8
 		asm.Mov.Reg(asm.R0, asm.R9),
 		asm.And.Imm(asm.R0, tcpRST),
 		asm.JEq.Imm(asm.R0, 0, lTaken), // a FIN leaves the flow open

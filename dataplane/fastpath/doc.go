@@ -15,13 +15,16 @@
 // fragments, IP options and IPv6 extension headers, ICMP and ICMPv6
 // (Neighbour Discovery with it), ARP, TTL or hop limit about to expire,
 // frames over the egress MTU, VLAN-tagged frames, and flows being
-// withdrawn — is passed on unchanged ("punted"). A socket filter with the
-// same decision, attached to lvsd's AF_PACKET receive sockets, keeps the
-// frames the fast path takes out of the packet ring: the packet taps run
-// before tcx, so without it every forwarded frame would also be copied to
-// lvsd.
+// withdrawn — is passed on unchanged ("punted"). The same program
+// schedules new flows of the services lvsd hands it (newflow.go) and
+// reports the FIN and RST segments it forwards (close.go). lvsd's packet
+// sockets are bound per protocol (ETH_P_IP, ETH_P_IPV6, ETH_P_ARP), so
+// the kernel delivers them a frame after tcx, and only the frames the
+// program passed on: an ETH_P_ALL tap would run before tcx and copy every
+// forwarded frame (and every frame would be classified twice, once by a
+// socket filter keeping it out of the ring).
 //
-// Both programs are assembled in Go with cilium/ebpf's asm package: no
+// The program is assembled in Go with cilium/ebpf's asm package: no
 // clang, no cgo, no object files. Workers install a direction of a flow once
 // the Go path has forwarded a packet of it in an established state
 // (dataplane.FastPath); the connection table asks for the last time a flow
@@ -30,7 +33,7 @@
 // counters, so timeouts, `lvsadm --stats`, `-L -c`, metrics and connection
 // sync stay exact.
 //
-// It owns the programs, the maps and their attachments; it must not decide
+// It owns the program, the maps and their attachments; it must not decide
 // which flows exist (conntrack does) or parse frames in Go beyond what an
 // entry needs.
 package fastpath

@@ -1,7 +1,6 @@
 package fastpath
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -40,7 +39,7 @@ const (
 	DefaultSlots     = 1 << 16
 )
 
-// FastPath is the loaded fast path: its maps, its two programs and the
+// FastPath is the loaded fast path: its maps, its program and the
 // interfaces the tcx program is attached to. Its methods are safe for
 // concurrent use; Install, Withdraw and Seen each cost one or two bpf(2)
 // calls and are meant for the first and last packets of a flow, not for
@@ -50,7 +49,6 @@ type FastPath struct {
 	flows6   *ebpf.Map // LRU hash: IPv6 Key → value (flow6.go)
 	counters *ebpf.Map // per-CPU array of {packets, bytes} by slot
 	tcx      *ebpf.Program
-	filter   *ebpf.Program
 	slots    int
 
 	nmu sync.Mutex  // guards nf's writers and its reader
@@ -74,9 +72,12 @@ type counter struct{ Packets, Bytes uint64 }
 // everything in Go.
 var ErrUnsupported = errors.New("the eBPF fast path is not available")
 
-// Open creates the maps and loads both programs. It attaches nothing:
-// Attach puts the tcx program on an interface, and the socket filter goes
-// on the packet sockets through SocketFilter.
+// Open creates the maps and loads the program. It attaches nothing:
+// Attach puts the tcx program on an interface. lvsd's packet sockets on
+// such an interface must be bound per protocol (ETH_P_IP, ETH_P_IPV6,
+// ETH_P_ARP), not to ETH_P_ALL: those are delivered after tcx, so a frame
+// the program forwards never reaches them, where an ETH_P_ALL tap runs
+// before tcx and would copy it.
 func Open(c Config) (_ *FastPath, err error) {
 	if c.MaxFlows <= 0 {
 		c.MaxFlows = DefaultMaxFlows
@@ -123,11 +124,6 @@ func Open(c Config) (_ *FastPath, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: loading the tcx program: %w", ErrUnsupported, err)
 	}
-	f.filter, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "lvs_sockfilter", Type: ebpf.SocketFilter,
-		License: "GPL", Instructions: filterProgram(maps)})
-	if err != nil {
-		return nil, fmt.Errorf("%w: loading the socket filter: %w", ErrUnsupported, err)
-	}
 	return f, nil
 }
 
@@ -144,11 +140,6 @@ func (f *FastPath) Attach(ifindex int) error {
 	return nil
 }
 
-// SocketFilter returns the file descriptor of the socket filter program
-// for SO_ATTACH_BPF on lvsd's receive sockets. It stays valid until Close;
-// an attached socket keeps its own reference.
-func (f *FastPath) SocketFilter() int { return f.filter.FD() }
-
 // Install makes the fast path forward frames matching k as a says, from
 // the next frame on.
 func (f *FastPath) Install(k Key, a Action) error {
@@ -163,8 +154,8 @@ func (f *FastPath) Install(k Key, a Action) error {
 
 // InstallNew is Install unless the fast path already holds an entry for
 // k: then it changes nothing and returns false. It is how the Go path
-// installs the client direction of a flow it scheduled while the socket
-// filter may schedule the same flow (newflow.go): whoever writes first
+// installs the client direction of a flow it scheduled while the tcx
+// program may schedule the same flow (newflow.go): whoever writes first
 // decides the real server.
 func (f *FastPath) InstallNew(k Key, a Action) (bool, error) {
 	f.mu.Lock()
@@ -320,7 +311,7 @@ func (f *FastPath) Close() error {
 		errs = append(errs, l.Close())
 	}
 	f.links = nil
-	for _, p := range []*ebpf.Program{f.tcx, f.filter} {
+	for _, p := range []*ebpf.Program{f.tcx} {
 		if p != nil {
 			errs = append(errs, p.Close())
 		}
@@ -341,7 +332,9 @@ func le64(b []byte) uint64 {
 
 // Simulate runs the tcx program on frame f as if it had arrived on
 // interface ifindex (BPF_PROG_TEST_RUN: nothing is sent) and reports
-// whether the fast path would forward it and the frame it would send.
+// whether the fast path would forward it — scheduling it first when it
+// opens a flow of a service the fast path schedules, as the kernel
+// would — and the frame it would send.
 // A frame's packet type comes from its destination MAC against that
 // interface's address. For tests and diagnostics.
 func (f *FastPath) Simulate(frame []byte, ifindex int) (forwarded bool, out []byte, err error) {
@@ -354,29 +347,6 @@ func (f *FastPath) Simulate(frame []byte, ifindex int) (forwarded bool, out []by
 		return false, nil, fmt.Errorf("test run of the tcx program: %w", err)
 	}
 	return ret == tcActRedirect, out[:len(frame)], nil
-}
-
-// SimulateFilter runs the socket filter on frame f as if it had arrived on
-// interface ifindex (BPF_PROG_TEST_RUN) and reports whether the fast path
-// takes it — scheduling it first when it opens a flow of a service the
-// fast path schedules, as the kernel would — instead of handing it to
-// lvsd's packet sockets. For tests and diagnostics.
-func (f *FastPath) SimulateFilter(frame []byte, ifindex int) (taken bool, err error) {
-	// The test run strips one Ethernet header (eth_type_trans) before the
-	// program sees the frame as a packet socket does: give it a copy of
-	// the frame's own, which also sets the packet type from its
-	// destination MAC.
-	in := make([]byte, 14+len(frame))
-	copy(in, frame[:min(len(frame), 14)])
-	in[12], in[13] = 0x08, 0x00
-	copy(in[14:], frame)
-	ctx := make([]byte, 192) // struct __sk_buff
-	binary.LittleEndian.PutUint32(ctx[skbIfindex:], uint32(ifindex))
-	ret, err := f.filter.Run(&ebpf.RunOptions{Data: in, Context: ctx})
-	if err != nil {
-		return false, fmt.Errorf("test run of the socket filter: %w", err)
-	}
-	return ret == 0, nil
 }
 
 // tcActRedirect is TC_ACT_REDIRECT, what bpf_redirect returns.

@@ -2,13 +2,13 @@ package fastpath
 
 import "github.com/cilium/ebpf/asm"
 
-// The socket filter verifies the checksum of a TCP SYN or a UDP datagram
+// The tcx program verifies the checksum of a TCP SYN or a UDP datagram
 // before it schedules a flow for it: one with a wrong checksum opens no
 // flow in the kernel and goes to the Go path, which drops it
-// (bad_l4_checksum). A socket filter cannot see whether the sender left
-// the checksum to offload (CHECKSUM_PARTIAL: every segment a local socket
-// sends through a veth, so every connection of a container or a namespace
-// behind lvsd), so a field holding exactly the pseudo-header's sum, as a
+// (bad_l4_checksum). The program cannot see whether the sender left the
+// checksum to offload (__sk_buff has no ip_summed; CHECKSUM_PARTIAL is
+// every segment a local socket sends through a veth, so every connection
+// of a container or a namespace behind lvsd), so a field holding exactly the pseudo-header's sum, as a
 // partial checksum does, passes as one; the Go path, which reads the
 // offload flags from the ring, decides those frames exactly. The sum is
 // taken over little-endian words, which is the same one's complement sum

@@ -10,19 +10,19 @@ import (
 // New flows in the kernel. A TCP SYN that opens a connection, or a UDP
 // datagram of no flow, to a virtual service of that protocol lvsd has
 // handed to the fast path (SetServices) is scheduled by
-// the socket filter itself, the first program to see the frame: it takes
+// the tcx program itself, the first program to see the frame: it takes
 // the next destination of the service's cycle (the scheduler's own
 // sequence, ipvs.Sequencer, read with one atomic add per new flow), writes the
 // flow's entries — the client direction, and for NAT the reply direction,
 // from per-destination templates the client's address and port are filled
-// into — and reports the flow to lvsd in a ring buffer without waking it.
-// tcx then finds the entry and forwards the frame like any other. A
+// into — and reports the flow to lvsd in a ring buffer without waking it,
+// then finds the entry and forwards the frame like any other. A
 // connection through such a service costs the Go path nothing until its
 // FIN or RST; lvsd adopts the flow into its connection table from the ring
 // (Dataplane.AdoptNewFlows) before it looks at any punted frame, so the
 // table knows every flow whose frames it sees.
 //
-// Anything the filter cannot do — the ring is full, an entry cannot be
+// Anything the program cannot do — the ring is full, an entry cannot be
 // written, the service is not there — punts the frame to the Go path
 // unchanged, which schedules it as before.
 
@@ -120,6 +120,7 @@ const (
 	stRKey = stVal - keyLen
 	stSvc  = stRKey - svcKeyLen
 	stIdx  = stSvc - 8
+	stSave = stIdx - 8 // the TCP flags, kept across the path
 )
 
 // Labels of the new-flow path.
@@ -153,9 +154,10 @@ func copyValue(off int16) asm.Instructions {
 	return insns
 }
 
-// newFlow is the socket filter's new-flow path, entered from classify on
+// newFlow is the tcx program's new-flow path, entered from classify on
 // a miss with R6 = context, R8 = protocol, R9 = TCP flags and the flow's
-// key at stKey. It returns 0 (tcx forwards the SYN) or jumps to lPunt.
+// key at stKey. It makes the flow and goes on to forward the frame through
+// the entry it made (report), or jumps to lPunt.
 // Its parts: the checks (here and l4sum.go), the pick of a real server
 // (pickTarget), the flow's two directions (writeFlow) and the report
 // (report).
@@ -164,15 +166,17 @@ func newFlow(m progMaps) asm.Instructions {
 		// Any UDP datagram of no flow opens one (classify let only TCP
 		// and UDP through); of TCP, a SYN without ACK.
 		// Either must carry a right checksum (l4sum.go).
-		asm.JEq.Imm(asm.R8, protoUDP, lL4Check).WithSymbol(lNew),
+		// (A SYN with FIN or RST opens nothing: the Go path's.)
+		asm.StoreMem(asm.RFP, stSave, asm.R9, asm.DWord).WithSymbol(lNew),
+		asm.JEq.Imm(asm.R8, protoUDP, lL4Check),
 		asm.Mov.Reg(asm.R0, asm.R9),
-		asm.And.Imm(asm.R0, tcpSYNACK),
+		asm.And.Imm(asm.R0, tcpSYNACK|tcpFIN|tcpRST),
 		asm.JNE.Imm(asm.R0, tcpSYN, lPunt),
 		asm.Ja.Label(lL4Check),
 	}
 	insns = append(insns, pickTarget(m)...)
 	insns = append(insns, writeFlow(m)...)
-	insns = append(insns, report()...)
+	insns = append(insns, report(m)...)
 	insns = append(insns,
 		// The reply direction failed: take the client direction back.
 		asm.LoadMapPtr(asm.R1, m.flows).WithSymbol(lUndo),
@@ -306,8 +310,10 @@ func writeFlow(m progMaps) asm.Instructions {
 
 // report, at lEvent, fills and submits the reserved record R8 holds (the
 // flow's ends, its real server, protocol and interface) without waking
-// lvsd, and returns 0: the frame is not for the packet socket.
-func report() asm.Instructions {
+// lvsd, then looks the flow up again and joins the established-flow path
+// with the entry it made, at its size check (lookup's lFlags), with R7,
+// R8 and R9 as classify leaves them.
+func report(m progMaps) asm.Instructions {
 	insns := record(lEvent, asm.Instructions{
 		asm.LoadMem(asm.R0, asm.R7, tgtReal, asm.Word),
 		asm.StoreMem(asm.R8, evReal, asm.R0, asm.Word),
@@ -317,8 +323,15 @@ func report() asm.Instructions {
 		asm.StoreMem(asm.R8, evProto, asm.R0, asm.Half),
 	})
 	return append(insns,
-		asm.Mov.Imm(asm.R0, 0),
-		asm.Return(),
+		asm.LoadMapPtr(asm.R1, m.flows),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, lPunt),
+		asm.Mov.Reg(asm.R7, asm.R0),
+		asm.LoadMem(asm.R8, asm.RFP, stProto, asm.Byte),
+		asm.LoadMem(asm.R9, asm.RFP, stSave, asm.DWord),
+		asm.Ja.Label(lFlags),
 	)
 }
 

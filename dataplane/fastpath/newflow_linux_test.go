@@ -29,8 +29,8 @@ func clientN(i int) netip.AddrPort {
 	return netip.AddrPortFrom(client.Addr(), uint16(40000+i))
 }
 
-// TestNewFlowSchedulesInKernel runs a connection's frames through both
-// programs as the kernel does (socket filter first, then tcx): the SYNs are
+// TestNewFlowSchedulesInKernel runs a connection's frames through the
+// tcx program as the kernel does: the SYNs are
 // scheduled in the service's cycle, the real server's SYN-ACK and the
 // client's ACK are forwarded, the flows are reported in order, and
 // everything the path must not take is punted.
@@ -42,9 +42,6 @@ func TestNewFlowSchedulesInKernel(t *testing.T) {
 	want := []netip.AddrPort{rip, rip2, rip, rip, rip2}
 	for i, r := range want {
 		syn := frametest.TCPSyn(clientN(i), vip, frametest.WithDstMAC(hostMAC), frametest.WithSrcMAC(clientMAC))
-		if ret := runFilter(t, f.filter, syn); ret != 0 {
-			t.Fatalf("SYN %d: the socket filter kept it (returned %d), want it scheduled", i, ret)
-		}
 		ret, out := run(t, f.tcx, syn)
 		if ret != tcActRedirect {
 			t.Fatalf("SYN %d: tcx verdict %d, want redirect", i, ret)
@@ -77,9 +74,6 @@ func TestNewFlowSchedulesInKernel(t *testing.T) {
 
 	// A retransmitted SYN goes to the same server and is not a new flow.
 	syn := frametest.TCPSyn(clientN(1), vip, frametest.WithDstMAC(hostMAC))
-	if ret := runFilter(t, f.filter, syn); ret != 0 {
-		t.Fatalf("retransmitted SYN: filter returned %d", ret)
-	}
 	if ret, out := run(t, f.tcx, syn); ret != tcActRedirect {
 		t.Fatalf("retransmitted SYN: tcx verdict %d", ret)
 	} else {
@@ -93,7 +87,7 @@ func TestNewFlowSchedulesInKernel(t *testing.T) {
 	if acked, ok := f.Acked(Key{Src: clientN(1), Dst: vip, Proto: frame.ProtoTCP}); !ok || !acked {
 		t.Errorf("Acked after the client's ACK = %v, %v; want true, true", acked, ok)
 	}
-	if ret := runFilter(t, f.filter, syn); ret == 0 {
+	if ret := toSocket(t, f.tcx, syn); ret == 0 {
 		t.Error("a SYN after the handshake was taken by the fast path")
 	}
 	if f.NewFlows(func(NewFlow) {}) != 0 {
@@ -110,9 +104,6 @@ func TestNewFlowSchedulesInKernel(t *testing.T) {
 		{"udp", frametest.UDP(clientN(9), vip, []byte("x"), frametest.WithDstMAC(hostMAC))},
 	}
 	for _, p := range punted {
-		if ret := runFilter(t, f.filter, p.f); ret == 0 {
-			t.Errorf("%s: the socket filter took it", p.name)
-		}
 		if ret, _ := run(t, f.tcx, p.f); ret != tcxNextRet {
 			t.Errorf("%s: tcx verdict %d, want next", p.name, ret)
 		}
@@ -121,7 +112,7 @@ func TestNewFlowSchedulesInKernel(t *testing.T) {
 	if err := f.SetServices(nil); err != nil {
 		t.Fatal(err)
 	}
-	if ret := runFilter(t, f.filter, frametest.TCPSyn(clientN(20), vip, frametest.WithDstMAC(hostMAC))); ret == 0 {
+	if ret := toSocket(t, f.tcx, frametest.TCPSyn(clientN(20), vip, frametest.WithDstMAC(hostMAC))); ret == 0 {
 		t.Error("a SYN to a removed service was taken")
 	}
 	if f.NewFlows(func(NewFlow) {}) != 0 {
@@ -138,7 +129,7 @@ func TestSetServicesKeepsCycle(t *testing.T) {
 	}
 	dst := func(i int) netip.Addr {
 		syn := frametest.TCPSyn(clientN(100+i), vip, frametest.WithDstMAC(hostMAC))
-		if ret := runFilter(t, f.filter, syn); ret != 0 {
+		if ret := toSocket(t, f.tcx, syn); ret != 0 {
 			t.Fatalf("SYN %d punted", i)
 		}
 		_, out := run(t, f.tcx, syn)
@@ -162,7 +153,7 @@ func TestSetServicesKeepsCycle(t *testing.T) {
 }
 
 // TestNewFlowSchedulesUDP: a UDP service's datagrams of no flow are
-// scheduled in its cycle by the socket filter, the flow's next datagrams
+// scheduled in its cycle by the tcx program, the flow's next datagrams
 // and the real server's answers follow its entries, and the flows are
 // reported with their protocol; a TCP SYN to the same address and port
 // (another service) is not taken.
@@ -177,9 +168,6 @@ func TestNewFlowSchedulesUDP(t *testing.T) {
 	for i, r := range want {
 		for n := range 2 { // the flow's first datagram, then one it already has
 			d := frametest.UDP(clientN(i), vip, []byte("query"), frametest.WithDstMAC(hostMAC), frametest.WithSrcMAC(clientMAC))
-			if ret := runFilter(t, f.filter, d); ret != 0 {
-				t.Fatalf("flow %d datagram %d: the socket filter kept it (returned %d)", i, n, ret)
-			}
 			ret, out := run(t, f.tcx, d)
 			if ret != tcActRedirect {
 				t.Fatalf("flow %d datagram %d: tcx verdict %d, want redirect", i, n, ret)
@@ -206,7 +194,7 @@ func TestNewFlowSchedulesUDP(t *testing.T) {
 			t.Errorf("flow %d = %+v, want %+v", i, nf, w)
 		}
 	}
-	if ret := runFilter(t, f.filter, frametest.TCPSyn(clientN(50), vip, frametest.WithDstMAC(hostMAC))); ret == 0 {
+	if ret := toSocket(t, f.tcx, frametest.TCPSyn(clientN(50), vip, frametest.WithDstMAC(hostMAC))); ret == 0 {
 		t.Error("a TCP SYN was scheduled by a UDP service")
 	}
 	if f.NewFlows(func(NewFlow) {}) != 0 {
@@ -215,9 +203,9 @@ func TestNewFlowSchedulesUDP(t *testing.T) {
 }
 
 // TestInstallNewYieldsToTheFilter: the Go path's claim on a UDP flow's
-// client direction (InstallNew) is refused when the socket filter
-// scheduled the flow first, and the filter's entry stays; it is granted
-// for a flow nobody holds, after which the filter schedules nothing.
+// client direction (InstallNew) is refused when the tcx program
+// scheduled the flow first, and the program's entry stays; it is granted
+// for a flow nobody holds, after which the program schedules nothing.
 func TestInstallNewYieldsToTheFilter(t *testing.T) {
 	f := openForTest(t)
 	svc := natService(0, 1)
@@ -231,34 +219,34 @@ func TestInstallNewYieldsToTheFilter(t *testing.T) {
 	goPick := func(c netip.AddrPort) Action {
 		return Action{DstMAC: rsMAC, SrcMAC: outMAC, Src: c, Dst: rip2, In: loIndex, Out: outIndex, DecTTL: true, MTU: 1500, Slot: 4}
 	}
-	// The filter first: it picks rip (the cycle's head); the claim loses.
-	if taken, err := f.SimulateFilter(datagram(clientN(1)), loIndex); err != nil || !taken {
-		t.Fatalf("SimulateFilter = %v, %v; want the flow scheduled", taken, err)
+	// The program first: it picks rip (the cycle's head); the claim loses.
+	if fwd, _, err := f.Simulate(datagram(clientN(1)), loIndex); err != nil || !fwd {
+		t.Fatalf("Simulate = %v, %v; want the flow scheduled and forwarded", fwd, err)
 	}
 	k := Key{Src: clientN(1), Dst: vip, Proto: frame.ProtoUDP}
 	if ok, err := f.InstallNew(k, goPick(clientN(1))); ok || err != nil {
-		t.Fatalf("InstallNew over the filter's entry = %v, %v; want false, nil", ok, err)
+		t.Fatalf("InstallNew over the program's entry = %v, %v; want false, nil", ok, err)
 	}
 	if _, out := run(t, f.tcx, datagram(clientN(1))); netip.AddrFrom4([4]byte(out[30:34])) != rip.Addr() {
-		t.Errorf("after the refused claim the flow goes to %v, want the filter's pick %v", netip.AddrFrom4([4]byte(out[30:34])), rip.Addr())
+		t.Errorf("after the refused claim the flow goes to %v, want the program's pick %v", netip.AddrFrom4([4]byte(out[30:34])), rip.Addr())
 	}
-	// The Go path first: its claim stands and the filter leaves the flow.
+	// The Go path first: its claim stands and the program leaves the flow.
 	k2 := Key{Src: clientN(2), Dst: vip, Proto: frame.ProtoUDP}
 	if ok, err := f.InstallNew(k2, goPick(clientN(2))); !ok || err != nil {
 		t.Fatalf("InstallNew of a flow nobody holds = %v, %v; want true, nil", ok, err)
 	}
-	if taken, err := f.SimulateFilter(datagram(clientN(2)), loIndex); err != nil || !taken {
-		t.Fatalf("SimulateFilter after the claim = %v, %v; want taken (forwarded by tcx)", taken, err)
+	if fwd, _, err := f.Simulate(datagram(clientN(2)), loIndex); err != nil || !fwd {
+		t.Fatalf("Simulate after the claim = %v, %v; want forwarded", fwd, err)
 	}
 	if _, out := run(t, f.tcx, datagram(clientN(2))); netip.AddrFrom4([4]byte(out[30:34])) != rip2.Addr() {
 		t.Errorf("claimed flow goes to %v, want the Go path's pick %v", netip.AddrFrom4([4]byte(out[30:34])), rip2.Addr())
 	}
 	if n := f.NewFlows(func(NewFlow) {}); n != 1 {
-		t.Errorf("NewFlows = %d, want only the filter's own flow", n)
+		t.Errorf("NewFlows = %d, want only the program's own flow", n)
 	}
 }
 
-// TestNewFlowChecksL4 (l4sum.go): the socket filter schedules a flow only
+// TestNewFlowChecksL4 (l4sum.go): the tcx program schedules a flow only
 // for a SYN or a UDP datagram whose checksum is right (or, for UDP,
 // absent, or partial: left to offload), for every length's tail, and
 // punts one with a wrong checksum to the Go path, which drops it, without
@@ -284,9 +272,9 @@ func TestNewFlowChecksL4(t *testing.T) {
 			good := 0
 			check := func(what string, d []byte, want bool) {
 				t.Helper()
-				ret := runFilter(t, f.filter, d)
+				ret := toSocket(t, f.tcx, d)
 				if got := ret == 0; got != want {
-					t.Errorf("%s: scheduled = %v (filter returned %d), want %v", what, got, ret, want)
+					t.Errorf("%s: scheduled = %v (toSocket %d), want %v", what, got, ret, want)
 				}
 				if want {
 					good++
@@ -322,7 +310,7 @@ func TestNewFlowChecksL4(t *testing.T) {
 			long, _ := build(make([]byte, 1400))
 			check("1,400-byte payload, right checksum", long, true)
 			tooLong, _ := build(make([]byte, 1474))
-			check("1,474-byte payload (longer than the filter sums)", tooLong, false)
+			check("1,474-byte payload (longer than the program sums)", tooLong, false)
 			if proto == frame.ProtoTCP {
 				mss, _ := build(nil, frametest.WithMSS(1460))
 				check("SYN with an MSS option", mss, true)
@@ -338,7 +326,7 @@ func TestNewFlowChecksL4(t *testing.T) {
 }
 
 // TestRSTReported (close.go): an RST of a flow the fast path holds, from
-// either end, is taken by the socket filter, forwarded by tcx and
+// either end, is taken and forwarded by the tcx program and
 // reported as a closing record with its ends as it arrived; an RST of no
 // flow, and one that finds the ring full, go to the Go path (the full
 // ring's also withdrawn from tcx, so the two programs agree).
@@ -349,7 +337,7 @@ func TestRSTReported(t *testing.T) {
 	}
 	c := clientN(1)
 	syn := frametest.TCPSyn(c, vip, frametest.WithDstMAC(hostMAC))
-	if ret := runFilter(t, f.filter, syn); ret != 0 {
+	if ret := toSocket(t, f.tcx, syn); ret != 0 {
 		t.Fatalf("SYN punted (%d), want scheduled", ret)
 	}
 	var opened []NewFlow
@@ -374,9 +362,6 @@ func TestRSTReported(t *testing.T) {
 		{"real server's", frametest.TCP(real, c, frame.RST, nil, frametest.WithDstMAC(hostMAC)), real, c, false},
 	}
 	for _, r := range rst {
-		if ret := runFilter(t, f.filter, r.frame); ret != 0 {
-			t.Errorf("%s RST: the filter kept it (%d), want it taken", r.name, ret)
-		}
 		if ret, _ := run(t, f.tcx, r.frame); ret != tcActRedirect {
 			t.Errorf("%s RST: tcx verdict %#x, want redirect", r.name, ret)
 		}
@@ -394,27 +379,24 @@ func TestRSTReported(t *testing.T) {
 		"SYN":          frametest.TCPSyn(c, vip, frametest.WithDstMAC(hostMAC)),
 		"late segment": frametest.TCP(c, vip, frame.ACK, []byte("late"), frametest.WithDstMAC(hostMAC)),
 	} {
-		if ret := runFilter(t, f.filter, late); ret == 0 {
-			t.Errorf("%s after the RST: taken by the filter, want punted", what)
-		}
 		if ret, _ := run(t, f.tcx, late); ret != tcxNextRet {
 			t.Errorf("%s after the RST: tcx verdict %#x, want TCX_NEXT", what, ret)
 		}
 	}
 	again := frametest.TCP(c, vip, frame.RST, nil, frametest.WithDstMAC(hostMAC))
-	if ret := runFilter(t, f.filter, again); ret != 0 {
+	if ret := toSocket(t, f.tcx, again); ret != 0 {
 		t.Error("a retransmitted RST was punted, want it forwarded")
 	}
 	f.NewFlows(func(NewFlow) {})
 	stray := frametest.TCP(clientN(9), vip, frame.RST, nil, frametest.WithDstMAC(hostMAC))
-	if ret := runFilter(t, f.filter, stray); ret == 0 {
+	if ret := toSocket(t, f.tcx, stray); ret == 0 {
 		t.Error("an RST of no flow was taken")
 	}
 	// A full ring: fill it with SYNs' reports, then the RST is punted by
 	// both programs and its flow withdrawn.
 	for i := 0; ; i++ {
 		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 1000)
-		if runFilter(t, f.filter, frametest.TCPSyn(src, vip, frametest.WithDstMAC(hostMAC))) != 0 {
+		if toSocket(t, f.tcx, frametest.TCPSyn(src, vip, frametest.WithDstMAC(hostMAC))) != 0 {
 			break // no room for a new flow's report
 		}
 		if i > 1<<20 {
@@ -427,9 +409,6 @@ func TestRSTReported(t *testing.T) {
 		t.Fatal(err) // the client's direction again: the fill evicted it from the test's small map
 	}
 	full := frametest.TCP(c, vip, frame.RST, nil, frametest.WithDstMAC(hostMAC))
-	if ret := runFilter(t, f.filter, full); ret == 0 {
-		t.Error("RST with the ring full: taken, want punted")
-	}
 	if ret, _ := run(t, f.tcx, full); ret != tcxNextRet {
 		t.Errorf("RST with the ring full: tcx verdict %#x, want TCX_NEXT", ret)
 	}
@@ -445,7 +424,7 @@ func TestFINReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := clientN(2)
-	if ret := runFilter(t, f.filter, frametest.TCPSyn(c, vip, frametest.WithDstMAC(hostMAC))); ret != 0 {
+	if ret := toSocket(t, f.tcx, frametest.TCPSyn(c, vip, frametest.WithDstMAC(hostMAC))); ret != 0 {
 		t.Fatalf("SYN punted (%d), want scheduled", ret)
 	}
 	var opened []NewFlow
@@ -456,9 +435,6 @@ func TestFINReported(t *testing.T) {
 	real := opened[0].Real
 	taken := func(what string, fr []byte) {
 		t.Helper()
-		if ret := runFilter(t, f.filter, fr); ret != 0 {
-			t.Errorf("%s: the filter kept it (%d), want it taken", what, ret)
-		}
 		if ret, _ := run(t, f.tcx, fr); ret != tcActRedirect {
 			t.Errorf("%s: tcx verdict %#x, want redirect", what, ret)
 		}
@@ -486,7 +462,7 @@ func TestFINReported(t *testing.T) {
 		t.Errorf("an ACK after the FINs reported %+v, want nothing", got)
 	}
 	syn := frametest.TCPSyn(c, vip, frametest.WithDstMAC(hostMAC))
-	if ret := runFilter(t, f.filter, syn); ret == 0 {
+	if ret := toSocket(t, f.tcx, syn); ret == 0 {
 		t.Error("a SYN from the closed connection's port was taken, want the Go path")
 	}
 }

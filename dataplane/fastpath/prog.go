@@ -81,14 +81,11 @@ const (
 	sfx6      = "6" // the IPv6 branch's copies of the labels above
 )
 
-// classify emits the decision both programs share. With the context in
-// R1 it leaves R6 = context, R7 = the flow's map value, R8 = the protocol,
+// classify emits the program's decision. With the context in R1 it
+// leaves R6 = context, R7 = the flow's map value, R8 = the protocol,
 // R9 = the TCP flags, and falls through when the fast path takes the frame;
 // otherwise it jumps to lPunt, or for a frame of no flow to miss (the
-// socket filter's new-flow path, newflow.go). The socket filter and the
-// tcx program must decide alike, or a frame would be lost (taken from the
-// socket, left by tcx) or sent twice: the filter, which runs first, makes
-// the entry of a flow it schedules before tcx looks.
+// new-flow path, newflow.go).
 //
 // An IPv6 frame leaves the IPv4 tests at the EtherType, after the one test
 // every IPv4 frame pays, for classify6 (prog6.go), which ends the same way.
@@ -216,34 +213,24 @@ func lookup(miss, sfx string) asm.Instructions {
 	}
 }
 
-// filterProgram is the socket filter for lvsd's packet sockets: 0 (not
-// for this socket) for a frame the tcx program forwards, the whole frame
-// otherwise.
-func filterProgram(m progMaps) asm.Instructions {
-	insns := classify(m.flows, lNew)
-	insns = append(insns, closeReport(m.events)...) // close.go
-	insns = append(insns,
-		asm.Mov.Imm(asm.R0, 0).WithSymbol(lTaken),
-		asm.Return(),
-		asm.Mov.Imm(asm.R0, -1).WithSymbol(lPunt),
-		asm.Return(),
-	)
-	insns = append(insns, classify6(m.flows6)...)
-	insns = append(insns, asm.Ja.Label(lTaken))
-	return append(insns, newFlow(m)...)
-}
-
 // progMaps are the file descriptors of the maps the programs use.
 type progMaps struct {
 	flows, flows6, counters, services, seq, targets, events int
 }
 
-// tcxProgram is the tcx ingress program: it rewrites and redirects a frame
-// the fast path takes and passes every other frame on (to the kernel guard
-// and lvsd's packet sockets, which already have their copy).
+// tcxProgram is the tcx ingress program, the first program to see an
+// IPv4 or IPv6 frame on lvsd's interfaces: it schedules a frame that
+// opens a flow of a service it holds (newflow.go), reports an IPv4 flow's
+// FIN or RST (close.go), rewrites and redirects a frame the fast path
+// takes, and passes every other frame on unchanged (TCX_NEXT) to lvsd's
+// packet sockets, which are bound per protocol and so are delivered only
+// the frames this program passes, after it.
 func tcxProgram(m progMaps) asm.Instructions {
-	insns := classify(m.flows, lPunt)
-	insns = append(insns, account(m.counters, "")...)
+	insns := classify(m.flows, lNew)
+	insns = append(insns, closeReport(m.events)...) // close.go
+	acc := account(m.counters, "")
+	acc[0] = acc[0].WithSymbol(lTaken)
+	insns = append(insns, acc...)
 	insns = append(insns, rewrite(frAddrs, valAddrs, 12, stTTL, frTTL, lNoTTL)...)
 	insns = append(insns,
 		// The IPv4 header checksum: bpf_l3_csum_replace(skb, 24, 0, diff, 0).
@@ -261,13 +248,14 @@ func tcxProgram(m progMaps) asm.Instructions {
 		asm.Mov.Imm(asm.R0, tcxNext).WithSymbol(lPunt),
 		asm.Return(),
 		// A helper refused a frame already partly rewritten: the kernel
-		// cannot have it back, and the socket filter kept it from lvsd.
+		// cannot have it back.
 		asm.Mov.Imm(asm.R0, tcxDrop).WithSymbol(lShot),
 		asm.Return(),
 	)
 	insns = append(insns, classify6(m.flows6)...)
 	insns = append(insns, account(m.counters, sfx6)...)
-	return append(insns, rewrite6()...)
+	insns = append(insns, rewrite6()...)
+	return append(insns, newFlow(m)...) // newflow.go
 }
 
 // account is the part of the tcx program both families share once a frame
