@@ -99,18 +99,25 @@ func TestFastPathTakesEstablishedTCP(t *testing.T) {
 	if n := dataplane.Sum(&s.w.C).FastInstalls; n < 1 {
 		t.Errorf("FastInstalls = %d on the public worker, want ≥ 1", n)
 	}
-	// FINs are forwarded and reported (fastpath's close.go), with no
-	// kernel scheduling at all: the worker steps the connection as IPVS
-	// does, the client's FIN to CLOSE_WAIT, leaving the half-closed flow
-	// in the fast path, the real server's to TIME_WAIT, taking it back.
-	key := conntrack.Key{Proto: ipvs.TCP, Client: client, Virtual: web}
+	closesInKernel(t, s, fp, client, web, rs, data, reply, dst)
+}
+
+// closesInKernel sends an established connection's FINs (from client to
+// virtual, then from the real server rs) through the fast path. FINs are
+// forwarded and reported (fastpath's close.go), with no kernel scheduling
+// at all: the worker steps the connection as IPVS does, the client's FIN
+// to CLOSE_WAIT, leaving the half-closed flow in the fast path (data and
+// reply still forwarded), the real server's to TIME_WAIT, taking it back.
+func closesInKernel(t *testing.T, s *site, fp *fastpath.FastPath, client, virtual, rs netip.AddrPort, data, reply []byte, dst frame.MAC) {
+	t.Helper()
+	key := conntrack.Key{Proto: ipvs.TCP, Client: client, Virtual: virtual}
 	for _, step := range []struct {
 		src, dst netip.AddrPort
 		flags    frame.TCPFlags
 		state    conntrack.State
 		offload  bool
 	}{
-		{client, web, frame.FIN | frame.ACK, conntrack.StateCloseWait, true},
+		{client, virtual, frame.FIN | frame.ACK, conntrack.StateCloseWait, true},
 		{rs, client, frame.FIN | frame.ACK, conntrack.StateTimeWait, false},
 	} {
 		seg := frametest.TCP(step.src, step.dst, step.flags, nil, frametest.WithDstMAC(dst))

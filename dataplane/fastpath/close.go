@@ -3,7 +3,7 @@ package fastpath
 import "github.com/cilium/ebpf/asm"
 
 // A TCP connection's FIN and RST segments (of a flow the fast path holds,
-// IPv4) are forwarded by the fast path like any other segment of it and
+// IPv4 or IPv6) are forwarded by the fast path like any other segment of it and
 // reported to lvsd through the new-flow ring as closing records carrying
 // the segment's flags, so a connection costs the Go path nothing from its
 // SYN to its end: lvsd steps the entry as IPVS steps one on that segment
@@ -38,46 +38,89 @@ const (
 	evTCPFlags = evRPort
 	lClose     = "close"
 	lNoRoom    = "noroom"
+
+	// An IPv6 segment's closing record: the same fields, with 16-byte
+	// addresses (ev6Len, which tells the two kinds apart).
+	ev6Client   = 0
+	ev6VIP      = 16
+	ev6Ports    = 32 // source port, destination port
+	ev6Flags    = 36
+	ev6TCPFlags = 40
+	ev6Proto    = 42 // with the kind in its high byte, as evProto
+	ev6In       = 44
+	ev6Len      = 48
 )
 
-// closeReport follows classify in the tcx program when the fast path
-// takes the frame, with R7 = the flow's map value, R8 = the protocol and
-// R9 = the TCP flags: a frame without FIN or RST goes on to lTaken; a FIN
-// or RST is reported (its source and destination as the frame has them)
-// and taken, or, without room in the ring, its flow marked withdrawn and
-// the segment punted. R8 is the protocol again at lTaken.
-func closeReport(events int) asm.Instructions {
-	insns := asm.Instructions{
-		asm.Mov.Reg(asm.R0, asm.R9).WithSymbol(lClose),
-		asm.And.Imm(asm.R0, tcpRST|tcpFIN),
-		asm.JEq.Imm(asm.R0, 0, lTaken),
-		asm.LoadMapPtr(asm.R1, events),
-		asm.Mov.Imm(asm.R2, evLen),
-		asm.Mov.Imm(asm.R3, 0),
-		asm.FnRingbufReserve.Call(),
-		asm.JEq.Imm(asm.R0, 0, lNoRoom),
-		asm.Mov.Reg(asm.R8, asm.R0),
-	}
-	insns = append(insns, record("", asm.Instructions{ // newflow.go
+// closeReport follows classify (for IPv6, with sfx6: classify6) in the tcx
+// program when the fast path takes the frame, with R7 = the flow's map
+// value, R8 = the protocol and R9 = the TCP flags: a frame without FIN or
+// RST goes on to lTaken; a FIN or RST is reported (its source and
+// destination as the frame has them) and taken, or, without room in the
+// ring, its flow marked withdrawn and the segment punted. R8 is the
+// protocol again at lTaken.
+func closeReport(events int, sfx string) asm.Instructions {
+	size, fill := int32(evLen), record("", asm.Instructions{ // newflow.go
 		asm.LoadMem(asm.R0, asm.R7, valFlags, asm.Word),
 		asm.StoreMem(asm.R8, evFlags, asm.R0, asm.Word),
 		asm.StoreMem(asm.R8, evTCPFlags, asm.R9, asm.Half),
 		asm.Mov.Imm(asm.R0, protoTCP|evClosed<<8),
 		asm.StoreMem(asm.R8, evProto, asm.R0, asm.Half),
-	})...)
+	})
+	if sfx == sfx6 {
+		size, fill = ev6Len, record6()
+	}
+	insns := asm.Instructions{
+		asm.Mov.Reg(asm.R0, asm.R9).WithSymbol(lClose + sfx),
+		asm.And.Imm(asm.R0, tcpRST|tcpFIN),
+		asm.JEq.Imm(asm.R0, 0, lTaken+sfx),
+		asm.LoadMapPtr(asm.R1, events),
+		asm.Mov.Imm(asm.R2, size),
+		asm.Mov.Imm(asm.R3, 0),
+		asm.FnRingbufReserve.Call(),
+		asm.JEq.Imm(asm.R0, 0, lNoRoom+sfx),
+		asm.Mov.Reg(asm.R8, asm.R0),
+	}
+	insns = append(insns, fill...)
 	return append(insns,
 		asm.Mov.Imm(asm.R8, protoTCP), // the record's pointer was in R8
 		asm.Mov.Reg(asm.R0, asm.R9),
 		asm.And.Imm(asm.R0, tcpRST),
-		asm.JEq.Imm(asm.R0, 0, lTaken), // a FIN leaves the flow open
+		asm.JEq.Imm(asm.R0, 0, lTaken+sfx), // a FIN leaves the flow open
 		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word),
 		asm.Or.Imm(asm.R1, flagClosing),
 		asm.StoreMem(asm.R7, valFlags, asm.R1, asm.Word),
-		asm.Ja.Label(lTaken),
-		// No room: tcx must leave the segment to the Go path too.
-		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word).WithSymbol(lNoRoom),
+		asm.Ja.Label(lTaken+sfx),
+		// No room: the Go path takes the segment, and the flow after it.
+		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word).WithSymbol(lNoRoom+sfx),
 		asm.Or.Imm(asm.R1, flagWithdraw),
 		asm.StoreMem(asm.R7, valFlags, asm.R1, asm.Word),
 		asm.Ja.Label(lPunt),
+	)
+}
+
+// record6 fills the reserved record R8 holds with an IPv6 segment's ends
+// (the addresses and ports classify6 loaded to st6Key), the entry's flags,
+// the TCP flags, the kind and the interface, and submits it without waking
+// lvsd.
+func record6() asm.Instructions {
+	var insns asm.Instructions
+	for off := int16(0); off < 32; off += 8 {
+		insns = append(insns,
+			asm.LoadMem(asm.R0, asm.RFP, st6Key+off, asm.DWord),
+			asm.StoreMem(asm.R8, ev6Client+off, asm.R0, asm.DWord))
+	}
+	return append(insns,
+		asm.LoadMem(asm.R0, asm.RFP, st6Key+32, asm.Word),
+		asm.StoreMem(asm.R8, ev6Ports, asm.R0, asm.Word),
+		asm.LoadMem(asm.R0, asm.R7, valFlags, asm.Word),
+		asm.StoreMem(asm.R8, ev6Flags, asm.R0, asm.Word),
+		asm.StoreMem(asm.R8, ev6TCPFlags, asm.R9, asm.Half),
+		asm.Mov.Imm(asm.R0, protoTCP|evClosed<<8),
+		asm.StoreMem(asm.R8, ev6Proto, asm.R0, asm.Half),
+		asm.LoadMem(asm.R0, asm.R6, skbIfindex, asm.Word),
+		asm.StoreMem(asm.R8, ev6In, asm.R0, asm.Word),
+		asm.Mov.Reg(asm.R1, asm.R8),
+		asm.Mov.Imm(asm.R2, rbNoWakeup),
+		asm.FnRingbufSubmit.Call(),
 	)
 }

@@ -10,8 +10,8 @@
 // IPv4 branch at its EtherType test, so IPv4 frames pay nothing for it
 // (prog6.go, flow6.go).
 //
-// Everything the Go worker must see — misses, SYN segments (and FIN and
-// RST of IPv6 flows; an IPv4 flow's are forwarded and reported, close.go),
+// Everything the Go worker must see — misses, SYN segments (a flow's FIN
+// and RST are forwarded and reported, close.go),
 // fragments, IP options and IPv6 extension headers, ICMP and ICMPv6
 // (Neighbour Discovery with it), ARP, TTL or hop limit about to expire,
 // frames over the egress MTU, VLAN-tagged frames, and flows being

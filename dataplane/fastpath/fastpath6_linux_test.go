@@ -179,8 +179,8 @@ func TestPunts6(t *testing.T) {
 		setup func()
 	}{
 		{"syn", frametest.TCPSyn(client6, vip6, to), nil},
-		{"fin", frametest.TCP(client6, vip6, frame.FIN|frame.ACK, nil, to), nil},
-		{"rst", frametest.TCP(client6, vip6, frame.RST, nil, to), nil},
+		{"syn-fin", frametest.TCP(client6, vip6, frame.SYN|frame.FIN, nil, to), nil},
+		{"rst of no flow", frametest.TCP(netip.MustParseAddrPort("[2001:db8:1::8]:1"), vip6, frame.RST, nil, to), nil},
 		{"unknown flow", frametest.UDP(netip.MustParseAddrPort("[2001:db8:1::8]:1"), vip6, nil, to), nil},
 		{"hop limit 1", frametest.UDP(client6, vip6, nil, to, frametest.WithTTL(1)), nil},
 		{"hop limit 0", frametest.UDP(client6, vip6, nil, to, frametest.WithTTL(0)), nil},
@@ -211,6 +211,56 @@ func TestPunts6(t *testing.T) {
 				t.Errorf("tcx verdict = %#x, changed %v; want TCX_NEXT and the frame untouched", ret, string(out) != string(tt.frame))
 			}
 		})
+	}
+}
+
+// An IPv6 flow's FIN and RST are forwarded and reported with 16-byte
+// addresses, as close.go says for both families; after an RST the
+// direction it came in forwards only RSTs until lvsd takes the report.
+func TestCloseReported6(t *testing.T) {
+	f := openForTest(t)
+	fwd := Key{Src: client6, Dst: vip6, Proto: frame.ProtoTCP}
+	rev := Key{Src: rip6, Dst: client6, Proto: frame.ProtoTCP}
+	for k, a := range map[Key]Action{fwd: nat6Action(fwd), rev: reply6Action()} {
+		if err := f.Install(k, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	to := frametest.WithDstMAC(hostMAC)
+	reports := func() (got []NewFlow) {
+		f.NewFlows(func(nf NewFlow) { got = append(got, nf) })
+		return got
+	}
+	if ret, _ := run(t, f.tcx, frametest.TCP(client6, vip6, frame.ACK, []byte("GET"), to)); ret != tcActRedirect {
+		t.Fatalf("data: tcx verdict %#x, want redirect", ret)
+	}
+	for _, x := range []struct {
+		name     string
+		src, dst netip.AddrPort
+		flags    frame.TCPFlags
+	}{
+		{"client's FIN", client6, vip6, frame.FIN | frame.ACK},
+		{"real server's RST", rip6, client6, frame.RST},
+	} {
+		seg := frametest.TCP(x.src, x.dst, x.flags, nil, to)
+		ret, out := run(t, f.tcx, seg)
+		if ret != tcActRedirect {
+			t.Fatalf("%s: tcx verdict %#x, want redirect", x.name, ret)
+		}
+		frametest.Check(t, out, frametest.Flags(x.flags), frametest.SumsOK())
+		want := NewFlow{Client: x.src, Virtual: x.dst, Proto: frame.ProtoTCP, In: loIndex, Closed: true, TCPFlags: uint8(x.flags)}
+		if got := reports(); len(got) != 1 || got[0] != want {
+			t.Errorf("%s reported %+v, want %+v", x.name, got, want)
+		}
+	}
+	if ret, _ := run(t, f.tcx, frametest.TCP(rip6, client6, frame.ACK, nil, to)); ret != tcxNextRet {
+		t.Errorf("a segment after the RST: tcx verdict %#x, want it punted until lvsd takes the report", ret)
+	}
+	if ret, _ := run(t, f.tcx, frametest.TCP(rip6, client6, frame.RST, nil, to)); ret != tcActRedirect {
+		t.Errorf("another RST after the RST: tcx verdict %#x, want redirect", ret)
+	}
+	if got := reports(); len(got) != 1 {
+		t.Errorf("the second RST reported %d records, want 1", len(got))
 	}
 }
 

@@ -392,6 +392,9 @@ func marshalTarget(t Target, vip netip.AddrPort, proto uint8, b *[tgtLen]byte) {
 
 // parseNewFlow decodes an event record.
 func parseNewFlow(b []byte) (NewFlow, bool) {
+	if len(b) == ev6Len {
+		return parseClosed6(b), true
+	}
 	if len(b) < evLen {
 		return NewFlow{}, false
 	}
@@ -407,4 +410,14 @@ func parseNewFlow(b []byte) (NewFlow, bool) {
 		f.Real = ap(evReal, evRPort)
 	}
 	return f, true
+}
+
+// parseClosed6 decodes an IPv6 segment's closing record (close.go).
+func parseClosed6(b []byte) NewFlow {
+	ap := func(a, p int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[a:a+16])), binary.BigEndian.Uint16(b[p:]))
+	}
+	return NewFlow{Client: ap(ev6Client, ev6Ports), Virtual: ap(ev6VIP, ev6Ports+2), Proto: b[ev6Proto],
+		In: int(binary.LittleEndian.Uint32(b[ev6In:])), Closed: true, TCPFlags: b[ev6TCPFlags],
+		Acked: binary.LittleEndian.Uint32(b[ev6Flags:])&flagAcked != 0}
 }

@@ -47,9 +47,6 @@ const (
 const (
 	protoTCP = 6
 	protoUDP = 17
-	// tcpPunt are the TCP flags the Go path must see: FIN and RST always,
-	// SYN unless the entry takes a SYN-ACK (flagSynAck).
-	tcpPunt   = 0x05
 	tcpSYN    = 0x02
 	tcpSYNACK = 0x12
 	// Helper flags (include/uapi/linux/bpf.h).
@@ -137,9 +134,9 @@ func classify(flows int, miss string) asm.Instructions {
 }
 
 // tcpFlags, at label, loads the TCP flags at frame offset off into R9 and
-// punts those of punt (FIN and RST for IPv6, none for IPv4, where they are
-// reported: close.go), which change the connection's state: Go sees them;
-// a SYN too, but for a SYN-ACK to an entry installed to take it (lookup).
+// punts those of punt (none now: a FIN or RST is reported, close.go). A
+// SYN goes to Go too, but for a SYN-ACK to an entry installed to take it,
+// or a flow the fast path scheduled (lookup).
 func tcpFlags(label string, off, punt int32) asm.Instructions {
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol(label),
@@ -227,7 +224,7 @@ type progMaps struct {
 // the frames this program passes, after it.
 func tcxProgram(m progMaps) asm.Instructions {
 	insns := classify(m.flows, lNew)
-	insns = append(insns, closeReport(m.events)...) // close.go
+	insns = append(insns, closeReport(m.events, "")...) // close.go
 	acc := account(m.counters, "")
 	acc[0] = acc[0].WithSymbol(lTaken)
 	insns = append(insns, acc...)
@@ -253,7 +250,10 @@ func tcxProgram(m progMaps) asm.Instructions {
 		asm.Return(),
 	)
 	insns = append(insns, classify6(m.flows6)...)
-	insns = append(insns, account(m.counters, sfx6)...)
+	insns = append(insns, closeReport(m.events, sfx6)...)
+	acc = account(m.counters, sfx6)
+	acc[0] = acc[0].WithSymbol(lTaken + sfx6)
+	insns = append(insns, acc...)
 	insns = append(insns, rewrite6()...)
 	return append(insns, newFlow(m)...) // newflow.go
 }

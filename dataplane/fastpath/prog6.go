@@ -2,7 +2,7 @@ package fastpath
 
 import "github.com/cilium/ebpf/asm"
 
-// The IPv6 branch of both programs. It takes what the IPv4 branch takes,
+// The IPv6 branch of the tcx program. It takes what the IPv4 branch takes,
 // in IPv6 terms: an untagged frame whose next header is TCP or UDP itself
 // (any extension header — hop-by-hop, routing, fragment, destination
 // options — and ICMPv6, Neighbour Discovery with it, go to the Go path),
@@ -70,7 +70,7 @@ func classify6(flows6 int) asm.Instructions {
 		asm.JNE.Imm(asm.R8, protoUDP, lPunt),
 		asm.Ja.Label(lKey6),
 	}
-	insns = append(insns, tcpFlags(lTCP6, fr6TCPFlag, tcpPunt)...)
+	insns = append(insns, tcpFlags(lTCP6, fr6TCPFlag, 0)...) // a FIN or RST is reported (close.go)
 	insns = append(insns,
 		// The key: the loaded addresses and ports, then the protocol.
 		asm.StoreMem(asm.RFP, st6Key+36, asm.R8, asm.Word).WithSymbol(lKey6),
