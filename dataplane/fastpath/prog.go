@@ -45,8 +45,8 @@ const (
 )
 
 const (
-	protoTCP = 6
-	protoUDP = 17
+	protoTCP  = 6
+	protoUDP  = 17
 	tcpSYN    = 0x02
 	tcpSYNACK = 0x12
 	// Helper flags (include/uapi/linux/bpf.h).
