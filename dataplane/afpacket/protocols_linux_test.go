@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lvs/dataplane"
+	"lvs/dataplane/internal/nstest"
 	"lvs/dataplane/linktest"
 	"lvs/internal/testutil"
 )
@@ -57,6 +58,22 @@ func arpFrame() []byte {
 	return f
 }
 
+// macOf returns the MAC address of interface ifname in ns.
+func macOf(t *testing.T, ns *nstest.NS, ifname string) net.HardwareAddr {
+	t.Helper()
+	var mac net.HardwareAddr
+	if err := ns.Do(func() error {
+		ifi, err := net.InterfaceByName(ifname)
+		if err == nil {
+			mac = ifi.HardwareAddr
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return mac
+}
+
 // readUntil reads l, keeping copies of the frames, until done says the
 // frames read so far are all it waits for, or linktest.Timeout passes.
 func readUntil(t *testing.T, l *Link, done func([][]byte) bool) [][]byte {
@@ -100,16 +117,7 @@ func TestProtocolsAfterIngress(t *testing.T) {
 	if out, err := ns.Run(context.Background(), rules, "nft", "-f", "-"); err != nil {
 		t.Fatalf("nft: %v: %s", err, out)
 	}
-	var mac net.HardwareAddr
-	if err := ns.Do(func() error {
-		ifi, err := net.InterfaceByName(b)
-		if err == nil {
-			mac = ifi.HardwareAddr
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	mac := macOf(t, ns, b)
 	tx := openIn(t, ns, Config{Interface: a, TXOnly: true})
 	tap := openIn(t, ns, Config{Interface: b})
 	rx := openIn(t, ns, Config{Interface: b, Protocols: []uint16{unix.ETH_P_IP}})
@@ -129,16 +137,7 @@ func TestProtocolsAfterIngress(t *testing.T) {
 // would have arrived before them.
 func TestProtocolsOnlyTheirs(t *testing.T) {
 	ns, a, b := vethNS(t)
-	var mac net.HardwareAddr
-	if err := ns.Do(func() error {
-		ifi, err := net.InterfaceByName(b)
-		if err == nil {
-			mac = ifi.HardwareAddr
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	mac := macOf(t, ns, b)
 	tx := openIn(t, ns, Config{Interface: a, TXOnly: true})
 	rx := openIn(t, ns, Config{Interface: b, Protocols: []uint16{unix.ETH_P_IP, unix.ETH_P_ARP}})
 	dst := [4]byte{192, 0, 2, 2}
