@@ -104,6 +104,11 @@ type CPUCost struct {
 	UserNs    float64 `json:"user_ns"`
 	SystemNs  float64 `json:"system_ns"`
 	SoftIRQNs float64 `json:"softirq_ns"`
+	// DirectorSoftNs is the director core's softirq time alone, in ns
+	// per packet, after its baseline: the kernel's forwarding and lvsd's
+	// fast path, without the processes (lvsd's own, and anyone else's
+	// that the scheduler put on the core).
+	DirectorSoftNs float64 `json:"director_softirq_ns"`
 	// DirectorBusy is the director core's busy share over the window
 	// (0–1, baseline included), to show whether it was saturated.
 	DirectorBusy float64 `json:"director_busy"`
@@ -180,6 +185,7 @@ func CostOf(a, b Usage, bl Baseline, director int, pkts uint64) CPUCost {
 		baseBusy += base(bl.Busy, i)
 		if i == director {
 			c.DirectorNs = perPkt(cb)
+			c.DirectorSoftNs = perPkt(float64(x.SoftIRQ) - base(bl.SoftIRQ, i))
 			c.DirectorBusy = float64(x.Busy()) / (d * userHZ)
 		}
 	}

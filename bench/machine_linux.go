@@ -47,6 +47,7 @@ func (r *runner) newReport() *Report {
 	}
 	if !o.NoScaling {
 		rep.Settings.ScaleWarmup, rep.Settings.ScaleWindow = o.scaleWindows()
+		rep.Settings.ScaleReps = o.ScaleReps
 	}
 	if o.GenCPU == o.DirCPU {
 		rep.Notes = append(rep.Notes, "generator and director share one CPU: this machine has only one")

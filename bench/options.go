@@ -62,15 +62,25 @@ type Options struct {
 	NoOverload bool      // skip the overload curves (delivered against offered pps)
 	LVSDFlags  []string  // more flags for every lvsd contender (say --busy-poll 50us), in its label too
 	Log        io.Writer // progress and log lines; nil discards
+
+	// ScalingOnly runs only these curves of the scaling phase (some of
+	// ScaleCurves), with no repetitions and no overload curves; nil runs
+	// the run's phases as the other options say.
+	ScalingOnly []string
+	// ScaleReps is how many times the real-server curve measures its end
+	// points (2 and 1,000 servers), interleaved; each reports the median
+	// and the range (default 3 full, 1 quick).
+	ScaleReps int
 }
 
 // DefaultOptions returns the defaults of the quick or the full mode.
 func DefaultOptions(quick bool) Options {
 	o := Options{
 		Quick: quick, Reps: 3, Warmup: time.Second, Window: 2 * time.Second, Baseline: time.Second,
-		Servers: 2, Flows: 1024, LoadPPS: 100_000, ProbeRate: 2000, TCPWorkers: 8, GenCPU: -1, DirCPU: -1,
+		Servers: 2, Flows: 1024, LoadPPS: 100_000, ProbeRate: 2000, TCPWorkers: 8, GenCPU: -1, DirCPU: -1, ScaleReps: 3,
 	}
 	if quick {
+		o.ScaleReps = 1
 		o.Reps, o.Warmup, o.Window, o.Baseline, o.ProbeRate = 2, 200*time.Millisecond, 700*time.Millisecond, 300*time.Millisecond, 1000
 	}
 	return o
@@ -91,6 +101,7 @@ func (o Options) withDefaults() (Options, error) {
 		}
 	}
 	set(&o.Reps, d.Reps)
+	set(&o.ScaleReps, d.ScaleReps)
 	set(&o.Servers, d.Servers)
 	set(&o.Flows, d.Flows)
 	set(&o.ProbeRate, d.ProbeRate)
@@ -111,6 +122,17 @@ func (o Options) withDefaults() (Options, error) {
 		o.DirCPU = min(1, runtime.NumCPU()-1)
 	}
 	var errs []error
+	for _, c := range o.ScalingOnly {
+		if !slices.Contains(ScaleCurves, c) {
+			errs = append(errs, fmt.Errorf("unknown scaling curve %q (want some of %v)", c, ScaleCurves))
+		}
+	}
+	if len(o.ScalingOnly) > 0 && o.NoScaling {
+		errs = append(errs, errors.New("scaling curves asked for with the scaling phase skipped"))
+	}
+	if len(o.ScalingOnly) > 0 {
+		o.NoOverload = true
+	}
 	for _, c := range o.Contenders {
 		if !slices.Contains(AllContenders, c) {
 			errs = append(errs, fmt.Errorf("unknown contender %q (want some of %v)", c, AllContenders))
@@ -119,6 +141,8 @@ func (o Options) withDefaults() (Options, error) {
 	switch {
 	case o.Reps < 1 || o.Reps > 50:
 		errs = append(errs, fmt.Errorf("repetitions %d: want 1–50", o.Reps))
+	case o.ScaleReps < 1 || o.ScaleReps > 20:
+		errs = append(errs, fmt.Errorf("scaling repetitions %d: want 1–20", o.ScaleReps))
 	case o.Servers < 1 || o.Servers > 200:
 		errs = append(errs, fmt.Errorf("real servers %d: want 1–200", o.Servers))
 	case o.Flows < 1 || o.Flows > floodMaxFlows:

@@ -60,6 +60,8 @@ type Settings struct {
 	// ScaleWarmup and ScaleWindow are the windows of each scaling point.
 	ScaleWarmup time.Duration `json:"scale_warmup_ns,omitempty"`
 	ScaleWindow time.Duration `json:"scale_window_ns,omitempty"`
+	// ScaleReps is how many runs the real-server curve's ends take.
+	ScaleReps int `json:"scale_reps,omitempty"`
 }
 
 // Contender is one way of doing the director's job, with every repetition

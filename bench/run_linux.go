@@ -157,7 +157,7 @@ func (r *runner) run(ctx context.Context, rep *Report) (err error) {
 	for _, x := range cs {
 		rep.Contenders = append(rep.Contenders, x.info())
 	}
-	for n := 1; n <= r.o.Reps; n++ {
+	for n := 1; n <= r.o.Reps && !r.o.scalingOnly(); n++ {
 		for _, x := range cs {
 			if err := r.repetition(ctx, x, n); err != nil {
 				return err // only ctx ends a run early

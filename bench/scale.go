@@ -18,6 +18,20 @@ var (
 	quickScheds  = []config.Scheduler{config.SchedRR, config.SchedSH, config.SchedMH}
 )
 
+// ScaleCurves are the curves of the scaling phase, as Options.ScalingOnly
+// names them: memory and pps against flows, pps against real servers and
+// against the scheduler.
+var ScaleCurves = []string{"flows", "servers", "schedulers"}
+
+// scaleCurve reports whether the run measures scaling curve name.
+func (o Options) scaleCurve(name string) bool {
+	return !o.NoScaling && (len(o.ScalingOnly) == 0 || slices.Contains(o.ScalingOnly, name))
+}
+
+// scalingOnly reports whether the run is the scaling phase alone (no
+// repetitions, no overload curves).
+func (o Options) scalingOnly() bool { return len(o.ScalingOnly) > 0 }
+
 // fillRate is the pace of the passes that open the flows: well below
 // every contender's saturation, so a pass loses few first packets.
 const fillRate = 200_000
@@ -47,27 +61,35 @@ func (o Options) plan() time.Duration {
 		}
 	}
 	total := time.Duration(o.Reps)*rep + o.overloadTime()
+	if o.scalingOnly() {
+		total = 0
+	}
 	if o.NoScaling {
 		return total
 	}
 	sw, sd := o.scaleWindows()
 	point := 2 * (sw + sd) // saturation and fixed load
-	total += o.Baseline
-	for i, n := range flowPoints { // lvsd: every point; the kernel: all but 1M (over nf_conntrack_max)
-		// Usually two passes: the first loses some flows' first packets.
-		fill := 2*time.Duration(float64(n)/fillRate*1.3*float64(time.Second)) + 300*time.Millisecond
-		total += fill + point
-		if i < len(flowPoints)-1 {
+	total += o.Baseline + 2*setup
+	if o.scaleCurve("flows") {
+		for i, n := range flowPoints { // lvsd: every point; the kernel: all but 1M (over nf_conntrack_max)
+			// Usually two passes: the first loses some flows' first packets.
+			fill := 2*time.Duration(float64(n)/fillRate*1.3*float64(time.Second)) + 300*time.Millisecond
 			total += fill + point
+			if i < len(flowPoints)-1 {
+				total += fill + point
+			}
 		}
 	}
-	total += 2 * setup
-	total += time.Duration(2*len(serverPoints[o.Quick])) * (setup + point)
-	scheds := len(quickScheds)
-	if !o.Quick {
-		scheds = len(config.SchedulerNames())
+	if o.scaleCurve("servers") {
+		total += time.Duration(2*len(serverRuns(serverPoints[o.Quick], o.ScaleReps))) * (setup + point)
 	}
-	total += time.Duration(scheds+2) * (setup + point)
+	if o.scaleCurve("schedulers") {
+		scheds := len(quickScheds)
+		if !o.Quick {
+			scheds = len(config.SchedulerNames())
+		}
+		total += time.Duration(scheds+2) * (setup + point)
+	}
 	return total
 }
 
@@ -123,10 +145,101 @@ type CurvePoint struct {
 	// run's fixed load (ns, after the idle baseline); 0 when not measured.
 	// Unlike saturation pps it does not depend on who starves whom.
 	DirNs float64 `json:"director_ns_at_fixed_load,omitempty"`
+	// FixedPPS is what was delivered in the fixed-load window, and
+	// DirBusy the director core's busy share there (0–1): a DirNs
+	// measured with the core saturated and FixedPPS short of the load
+	// is a saturation figure, not a per-packet cost.
+	FixedPPS float64 `json:"delivered_pps_at_fixed_load,omitempty"`
+	DirBusy  float64 `json:"director_busy_at_fixed_load,omitempty"`
+	// DirSoftNs is the director core's softirq time per packet at the
+	// fixed load, and ProcNs lvsd's own process time per packet there
+	// (0 for the kernel): the director's share of the core without
+	// whatever else the scheduler ran on it (the two overlap by the
+	// softirqs that ran in lvsd's thread).
+	DirSoftNs float64 `json:"director_softirq_ns_at_fixed_load,omitempty"`
+	ProcNs    float64 `json:"contender_process_ns_at_fixed_load,omitempty"`
 	// Mode is lvsd's dataplane mode, from its /metrics ("" for the
 	// kernel, or when lvsd reported none).
 	Mode string `json:"dataplane_mode,omitempty"`
 	Err  string `json:"error,omitempty"`
+	// Runs is how many times the point was measured (0 or 1: once); with
+	// more, each figure is the median over the runs that measured it,
+	// and PPSMin and PPSMax the range of the delivered pps.
+	Runs   int     `json:"runs,omitempty"`
+	PPSMin float64 `json:"delivered_pps_min,omitempty"`
+	PPSMax float64 `json:"delivered_pps_max,omitempty"`
+}
+
+// serverRuns is the order in which the real-server curve measures its
+// points: every point once, then the two ends (the fewest and the most
+// servers, which the issue's target compares) reps-1 more times, taking
+// turns, so that a slow spell of a shared machine does not fall on one
+// end alone.
+func serverRuns(points []int, reps int) []int {
+	out := slices.Clone(points)
+	if len(points) == 0 {
+		return out
+	}
+	lo, hi := slices.Min(points), slices.Max(points)
+	for range reps - 1 {
+		out = append(out, lo)
+		if hi != lo {
+			out = append(out, hi)
+		}
+	}
+	return out
+}
+
+// medianPoint folds the runs of one point into one: each figure the
+// median of the runs that measured it (a failed run counts for none), the
+// delivered pps with its range. With no run measured, it is the first
+// run's failure.
+func medianPoint(runs []CurvePoint) CurvePoint {
+	var ok []CurvePoint
+	for _, p := range runs {
+		if p.Err == "" {
+			ok = append(ok, p)
+		}
+	}
+	if len(ok) == 0 {
+		if len(runs) == 0 {
+			return CurvePoint{}
+		}
+		p := runs[0]
+		p.Runs = len(runs)
+		return p
+	}
+	med := func(f func(CurvePoint) float64) float64 {
+		var xs []float64
+		for _, p := range ok {
+			if v := f(p); v > 0 {
+				xs = append(xs, v)
+			}
+		}
+		if len(xs) == 0 {
+			return 0
+		}
+		return SpreadOf(xs).Median
+	}
+	out := ok[0]
+	out.Runs = len(runs)
+	pps := SpreadOf(mapPoints(ok, func(p CurvePoint) float64 { return p.PPS }))
+	out.PPS, out.PPSMin, out.PPSMax = pps.Median, pps.Min, pps.Max
+	out.Sent = med(func(p CurvePoint) float64 { return p.Sent })
+	out.DirNs = med(func(p CurvePoint) float64 { return p.DirNs })
+	out.FixedPPS = med(func(p CurvePoint) float64 { return p.FixedPPS })
+	out.DirBusy = med(func(p CurvePoint) float64 { return p.DirBusy })
+	out.DirSoftNs = med(func(p CurvePoint) float64 { return p.DirSoftNs })
+	out.ProcNs = med(func(p CurvePoint) float64 { return p.ProcNs })
+	return out
+}
+
+func mapPoints(ps []CurvePoint, f func(CurvePoint) float64) []float64 {
+	out := make([]float64, len(ps))
+	for i, p := range ps {
+		out[i] = f(p)
+	}
+	return out
 }
 
 // modes are the dataplane modes over c's points, in order of first
@@ -293,8 +406,8 @@ func writeScaling(b *strings.Builder, s *Scaling, set Settings) {
 		}
 		w("\n![%s](%s) ![%s, CPU](%s)\n\n", title, plot, title, cpuPlot)
 	}
-	w("Each point: delivered pps with the generator flat out, then the director core's CPU time per packet (after the idle baseline of the scaling phase) at the run's fixed load of %s pps; each window %s after %s of warm-up, one run per point (no repetitions: read single points with care; the CPU figures are tick-sampled, ±1 tick of 10 ms per window). With a userspace forwarder pinned to the core its receive softirq runs on, saturation pps mostly measures who starves whom; the CPU column does not. The real-server curve uses a UDP-only lvs.cf with 2…1,000 servers (the kernel: the same numgen map); the scheduler curve 2 servers, lvsd with each scheduler beside the kernel's two choices (numgen inc is round robin, jhash of the source a source hash).\n\n",
-		num(set.LoadPPS), dur(set.ScaleWindow), dur(set.ScaleWarmup))
+	w("Each point: delivered pps with the generator flat out, then the director core's CPU time per packet (after the idle baseline of the scaling phase) at the run's fixed load of %s pps; each window %s after %s of warm-up, one run per point except the real-server curve's ends (2 and 1,000 servers: %d runs each, taking turns, median with the range; read single points with care, other work on a shared machine swings them by 2×). The CPU figures are tick-sampled (±1 tick of 10 ms per window); the director core's busy time after the idle baseline counts whatever else ran on the core, so the softirq time beside it (the kernel's forwarding, lvsd's fast path; lvsd's own process not included) is the steadier of the two. With a userspace forwarder pinned to the core its receive softirq runs on, saturation pps mostly measures who starves whom; the CPU column does not. The real-server curve uses a UDP-only lvs.cf with 2…1,000 servers (the kernel: the same numgen map); the scheduler curve 2 servers, lvsd with each scheduler beside the kernel's two choices (numgen inc is round robin, jhash of the source a source hash).\n\n",
+		num(set.LoadPPS), dur(set.ScaleWindow), dur(set.ScaleWarmup), set.ScaleReps)
 	table("Scaling: pps vs concurrent flows", "flows", PlotFlows, PlotFlowsCPU, s.Flows)
 	for _, c := range s.Flows {
 		if lo, hi, ok := ends(c); ok {
@@ -305,6 +418,15 @@ func writeScaling(b *strings.Builder, s *Scaling, set Settings) {
 		w("\n")
 	}
 	table("Scaling: pps vs real servers", "real servers", PlotServers, PlotServersCPU, s.Servers)
+	for _, c := range s.Servers {
+		if lo, hi, ok := ends(c); ok {
+			w("- %s: pps at %s real servers ÷ pps at %s = %.2f× (issue target for lvsd: within 10%%); CPU per packet at fixed load %s against %s ns (director-core softirq %s against %s ns)\n",
+				c.Contender, num(hi.X), num(lo.X), hi.PPS/lo.PPS, num(hi.DirNs), num(lo.DirNs), num(hi.DirSoftNs), num(lo.DirSoftNs))
+		}
+	}
+	if len(s.Servers) > 0 {
+		w("\n")
+	}
 	table("Scaling: pps vs scheduler", "scheduler", PlotSchedulers, PlotSchedsCPU, s.Schedulers)
 	for _, n := range s.Notes {
 		w("- %s\n", n)
@@ -355,7 +477,14 @@ func curveCell(c Curve, x CurvePoint) string {
 			if p.DirNs > 0 {
 				ns = num(p.DirNs)
 			}
-			return fmt.Sprintf("%s (%s) | %s", num(p.PPS), num(p.Sent), ns)
+			if p.DirSoftNs > 0 {
+				ns += " (softirq " + num(p.DirSoftNs) + ")"
+			}
+			pps := num(p.PPS)
+			if p.Runs > 1 {
+				pps = fmt.Sprintf("%s (%s–%s of %d)", pps, num(p.PPSMin), num(p.PPSMax), p.Runs)
+			}
+			return fmt.Sprintf("%s (%s) | %s", pps, num(p.Sent), ns)
 		}
 	}
 	return "— | —"

@@ -40,8 +40,12 @@ func (r *runner) scaling(ctx context.Context, sc *Scaling, lvsd, why string) err
 	}
 	e := &scaleEnv{r: r, sc: sc, lvsd: lvsd, why: why, logs: filepath.Join(r.o.Out, "logs"),
 		base: siteSpec{primary: directorPub, vip: vip, natRouter: natRouter, reals: realAddrs(r.o.Servers), udpPort: udpPort, tcpPort: tcpPort}}
-	for _, phase := range []func(context.Context) error{e.flows, e.servers, e.schedulers} {
-		if err := phase(ctx); err != nil {
+	phases := map[string]func(context.Context) error{"flows": e.flows, "servers": e.servers, "schedulers": e.schedulers}
+	for _, name := range ScaleCurves {
+		if !r.o.scaleCurve(name) {
+			continue
+		}
+		if err := phases[name](ctx); err != nil {
 			return err
 		}
 	}
@@ -118,9 +122,14 @@ func (e *scaleEnv) flows(ctx context.Context) error {
 	return nil
 }
 
-// servers: pps against the number of real servers.
+// servers: pps against the number of real servers, the ends measured
+// ScaleReps times in turns (serverRuns), each point the median of its
+// runs (medianPoint).
 func (e *scaleEnv) servers(ctx context.Context) error {
-	for _, m := range serverPoints[e.r.o.Quick] {
+	points := serverPoints[e.r.o.Quick]
+	contenders := []struct{ name, pick string }{{LVSD1, ""}, {KernelLB, pickNumgen}}
+	runs := map[string]map[int][]CurvePoint{}
+	for _, m := range serverRuns(points, e.r.o.ScaleReps) {
 		spec := e.base
 		spec.reals, spec.tcpPort = scaleAddrs(m), 0
 		spec.natRouter, spec.natBits = scaleRouter, scaleNet.Bits()
@@ -128,7 +137,7 @@ func (e *scaleEnv) servers(ctx context.Context) error {
 		// responder's wildcard socket would answer from the real server's
 		// first address, not the scaling one.
 		spec.udpPort = udpPortDR
-		for _, x := range []struct{ name, pick string }{{LVSD1, ""}, {KernelLB, pickNumgen}} {
+		for _, x := range contenders {
 			if !e.want(x.name) {
 				continue
 			}
@@ -138,9 +147,21 @@ func (e *scaleEnv) servers(ctx context.Context) error {
 				return err
 			}
 			p.X = float64(m)
-			cv := curve(&e.sc.Servers, x.name)
-			cv.Points = append(cv.Points, p)
-			e.r.con.logf("scaling %-8s %4d real servers: %s pps delivered, %s ns/pkt at fixed load %s", x.name, m, num(p.PPS), num(p.DirNs), p.Err)
+			if runs[x.name] == nil {
+				runs[x.name] = map[int][]CurvePoint{}
+			}
+			runs[x.name][m] = append(runs[x.name][m], p)
+			e.r.con.logf("scaling %-8s %4d real servers: %s pps delivered, %s ns/pkt at fixed load (%s pps delivered, director core %.0f%% busy, softirq %s ns/pkt, process %s ns/pkt) %s",
+				x.name, m, num(p.PPS), num(p.DirNs), num(p.FixedPPS), 100*p.DirBusy, num(p.DirSoftNs), num(p.ProcNs), p.Err)
+		}
+	}
+	for _, x := range contenders {
+		if runs[x.name] == nil {
+			continue
+		}
+		cv := curve(&e.sc.Servers, x.name)
+		for _, m := range points {
+			cv.Points = append(cv.Points, medianPoint(runs[x.name][m]))
 		}
 	}
 	return nil
@@ -271,9 +292,12 @@ func (r *runner) measurePoint(ctx context.Context, c contender, udp netip.AddrPo
 	if err != nil {
 		return p, err
 	}
-	if cost := CostOf(fs.a.use, fs.b.use, r.scaleBase, r.o.DirCPU, fs.b.delivered-fs.a.delivered); cost.Valid {
-		p.DirNs = cost.DirectorNs
+	delivered := fs.b.delivered - fs.a.delivered
+	p.FixedPPS = perSecond(delivered, fs.b.use.CPU.At.Sub(fs.a.use.CPU.At))
+	if cost := CostOf(fs.a.use, fs.b.use, r.scaleBase, r.o.DirCPU, delivered); cost.Valid {
+		p.DirNs, p.DirBusy, p.DirSoftNs = cost.DirectorNs, cost.DirectorBusy, cost.DirectorSoftNs
 	}
+	p.ProcNs = fs.procPerPkt
 	return p, nil
 }
 

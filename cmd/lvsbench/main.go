@@ -94,6 +94,13 @@ Flags:
                      and klb-jhash)
   --no-overload      skip the overload curves
   --no-scaling       skip the memory and scaling-curve phase
+  --scaling-only C   only these curves of the scaling phase (comma-separated
+                     subset of flows,servers,schedulers), with no repetitions
+                     and no overload curves: say --scaling-only servers
+                     --contenders lvsd-1w,klb for the real-server curve alone
+  --scale-reps N     runs of the real-server curve's ends (2 and 1,000
+                     servers), taking turns, each reported as the median
+                     with its range (default 3 full, 1 quick)
   --lvsd-flags "F"   more flags for every lvsd contender, e.g.
                      "--busy-poll 50us" (shown in their labels)
   --gen-cpu N        core of the generator and clients (default 0)
@@ -106,6 +113,7 @@ Examples:
   sudo lvsbench --quick
   sudo lvsbench --out /tmp/b --contenders klb,lvsd-1w --reps 3
   sudo lvsbench --quick --no-overload --no-scaling --contenders klb6,lvsd6
+  sudo lvsbench --quick --scaling-only servers --contenders klb,lvsd-1w
   make bench        # full run plus the go test -bench micro-benchmarks
 `
 
@@ -193,6 +201,8 @@ func flags(o *bench.Options, contenders *string) *flag.FlagSet {
 	fs.StringVar(&o.Micro, "micro", "", "")
 	fs.BoolVar(&o.NoScaling, "no-scaling", false, "")
 	fs.BoolVar(&o.NoOverload, "no-overload", false, "")
+	fs.IntVar(&o.ScaleReps, "scale-reps", 0, "")
+	fs.Func("scaling-only", "", func(s string) error { o.ScalingOnly = append(o.ScalingOnly, strings.Split(s, ",")...); return nil })
 	fs.Func("lvsd-flags", "", func(s string) error { o.LVSDFlags = append(o.LVSDFlags, strings.Fields(s)...); return nil })
 	return fs
 }

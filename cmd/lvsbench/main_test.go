@@ -22,6 +22,10 @@ func TestParseFlags(t *testing.T) {
 		!slices.Equal(o.Contenders, []string{"klb", "lvsd-1w"}) {
 		t.Errorf("parseFlags = %+v", o)
 	}
+	o, err = parseFlags(strings.Fields("--scaling-only servers,flows --scale-reps 5"), &out, &errb)
+	if err != nil || !slices.Equal(o.ScalingOnly, []string{"servers", "flows"}) || o.ScaleReps != 5 {
+		t.Errorf("--scaling-only servers,flows --scale-reps 5 = %v, %v, %v", o.ScalingOnly, o.ScaleReps, err)
+	}
 	if _, err := parseFlags([]string{"extra"}, &out, &errb); err == nil {
 		t.Errorf("parseFlags accepted a stray argument")
 	}
