@@ -2,6 +2,7 @@ package health
 
 import (
 	"cmp"
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -83,6 +84,7 @@ type Runner struct {
 	ran      bool                // guarded by mu: Run was called
 	monitors map[Key]*member     // guarded by mu
 	probes   map[probe]*probeRun // guarded by mu
+	idle     dueQueue            // guarded by mu: the probes not busy, by due
 	sorry    map[string]*Sorry   // guarded by mu: by virtual name
 	pending  []Event             // guarded by mu: not yet taken from events
 	// recheckAt: the latest Recheck (guarded by mu); a check that began
@@ -106,6 +108,7 @@ type probeRun struct {
 	interval time.Duration
 	due      time.Time // next start
 	busy     bool      // a check is running
+	idx      int       // the probe's place in Runner.idle; -1: not there (busy or removed)
 	checked  time.Time // when the latest check that was stepped began
 }
 
@@ -176,6 +179,9 @@ func (r *Runner) Add(s Spec) error {
 			pr.due = first
 		}
 	}
+	if !pr.busy {
+		r.idle.wait(pr)
+	}
 	if s.Sorry.IsValid() && r.sorry[s.Virtual] == nil {
 		r.sorry[s.Virtual] = NewSorry(s.Virtual, s.Sorry)
 	}
@@ -208,6 +214,9 @@ func (r *Runner) Update(s Spec) error {
 		m.pr = pr
 		pr.members = append(pr.members, m)
 		r.probes[key] = pr
+		if !pr.busy {
+			r.idle.wait(pr)
+		}
 	}
 	m.spec = s
 	st, acts := m.mon.Reconfigure(now, s)
@@ -244,7 +253,7 @@ func (r *Runner) probeFor(s Spec, key probe) (*probeRun, error) {
 		return nil, fmt.Errorf("load monitor of %s/%s: %w", s.Virtual, s.Server, err)
 	}
 	return &probeRun{key: key, checker: chk, load: load, interval: key.timeout,
-		due: r.clock.Now().Add(r.spread(key.timeout))}, nil
+		due: r.clock.Now().Add(r.spread(key.timeout)), idx: -1}, nil
 }
 
 // detach takes m off its probe, dropping the probe with its last member.
@@ -254,6 +263,7 @@ func (r *Runner) detach(m *member) {
 	pr.members = slices.DeleteFunc(pr.members, func(x *member) bool { return x == m })
 	if len(pr.members) == 0 {
 		delete(r.probes, pr.key) // a check under way is dropped when it ends
+		r.idle.drop(pr)
 	}
 }
 
@@ -289,6 +299,7 @@ func (r *Runner) Force(k Key, a Admin) error {
 	r.queue(m, st, acts, now)
 	if a == AdminNormal && !m.pr.busy {
 		m.pr.due = now
+		r.idle.wait(m.pr)
 	}
 	r.stepSorry(k.Virtual, now)
 	r.poke()
@@ -313,6 +324,7 @@ func (r *Runner) Recheck() time.Time {
 	for _, pr := range r.probes {
 		if !pr.busy {
 			pr.due = now
+			r.idle.wait(pr)
 		}
 	}
 	r.poke()
@@ -427,21 +439,13 @@ func (r *Runner) loop(ctx context.Context, g *errgroup.Group) {
 // launch starts the check of every idle probe that is due and returns the
 // earliest start still to come. Called with mu held.
 func (r *Runner) launch(ctx context.Context, g *errgroup.Group, now time.Time) (time.Time, bool) {
-	var next time.Time
-	have := false
-	for _, pr := range r.probes {
-		if pr.busy {
-			continue
-		}
-		if !pr.due.After(now) {
-			r.start(ctx, g, pr, now)
-			continue
-		}
-		if !have || pr.due.Before(next) {
-			next, have = pr.due, true
-		}
+	for len(r.idle) > 0 && !r.idle[0].due.After(now) {
+		r.start(ctx, g, heap.Pop(&r.idle).(*probeRun), now)
 	}
-	return next, have
+	if len(r.idle) == 0 {
+		return time.Time{}, false
+	}
+	return r.idle[0].due, true
 }
 
 // start runs one check of pr in its own goroutine. Called with mu held.
@@ -490,9 +494,11 @@ func (r *Runner) apply(pr probeResult) {
 	now := r.clock.Now()
 	if pr.start.Before(r.recheckAt) {
 		p.due = now // began before a Recheck: check again instead
+		r.idle.wait(p)
 		return
 	}
 	p.due = pr.start.Add(p.interval - r.spread(p.interval))
+	r.idle.wait(p)
 	p.checked = pr.start
 	pr.res.Took = now.Sub(pr.start)
 	var virtuals []string
