@@ -32,6 +32,10 @@ func (o Options) scaleCurve(name string) bool {
 // repetitions, no overload curves).
 func (o Options) scalingOnly() bool { return len(o.ScalingOnly) > 0 }
 
+// warmSettle is the pause after each warm-up pass of a scaling point
+// before its frames are counted (see warm).
+const warmSettle = 200 * time.Millisecond
+
 // fillRate is the pace of the passes that open the flows: well below
 // every contender's saturation, so a pass loses few first packets.
 const fillRate = 200_000
@@ -80,15 +84,16 @@ func (o Options) plan() time.Duration {
 			}
 		}
 	}
+	warm := warmSettle + 10*time.Millisecond // usually one warm-up pass per point (warm)
 	if o.scaleCurve("servers") {
-		total += time.Duration(2*len(serverRuns(serverPoints[o.Quick], o.ScaleReps))) * (setup + point)
+		total += time.Duration(2*len(serverRuns(serverPoints[o.Quick], o.ScaleReps))) * (setup + warm + point)
 	}
 	if o.scaleCurve("schedulers") {
 		scheds := len(quickScheds)
 		if !o.Quick {
 			scheds = len(config.SchedulerNames())
 		}
-		total += time.Duration(scheds+2) * (setup + point)
+		total += time.Duration(scheds+2) * (setup + warm + point)
 	}
 	return total
 }
@@ -406,6 +411,7 @@ func writeScaling(b *strings.Builder, s *Scaling, set Settings) {
 		}
 		w("\n![%s](%s) ![%s, CPU](%s)\n\n", title, plot, title, cpuPlot)
 	}
+	w("Each point starts its contender afresh and first sends every flow once, paced, until a pass is delivered whole (at most %d passes), so that its windows find the real servers' MAC addresses resolved: lvsd resolves them itself, 64 a turn, and with 1,000 servers took 3-5 such passes. ", warmPasses)
 	w("Each point: delivered pps with the generator flat out, then the director core's CPU time per packet (after the idle baseline of the scaling phase) at the run's fixed load of %s pps; each window %s after %s of warm-up, one run per point except the real-server curve's ends (2 and 1,000 servers: %d runs each, taking turns, median with the range; read single points with care, other work on a shared machine swings them by 2×). The CPU figures are tick-sampled (±1 tick of 10 ms per window); the director core's busy time after the idle baseline counts whatever else ran on the core, so the softirq time beside it (the kernel's forwarding, lvsd's fast path; lvsd's own process not included) is the steadier of the two. With a userspace forwarder pinned to the core its receive softirq runs on, saturation pps mostly measures who starves whom; the CPU column does not. The real-server curve uses a UDP-only lvs.cf with 2…1,000 servers (the kernel: the same numgen map); the scheduler curve 2 servers, lvsd with each scheduler beside the kernel's two choices (numgen inc is round robin, jhash of the source a source hash).\n\n",
 		num(set.LoadPPS), dur(set.ScaleWindow), dur(set.ScaleWarmup), set.ScaleReps)
 	table("Scaling: pps vs concurrent flows", "flows", PlotFlows, PlotFlowsCPU, s.Flows)

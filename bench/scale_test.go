@@ -80,7 +80,8 @@ func TestScalingOnly(t *testing.T) {
 	sw, sd := o.scaleWindows()
 	setup := 700 * time.Millisecond
 	runs := len(serverRuns(serverPoints[false], o.ScaleReps))
-	if got, want := o.plan(), o.Baseline+2*setup+time.Duration(2*runs)*(setup+2*(sw+sd)); got != want {
+	warm := warmSettle + 10*time.Millisecond
+	if got, want := o.plan(), o.Baseline+2*setup+time.Duration(2*runs)*(setup+warm+2*(sw+sd)); got != want {
 		t.Errorf("plan of --scaling-only servers = %v, want %v", got, want)
 	}
 	if !full.scaleCurve("flows") || !full.scaleCurve("servers") || !full.scaleCurve("schedulers") {
