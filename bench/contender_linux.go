@@ -52,8 +52,10 @@ const lbTable = "lvsbench_lb"
 // real server (mode kfwd), nftables DNAT load balancing (klb, klb-jhash),
 // or plain forwarding on the direct-routing segment (kfwd-dr: the
 // reference for lvsd's direct routing, since this kernel has no IPVS: the
-// director routes the VIP to one real server, which holds it on lo and
-// answers the client directly). Like an IPVS director, the kernel owns the
+// director routes the VIP over every real server, a multipath route whose
+// hash takes the ports (fib_multipath_hash_policy 1), so that flows spread
+// over the real servers as lvsd's do; each real server holds the VIP on lo
+// and answers the client directly). Like an IPVS director, the kernel owns the
 // VIP and nat_router addresses on the NAT side.
 type kernelContender struct {
 	c     *Contender
@@ -92,14 +94,27 @@ func (k *kernelContender) targets() (netip.AddrPort, netip.AddrPort) {
 
 var vipDRHost = netip.PrefixFrom(vipDR, 32)
 
+// drRoute is the ip(8) command that adds or deletes ("add", "del") kfwd-dr's
+// multipath route of the DR VIP over n real servers.
+func drRoute(op string, n int) []string {
+	argv := []string{"ip", "route", op, vipDRHost.String()}
+	for _, a := range realAddrs(n) {
+		argv = append(argv, "nexthop", "via", a.String())
+	}
+	return argv
+}
+
 func (k *kernelContender) setup(ctx context.Context, tb *testbed) error {
 	if k.mode == KernelLB6 {
 		return k.setup6(ctx, tb) // ipv6_linux.go
 	}
 	d := tb.dirNode
 	if k.dr() {
-		if err := d.route(vipDRHost, realAddr(1)); err != nil {
+		if err := d.sysctl("net.ipv4.fib_multipath_hash_policy", "1"); err != nil {
 			return err
+		}
+		if err := d.run(ctx, "", drRoute("add", len(tb.rs))...); err != nil {
+			return fmt.Errorf("routing the DR VIP over the real servers: %w", err)
 		}
 		if err := tb.cli.route(vipDRHost, directorDR); err != nil {
 			return err
@@ -127,7 +142,7 @@ func (k *kernelContender) teardown(ctx context.Context, tb *testbed) error {
 	d := tb.dirNode
 	errs := []error{d.sysctl("net.ipv4.ip_forward", "0")}
 	if k.dr() {
-		errs = append(errs, d.unroute(vipDRHost, realAddr(1)), tb.cli.unroute(vipDRHost, directorDR))
+		errs = append(errs, d.run(ctx, "", drRoute("del", len(tb.rs))...), tb.cli.unroute(vipDRHost, directorDR))
 		return errors.Join(errs...)
 	}
 	if k.lb() {

@@ -32,8 +32,10 @@
 // the real servers, nat_router on the private side; lvsd's default
 // dataplane mode), lvsd-afp (lvsd-1w with `--dataplane afpacket`: the Go
 // worker on AF_PACKET alone), kfwd-dr (the kernel
-// routing the DR VIP to one real server on the same segment: this kernel
-// has no IPVS, so plain forwarding is the DR reference), lvsd-dr
+// routing the DR VIP over the real servers on the same segment with a
+// multipath route that hashes the ports, so flows spread over them as
+// lvsd's do: this kernel has no IPVS, so plain forwarding is the DR
+// reference), lvsd-dr
 // (`network = direct`) and lvsd-ecmp (two lvsd in the ECMP mode, the
 // second director in a namespace of its own on the bridge, both on the
 // director's core; see ecmp_linux.go), and over IPv6 klb6 (nftables ip6

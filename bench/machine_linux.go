@@ -69,7 +69,7 @@ func topologyText(servers int) string {
   veth pairs only; no link to the host. Static neighbours for the director's own addresses, static bridge
   entries for every station; the VIPs and nat_router are found by ARP, afresh before each contender starts
   (whoever owns them answers). Direct routing: requests go client eth1 → bridge → director eth1 → bridge →
-  real server, which answers the client over the bridge; kfwd-dr routes the VIP to rs1 instead.
+  real server, which answers the client over the bridge; kfwd-dr routes the VIP over the real servers instead (a multipath route hashing the ports).
   Scaling run: up to 1,000 more real servers as addresses 10.251.x.y/16 spread over rs1..rs%d, answering
   through nat_router %v (policy route from their subnet).
 `, servers, clientAddr, directorPub, directorPriv, vip, servers, natRouter, tcpPort, udpPort,

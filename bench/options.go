@@ -17,7 +17,7 @@ const (
 	LVSD1         = "lvsd-1w"   // lvsd NAT, --workers 1, its default dataplane
 	LVSDAFP       = "lvsd-afp"  // lvsd NAT, --workers 1 --dataplane afpacket: the Go worker on AF_PACKET alone
 	LVSD2         = "lvsd-2w"   // lvsd NAT, --workers 2
-	KernelDR      = "kfwd-dr"   // ip_forward on the DR segment: the VIP routed to one real server
+	KernelDR      = "kfwd-dr"   // ip_forward on the DR segment: the VIP routed over the real servers (multipath)
 	LVSDDR        = "lvsd-dr"   // lvsd direct routing, --workers 1
 	LVSDECMP      = "lvsd-ecmp" // two lvsd in the ECMP mode on the DR segment (ecmp_linux.go)
 	KernelLB6     = "klb6"      // IPv6: nftables ip6 DNAT, numgen inc mod N, conntrack (ipv6_linux.go)

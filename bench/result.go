@@ -114,7 +114,7 @@ type UDPRun struct {
 	CPU          CPUCost       `json:"cpu_per_packet"`
 	ProcNs       float64       `json:"lvsd_process_ns,omitempty"` // lvsd's own utime+stime per packet
 	// PerServer is Delivered by real server (rs1, rs2, …): the load
-	// balancer's split (kfwd and kfwd-dr send everything to rs1).
+	// balancer's split (kfwd sends everything to rs1; kfwd-dr spreads flows by its multipath route's hash).
 	PerServer []uint64 `json:"delivered_per_server,omitempty"`
 	use       [2]Usage // the window's edges, to recompute CPU with the final baseline
 }

@@ -32,8 +32,9 @@ runs, on it and in one run, each contender doing the director's job:
              alone
   lvsd-2w    the same as lvsd-1w with --workers 2
   kfwd-dr    the kernel forwarding on the direct-routing segment (the VIP
-             routed to one real server that holds it on lo): the reference
-             for lvsd-dr, since this kernel has no IPVS
+             routed over the real servers, which hold it on lo, by a
+             multipath route hashing the ports): the reference for
+             lvsd-dr, since this kernel has no IPVS
   lvsd-dr    lvsd direct routing (network = direct), --workers 1; the real
              servers answer the client straight back
   lvsd-ecmp  two lvsd directors in the ECMP mode (redundancy = ecmp, mh,
