@@ -427,7 +427,7 @@ func writeScaling(b *strings.Builder, s *Scaling, set Settings) {
 	for _, c := range s.Servers {
 		if lo, hi, ok := ends(c); ok {
 			w("- %s: pps at %s real servers ÷ pps at %s = %.2f× (issue target for lvsd: within 10%%); CPU per packet at fixed load %s against %s ns (director-core softirq %s against %s ns)\n",
-				c.Contender, num(hi.X), num(lo.X), hi.PPS/lo.PPS, num(hi.DirNs), num(lo.DirNs), num(hi.DirSoftNs), num(lo.DirSoftNs))
+				c.Contender, num(hi.X), num(lo.X), hi.PPS/lo.PPS, nsCell(hi.DirNs), nsCell(lo.DirNs), nsCell(hi.DirSoftNs), nsCell(lo.DirSoftNs))
 		}
 	}
 	if len(s.Servers) > 0 {
@@ -461,6 +461,15 @@ func ends(c Curve) (lo, hi CurvePoint, ok bool) {
 	return lo, hi, n >= 2
 }
 
+// nsCell formats a CPU figure, "—" when it was not measured (0: nothing
+// delivered, or a baseline busier than the window).
+func nsCell(ns float64) string {
+	if ns <= 0 {
+		return "—"
+	}
+	return num(ns)
+}
+
 // mib formats bytes in MiB with one decimal.
 func mib(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) }
 
@@ -479,10 +488,7 @@ func curveCell(c Curve, x CurvePoint) string {
 			if p.Err != "" {
 				return "failed: " + oneLine(p.Err) + " | —"
 			}
-			ns := "—"
-			if p.DirNs > 0 {
-				ns = num(p.DirNs)
-			}
+			ns := nsCell(p.DirNs)
 			if p.DirSoftNs > 0 {
 				ns += " (softirq " + num(p.DirSoftNs) + ")"
 			}
