@@ -350,10 +350,13 @@ func (f *family[K]) due(n *Table, dst []netip.Addr, start int, now time.Time) []
 
 // MaxProbes bounds the addresses one Due call returns. A thousand real
 // servers probed at once answer with a thousand ARP replies at once, more
-// than a worker's receive ring holds (most were lost, and their servers
-// stayed unresolved); the rest are due at the next call (the daemon calls
-// Due five times a second), as the kernel spreads its neighbour timers.
-const MaxProbes = 64
+// than a worker's ARP receive ring holds (512 frames: afpacket's
+// arpFrameCount; most were lost, and their servers stayed unresolved);
+// the rest are due at the next call (the daemon calls Due five times a
+// second), as the kernel spreads its neighbour timers: 1,000 real servers
+// resolve within a second of lvsd's start. Until a service's servers all
+// resolve, the Go workers schedule its new flows, not the kernel.
+const MaxProbes = 256
 
 // all returns the wanted and the learned hosts. Called with Table.mu held.
 func (f *family[K]) all() map[K]bool {

@@ -197,7 +197,7 @@ func TestMovesCountsChangedMACs(t *testing.T) {
 func TestDueSpreadsProbes(t *testing.T) {
 	n := New()
 	var ips []netip.Addr
-	for i := range 200 {
+	for i := range 1000 {
 		ips = append(ips, netip.AddrFrom4([4]byte{10, 251, byte(i / 250), byte(i%250 + 1)}))
 	}
 	n.Want(ips)
@@ -214,7 +214,7 @@ func TestDueSpreadsProbes(t *testing.T) {
 			seen[a] = true
 		}
 	}
-	if want := []int{MaxProbes, MaxProbes, MaxProbes, 200 - 3*MaxProbes, 0}; !slices.Equal(sizes, want) {
+	if want := []int{MaxProbes, MaxProbes, MaxProbes, 1000 - 3*MaxProbes, 0}; !slices.Equal(sizes, want) {
 		t.Errorf("Due sizes = %v, want %v", sizes, want)
 	}
 }
