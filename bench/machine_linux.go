@@ -39,7 +39,7 @@ func (r *runner) newReport() *Report {
 			fmt.Sprintf("generator, latency probes and TCP clients: CPU%d (their threads, sched_setaffinity, nice %d)", o.GenCPU, trafficNice),
 			fmt.Sprintf("director: CPU%d (kernel: RPS of the director's eth0 and eth1 receive queues; lvsd 1 worker: taskset)", o.DirCPU),
 			fmt.Sprintf("lvsd 2 workers: CPUs 0-%d (shares the generator's core)", runtime.NumCPU()-1),
-			fmt.Sprintf("real-server responders: CPU%d (taskset, nice %d); their receive path follows the director's softirq", o.DirCPU, trafficNice),
+			fmt.Sprintf("real-server responders and DR echoes (processes of their own): CPU%d (taskset, nice %d); their receive path follows the director's softirq", o.DirCPU, trafficNice),
 			"lvsd: nice 0, like the kernel's ksoftirqd (a higher priority would starve its own receive path)",
 			"the harness's own control goroutines: unpinned, idle during windows",
 		},

@@ -24,6 +24,10 @@ const (
 	LVSD6         = "lvsd6"     // IPv6: lvsd NAT66 (nat_router6), --workers 1, its default dataplane
 )
 
+// DREchoCommand is the lvsbench subcommand the harness runs on each real
+// server as the direct-routing service's UDP echo (DREcho).
+const DREchoCommand = "dr-echo"
+
 // AllContenders lists every contender name.
 var AllContenders = []string{KernelForward, KernelLB, KernelLBJhash, LVSD1, LVSDAFP, LVSD2, KernelDR, LVSDDR, LVSDECMP, KernelLB6, LVSD6}
 

@@ -147,7 +147,7 @@ func (r *runner) run(ctx context.Context, rep *Report) (err error) {
 		return err
 	}
 	for k, n := range r.tb.rs {
-		e, err := startDREcho(n, "rs"+strconv.Itoa(k+1), r.o.DirCPU)
+		e, err := startDREcho(ctx, r.tb, n, "rs"+strconv.Itoa(k+1), r.o.DirCPU)
 		if err != nil {
 			return err
 		}

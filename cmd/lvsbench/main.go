@@ -134,6 +134,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == bench.DREchoCommand {
+		return bench.DREcho(ctx, args[1:], stderr) // the harness's DR echo on a real server
+	}
 	o, err := parseFlags(args, stdout, stderr)
 	if err != nil {
 		return err
