@@ -418,7 +418,7 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // testSIGTERM: lvsd exits 0 within 5 s of SIGTERM and takes its nftables
 // table out of the router's namespace.
 func (s *natSite) testSIGTERM(t *testing.T) {
-	const table = "table inet lvsd"
+	const table = "table netdev lvsd"
 	if out, err := s.lab.In(s.router, "nft", "list", "tables"); err != nil || !strings.Contains(out, table) {
 		t.Fatalf("before SIGTERM, nft list tables = %v, want %q listed:\n%s", err, table, out)
 	}

@@ -13,15 +13,22 @@ import (
 // The kernel still sees every frame a packet socket sees. If it owned a VIP it
 // would answer SYNs with RSTs; if it forwarded, every packet would leave twice.
 // lvsd therefore never configures VIPs on the kernel's interfaces (it answers
-// ARP for them itself) and installs an nftables inet table whose
-// prerouting chain drops, after packet sockets have taken their copy (a
-// packet socket bound to ETH_P_IP or ETH_P_IPV6 is delivered the frame
-// beside the kernel's IP receive, which runs the hook), exactly the frames
-// the dataplane handles: those to a VIP or another lvsd-owned address (the
-// nat_router address), and those from a real server to anything but the
-// router's own addresses (NAT replies, masqueraded traffic). The router's own
-// traffic — SSH, heartbeats, health checks and their replies — is untouched,
-// whatever net.ipv4.ip_forward is set to.
+// ARP for them itself) and installs an nftables netdev ingress table that
+// hides from the kernel exactly the frames the dataplane handles: those to a
+// VIP or another lvsd-owned address (the nat_router address), and those from
+// a real server to anything but the router's own addresses (NAT replies,
+// masqueraded traffic). The router's own traffic — SSH, heartbeats, health
+// checks and their replies — is untouched, whatever net.ipv4.ip_forward is
+// set to.
+//
+// The guard does not drop those frames: lvsd's packet sockets are bound per
+// protocol (ETH_P_IP, ETH_P_IPV6, ETH_P_ARP), and the kernel delivers a frame
+// to them after the ingress hook, so a drop there would hide it from lvsd
+// too. It marks the frame (GuardMark) and makes it one for another host
+// (meta pkttype set other): the kernel's IP receive drops such a frame at its
+// first check, the cheapest drop after the hook's own, while lvsd's sockets
+// take a frame with the mark whatever its packet type (afpacket's
+// Config.AcceptMark).
 type GuardSpec struct {
 	Table      string         // nftables table name; "lvsd" when empty
 	Interfaces []string       // every interface the dataplane listens on
@@ -37,16 +44,19 @@ func (s GuardSpec) table() string {
 	return s.Table
 }
 
-// guardPriority runs the guard's chain before any other prerouting hook
-// (raw is -300, defragmentation -400): the kernel neither reassembles nor
-// tracks what it drops.
+// guardPriority runs the guard's chains before any other ingress hook.
 const guardPriority = -500
 
-// guardChain is the guard's base chain: it sends each interface's frames
-// to that interface's chain.
-const guardChain = "pre"
+// GuardMark is the mark the guard gives the frames it hides from the
+// kernel ("lvsd" in ASCII); lvsd's receive sockets accept frames with it
+// although the guard made them frames for another host.
+const GuardMark = 0x6c767364
 
-// The guard's rule comments, shown by `nft list table inet lvsd`.
+// guardVerdict is what a guard rule does to a frame it matches, as nft
+// writes it.
+var guardVerdict = fmt.Sprintf("meta mark set %#08x meta pkttype set other", GuardMark)
+
+// The guard's rule comments, shown by `nft list table netdev lvsd`.
 const (
 	commentOwned = "lvsd: VIP or owned address"
 	commentReals = "lvsd: from a real server"
@@ -54,8 +64,8 @@ const (
 
 // guardTable is a GuardSpec checked and normalised into the objects of the
 // nftables table: sorted, without duplicates, one set of each kind per
-// address family, one chain per distinct interface (chain i has the
-// rules of Interfaces[i]'s frames). The kernel is programmed from it, and String renders it
+// address family, one chain per distinct interface (chain i hooks
+// Interfaces[i]). The kernel is programmed from it, and String renders it
 // in nft's syntax.
 type guardTable struct {
 	Name       string
@@ -95,28 +105,23 @@ func (s GuardSpec) guard() (guardTable, error) {
 	return g, nil
 }
 
-// chain is the name of the chain of Interfaces[i]'s frames.
+// chain is the name of the chain hooking Interfaces[i].
 func (g guardTable) chain(i int) string { return fmt.Sprintf("in%d", i) }
 
-// String renders the table as `nft list table inet NAME` would show it
+// String renders the table as `nft list table netdev NAME` would show it
 // (without counters): for logs and errors; the kernel is programmed over
 // netlink.
 func (g guardTable) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "table inet %s {\n", g.Name)
+	fmt.Fprintf(&b, "table netdev %s {\n", g.Name)
 	writeSet(&b, "owned", "", addrStrings(g.Owned))
 	writeSet(&b, "reals", "interval", prefixes(g.Reals))
 	writeSet(&b, "local", "", addrStrings(g.Local))
 	g.writeSets6(&b)
-	fmt.Fprintf(&b, "\tchain %s {\n\t\ttype filter hook prerouting priority %d; policy accept;\n", guardChain, guardPriority)
 	for i, ifname := range g.Interfaces {
-		fmt.Fprintf(&b, "\t\tiifname %q jump %s\n", ifname, g.chain(i))
-	}
-	b.WriteString("\t}\n")
-	for i := range g.Interfaces {
-		fmt.Fprintf(&b, "\tchain %s {\n", g.chain(i))
-		fmt.Fprintf(&b, "\t\tip daddr @owned counter drop comment %q\n", commentOwned)
-		fmt.Fprintf(&b, "\t\tip saddr @reals ip daddr != @local counter drop comment %q\n", commentReals)
+		fmt.Fprintf(&b, "\tchain %s {\n\t\ttype filter hook ingress device %q priority %d; policy accept;\n", g.chain(i), ifname, guardPriority)
+		fmt.Fprintf(&b, "\t\tip daddr @owned counter %s comment %q\n", guardVerdict, commentOwned)
+		fmt.Fprintf(&b, "\t\tip saddr @reals ip daddr != @local counter %s comment %q\n", guardVerdict, commentReals)
 		g.writeRules6(&b)
 		b.WriteString("\t}\n")
 	}

@@ -61,8 +61,8 @@ func (g guard6) writeSets6(b *strings.Builder) {
 
 // writeRules6 renders a chain's IPv6 rules.
 func (g guard6) writeRules6(b *strings.Builder) {
-	fmt.Fprintf(b, "\t\tip6 daddr @owned6 counter drop comment %q\n", commentOwned)
-	fmt.Fprintf(b, "\t\tip6 saddr @reals6 ip6 daddr != @local6 counter drop comment %q\n", commentReals)
+	fmt.Fprintf(b, "\t\tip6 daddr @owned6 counter %s comment %q\n", guardVerdict, commentOwned)
+	fmt.Fprintf(b, "\t\tip6 saddr @reals6 ip6 daddr != @local6 counter %s comment %q\n", guardVerdict, commentReals)
 }
 
 func prefixStrings(ps []netip.Prefix) []string {

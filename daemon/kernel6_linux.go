@@ -40,24 +40,22 @@ func (g guard6) addSets6(c *nftables.Conn, tab *nftables.Table) (sets6, error) {
 
 // addRules6 queues chain ch's IPv6 rules, as writeRules6 renders them.
 func (s sets6) addRules6(c *nftables.Conn, tab *nftables.Table, ch *nftables.Chain) {
-	// ip6 daddr @owned6 counter drop
-	c.AddRule(&nftables.Rule{Table: tab, Chain: ch, UserData: comment(commentOwned), Exprs: []expr.Any{
-		metaNFProto(), isIPv6(),
+	// ip6 daddr @owned6 counter meta mark set GuardMark meta pkttype set other
+	c.AddRule(&nftables.Rule{Table: tab, Chain: ch, UserData: comment(commentOwned), Exprs: append([]expr.Any{
+		metaProtocol(), isIPv6(),
 		ipv6Field(ipv6DaddrOffset),
 		&expr.Lookup{SourceRegister: 1, SetName: s.owned.Name, SetID: s.owned.ID},
 		&expr.Counter{},
-		&expr.Verdict{Kind: expr.VerdictDrop},
-	}})
-	// ip6 saddr @reals6 ip6 daddr != @local6 counter drop
-	c.AddRule(&nftables.Rule{Table: tab, Chain: ch, UserData: comment(commentReals), Exprs: []expr.Any{
-		metaNFProto(), isIPv6(),
+	}, hideExprs()...)})
+	// ip6 saddr @reals6 ip6 daddr != @local6 counter (the same)
+	c.AddRule(&nftables.Rule{Table: tab, Chain: ch, UserData: comment(commentReals), Exprs: append([]expr.Any{
+		metaProtocol(), isIPv6(),
 		ipv6Field(ipv6SaddrOffset),
 		&expr.Lookup{SourceRegister: 1, SetName: s.reals.Name, SetID: s.reals.ID},
 		ipv6Field(ipv6DaddrOffset),
 		&expr.Lookup{SourceRegister: 1, SetName: s.local.Name, SetID: s.local.ID, Invert: true},
 		&expr.Counter{},
-		&expr.Verdict{Kind: expr.VerdictDrop},
-	}})
+	}, hideExprs()...)})
 }
 
 // Offsets of the addresses in the IPv6 header.
@@ -66,10 +64,10 @@ const (
 	ipv6DaddrOffset = 24
 )
 
-// isIPv6 is the dependency nft adds before an `ip6` match in the inet
-// family: meta nfproto ipv6.
+// isIPv6 is the dependency nft adds before an `ip6` match in the netdev
+// family: meta protocol ip6.
 func isIPv6() *expr.Cmp {
-	return &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV6}}
+	return &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(unix.ETH_P_IPV6)}
 }
 
 // ipv6Field loads the 16-byte address at off in the IPv6 header into

@@ -73,7 +73,7 @@ func TestGuardStopsForwardingRealServerTraffic6(t *testing.T) {
 	if udp6Arrives(t, lab, s, c, src, dst) {
 		t.Error("with the guard the router's kernel still forwarded a real server's IPv6 datagram")
 	}
-	if out := lab.MustIn(r, "nft", "list", "table", "inet", "lvsd"); !strings.Contains(out, "packets 1") {
+	if out := lab.MustIn(r, "nft", "list", "table", "netdev", "lvsd"); !strings.Contains(out, "packets 1") {
 		t.Errorf("guard counters did not count the dropped datagram:\n%s", out)
 	}
 	// The real server forgets the router's MAC: the solicitation goes to

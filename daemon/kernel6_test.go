@@ -25,8 +25,8 @@ func TestGuardRuleset6(t *testing.T) {
 		"set local6 {\n\t\ttype ipv6_addr\n\t\tflags interval\n\t\telements = { fd00:11:12::9/128, ff00::/8 }",
 		"elements = { 192.168.26.10 }",
 		"elements = { 10.11.12.9 }", // the IPv4-mapped address is an IPv4 one
-		"ip6 daddr @owned6 counter drop",
-		"ip6 saddr @reals6 ip6 daddr != @local6 counter drop",
+		"ip6 daddr @owned6 counter meta mark set 0x6c767364 meta pkttype set other",
+		"ip6 saddr @reals6 ip6 daddr != @local6 counter meta mark set 0x6c767364 meta pkttype set other",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("ruleset lacks %q; got:\n%s", want, got)

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// KernelGuard is an installed nftables inet table that keeps the kernel
+// KernelGuard is an installed nftables netdev table that keeps the kernel
 // out of the dataplane's traffic (see GuardSpec). It programs the kernel
 // over netlink, so lvsd needs no nft program. Install replaces any table of
 // the same name left by a crashed run, so a crash never blocks a restart.
@@ -38,9 +38,7 @@ func InstallGuard(ctx context.Context, spec GuardSpec) (*KernelGuard, error) {
 // applies as one transaction: the old table (a crashed run's, or this
 // guard's before a reload changed the VIPs or the real servers) goes and
 // the new one appears with all its sets, chains and rules, or on error
-// nothing changes. A netdev table of the name, which lvsd installed before
-// its packet sockets were bound per protocol (and which would now hide
-// the frames from them), goes too. Then the interfaces join the solicited-node groups of
+// nothing changes. Then the interfaces join the solicited-node groups of
 // the owned IPv6 addresses and leave those of addresses gone
 // (multicast_linux.go).
 func (g *KernelGuard) Update(ctx context.Context, spec GuardSpec) error {
@@ -51,10 +49,10 @@ func (g *KernelGuard) Update(ctx context.Context, spec GuardSpec) error {
 	}
 	err = nftBatch(ctx, func(c *nftables.Conn) error {
 		delTables(c, t.Name)
-		return t.add(c, c.AddTable(&nftables.Table{Name: t.Name, Family: nftables.TableFamilyINet}))
+		return t.add(c, c.AddTable(&nftables.Table{Name: t.Name, Family: nftables.TableFamilyNetdev}))
 	})
 	if err != nil {
-		return fmt.Errorf("installing nftables table inet %s on %s: %w", t.Name, strings.Join(t.Interfaces, ", "), err)
+		return fmt.Errorf("installing nftables table netdev %s on %s: %w", t.Name, strings.Join(t.Interfaces, ", "), err)
 	}
 	return syncGroups(g.joined, solicitedGroups(t))
 }
@@ -68,16 +66,17 @@ func (g *KernelGuard) Remove(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("removing nftables table inet %s: %w", g.table, err)
+		return fmt.Errorf("removing nftables table netdev %s: %w", g.table, err)
 	}
 	return syncGroups(g.joined, nil)
 }
 
-// delTables queues the deletion of the inet table name and of a netdev
-// table of that name (an older lvsd's guard). Each is declared first, so
-// that the delete cannot fail on a fresh host.
+// delTables queues the deletion of the netdev table name and of an inet
+// table of that name (a guard of an earlier build of lvsd, which dropped
+// in prerouting). Each is declared first, so that the delete cannot fail
+// on a fresh host.
 func delTables(c *nftables.Conn, name string) {
-	for _, f := range []nftables.TableFamily{nftables.TableFamilyNetdev, nftables.TableFamilyINet} {
+	for _, f := range []nftables.TableFamily{nftables.TableFamilyINet, nftables.TableFamilyNetdev} {
 		tab := &nftables.Table{Name: name, Family: f}
 		c.AddTable(tab)
 		c.DelTable(tab)
@@ -118,7 +117,7 @@ func kernelError(err error) error {
 	case errors.Is(err, syscall.EPERM):
 		hint = "lvsd needs CAP_NET_ADMIN (run it as root)"
 	case errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.EAFNOSUPPORT), errors.Is(err, syscall.EPROTONOSUPPORT):
-		hint = "the kernel lacks nf_tables inet support (CONFIG_NF_TABLES_INET)"
+		hint = "the kernel lacks nf_tables netdev support (CONFIG_NF_TABLES_NETDEV)"
 	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ENODEV):
 		hint = "an interface does not exist, or the kernel lacks an nf_tables feature"
 	}
@@ -151,56 +150,46 @@ func (t guardTable) add(c *nftables.Conn, tab *nftables.Table) error {
 		return err
 	}
 	accept := nftables.ChainPolicyAccept
-	pre := c.AddChain(&nftables.Chain{
-		Name:     guardChain,
-		Table:    tab,
-		Type:     nftables.ChainTypeFilter,
-		Hooknum:  nftables.ChainHookPrerouting,
-		Priority: nftables.ChainPriorityRef(guardPriority),
-		Policy:   &accept,
-	})
-	chains := make([]*nftables.Chain, len(t.Interfaces))
-	for i := range t.Interfaces {
-		chains[i] = c.AddChain(&nftables.Chain{Name: t.chain(i), Table: tab})
-	}
 	for i, ifname := range t.Interfaces {
-		// iifname "eth0" jump in0
-		c.AddRule(&nftables.Rule{Table: tab, Chain: pre, Exprs: []expr.Any{
-			&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifnameData(ifname)},
-			&expr.Verdict{Kind: expr.VerdictJump, Chain: t.chain(i)},
-		}})
-	}
-	for _, ch := range chains {
-		// ip daddr @owned counter drop
-		c.AddRule(&nftables.Rule{Table: tab, Chain: ch, UserData: comment(commentOwned), Exprs: []expr.Any{
-			metaNFProto(), isIPv4(),
+		ch := c.AddChain(&nftables.Chain{
+			Name:     t.chain(i),
+			Table:    tab,
+			Type:     nftables.ChainTypeFilter,
+			Hooknum:  nftables.ChainHookIngress,
+			Priority: nftables.ChainPriorityRef(guardPriority),
+			Policy:   &accept,
+			Device:   ifname,
+		})
+		// ip daddr @owned counter meta mark set GuardMark meta pkttype set other
+		c.AddRule(&nftables.Rule{Table: tab, Chain: ch, UserData: comment(commentOwned), Exprs: append([]expr.Any{
+			metaProtocol(), isIPv4(),
 			ipv4Field(ipv4DaddrOffset),
 			&expr.Lookup{SourceRegister: 1, SetName: owned.Name, SetID: owned.ID},
 			&expr.Counter{},
-			&expr.Verdict{Kind: expr.VerdictDrop},
-		}})
-		// ip saddr @reals ip daddr != @local counter drop
-		c.AddRule(&nftables.Rule{Table: tab, Chain: ch, UserData: comment(commentReals), Exprs: []expr.Any{
-			metaNFProto(), isIPv4(),
+		}, hideExprs()...)})
+		// ip saddr @reals ip daddr != @local counter (the same)
+		c.AddRule(&nftables.Rule{Table: tab, Chain: ch, UserData: comment(commentReals), Exprs: append([]expr.Any{
+			metaProtocol(), isIPv4(),
 			ipv4Field(ipv4SaddrOffset),
 			&expr.Lookup{SourceRegister: 1, SetName: reals.Name, SetID: reals.ID},
 			ipv4Field(ipv4DaddrOffset),
 			&expr.Lookup{SourceRegister: 1, SetName: local.Name, SetID: local.ID, Invert: true},
 			&expr.Counter{},
-			&expr.Verdict{Kind: expr.VerdictDrop},
-		}})
+		}, hideExprs()...)})
 		sets6.addRules6(c, tab, ch)
 	}
 	return nil
 }
 
-// ifnameData is an interface name as nft compares it: IFNAMSIZ bytes,
-// zero-padded.
-func ifnameData(name string) []byte {
-	b := make([]byte, unix.IFNAMSIZ)
-	copy(b, name)
-	return b
+// hideExprs is guardVerdict as nft encodes it: meta mark set GuardMark,
+// meta pkttype set other (PACKET_OTHERHOST).
+func hideExprs() []expr.Any {
+	return []expr.Any{
+		&expr.Immediate{Register: 1, Data: binaryutil.NativeEndian.PutUint32(GuardMark)},
+		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
+		&expr.Immediate{Register: 1, Data: []byte{unix.PACKET_OTHERHOST}},
+		&expr.Meta{Key: expr.MetaKeyPKTTYPE, SourceRegister: true, Register: 1},
+	}
 }
 
 // Offsets of the addresses in the IPv4 header.
@@ -209,12 +198,12 @@ const (
 	ipv4DaddrOffset = 16
 )
 
-// metaNFProto and isIPv4 are the dependency nft adds before an `ip` match
-// in the inet family: meta nfproto ipv4.
-func metaNFProto() *expr.Meta { return &expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1} }
+// metaProtocol and isIPv4 are the dependency nft adds before an `ip` match
+// in the netdev family: meta protocol ip.
+func metaProtocol() *expr.Meta { return &expr.Meta{Key: expr.MetaKeyPROTOCOL, Register: 1} }
 
 func isIPv4() *expr.Cmp {
-	return &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}}
+	return &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(unix.ETH_P_IP)}
 }
 
 // ipv4Field loads the 4-byte address at off in the IPv4 header into

@@ -17,6 +17,7 @@ import (
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
+	"lvs/dataplane/afpacket"
 	"lvs/internal/netlab"
 	"lvs/internal/testutil"
 )
@@ -95,7 +96,7 @@ func TestGuardStopsForwardingRealServerTraffic(t *testing.T) {
 	if udpArrives(t, lab, s, c, src, dst) {
 		t.Error("with the guard the router's kernel still forwarded a real server's datagram")
 	}
-	if out := lab.MustIn(r, "nft", "list", "table", "inet", "lvsd"); !strings.Contains(out, "packets 1") {
+	if out := lab.MustIn(r, "nft", "list", "table", "netdev", "lvsd"); !strings.Contains(out, "packets 1") {
 		t.Errorf("guard counters did not count the dropped datagram:\n%s", out)
 	}
 	// The router's own traffic with the real server (health checks) still works.
@@ -127,19 +128,27 @@ func TestGuardHidesOwnedAddressesFromKernelButNotFromPacketSockets(t *testing.T)
 	}
 	installIn(t, lab, r, GuardSpec{Interfaces: []string{"eth0"}, Owned: []netip.Addr{vip.Addr()}})
 
-	var fd int
+	// The receive link lvsd opens (linkfactory.go): bound to ETH_P_IP and
+	// the rest, served after the guard's ingress hook, taking the frames
+	// it marked although they are now for another host.
+	var l *afpacket.Link
 	var err error
-	lab.Do(r, func() { fd, err = packetSocket("eth0") })
+	lab.Do(r, func() {
+		l, err = afpacket.Open(afpacket.Config{Interface: "eth0", Protocols: receiveProtocols, AcceptMark: GuardMark})
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(fd)
+	defer l.Close()
+	saw := make(chan bool, 1)
+	go func() { saw <- sawSYN(l, vip) }()
 
 	if err := dialIn(lab, c, vip); errors.Is(err, syscall.ECONNREFUSED) || err == nil {
 		t.Errorf("with the guard, dial %v = %v, want a timeout (no RST from the kernel)", vip, err)
 	}
-	if !sawSYN(fd, vip) {
-		t.Error("packet socket on the router did not see the SYN to the VIP")
+	l.Close() // ends sawSYN's reads
+	if !<-saw {
+		t.Error("lvsd's receive link on the router did not see the SYN to the VIP")
 	}
 }
 
@@ -155,46 +164,27 @@ func dialIn(lab *netlab.T, ns string, to netip.AddrPort) error {
 	return err
 }
 
-func packetSocket(ifname string) (int, error) {
-	ifi, err := net.InterfaceByName(ifname)
-	if err != nil {
-		return -1, err
-	}
-	// Bound to ETH_P_IP, as lvsd's receive sockets are: the kernel serves
-	// it beside its own IP receive, whose prerouting hook the guard drops
-	// the frame in (an ingress-hook guard would hide it from the socket).
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK, int(htons(unix.ETH_P_IP)))
-	if err != nil {
-		return -1, err
-	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: ifi.Index}); err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	return fd, nil
-}
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
-// sawSYN drains the socket (bounded) looking for a TCP SYN to dst.
-func sawSYN(fd int, dst netip.AddrPort) bool {
-	buf := make([]byte, 2048)
+// sawSYN reads l until it closes, and reports whether a TCP SYN to dst
+// came.
+func sawSYN(l *afpacket.Link, dst netip.AddrPort) bool {
+	frames := make([][]byte, l.BatchSize())
 	want := dst.Addr().As4()
-	for i := 0; i < 1000; i++ {
-		n, _, err := unix.Recvfrom(fd, buf, 0)
+	seen := false
+	for {
+		n, err := l.ReadBatch(frames)
 		if err != nil {
-			return false
+			return seen
 		}
-		f := buf[:n]
-		if len(f) < 14+20+20 || f[12] != 0x08 || f[13] != 0x00 || f[14+9] != unix.IPPROTO_TCP || [4]byte(f[14+16:14+20]) != want {
-			continue
-		}
-		l4 := 14 + int(f[14]&0x0f)*4
-		if uint16(f[l4+2])<<8|uint16(f[l4+3]) == dst.Port() && f[l4+13]&0x02 != 0 {
-			return true
+		for _, f := range frames[:n] {
+			if len(f) < 14+20+20 || f[12] != 0x08 || f[13] != 0x00 || f[14+9] != unix.IPPROTO_TCP || [4]byte(f[14+16:14+20]) != want {
+				continue
+			}
+			l4 := 14 + int(f[14]&0x0f)*4
+			if uint16(f[l4+2])<<8|uint16(f[l4+3]) == dst.Port() && f[l4+13]&0x02 != 0 {
+				seen = true
+			}
 		}
 	}
-	return false
 }
 
 // natSpec is the guard of guardLab's router as lvsd would ask for it.
@@ -211,11 +201,11 @@ func natSpec() GuardSpec {
 	}
 }
 
-// listing is `nft list table inet NAME` in ns without handles and with
+// listing is `nft list table netdev NAME` in ns without handles and with
 // counters zeroed: what the kernel holds, as nft reads it back.
 func listing(t *testing.T, lab *netlab.T, ns, name string) string {
 	t.Helper()
-	out := lab.MustIn(ns, "nft", "list", "table", "inet", name)
+	out := lab.MustIn(ns, "nft", "list", "table", "netdev", name)
 	return regexp.MustCompile(`counter packets \d+ bytes \d+`).ReplaceAllString(out, "counter packets 0 bytes 0")
 }
 
@@ -242,8 +232,8 @@ func TestGuardNetlinkTableIsTheNftRuleset(t *testing.T) {
 	if got != ref0 {
 		t.Errorf("kernel table programmed over netlink:\n%s\nwant (nft -f of the rendering):\n%s", got, ref0)
 	}
-	for _, want := range []string{"10.11.12.0/30", "10.11.13.0/25", "10.11.13.128/25", `ip daddr @owned counter packets 0 bytes 0 drop comment "lvsd: VIP or owned address"`,
-		"2001:db8:26::10", "fd00:11:13::/64", "ff00::/8", `ip6 saddr @reals6 ip6 daddr != @local6 counter packets 0 bytes 0 drop comment "lvsd: from a real server"`} {
+	for _, want := range []string{"10.11.12.0/30", "10.11.13.0/25", "10.11.13.128/25", `ip daddr @owned counter packets 0 bytes 0 meta mark set 0x6c767364 meta pkttype set other comment "lvsd: VIP or owned address"`,
+		"2001:db8:26::10", "fd00:11:13::/64", "ff00::/8", `ip6 saddr @reals6 ip6 daddr != @local6 counter packets 0 bytes 0 meta mark set 0x6c767364 meta pkttype set other comment "lvsd: from a real server"`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("kernel table lacks %q:\n%s", want, got)
 		}
@@ -280,7 +270,7 @@ func TestGuardNeedsNoNftProgram(t *testing.T) {
 	if err != nil {
 		t.Fatalf("remove with PATH empty: %v", err)
 	}
-	if out, err := lab.In(r, "nft", "list", "table", "inet", "lvsd"); err == nil {
+	if out, err := lab.In(r, "nft", "list", "table", "netdev", "lvsd"); err == nil {
 		t.Errorf("table still there after Remove:\n%s", out)
 	}
 	if !udpArrives(t, lab, s, c, src, dst) {
@@ -297,18 +287,18 @@ func withoutPath(f func()) {
 }
 
 // A table of the guard's name left by a crashed lvsd, whatever it holds, is
-// replaced by the new one, and an older lvsd's netdev table of the name
-// (which would hide frames from the per-protocol packet sockets) goes; a second lvsd's table of another name is left alone.
+// replaced by the new one (and an earlier build's inet table of the name
+// goes); a second lvsd's table of another name is left alone.
 func TestGuardReplacesStaleTable(t *testing.T) {
 	lab, _, r, _ := guardLab(t)
 	stale := t.TempDir() + "/stale.nft"
-	if err := os.WriteFile(stale, []byte(`table inet lvsd {
+	if err := os.WriteFile(stale, []byte(`table netdev lvsd {
 	set owned { type ipv4_addr; elements = { 192.168.26.99 } }
-	chain stale { type filter hook prerouting priority -500; policy drop; }
-	chain in5 { counter drop; }
+	chain stale { type filter hook ingress device "eth0" priority -500; policy drop; }
+	chain in5 { type filter hook ingress device "eth1" priority -500; policy accept; counter drop; }
 }
-table netdev lvsd {
-	chain in0 { type filter hook ingress device "eth0" priority -500; policy drop; }
+table inet lvsd {
+	chain pre { type filter hook prerouting priority -500; policy drop; }
 }
 table netdev other {
 	chain in0 { type filter hook ingress device "eth0" priority -400; policy accept; }
@@ -339,8 +329,8 @@ table netdev other {
 	if _, err := lab.In(r, "nft", "list", "table", "netdev", "other"); err != nil {
 		t.Errorf("Remove took another table with it: %v", err)
 	}
-	if out, err := lab.In(r, "nft", "list", "table", "netdev", "lvsd"); err == nil {
-		t.Errorf("an older lvsd's netdev table survived the install:\n%s", out)
+	if out, err := lab.In(r, "nft", "list", "table", "inet", "lvsd"); err == nil {
+		t.Errorf("an earlier build's inet table survived the install:\n%s", out)
 	}
 }
 
@@ -443,12 +433,12 @@ func TestGuardReportsKernelError(t *testing.T) {
 	if !errors.Is(err, syscall.EPERM) {
 		t.Errorf("InstallGuard without CAP_NET_ADMIN = %v, want EPERM in the chain", err)
 	}
-	for _, want := range []string{"installing nftables table inet lvsd on eth0, eth1", "CAP_NET_ADMIN"} {
+	for _, want := range []string{"installing nftables table netdev lvsd on eth0, eth1", "CAP_NET_ADMIN"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("InstallGuard error %q lacks %q", err, want)
 		}
 	}
-	if out, lerr := lab.In(r, "nft", "list", "table", "inet", "lvsd"); lerr == nil {
+	if out, lerr := lab.In(r, "nft", "list", "table", "netdev", "lvsd"); lerr == nil {
 		t.Errorf("a refused install left a table:\n%s", out)
 	}
 }

@@ -23,23 +23,22 @@ func TestGuardRuleset(t *testing.T) {
 	}
 	got := g.String()
 	for _, want := range []string{
-		"table inet lvsd {",
+		"table netdev lvsd {",
 		"elements = { 10.11.12.10, 192.168.26.10 }",
 		"elements = { 10.11.12.0/24, 10.11.13.5/32 }", // 10.11.12.1/32 is inside 10.11.12.0/24
 		"elements = { 10.11.12.9, 192.168.26.9 }",
 		"set reals {\n\t\ttype ipv4_addr\n\t\tflags interval\n",
-		"chain pre {\n\t\ttype filter hook prerouting priority -500; policy accept;\n\t\tiifname \"eth0\" jump in0\n\t\tiifname \"eth1\" jump in1\n\t}",
-		"chain in0 {\n\t\tip daddr @owned",
-		"chain in1 {\n\t\tip daddr @owned",
-		"ip daddr @owned counter drop",
-		"ip saddr @reals ip daddr != @local counter drop",
+		`chain in0 {` + "\n\t\ttype filter hook ingress device \"eth0\" priority -500; policy accept;",
+		`chain in1 {` + "\n\t\ttype filter hook ingress device \"eth1\" priority -500; policy accept;",
+		"ip daddr @owned counter meta mark set 0x6c767364 meta pkttype set other",
+		"ip saddr @reals ip daddr != @local counter meta mark set 0x6c767364 meta pkttype set other",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("ruleset lacks %q; got:\n%s", want, got)
 		}
 	}
-	if strings.Count(got, "chain ") != 3 {
-		t.Errorf("want the prerouting chain and one chain per distinct interface; got:\n%s", got)
+	if strings.Count(got, "chain ") != 2 {
+		t.Errorf("want one chain per distinct interface; got:\n%s", got)
 	}
 }
 

@@ -62,7 +62,8 @@ func linkBackend(opts Options) (LinkFactory, string, error) {
 
 // afpacketLinks opens AF_PACKET links: per worker, TPACKET_V2 rings of
 // sockets bound to IPv4, IPv6 and ARP (delivered after tc ingress, so the
-// frames the eBPF fast path forwards never reach them) with fanout by flow
+// frames the eBPF fast path forwards never reach them, and after the
+// kernel guard, whose frames they take by their mark) with fanout by flow
 // hash, and sendmmsg for transmit.
 type afpacketLinks struct{}
 
@@ -75,7 +76,7 @@ func (afpacketLinks) Receive(iface string, o LinkOptions) (dataplane.MetaLink, e
 		fanout = afpacket.FanoutHash
 	}
 	return afpacket.Open(afpacket.Config{Interface: iface, Fanout: fanout, Ring: afpacket.RingV2,
-		BusyPoll: o.BusyPoll, Protocols: receiveProtocols})
+		BusyPoll: o.BusyPoll, Protocols: receiveProtocols, AcceptMark: GuardMark})
 }
 
 func (afpacketLinks) Transmit(iface string) (dataplane.MetaLink, error) {

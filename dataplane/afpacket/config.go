@@ -69,10 +69,16 @@ type Config struct {
 	// of other EtherTypes never arrive. Without Promisc, frames for
 	// another host (PACKET_OTHERHOST, which is also what a VLAN-tagged
 	// frame of an interface without a VLAN device becomes) are refused
-	// by a classic filter unless Filter is set. Empty: one socket bound to
-	// ETH_P_ALL, a tap that sees every frame, before tc and in both
-	// directions.
+	// by a classic filter unless Filter is set, but for frames whose mark
+	// is AcceptMark (when not 0). Empty: one socket bound to ETH_P_ALL, a
+	// tap that sees every frame, before tc and in both directions.
 	Protocols []uint16
+
+	// AcceptMark, with Protocols, is a mark (skb->mark) whose frames the
+	// Link takes although they are for another host: lvsd's kernel guard
+	// marks the frames it hides from the kernel's IP receive and makes
+	// them PACKET_OTHERHOST, which that receive drops at once.
+	AcceptMark uint32
 
 	// DisableVNetHdr turns PACKET_VNET_HDR off. Without it, ReadBatchMeta
 	// only reports NeedsCsum (from TP_STATUS_CSUMNOTREADY, with zero

@@ -73,22 +73,37 @@ func openProtocols(c Config) (_ *Link, err error) {
 	return l, nil
 }
 
-// otherHostFilter refuses frames for another host: ld #type; jeq
-// PACKET_OTHERHOST, refuse; accept the whole frame.
-var otherHostFilter = []unix.SockFilter{
-	{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: skfAdPktType},
-	{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: unix.PACKET_OTHERHOST},
-	{Code: unix.BPF_RET | unix.BPF_K, K: 0},
-	{Code: unix.BPF_RET | unix.BPF_K, K: 0xffffffff},
+// otherHostFilter refuses frames for another host but those with mark:
+// ld #mark; jeq mark, accept; ld #type; jeq PACKET_OTHERHOST, refuse;
+// accept the whole frame. With mark 0 the mark is not looked at.
+func otherHostFilter(mark uint32) []unix.SockFilter {
+	check := []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: skfAdPktType},
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: unix.PACKET_OTHERHOST},
+		{Code: unix.BPF_RET | unix.BPF_K, K: 0},
+		{Code: unix.BPF_RET | unix.BPF_K, K: 0xffffffff},
+	}
+	if mark == 0 {
+		return check
+	}
+	return append([]unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: skfAdMark},
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: uint8(len(check) - 1), Jf: 0, K: mark},
+	}, check...)
 }
 
-// skfAdPktType is SKF_AD_OFF + SKF_AD_PKTTYPE (include/uapi/linux/filter.h:
-// -0x1000 + 4), the ancillary offset of the packet type, as the unsigned
-// offset of a classic load.
-const skfAdPktType = 1<<32 - 0x1000 + 4
+// skfAdPktType and skfAdMark are SKF_AD_OFF + SKF_AD_PKTTYPE and
+// SKF_AD_OFF + SKF_AD_MARK (include/uapi/linux/filter.h: -0x1000 + 4 and
+// + 20), the ancillary offsets of the packet type and the mark, as the
+// unsigned offset of a classic load.
+const (
+	skfAdPktType = 1<<32 - 0x1000 + 4
+	skfAdMark    = 1<<32 - 0x1000 + 20
+)
 
 // dropOtherHost attaches otherHostFilter to a socket of Protocols unless
-// c asks for promiscuous mode or carries a filter of its own. The kernel
+// c asks for promiscuous mode or carries a filter of its own; frames with
+// c.AcceptMark pass it. The kernel
 // clears a VLAN tag before it delivers a frame to such a socket and marks
 // the frame PACKET_OTHERHOST when no VLAN device takes it (and the tag is
 // not 0): without the filter lvsd would take a tagged frame for an
@@ -97,7 +112,8 @@ func (l *Link) dropOtherHost(c Config) error {
 	if c.Promisc || c.Filter > 0 {
 		return nil
 	}
-	prog := unix.SockFprog{Len: uint16(len(otherHostFilter)), Filter: unsafe.SliceData(otherHostFilter)}
+	f := otherHostFilter(c.AcceptMark)
+	prog := unix.SockFprog{Len: uint16(len(f)), Filter: unsafe.SliceData(f)}
 	if err := unix.SetsockoptSockFprog(l.fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
 		return fmt.Errorf("attaching the other-host filter to the AF_PACKET socket of %s: %w", l.ifname, err)
 	}

@@ -130,6 +130,32 @@ func TestProtocolsAfterIngress(t *testing.T) {
 	}
 }
 
+// TestProtocolsAcceptMark: a frame a netdev ingress rule marked and made
+// one for another host (lvsd's kernel guard, which so hides it from the
+// kernel's IP receive) reaches a Link with that AcceptMark, and not one
+// without.
+func TestProtocolsAcceptMark(t *testing.T) {
+	testutil.RequireCommand(t, "nft")
+	ns, a, b := vethNS(t)
+	const mark = 0x6c767364
+	rules := fmt.Sprintf("table netdev lvsdpt {\n chain in {\n  type filter hook ingress device %q priority 0; policy accept;\n"+
+		"  ip daddr 192.0.2.99 meta mark set %#x meta pkttype set other\n }\n}\n", b, mark)
+	if out, err := ns.Run(context.Background(), rules, "nft", "-f", "-"); err != nil {
+		t.Fatalf("nft: %v: %s", err, out)
+	}
+	mac := macOf(t, ns, b)
+	tx := openIn(t, ns, Config{Interface: a, TXOnly: true})
+	with := openIn(t, ns, Config{Interface: b, Protocols: []uint16{unix.ETH_P_IP}, AcceptMark: mark})
+	without := openIn(t, ns, Config{Interface: b, Protocols: []uint16{unix.ETH_P_IP}})
+	linktest.WriteAll(t, tx, [][]byte{udpTo(1, mac, [4]byte{192, 0, 2, 99}), udpTo(2, mac, [4]byte{192, 0, 2, 2})})
+	if got := tags(readUntil(t, with, func(g [][]byte) bool { return tags(g)[1] && tags(g)[2] })); len(got) != 2 {
+		t.Errorf("with AcceptMark: tags %v, want 1 (marked) and 2", got)
+	}
+	if got := tags(readUntil(t, without, func(g [][]byte) bool { return tags(g)[2] })); got[1] {
+		t.Errorf("without AcceptMark the marked frame for another host arrived: %v", got)
+	}
+}
+
 // TestProtocolsOnlyTheirs: a Link receives the EtherTypes it is bound to,
 // each through its ring, and without Promisc refuses frames for another
 // host and VLAN-tagged frames (which the kernel hands such a socket
