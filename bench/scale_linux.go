@@ -292,23 +292,11 @@ const warmPasses = 5
 // 530-640k ring drops in the windows of a 1,000-server point, none at
 // 2 servers. Every contender gets the same passes.
 func (r *runner) warm(ctx context.Context, c contender, dst netip.AddrPort, flows int) error {
-	gp := r.tb.path(c.dr())
 	var got uint64
 	for pass := range warmPasses {
 		before := r.tb.delivered()
-		f := newFlood(gp, dst, flows)
-		f.limit = uint64(flows)
-		deadline := time.Now().Add(time.Duration(float64(flows)/fillRate*1.5*float64(time.Second)) + time.Second)
-		err := inNS(r.tb.cli.ns, r.o.GenCPU, func() error {
-			fd, err := openPacket(gp.ifindex)
-			if err != nil {
-				return err
-			}
-			defer unix.Close(fd)
-			return f.run(fd, deadline, fillRate)
-		})
-		if err != nil {
-			return fmt.Errorf("generator: %w", err)
+		if err := r.pacedPass(c, dst, flows, time.Second); err != nil {
+			return err
 		}
 		if err := sleepCtx(ctx, warmSettle); err != nil {
 			return err
@@ -477,26 +465,36 @@ func (r *runner) flowCurve(ctx context.Context, sc *Scaling, c contender) error 
 	return nil
 }
 
+// pacedPass sends each of n flows to dst once, paced at fillRate, from
+// the generator's core, giving up after 1.5 times the pass's time and
+// slack.
+func (r *runner) pacedPass(c contender, dst netip.AddrPort, n int, slack time.Duration) error {
+	gp := r.tb.path(c.dr())
+	f := newFlood(gp, dst, n)
+	f.limit = uint64(n)
+	deadline := time.Now().Add(time.Duration(float64(n)/fillRate*1.5*float64(time.Second)) + slack)
+	err := inNS(r.tb.cli.ns, r.o.GenCPU, func() error {
+		fd, err := openPacket(gp.ifindex)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		return f.run(fd, deadline, fillRate)
+	})
+	if err != nil {
+		return fmt.Errorf("generator: %w", err)
+	}
+	return nil
+}
+
 // fill sends every one of n flows once, paced at fillRate, until the
 // table holds 99 % of them or a pass adds almost nothing (at most three
 // passes), and returns how many entries the table gained.
 func (r *runner) fill(ctx context.Context, c contender, dst netip.AddrPort, n int, entries func() (int64, error)) (int64, error) {
-	gp := r.tb.path(c.dr())
 	var got int64
 	for pass := range 3 {
-		f := newFlood(gp, dst, n)
-		f.limit = uint64(n)
-		deadline := time.Now().Add(time.Duration(float64(n)/fillRate*1.5*float64(time.Second)) + 2*time.Second)
-		err := inNS(r.tb.cli.ns, r.o.GenCPU, func() error {
-			fd, err := openPacket(gp.ifindex)
-			if err != nil {
-				return err
-			}
-			defer unix.Close(fd)
-			return f.run(fd, deadline, fillRate)
-		})
-		if err != nil {
-			return got, fmt.Errorf("generator: %w", err)
+		if err := r.pacedPass(c, dst, n, 2*time.Second); err != nil {
+			return got, err
 		}
 		if err := sleepCtx(ctx, 300*time.Millisecond); err != nil {
 			return got, err
