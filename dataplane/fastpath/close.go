@@ -40,7 +40,9 @@ const (
 	lNoRoom    = "noroom"
 
 	// An IPv6 segment's closing record: the same fields, with 16-byte
-	// addresses (ev6Len, which tells the two kinds apart).
+	// addresses. Records are told apart by their length: evLen (IPv4,
+	// either kind by evKind), ev6Len (this one) and ev6NewLen (an IPv6
+	// new flow's, newflow6.go).
 	ev6Client   = 0
 	ev6VIP      = 16
 	ev6Ports    = 32 // source port, destination port
@@ -67,7 +69,13 @@ func closeReport(events int, sfx string) asm.Instructions {
 		asm.StoreMem(asm.R8, evProto, asm.R0, asm.Half),
 	})
 	if sfx == sfx6 {
-		size, fill = ev6Len, record6()
+		size, fill = ev6Len, record6("", asm.Instructions{
+			asm.LoadMem(asm.R0, asm.R7, valFlags, asm.Word),
+			asm.StoreMem(asm.R8, ev6Flags, asm.R0, asm.Word),
+			asm.StoreMem(asm.R8, ev6TCPFlags, asm.R9, asm.Half),
+			asm.Mov.Imm(asm.R0, protoTCP|evClosed<<8),
+			asm.StoreMem(asm.R8, ev6Proto, asm.R0, asm.Half),
+		})
 	}
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R0, asm.R9).WithSymbol(lClose + sfx),
@@ -98,25 +106,26 @@ func closeReport(events int, sfx string) asm.Instructions {
 	)
 }
 
-// record6 fills the reserved record R8 holds with an IPv6 segment's ends
-// (the addresses and ports classify6 loaded to st6Key), the entry's flags,
-// the TCP flags, the kind and the interface, and submits it without waking
-// lvsd.
-func record6() asm.Instructions {
+// record6 is record for an IPv6 frame: the reserved record R8 holds gets
+// the frame's ends (the addresses and ports classify6 loaded to st6Key),
+// what fill writes and the interface, and is submitted without waking
+// lvsd. Its first instruction carries label, unless that is "".
+func record6(label string, fill asm.Instructions) asm.Instructions {
 	var insns asm.Instructions
 	for off := int16(0); off < 32; off += 8 {
 		insns = append(insns,
 			asm.LoadMem(asm.R0, asm.RFP, st6Key+off, asm.DWord),
 			asm.StoreMem(asm.R8, ev6Client+off, asm.R0, asm.DWord))
 	}
-	return append(insns,
+	if label != "" {
+		insns[0] = insns[0].WithSymbol(label)
+	}
+	insns = append(insns,
 		asm.LoadMem(asm.R0, asm.RFP, st6Key+32, asm.Word),
 		asm.StoreMem(asm.R8, ev6Ports, asm.R0, asm.Word),
-		asm.LoadMem(asm.R0, asm.R7, valFlags, asm.Word),
-		asm.StoreMem(asm.R8, ev6Flags, asm.R0, asm.Word),
-		asm.StoreMem(asm.R8, ev6TCPFlags, asm.R9, asm.Half),
-		asm.Mov.Imm(asm.R0, protoTCP|evClosed<<8),
-		asm.StoreMem(asm.R8, ev6Proto, asm.R0, asm.Half),
+	)
+	insns = append(insns, fill...)
+	return append(insns,
 		asm.LoadMem(asm.R0, asm.R6, skbIfindex, asm.Word),
 		asm.StoreMem(asm.R8, ev6In, asm.R0, asm.Word),
 		asm.Mov.Reg(asm.R1, asm.R8),

@@ -31,6 +31,21 @@ const (
 	stField  = stIdx      // u64: the checksum field
 )
 
+// sumLayout is where the check of one family finds what it sums: the
+// L4 header's frame offset, the stack words of the pseudo-header's
+// addresses, its own stack slots (u64 each: the L4 length, the word being
+// added, the pseudo-header's sum, the checksum field) and the suffix of
+// its labels.
+type sumLayout struct {
+	sfx                        string
+	l4                         int32
+	addrs                      []int16
+	l4Len, word, pseudo, field int16
+}
+
+// sum4 is IPv4's layout (newflow6.go has IPv6's).
+var sum4 = sumLayout{l4: frL4, addrs: []int16{stSrc, stDst}, l4Len: stL4Len, word: stWord, pseudo: stPseudo, field: stField}
+
 // Labels of the check.
 const (
 	lL4Check = "l4check"
@@ -93,77 +108,81 @@ func l4Checksum(next string) asm.Instructions {
 		asm.JGT.Imm(asm.R9, maxL4, lPunt),
 		asm.Add.Imm(asm.R7, 0x1100), // 0, 17 read little-endian
 	)
-	return append(insns, l4Sum(next)...)
+	return append(insns, l4Sum(next, sum4)...)
 }
 
-// l4Sum, at lL4Sum with R9 = the L4 length and R7 = the pseudo-header's
-// length and protocol words, adds the pseudo-header's addresses and the
-// segment, four bytes at a time in a loop the verifier bounds by maxL4,
-// and decides as l4Checksum says.
-func l4Sum(next string) asm.Instructions {
+// l4Sum, at lL4Sum (with g's suffix) with R9 = the L4 length and R7 =
+// the pseudo-header's length and protocol words, adds the pseudo-header's
+// addresses and the segment, four bytes at a time in a loop the verifier
+// bounds by maxL4, and decides as l4Checksum says. g says where the
+// family's frame and stack have what it sums.
+func l4Sum(next string, g sumLayout) asm.Instructions {
 	insns := asm.Instructions{
-		// The pseudo-header's addresses.
-		asm.StoreMem(asm.RFP, stL4Len, asm.R9, asm.DWord).WithSymbol(lL4Sum),
-		asm.LoadMem(asm.R0, asm.RFP, stSrc, asm.Word),
-		asm.Add.Reg(asm.R7, asm.R0),
-		asm.LoadMem(asm.R0, asm.RFP, stDst, asm.Word),
-		asm.Add.Reg(asm.R7, asm.R0),
-		asm.StoreMem(asm.RFP, stPseudo, asm.R7, asm.DWord),
+		asm.StoreMem(asm.RFP, g.l4Len, asm.R9, asm.DWord).WithSymbol(lL4Sum + g.sfx),
+	}
+	// The pseudo-header's addresses.
+	for _, a := range g.addrs {
+		insns = append(insns,
+			asm.LoadMem(asm.R0, asm.RFP, a, asm.Word),
+			asm.Add.Reg(asm.R7, asm.R0))
+	}
+	insns = append(insns,
+		asm.StoreMem(asm.RFP, g.pseudo, asm.R7, asm.DWord),
 		// The checksum field, for the partial-checksum test.
 		asm.Mov.Imm(asm.R0, 0),
-		asm.StoreMem(asm.RFP, stField, asm.R0, asm.DWord),
-		asm.Mov.Imm(asm.R2, frL4+16), // TCP's
-		asm.JNE.Imm(asm.R8, protoUDP, lL4Field),
-		asm.Mov.Imm(asm.R2, frL4+6), // UDP's
-	}
-	f := loadBytes(asm.R2, stField, 2)
-	f[0] = f[0].WithSymbol(lL4Field)
+		asm.StoreMem(asm.RFP, g.field, asm.R0, asm.DWord),
+		asm.Mov.Imm(asm.R2, g.l4+16), // TCP's
+		asm.JNE.Imm(asm.R8, protoUDP, lL4Field+g.sfx),
+		asm.Mov.Imm(asm.R2, g.l4+6), // UDP's
+	)
+	f := loadBytes(asm.R2, g.field, 2)
+	f[0] = f[0].WithSymbol(lL4Field + g.sfx)
 	insns = append(insns, f...)
 	insns = append(insns,
 		asm.Mov.Imm(asm.R9, 0),
 		// Four bytes at a time.
-		asm.LoadMem(asm.R0, asm.RFP, stL4Len, asm.DWord).WithSymbol(lL4Loop),
+		asm.LoadMem(asm.R0, asm.RFP, g.l4Len, asm.DWord).WithSymbol(lL4Loop+g.sfx),
 		asm.Mov.Reg(asm.R1, asm.R9),
 		asm.Add.Imm(asm.R1, 4),
-		asm.JGT.Reg(asm.R1, asm.R0, lL4Tail),
+		asm.JGT.Reg(asm.R1, asm.R0, lL4Tail+g.sfx),
 		asm.Mov.Reg(asm.R2, asm.R9),
-		asm.Add.Imm(asm.R2, frL4),
+		asm.Add.Imm(asm.R2, g.l4),
 	)
-	insns = append(insns, loadBytes(asm.R2, stWord, 4)...)
+	insns = append(insns, loadBytes(asm.R2, g.word, 4)...)
 	insns = append(insns,
-		asm.LoadMem(asm.R0, asm.RFP, stWord, asm.Word),
+		asm.LoadMem(asm.R0, asm.RFP, g.word, asm.Word),
 		asm.Add.Reg(asm.R7, asm.R0),
 		asm.Add.Imm(asm.R9, 4),
-		asm.Ja.Label(lL4Loop),
+		asm.Ja.Label(lL4Loop+g.sfx),
 		// The last one to three bytes, zero-padded.
-		asm.Mov.Imm(asm.R0, 0).WithSymbol(lL4Tail),
-		asm.StoreMem(asm.RFP, stWord, asm.R0, asm.DWord),
-		asm.LoadMem(asm.R4, asm.RFP, stL4Len, asm.DWord),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol(lL4Tail+g.sfx),
+		asm.StoreMem(asm.RFP, g.word, asm.R0, asm.DWord),
+		asm.LoadMem(asm.R4, asm.RFP, g.l4Len, asm.DWord),
 		asm.Sub.Reg(asm.R4, asm.R9),
-		asm.JEq.Imm(asm.R4, 0, lL4Fold),
+		asm.JEq.Imm(asm.R4, 0, lL4Fold+g.sfx),
 		asm.JGT.Imm(asm.R4, 3, lPunt), // cannot be: keeps the verifier's bound
 		asm.Mov.Reg(asm.R1, asm.R6),
 		asm.Mov.Reg(asm.R2, asm.R9),
-		asm.Add.Imm(asm.R2, frL4),
+		asm.Add.Imm(asm.R2, g.l4),
 		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, stWord),
+		asm.Add.Imm(asm.R3, int32(g.word)),
 		asm.FnSkbLoadBytes.Call(),
 		asm.JNE.Imm(asm.R0, 0, lPunt),
-		asm.LoadMem(asm.R0, asm.RFP, stWord, asm.Word),
+		asm.LoadMem(asm.R0, asm.RFP, g.word, asm.Word),
 		asm.Add.Reg(asm.R7, asm.R0),
 	)
 	// The sum must fold to 0xffff; else the field must be what a partial
 	// checksum holds, the pseudo-header's sum folded.
 	fold := foldR7()
-	fold[0] = fold[0].WithSymbol(lL4Fold)
+	fold[0] = fold[0].WithSymbol(lL4Fold + g.sfx)
 	insns = append(insns, fold...)
 	insns = append(insns,
 		asm.JEq.Imm(asm.R7, 0xffff, next),
-		asm.LoadMem(asm.R7, asm.RFP, stPseudo, asm.DWord),
+		asm.LoadMem(asm.R7, asm.RFP, g.pseudo, asm.DWord),
 	)
 	insns = append(insns, foldR7()...)
 	return append(insns,
-		asm.LoadMem(asm.R0, asm.RFP, stField, asm.Half),
+		asm.LoadMem(asm.R0, asm.RFP, g.field, asm.Half),
 		asm.JNE.Reg(asm.R7, asm.R0, lPunt),
 		asm.Ja.Label(next),
 	)

@@ -90,7 +90,7 @@ const (
 	svcSeqBase = 4
 	svcSeqLen  = 8
 	svcCounter = 16 // u64, atomically incremented per SYN
-	svcValLen  = 24
+	svcValLen  = 40 // with an IPv6 service's VIP after it (svcVIP6)
 
 	// The target value: two flow values, then the real server.
 	tgtRev    = valueLen
@@ -99,6 +99,9 @@ const (
 	tgtRPort  = tgtFlags + 8
 	tgtLen    = tgtFlags + 16
 	tgtHasRev = 1
+	// tgtSize is a slot of the targets array: IPv6's templates
+	// (tgt6Len) are the larger.
+	tgtSize = tgt6Len
 
 	// The event record.
 	evClient = 0
@@ -144,12 +147,16 @@ func fetchAdd(dst, src asm.Register, off int16) asm.Instruction {
 }
 
 // copyValue copies valueLen bytes at off in the target (R7) to stVal.
-func copyValue(off int16) asm.Instructions {
+func copyValue(off int16) asm.Instructions { return copyFrom(asm.R7, off, stVal, valueLen) }
+
+// copyFrom copies n bytes (a multiple of 8) at off from the pointer in
+// register src to the stack at dst.
+func copyFrom(src asm.Register, off, dst, n int16) asm.Instructions {
 	var insns asm.Instructions
-	for i := int16(0); i < valueLen; i += 8 {
+	for i := int16(0); i < n; i += 8 {
 		insns = append(insns,
-			asm.LoadMem(asm.R0, asm.R7, off+i, asm.DWord),
-			asm.StoreMem(asm.RFP, stVal+i, asm.R0, asm.DWord))
+			asm.LoadMem(asm.R0, src, off+i, asm.DWord),
+			asm.StoreMem(asm.RFP, dst+i, asm.R0, asm.DWord))
 	}
 	return insns
 }
@@ -161,34 +168,49 @@ func copyValue(off int16) asm.Instructions {
 // Its parts: the checks (here and l4sum.go), the pick of a real server
 // (pickTarget), the flow's two directions (writeFlow) and the report
 // (report).
+//
+// IPv6's new-flow path (newflow6.go) follows it in the program.
 func newFlow(m progMaps) asm.Instructions {
-	insns := asm.Instructions{
-		// Any UDP datagram of no flow opens one (classify let only TCP
-		// and UDP through); of TCP, a SYN without ACK.
-		// Either must carry a right checksum (l4sum.go).
-		// (A SYN with FIN or RST opens nothing: the Go path's.)
-		asm.StoreMem(asm.RFP, stSave, asm.R9, asm.DWord).WithSymbol(lNew),
-		asm.JEq.Imm(asm.R8, protoUDP, lL4Check),
-		asm.Mov.Reg(asm.R0, asm.R9),
-		asm.And.Imm(asm.R0, tcpSYNACK|tcpFIN|tcpRST),
-		asm.JNE.Imm(asm.R0, tcpSYN, lPunt),
-		asm.Ja.Label(lL4Check),
-	}
+	insns := opens(lNew, stSave, lL4Check)
 	insns = append(insns, pickTarget(m)...)
 	insns = append(insns, writeFlow(m)...)
 	insns = append(insns, report(m)...)
-	insns = append(insns,
-		// The reply direction failed: take the client direction back.
-		asm.LoadMapPtr(asm.R1, m.flows).WithSymbol(lUndo),
+	insns = append(insns, unwind(m.flows, stKey, "")...)
+	insns = append(insns, l4Checksum(lSvc)...) // l4sum.go
+	return append(insns, newFlow6(m)...)
+}
+
+// opens, at label, keeps the TCP flags (R9) at the stack's save and goes
+// on to check with a frame that opens a flow: any UDP datagram of no flow
+// (classify let only TCP and UDP through); of TCP, a SYN without ACK.
+// Either must carry a right checksum (check: l4sum.go). A SYN with FIN
+// or RST opens nothing: the Go path's.
+func opens(label string, save int16, check string) asm.Instructions {
+	return asm.Instructions{
+		asm.StoreMem(asm.RFP, save, asm.R9, asm.DWord).WithSymbol(label),
+		asm.JEq.Imm(asm.R8, protoUDP, check),
+		asm.Mov.Reg(asm.R0, asm.R9),
+		asm.And.Imm(asm.R0, tcpSYNACK|tcpFIN|tcpRST),
+		asm.JNE.Imm(asm.R0, tcpSYN, lPunt),
+		asm.Ja.Label(check),
+	}
+}
+
+// unwind is where a flow that could not be made is taken back: at lUndo
+// (with sfx) the reply direction failed, so the client direction, keyed
+// at the stack's key in flows, goes; at lDiscard the reserved record R8
+// holds is given back; then the frame is punted.
+func unwind(flows int, key int16, sfx string) asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMapPtr(asm.R1, flows).WithSymbol(lUndo + sfx),
 		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stKey),
+		asm.Add.Imm(asm.R2, int32(key)),
 		asm.FnMapDeleteElem.Call(),
-		asm.Mov.Reg(asm.R1, asm.R8).WithSymbol(lDiscard),
+		asm.Mov.Reg(asm.R1, asm.R8).WithSymbol(lDiscard + sfx),
 		asm.Mov.Imm(asm.R2, 0),
 		asm.FnRingbufDiscard.Call(),
 		asm.Ja.Label(lPunt),
-	)
-	return append(insns, l4Checksum(lSvc)...) // l4sum.go
+	}
 }
 
 // pickTarget, at lSvc, finds the frame's service (its key kept at stSvc
@@ -197,21 +219,36 @@ func newFlow(m progMaps) asm.Instructions {
 // target and R8 = a reserved report record: without room for the report
 // the flow is not made.
 func pickTarget(m progMaps) asm.Instructions {
-	return asm.Instructions{
+	insns := asm.Instructions{
 		// The service: VIP, port, protocol.
 		asm.LoadMem(asm.R0, asm.RFP, stDst, asm.Word).WithSymbol(lSvc),
 		asm.StoreMem(asm.RFP, stSvc, asm.R0, asm.Word),
 		asm.LoadMem(asm.R0, asm.RFP, stPorts+2, asm.Half),
 		asm.StoreMem(asm.RFP, stSvc+4, asm.R0, asm.Half),
 		asm.StoreMem(asm.RFP, stSvc+6, asm.R8, asm.Half),
+	}
+	return append(insns, schedule(m, stSvc, stIdx, evLen, nil)...)
+}
+
+// schedule looks up the service keyed at the stack's svc, which must be
+// there for the interface the frame came in on and pass check (entered
+// with R0 = the service's value; it may use R1 to R5 and jump to lPunt),
+// takes the next slot of its cycle with one atomic add (its index kept at
+// idx), and leaves R7 = that slot's target and R8 = a reserved record of
+// recLen bytes: without room for the report the flow is not made.
+func schedule(m progMaps, svc, idx int16, recLen int32, check asm.Instructions) asm.Instructions {
+	insns := asm.Instructions{
 		asm.LoadMapPtr(asm.R1, m.services),
 		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stSvc),
+		asm.Add.Imm(asm.R2, int32(svc)),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, lPunt),
 		asm.LoadMem(asm.R1, asm.R0, svcIn, asm.Word),
 		asm.LoadMem(asm.R2, asm.R6, skbIfindex, asm.Word),
 		asm.JNE.Reg(asm.R1, asm.R2, lPunt),
+	}
+	insns = append(insns, check...)
+	return append(insns,
 		asm.LoadMem(asm.R3, asm.R0, svcSeqLen, asm.Word),
 		asm.JEq.Imm(asm.R3, 0, lPunt),
 		asm.LoadMem(asm.R4, asm.R0, svcSeqBase, asm.Word),
@@ -220,28 +257,28 @@ func pickTarget(m progMaps) asm.Instructions {
 		fetchAdd(asm.R0, asm.R1, svcCounter),
 		asm.Mod.Reg(asm.R1, asm.R3),
 		asm.Add.Reg(asm.R1, asm.R4),
-		asm.StoreMem(asm.RFP, stIdx, asm.R1, asm.Word),
+		asm.StoreMem(asm.RFP, idx, asm.R1, asm.Word),
 		asm.LoadMapPtr(asm.R1, m.seq),
 		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stIdx),
+		asm.Add.Imm(asm.R2, int32(idx)),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, lPunt),
 		asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),
-		asm.StoreMem(asm.RFP, stIdx, asm.R1, asm.Word),
+		asm.StoreMem(asm.RFP, idx, asm.R1, asm.Word),
 		asm.LoadMapPtr(asm.R1, m.targets),
 		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stIdx),
+		asm.Add.Imm(asm.R2, int32(idx)),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, lPunt),
 		asm.Mov.Reg(asm.R7, asm.R0),
 		// Room for the report.
 		asm.LoadMapPtr(asm.R1, m.events),
-		asm.Mov.Imm(asm.R2, evLen),
+		asm.Mov.Imm(asm.R2, recLen),
 		asm.Mov.Imm(asm.R3, 0),
 		asm.FnRingbufReserve.Call(),
 		asm.JEq.Imm(asm.R0, 0, lPunt),
 		asm.Mov.Reg(asm.R8, asm.R0),
-	}
+	)
 }
 
 // writeFlow writes the flow's client direction from the target R7 holds,
@@ -322,17 +359,25 @@ func report(m progMaps) asm.Instructions {
 		asm.LoadMem(asm.R0, asm.RFP, stSvc+6, asm.Half),
 		asm.StoreMem(asm.R8, evProto, asm.R0, asm.Half),
 	})
-	return append(insns,
-		asm.LoadMapPtr(asm.R1, m.flows),
+	return append(insns, rejoin(m.flows, stKey, stProto, stSave, "")...)
+}
+
+// rejoin looks the flow keyed at the stack's key up in flows again and
+// joins the established-flow path with the entry (R7), the protocol (R8,
+// a byte at proto) and the TCP flags (R9, kept at save), at lookup's size
+// check (lFlags, with sfx).
+func rejoin(flows int, key, proto, save int16, sfx string) asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMapPtr(asm.R1, flows),
 		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stKey),
+		asm.Add.Imm(asm.R2, int32(key)),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, lPunt),
 		asm.Mov.Reg(asm.R7, asm.R0),
-		asm.LoadMem(asm.R8, asm.RFP, stProto, asm.Byte),
-		asm.LoadMem(asm.R9, asm.RFP, stSave, asm.DWord),
-		asm.Ja.Label(lFlags),
-	)
+		asm.LoadMem(asm.R8, asm.RFP, proto, asm.Byte),
+		asm.LoadMem(asm.R9, asm.RFP, save, asm.DWord),
+		asm.Ja.Label(lFlags + sfx),
+	}
 }
 
 // record fills the reserved record R8 holds with the frame's ends (its
@@ -365,8 +410,8 @@ func record(label string, fill asm.Instructions) asm.Instructions {
 // with zero client address and port (the program writes the client's in;
 // the checksum differences do not depend on them, since the client's
 // words are both removed and added), then the real server.
-func marshalTarget(t Target, vip netip.AddrPort, proto uint8, b *[tgtLen]byte) {
-	*b = [tgtLen]byte{}
+func marshalTarget(t Target, vip netip.AddrPort, proto uint8, b *[tgtSize]byte) {
+	*b = [tgtSize]byte{}
 	client := netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
 	fwd := t.Fwd
 	fwd.Src = client
@@ -392,8 +437,11 @@ func marshalTarget(t Target, vip netip.AddrPort, proto uint8, b *[tgtLen]byte) {
 
 // parseNewFlow decodes an event record.
 func parseNewFlow(b []byte) (NewFlow, bool) {
-	if len(b) == ev6Len {
+	switch len(b) {
+	case ev6Len:
 		return parseClosed6(b), true
+	case ev6NewLen:
+		return parseNewFlow6(b), true
 	}
 	if len(b) < evLen {
 		return NewFlow{}, false

@@ -35,7 +35,7 @@ func (m *newFlowMaps) open() (err error) {
 		return fmt.Errorf("creating the scheduling-cycle map: %w", err)
 	}
 	if m.targets, err = ebpf.NewMap(&ebpf.MapSpec{Name: "lvs_targets", Type: ebpf.Array,
-		KeySize: 4, ValueSize: tgtLen, MaxEntries: 2 * targetHalf}); err != nil {
+		KeySize: 4, ValueSize: tgtSize, MaxEntries: 2 * targetHalf}); err != nil {
 		return fmt.Errorf("creating the target map: %w", err)
 	}
 	if m.events, err = ebpf.NewMap(&ebpf.MapSpec{Name: "lvs_newflows", Type: ebpf.RingBuf,
@@ -80,17 +80,32 @@ func (f *FastPath) SetServices(svcs []Service) error {
 	seqBase, tgtBase := half*seqHalf, half*targetHalf
 	var recs []svcRec
 	var seqVals []uint32
-	var tgts [][tgtLen]byte
+	var tgts [][tgtSize]byte
+	keys := map[[svcKeyLen]byte]bool{}
 	for _, s := range svcs {
+		six := s.VIP.Addr().Is6() && !s.VIP.Addr().Is4In6()
 		if len(s.Seq) == 0 || len(seqVals)+len(s.Seq) > seqHalf || len(tgts)+len(s.Targets) > targetHalf ||
-			!s.VIP.Addr().Is4() || len(recs) == maxServices || s.Proto != protoTCP && s.Proto != protoUDP {
+			!s.VIP.Addr().Is4() && !six || len(recs) == maxServices || s.Proto != protoTCP && s.Proto != protoUDP ||
+			!sameFamily(s, six) {
 			continue
 		}
 		var r svcRec
-		a := s.VIP.Addr().As4()
-		copy(r.key[:], a[:])
-		binary.BigEndian.PutUint16(r.key[4:], s.VIP.Port())
-		r.key[6] = s.Proto
+		if six {
+			// Keyed by its VIP's fold (newflow6.go): a second service of
+			// the same key stays in Go.
+			r.key = svc6Key(s.VIP, s.Proto)
+			a := s.VIP.Addr().As16()
+			copy(r.val[svcVIP6:], a[:])
+		} else {
+			a := s.VIP.Addr().As4()
+			copy(r.key[:], a[:])
+			binary.BigEndian.PutUint16(r.key[4:], s.VIP.Port())
+			r.key[6] = s.Proto
+		}
+		if keys[r.key] {
+			continue
+		}
+		keys[r.key] = true
 		le := binary.LittleEndian
 		le.PutUint32(r.val[svcIn:], uint32(s.In))
 		le.PutUint32(r.val[svcSeqBase:], uint32(seqBase+len(seqVals)))
@@ -99,8 +114,12 @@ func (f *FastPath) SetServices(svcs []Service) error {
 			seqVals = append(seqVals, uint32(tgtBase+len(tgts)+x))
 		}
 		for _, t := range s.Targets {
-			var b [tgtLen]byte
-			marshalTarget(t, s.VIP, s.Proto, &b)
+			var b [tgtSize]byte
+			if six {
+				marshalTarget6(t, s.VIP, s.Proto, &b)
+			} else {
+				marshalTarget(t, s.VIP, s.Proto, &b)
+			}
 			tgts = append(tgts, b)
 		}
 		recs = append(recs, r)
@@ -110,6 +129,7 @@ func (f *FastPath) SetServices(svcs []Service) error {
 	for _, r := range recs {
 		sig.Write(r.key[:])
 		sig.Write(r.val[svcIn : svcIn+4])
+		sig.Write(r.val[svcVIP6:])
 		binary.Write(&sig, binary.LittleEndian, r.val[svcSeqLen:svcSeqLen+4])
 	}
 	for _, v := range seqVals {
@@ -148,6 +168,17 @@ func (f *FastPath) SetServices(svcs []Service) error {
 	}
 	m.svcKeys, m.half, m.last = now, half, sig.Bytes()
 	return errors.Join(errs...)
+}
+
+// sameFamily reports whether every real server of s is of its VIP's
+// family (six: IPv6), as the program's templates of that family need.
+func sameFamily(s Service, six bool) bool {
+	for _, t := range s.Targets {
+		if a := t.Real.Addr(); a.Is6() && !a.Is4In6() != six || !a.Is4() && !a.Is6() {
+			return false
+		}
+	}
+	return true
 }
 
 // PendingNewFlows reports whether the fast path has scheduled flows that

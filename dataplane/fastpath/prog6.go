@@ -26,8 +26,8 @@ const (
 	load6Len = 40
 )
 
-// Stack of the IPv6 branch, below classify's (the new-flow path, which
-// shares it, is IPv4's only).
+// Stack of the IPv6 branch, below classify's (IPv4's new-flow path uses
+// it too; IPv6's keeps below it: newflow6.go).
 const (
 	st6Buf      = -108
 	st6NextHdr  = st6Buf + 2
@@ -43,9 +43,9 @@ const (
 )
 
 // classify6 is classify for an IPv6 frame, entered at lV6 with R6 = the
-// context and R0 = the EtherType. Frames of no flow go to lPunt: the fast
-// path does not schedule IPv6 flows. It falls through when the fast path
-// takes the frame, with the registers as classify leaves them.
+// context and R0 = the EtherType. A frame of no flow goes to the IPv6
+// new-flow path (newflow6.go). It falls through when the fast path takes
+// the frame, with the registers as classify leaves them.
 func classify6(flows6 int) asm.Instructions {
 	insns := asm.Instructions{
 		asm.JNE.Imm(asm.R0, ethIPv6, lPunt).WithSymbol(lV6),
@@ -78,7 +78,7 @@ func classify6(flows6 int) asm.Instructions {
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, st6Key),
 	)
-	return append(insns, lookup(lPunt, sfx6)...)
+	return append(insns, lookup(lNew+sfx6, sfx6)...)
 }
 
 // rewrite6 is the tcx program's IPv6 rewrite after account: addresses and
