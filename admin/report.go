@@ -22,8 +22,9 @@ type DataplaneStats struct {
 	// ring was full (the workers did not keep up); nil when unknown.
 	RingFrames map[string]uint64 `json:"ring_frames,omitempty"`
 	RingDrops  map[string]uint64 `json:"ring_drops,omitempty"`
-	// Mode is how frames are forwarded: "tcx+afpacket" (the eBPF fast
-	// path for established flows, the Go workers for the rest),
+	// Mode is how frames are forwarded: "tcx+afpacket" or "tc+afpacket"
+	// (the eBPF fast path on the tcx or the tc hook, the Go workers for
+	// the rest),
 	// "afpacket" or "tap" (the Go workers alone).
 	Mode string `json:"mode,omitempty"`
 	// FastInstalls counts flow directions the workers handed to the fast
@@ -53,8 +54,9 @@ type ConntrackStats struct {
 // HAStatus is the router's role in its pair, a plain copy of ha.Status with
 // the enums as their String() words.
 type HAStatus struct {
-	// Dataplane is how the router forwards: "tcx+afpacket" (the eBPF fast
-	// path for established flows, the Go workers for the rest), "afpacket"
+	// Dataplane is how the router forwards: "tcx+afpacket" or
+	// "tc+afpacket" (the eBPF fast path, the Go workers for the rest),
+	// "afpacket"
 	// or "tap" (DataplaneStats.Mode).
 	Dataplane string `json:"dataplane,omitempty"`
 	// Role is which router of lvs.cf this is: "primary" or "backup"

@@ -18,8 +18,13 @@ const (
 	DataplaneAuto = "auto"
 	// DataplaneTCX requires the eBPF fast path: established flows are
 	// forwarded by a tcx program in the kernel, everything else by the Go
-	// workers on AF_PACKET.
+	// workers on AF_PACKET. On a kernel without tcx (before 6.6) the
+	// program goes on the tc hook instead (DataplaneTC).
 	DataplaneTCX = "tcx"
+	// DataplaneTC is DataplaneTCX with the program on the legacy tc hook
+	// (a cls_bpf filter on the clsact qdisc), even where the kernel has
+	// tcx.
+	DataplaneTC = "tc"
 	// DataplaneAFPacket forwards everything in the Go workers on AF_PACKET
 	// (or the link backend --link names).
 	DataplaneAFPacket = "afpacket"
@@ -35,6 +40,7 @@ const (
 // The mode names lvsd reports (log, /metrics, lvsadm -L --daemon).
 const (
 	modeTCX = "tcx+afpacket"
+	modeTC  = "tc+afpacket"
 )
 
 // openFastPath loads the eBPF fast path when the options ask for it (or
@@ -52,13 +58,13 @@ func (d *lvsd) openFastPath(backend string) error {
 	switch mode {
 	case DataplaneAFPacket:
 		return nil
-	case DataplaneAuto, DataplaneTCX:
+	case DataplaneAuto, DataplaneTCX, DataplaneTC:
 	default:
-		return fmt.Errorf("unknown dataplane %q (want %s, %s or %s)", mode, DataplaneAuto, DataplaneTCX, DataplaneAFPacket)
+		return fmt.Errorf("unknown dataplane %q (want %s, %s, %s or %s)", mode, DataplaneAuto, DataplaneTCX, DataplaneTC, DataplaneAFPacket)
 	}
 	if backend != "afpacket" {
-		if mode == DataplaneTCX {
-			return fmt.Errorf("--dataplane tcx needs the afpacket link backend, not %s", backend)
+		if mode != DataplaneAuto {
+			return fmt.Errorf("--dataplane %s needs the afpacket link backend, not %s", mode, backend)
 		}
 		return nil
 	}
@@ -71,7 +77,7 @@ func (d *lvsd) openFastPath(backend string) error {
 		return err
 	}
 	d.fast = fp
-	c := flowMapConfig(flows)
+	c := d.flowMapConfig(flows)
 	d.log.Info("eBPF fast path loaded", "flow_map_connections", flows, "flow_map6_connections", c.MaxFlows6/2,
 		"flow_maps_kernel_mib", (c.MaxFlows*flowMapEntryBytes+c.MaxFlows6*flowMapEntryBytes*3/2)>>20)
 	return nil
@@ -84,11 +90,11 @@ func (d *lvsd) openFastPath(backend string) error {
 func (d *lvsd) openFlowMap() (*fastpath.FastPath, int, error) {
 	flows := d.opts.FlowMap
 	if flows > 0 {
-		fp, err := fastpath.Open(flowMapConfig(flows))
+		fp, err := fastpath.Open(d.flowMapConfig(flows))
 		return fp, flows, err
 	}
 	for flows = DefaultFlowMap(); ; flows /= 2 {
-		fp, err := fastpath.Open(flowMapConfig(flows))
+		fp, err := fastpath.Open(d.flowMapConfig(flows))
 		if err == nil || !errors.Is(err, unix.ENOMEM) || flows/2 < minFlowMap {
 			return fp, flows, err
 		}
@@ -99,8 +105,17 @@ func (d *lvsd) openFlowMap() (*fastpath.FastPath, int, error) {
 // flowMapConfig sizes both flow maps for flows connections: the IPv4 map
 // holds them all, the IPv6 map an eighth of them (an IPv6 direction costs
 // about 1.5 times an IPv4 one) but never fewer than fastpath's default.
-func flowMapConfig(flows int) fastpath.Config {
-	return fastpath.Config{MaxFlows: 2 * flows, MaxFlows6: max(2*flows/8, fastpath.DefaultMaxFlows6)}
+// The hook is --dataplane's: tcx (falling back to tc on a kernel without
+// it) unless tc or tcx is asked for.
+func (d *lvsd) flowMapConfig(flows int) fastpath.Config {
+	c := fastpath.Config{MaxFlows: 2 * flows, MaxFlows6: max(2*flows/8, fastpath.DefaultMaxFlows6)}
+	switch d.opts.Dataplane {
+	case DataplaneTCX:
+		c.Hook = fastpath.HookTCX
+	case DataplaneTC:
+		c.Hook = fastpath.HookTC
+	}
+	return c
 }
 
 // minFlowMap is the smallest default flow map (connections): the map's
@@ -124,8 +139,8 @@ func DefaultFlowMap() int {
 	return min(max(conntrack.DefaultMaxEntries()/16, minFlowMap), 1<<21)
 }
 
-// attachFastPath puts the tcx program on every port and hands the fast
-// path to the dataplane.
+// attachFastPath puts the program on every port (tcx, or the tc hook:
+// fastpath.Hook) and hands the fast path to the dataplane.
 func (d *lvsd) attachFastPath() error {
 	if d.fast == nil {
 		return nil
@@ -134,7 +149,7 @@ func (d *lvsd) attachFastPath() error {
 		if err := d.fast.Attach(p.Ifindex); err != nil {
 			d.fast.Close()
 			d.fast = nil
-			if d.opts.Dataplane == DataplaneTCX {
+			if d.opts.Dataplane == DataplaneTCX || d.opts.Dataplane == DataplaneTC {
 				return err
 			}
 			d.log.Warn("eBPF fast path unavailable; forwarding every frame in the Go workers", "err", err)
@@ -150,6 +165,9 @@ func (d *lvsd) attachFastPath() error {
 		d.dp.ScheduleInKernel(true, true)
 	}
 	d.mode = modeTCX
+	if d.fast.Hook() == fastpath.HookTC {
+		d.mode = modeTC
+	}
 	return nil
 }
 

@@ -61,6 +61,8 @@ type natSite struct {
 	lvsd   *lvsdProc
 	bigSum [sha256.Size]byte // sha256 of every server's /big
 	parent *testing.T        // the whole test: its failure makes testSIGTERM print lvsd's counters
+	args   []string          // lvsd's options beyond -f and --socket
+	mode   string            // the dataplane mode lvsd must report ("" = tcx+afpacket)
 }
 
 // newLab returns the namespace lab of one test: namespaces lvst-PID-N-NODE,
@@ -285,8 +287,8 @@ func (s *natSite) startLVSD(t *testing.T, bin string) {
 	p := &lvsdProc{done: make(chan struct{})}
 	// The control socket (and the SIGUSR2 dump next to it) in s.dir, so
 	// other lvsd processes on this host (the simulator's) are not disturbed.
-	p.cmd = exec.Command("ip", "netns", "exec", s.router, bin, "-f", s.confPath(),
-		"--socket", filepath.Join(s.dir, "lvsd.sock"))
+	p.cmd = exec.Command("ip", append([]string{"netns", "exec", s.router, bin, "-f", s.confPath(),
+		"--socket", filepath.Join(s.dir, "lvsd.sock")}, s.args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.log, &p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting lvsd: %v", err)

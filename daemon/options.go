@@ -27,7 +27,7 @@ type Options struct {
 	// sleeps (afpacket.Config.BusyPoll); 0 never spins.
 	BusyPoll time.Duration
 	// Dataplane chooses how frames are forwarded: DataplaneAuto (the
-	// default, ""), DataplaneTCX or DataplaneAFPacket (fastpath.go).
+	// default, ""), DataplaneTCX, DataplaneTC or DataplaneAFPacket (fastpath.go).
 	Dataplane string
 	// KernelSchedule says which new flows of fixed-cycle (rr, wrr)
 	// services the eBPF fast path schedules itself (dataplane/fastnew.go):

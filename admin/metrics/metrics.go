@@ -141,7 +141,7 @@ func (c *collector) defineDaemon() {
 	c.dpTX = counter("lvs_dataplane_tx_frames_total", "Frames written to the links by the dataplane workers.")
 	c.dpVerdicts = counter("lvs_dataplane_frames_total", "Frames handled, by verdict (pass, forward, reply, drop).", "verdict")
 	c.dpDrops = counter("lvs_packets_dropped_total", "Frames dropped by the dataplane, by reason.", "reason")
-	c.dpMode = gauge("lvs_dataplane_mode", "How frames are forwarded (1 for the mode in use): tcx+afpacket (eBPF fast path for established flows), afpacket or tap (Go workers alone).", "mode")
+	c.dpMode = gauge("lvs_dataplane_mode", "How frames are forwarded (1 for the mode in use): tcx+afpacket or tc+afpacket (the eBPF fast path on the tcx or the tc hook), afpacket or tap (Go workers alone).", "mode")
 	c.dpFastInstalls = counter("lvs_fastpath_installs_total", "Flow directions the workers handed to the eBPF fast path.")
 	c.dpFastErrors = counter("lvs_fastpath_errors_total", "Flow directions the eBPF fast path refused (they stay on the Go path).")
 	c.dpRingFrames = counter("lvs_dataplane_ring_frames_total", "Frames the kernel offered the workers' receive rings of the interface.", "interface")

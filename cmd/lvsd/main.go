@@ -19,7 +19,7 @@ import (
 
 const usage = `Usage: lvsd [-t | --config-dump | --set-password] [-f FILE] [--iptables FILE] [--ip6tables FILE]
             [--workers N] [--busy-poll DURATION] [--worker-nice N] [--link afpacket|tap]
-            [--dataplane auto|tcx|afpacket] [--kernel-schedule=WHICH] [--flow-map N]
+            [--dataplane auto|tcx|tc|afpacket] [--kernel-schedule=WHICH] [--flow-map N]
             [--admin ADDR] [--admin-allow LIST] [--admin-cert FILE --admin-key FILE]
             [--password-file FILE] [--metrics-auth]
 
@@ -65,17 +65,31 @@ Files:
                       connection's RST, a flow the kernel may not schedule)
                       are not lost in a full ring under load; 0 leaves it
   --dataplane MODE    how frames are forwarded (default auto):
-                        auto      tcx where the kernel allows it, else afpacket
-                        tcx       established TCP and UDP flows are forwarded by
-                                  an eBPF program lvsd loads at the ingress of
-                                  its interfaces (tcx), in the kernel's receive
-                                  path: no copy to lvsd, no livelock under a
-                                  flood; new flows, FIN/RST, fragments, ICMP,
-                                  ARP and the FTP helper still go through the
-                                  Go workers; fails when the kernel refuses
+                        auto      tcx where the kernel has it, else the tc
+                                  hook, else afpacket
+                        tcx       an eBPF program lvsd loads at the ingress
+                                  of its interfaces (tcx, Linux 6.6 and
+                                  later) forwards established TCP and UDP
+                                  flows in the kernel's receive path: no
+                                  copy to lvsd, no livelock under a flood;
+                                  it also schedules new flows of the
+                                  services --kernel-schedule names and
+                                  forwards and reports FIN and RST; the Go
+                                  workers take everything else (new flows
+                                  of other services, fragments, ICMP, ARP,
+                                  the FTP helper); on a kernel without tcx
+                                  the same program goes on the tc hook;
+                                  fails when the kernel refuses both
+                        tc        the same program on the legacy tc hook
+                                  (a cls_bpf filter on a clsact qdisc, for
+                                  kernels before 6.6); the filter outlives a
+                                  killed lvsd until the next lvsd replaces
+                                  it or it is deleted (tc filter del dev IF
+                                  ingress prio 27766)
                         afpacket  every frame through the Go workers
-                      lvsd logs the mode it runs ("lvsd running dataplane=..."),
-                      /metrics has it as lvs_dataplane_mode
+                      lvsd logs the mode it runs ("lvsd running dataplane=...":
+                      tcx+afpacket, tc+afpacket or afpacket), /metrics has it
+                      as lvs_dataplane_mode
   --kernel-schedule=WHICH
                       with tcx, which new flows of rr and wrr services (NAT,
                       DR; not persistent, no thresholds, no FTP helper) the
@@ -204,8 +218,8 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o daemon.Options, setP
 	case o.AdminAllow != "" && !validAllow(o.AdminAllow, stderr):
 		return o, setPassword, 2
 	case o.Dataplane != "" && o.Dataplane != daemon.DataplaneAuto && o.Dataplane != daemon.DataplaneTCX &&
-		o.Dataplane != daemon.DataplaneAFPacket:
-		fmt.Fprintf(stderr, "lvsd: --dataplane %q: want auto, tcx or afpacket\n", o.Dataplane)
+		o.Dataplane != daemon.DataplaneTC && o.Dataplane != daemon.DataplaneAFPacket:
+		fmt.Fprintf(stderr, "lvsd: --dataplane %q: want auto, tcx, tc or afpacket\n", o.Dataplane)
 		return o, setPassword, 2
 	case o.KernelSchedule != "" && o.KernelSchedule != daemon.KernelScheduleUDP &&
 		o.KernelSchedule != daemon.KernelScheduleAll && o.KernelSchedule != daemon.KernelScheduleOff:

@@ -30,6 +30,9 @@ type Config struct {
 	// Slots is the number of counter slots (2 per destination ID); 0 means
 	// DefaultSlots.
 	Slots int
+	// Hook is where Attach puts the program: tcx where the kernel has it
+	// and the tc hook otherwise (HookAuto), or only the one named.
+	Hook Hook
 }
 
 // Defaults.
@@ -50,12 +53,15 @@ type FastPath struct {
 	counters *ebpf.Map // per-CPU array of {packets, bytes} by slot
 	tcx      *ebpf.Program
 	slots    int
+	hook     Hook // as configured
 
 	nmu sync.Mutex  // guards nf's writers and its reader
 	nf  newFlowMaps // the new-flow path (newflow.go)
 
-	mu     sync.Mutex // guards the fields below
-	links  []link.Link
+	mu     sync.Mutex      // guards the fields below
+	links  []link.Link     // tcx links
+	tcs    []tcAttachment  // tc filters (tc_linux.go)
+	used   Hook            // the hook the last Attach used
 	key    [keyLen]byte    // scratch for the calls, so they do not allocate
 	val    [valueLen]byte  // likewise
 	key6   [key6Len]byte   // likewise, for IPv6 flows
@@ -67,9 +73,9 @@ type FastPath struct {
 
 type counter struct{ Packets, Bytes uint64 }
 
-// ErrUnsupported is returned by Open where the kernel cannot load or
-// attach the programs (no BPF, no tcx, not permitted): lvsd then forwards
-// everything in Go.
+// ErrUnsupported is returned by Open and Attach where the kernel cannot
+// load or attach the program (no BPF, neither tcx nor cls_bpf, not
+// permitted): lvsd then forwards everything in Go.
 var ErrUnsupported = errors.New("the eBPF fast path is not available")
 
 // Open creates the maps and loads the program. It attaches nothing:
@@ -88,7 +94,10 @@ func Open(c Config) (_ *FastPath, err error) {
 	if c.Slots <= 0 {
 		c.Slots = DefaultSlots
 	}
-	f := &FastPath{slots: c.Slots}
+	if c.Hook != HookAuto && c.Hook != HookTCX && c.Hook != HookTC {
+		return nil, fmt.Errorf("unknown fast-path hook %q (want %q or %q)", c.Hook, HookTCX, HookTC)
+	}
+	f := &FastPath{slots: c.Slots, hook: c.Hook}
 	defer func() {
 		if err != nil {
 			f.Close()
@@ -119,25 +128,52 @@ func Open(c Config) (_ *FastPath, err error) {
 	}
 	maps := progMaps{flows: f.flows.FD(), flows6: f.flows6.FD(), counters: f.counters.FD(), services: f.nf.services.FD(),
 		seq: f.nf.seq.FD(), targets: f.nf.targets.FD(), events: f.nf.events.FD()}
+	// A kernel without tcx loads a program that expects it all the same
+	// (the expected attach type of a classifier is checked only when a
+	// link is made), and cls_bpf takes it: one program serves both hooks.
+	at := ebpf.AttachTCXIngress
+	if c.Hook == HookTC {
+		at = ebpf.AttachNone
+	}
 	f.tcx, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "lvs_fastpath", Type: ebpf.SchedCLS,
-		AttachType: ebpf.AttachTCXIngress, License: "GPL", Instructions: tcxProgram(maps)})
+		AttachType: at, License: "GPL", Instructions: tcxProgram(maps)})
 	if err != nil {
 		return nil, fmt.Errorf("%w: loading the tcx program: %w", ErrUnsupported, err)
 	}
 	return f, nil
 }
 
-// Attach puts the tcx program at the ingress of interface ifindex (in the
-// caller's network namespace). It is detached by Close.
+// Attach puts the program at the ingress of interface ifindex (in the
+// caller's network namespace): as a tcx link, or where the kernel has no
+// tcx (or Config.Hook says so) as a tc filter (tc_linux.go). It is
+// detached by Close.
 func (f *FastPath) Attach(ifindex int) error {
-	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: f.tcx, Attach: ebpf.AttachTCXIngress})
-	if err != nil {
-		return fmt.Errorf("%w: attaching tcx ingress to interface %d: %w", ErrUnsupported, ifindex, err)
-	}
 	f.mu.Lock()
-	f.links = append(f.links, l)
-	f.mu.Unlock()
+	defer f.mu.Unlock()
+	if f.hook != HookTC {
+		l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: f.tcx, Attach: ebpf.AttachTCXIngress})
+		if err == nil {
+			f.links, f.used = append(f.links, l), HookTCX
+			return nil
+		}
+		if f.hook == HookTCX || !errors.Is(err, ebpf.ErrNotSupported) {
+			return fmt.Errorf("%w: attaching tcx ingress to interface %d: %w", ErrUnsupported, ifindex, err)
+		}
+	}
+	a, err := attachTC(ifindex, f.tcx)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	f.tcs, f.used = append(f.tcs, a), HookTC
 	return nil
+}
+
+// Hook returns the hook the program was last attached with: HookTCX or
+// HookTC, HookAuto before any Attach.
+func (f *FastPath) Hook() Hook {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.used
 }
 
 // Install makes the fast path forward frames matching k as a says, from
@@ -301,7 +337,7 @@ func (f *FastPath) Counters(slot uint32) (packets, bytes uint64, err error) {
 // Slots returns the number of counter slots: Action.Slot must be below it.
 func (f *FastPath) Slots() int { return f.slots }
 
-// Close detaches the tcx program from every interface and releases the
+// Close detaches the program from every interface and releases the
 // programs and maps.
 func (f *FastPath) Close() error {
 	f.mu.Lock()
@@ -311,6 +347,10 @@ func (f *FastPath) Close() error {
 		errs = append(errs, l.Close())
 	}
 	f.links = nil
+	for _, a := range f.tcs {
+		errs = append(errs, a.detach())
+	}
+	f.tcs = nil
 	for _, p := range []*ebpf.Program{f.tcx} {
 		if p != nil {
 			errs = append(errs, p.Close())
