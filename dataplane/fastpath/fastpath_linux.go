@@ -128,17 +128,22 @@ func Open(c Config) (_ *FastPath, err error) {
 	}
 	maps := progMaps{flows: f.flows.FD(), flows6: f.flows6.FD(), counters: f.counters.FD(), services: f.nf.services.FD(),
 		seq: f.nf.seq.FD(), targets: f.nf.targets.FD(), events: f.nf.events.FD()}
-	// A kernel without tcx loads a program that expects it all the same
-	// (the expected attach type of a classifier is checked only when a
-	// link is made), and cls_bpf takes it: one program serves both hooks.
-	at := ebpf.AttachTCXIngress
-	if c.Hook == HookTC {
-		at = ebpf.AttachNone
+	// cls_bpf takes a program that expects tcx, so one program serves
+	// both hooks; a kernel that refuses to load it expecting tcx gets
+	// one that expects nothing, for the tc hook.
+	load := func(at ebpf.AttachType) (*ebpf.Program, error) {
+		return ebpf.NewProgram(&ebpf.ProgramSpec{Name: "lvs_fastpath", Type: ebpf.SchedCLS,
+			AttachType: at, License: "GPL", Instructions: tcxProgram(maps)})
 	}
-	f.tcx, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "lvs_fastpath", Type: ebpf.SchedCLS,
-		AttachType: at, License: "GPL", Instructions: tcxProgram(maps)})
+	if c.Hook == HookTC {
+		f.tcx, err = load(ebpf.AttachNone)
+	} else if f.tcx, err = load(ebpf.AttachTCXIngress); err != nil && c.Hook == HookAuto {
+		if p, err2 := load(ebpf.AttachNone); err2 == nil {
+			f.tcx, f.hook, err = p, HookTC, nil
+		}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: loading the tcx program: %w", ErrUnsupported, err)
+		return nil, fmt.Errorf("%w: loading the fast-path program: %w", ErrUnsupported, err)
 	}
 	return f, nil
 }
