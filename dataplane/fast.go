@@ -70,9 +70,6 @@ func (o offload) Seen(c conntrack.Conn) (ipvs.Tick, bool, bool) {
 	if !seen {
 		return 0, false, false
 	}
-	if c.IPv6() {
-		return o.d.Tick(time.Now().Add(-idle)), false, true // the fast path schedules no IPv6 flow
-	}
 	return o.d.Tick(time.Now().Add(-idle)), o.acked(c), true
 }
 

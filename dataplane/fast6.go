@@ -82,8 +82,11 @@ func (o *offloaded6) take(h conntrack.Handle, in, out bool) ([2]fastpath.Key, bo
 // header or fragment, a resolved neighbour, no FTP helper.
 func (w *Worker) offer6(st *State, c conntrack.Conn, a conntrack.Addrs, dir conntrack.Dir, src, dst netip.AddrPort, out int, mac frame.MAC) {
 	p := &w.p
+	// As offer's: a UDP flow the Go path scheduled while the fast path
+	// schedules UDP flows is claimed from its first datagram.
+	claim := dir == conntrack.DirInput && p.Proto == frame.ProtoUDP && w.d.nfUDP
 	switch {
-	case !w.offerable(c, dir, false): // the fast path schedules no IPv6 flow: nothing to claim
+	case !w.offerable(c, dir, claim):
 		return
 	case p.FragOffset != 0 || p.MoreFrags || p.L4-p.L3 != frame.IPv6Len:
 		return
@@ -92,7 +95,7 @@ func (w *Worker) offer6(st *State, c conntrack.Conn, a conntrack.Addrs, dir conn
 	case st.NAT != nil && st.NAT.helper(a.Virtual):
 		return // the FTP helper reads every segment of a control connection
 	}
-	w.queueOffer(c, dir, false, src, dst, out, mac)
+	w.queueOffer(c, dir, claim, src, dst, out, mac)
 }
 
 // offerSynAck6 is offerSynAck for an IPv6 NAT66 connection c, whose

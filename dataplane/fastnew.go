@@ -92,7 +92,7 @@ func (d *Dataplane) withdrawGone() {
 // takes back the others. The daemon calls it on every change it publishes
 // and a few times a second (next hops resolve, the table's pressure
 // changes). Which services qualify: a protocol ScheduleInKernel named
-// (TCP, UDP), IPv4, not a firewall mark, not persistent, not one-packet
+// (TCP, UDP), IPv4 or IPv6 (real servers of the VIP's family), not a firewall mark, not persistent, not one-packet
 // scheduling, a scheduler that is a fixed cycle (rr, wrr: ipvs.Sequencer),
 // NAT or direct routing, no connection thresholds, no FTP helper, owned
 // here, every real server of the cycle with a resolved next hop; and none
@@ -121,11 +121,11 @@ func (d *Dataplane) SyncNewFlows() error {
 func (d *Dataplane) newFlowService(st *State, s *ipvs.Service) (fastpath.Service, bool) {
 	k := s.Key
 	if !(k.Proto == ipvs.TCP && d.nfTCP || k.Proto == ipvs.UDP && d.nfUDP) ||
-		k.FWMark != 0 || !k.Addr.Is4() || s.Persistent() || s.OnePacket {
+		k.FWMark != 0 || !k.Addr.Is4() && !k.Addr.Is6() || k.Addr.Is4In6() || s.Persistent() || s.OnePacket {
 		return fastpath.Service{}, false
 	}
 	vip := netip.AddrPortFrom(k.Addr, k.Port)
-	pi, owned := st.Owned.Port(k.Addr.As4())
+	pi, owned := ownedPort(st, k.Addr) // fastnew6.go
 	seqr, fixed := s.Sched.(ipvs.Sequencer)
 	if !owned || !fixed || st.NAT.helper(vip) {
 		return fastpath.Service{}, false
@@ -162,22 +162,18 @@ func (d *Dataplane) newFlowService(st *State, s *ipvs.Service) (fastpath.Service
 // the client direction through the real server's port, and for NAT the
 // reply direction back out of in, the VIP's port.
 func (d *Dataplane) newFlowTarget(st *State, s *ipvs.Service, dst *ipvs.Dest, in *Port) (fastpath.Target, bool) {
-	if !dst.Addr.Is4() || dst.Method != ipvs.Masq && dst.Method != ipvs.Route {
+	if dst.Addr.Is4() != s.Key.Addr.Is4() || dst.Addr.Is4In6() || dst.Method != ipvs.Masq && dst.Method != ipvs.Route {
 		return fastpath.Target{}, false
 	}
 	slot := uint32(dst.ID) * 2
 	if int(slot)+1 >= d.fast.Slots() {
 		return fastpath.Target{}, false
 	}
-	out, hop, ok := st.Routes.Lookup(dst.Addr.As4())
-	if !ok {
-		return fastpath.Target{}, false
-	}
-	port := d.Ports[out]
-	mac, ok := port.Neigh.Lookup(hop)
+	out, mac, ok := d.resolved(st, dst.Addr) // fastnew6.go
 	if !ok {
 		return fastpath.Target{}, false // resolved by the Go path's first frame; the next sync takes it
 	}
+	port := d.Ports[out]
 	vip := netip.AddrPortFrom(s.Key.Addr, s.Key.Port)
 	real := netip.AddrPortFrom(dst.Addr, dst.Port)
 	if dst.Port == 0 {
@@ -257,9 +253,9 @@ func (d *Dataplane) adopt(st *State, f fastpath.NewFlow, now ipvs.Tick) bool {
 	}
 	if dst != nil {
 		if c, status := d.CT.Adopt(s, dst, k, now); status == conntrack.Scheduled {
-			d.CT.SetOffloaded(c.Handle, conntrack.DirInput, true)
+			d.markOffloaded(c, conntrack.DirInput, fastpath.Key{Src: f.Client, Dst: f.Virtual, Proto: f.Proto})
 			if c.Method() == ipvs.Masq {
-				d.CT.SetOffloaded(c.Handle, conntrack.DirOutput, true)
+				d.markOffloaded(c, conntrack.DirOutput, fastpath.Key{Src: f.Real, Dst: f.Client, Proto: f.Proto})
 			}
 			return true
 		}
@@ -317,9 +313,17 @@ func (d *Dataplane) closed(f fastpath.NewFlow, now ipvs.Tick) {
 // server cannot be put back (then the kernel's pick stands: Adopt).
 func (d *Dataplane) keepServer(st *State, s *ipvs.Service, old conntrack.Conn, f fastpath.NewFlow) bool {
 	fwdKey := fastpath.Key{Src: f.Client, Dst: f.Virtual, Proto: f.Proto}
-	if old.Real() == f.Real { // the same server again: the kernel's entries are right
-		d.CT.SetOffloaded(old.Handle, conntrack.DirInput, true)
-		d.CT.SetOffloaded(old.Handle, conntrack.DirOutput, old.Method() == ipvs.Masq)
+	a, ok := d.CT.Addrs(old) // an IPv6 entry's addresses live in the table
+	if !ok {
+		return false
+	}
+	if a.Real == f.Real { // the same server again: the kernel's entries are right
+		d.markOffloaded(old, conntrack.DirInput, fwdKey)
+		if old.Method() == ipvs.Masq {
+			d.markOffloaded(old, conntrack.DirOutput, fastpath.Key{Src: f.Real, Dst: f.Client, Proto: f.Proto})
+		} else {
+			d.CT.SetOffloaded(old.Handle, conntrack.DirOutput, false)
+		}
 		return true
 	}
 	var od *ipvs.Dest
@@ -328,7 +332,7 @@ func (d *Dataplane) keepServer(st *State, s *ipvs.Service, old conntrack.Conn, f
 			od = x
 		}
 	}
-	pi, owned := st.Owned.Port(f.Virtual.Addr().As4())
+	pi, owned := ownedPort(st, f.Virtual.Addr())
 	if od == nil || !owned {
 		return false
 	}
@@ -343,25 +347,22 @@ func (d *Dataplane) keepServer(st *State, s *ipvs.Service, old conntrack.Conn, f
 		return false
 	}
 	d.fast.Withdraw(fastpath.Key{Src: f.Real, Dst: f.Client, Proto: f.Proto})
-	d.CT.SetOffloaded(old.Handle, conntrack.DirInput, true)
+	d.markOffloaded(old, conntrack.DirInput, fwdKey)
 	d.CT.SetOffloaded(old.Handle, conntrack.DirOutput, false)
 	if !t.HasRev {
 		return true
 	}
 	// The reply direction, back out of the VIP's port to the client's
 	// next hop; left to the Go path when that is not resolved.
-	out, hop, ok := st.Routes.Lookup(f.Client.Addr().As4())
+	out, mac, ok := d.resolved(st, f.Client.Addr())
 	if !ok || out != pi {
-		return true
-	}
-	mac, ok := in.Neigh.Lookup(hop)
-	if !ok {
 		return true
 	}
 	rev := t.Rev
 	rev.Dst, rev.DstMAC, rev.Out = f.Client, mac, in.Ifindex
-	if d.fast.Install(fastpath.Key{Src: old.Real(), Dst: f.Client, Proto: f.Proto}, rev) == nil {
-		d.CT.SetOffloaded(old.Handle, conntrack.DirOutput, true)
+	revKey := fastpath.Key{Src: a.Real, Dst: f.Client, Proto: f.Proto}
+	if d.fast.Install(revKey, rev) == nil {
+		d.markOffloaded(old, conntrack.DirOutput, revKey)
 	}
 	return true
 }
@@ -372,7 +373,15 @@ func (o offload) acked(c conntrack.Conn) bool {
 	if c.Proto() != ipvs.TCP || c.State() != conntrack.StateSynRecv || o.d.nf == nil {
 		return false
 	}
-	acked, _ := o.d.nf.Acked(inKey(c))
+	k := inKey(c)
+	if c.IPv6() {
+		ks, in, _ := o.d.keys6.get(c.Handle, true, false) // fast6.go
+		if !in {
+			return false
+		}
+		k = ks[conntrack.DirInput]
+	}
+	acked, _ := o.d.nf.Acked(k)
 	return acked
 }
 
