@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -313,6 +314,12 @@ func (d *Dataplane) leaveFastBy(c conntrack.Conn, withdraw func(fastpath.Key) er
 	}
 }
 
+// counterReader is a FastPath that reads many counter slots at once
+// (*fastpath.FastPath).
+type counterReader interface {
+	ReadCounters(out [][2]uint64) error
+}
+
 // FastCounters folds the packets and bytes the fast path forwarded since
 // the last call into the destinations' and services' counters of table t.
 // The daemon calls it about once a second, from one goroutine.
@@ -325,11 +332,30 @@ func (d *Dataplane) FastCounters(t *ipvs.Table) {
 	if d.fastSeen == nil {
 		d.fastSeen = map[uint32][2]uint64{}
 	}
+	read := d.fast.Counters
+	if r, ok := d.fast.(counterReader); ok {
+		// One system call for every slot in use, not one per slot.
+		n := 0
+		for _, s := range t.Services() {
+			for _, dst := range s.Dests {
+				n = max(n, int(dst.ID)*2+2)
+			}
+		}
+		d.fastNow = slices.Grow(d.fastNow[:0], n)[:n]
+		if err := r.ReadCounters(d.fastNow); err == nil {
+			read = func(slot uint32) (uint64, uint64, error) {
+				if int(slot) >= len(d.fastNow) {
+					return 0, 0, nil
+				}
+				return d.fastNow[slot][0], d.fastNow[slot][1], nil
+			}
+		}
+	}
 	for _, s := range t.Services() {
 		for _, dst := range s.Dests {
 			for dir := range uint32(2) {
 				slot := uint32(dst.ID)*2 + dir
-				pk, by, err := d.fast.Counters(slot)
+				pk, by, err := read(slot)
 				if err != nil {
 					continue
 				}
@@ -359,5 +385,6 @@ type fastState struct {
 	fast         FastPath // nil: none
 	fastMu       sync.Mutex
 	fastSeen     map[uint32][2]uint64 // slot → packets, bytes already folded (fastMu)
+	fastNow      [][2]uint64          // slot → packets, bytes read this time (fastMu)
 	keys6        offloaded6           // the keys of offloaded IPv6 flows (fast6.go)
 }

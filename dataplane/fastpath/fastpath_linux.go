@@ -58,17 +58,20 @@ type FastPath struct {
 	nmu sync.Mutex  // guards nf's writers and its reader
 	nf  newFlowMaps // the new-flow path (newflow.go)
 
-	mu     sync.Mutex      // guards the fields below
-	links  []link.Link     // tcx links
-	tcs    []tcAttachment  // tc filters (tc_linux.go)
-	used   Hook            // the hook the last Attach used
-	key    [keyLen]byte    // scratch for the calls, so they do not allocate
-	val    [valueLen]byte  // likewise
-	key6   [key6Len]byte   // likewise, for IPv6 flows
-	val6   [value6Len]byte // likewise
-	per    []counter       // likewise: one per CPU
-	batch  [][keyLen]byte  // WithdrawAll's keys, reused
-	batch6 [][key6Len]byte // likewise, for IPv6 flows
+	mu    sync.Mutex      // guards the fields below
+	links []link.Link     // tcx links
+	tcs   []tcAttachment  // tc filters (tc_linux.go)
+	used  Hook            // the hook the last Attach used
+	key   [keyLen]byte    // scratch for the calls, so they do not allocate
+	val   [valueLen]byte  // likewise
+	key6  [key6Len]byte   // likewise, for IPv6 flows
+	val6  [value6Len]byte // likewise
+	per   []counter       // likewise: one per CPU
+	// ReadCounters' keys and values (one per CPU per slot), reused.
+	batchKeys []uint32
+	batchVals []counter
+	batch     [][keyLen]byte  // WithdrawAll's keys, reused
+	batch6    [][key6Len]byte // likewise, for IPv6 flows
 }
 
 type counter struct{ Packets, Bytes uint64 }
@@ -337,6 +340,49 @@ func (f *FastPath) Counters(slot uint32) (packets, bytes uint64, err error) {
 		bytes += c.Bytes
 	}
 	return packets, bytes, nil
+}
+
+// ReadCounters fills out[slot] with the packets and bytes of each slot
+// below len(out) (at most Slots), summed over CPUs, in one batched system
+// call where Counters costs one per slot: lvsd reads every destination's
+// slots each second, 2,000 of them at 1,000 real servers.
+func (f *FastPath) ReadCounters(out [][2]uint64) error {
+	n := min(len(out), f.slots)
+	if n == 0 {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ncpu := len(f.per)
+	if cap(f.batchKeys) < n {
+		f.batchKeys = make([]uint32, n)
+		f.batchVals = make([]counter, n*ncpu)
+	}
+	keys, vals := f.batchKeys[:n], f.batchVals[:n*ncpu]
+	var cursor ebpf.MapBatchCursor
+	got, err := f.counters.BatchLookup(&cursor, keys, vals, nil)
+	if errors.Is(err, ebpf.ErrNotSupported) { // before Linux 5.6: a lookup per slot
+		for i := range n {
+			keys[i], got, err = uint32(i), i+1, f.counters.Lookup(uint32(i), vals[i*ncpu:(i+1)*ncpu])
+			if err != nil {
+				break
+			}
+		}
+	}
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("reading fast-path counters: %w", err)
+	}
+	for i := range got {
+		var p, b uint64
+		for _, c := range vals[i*ncpu : (i+1)*ncpu] {
+			p += c.Packets
+			b += c.Bytes
+		}
+		if int(keys[i]) < n {
+			out[keys[i]] = [2]uint64{p, b}
+		}
+	}
+	return nil
 }
 
 // Slots returns the number of counter slots: Action.Slot must be below it.

@@ -108,6 +108,12 @@ func TestTCXRewritesNAT(t *testing.T) {
 	if p, b, err := f.Counters(4); err != nil || p != uint64(len(tests)) || b == 0 {
 		t.Errorf("Counters(4) = %d, %d, %v; want %d packets and some bytes", p, b, err, len(tests))
 	}
+	all := make([][2]uint64, 6)
+	all[0] = [2]uint64{9, 9} // overwritten with the slot's zeros
+	if err := f.ReadCounters(all); err != nil || all[4][0] != uint64(len(tests)) || all[4][1] == 0 ||
+		all[0] != [2]uint64{} || all[5] != [2]uint64{} {
+		t.Errorf("ReadCounters = %v, %v; want %d packets and some bytes in slot 4 only", all, err, len(tests))
+	}
 	if idle, ok := f.Idle(Key{Src: client, Dst: vip, Proto: frame.ProtoUDP}); !ok || idle > time.Minute {
 		t.Errorf("Idle = %v, %v; want a moment ago", idle, ok)
 	}
