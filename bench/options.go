@@ -71,6 +71,15 @@ type Options struct {
 	// ScaleCurves), with no repetitions and no overload curves; nil runs
 	// the run's phases as the other options say.
 	ScalingOnly []string
+	// TCPOnly runs only the TCP connection-rate window of each
+	// repetition, for every contender alike (no UDP windows, overload
+	// curves or scaling phase).
+	TCPOnly bool
+	// During is a shell command run over each TCP window, from its
+	// warm-up to its end, then interrupted (SIGINT): say a perf record of
+	// the director's core. during_linux.go lists its environment.
+	During string
+
 	// ScaleReps is how many times the real-server curve measures its end
 	// points (2 and 1,000 servers), interleaved; each reports the median
 	// and the range (default 3 full, 1 quick).
@@ -136,6 +145,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if len(o.ScalingOnly) > 0 {
 		o.NoOverload = true
+	}
+	if o.TCPOnly && len(o.ScalingOnly) > 0 {
+		errs = append(errs, errors.New("--tcp-only with --scaling-only: pick one"))
+	}
+	if o.TCPOnly {
+		o.NoOverload, o.NoScaling = true, true
 	}
 	for _, c := range o.Contenders {
 		if !slices.Contains(AllContenders, c) {

@@ -292,7 +292,13 @@ func methodText(s Settings) string {
 - **TCP connections.** %d client threads on core %d each connect, read the server's greeting, send a 5-byte
   request, read its echo and close with an RST (SO_LINGER 0, so no TIME_WAIT; as in the reference probe), or
   with --tcp-close fin with a FIN, the client first (its TIME_WAIT ports reused after a second, tcp_tw_reuse).
-  Failed or timed-out connections are counted, not retried.
+  Failed or timed-out connections are counted, not retried. The real servers' responders and the client's
+  TCP receive run on the director's core too, for every contender: most of that core's time per connection is
+  theirs. SYN and SYN-ACK retransmits (the client's and the real servers' TcpExt counters) are reported: each
+  stalls a client thread for a second. The speed probe is the CPU time a fixed integer and cache workload takes
+  on the director's core just before and after the window (the fastest of 5): the same work for every
+  contender, so a window whose probe reads slow ran on a slower machine (on this VM the same work has taken up
+  to twice as long in some windows as in others).
 - **IPv6 NAT** (%s, %s): the same saturation and fixed-load windows over IPv6 (%d-byte frames, the same payload),
   no TCP window; see the IPv6 section above.
 - Timing never fails anything: a window that cannot measure reports "—".

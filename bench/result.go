@@ -145,7 +145,17 @@ type TCPRun struct {
 	CPU      CPUCost       `json:"cpu_per_conn"`
 	ProcNs   float64       `json:"lvsd_process_ns,omitempty"` // lvsd's own utime+stime per connection
 	Latency  Latency       `json:"conn_time"`                 // connect + request + answer + close
-	use      [2]Usage
+	// Client and Servers are the TCP counters of the client's namespace
+	// and of the real servers' (summed) over the window: a SYN or SYN-ACK
+	// retransmit stalls one of the workers for a second.
+	Client  TCPCounters `json:"client_tcp"`
+	Servers TCPCounters `json:"servers_tcp"`
+	// Speed is the director core's speed probe (speedProbe: the CPU
+	// time of a fixed workload) just before and just after the window:
+	// the same work for every contender, so a window whose probes read
+	// slow ran on a slower machine, not a slower contender.
+	Speed [2]time.Duration `json:"speed_probe_ns"`
+	use   [2]Usage
 }
 
 // Figure is one row of the summary: a number extracted from each
@@ -197,6 +207,12 @@ var Figures = []Figure{
 	{"TCP connections", "/s", true, 1, false, func(r *Rep) float64 { return tcp(r, func(t *TCPRun) float64 { return t.PerSec }) }},
 	{"TCP connection time p99", "µs", false, 1e-3, false, func(r *Rep) float64 { return tcp(r, func(t *TCPRun) float64 { return lat(t.Latency, t.Latency.P99) }) }},
 	{"TCP failed connections", "", false, 1, true, func(r *Rep) float64 { return tcp(r, func(t *TCPRun) float64 { return float64(t.Failures) }) }},
+	{"director-core speed probe around the TCP window", "ms", false, 1e-6, false, func(r *Rep) float64 {
+		return tcp(r, func(t *TCPRun) float64 { return speedOf(t.Speed) })
+	}},
+	{"TCP SYN and SYN-ACK retransmits", "", false, 1, false, func(r *Rep) float64 {
+		return tcp(r, func(t *TCPRun) float64 { return float64(t.Client.SynRetrans + t.Servers.SynRetrans) })
+	}},
 	{"CPU per connection, whole machine", "µs", false, 1e-3, false, func(r *Rep) float64 { return tcp(r, func(t *TCPRun) float64 { return cost(t.CPU, t.CPU.MachineNs) }) }},
 	{"CPU per connection, director core", "µs", false, 1e-3, false, func(r *Rep) float64 { return tcp(r, func(t *TCPRun) float64 { return cost(t.CPU, t.CPU.DirectorNs) }) }},
 	{"director core busy in the TCP window", "%", false, 100, true, func(r *Rep) float64 {
@@ -217,6 +233,15 @@ func paced(r *Rep, f func(*PacedRun) float64) float64 {
 		return nan
 	}
 	return f(r.Paced)
+}
+
+// speedOf is the mean of a window's two speed probes in ns, NaN when
+// either is missing (a report from before the probes).
+func speedOf(p [2]time.Duration) float64 {
+	if p[0] <= 0 || p[1] <= 0 {
+		return math.NaN()
+	}
+	return float64(p[0]+p[1]) / 2
 }
 
 func tcp(r *Rep, f func(*TCPRun) float64) float64 {

@@ -34,6 +34,7 @@ type runner struct {
 	site6      *config.Config // the IPv6 services (klb6, lvsd6: ipv6_linux.go)
 	cf6        string         // lvsd6's lvs.cf
 	why6       string         // why the IPv6 contenders cannot run ("": they can)
+	duringSeq  int            // --during commands started (during_linux.go)
 }
 
 // Run builds the topology, runs every contender o asks for, repetition by
@@ -369,11 +370,15 @@ func (r *runner) teardown(ctx context.Context, c contender, n int) {
 	}
 }
 
-// windows runs the saturation, fixed-load and TCP windows into x.
+// windows runs the saturation, fixed-load and TCP windows into x (the
+// TCP window alone with Options.TCPOnly).
 func (r *runner) windows(ctx context.Context, c contender, x *Rep, bl Baseline, step func(string)) error {
 	name := c.info().Name
-	step("UDP saturation")
 	var err error
+	if r.o.TCPOnly {
+		return r.tcpWindow(ctx, c, x, bl, step)
+	}
+	step("UDP saturation")
 	if x.UDP, err = r.saturation(ctx, c, bl); err != nil {
 		return err
 	}
@@ -387,11 +392,19 @@ func (r *runner) windows(ctx context.Context, c contender, x *Rep, bl Baseline, 
 	if isIPv6(name) {
 		return nil // IPv6: saturation and CPU per packet only (ipv6.go)
 	}
+	return r.tcpWindow(ctx, c, x, bl, step)
+}
+
+// tcpWindow runs the TCP connection-rate window into x.
+func (r *runner) tcpWindow(ctx context.Context, c contender, x *Rep, bl Baseline, step func(string)) error {
 	step("TCP connections")
+	var err error
 	if x.TCP, err = r.connections(ctx, c, bl); err != nil {
 		return err
 	}
-	r.con.logf("rep %d %-8s TCP: %s connections/s, %d failed", x.Rep, name, num(x.TCP.PerSec), x.TCP.Failures)
+	t := x.TCP
+	r.con.logf("rep %d %-8s TCP: %s connections/s, %d failed, SYN retransmits %d (servers' SYN-ACK %d), director core %.0f µs/connection (before the baseline after)",
+		x.Rep, c.info().Name, num(t.PerSec), t.Failures, t.Client.SynRetrans, t.Servers.SynRetrans, cost(t.CPU, t.CPU.DirectorNs)/1e3)
 	return nil
 }
 

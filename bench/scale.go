@@ -59,9 +59,14 @@ func (o Options) plan() time.Duration {
 	per := 2*o.Baseline + 3*win + setup
 	var rep time.Duration
 	for _, c := range o.Contenders {
-		rep += per
-		if isIPv6(c) {
-			rep -= win // no TCP window (ipv6.go)
+		switch {
+		case o.TCPOnly && isIPv6(c): // no TCP window (ipv6.go): nothing to run
+		case o.TCPOnly:
+			rep += per - 2*win
+		case isIPv6(c):
+			rep += per - win // no TCP window
+		default:
+			rep += per
 		}
 	}
 	total := time.Duration(o.Reps)*rep + o.overloadTime()

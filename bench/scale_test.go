@@ -58,6 +58,28 @@ func TestMedianPoint(t *testing.T) {
 	}
 }
 
+func TestTCPOnly(t *testing.T) {
+	o := DefaultOptions(false)
+	o.TCPOnly, o.Contenders = true, []string{KernelLB, LVSD1, LVSD6}
+	o, err := o.withDefaults()
+	if err != nil {
+		t.Fatalf("withDefaults: %v", err)
+	}
+	if !o.NoOverload || !o.NoScaling {
+		t.Errorf("--tcp-only: overload skipped %v, scaling skipped %v; want both", o.NoOverload, o.NoScaling)
+	}
+	// Each repetition of klb and lvsd-1w: two idle baselines, a set-up
+	// and the TCP window alone; lvsd6 has no TCP window.
+	per := 2*o.Baseline + o.Warmup + o.Window + 700*time.Millisecond
+	if got, want := o.plan(), time.Duration(o.Reps)*2*per; got != want {
+		t.Errorf("plan of --tcp-only = %v, want %v", got, want)
+	}
+	o.ScalingOnly = []string{"servers"}
+	if _, err := o.withDefaults(); err == nil {
+		t.Errorf("--tcp-only with --scaling-only accepted")
+	}
+}
+
 func TestScalingOnly(t *testing.T) {
 	full, err := DefaultOptions(false).withDefaults()
 	if err != nil {

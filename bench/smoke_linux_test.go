@@ -5,8 +5,10 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,6 +61,10 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("%s ran a TCP window: IPv6 contenders run none", name)
 		case !isIPv6(name) && (x.TCP == nil || x.TCP.Conns == 0):
 			t.Errorf("%s TCP = %+v, want connections", name, x.TCP)
+		case !isIPv6(name) && x.TCP.Client.ActiveOpens < x.TCP.Conns/2:
+			// Read at the window's edges, a few ms after the connection
+			// counts' edges: not equal, but of the client's namespace.
+			t.Errorf("%s TCP: the client's namespace counted %d connect()s for %d connections", name, x.TCP.Client.ActiveOpens, x.TCP.Conns)
 		}
 	}
 	// The overload curves: the kernel's DNAT on both placements and the
@@ -99,6 +105,47 @@ func TestSmoke(t *testing.T) {
 			if b, err := os.ReadFile(p); err == nil && json.Unmarshal(b, &st) == nil && st.Owner == os.Getpid() {
 				t.Errorf("state file left behind: %s", p)
 			}
+		}
+	}
+}
+
+// TestSmokeTCPOnly runs the TCP window alone (--tcp-only) for the
+// kernel's DNAT with a --during command, and checks that only that window
+// ran and that the command ran with its environment.
+func TestSmokeTCPOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode: builds namespaces and runs traffic for a few seconds")
+	}
+	testutil.RequireRoot(t)
+	testutil.RequireCommand(t, "ip", "nft", "taskset")
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	out := t.TempDir()
+	o := Options{
+		Quick: true, Out: out, Reps: 1, Contenders: []string{KernelLB}, TCPOnly: true,
+		Warmup: 100 * time.Millisecond, Window: 300 * time.Millisecond, Baseline: 200 * time.Millisecond,
+		TCPWorkers: 2, GenCPU: -1, DirCPU: -1, Log: testWriter{t},
+		During: `echo "$LVSBENCH_CONTENDER $LVSBENCH_SEQ $LVSBENCH_DIR_CPU"`, // its interrupt: TestDuringEnds
+	}
+	rep, err := Run(ctx, o)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	c := rep.Contender(KernelLB)
+	if c == nil || len(c.Runs) != 1 || c.Runs[0].Err != "" {
+		t.Fatalf("contender klb = %+v, want one repetition", c)
+	}
+	if x := c.Runs[0]; x.UDP != nil || x.Paced != nil || x.TCP == nil || x.TCP.Conns == 0 || rep.Overload != nil || rep.Scaling != nil {
+		t.Errorf("--tcp-only ran UDP %v, fixed load %v, TCP %+v, overload %v, scaling %v; want the TCP window alone",
+			x.UDP != nil, x.Paced != nil, x.TCP, rep.Overload != nil, rep.Scaling != nil)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "logs", "during-klb-1.log"))
+	if want := fmt.Sprintf("klb 1 %d\n", rep.Settings.DirectorCPU); err != nil || string(b) != want {
+		t.Errorf("--during output = %q, %v; want %q", b, err, want)
+	}
+	for _, n := range rep.Notes {
+		if strings.Contains(n, "--during") {
+			t.Errorf("note: %s", n)
 		}
 	}
 }

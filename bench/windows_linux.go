@@ -237,14 +237,34 @@ func (r *runner) connections(ctx context.Context, c contender, bl Baseline) (*TC
 			done <- inNS(r.tb.cli.ns, r.o.GenCPU, func() error { connectLoop(dst, w, r.o.TCPFin, res); return nil })
 		}()
 	}
+	hook := r.during(c, start)
 	var a, b snap
+	var cliA, cliB, rsA, rsB TCPCounters
+	var speed [2]time.Duration
 	var err error
-	if err = sleepUntil(ctx, w.From); err == nil {
+	// The speed probes run just outside the window: the last of the
+	// warm-up, and after its end.
+	if err = sleepUntil(ctx, w.From.Add(-speedLead)); err == nil {
+		speed[0], err = speedProbe(r.o.DirCPU)
+	}
+	if err == nil {
+		err = sleepUntil(ctx, w.From)
+	}
+	if err == nil {
 		if a, err = r.snap(nil, c.process()); err == nil {
-			if err = sleepUntil(ctx, w.To); err == nil {
-				b, err = r.snap(nil, c.process())
+			if cliA, rsA, err = r.tb.tcpCounters(); err == nil {
+				if err = sleepUntil(ctx, w.To); err == nil {
+					if b, err = r.snap(nil, c.process()); err == nil {
+						if cliB, rsB, err = r.tb.tcpCounters(); err == nil {
+							speed[1], err = speedProbe(r.o.DirCPU)
+						}
+					}
+				}
 			}
 		}
+	}
+	if herr := hook.end(); err == nil && herr != nil {
+		r.notes = append(r.notes, fmt.Sprintf("%s: --during: %v", c.info().Name, herr))
 	}
 	for range r.o.TCPWorkers { // each worker stops by w.To plus one bounded connection
 		if werr := <-done; err == nil && werr != nil {
@@ -266,6 +286,8 @@ func (r *runner) connections(ctx context.Context, c contender, bl Baseline) (*TC
 		CPU:     CostOf(a.use, b.use, bl, r.o.DirCPU, res.conns),
 		ProcNs:  proc,
 		Latency: LatencyOf(res.times, int(res.conns)),
-		use:     [2]Usage{a.use, b.use},
+		Client:  cliB.sub(cliA), Servers: rsB.sub(rsA),
+		Speed: speed,
+		use:   [2]Usage{a.use, b.use},
 	}, nil
 }

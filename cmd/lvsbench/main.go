@@ -102,6 +102,17 @@ Flags:
   --scale-reps N     runs of the real-server curve's ends (2 and 1,000
                      servers), taking turns, each reported as the median
                      with its range (default 3 full, 1 quick)
+  --tcp-only         only the TCP connection-rate window of each repetition,
+                     for every contender alike (no UDP windows, no
+                     overload curves, no scaling phase)
+  --during "CMD"     a shell command run over each TCP window, from its
+                     warm-up to its end, then interrupted (SIGINT); its
+                     environment has LVSBENCH_CONTENDER, LVSBENCH_DIR_CPU,
+                     LVSBENCH_PID (lvsd's), LVSBENCH_LOGS, LVSBENCH_SEQ and
+                     LVSBENCH_WARMUP_NS, its output goes to
+                     logs/during-CONTENDER-SEQ.log: say
+                     --during 'perf record -C $LVSBENCH_DIR_CPU -g -o
+                     $LVSBENCH_LOGS/perf-$LVSBENCH_CONTENDER-$LVSBENCH_SEQ.data'
   --lvsd-flags "F"   more flags for every lvsd contender, e.g.
                      "--busy-poll 50us" (shown in their labels)
   --gen-cpu N        core of the generator and clients (default 0)
@@ -206,6 +217,8 @@ func flags(o *bench.Options, contenders *string) *flag.FlagSet {
 	fs.BoolVar(&o.NoScaling, "no-scaling", false, "")
 	fs.BoolVar(&o.NoOverload, "no-overload", false, "")
 	fs.IntVar(&o.ScaleReps, "scale-reps", 0, "")
+	fs.BoolVar(&o.TCPOnly, "tcp-only", false, "")
+	fs.StringVar(&o.During, "during", "", "")
 	fs.Func("scaling-only", "", func(s string) error { o.ScalingOnly = append(o.ScalingOnly, strings.Split(s, ",")...); return nil })
 	fs.Func("lvsd-flags", "", func(s string) error { o.LVSDFlags = append(o.LVSDFlags, strings.Fields(s)...); return nil })
 	return fs

@@ -26,6 +26,10 @@ func TestParseFlags(t *testing.T) {
 	if err != nil || !slices.Equal(o.ScalingOnly, []string{"servers", "flows"}) || o.ScaleReps != 5 {
 		t.Errorf("--scaling-only servers,flows --scale-reps 5 = %v, %v, %v", o.ScalingOnly, o.ScaleReps, err)
 	}
+	o, err = parseFlags([]string{"--tcp-only", "--during", "perf record -C 1"}, &out, &errb)
+	if err != nil || !o.TCPOnly || o.During != "perf record -C 1" {
+		t.Errorf("--tcp-only --during = %v, %q, %v", o.TCPOnly, o.During, err)
+	}
 	if _, err := parseFlags([]string{"extra"}, &out, &errb); err == nil {
 		t.Errorf("parseFlags accepted a stray argument")
 	}
