@@ -11,8 +11,8 @@ import "slices"
 //   - lvsd6: lvsd with an IPv6 NAT virtual service (nat_router6), one
 //     worker, its default dataplane mode (the mode the report names is the
 //     one lvsd reported, as for the IPv4 rows): established IPv6 flows are
-//     forwarded by the eBPF fast path's IPv6 branch, new ones scheduled by
-//     the Go workers (the kernel schedules IPv4 flows only).
+//     forwarded by the eBPF fast path's IPv6 branch, which also schedules
+//     new ones (rr and wrr services), as for IPv4.
 //
 // Both run the saturation and the fixed-load windows (delivered pps and CPU
 // per packet, with the latency probes), not the TCP window nor the

@@ -30,7 +30,7 @@ func writeIPv6(b *strings.Builder, r *Report) {
 	w := func(f string, a ...any) { fmt.Fprintf(b, f, a...) }
 	w("## IPv6 NAT beside IPv4 (same run)\n\n")
 	w("The same topology, placement and windows; the IPv6 services are the IPv4 ones on an IPv6 VIP over the real servers' IPv6 addresses (2001:db8::/32, inside the namespaces), the flood %d-byte IPv6 frames (the same UDP payload as the %d-byte IPv4 frames) from 2001:db8:250:1:ff00::/72. "+
-		"The kernel's IPv6 NAT (%s) is nftables `ip6` DNAT with conntrack; lvsd (%s) serves them through nat_router6, in the dataplane mode it reports: with tcx its established IPv6 flows are forwarded by the eBPF fast path, their first packets by the Go workers (new IPv6 flows are not scheduled in the kernel). No TCP window over IPv6.\n\n",
+		"The kernel's IPv6 NAT (%s) is nftables `ip6` DNAT with conntrack; lvsd (%s) serves them through nat_router6, in the dataplane mode it reports: with tcx the eBPF fast path schedules new IPv6 flows and forwards established ones, as for IPv4. No TCP window over IPv6.\n\n",
 		frameBytes6, r.Settings.FrameBytes, KernelLB6, LVSD6)
 	cols := []struct {
 		name, head string

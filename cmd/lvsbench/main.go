@@ -45,7 +45,8 @@ runs, on it and in one run, each contender doing the director's job:
   klb6       IPv6: the kernel load balancing (nftables ip6 DNAT, numgen inc
              mod N, conntrack, IPv6 forwarding)
   lvsd6      IPv6: lvsd NAT66 (an IPv6 VIP, nat_router6), --workers 1, its
-             default dataplane mode (its IPv6 flows run on the Go workers);
+             default dataplane mode (IPv6 flows scheduled and forwarded in
+             the kernel, as IPv4's);
              both IPv6 contenders run the saturation and fixed-load windows
              only, and the report sets them beside klb and lvsd-1w
 
