@@ -295,10 +295,11 @@ func methodText(s Settings) string {
   Failed or timed-out connections are counted, not retried. The real servers' responders and the client's
   TCP receive run on the director's core too, for every contender: most of that core's time per connection is
   theirs. SYN and SYN-ACK retransmits (the client's and the real servers' TcpExt counters) are reported: each
-  stalls a client thread for a second. The speed probe is the CPU time a fixed integer and cache workload takes
-  on the director's core just before and after the window (the fastest of 5): the same work for every
-  contender, so a window whose probe reads slow ran on a slower machine (on this VM the same work has taken up
-  to twice as long in some windows as in others).
+  stalls a client thread for a second. On this VM the same work has taken up to twice as long in some windows
+  as in others, for every contender alike. The responders' user CPU per connection (utime, ticks) is the same
+  code doing the same work whichever contender runs: it reads the machine's speed inside the window. Other
+  processes' CPU is what processes outside the run (other people's builds and tests; not kernel threads) took
+  during the window, on any core: it comes out of whichever contender is measured.
 - **IPv6 NAT** (%s, %s): the same saturation and fixed-load windows over IPv6 (%d-byte frames, the same payload),
   no TCP window; see the IPv6 section above.
 - Timing never fails anything: a window that cannot measure reports "—".

@@ -150,12 +150,16 @@ type TCPRun struct {
 	// retransmit stalls one of the workers for a second.
 	Client  TCPCounters `json:"client_tcp"`
 	Servers TCPCounters `json:"servers_tcp"`
-	// Speed is the director core's speed probe (speedProbe: the CPU
-	// time of a fixed workload) just before and just after the window:
-	// the same work for every contender, so a window whose probes read
-	// slow ran on a slower machine, not a slower contender.
-	Speed [2]time.Duration `json:"speed_probe_ns"`
-	use   [2]Usage
+	// RespondersNs is the real servers' responders' utime per
+	// connection: the same code doing the same work whichever contender
+	// runs, so it moves with the machine's speed inside the window (their
+	// stime would not: it takes in the softirq work that interrupts them).
+	RespondersNs float64 `json:"responders_ns"`
+	// ForeignNs is the CPU time (all cores) that processes outside the
+	// run took during the window (foreignTicks): other people's builds
+	// and tests on a shared machine, taken from whichever contender ran.
+	ForeignNs float64 `json:"foreign_cpu_ns"`
+	use       [2]Usage
 }
 
 // Figure is one row of the summary: a number extracted from each
@@ -207,8 +211,11 @@ var Figures = []Figure{
 	{"TCP connections", "/s", true, 1, false, func(r *Rep) float64 { return tcp(r, func(t *TCPRun) float64 { return t.PerSec }) }},
 	{"TCP connection time p99", "µs", false, 1e-3, false, func(r *Rep) float64 { return tcp(r, func(t *TCPRun) float64 { return lat(t.Latency, t.Latency.P99) }) }},
 	{"TCP failed connections", "", false, 1, true, func(r *Rep) float64 { return tcp(r, func(t *TCPRun) float64 { return float64(t.Failures) }) }},
-	{"director-core speed probe around the TCP window", "ms", false, 1e-6, false, func(r *Rep) float64 {
-		return tcp(r, func(t *TCPRun) float64 { return speedOf(t.Speed) })
+	{"other processes' CPU in the TCP window, all cores (not the run's)", "ms", false, 1e-6, true, func(r *Rep) float64 {
+		return tcp(r, func(t *TCPRun) float64 { return t.ForeignNs })
+	}},
+	{"responders' user CPU per connection (the same code for every contender)", "µs", false, 1e-3, false, func(r *Rep) float64 {
+		return tcp(r, func(t *TCPRun) float64 { return orNaN(t.RespondersNs) })
 	}},
 	{"TCP SYN and SYN-ACK retransmits", "", false, 1, false, func(r *Rep) float64 {
 		return tcp(r, func(t *TCPRun) float64 { return float64(t.Client.SynRetrans + t.Servers.SynRetrans) })
@@ -233,15 +240,6 @@ func paced(r *Rep, f func(*PacedRun) float64) float64 {
 		return nan
 	}
 	return f(r.Paced)
-}
-
-// speedOf is the mean of a window's two speed probes in ns, NaN when
-// either is missing (a report from before the probes).
-func speedOf(p [2]time.Duration) float64 {
-	if p[0] <= 0 || p[1] <= 0 {
-		return math.NaN()
-	}
-	return float64(p[0]+p[1]) / 2
 }
 
 func tcp(r *Rep, f func(*TCPRun) float64) float64 {

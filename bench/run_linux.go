@@ -403,8 +403,8 @@ func (r *runner) tcpWindow(ctx context.Context, c contender, x *Rep, bl Baseline
 		return err
 	}
 	t := x.TCP
-	r.con.logf("rep %d %-8s TCP: %s connections/s, %d failed, SYN retransmits %d (servers' SYN-ACK %d), director core %.0f µs/connection (before the baseline after)",
-		x.Rep, c.info().Name, num(t.PerSec), t.Failures, t.Client.SynRetrans, t.Servers.SynRetrans, cost(t.CPU, t.CPU.DirectorNs)/1e3)
+	r.con.logf("rep %d %-8s TCP: %s connections/s, %d failed, SYN retransmits %d (servers' SYN-ACK %d), director core %.0f µs/connection (before the baseline after), responders' user %.1f µs/connection, other processes %.0f ms",
+		x.Rep, c.info().Name, num(t.PerSec), t.Failures, t.Client.SynRetrans, t.Servers.SynRetrans, cost(t.CPU, t.CPU.DirectorNs)/1e3, t.RespondersNs/1e3, t.ForeignNs/1e6)
 	return nil
 }
 

@@ -19,6 +19,9 @@ type snap struct {
 	perServer []uint64  // each real server's eth0 rx_packets
 	sent      uint64    // the generator's counter
 	backlog   []Backlog // each CPU's receive backlog (/proc/net/softnet_stat)
+	// responders is the real servers' responders' CPU times, summed:
+	// the same code for every contender.
+	responders ProcTimes
 }
 
 // split is the delivered packets per real server between a and b.
@@ -62,6 +65,11 @@ func (r *runner) snap(f *flood, p *proc) (snap, error) {
 	}
 	if p != nil {
 		s.use.Contender, _ = procTimes(p.pid)
+	}
+	for _, q := range r.responders {
+		t, _ := procTimes(q.pid)
+		s.responders.User += t.User
+		s.responders.System += t.System
 	}
 	for _, n := range r.tb.realNodes() {
 		st, err := n.stats("eth0")
@@ -240,24 +248,16 @@ func (r *runner) connections(ctx context.Context, c contender, bl Baseline) (*TC
 	hook := r.during(c, start)
 	var a, b snap
 	var cliA, cliB, rsA, rsB TCPCounters
-	var speed [2]time.Duration
+	var procsA, procsB procSnap
 	var err error
-	// The speed probes run just outside the window: the last of the
-	// warm-up, and after its end.
-	if err = sleepUntil(ctx, w.From.Add(-speedLead)); err == nil {
-		speed[0], err = speedProbe(r.o.DirCPU)
-	}
-	if err == nil {
-		err = sleepUntil(ctx, w.From)
-	}
-	if err == nil {
+	if err = sleepUntil(ctx, w.From); err == nil {
 		if a, err = r.snap(nil, c.process()); err == nil {
 			if cliA, rsA, err = r.tb.tcpCounters(); err == nil {
+				procsA = readProcSnap()
 				if err = sleepUntil(ctx, w.To); err == nil {
 					if b, err = r.snap(nil, c.process()); err == nil {
-						if cliB, rsB, err = r.tb.tcpCounters(); err == nil {
-							speed[1], err = speedProbe(r.o.DirCPU)
-						}
+						cliB, rsB, err = r.tb.tcpCounters()
+						procsB = readProcSnap()
 					}
 				}
 			}
@@ -275,10 +275,15 @@ func (r *runner) connections(ctx context.Context, c contender, bl Baseline) (*TC
 		return nil, err
 	}
 	d := b.use.CPU.At.Sub(a.use.CPU.At)
-	var proc float64
+	var proc, resp float64
 	if res.conns > 0 && c.process() != nil {
 		k := b.use.Contender.sub(a.use.Contender)
 		proc = float64(k.User+k.System) / userHZ * 1e9 / float64(res.conns)
+	}
+	if res.conns > 0 {
+		// utime only: their stime takes in the softirq work that
+		// interrupts them, the contender's included.
+		resp = float64(b.responders.User-a.responders.User) / userHZ * 1e9 / float64(res.conns)
 	}
 	return &TCPRun{
 		Window: d, Conns: res.conns, Failures: res.failures,
@@ -287,7 +292,7 @@ func (r *runner) connections(ctx context.Context, c contender, bl Baseline) (*TC
 		ProcNs:  proc,
 		Latency: LatencyOf(res.times, int(res.conns)),
 		Client:  cliB.sub(cliA), Servers: rsB.sub(rsA),
-		Speed: speed,
-		use:   [2]Usage{a.use, b.use},
+		RespondersNs: resp, ForeignNs: float64(foreignTicks(procsA, procsB, os.Getpid())) / userHZ * 1e9,
+		use: [2]Usage{a.use, b.use},
 	}, nil
 }
