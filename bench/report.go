@@ -296,8 +296,9 @@ func methodText(s Settings) string {
   TCP receive run on the director's core too, for every contender: most of that core's time per connection is
   theirs. SYN and SYN-ACK retransmits (the client's and the real servers' TcpExt counters) are reported: each
   stalls a client thread for a second. On this VM the same work has taken up to twice as long in some windows
-  as in others, for every contender alike. The responders' user CPU per connection (utime, ticks) is the same
-  code doing the same work whichever contender runs: it reads the machine's speed inside the window. Other
+  as in others, for every contender alike. The responders' user CPU per connection (utime) is the same code
+  doing the same work whichever contender runs, so it follows the machine's speed inside the window, coarsely:
+  it counts 10 ms ticks, about 20 in a 2 s window, and has read up to 40 %% off a perf profile's figure. Other
   processes' CPU is what processes outside the run (other people's builds and tests; not kernel threads) took
   during the window, on any core: it comes out of whichever contender is measured.
 - **IPv6 NAT** (%s, %s): the same saturation and fixed-load windows over IPv6 (%d-byte frames, the same payload),
