@@ -187,7 +187,7 @@ func TestOptionsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("withDefaults: %v", err)
 	}
-	if o.Reps < 2 || o.Window <= 0 || len(o.Contenders) != len(AllContenders) {
+	if o.Reps < 2 || o.Window <= 0 || len(o.Contenders) != len(DefaultContenders) {
 		t.Errorf("quick defaults = %+v", o)
 	}
 	full, err := DefaultOptions(false).withDefaults()

@@ -276,6 +276,9 @@ func (r *runner) newContender(name string, cfg *config.Config, cf, cfDR, lvsd, w
 	info.Label = "lvsd NAT, 1 worker"
 	pin := fmt.Sprintf("; RPS of the director's eth0 to CPU%s", dirCPU)
 	switch name {
+	case LVSDTC:
+		flags = []string{"--dataplane", "tc"}
+		info.Label = "lvsd NAT, 1 worker, fast path on the tc hook (--dataplane tc)"
 	case LVSDAFP:
 		flags = []string{"--dataplane", "afpacket"}
 		info.Label = "lvsd NAT, 1 worker, AF_PACKET only (--dataplane afpacket)"
@@ -290,7 +293,7 @@ func (r *runner) newContender(name string, cfg *config.Config, cf, cfDR, lvsd, w
 		if c != nil {
 			return c
 		}
-	case LVSD6: // ipv6_linux.go: its IPv6 flows go through the Go workers
+	case LVSD6: // ipv6_linux.go
 		file, info.Base, nat = r.cf6, KernelLB6, vip6
 		info.Label = "IPv6: lvsd NAT66 (nat_router6), 1 worker"
 	case LVSDDR:

@@ -28,6 +28,9 @@ runs, on it and in one run, each contender doing the director's job:
   klb-jhash  the same with jhash ip saddr . sport mod N
   lvsd-1w    lvsd NAT from an lvs.cf written with config.Format, --workers 1,
              its default dataplane mode
+  lvsd-tc    the same with --dataplane tc: the eBPF fast path on the legacy
+             tc hook (a cls_bpf filter), what a kernel before 6.6 runs;
+             only when --contenders names it
   lvsd-afp   the same with --dataplane afpacket: the Go worker on AF_PACKET
              alone
   lvsd-2w    the same as lvsd-1w with --workers 2
@@ -89,7 +92,7 @@ Flags:
                      default: SO_LINGER 0, no TIME_WAIT) or fin (the client
                      closes first, as most do; its TIME_WAIT ports are reused
                      after a second, tcp_tw_reuse, in the client namespace)
-  --contenders LIST  comma-separated subset of kfwd,klb,klb-jhash,lvsd-1w,
+  --contenders LIST  comma-separated subset of kfwd,klb,klb-jhash,lvsd-1w,lvsd-tc,
                      lvsd-afp,lvsd-2w,kfwd-dr,lvsd-dr,lvsd-ecmp,klb6,lvsd6
                      (the overload curves run klb, lvsd-1w, lvsd-afp, kfwd-dr
                      and lvsd-dr among them, the scaling phase lvsd-1w, klb
