@@ -105,7 +105,7 @@ func lvsdContenders(r *Report) []*Contender {
 func writeHeadline(b *strings.Builder, r *Report) {
 	w := func(f string, a ...any) { fmt.Fprintf(b, f, a...) }
 	lv := lvsdContenders(r)
-	w("## Results\n\nMedian (min–max) over the repetitions. Ratios are medians of lvsd ÷ medians of the kernel doing the same job: the nftables DNAT (%s) for NAT, nftables ip6 DNAT (%s) for IPv6 NAT, plain forwarding on the DR segment (%s) for direct routing (this kernel has no IPVS); for pps and connections higher is better, for CPU and latency lower is better.\n\n", baselineContender, KernelLB6, KernelDR)
+	w("## Results\n\nMedian (min–max) over the repetitions. Ratios are medians of lvsd ÷ medians of the kernel doing the same job (in brackets, the median of the repetitions' own ratios, lvsd's window ÷ the kernel's of the same repetition, which a slow stretch of the machine moves less): the nftables DNAT (%s) for NAT, nftables ip6 DNAT (%s) for IPv6 NAT, plain forwarding on the DR segment (%s) for direct routing (this kernel has no IPVS); for pps and connections higher is better, for CPU and latency lower is better.\n\n", baselineContender, KernelLB6, KernelDR)
 	w("| figure |")
 	for _, c := range r.Contenders {
 		w(" %s |", headLabel(c))
@@ -135,7 +135,7 @@ func writeHeadline(b *strings.Builder, r *Report) {
 				w(" |")
 				continue
 			}
-			w(" %s |", ratioCell(c, r.Contender(baseOf(c)), f))
+			w(" %s |", pairedCell(c, r.Contender(baseOf(c)), f))
 		}
 		w("\n")
 	}
@@ -193,6 +193,20 @@ func ratioCell(c, base *Contender, f Figure) string {
 		return "—"
 	}
 	return fmt.Sprintf("%.2f×", x)
+}
+
+// pairedCell is ratioCell with, for more than one repetition, the median
+// of the repetitions' own ratios beside it (PairedRatio).
+func pairedCell(c, base *Contender, f Figure) string {
+	cell := ratioCell(c, base, f)
+	if !strings.HasSuffix(cell, "×") {
+		return cell
+	}
+	n := max(len(c.Runs), len(base.Runs))
+	if p := PairedRatio(c.ByRep(f, n), base.ByRep(f, n)); n > 1 && !math.IsNaN(p) {
+		return fmt.Sprintf("%s (pairs %.2f×)", cell, p)
+	}
+	return cell
 }
 
 func writeContenders(b *strings.Builder, r *Report) {

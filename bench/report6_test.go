@@ -41,7 +41,7 @@ func TestMarkdownIPv6(t *testing.T) {
 		"| UDP delivered at fixed load (pps) | 100,000 | 100,000 | 1.00× | 100,000 | 100,000 | 1.00× |",
 		// The headline: IPv6 columns, lvsd6's ratio against klb6.
 		"| lvsd-1w ÷ klb | lvsd-2w ÷ klb | lvsd6 ÷ klb6 |",
-		"| UDP delivered at saturation (pps) | 420,000 (400,000–440,000) | 315,000 (300,000–330,000) | n/a | 390,000 (380,000–400,000) | 200,000 (190,000–210,000) | 0.75× | n/a | 0.51× |",
+		"| UDP delivered at saturation (pps) | 420,000 (400,000–440,000) | 315,000 (300,000–330,000) | n/a | 390,000 (380,000–400,000) | 200,000 (190,000–210,000) | 0.75× (pairs 0.75×) | n/a | 0.51× (pairs 0.51×) |",
 		"| lvsd6 | 1 | tcx+afpacket | 500,000 | 190,000 |",
 		"nftables ip6 DNAT (klb6) for IPv6 NAT",
 	} {

@@ -48,15 +48,15 @@ func sampleReport() *Report {
 func TestMarkdown(t *testing.T) {
 	md := Markdown(sampleReport())
 	for _, want := range []string{
-		"| UDP delivered at saturation (pps) | 420,000 (400,000–440,000) | 315,000 (300,000–330,000) | n/a | 0.75× | n/a |",
+		"| UDP delivered at saturation (pps) | 420,000 (400,000–440,000) | 315,000 (300,000–330,000) | n/a | 0.75× (pairs 0.75×) | n/a |",
 		"| lvsd-1w ÷ klb | lvsd-2w ÷ klb |",
 		"| figure | kernel LB (nftables DNAT) | lvsd NAT, 1 worker [afpacket, tcx] | lvsd NAT, 2 workers |",
 		"| lvsd-1w | lvsd NAT, 1 worker | afpacket, tcx | taskset -c 1 | 3 repetition(s) |",
 		"| klb | kernel LB (nftables DNAT) | — | CPU1 |",
 		"| lvsd-1w | 3 | tcx | 500,000 | 330,000 |",
-		"| CPU per packet at saturation, director core (ns) | 2,100 (2,000–2,200) | 3,150 (3,000–3,300) | n/a | 1.50× | n/a |",
-		"| request latency p99 at fixed load (µs) | 95 (90–100) | 80 (70–85) | n/a | 0.84× | n/a |",
-		"| TCP connections (/s) | 11,000 (10,000–12,000) | 9,000 (8,000–9,900) | n/a | 0.82× | n/a |",
+		"| CPU per packet at saturation, director core (ns) | 2,100 (2,000–2,200) | 3,150 (3,000–3,300) | n/a | 1.50× (pairs 1.50×) | n/a |",
+		"| request latency p99 at fixed load (µs) | 95 (90–100) | 80 (70–85) | n/a | 0.84× (pairs 0.85×) | n/a |",
+		"| TCP connections (/s) | 11,000 (10,000–12,000) | 9,000 (8,000–9,900) | n/a | 0.82× (pairs 0.82×) | n/a |",
 		"| lvsd process CPU per packet at fixed load (ns) | — | 1,234 | n/a | — | n/a |",
 		"| lvsd-2w | lvsd NAT, 2 workers | — | — | **not available:** lvsd exited (exit status 1): lvsd: no dataplane |",
 		"generator: sendmmsg: broken \\| pipe",

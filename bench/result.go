@@ -282,6 +282,20 @@ func (c *Contender) Summary(f Figure) Spread {
 	return SpreadOf(xs)
 }
 
+// ByRep is c's figure f in repetitions 1 to n (NaN where it has none).
+func (c *Contender) ByRep(f Figure, n int) []float64 {
+	xs := make([]float64, n)
+	for i := range xs {
+		xs[i] = math.NaN()
+	}
+	for _, r := range c.Runs {
+		if r.Rep >= 1 && r.Rep <= n {
+			xs[r.Rep-1] = f.get(r) * f.Scale
+		}
+	}
+	return xs
+}
+
 // Contender returns the contender named name, or nil.
 func (r *Report) Contender(name string) *Contender {
 	for _, c := range r.Contenders {

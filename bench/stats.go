@@ -37,6 +37,25 @@ func SpreadOf(xs []float64) Spread {
 	return Spread{Min: v[0], Median: med, Max: v[n-1], N: n}
 }
 
+// PairedRatio is the median over the repetitions both measured of
+// a's figure ÷ b's in that repetition: each pair ran minutes apart at
+// most, one right after the other, so a slow stretch of the machine
+// (this VM's neighbours halve some windows) weighs on one pair, where it
+// can move one side's median alone. NaN when no repetition has both.
+func PairedRatio(a, b []float64) float64 {
+	var rs []float64
+	for i := range min(len(a), len(b)) {
+		if b[i] != 0 && !math.IsNaN(a[i]) && !math.IsNaN(b[i]) {
+			rs = append(rs, a[i]/b[i])
+		}
+	}
+	sp := SpreadOf(rs)
+	if sp.N == 0 {
+		return math.NaN()
+	}
+	return sp.Median
+}
+
 // Ratio returns a.Median / b.Median, or NaN when either is missing or b is 0.
 func Ratio(a, b Spread) float64 {
 	if a.N == 0 || b.N == 0 || b.Median == 0 {

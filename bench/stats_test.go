@@ -82,3 +82,30 @@ func TestPerSecond(t *testing.T) {
 		t.Errorf("perSecond(5, 0) = %v, want 0", got)
 	}
 }
+
+// TestPairedRatio: the median of the repetitions' own ratios, skipping a
+// repetition either side lacks; a slow stretch that halves one window of
+// each contender (rep 1 for the kernel, rep 3 for lvsd) moves the ratio
+// of medians, not the pairs'.
+func TestPairedRatio(t *testing.T) {
+	nan := math.NaN()
+	for _, tc := range []struct {
+		name string
+		a, b []float64
+		want float64
+	}{
+		{"slow stretches", []float64{7000, 7200, 3600}, []float64{3500, 7000, 7400}, 7200.0 / 7000},
+		{"a repetition missing", []float64{nan, 90, 110}, []float64{50, 100, 100}, 1.0},
+		{"a zero kernel figure", []float64{10, 20}, []float64{0, 10}, 2.0},
+		{"nothing in common", []float64{nan, 1}, []float64{1, nan}, nan},
+	} {
+		got := PairedRatio(tc.a, tc.b)
+		if math.IsNaN(tc.want) != math.IsNaN(got) || !math.IsNaN(got) && math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("%s: PairedRatio(%v, %v) = %v, want %v", tc.name, tc.a, tc.b, got, tc.want)
+		}
+	}
+	a, b := SpreadOf([]float64{7000, 7200, 3600}), SpreadOf([]float64{3500, 7000, 7400})
+	if r := Ratio(a, b); r > 1.01 {
+		t.Errorf("the example's ratio of medians is %v: it no longer shows what pairs correct", r)
+	}
+}

@@ -92,8 +92,9 @@ func (d *Dataplane) withdrawGone() {
 // takes back the others. The daemon calls it on every change it publishes
 // and a few times a second (next hops resolve, the table's pressure
 // changes). Which services qualify: a protocol ScheduleInKernel named
-// (TCP, UDP), IPv4 or IPv6 (real servers of the VIP's family), not a firewall mark, not persistent, not one-packet
-// scheduling, a scheduler that is a fixed cycle (rr, wrr: ipvs.Sequencer),
+// (TCP, UDP), IPv4 or IPv6 (real servers of the VIP's family), not a
+// firewall mark, not persistent, not one-packet scheduling, a scheduler
+// that is a fixed cycle (rr, wrr: ipvs.Sequencer),
 // NAT or direct routing, no connection thresholds, no FTP helper, owned
 // here, every real server of the cycle with a resolved next hop; and none
 // while the connection table is under pressure (secure_tcp and the drop
