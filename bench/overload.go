@@ -174,11 +174,17 @@ func modeText(mode string) string {
 }
 
 // Collapse is the no-collapse check of one curve: its peak delivered pps,
-// and the lowest delivered at the peak's offered load or above (points in
-// the order of rising offered load: paced steps up, then flat out).
+// and the weakest point after it (points in the order of rising offered
+// load: paced steps up, then flat out). A point after the peak must
+// deliver its share of the lesser of the peak and what it was offered:
+// the flat-out step is offered what the generator can send, which is
+// sometimes less than the step before it sent (its core also runs the
+// switch's receive, and this VM slows down), and a director that
+// delivers all of a smaller offer has not collapsed.
 type Collapse struct {
 	Peak, Lowest LoadPoint
-	// Share is Lowest.Delivered ÷ Peak.Delivered.
+	// Share is Lowest.Delivered ÷ the lesser of Peak.Delivered and
+	// Lowest.Sent.
 	Share float64
 	// Pass is Share ≥ collapseFloor.
 	Pass bool
@@ -203,15 +209,21 @@ func (c LoadCurve) Collapse() Collapse {
 			peak = i
 		}
 	}
+	share := func(p LoadPoint) float64 {
+		if d := min(pts[peak].Delivered, p.Sent); d > 0 {
+			return p.Delivered / d
+		}
+		return 0
+	}
 	low := peak
 	for i := peak; i < len(pts); i++ {
-		if pts[i].Delivered < pts[low].Delivered {
+		if share(pts[i]) < share(pts[low]) {
 			low = i
 		}
 	}
 	out := Collapse{Peak: pts[peak], Lowest: pts[low], OK: true}
 	if pts[peak].Delivered > 0 {
-		out.Share = pts[low].Delivered / pts[peak].Delivered
+		out.Share = share(pts[low])
 	}
 	out.Pass = pts[peak].Delivered > 0 && out.Share >= collapseFloor
 	return out
@@ -310,7 +322,7 @@ func writeOverload(b *strings.Builder, ov *Overload, s Settings) {
 		"Unlike the repetitions, every curve steers the receive work of the switch port the director transmits into (RPS of sw p0: the bridge, the real servers' receive and the sink that counts delivered frames) to the generator's CPU%d, as if the switch and the real servers were machines of their own: "+
 		"a veth runs its peer's receive in the sending core's backlog, so left on the director's core the forwarded frames queue behind the flood RPS steers there, and a flood that fills that backlog drops them after the director forwarded them (the backlog drops per core are in the table of every point below). "+
 		"**No RPS** (a separate curve, only the kernel's DNAT and lvsd's default mode) leaves the director's receive work on the core that sends, the generator's CPU%d, with lvsd still on CPU%d: not fair to the kernel, whose forwarding then shares the generator's core; it shows where the limit lies. "+
-		"*No collapse* holds when a curve's delivered pps at its peak's offered load and above never falls below %.0f %% of its peak (the issue's target for lvsd; computed, not a test). lvsd's dataplane mode is what its /metrics reported (`lvs_dataplane_mode`) after start and again after the curve.\n\n",
+		"*No collapse* holds when every point from a curve's peak on delivers at least %.0f %% of the lesser of its peak and what that point was offered (the issue's target for lvsd, as offered load rises; a flat-out step the generator could offer less than its peak is judged by what it was offered; computed, not a test). lvsd's dataplane mode is what its /metrics reported (`lvs_dataplane_mode`) after start and again after the curve.\n\n",
 		num(overloadFloor), dur(s.OverloadWindow), dur(s.OverloadWarmup), s.DirectorCPU, s.GenCPU, s.GenCPU, s.DirectorCPU, 100*collapseFloor)
 	steps := 0
 	for _, c := range ov.Curves {
@@ -324,7 +336,7 @@ func writeOverload(b *strings.Builder, ov *Overload, s Settings) {
 			w(" %d |", i+1)
 		}
 	}
-	w(" peak delivered | lowest at or above the peak's load | no collapse (≥ %.0f %% of peak) |\n|---|---|---|---|", 100*collapseFloor)
+	w(" peak delivered | weakest point from the peak on | no collapse (≥ %.0f %% of peak or offer) |\n|---|---|---|---|", 100*collapseFloor)
 	for range steps + 3 {
 		w("---:|")
 	}
@@ -383,7 +395,7 @@ func writeOverload(b *strings.Builder, ov *Overload, s Settings) {
 		if v.Pass {
 			verdict = "pass"
 		}
-		w("- **no collapse** %s (%s placement, dataplane %s): %s: the lowest delivered at or above its peak's load is %s pps at %s offered, %.0f %% of its peak %s pps at %s offered (target ≥ %.0f %%)\n",
+		w("- **no collapse** %s (%s placement, dataplane %s): %s: the weakest point from its peak on delivered %s pps of %s offered, %.0f %% of the lesser of that offer and its peak %s pps at %s offered (target ≥ %.0f %%)\n",
 			c.Contender, c.Placement, modeText(c.Mode), verdict, num(v.Lowest.Delivered), num(v.Lowest.Sent), 100*v.Share,
 			num(v.Peak.Delivered), num(v.Peak.Sent), 100*collapseFloor)
 	}
