@@ -407,32 +407,45 @@ func record(label string, fill asm.Instructions) asm.Instructions {
 }
 
 // marshalTarget encodes t as the program copies it: the two flow values
-// with zero client address and port (the program writes the client's in;
-// the checksum differences do not depend on them, since the client's
-// words are both removed and added), then the real server.
+// with the unspecified client address and port 0 (the program writes the
+// client's in; the checksum differences do not depend on them, since the
+// client's words are both removed and added), then the real server, in
+// the layout of the VIP's family (IPv6's: newflow6.go).
 func marshalTarget(t Target, vip netip.AddrPort, proto uint8, b *[tgtSize]byte) {
 	*b = [tgtSize]byte{}
-	client := netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
-	fwd := t.Fwd
-	fwd.Src = client
-	fwd.SynAck = false
-	var v [valueLen]byte
-	fwd.marshal(Key{Src: client, Dst: vip, Proto: proto}, &v)
-	if proto == protoTCP {
-		binary.LittleEndian.PutUint32(v[valFlags:], binary.LittleEndian.Uint32(v[valFlags:])|flagSyn)
+	v4 := vip.Addr().Is4()
+	client := netip.AddrPortFrom(netip.IPv6Unspecified(), 0)
+	revOff, flagsOff, realOff, rportOff := tgt6Rev, tgt6Flags, tgt6Real, tgt6RPort
+	if v4 {
+		client = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+		revOff, flagsOff, realOff, rportOff = tgtRev, tgtFlags, tgtReal, tgtRPort
 	}
-	copy(b[:valueLen], v[:])
+	// value writes a's flow value for key k at b[off:].
+	value := func(a Action, k Key, off int) {
+		var v [value6Len]byte
+		n := value6Len
+		if v4 {
+			n = valueLen
+			a.marshal(k, (*[valueLen]byte)(v[:valueLen]))
+		} else {
+			a.marshal6(k, &v)
+		}
+		copy(b[off:off+n], v[:n])
+	}
+	fwd := t.Fwd
+	fwd.Src, fwd.SynAck = client, false
+	value(fwd, Key{Src: client, Dst: vip, Proto: proto}, 0)
+	if proto == protoTCP {
+		binary.LittleEndian.PutUint32(b[valFlags:], binary.LittleEndian.Uint32(b[valFlags:])|flagSyn)
+	}
 	if t.HasRev {
 		rev := t.Rev
-		rev.Dst = client
-		rev.SynAck = proto == protoTCP
-		rev.marshal(Key{Src: t.Real, Dst: client, Proto: proto}, &v)
-		copy(b[tgtRev:], v[:])
-		binary.LittleEndian.PutUint32(b[tgtFlags:], tgtHasRev)
+		rev.Dst, rev.SynAck = client, proto == protoTCP
+		value(rev, Key{Src: t.Real, Dst: client, Proto: proto}, revOff)
+		binary.LittleEndian.PutUint32(b[flagsOff:], tgtHasRev)
 	}
-	r := t.Real.Addr().As4()
-	copy(b[tgtReal:], r[:])
-	binary.BigEndian.PutUint16(b[tgtRPort:], t.Real.Port())
+	copy(b[realOff:], t.Real.Addr().AsSlice())
+	binary.BigEndian.PutUint16(b[rportOff:], t.Real.Port())
 }
 
 // parseNewFlow decodes an event record.

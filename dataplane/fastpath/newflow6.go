@@ -239,34 +239,6 @@ func svc6Key(vip netip.AddrPort, proto uint8) (k [svcKeyLen]byte) {
 	return k
 }
 
-// marshalTarget6 is marshalTarget for an IPv6 service's target: IPv6
-// flow values with the unspecified address and port 0 as the client's,
-// which the program writes in (the differences do not depend on them).
-func marshalTarget6(t Target, vip netip.AddrPort, proto uint8, b *[tgtSize]byte) {
-	*b = [tgtSize]byte{}
-	client := netip.AddrPortFrom(netip.IPv6Unspecified(), 0)
-	fwd := t.Fwd
-	fwd.Src = client
-	fwd.SynAck = false
-	var v [value6Len]byte
-	fwd.marshal6(Key{Src: client, Dst: vip, Proto: proto}, &v)
-	if proto == protoTCP {
-		binary.LittleEndian.PutUint32(v[valFlags:], binary.LittleEndian.Uint32(v[valFlags:])|flagSyn)
-	}
-	copy(b[:value6Len], v[:])
-	if t.HasRev {
-		rev := t.Rev
-		rev.Dst = client
-		rev.SynAck = proto == protoTCP
-		rev.marshal6(Key{Src: t.Real, Dst: client, Proto: proto}, &v)
-		copy(b[tgt6Rev:], v[:])
-		binary.LittleEndian.PutUint32(b[tgt6Flags:], tgtHasRev)
-	}
-	r := t.Real.Addr().As16()
-	copy(b[tgt6Real:], r[:])
-	binary.BigEndian.PutUint16(b[tgt6RPort:], t.Real.Port())
-}
-
 // parseNewFlow6 decodes an IPv6 new flow's record.
 func parseNewFlow6(b []byte) NewFlow {
 	ap := func(a, p int) netip.AddrPort {

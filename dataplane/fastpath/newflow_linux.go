@@ -115,11 +115,7 @@ func (f *FastPath) SetServices(svcs []Service) error {
 		}
 		for _, t := range s.Targets {
 			var b [tgtSize]byte
-			if six {
-				marshalTarget6(t, s.VIP, s.Proto, &b)
-			} else {
-				marshalTarget(t, s.VIP, s.Proto, &b)
-			}
+			marshalTarget(t, s.VIP, s.Proto, &b)
 			tgts = append(tgts, b)
 		}
 		recs = append(recs, r)
