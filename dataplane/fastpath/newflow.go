@@ -281,6 +281,21 @@ func schedule(m progMaps, svc, idx int16, recLen int32, check asm.Instructions) 
 	)
 }
 
+// insertNew emits bpf_map_update_elem(m, fp+key, fp+val, BPF_NOEXIST),
+// going to fail when the entry is there already or cannot be written.
+func insertNew(m int, key, val int32, fail string) asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMapPtr(asm.R1, m),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, key),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, val),
+		asm.Mov.Imm(asm.R4, noExist),
+		asm.FnMapUpdateElem.Call(),
+		asm.JNE.Imm(asm.R0, 0, fail),
+	}
+}
+
 // writeFlow writes the flow's client direction from the target R7 holds,
 // then its reply direction if the target has one, each only where no
 // entry is (a flow another program or a worker made meanwhile wins); it
@@ -294,14 +309,9 @@ func writeFlow(m progMaps) asm.Instructions {
 		asm.StoreMem(asm.RFP, stVal+valAddrs, asm.R0, asm.Word),
 		asm.LoadMem(asm.R0, asm.RFP, stPorts, asm.Half),
 		asm.StoreMem(asm.RFP, stVal+valPorts, asm.R0, asm.Half),
-		asm.LoadMapPtr(asm.R1, m.flows),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stKey),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, stVal),
-		asm.Mov.Imm(asm.R4, noExist),
-		asm.FnMapUpdateElem.Call(),
-		asm.JNE.Imm(asm.R0, 0, lDiscard),
+	)
+	insns = append(insns, insertNew(m.flows, stKey, stVal, lDiscard)...)
+	insns = append(insns,
 		asm.LoadMem(asm.R0, asm.R7, tgtFlags, asm.Word),
 		asm.And.Imm(asm.R0, tgtHasRev),
 		asm.JEq.Imm(asm.R0, 0, lEvent),
@@ -309,7 +319,7 @@ func writeFlow(m progMaps) asm.Instructions {
 	// The reply direction: back to the client's address and port, to the
 	// MAC the SYN came from, through the port it came in.
 	insns = append(insns, copyValue(tgtRev)...)
-	return append(insns,
+	insns = append(insns,
 		asm.LoadMem(asm.R0, asm.RFP, stSrc, asm.Word),
 		asm.StoreMem(asm.RFP, stVal+valAddrs+4, asm.R0, asm.Word),
 		asm.LoadMem(asm.R0, asm.RFP, stPorts, asm.Half),
@@ -334,15 +344,8 @@ func writeFlow(m progMaps) asm.Instructions {
 		asm.StoreMem(asm.RFP, stRKey+10, asm.R0, asm.Half),
 		asm.LoadMem(asm.R0, asm.RFP, stSvc+6, asm.Half),
 		asm.StoreMem(asm.RFP, stRKey+12, asm.R0, asm.Word),
-		asm.LoadMapPtr(asm.R1, m.flows),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stRKey),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, stVal),
-		asm.Mov.Imm(asm.R4, noExist),
-		asm.FnMapUpdateElem.Call(),
-		asm.JNE.Imm(asm.R0, 0, lUndo),
 	)
+	return append(insns, insertNew(m.flows, stRKey, stVal, lUndo)...)
 }
 
 // report, at lEvent, fills and submits the reserved record R8 holds (the

@@ -157,14 +157,9 @@ func writeFlow6(m progMaps) asm.Instructions {
 	insns = append(insns,
 		asm.LoadMem(asm.R0, asm.RFP, st6Key+32, asm.Half),
 		asm.StoreMem(asm.RFP, st6Val+valAddrs6+32, asm.R0, asm.Half),
-		asm.LoadMapPtr(asm.R1, m.flows6),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, st6Key),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, st6Val),
-		asm.Mov.Imm(asm.R4, noExist),
-		asm.FnMapUpdateElem.Call(),
-		asm.JNE.Imm(asm.R0, 0, lDiscard+sfx6),
+	)
+	insns = append(insns, insertNew(m.flows6, st6Key, st6Val, lDiscard+sfx6)...)
+	insns = append(insns,
 		asm.LoadMem(asm.R0, asm.R7, tgt6Flags, asm.Word),
 		asm.And.Imm(asm.R0, tgtHasRev),
 		asm.JEq.Imm(asm.R0, 0, lEvent+sfx6),
@@ -187,22 +182,15 @@ func writeFlow6(m progMaps) asm.Instructions {
 	// Its key: real server → client, the ports likewise, the protocol.
 	insns = append(insns, copyFrom(asm.R7, tgt6Real, st6RKey, 16)...)
 	insns = append(insns, copyFrom(asm.RFP, st6Key, st6RKey+16, 16)...)
-	return append(insns,
+	insns = append(insns,
 		asm.LoadMem(asm.R0, asm.R7, tgt6RPort, asm.Half),
 		asm.StoreMem(asm.RFP, st6RKey+32, asm.R0, asm.Half),
 		asm.LoadMem(asm.R0, asm.RFP, st6Key+32, asm.Half),
 		asm.StoreMem(asm.RFP, st6RKey+34, asm.R0, asm.Half),
 		asm.LoadMem(asm.R0, asm.RFP, st6Key+36, asm.Word),
 		asm.StoreMem(asm.RFP, st6RKey+36, asm.R0, asm.Word),
-		asm.LoadMapPtr(asm.R1, m.flows6),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, st6RKey),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, st6Val),
-		asm.Mov.Imm(asm.R4, noExist),
-		asm.FnMapUpdateElem.Call(),
-		asm.JNE.Imm(asm.R0, 0, lUndo+sfx6),
 	)
+	return append(insns, insertNew(m.flows6, st6RKey, st6Val, lUndo+sfx6)...)
 }
 
 // report6, at lEvent+sfx6, fills and submits the reserved record (the
