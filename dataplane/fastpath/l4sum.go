@@ -8,9 +8,9 @@ import "github.com/cilium/ebpf/asm"
 // (bad_l4_checksum). The program cannot see whether the sender left the
 // checksum to offload (__sk_buff has no ip_summed; CHECKSUM_PARTIAL is
 // every segment a local socket sends through a veth, so every connection
-// of a container or a namespace behind lvsd), so a field holding exactly the pseudo-header's sum, as a
-// partial checksum does, passes as one; the Go path, which reads the
-// offload flags from the ring, decides those frames exactly. The sum is
+// of a container or a namespace behind lvsd). A field holding exactly the
+// pseudo-header's sum, as a partial checksum does, is probed
+// (partialProbe) to tell a partial checksum from a wrong one. The sum is
 // taken over little-endian words, which is the same one's complement sum
 // byte-swapped: a right sum is 0xffff either way.
 
@@ -55,6 +55,7 @@ const (
 	lL4Tail  = "l4tail"
 	lL4Fold  = "l4fold"
 	lL4Field = "l4field"
+	lL4Probe = "l4probe"
 )
 
 // loadBytes copies n bytes at the frame offset in register off to the
@@ -181,8 +182,56 @@ func l4Sum(next string, g sumLayout) asm.Instructions {
 		asm.LoadMem(asm.R7, asm.RFP, g.pseudo, asm.DWord),
 	)
 	insns = append(insns, foldR7()...)
-	return append(insns,
+	insns = append(insns,
 		asm.LoadMem(asm.R0, asm.RFP, g.field, asm.Half),
+		asm.JNE.Reg(asm.R7, asm.R0, lPunt),
+	)
+	return append(insns, partialProbe(next, g)...)
+}
+
+// partialProbe tells a partial checksum from a wrong one that holds the
+// same value, which a hostile or corrupted frame does by chance about
+// once in 65,536 (the flood site's hostile step met one). __sk_buff has
+// no ip_summed, but bpf_l4_csum_replace treats the two differently: it
+// adds a pseudo-header difference to a partial checksum's field (which
+// holds a sum) and subtracts it from a full checksum's (which holds the
+// sum's complement). So the probe adds 1 as a pseudo-header difference,
+// reads the field, and takes 1 away again: a field that became the old
+// one plus 1 is partial and goes on at next; any other is a wrong
+// checksum and goes to lPunt, where the Go path, which reads ip_summed
+// from the ring, drops it.
+func partialProbe(next string, g sumLayout) asm.Instructions {
+	replace := func(diff int32) asm.Instructions {
+		return asm.Instructions{
+			asm.Mov.Reg(asm.R1, asm.R6),
+			asm.Mov.Reg(asm.R2, asm.R9),
+			asm.Mov.Imm(asm.R3, 0),
+			asm.Mov.Imm(asm.R4, diff), // as a 32-bit sum: -2 is 1's complement, -1
+			asm.Mov.Imm(asm.R5, fPseudoHdr),
+			asm.FnL4CsumReplace.Call(),
+			asm.JNE.Imm(asm.R0, 0, lPunt),
+		}
+	}
+	insns := asm.Instructions{
+		// R9 = the checksum's frame offset.
+		asm.Mov.Imm(asm.R9, g.l4+16),
+		asm.JNE.Imm(asm.R8, protoUDP, lL4Probe+g.sfx),
+		asm.Mov.Imm(asm.R9, g.l4+6),
+	}
+	r := replace(1)
+	r[0] = r[0].WithSymbol(lL4Probe + g.sfx)
+	insns = append(insns, r...)
+	insns = append(insns, loadBytes(asm.R9, g.word, 2)...)
+	insns = append(insns, asm.LoadMem(asm.R7, asm.RFP, g.word, asm.Half))
+	insns = append(insns, replace(-2)...)
+	return append(insns,
+		// A partial field plus 1, folded as the kernel folds it.
+		asm.LoadMem(asm.R0, asm.RFP, g.field, asm.Half),
+		asm.Add.Imm(asm.R0, 1),
+		asm.Mov.Reg(asm.R1, asm.R0),
+		asm.RSh.Imm(asm.R1, 16),
+		asm.And.Imm(asm.R0, 0xffff),
+		asm.Add.Reg(asm.R0, asm.R1),
 		asm.JNE.Reg(asm.R7, asm.R0, lPunt),
 		asm.Ja.Label(next),
 	)

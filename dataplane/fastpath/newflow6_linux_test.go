@@ -250,15 +250,17 @@ func TestNewFlowChecksL4IPv6(t *testing.T) {
 				bad[fr6Addrs+3] ^= 0x01 // the client's address, in the pseudo-header only
 				check(fmt.Sprintf("%d-byte payload, source address changed", n), bad, false)
 			}
+			// The pseudo-header's sum as the checksum of a frame that is
+			// not CHECKSUM_PARTIAL, as in the IPv4 test.
 			for n := range 4 {
-				partial, sum := build(make([]byte, n+1))
-				l4 := int(binary.BigEndian.Uint16(partial[18:]))
-				ph := frame.IPv6(partial[14:]).PseudoHeaderSum(proto, l4)
-				binary.BigEndian.PutUint16(partial[sum:], frame.Fold(ph))
-				check(fmt.Sprintf("%d-byte payload, partial checksum", n+1), partial, true)
+				forged, sum := build(make([]byte, n+1))
+				l4 := int(binary.BigEndian.Uint16(forged[18:]))
+				ph := frame.IPv6(forged[14:]).PseudoHeaderSum(proto, l4)
+				binary.BigEndian.PutUint16(forged[sum:], frame.Fold(ph))
+				checkForged(t, f, fmt.Sprintf("%d-byte payload, the pseudo-header's sum as its checksum", n+1), forged)
 				off, _ := build(make([]byte, n+1))
 				binary.BigEndian.PutUint16(off[sum:], frame.Fold(ph)+1)
-				check(fmt.Sprintf("%d-byte payload, partial checksum off by one", n+1), off, false)
+				check(fmt.Sprintf("%d-byte payload, the pseudo-header's sum plus 1", n+1), off, false)
 			}
 			long, _ := build(make([]byte, 1400))
 			check("1,400-byte payload, right checksum", long, true)

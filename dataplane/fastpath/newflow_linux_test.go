@@ -1,6 +1,7 @@
 package fastpath
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -294,18 +295,20 @@ func TestNewFlowChecksL4(t *testing.T) {
 					check(fmt.Sprintf("%d-byte payload, last byte changed", n), bad, false)
 				}
 			}
-			// A partial checksum (the field holds the pseudo-header's sum, as
-			// a local socket's on a veth leaves it) passes as one, of every
-			// length; a field one off it does not.
+			// A field holding the pseudo-header's sum, as a partial
+			// checksum's does, in an skb that is not CHECKSUM_PARTIAL (a test
+			// run's never is): a wrong checksum, punted and left as it came,
+			// also when the kernel checks skb->csum after the probe
+			// (TestNewFlowPartialChecksum has real partial checksums).
 			for n := range 4 {
-				partial, sum := build(make([]byte, n+1))
-				l4 := int(binary.BigEndian.Uint16(partial[16:])) - 20
-				ph := frame.PseudoHeaderSum([4]byte(partial[26:30]), [4]byte(partial[30:34]), proto, l4)
-				binary.BigEndian.PutUint16(partial[sum:], frame.Fold(ph))
-				check(fmt.Sprintf("%d-byte payload, partial checksum", n+1), partial, true)
+				forged, sum := build(make([]byte, n+1))
+				l4 := int(binary.BigEndian.Uint16(forged[16:])) - 20
+				ph := frame.PseudoHeaderSum([4]byte(forged[26:30]), [4]byte(forged[30:34]), proto, l4)
+				binary.BigEndian.PutUint16(forged[sum:], frame.Fold(ph))
+				checkForged(t, f, fmt.Sprintf("%d-byte payload, the pseudo-header's sum as its checksum", n+1), forged)
 				off, _ := build(make([]byte, n+1))
 				binary.BigEndian.PutUint16(off[sum:], frame.Fold(ph)+1)
-				check(fmt.Sprintf("%d-byte payload, partial checksum off by one", n+1), off, false)
+				check(fmt.Sprintf("%d-byte payload, the pseudo-header's sum plus 1", n+1), off, false)
 			}
 			long, _ := build(make([]byte, 1400))
 			check("1,400-byte payload, right checksum", long, true)
@@ -464,5 +467,21 @@ func TestFINReported(t *testing.T) {
 	syn := frametest.TCPSyn(c, vip, frametest.WithDstMAC(hostMAC))
 	if ret := toSocket(t, f.tcx, syn); ret == 0 {
 		t.Error("a SYN from the closed connection's port was taken, want the Go path")
+	}
+}
+
+// checkForged runs a frame whose checksum field holds the pseudo-header's
+// sum, in a plain skb and in a CHECKSUM_COMPLETE one: the program must
+// punt it with the frame as it came (the probe's change taken back).
+func checkForged(t *testing.T, f *FastPath, what string, d []byte) {
+	t.Helper()
+	ret, out := run(t, f.tcx, d)
+	if ret != tcxNextRet {
+		t.Errorf("%s: tcx verdict %d, want the Go path's", what, ret)
+	} else if !bytes.Equal(out, d) {
+		t.Errorf("%s: punted changed:\n%x\nwant\n%x", what, out, d)
+	}
+	if ret, out, ok := runComplete(t, f.tcx, d); ok && (ret != tcxNextRet || !bytes.Equal(out, d)) {
+		t.Errorf("%s, CHECKSUM_COMPLETE: tcx verdict %d (want the Go path's), frame changed %v", what, ret, !bytes.Equal(out, d))
 	}
 }
