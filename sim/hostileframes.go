@@ -77,13 +77,24 @@ var hostileKinds = []hostileKind{
 		return n
 	}},
 	{"bad-l4-checksum", func(g *hostileGen, b []byte) int {
+		// A TCP SYN, then a UDP datagram: a byte of the checksum changed,
+		// then (every other pair) the checksum replaced by the
+		// pseudo-header's sum, which is what a partial checksum holds in
+		// a frame whose checksum is left to offload; these are not.
+		forged := g.n%4 >= 2
+		n, field, proto := 0, 0, byte(unix.IPPROTO_TCP)
 		if g.n%2 == 0 {
-			n := g.tcp(b, 0x02, true)
-			b[34+17] ^= 0x5a
+			n, field = g.tcp(b, 0x02, true), 34+16
+		} else {
+			n, field, proto = g.udp(b, 32, 0, false), 34+6, unix.IPPROTO_UDP
+		}
+		if !forged {
+			b[field+1] ^= 0x5a
 			return n
 		}
-		n := g.udp(b, 32, 0, false)
-		b[34+7] ^= 0x5a
+		s := g.side
+		ph := frame.PseudoHeaderSum(s.src, s.dst, proto, n-34)
+		binary.BigEndian.PutUint16(b[field:], frame.Fold(ph))
 		return n
 	}},
 	{"overlapping-fragments", func(g *hostileGen, b []byte) int {
