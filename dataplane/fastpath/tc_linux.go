@@ -89,13 +89,13 @@ func attachTC(ifindex int, prog *ebpf.Program) (tcAttachment, error) {
 // meanwhile took both with it: not an error.
 func (a tcAttachment) detach() error {
 	var errs []error
-	if err := netlink.FilterDel(tcFilter(a.ifindex, nil)); err != nil && !gone(err) {
+	if err := netlink.FilterDel(tcFilter(a.ifindex, nil)); err != nil && !a.gone(err) {
 		errs = append(errs, fmt.Errorf("deleting the tc ingress filter of interface %d: %w", a.ifindex, err))
 	}
 	if a.qdisc || !hasFilters(a.ifindex) {
 		qd := &netlink.Clsact{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: a.ifindex,
 			Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT}}
-		if err := netlink.QdiscDel(qd); err != nil && !gone(err) {
+		if err := netlink.QdiscDel(qd); err != nil && !a.gone(err) {
 			errs = append(errs, fmt.Errorf("deleting the clsact qdisc of interface %d: %w", a.ifindex, err))
 		}
 	}
@@ -118,7 +118,31 @@ func hasFilters(ifindex int) bool {
 }
 
 // gone reports whether err says the interface, qdisc or filter is no
-// longer there.
-func gone(err error) bool {
-	return errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL)
+// longer there. Deleting a filter or the qdisc fails with EINVAL when the
+// clsact qdisc is gone (the device's ingress queue then holds a qdisc
+// without its handle), but EINVAL says other things too: it counts only
+// when hasClsact says the qdisc is gone.
+func (a tcAttachment) gone(err error) bool {
+	return linkGone(err) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL) && !hasClsact(a.ifindex)
+}
+
+func linkGone(err error) bool { return errors.Is(err, unix.ENODEV) }
+
+// hasClsact reports whether ifindex has a clsact qdisc (true when it
+// cannot tell, so an error is not taken for the qdisc's absence).
+func hasClsact(ifindex int) bool {
+	l, err := netlink.LinkByIndex(ifindex)
+	if err != nil {
+		return !linkGone(err) && !errors.As(err, new(netlink.LinkNotFoundError))
+	}
+	qs, err := netlink.QdiscList(l)
+	if err != nil {
+		return true
+	}
+	for _, q := range qs {
+		if q.Type() == "clsact" {
+			return true
+		}
+	}
+	return false
 }
