@@ -284,8 +284,11 @@ func (d *Dataplane) closed(f fastpath.NewFlow, now ipvs.Tick) {
 		dir = conntrack.DirOutput
 		c, ok = d.CT.LookupReply(conntrack.ReplyKey{Proto: ipvs.TCP, Real: f.Client, Client: f.Virtual})
 	}
+	rst := f.TCPFlags&uint8(conntrack.RST) != 0
 	if !ok {
-		d.withdrawLater(fastpath.Key{Src: f.Client, Dst: f.Virtual, Proto: f.Proto})
+		if !rst { // an RST's entry the program deleted itself (fastpath's close.go)
+			d.withdrawLater(fastpath.Key{Src: f.Client, Dst: f.Virtual, Proto: f.Proto})
+		}
 		return
 	}
 	// A connection the fast path scheduled is still SYN_RECV in the table
@@ -300,8 +303,21 @@ func (d *Dataplane) closed(f fastpath.NewFlow, now ipvs.Tick) {
 		}
 	}
 	nc, ok := d.CT.Update(c.Handle, dir, conntrack.TCPFlags(f.TCPFlags), now)
+	if ok && rst {
+		d.deletedByRST(nc, dir)
+	}
 	if ok && (nc.State() == conntrack.StateTimeWait || nc.State() == conntrack.StateClose) {
 		d.leaveFastBy(nc, d.withdrawLater) // fast.go
+	}
+}
+
+// deletedByRST records that the fast path deleted direction dir of c, the
+// one an RST it forwarded came through (fastpath's close.go), whatever
+// state the RST leaves c in: leaveFastBy then withdraws only the other
+// direction, and the sweep no longer asks for the deleted one.
+func (d *Dataplane) deletedByRST(c conntrack.Conn, dir conntrack.Dir) {
+	if d.CT.SetOffloaded(c.Handle, dir, false) && c.IPv6() {
+		d.keys6.drop(c.Handle, dir) // fast6.go
 	}
 }
 

@@ -197,8 +197,11 @@ func TestKernelForwardedRSTClosesTheConnection(t *testing.T) {
 			t.Fatalf("RST %v not forwarded", parsed(rst).Src)
 		}
 	}
-	// The client's port, reused at once (an RST leaves no TIME_WAIT): its
-	// SYN goes to the Go path, which takes the report first.
+	// The client's port, reused at once (an RST leaves no TIME_WAIT): the
+	// RST deleted the client's direction in the kernel, but the reply
+	// direction stays until lvsd withdraws it, so rr's next pick, the same
+	// real server, cannot be made there: the SYN goes to the Go path,
+	// which takes the report first.
 	reused := frametest.TCPSyn(a, web, frametest.WithDstMAC(lo))
 	if fwd, _ := simulate(t, fp, reused); fwd {
 		t.Error("a SYN from the closing connection's port was taken by the fast path, want the Go path")
@@ -228,5 +231,38 @@ func TestKernelForwardedRSTClosesTheConnection(t *testing.T) {
 	}
 	if c, ok := s.d.CT.Lookup(conntrack.Key{Proto: ipvs.TCP, Client: a, Virtual: web}); !ok || c.State() != conntrack.StateSynRecv {
 		t.Errorf("the reused port's connection: live %v, state %v; want a new one in SYN_RECV", ok, c.State())
+	}
+}
+
+// TestKernelForwardedRSTLeavesSynRecv: an RST the fast path forwards
+// before the handshake completed leaves the connection in SYN_RECV (as
+// IPVS's table does), and the program deleted the RST's direction as it
+// went through (fastpath's close.go): the table no longer counts that
+// direction as offloaded, while the reply direction, still in the kernel,
+// stays offloaded until the connection goes.
+func TestKernelForwardedRSTLeavesSynRecv(t *testing.T) {
+	s, fp := fastSite(t)
+	s.d.ScheduleInKernel(true, true)
+	if err := s.d.SyncNewFlows(); err != nil {
+		t.Fatal(err)
+	}
+	c := netip.AddrPortFrom(netip.MustParseAddr("203.0.113.9"), 7100)
+	if fwd, _ := simulate(t, fp, frametest.TCPSyn(c, web, frametest.WithDstMAC(lo))); !fwd {
+		t.Fatal("SYN not forwarded")
+	}
+	s.w.Process(nil, nil, time.Now()) // adopts
+	if fwd, _ := simulate(t, fp, frametest.TCP(c, web, frame.RST, nil, frametest.WithDstMAC(lo))); !fwd {
+		t.Fatal("RST not forwarded")
+	}
+	s.w.Process(nil, nil, time.Now()) // takes the report
+	conn, ok := s.d.CT.Lookup(conntrack.Key{Proto: ipvs.TCP, Client: c, Virtual: web})
+	if !ok || conn.State() != conntrack.StateSynRecv {
+		t.Fatalf("connection: live %v, state %v; want SYN_RECV", ok, conn.State())
+	}
+	if in, out := conn.Offloaded(); in || !out {
+		t.Errorf("offloaded %v/%v, want the client's direction gone with the RST and the reply's kept", in, out)
+	}
+	if _, seen := fp.Idle(fastpath.Key{Src: c, Dst: web, Proto: frame.ProtoTCP}); seen {
+		t.Error("the client's direction is still in the fast path")
 	}
 }

@@ -85,12 +85,6 @@ const (
 	// flagMACOnly: addresses, ports and TTL stay (direct routing): the
 	// program rewrites the MACs and redirects, no checksum to touch.
 	flagMACOnly = 64
-	// flagClosing: an RST of the flow was forwarded and reported
-	// (close.go): until lvsd has taken the report and withdrawn the flow,
-	// a retransmitted RST is forwarded and anything else punted, so a SYN
-	// from a reused client port reaches the Go path after the report
-	// (workers drain the ring before each batch), not the old flow.
-	flagClosing = 128
 )
 
 // marshal encodes the action for the map entry of key k.

@@ -376,41 +376,48 @@ func TestRSTReported(t *testing.T) {
 			t.Errorf("%s RST reported %+v, want %+v", r.name, got, want)
 		}
 	}
-	// Until lvsd takes the report, the closing flow forwards only RSTs: a
-	// SYN from the reused client port, or a late segment, goes to Go.
+	// The RST deleted its flow's entry (close.go): a late segment or a
+	// retransmitted RST goes to Go, which has the report by then; a SYN
+	// from the reused client port is scheduled afresh, reported after it.
 	for what, late := range map[string][]byte{
-		"SYN":          frametest.TCPSyn(c, vip, frametest.WithDstMAC(hostMAC)),
 		"late segment": frametest.TCP(c, vip, frame.ACK, []byte("late"), frametest.WithDstMAC(hostMAC)),
+		"RST":          frametest.TCP(c, vip, frame.RST, nil, frametest.WithDstMAC(hostMAC)),
 	} {
 		if ret, _ := run(t, f.tcx, late); ret != tcxNextRet {
 			t.Errorf("%s after the RST: tcx verdict %#x, want TCX_NEXT", what, ret)
 		}
 	}
-	again := frametest.TCP(c, vip, frame.RST, nil, frametest.WithDstMAC(hostMAC))
-	if ret := toSocket(t, f.tcx, again); ret != 0 {
-		t.Error("a retransmitted RST was punted, want it forwarded")
+	if ret := toSocket(t, f.tcx, frametest.TCPSyn(c, vip, frametest.WithDstMAC(hostMAC))); ret != 0 {
+		t.Error("a SYN from the reused port after the RST was punted, want it scheduled")
 	}
-	f.NewFlows(func(NewFlow) {})
+	var again []NewFlow
+	f.NewFlows(func(nf NewFlow) { again = append(again, nf) })
+	if len(again) != 1 || again[0].Closed || again[0].Client != c {
+		t.Errorf("after the SYN from the reused port: %+v, want one new flow of %v", again, c)
+	}
 	stray := frametest.TCP(clientN(9), vip, frame.RST, nil, frametest.WithDstMAC(hostMAC))
 	if ret := toSocket(t, f.tcx, stray); ret == 0 {
 		t.Error("an RST of no flow was taken")
 	}
-	// A full ring: fill it with SYNs' reports, then the RST is punted by
-	// both programs and its flow withdrawn.
-	for i := 0; ; i++ {
-		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 1000)
-		if toSocket(t, f.tcx, frametest.TCPSyn(src, vip, frametest.WithDstMAC(hostMAC))) != 0 {
-			break // no room for a new flow's report
+	// A full ring: fill it with a FIN's reports (the flow stays open
+	// after a FIN) until one finds no room, then the RST is punted by both
+	// programs and its flow withdrawn. (SYNs' reports would do too, but
+	// the test's small LRU map can refuse a new flow first.)
+	fwd := natService(0).Targets[0].Fwd
+	fwd.Src = c
+	install := func() {
+		if err := f.Install(Key{Src: c, Dst: vip, Proto: frame.ProtoTCP}, fwd); err != nil {
+			t.Fatal(err)
 		}
+	}
+	install() // the client's direction again: the RST above deleted it
+	fin := frametest.TCP(c, vip, frame.FIN|frame.ACK, nil, frametest.WithDstMAC(hostMAC))
+	for i := 0; toSocket(t, f.tcx, fin) == 0; i++ {
 		if i > 1<<20 {
 			t.Fatal("the ring never filled")
 		}
 	}
-	fwd := natService(0).Targets[0].Fwd
-	fwd.Src = c
-	if err := f.Install(Key{Src: c, Dst: vip, Proto: frame.ProtoTCP}, fwd); err != nil {
-		t.Fatal(err) // the client's direction again: the fill evicted it from the test's small map
-	}
+	install() // the FIN that found no room withdrew it
 	full := frametest.TCP(c, vip, frame.RST, nil, frametest.WithDstMAC(hostMAC))
 	if ret, _ := run(t, f.tcx, full); ret != tcxNextRet {
 		t.Errorf("RST with the ring full: tcx verdict %#x, want TCX_NEXT", ret)

@@ -42,6 +42,9 @@ const (
 	stPorts = stBuf + frPorts - 10
 	stKey   = -64 // keyLen bytes
 	stTmp   = -8
+	// stGone (u32) is non-zero once the frame is an RST the program
+	// reported (close.go): the redirect deletes its flow's entry.
+	stGone = -16
 )
 
 const (
@@ -73,7 +76,6 @@ const (
 	lNoAck    = "noack"
 	lRedirect = "redirect"
 	lTaken    = "taken"
-	lOpen     = "open"
 	lV6       = "ipv6"
 	sfx6      = "6" // the IPv6 branch's copies of the labels above
 )
@@ -89,6 +91,7 @@ const (
 func classify(flows int, miss string) asm.Instructions {
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.StoreImm(asm.RFP, stGone, 0, asm.Word),
 		asm.LoadMem(asm.R0, asm.R6, skbPktType, asm.Word),
 		asm.JNE.Imm(asm.R0, 0, lPunt), // PACKET_HOST only
 		asm.LoadMem(asm.R0, asm.R6, skbVLANPresent, asm.Word),
@@ -175,14 +178,7 @@ func lookup(miss, sfx string) asm.Instructions {
 		asm.Mov.Reg(asm.R2, asm.R1),
 		asm.And.Imm(asm.R2, flagWithdraw),
 		asm.JNE.Imm(asm.R2, 0, lPunt),
-		// Closing (close.go): only an RST again.
-		asm.Mov.Reg(asm.R2, asm.R1),
-		asm.And.Imm(asm.R2, flagClosing),
-		asm.JEq.Imm(asm.R2, 0, lOpen+sfx),
 		asm.Mov.Reg(asm.R2, asm.R9),
-		asm.And.Imm(asm.R2, tcpRST),
-		asm.JEq.Imm(asm.R2, 0, lPunt),
-		asm.Mov.Reg(asm.R2, asm.R9).WithSymbol(lOpen + sfx),
 		asm.And.Imm(asm.R2, tcpSYN),
 		asm.JEq.Imm(asm.R2, 0, lFlags+sfx),
 		// A SYN with FIN or RST is no segment of a connection: Go's.
@@ -240,7 +236,7 @@ func tcxProgram(m progMaps) asm.Instructions {
 		asm.JNE.Imm(asm.R0, 0, lShot),
 	)
 	insns = append(insns, l4Csum(frTCPCsum, frUDPCsum, "")...)
-	insns = append(insns, redirect(lRedirect)...)
+	insns = append(insns, redirect(lRedirect, m.flows, stKey)...)
 	insns = append(insns,
 		asm.Mov.Imm(asm.R0, tcxNext).WithSymbol(lPunt),
 		asm.Return(),
@@ -254,7 +250,7 @@ func tcxProgram(m progMaps) asm.Instructions {
 	acc = account(m.counters, sfx6)
 	acc[0] = acc[0].WithSymbol(lTaken + sfx6)
 	insns = append(insns, acc...)
-	insns = append(insns, rewrite6()...)
+	insns = append(insns, rewrite6(m.flows6)...)
 	return append(insns, newFlow(m)...) // newflow.go
 }
 
@@ -374,11 +370,22 @@ func l4Csum(tcp, udp int32, sfx string) asm.Instructions {
 	}
 }
 
-// redirect is bpf_redirect(out, 0): TC_ACT_REDIRECT.
-func redirect(label string) asm.Instructions {
+// redirect is bpf_redirect(out, 0): TC_ACT_REDIRECT. A reported RST
+// (stGone) first deletes its flow's entry, keyed at the stack's key in
+// flows (close.go), after every read of the entry but the egress, which
+// it keeps: a deleted entry may be reused by another CPU at once.
+func redirect(label string, flows int, key int16) asm.Instructions {
 	return asm.Instructions{
 		asm.LoadMem(asm.R1, asm.R7, valOut, asm.Word).WithSymbol(label),
-		asm.Mov.Imm(asm.R2, 0),
+		asm.LoadMem(asm.R0, asm.RFP, stGone, asm.Word),
+		asm.JEq.Imm(asm.R0, 0, label+"go"),
+		asm.StoreMem(asm.RFP, stTmp, asm.R1, asm.Word),
+		asm.LoadMapPtr(asm.R1, flows),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, int32(key)),
+		asm.FnMapDeleteElem.Call(),
+		asm.LoadMem(asm.R1, asm.RFP, stTmp, asm.Word),
+		asm.Mov.Imm(asm.R2, 0).WithSymbol(label + "go"),
 		asm.FnRedirect.Call(),
 		asm.Return(),
 	}

@@ -83,7 +83,7 @@ func classify6(flows6 int) asm.Instructions {
 
 // rewrite6 is the tcx program's IPv6 rewrite after account: addresses and
 // ports, hop limit, L4 checksum, and the redirect.
-func rewrite6() asm.Instructions {
+func rewrite6(flows6 int) asm.Instructions {
 	insns := rewrite(fr6Addrs, valAddrs6, 36, st6HopLimit, fr6HopLimit, lNoTTL+sfx6)
 	insns = append(insns,
 		// skb->csum of a CHECKSUM_COMPLETE frame: bpf_csum_update adds
@@ -94,5 +94,5 @@ func rewrite6() asm.Instructions {
 		asm.FnCsumUpdate.Call(),
 	)
 	insns = append(insns, l4Csum(fr6TCPCsum, fr6UDPCsum, sfx6)...)
-	return append(insns, redirect(lRedirect+sfx6)...)
+	return append(insns, redirect(lRedirect+sfx6, flows6, st6Key)...)
 }
