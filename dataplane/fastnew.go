@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"errors"
 	"net/netip"
 	"sync"
 
@@ -26,6 +27,7 @@ type NewFlowScheduler interface {
 	NewFlows(fn func(fastpath.NewFlow)) int
 	Acked(k fastpath.Key) (acked, ok bool)
 	WithdrawAll(keys []fastpath.Key) error
+	SetFinReuse(id uint32, on bool) error
 }
 
 // ScheduleInKernel lets the fast path, if it can (NewFlowScheduler),
@@ -56,6 +58,9 @@ type newFlowState struct {
 	// end (withdrawLater); under adoptMu.
 	gone    []fastpath.Key
 	goneSet map[fastpath.Key]struct{}
+	// The destinations whose half-closed direct-routing flows the fast
+	// path lets a SYN reuse (syncReuse); under syncMu.
+	reuseOn map[ipvs.DestID]bool
 }
 
 // maxGone bounds a drain's batch of withdrawals: beyond it they go at once.
@@ -114,7 +119,55 @@ func (d *Dataplane) SyncNewFlows() error {
 			}
 		}
 	}
-	return d.nf.SetServices(svcs)
+	return errors.Join(d.nf.SetServices(svcs), d.syncReuse(st))
+}
+
+// syncReuse tells the fast path the destinations to which a SYN from the
+// port of a half-closed direct-routing flow (FIN_WAIT, no reply seen) may
+// go again, as conntrack's In would send it: conn_reuse_mode's bit 1
+// off, the destination still in its service, and not quiesced where
+// conn_reuse_mode and expire_nodest_conn would reschedule the SYN
+// (fastpath's reuse.go). Only the switches that change are written.
+// The caller holds syncMu.
+func (d *Dataplane) syncReuse(st *State) error {
+	set := d.CT.Settings()
+	want := map[ipvs.DestID]bool{}
+	if set.ConnReuseMode&2 == 0 && st != nil && st.Table != nil {
+		for _, s := range st.Table.Services() {
+			for _, dst := range s.Dests {
+				if dst.Method != ipvs.Route || int(dst.ID)*2 >= d.fast.Slots() || !dst.C.Available() ||
+					set.ConnReuseMode != 0 && set.ExpireNodestConn && dst.C.Weight() == 0 {
+					continue
+				}
+				want[dst.ID] = true
+			}
+		}
+	}
+	if d.reuseOn == nil {
+		d.reuseOn = map[ipvs.DestID]bool{}
+	}
+	var errs []error
+	for id := range d.reuseOn {
+		if want[id] {
+			continue
+		}
+		if err := d.nf.SetFinReuse(uint32(id), false); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		delete(d.reuseOn, id)
+	}
+	for id := range want {
+		if d.reuseOn[id] {
+			continue
+		}
+		if err := d.nf.SetFinReuse(uint32(id), true); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		d.reuseOn[id] = true
+	}
+	return errors.Join(errs...)
 }
 
 // newFlowService describes s for the fast path, false when it does not
@@ -269,7 +322,12 @@ func (d *Dataplane) adopt(st *State, f fastpath.NewFlow, now ipvs.Tick) bool {
 // closed takes a FIN or RST the fast path forwarded and reported
 // (fastpath's close.go) as the Go path takes one it forwards itself: the
 // connection steps by the segment's flags in the direction it came
-// (client or, for NAT, real server). A connection a segment closes (RST:
+// (client or, for NAT, real server). A SYN reported so is one that reused
+// a half-closed direct-routing flow (fastpath's reuse.go), already sent
+// to the flow's real server: it steps the entry as conntrack's In does
+// one it lets through (FIN_WAIT → SYN_RECV), even where a switch changed
+// meanwhile and In would now reschedule it, so the table follows where
+// the flow's frames go. A connection a segment closes (RST:
 // CLOSE; the second FIN: TIME_WAIT) leaves the fast path, its last ACK
 // left to the Go path; a half-closed one (the first FIN: CLOSE_WAIT or
 // FIN_WAIT, where data may still flow the other way) stays in it, the ACKs
@@ -296,7 +354,9 @@ func (d *Dataplane) closed(f fastpath.NewFlow, now ipvs.Tick) {
 	// the segment would step it from there (IPVS's table keeps SYN_RECV on
 	// an RST). The client's segment brings its entry's mark in the report;
 	// the real server's entry has none, so its segment asks the client's.
-	if c.State() == conntrack.StateSynRecv && (dir == conntrack.DirInput && f.Acked ||
+	// A reusing SYN's mark is the old connection's: not this handshake's.
+	syn := f.TCPFlags&uint8(conntrack.SYN) != 0
+	if c.State() == conntrack.StateSynRecv && !syn && (dir == conntrack.DirInput && f.Acked ||
 		dir == conntrack.DirOutput && (offload{d: d, fp: d.fast}).acked(c)) {
 		if nc, ok := d.CT.Update(c.Handle, conntrack.DirInput, conntrack.ACK, now); ok {
 			c = nc

@@ -20,14 +20,15 @@ import "github.com/cilium/ebpf/asm"
 // and lvsd, taking the report, withdraws only the connection's other
 // direction (NAT). After the FIN that closes the second half (TIME_WAIT)
 // lvsd withdraws the flow's directions; after the first FIN the
-// half-closed flow stays in the fast path. The tcx program reserves the
-// record before it forwards the segment; without room for it, it marks
-// the flow withdrawn and punts the segment, so the Go path gets it, and
-// the flow's later frames, as before. Once an RST's entry is gone, the
-// flow's later frames are the new-flow path's: a SYN from the reused
-// client port is scheduled afresh and reported after the RST (the ring
-// keeps their order), or punted to the Go path, whose workers drain the
-// ring before each batch; any other segment is punted.
+// half-closed flow stays in the fast path (a direct-routing one may be
+// reused by a SYN from its client's port: reuse.go). The tcx program
+// reserves the record before it forwards the segment; without room for
+// it, it marks the flow withdrawn and punts the segment, so the Go path
+// gets it, and the flow's later frames, as before. Once an RST's entry is
+// gone, the flow's later frames are the new-flow path's: a SYN from the
+// reused client port is scheduled afresh and reported after the RST (the
+// ring keeps their order), or punted to the Go path, whose workers drain
+// the ring before each batch; any other segment is punted.
 
 const (
 	tcpFIN = 0x01
@@ -86,8 +87,10 @@ func closeReport(events int, sfx string) asm.Instructions {
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R0, asm.R9).WithSymbol(lClose + sfx),
 		asm.And.Imm(asm.R0, tcpRST|tcpFIN),
-		asm.JEq.Imm(asm.R0, 0, lTaken+sfx),
-		asm.LoadMapPtr(asm.R1, events),
+		asm.JNE.Imm(asm.R0, 0, lReport+sfx),
+		asm.LoadMem(asm.R0, asm.RFP, stGone, asm.Word),
+		asm.JNE.Imm(asm.R0, goneReuse, lTaken+sfx), // not a reusing SYN (reuse.go)
+		asm.LoadMapPtr(asm.R1, events).WithSymbol(lReport + sfx),
 		asm.Mov.Imm(asm.R2, size),
 		asm.Mov.Imm(asm.R3, 0),
 		asm.FnRingbufReserve.Call(),
@@ -95,15 +98,14 @@ func closeReport(events int, sfx string) asm.Instructions {
 		asm.Mov.Reg(asm.R8, asm.R0),
 	}
 	insns = append(insns, fill...)
+	insns = append(insns, asm.Mov.Imm(asm.R8, protoTCP)) // the record's pointer was in R8
+	insns = append(insns, markClosing(sfx)...)           // reuse.go
 	return append(insns,
-		asm.Mov.Imm(asm.R8, protoTCP), // the record's pointer was in R8
-		asm.Mov.Reg(asm.R0, asm.R9),
-		asm.And.Imm(asm.R0, tcpRST),
-		asm.JEq.Imm(asm.R0, 0, lTaken+sfx),         // a FIN leaves the flow open
-		asm.StoreImm(asm.RFP, stGone, 1, asm.Word), // the redirect deletes the entry
-		asm.Ja.Label(lTaken+sfx),
-		// No room: the Go path takes the segment, and the flow after it.
-		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word).WithSymbol(lNoRoom+sfx),
+		// No room: the Go path takes the segment, and for a FIN or RST
+		// the flow after it.
+		asm.LoadMem(asm.R0, asm.RFP, stGone, asm.Word).WithSymbol(lNoRoom+sfx),
+		asm.JEq.Imm(asm.R0, goneReuse, lPunt),
+		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word),
 		asm.Or.Imm(asm.R1, flagWithdraw),
 		asm.StoreMem(asm.R7, valFlags, asm.R1, asm.Word),
 		asm.Ja.Label(lPunt),

@@ -11,7 +11,8 @@
 // (prog6.go, flow6.go).
 //
 // Everything the Go worker must see — misses, SYN segments (a flow's FIN
-// and RST are forwarded and reported, close.go),
+// and RST are forwarded and reported, close.go, and so is a SYN that
+// reuses a half-closed direct-routing flow, reuse.go),
 // fragments, IP options and IPv6 extension headers, ICMP and ICMPv6
 // (Neighbour Discovery with it), ARP, TTL or hop limit about to expire,
 // frames over the egress MTU, VLAN-tagged frames, and flows being

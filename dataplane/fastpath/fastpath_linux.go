@@ -126,11 +126,11 @@ func Open(c Config) (_ *FastPath, err error) {
 		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
 	f.per = make([]counter, ncpu)
-	if err := f.nf.open(); err != nil {
+	if err := f.nf.open(c.Slots); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
 	maps := progMaps{flows: f.flows.FD(), flows6: f.flows6.FD(), counters: f.counters.FD(), services: f.nf.services.FD(),
-		seq: f.nf.seq.FD(), targets: f.nf.targets.FD(), events: f.nf.events.FD()}
+		seq: f.nf.seq.FD(), targets: f.nf.targets.FD(), events: f.nf.events.FD(), reuse: f.nf.reuse.FD()}
 	// cls_bpf takes a program that expects tcx, so one program serves
 	// both hooks; a kernel that refuses to load it expecting tcx gets
 	// one that expects nothing, for the tc hook.

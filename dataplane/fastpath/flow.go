@@ -85,6 +85,11 @@ const (
 	// flagMACOnly: addresses, ports and TTL stay (direct routing): the
 	// program rewrites the MACs and redirects, no checksum to touch.
 	flagMACOnly = 64
+	// flagFinSeen: the program forwarded and reported the client's FIN of
+	// this direct-routing entry (reuse.go): a pure SYN from the same port
+	// may go to the same real server, as IPVS reuses a DR entry in
+	// FIN_WAIT.
+	flagFinSeen = 128
 )
 
 // marshal encodes the action for the map entry of key k.

@@ -17,6 +17,7 @@ type newFlowMaps struct {
 	seq      *ebpf.Map // array: cycle slot → target index
 	targets  *ebpf.Map // array: target index → templates and real server
 	events   *ebpf.Map // ring buffer of NewFlow records
+	reuse    *ebpf.Map // array: counter slot → SetFinReuse's switch (reuse.go)
 	rd       *ringbuf.Reader
 	rec      ringbuf.Record
 
@@ -25,7 +26,7 @@ type newFlowMaps struct {
 	last    []byte // what the last SetServices wrote, to skip a repeat
 }
 
-func (m *newFlowMaps) open() (err error) {
+func (m *newFlowMaps) open(slots int) (err error) {
 	if m.services, err = ebpf.NewMap(&ebpf.MapSpec{Name: "lvs_services", Type: ebpf.Hash,
 		KeySize: svcKeyLen, ValueSize: svcValLen, MaxEntries: maxServices}); err != nil {
 		return fmt.Errorf("creating the service map: %w", err)
@@ -42,6 +43,10 @@ func (m *newFlowMaps) open() (err error) {
 		MaxEntries: eventRingLen}); err != nil {
 		return fmt.Errorf("creating the new-flow ring: %w", err)
 	}
+	if m.reuse, err = ebpf.NewMap(&ebpf.MapSpec{Name: "lvs_reuse", Type: ebpf.Array,
+		KeySize: 4, ValueSize: 4, MaxEntries: uint32(slots)}); err != nil {
+		return fmt.Errorf("creating the port-reuse switch: %w", err)
+	}
 	if m.rd, err = ringbuf.NewReader(m.events); err != nil {
 		return fmt.Errorf("reading the new-flow ring: %w", err)
 	}
@@ -55,7 +60,7 @@ func (m *newFlowMaps) close() []error {
 	if m.rd != nil {
 		errs = append(errs, m.rd.Close())
 	}
-	for _, x := range []*ebpf.Map{m.services, m.seq, m.targets, m.events} {
+	for _, x := range []*ebpf.Map{m.services, m.seq, m.targets, m.events, m.reuse} {
 		if x != nil {
 			errs = append(errs, x.Close())
 		}
@@ -164,6 +169,26 @@ func (f *FastPath) SetServices(svcs []Service) error {
 	}
 	m.svcKeys, m.half, m.last = now, half, sig.Bytes()
 	return errors.Join(errs...)
+}
+
+// SetFinReuse turns on (or off: the default) the program's reuse of a
+// half-closed direct-routing flow to destination id by a SYN from the same
+// client port (reuse.go): lvsd turns it on only while its Go path would
+// send that SYN to the same real server too. The switch sits at the
+// client direction's counter slot, 2·id; an id beyond the slots is
+// refused.
+func (f *FastPath) SetFinReuse(id uint32, on bool) error {
+	var v uint32
+	if on {
+		v = 1
+	}
+	if int(id)*2 >= f.slots {
+		return fmt.Errorf("fast-path port reuse: destination %d beyond the %d counter slots", id, f.slots)
+	}
+	if err := f.nf.reuse.Update(id*2, v, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("writing the fast path's port-reuse switch: %w", err)
+	}
+	return nil
 }
 
 // sameFamily reports whether every real server of s is of its VIP's

@@ -42,8 +42,9 @@ const (
 	stPorts = stBuf + frPorts - 10
 	stKey   = -64 // keyLen bytes
 	stTmp   = -8
-	// stGone (u32) is non-zero once the frame is an RST the program
-	// reported (close.go): the redirect deletes its flow's entry.
+	// stGone (u32) is goneRST once the frame is an RST the program
+	// reported (close.go): the redirect deletes its flow's entry; it is
+	// goneReuse for a SYN that reuses a half-closed DR entry (reuse.go).
 	stGone = -16
 )
 
@@ -88,7 +89,7 @@ const (
 //
 // An IPv6 frame leaves the IPv4 tests at the EtherType, after the one test
 // every IPv4 frame pays, for classify6 (prog6.go), which ends the same way.
-func classify(flows int, miss string) asm.Instructions {
+func classify(flows, reuse int, miss string) asm.Instructions {
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.StoreImm(asm.RFP, stGone, 0, asm.Word),
@@ -133,7 +134,7 @@ func classify(flows int, miss string) asm.Instructions {
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, stKey),
 	)
-	return append(insns, lookup(miss, "")...)
+	return append(insns, lookup(miss, "", reuse)...)
 }
 
 // tcpFlags, at label, loads the TCP flags at frame offset off into R9 and
@@ -164,9 +165,9 @@ func tcpFlags(label string, off, punt int32) asm.Instructions {
 // lookup looks the key (R1 = the map, R2 = the key) up and checks the
 // flow's entry, for both families (sfx tells their labels apart): with the
 // registers as classify leaves them, it falls through when the fast path
-// takes the frame.
-func lookup(miss, sfx string) asm.Instructions {
-	return asm.Instructions{
+// takes the frame. reuse is the switch map of reuseSYN (reuse.go).
+func lookup(miss, sfx string, reuse int) asm.Instructions {
+	insns := asm.Instructions{
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, miss),
 		asm.Mov.Reg(asm.R7, asm.R0),
@@ -187,28 +188,30 @@ func lookup(miss, sfx string) asm.Instructions {
 		asm.JNE.Imm(asm.R2, 0, lPunt),
 		// A SYN: a SYN-ACK where installed to take it (flagSynAck), a
 		// client's SYN where the fast path scheduled the flow (flagSyn:
-		// a retransmission goes to the same real server).
+		// a retransmission goes to the same real server) or one that
+		// reuses a half-closed direct-routing flow (reuseSYN).
 		asm.Mov.Reg(asm.R2, asm.R9),
 		asm.And.Imm(asm.R2, tcpSYNACK),
 		asm.JNE.Imm(asm.R2, tcpSYNACK, lPureSYN+sfx),
 		asm.And.Imm(asm.R1, flagSynAck),
 		asm.JEq.Imm(asm.R1, 0, lPunt),
 		asm.Ja.Label(lFlags + sfx),
-		asm.And.Imm(asm.R1, flagSyn).WithSymbol(lPureSYN + sfx),
-		asm.JEq.Imm(asm.R1, 0, lPunt),
+	}
+	insns = append(insns, reuseSYN(lPureSYN+sfx, lFlags+sfx, reuse)...)
+	return append(insns,
 		// Over the egress MTU and not a GSO super-frame: Go answers it.
-		asm.LoadMem(asm.R1, asm.R6, skbLen, asm.Word).WithSymbol(lFlags + sfx),
+		asm.LoadMem(asm.R1, asm.R6, skbLen, asm.Word).WithSymbol(lFlags+sfx),
 		asm.LoadMem(asm.R2, asm.R7, valMaxLen, asm.Word),
 		asm.JLE.Reg(asm.R1, asm.R2, lFits+sfx),
 		asm.LoadMem(asm.R1, asm.R6, skbGSOSize, asm.Word),
 		asm.JEq.Imm(asm.R1, 0, lPunt),
-		asm.Mov.Imm(asm.R0, 0).WithSymbol(lFits + sfx), // a no-op to carry the label
-	}
+		asm.Mov.Imm(asm.R0, 0).WithSymbol(lFits+sfx), // a no-op to carry the label
+	)
 }
 
 // progMaps are the file descriptors of the maps the programs use.
 type progMaps struct {
-	flows, flows6, counters, services, seq, targets, events int
+	flows, flows6, counters, services, seq, targets, events, reuse int
 }
 
 // tcxProgram is the tcx ingress program, the first program to see an
@@ -219,7 +222,7 @@ type progMaps struct {
 // packet sockets, which are bound per protocol and so are delivered only
 // the frames this program passes, after it.
 func tcxProgram(m progMaps) asm.Instructions {
-	insns := classify(m.flows, lNew)
+	insns := classify(m.flows, m.reuse, lNew)
 	insns = append(insns, closeReport(m.events, "")...) // close.go
 	acc := account(m.counters, "")
 	acc[0] = acc[0].WithSymbol(lTaken)
@@ -245,7 +248,7 @@ func tcxProgram(m progMaps) asm.Instructions {
 		asm.Mov.Imm(asm.R0, tcxDrop).WithSymbol(lShot),
 		asm.Return(),
 	)
-	insns = append(insns, classify6(m.flows6)...)
+	insns = append(insns, classify6(m.flows6, m.reuse)...)
 	insns = append(insns, closeReport(m.events, sfx6)...)
 	acc = account(m.counters, sfx6)
 	acc[0] = acc[0].WithSymbol(lTaken + sfx6)
@@ -371,14 +374,14 @@ func l4Csum(tcp, udp int32, sfx string) asm.Instructions {
 }
 
 // redirect is bpf_redirect(out, 0): TC_ACT_REDIRECT. A reported RST
-// (stGone) first deletes its flow's entry, keyed at the stack's key in
+// (stGone is goneRST) first deletes its flow's entry, keyed at the stack's key in
 // flows (close.go), after every read of the entry but the egress, which
 // it keeps: a deleted entry may be reused by another CPU at once.
 func redirect(label string, flows int, key int16) asm.Instructions {
 	return asm.Instructions{
 		asm.LoadMem(asm.R1, asm.R7, valOut, asm.Word).WithSymbol(label),
 		asm.LoadMem(asm.R0, asm.RFP, stGone, asm.Word),
-		asm.JEq.Imm(asm.R0, 0, label+"go"),
+		asm.JNE.Imm(asm.R0, goneRST, label+"go"),
 		asm.StoreMem(asm.RFP, stTmp, asm.R1, asm.Word),
 		asm.LoadMapPtr(asm.R1, flows),
 		asm.Mov.Reg(asm.R2, asm.RFP),

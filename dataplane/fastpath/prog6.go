@@ -46,7 +46,7 @@ const (
 // context and R0 = the EtherType. A frame of no flow goes to the IPv6
 // new-flow path (newflow6.go). It falls through when the fast path takes
 // the frame, with the registers as classify leaves them.
-func classify6(flows6 int) asm.Instructions {
+func classify6(flows6, reuse int) asm.Instructions {
 	insns := asm.Instructions{
 		asm.JNE.Imm(asm.R0, ethIPv6, lPunt).WithSymbol(lV6),
 		asm.LoadMem(asm.R0, asm.RFP, stVIHL, asm.Byte),
@@ -78,7 +78,7 @@ func classify6(flows6 int) asm.Instructions {
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, st6Key),
 	)
-	return append(insns, lookup(lNew+sfx6, sfx6)...)
+	return append(insns, lookup(lNew+sfx6, sfx6, reuse)...)
 }
 
 // rewrite6 is the tcx program's IPv6 rewrite after account: addresses and
