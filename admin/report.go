@@ -31,6 +31,9 @@ type DataplaneStats struct {
 	// path, FastErrors those it refused.
 	FastInstalls uint64 `json:"fast_installs,omitempty"`
 	FastErrors   uint64 `json:"fast_errors,omitempty"`
+	// FastWithdrawErrors counts flows the fast path failed to withdraw:
+	// they stay in its map until evicted.
+	FastWithdrawErrors uint64 `json:"fast_withdraw_errors,omitempty"`
 }
 
 // ConntrackStats are the connection table's size and counters, a plain copy

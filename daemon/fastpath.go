@@ -77,6 +77,7 @@ func (d *lvsd) openFastPath(backend string) error {
 		return err
 	}
 	d.fast = fp
+	d.fastStats.Store(fp)
 	c := d.flowMapConfig(flows)
 	d.log.Info("eBPF fast path loaded", "flow_map_connections", flows, "flow_map6_connections", c.MaxFlows6/2,
 		"flow_maps_kernel_mib", (c.MaxFlows*flowMapEntryBytes+c.MaxFlows6*flowMapEntryBytes*3/2)>>20)
@@ -220,4 +221,19 @@ func (d *lvsd) syncNewFlows(now time.Time) {
 	a, r := d.dp.AdoptNewFlows(d.dp.Tick(now))
 	d.adopted.FastInstalls.Add(uint64(a))
 	d.adopted.FastErrors.Add(uint64(r))
+	d.logWithdrawFailures(now)
+}
+
+// logWithdrawFailures warns, at most once a minute, when the fast path
+// failed to withdraw flows since the last warning: those stay in its
+// map, forwarding to the real server lvsd scheduled, until the LRU
+// evicts them (lvs_fastpath_withdraw_errors_total counts them all).
+func (d *lvsd) logWithdrawFailures(now time.Time) {
+	n := d.fast.WithdrawFailures()
+	if n == d.withdrawLogged || now.Sub(d.withdrawLoggedAt) < time.Minute {
+		return
+	}
+	d.log.Warn("the eBPF fast path failed to withdraw flows; they stay in its map until evicted",
+		"flows", n-d.withdrawLogged, "since_start", n)
+	d.withdrawLogged, d.withdrawLoggedAt = n, now
 }

@@ -43,6 +43,9 @@ func (d *lvsd) Dataplane() admin.DataplaneStats {
 	s := dataplane.Sum(cs...)
 	out := admin.DataplaneStats{RX: s.RX, TX: s.TX, Verdicts: map[string]uint64{}, Drops: map[string]uint64{},
 		Mode: d.mode, FastInstalls: s.FastInstalls, FastErrors: s.FastErrors}
+	if fp := d.fastStats.Load(); fp != nil {
+		out.FastWithdrawErrors = fp.WithdrawFailures()
+	}
 	for v, n := range s.Verdicts {
 		out.Verdicts[dataplane.Verdict(v).String()] = n
 	}

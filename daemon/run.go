@@ -127,6 +127,13 @@ type lvsd struct {
 	// adopted counts the flows the control loop adopts from the fast path
 	// (the workers count theirs in their own Counters).
 	adopted dataplane.Counters
+	// fastStats is the fast path as loaded, for its counters: d.fast
+	// goes nil when an interface refuses it, while /metrics may read.
+	fastStats atomic.Pointer[fastpath.FastPath]
+	// withdrawLogged is the withdrawal failures syncNewFlows last logged,
+	// withdrawLoggedAt when.
+	withdrawLogged   uint64
+	withdrawLoggedAt time.Time
 }
 
 // ringLink is a receive link with a packet ring's statistics (afpacket).

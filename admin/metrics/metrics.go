@@ -77,7 +77,7 @@ type collector struct {
 	vsServers                                                  metric
 	dpRX, dpTX, dpVerdicts, dpDrops                            metric
 	dpRingFrames, dpRingDrops                                  metric
-	dpMode, dpFastInstalls, dpFastErrors                       metric
+	dpMode, dpFastInstalls, dpFastErrors, dpFastWithdrawErrors metric
 	ctEntries, ctMax, ctHalfOpen, ctPressure                   metric
 	ctCreated, ctExpired, ctEvicted, ctFull                    metric
 	ctResched, ctNoDest, ctDropped, ctInvalid                  metric
@@ -97,7 +97,7 @@ func newCollector(src MetricsSource) *collector {
 	c.all = []metric{c.build, c.conns, c.inPkts, c.outPkts, c.inBytes, c.outBytes,
 		c.beActive, c.beInactive, c.beWeight, c.bePersist, c.beConns, c.beInPkts, c.beOutPkts, c.beInBytes, c.beOutBytes,
 		c.vsConns, c.vsInPkts, c.vsOutPkts, c.vsInBytes, c.vsOutBytes, c.vsUp, c.vsServers,
-		c.dpRX, c.dpTX, c.dpVerdicts, c.dpDrops, c.dpRingFrames, c.dpRingDrops, c.dpMode, c.dpFastInstalls, c.dpFastErrors,
+		c.dpRX, c.dpTX, c.dpVerdicts, c.dpDrops, c.dpRingFrames, c.dpRingDrops, c.dpMode, c.dpFastInstalls, c.dpFastErrors, c.dpFastWithdrawErrors,
 		c.ctEntries, c.ctMax, c.ctHalfOpen, c.ctPressure, c.ctCreated, c.ctExpired, c.ctEvicted, c.ctFull,
 		c.ctResched, c.ctNoDest, c.ctDropped, c.ctInvalid,
 		c.haInfo, c.haState, c.haFault, c.haSince, c.haTakeovers, c.haReleases, c.haPeerUp, c.haAge, c.haRefused,
@@ -144,6 +144,7 @@ func (c *collector) defineDaemon() {
 	c.dpMode = gauge("lvs_dataplane_mode", "How frames are forwarded (1 for the mode in use): tcx+afpacket or tc+afpacket (the eBPF fast path on the tcx or the tc hook), afpacket or tap (Go workers alone).", "mode")
 	c.dpFastInstalls = counter("lvs_fastpath_installs_total", "Flow directions the workers handed to the eBPF fast path.")
 	c.dpFastErrors = counter("lvs_fastpath_errors_total", "Flow directions the eBPF fast path refused (they stay on the Go path).")
+	c.dpFastWithdrawErrors = counter("lvs_fastpath_withdraw_errors_total", "Flows the eBPF fast path failed to withdraw (they stay in its map until evicted).")
 	c.dpRingFrames = counter("lvs_dataplane_ring_frames_total", "Frames the kernel offered the workers' receive rings of the interface.", "interface")
 	c.dpRingDrops = counter("lvs_dataplane_ring_drops_total", "Frames the kernel dropped because a receive ring of the interface was full (the workers did not keep up).", "interface")
 	c.ctEntries = gauge("lvs_connection_table_entries", "Entries in the connection table, persistence templates included.")
@@ -291,6 +292,7 @@ func (c *collector) collectDataplane(ch chan<- prometheus.Metric, d admin.Datapl
 	}
 	emit(ch, c.dpFastInstalls, float64(d.FastInstalls))
 	emit(ch, c.dpFastErrors, float64(d.FastErrors))
+	emit(ch, c.dpFastWithdrawErrors, float64(d.FastWithdrawErrors))
 }
 
 func (c *collector) collectConntrack(ch chan<- prometheus.Metric, s admin.ConntrackStats) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -72,6 +73,10 @@ type FastPath struct {
 	batchVals []counter
 	batch     [][keyLen]byte  // WithdrawAll's keys, reused
 	batch6    [][key6Len]byte // likewise, for IPv6 flows
+	// withdrawFailed counts the flows a withdrawal failed to remove (an
+	// absent one is no failure): they stay in the kernel map, which lvsd
+	// no longer tracks, until the LRU evicts them.
+	withdrawFailed atomic.Uint64
 }
 
 type counter struct{ Packets, Bytes uint64 }
@@ -223,10 +228,15 @@ func (f *FastPath) Withdraw(k Key) error {
 	m, key, _ := f.entry(k, nil)
 	err := m.Delete(key)
 	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		f.withdrawFailed.Add(1)
 		return fmt.Errorf("withdrawing flow %v→%v: %w", k.Src, k.Dst, err)
 	}
 	return nil
 }
+
+// WithdrawFailures is how many flows Withdraw and WithdrawAll failed to
+// remove since Open (at most: a failed batch counts all its keys left).
+func (f *FastPath) WithdrawFailures() uint64 { return f.withdrawFailed.Load() }
 
 // WithdrawAll withdraws the flows of keys as Withdraw does each, a key
 // without an entry skipped, in one system call per family
@@ -245,18 +255,22 @@ func (f *FastPath) WithdrawAll(keys []Key) error {
 			f.batch = append(f.batch, f.key)
 		}
 	}
-	return errors.Join(deleteAll(f.flows, f.batch), deleteAll(f.flows6, f.batch6))
+	n4, err4 := deleteAll(f.flows, f.batch)
+	n6, err6 := deleteAll(f.flows6, f.batch6)
+	f.withdrawFailed.Add(uint64(n4 + n6))
+	return errors.Join(err4, err6)
 }
 
 // deleteAll deletes keys from m, skipping the absent, in as few calls as
 // the absent ones allow (the kernel's batch stops at the first), or one by
-// one where the kernel has no batch operations.
-func deleteAll[K [keyLen]byte | [key6Len]byte](m *ebpf.Map, keys []K) error {
+// one where the kernel has no batch operations. failed is how many keys
+// it may have left in m.
+func deleteAll[K [keyLen]byte | [key6Len]byte](m *ebpf.Map, keys []K) (failed int, err error) {
 	for len(keys) > 0 {
 		n, err := m.BatchDelete(keys, nil)
 		switch {
 		case err == nil:
-			return nil
+			return 0, nil
 		case errors.Is(err, ebpf.ErrKeyNotExist) && n < len(keys):
 			keys = keys[n+1:]
 		case errors.Is(err, ebpf.ErrNotSupported):
@@ -266,12 +280,14 @@ func deleteAll[K [keyLen]byte | [key6Len]byte](m *ebpf.Map, keys []K) error {
 					errs = append(errs, err)
 				}
 			}
-			return errors.Join(errs...)
+			return len(errs), errors.Join(errs...)
 		default:
-			return fmt.Errorf("withdrawing %d flows: %w", len(keys), err)
+			// The count the kernel reports is no help here (cilium/ebpf
+			// gives the keys' number back on EBADF): every key left counts.
+			return len(keys), fmt.Errorf("withdrawing %d flows: %w", len(keys), err)
 		}
 	}
-	return nil
+	return 0, nil
 }
 
 // Idle returns how long ago the fast path last forwarded a frame of k,

@@ -326,3 +326,28 @@ func TestWithdrawAll(t *testing.T) {
 		t.Errorf("WithdrawAll(nil): %v", err)
 	}
 }
+
+// TestWithdrawFailuresCounted: a withdrawal the kernel refuses (here: the
+// map's descriptor is gone) is an error and counts, one per flow left, in
+// Withdraw and in WithdrawAll; an absent flow is neither.
+func TestWithdrawFailuresCounted(t *testing.T) {
+	f := openForTest(t)
+	k := Key{Src: client, Dst: vip, Proto: frame.ProtoTCP}
+	if err := f.Withdraw(k); err != nil || f.WithdrawFailures() != 0 {
+		t.Fatalf("withdrawing an absent flow: %v, %d failures", err, f.WithdrawFailures())
+	}
+	if err := f.WithdrawAll([]Key{k, k}); err != nil || f.WithdrawFailures() != 0 {
+		t.Fatalf("withdrawing absent flows: %v, %d failures", err, f.WithdrawFailures())
+	}
+	f.flows.Close()
+	if err := f.Withdraw(k); err == nil {
+		t.Fatal("Withdraw on a closed map: no error")
+	}
+	k2 := Key{Src: clientN(2), Dst: vip, Proto: frame.ProtoTCP}
+	if err := f.WithdrawAll([]Key{k, k2}); err == nil {
+		t.Fatal("WithdrawAll on a closed map: no error")
+	}
+	if n := f.WithdrawFailures(); n != 3 {
+		t.Errorf("WithdrawFailures = %d, want 3 (1 + 2)", n)
+	}
+}
