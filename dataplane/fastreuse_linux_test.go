@@ -27,10 +27,7 @@ func addDR(t *testing.T, s *site) netip.AddrPort {
 			t.Fatal(err)
 		}
 	}
-	st := *s.d.State()
-	st.Table = tb
-	s.d.Publish(&st)
-	s.table = tb
+	s.publishTable(tb)
 	return netip.AddrPortFrom(vip, 8081)
 }
 
@@ -135,10 +132,7 @@ func TestKernelReusedPortRescheduled(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			st := *s.d.State()
-			st.Table = tb
-			s.d.Publish(&st)
-			s.table = tb
+			s.publishTable(tb)
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

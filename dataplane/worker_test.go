@@ -43,6 +43,15 @@ type site struct {
 
 func newSite(t testing.TB, schedName string) *site { return newSiteCap(t, schedName, 4096) }
 
+// publishTable publishes the site's state with table tb, which becomes the
+// site's table.
+func (s *site) publishTable(tb *ipvs.Table) {
+	st := *s.d.State()
+	st.Table = tb
+	s.d.Publish(&st)
+	s.table = tb
+}
+
 // newSiteCap is newSite with transmit queues of capacity frames; writes past
 // it are dropped by the test link, which then recycles its buffers.
 func newSiteCap(t testing.TB, schedName string, capacity int) *site {
