@@ -24,16 +24,18 @@ type duringHook struct {
 	grace time.Duration
 }
 
-// during starts Options.During at the TCP window's warm-up, which began at
-// start, for contender c; nil when there is none or it cannot start (said
-// in the run's notes). Its environment names the contender
+// during starts Options.During at the warm-up of a window of the kind
+// Options.DuringWindow names (window: duringTCP, duringSaturation or
+// duringFixed), which began at start, for contender c; nil when there is
+// none or it cannot start (said in the run's notes). Its environment
+// names the window (LVSBENCH_WINDOW), the contender
 // (LVSBENCH_CONTENDER), the director's core (LVSBENCH_DIR_CPU), lvsd's
 // PID (LVSBENCH_PID, empty for the kernel), the run's log directory
 // (LVSBENCH_LOGS), the window's sequence number (LVSBENCH_SEQ) and how
 // long until the window (LVSBENCH_WARMUP_NS); its output goes to
 // LVSBENCH_LOGS/during-CONTENDER-SEQ.log.
-func (r *runner) during(c contender, start time.Time) *duringHook {
-	if r.o.During == "" {
+func (r *runner) during(c contender, start time.Time, window string) *duringHook {
+	if r.o.During == "" || window == "" || window != r.o.DuringWindow {
 		return nil
 	}
 	r.duringSeq++
@@ -43,7 +45,7 @@ func (r *runner) during(c contender, start time.Time) *duringHook {
 	}
 	logs := filepath.Join(r.o.Out, "logs")
 	h, err := startDuring(r.o.During, filepath.Join(logs, fmt.Sprintf("during-%s-%d.log", name, r.duringSeq)),
-		"LVSBENCH_CONTENDER="+name, "LVSBENCH_DIR_CPU="+strconv.Itoa(r.o.DirCPU), "LVSBENCH_PID="+pid,
+		"LVSBENCH_WINDOW="+window, "LVSBENCH_CONTENDER="+name, "LVSBENCH_DIR_CPU="+strconv.Itoa(r.o.DirCPU), "LVSBENCH_PID="+pid,
 		"LVSBENCH_LOGS="+logs, "LVSBENCH_SEQ="+strconv.Itoa(r.duringSeq),
 		"LVSBENCH_WARMUP_NS="+strconv.FormatInt(int64(r.o.Warmup-time.Since(start)), 10))
 	if err != nil {

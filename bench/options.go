@@ -81,16 +81,27 @@ type Options struct {
 	// repetition, for every contender alike (no UDP windows, overload
 	// curves or scaling phase).
 	TCPOnly bool
-	// During is a shell command run over each TCP window, from its
-	// warm-up to its end, then interrupted (SIGINT): say a perf record of
-	// the director's core. during_linux.go lists its environment.
+	// During is a shell command run over each TCP window (or the windows
+	// DuringWindow names), from its warm-up to its end, then interrupted
+	// (SIGINT): say a perf record of the director's core.
+	// during_linux.go lists its environment.
 	During string
+	// DuringWindow is the kind of window During runs over: "tcp" (the
+	// default), "saturation" or "fixed" (the fixed-load window).
+	DuringWindow string
 
 	// ScaleReps is how many times the real-server curve measures its end
 	// points (2 and 1,000 servers), interleaved; each reports the median
 	// and the range (default 3 full, 1 quick).
 	ScaleReps int
 }
+
+// The windows a --during command can run over (--during-window).
+const (
+	duringTCP        = "tcp"
+	duringSaturation = "saturation"
+	duringFixed      = "fixed"
+)
 
 // DefaultOptions returns the defaults of the quick or the full mode.
 func DefaultOptions(quick bool) Options {
@@ -157,6 +168,14 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.TCPOnly {
 		o.NoOverload, o.NoScaling = true, true
+	}
+	if o.DuringWindow == "" {
+		o.DuringWindow = duringTCP
+	}
+	if !slices.Contains([]string{duringTCP, duringSaturation, duringFixed}, o.DuringWindow) {
+		errs = append(errs, fmt.Errorf("--during-window %q: want tcp, saturation or fixed", o.DuringWindow))
+	} else if o.TCPOnly && o.DuringWindow != duringTCP {
+		errs = append(errs, fmt.Errorf("--during-window %s with --tcp-only, which runs no UDP window", o.DuringWindow))
 	}
 	for _, c := range o.Contenders {
 		if !slices.Contains(AllContenders, c) {

@@ -197,7 +197,7 @@ func (r *runner) loadCurve(ctx context.Context, cv *LoadCurve, c contender) erro
 // out) over the run's flows.
 func (r *runner) loadPoint(ctx context.Context, c contender, udp netip.AddrPort, rate float64) (LoadPoint, error) {
 	p := LoadPoint{Target: rate}
-	fs, err := r.flood(ctx, c, udp, rate, netip.AddrPort{}, r.o.Flows)
+	fs, err := r.flood(ctx, c, udp, rate, netip.AddrPort{}, r.o.Flows, "")
 	if err != nil {
 		return p, err
 	}

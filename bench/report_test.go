@@ -214,4 +214,15 @@ func TestOptionsDefaults(t *testing.T) {
 	if _, err := (Options{Reps: 100}).withDefaults(); err == nil {
 		t.Errorf("withDefaults accepted 100 repetitions")
 	}
+	if o.DuringWindow != duringTCP {
+		t.Errorf("--during runs over %q windows by default, want tcp", o.DuringWindow)
+	}
+	for _, bad := range []Options{{DuringWindow: "overload"}, {DuringWindow: duringSaturation, TCPOnly: true}} {
+		if _, err := bad.withDefaults(); err == nil {
+			t.Errorf("withDefaults accepted --during-window %q (tcp-only %v)", bad.DuringWindow, bad.TCPOnly)
+		}
+	}
+	if _, err := (Options{DuringWindow: duringFixed}).withDefaults(); err != nil {
+		t.Errorf("--during-window fixed: %v", err)
+	}
 }

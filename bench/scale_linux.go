@@ -319,13 +319,13 @@ func (r *runner) warm(ctx context.Context, c contender, dst netip.AddrPort, flow
 // director core's ns per packet).
 func (r *runner) measurePoint(ctx context.Context, c contender, udp netip.AddrPort, flows int) (CurvePoint, error) {
 	var p CurvePoint
-	fs, err := r.flood(ctx, c, udp, 0, netip.AddrPort{}, flows)
+	fs, err := r.flood(ctx, c, udp, 0, netip.AddrPort{}, flows, "")
 	if err != nil {
 		return p, err
 	}
 	d := fs.b.use.CPU.At.Sub(fs.a.use.CPU.At)
 	p.PPS, p.Sent = perSecond(fs.b.delivered-fs.a.delivered, d), perSecond(fs.b.sent-fs.a.sent, d)
-	fs, err = r.flood(ctx, c, udp, r.o.LoadPPS, netip.AddrPort{}, flows)
+	fs, err = r.flood(ctx, c, udp, r.o.LoadPPS, netip.AddrPort{}, flows, "")
 	if err != nil {
 		return p, err
 	}

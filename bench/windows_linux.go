@@ -134,7 +134,10 @@ type floodStats struct {
 // plus window, with latency probes to probe when valid, and reads the
 // counters at the window's edges. Every goroutine it starts has ended
 // when it returns.
-func (r *runner) flood(ctx context.Context, c contender, dst netip.AddrPort, rate float64, probe netip.AddrPort, flows int) (floodStats, error) {
+//
+// hook names the window for --during (duringSaturation or duringFixed;
+// "" for the overload and scaling windows, which run no --during command).
+func (r *runner) flood(ctx context.Context, c contender, dst netip.AddrPort, rate float64, probe netip.AddrPort, flows int, hook string) (floodStats, error) {
 	tb := r.tb
 	f := newFlood(tb.path(c.dr()), dst, flows)
 	if s, ok := c.(interface{ spread(*flood) }); ok {
@@ -166,6 +169,7 @@ func (r *runner) flood(ctx context.Context, c contender, dst netip.AddrPort, rat
 	} else {
 		probeDone <- nil
 	}
+	h := r.during(c, start, hook)
 	var err error
 	if err = sleepUntil(ctx, out.w.From); err == nil {
 		if out.a, err = r.snap(f, c.process()); err == nil {
@@ -173,6 +177,9 @@ func (r *runner) flood(ctx context.Context, c contender, dst netip.AddrPort, rat
 				out.b, err = r.snap(f, c.process())
 			}
 		}
+	}
+	if herr := h.end(); herr != nil {
+		r.notes = append(r.notes, fmt.Sprintf("%s: --during: %v", c.info().Name, herr))
 	}
 	f.stop.Store(true)
 	if gerr := <-genErr; err == nil && gerr != nil {
@@ -193,7 +200,7 @@ func sleepUntil(ctx context.Context, t time.Time) error { return sleepCtx(ctx, t
 // saturation is the flat-out UDP window.
 func (r *runner) saturation(ctx context.Context, c contender, bl Baseline) (*UDPRun, error) {
 	udp, _ := c.targets()
-	fs, err := r.flood(ctx, c, udp, 0, netip.AddrPort{}, r.o.Flows)
+	fs, err := r.flood(ctx, c, udp, 0, netip.AddrPort{}, r.o.Flows, duringSaturation)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +219,7 @@ func (r *runner) saturation(ctx context.Context, c contender, bl Baseline) (*UDP
 // fixedLoad is the paced UDP window with latency probes.
 func (r *runner) fixedLoad(ctx context.Context, c contender, bl Baseline) (*PacedRun, error) {
 	udp, _ := c.targets()
-	fs, err := r.flood(ctx, c, udp, r.o.LoadPPS, udp, r.o.Flows)
+	fs, err := r.flood(ctx, c, udp, r.o.LoadPPS, udp, r.o.Flows, duringFixed)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +252,7 @@ func (r *runner) connections(ctx context.Context, c contender, bl Baseline) (*TC
 			done <- inNS(r.tb.cli.ns, r.o.GenCPU, func() error { connectLoop(dst, w, r.o.TCPFin, res); return nil })
 		}()
 	}
-	hook := r.during(c, start)
+	hook := r.during(c, start, duringTCP)
 	var a, b snap
 	var cliA, cliB, rsA, rsB TCPCounters
 	var procsA, procsB procSnap

@@ -111,12 +111,15 @@ Flags:
                      overload curves, no scaling phase)
   --during "CMD"     a shell command run over each TCP window, from its
                      warm-up to its end, then interrupted (SIGINT); its
-                     environment has LVSBENCH_CONTENDER, LVSBENCH_DIR_CPU,
+                     environment has LVSBENCH_WINDOW, LVSBENCH_CONTENDER, LVSBENCH_DIR_CPU,
                      LVSBENCH_PID (lvsd's), LVSBENCH_LOGS, LVSBENCH_SEQ and
                      LVSBENCH_WARMUP_NS, its output goes to
                      logs/during-CONTENDER-SEQ.log: say
                      --during 'perf record -C $LVSBENCH_DIR_CPU -g -o
                      $LVSBENCH_LOGS/perf-$LVSBENCH_CONTENDER-$LVSBENCH_SEQ.data'
+  --during-window W  the windows --during runs over: tcp (the default),
+                     saturation (the flat-out UDP window) or fixed (the
+                     fixed-load window)
   --lvsd-flags "F"   more flags for every lvsd contender, e.g.
                      "--busy-poll 50us" (shown in their labels)
   --gen-cpu N        core of the generator and clients (default 0)
@@ -223,6 +226,7 @@ func flags(o *bench.Options, contenders *string) *flag.FlagSet {
 	fs.IntVar(&o.ScaleReps, "scale-reps", 0, "")
 	fs.BoolVar(&o.TCPOnly, "tcp-only", false, "")
 	fs.StringVar(&o.During, "during", "", "")
+	fs.StringVar(&o.DuringWindow, "during-window", "", "")
 	fs.Func("scaling-only", "", func(s string) error { o.ScalingOnly = append(o.ScalingOnly, strings.Split(s, ",")...); return nil })
 	fs.Func("lvsd-flags", "", func(s string) error { o.LVSDFlags = append(o.LVSDFlags, strings.Fields(s)...); return nil })
 	return fs

@@ -32,7 +32,7 @@ const (
 	outIndex   = 42
 )
 
-func openForTest(t *testing.T) *FastPath {
+func openForTest(t testing.TB) *FastPath {
 	t.Helper()
 	testutil.RequireRoot(t)
 	f, err := Open(Config{MaxFlows: 64, Slots: 16})
