@@ -4,8 +4,11 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/cilium/ebpf"
+
 	"lvs/frame"
 	"lvs/internal/frametest"
+	"lvs/internal/testutil"
 )
 
 // BenchmarkTCX times the tcx program itself, in the kernel, per frame
@@ -70,6 +73,82 @@ func BenchmarkTCX(b *testing.B) {
 			}
 			if ret != c.want {
 				b.Fatalf("verdict %#x, want %#x", ret, c.want)
+			}
+		})
+	}
+}
+
+// BenchmarkTCXNewFlow times the tcx program scheduling a new flow in the
+// kernel: a NAT service's TCP SYN and UDP first datagram (64 bytes of
+// payload), each run once on its own frame (a repeated run would find the
+// flow it made), so every figure includes one test-run system call; the
+// "established" case is that call on a frame of a flow the map holds, the
+// baseline to subtract. The flows' reports are drained outside the timer.
+//
+//	go test ./dataplane/fastpath -run '^$' -bench TCXNewFlow -benchmem
+func BenchmarkTCXNewFlow(b *testing.B) {
+	testutil.RequireRoot(b)
+	f, err := Open(Config{MaxFlows: 1 << 14, Slots: 16})
+	if err != nil {
+		b.Fatalf("Open: %v", err)
+	}
+	b.Cleanup(func() { f.Close() })
+	tcp, udp := natService(0, 1), natService(1, 0)
+	udp.Proto = frame.ProtoUDP
+	if err := f.SetServices([]Service{tcp, udp}); err != nil {
+		b.Fatal(err)
+	}
+	mac := []frametest.Option{frametest.WithDstMAC(hostMAC), frametest.WithSrcMAC(clientMAC)}
+	const pool = 4096 // distinct clients: far more than the map keeps of them
+	src := func(i int) netip.AddrPort {
+		a := client.Addr().As4()
+		a[2] = byte(i >> 8)
+		return netip.AddrPortFrom(netip.AddrFrom4(a), uint16(20000+i&0xff))
+	}
+	frames := func(mk func(netip.AddrPort) []byte) [][]byte {
+		fs := make([][]byte, pool)
+		for i := range fs {
+			fs[i] = mk(src(i))
+		}
+		return fs
+	}
+	payload := make([]byte, 64)
+	est := frametest.UDP(src(0), vip, payload, mac...)
+	for _, c := range []struct {
+		name   string
+		frames [][]byte
+	}{
+		{"established", [][]byte{est}},
+		{"tcp-syn", frames(func(s netip.AddrPort) []byte { return frametest.TCPSyn(s, vip, mac...) })},
+		{"udp-first-64B", frames(func(s netip.AddrPort) []byte { return frametest.UDP(s, vip, payload, mac...) })},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			if _, err := f.tcx.Run(&ebpf.RunOptions{Data: est}); err != nil { // the baseline's flow
+				b.Fatal(err)
+			}
+			f.NewFlows(func(NewFlow) {})
+			opts := ebpf.RunOptions{}
+			b.ResetTimer()
+			for i := range b.N {
+				if c.name != "established" && i%pool == 0 && i > 0 {
+					b.StopTimer()
+					f.NewFlows(func(NewFlow) {})
+					if err := f.Flush(); err != nil {
+						b.Fatal(err)
+					}
+					if err := f.SetServices([]Service{tcp, udp}); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				opts.Data = c.frames[i%len(c.frames)]
+				ret, err := f.tcx.Run(&opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if ret != tcActRedirect {
+					b.Fatalf("run %d: verdict %#x, want redirect", i, ret)
+				}
 			}
 		})
 	}

@@ -1,6 +1,10 @@
 package fastpath
 
-import "github.com/cilium/ebpf/asm"
+import (
+	"strconv"
+
+	"github.com/cilium/ebpf/asm"
+)
 
 // The tcx program verifies the checksum of a TCP SYN or a UDP datagram
 // before it schedules a flow for it: one with a wrong checksum opens no
@@ -22,29 +26,37 @@ const (
 	maxL4    = 1480 // longer segments opening a flow are the Go path's
 )
 
-// Stack of the check: the rev key's, the service key's and the index's
-// slots are free until the flow is made.
+// Stack of the check: the rev key's and the index's slots are free until
+// the flow is made; the service's key (stSvc) is kept across the check,
+// and so is the pointer to the service's value (stSvcPtr).
 const (
-	stL4Len  = stRKey     // u64: the L4 length
-	stWord   = stRKey + 8 // u64: the word being added
-	stPseudo = stSvc      // u64: the pseudo-header's sum
-	stField  = stIdx      // u64: the checksum field
+	stL4Len  = stRKey      // u64: the L4 length
+	stWord   = stRKey + 8  // u64: the word being added
+	stField  = stIdx       // u64: the checksum field
+	stPseudo = stSave - 8  // u64: the pseudo-header's sum
+	stSvcPtr = stSave - 16 // the service's value, spilled across the check
+	stChunk  = stSvcPtr - chunkLen
 )
+
+// chunkLen is the most of a segment the check copies to the stack with one
+// helper call: a 40-byte SYN takes two calls (32 + 8), not ten.
+const chunkLen = 64
 
 // sumLayout is where the check of one family finds what it sums: the
 // L4 header's frame offset, the stack words of the pseudo-header's
 // addresses, its own stack slots (u64 each: the L4 length, the word being
-// added, the pseudo-header's sum, the checksum field) and the suffix of
-// its labels.
+// added, the pseudo-header's sum, the checksum field, the service's value
+// pointer; chunkLen bytes of the segment) and the suffix of its labels.
 type sumLayout struct {
-	sfx                        string
-	l4                         int32
-	addrs                      []int16
-	l4Len, word, pseudo, field int16
+	sfx                                       string
+	l4                                        int32
+	addrs                                     []int16
+	l4Len, word, pseudo, field, svcPtr, chunk int16
 }
 
 // sum4 is IPv4's layout (newflow6.go has IPv6's).
-var sum4 = sumLayout{l4: frL4, addrs: []int16{stSrc, stDst}, l4Len: stL4Len, word: stWord, pseudo: stPseudo, field: stField}
+var sum4 = sumLayout{l4: frL4, addrs: []int16{stSrc, stDst}, l4Len: stL4Len, word: stWord, pseudo: stPseudo,
+	field: stField, svcPtr: stSvcPtr, chunk: stChunk}
 
 // Labels of the check.
 const (
@@ -56,7 +68,20 @@ const (
 	lL4Fold  = "l4fold"
 	lL4Field = "l4field"
 	lL4Probe = "l4probe"
+	lChecked = "checked"
 )
+
+// checked is the hook schedule runs once the frame's service is found
+// (R0 = its value): the checksum is verified only for a frame that would
+// open a flow, so a frame of no service costs the lookup and no sum. The
+// service's value survives the check spilled to the stack.
+func checked(g sumLayout) asm.Instructions {
+	return asm.Instructions{
+		asm.StoreMem(asm.RFP, g.svcPtr, asm.R0, asm.DWord),
+		asm.Ja.Label(lL4Check + g.sfx),
+		asm.LoadMem(asm.R0, asm.RFP, g.svcPtr, asm.DWord).WithSymbol(lChecked + g.sfx),
+	}
+}
 
 // loadBytes copies n bytes at the frame offset in register off to the
 // stack at dst, punting when the frame is shorter.
@@ -139,22 +164,17 @@ func l4Sum(next string, g sumLayout) asm.Instructions {
 	f := loadBytes(asm.R2, g.field, 2)
 	f[0] = f[0].WithSymbol(lL4Field + g.sfx)
 	insns = append(insns, f...)
+	insns = append(insns, asm.Mov.Imm(asm.R9, 0))
+	// chunkLen bytes at a time, then 32, 16, 8 and 4 of what is left.
+	insns = append(insns, sumChunk(g, chunkLen, chunkLabel(g, chunkLen), chunkLabel(g, chunkLen/2))...)
+	for n := int16(chunkLen / 2); n >= 4; n /= 2 {
+		next := chunkLabel(g, n/2)
+		if n == 4 {
+			next = lL4Tail + g.sfx
+		}
+		insns = append(insns, sumChunk(g, n, "", next)...)
+	}
 	insns = append(insns,
-		asm.Mov.Imm(asm.R9, 0),
-		// Four bytes at a time.
-		asm.LoadMem(asm.R0, asm.RFP, g.l4Len, asm.DWord).WithSymbol(lL4Loop+g.sfx),
-		asm.Mov.Reg(asm.R1, asm.R9),
-		asm.Add.Imm(asm.R1, 4),
-		asm.JGT.Reg(asm.R1, asm.R0, lL4Tail+g.sfx),
-		asm.Mov.Reg(asm.R2, asm.R9),
-		asm.Add.Imm(asm.R2, g.l4),
-	)
-	insns = append(insns, loadBytes(asm.R2, g.word, 4)...)
-	insns = append(insns,
-		asm.LoadMem(asm.R0, asm.RFP, g.word, asm.Word),
-		asm.Add.Reg(asm.R7, asm.R0),
-		asm.Add.Imm(asm.R9, 4),
-		asm.Ja.Label(lL4Loop+g.sfx),
 		// The last one to three bytes, zero-padded.
 		asm.Mov.Imm(asm.R0, 0).WithSymbol(lL4Tail+g.sfx),
 		asm.StoreMem(asm.RFP, g.word, asm.R0, asm.DWord),
@@ -187,6 +207,35 @@ func l4Sum(next string, g sumLayout) asm.Instructions {
 		asm.JNE.Reg(asm.R7, asm.R0, lPunt),
 	)
 	return append(insns, partialProbe(next, g)...)
+}
+
+// chunkLabel is the label of sumChunk's n-byte step in g's check.
+func chunkLabel(g sumLayout, n int16) string { return lL4Loop + g.sfx + "-" + strconv.Itoa(int(n)) }
+
+// sumChunk, at chunkLabel(g, n), adds
+// the n bytes at the segment's offset R9 to R7, a word at a time from one
+// copy on the stack, and advances R9, when that many are left; then it
+// goes on at next, or with again set, back to again for another chunk.
+func sumChunk(g sumLayout, n int16, again, next string) asm.Instructions {
+	insns := asm.Instructions{
+		asm.LoadMem(asm.R0, asm.RFP, g.l4Len, asm.DWord).WithSymbol(chunkLabel(g, n)),
+		asm.Mov.Reg(asm.R1, asm.R9),
+		asm.Add.Imm(asm.R1, int32(n)),
+		asm.JGT.Reg(asm.R1, asm.R0, next),
+		asm.Mov.Reg(asm.R2, asm.R9),
+		asm.Add.Imm(asm.R2, g.l4),
+	}
+	insns = append(insns, loadBytes(asm.R2, g.chunk, int32(n))...)
+	for off := int16(0); off < n; off += 4 {
+		insns = append(insns,
+			asm.LoadMem(asm.R0, asm.RFP, g.chunk+off, asm.Word),
+			asm.Add.Reg(asm.R7, asm.R0))
+	}
+	insns = append(insns, asm.Add.Imm(asm.R9, int32(n)))
+	if again != "" {
+		insns = append(insns, asm.Ja.Label(again))
+	}
+	return insns
 }
 
 // partialProbe tells a partial checksum from a wrong one that holds the

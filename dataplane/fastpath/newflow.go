@@ -171,28 +171,29 @@ func copyFrom(src asm.Register, off, dst, n int16) asm.Instructions {
 //
 // IPv6's new-flow path (newflow6.go) follows it in the program.
 func newFlow(m progMaps) asm.Instructions {
-	insns := opens(lNew, stSave, lL4Check)
+	insns := opens(lNew, stSave, lSvc)
 	insns = append(insns, pickTarget(m)...)
 	insns = append(insns, writeFlow(m)...)
 	insns = append(insns, report(m)...)
 	insns = append(insns, unwind(m.flows, stKey, "")...)
-	insns = append(insns, l4Checksum(lSvc)...) // l4sum.go
+	insns = append(insns, l4Checksum(lChecked)...) // l4sum.go
 	return append(insns, newFlow6(m)...)
 }
 
 // opens, at label, keeps the TCP flags (R9) at the stack's save and goes
-// on to check with a frame that opens a flow: any UDP datagram of no flow
-// (classify let only TCP and UDP through); of TCP, a SYN without ACK.
-// Either must carry a right checksum (check: l4sum.go). A SYN with FIN
-// or RST opens nothing: the Go path's.
-func opens(label string, save int16, check string) asm.Instructions {
+// on to svc, the service's lookup, with a frame that opens a flow: any UDP
+// datagram of no flow (classify let only TCP and UDP through); of TCP, a
+// SYN without ACK. Either must carry a right checksum, verified once its
+// service is found (checked, l4sum.go). A SYN with FIN or RST opens
+// nothing: the Go path's.
+func opens(label string, save int16, svc string) asm.Instructions {
 	return asm.Instructions{
 		asm.StoreMem(asm.RFP, save, asm.R9, asm.DWord).WithSymbol(label),
-		asm.JEq.Imm(asm.R8, protoUDP, check),
+		asm.JEq.Imm(asm.R8, protoUDP, svc),
 		asm.Mov.Reg(asm.R0, asm.R9),
 		asm.And.Imm(asm.R0, tcpSYNACK|tcpFIN|tcpRST),
 		asm.JNE.Imm(asm.R0, tcpSYN, lPunt),
-		asm.Ja.Label(check),
+		asm.Ja.Label(svc),
 	}
 }
 
@@ -227,7 +228,7 @@ func pickTarget(m progMaps) asm.Instructions {
 		asm.StoreMem(asm.RFP, stSvc+4, asm.R0, asm.Half),
 		asm.StoreMem(asm.RFP, stSvc+6, asm.R8, asm.Half),
 	}
-	return append(insns, schedule(m, stSvc, stIdx, evLen, nil)...)
+	return append(insns, schedule(m, stSvc, stIdx, evLen, checked(sum4))...)
 }
 
 // schedule looks up the service keyed at the stack's svc, which must be

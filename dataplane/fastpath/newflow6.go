@@ -54,8 +54,8 @@ const (
 )
 
 // Stack of the IPv6 new-flow path, below classify6's (st6Buf). The rev
-// key's, the service key's and the index's slots hold the checksum's
-// scratch until the flow is made, as IPv4's do.
+// key's and the index's slots hold the checksum's scratch until the flow
+// is made, as IPv4's do; the check's own slots are below st6Save (sum6).
 const (
 	st6Val  = -216 // value6Len bytes
 	st6RKey = st6Val - key6Len
@@ -73,19 +73,20 @@ const (
 // sum6 is the IPv6 layout of the L4 check (l4sum.go).
 var sum6 = sumLayout{sfx: sfx6, l4: fr6L4, addrs: []int16{
 	st6Key, st6Key + 4, st6Key + 8, st6Key + 12, st6Key + 16, st6Key + 20, st6Key + 24, st6Key + 28},
-	l4Len: st6RKey, word: st6RKey + 8, pseudo: st6Svc, field: st6Idx}
+	l4Len: st6RKey, word: st6RKey + 8, pseudo: st6Save - 8, field: st6Idx, svcPtr: st6Save - 16,
+	chunk: st6Save - 16 - chunkLen}
 
 // newFlow6 is the IPv6 new-flow path, entered at lNew+sfx6 from classify6
 // on a miss with R6 = context, R8 = protocol, R9 = TCP flags and the key
 // at st6Key. It makes the flow and forwards the frame through the entry
 // it made, or jumps to lPunt.
 func newFlow6(m progMaps) asm.Instructions {
-	insns := opens(lNew+sfx6, st6Save, lL4Check+sfx6)
+	insns := opens(lNew+sfx6, st6Save, lSvc+sfx6)
 	insns = append(insns, pickTarget6(m)...)
 	insns = append(insns, writeFlow6(m)...)
 	insns = append(insns, report6(m)...)
 	insns = append(insns, unwind(m.flows6, st6Key, sfx6)...)
-	return append(insns, l4Checksum6(lSvc+sfx6)...)
+	return append(insns, l4Checksum6(lChecked+sfx6)...)
 }
 
 // l4Checksum6 is l4Checksum for an IPv6 frame with no extension header:
@@ -143,6 +144,7 @@ func pickTarget6(m progMaps) asm.Instructions {
 			asm.LoadMem(asm.R2, asm.RFP, st6Key+16+off, asm.DWord),
 			asm.JNE.Reg(asm.R1, asm.R2, lPunt))
 	}
+	check = append(check, checked(sum6)...) // l4sum.go
 	return append(insns, schedule(m, st6Svc, st6Idx, ev6NewLen, check)...)
 }
 

@@ -235,7 +235,7 @@ func TestNewFlowChecksL4IPv6(t *testing.T) {
 					good++
 				}
 			}
-			for n := range 9 {
+			for n := range 141 { // every tail after every mix of the sum's steps, as for IPv4
 				d, _ := build(make([]byte, n))
 				check(fmt.Sprintf("%d-byte payload, right checksum", n), d, true)
 				bad, sum := build(make([]byte, n))
@@ -245,6 +245,9 @@ func TestNewFlowChecksL4IPv6(t *testing.T) {
 					bad, _ = build(make([]byte, n))
 					bad[len(bad)-1] ^= 0x01
 					check(fmt.Sprintf("%d-byte payload, last byte changed", n), bad, false)
+					bad, _ = build(make([]byte, n))
+					bad[len(bad)-1-n/2] ^= 0x10
+					check(fmt.Sprintf("%d-byte payload, a middle byte changed", n), bad, false)
 				}
 				bad, _ = build(make([]byte, n))
 				bad[fr6Addrs+3] ^= 0x01 // the client's address, in the pseudo-header only

@@ -281,7 +281,9 @@ func TestNewFlowChecksL4(t *testing.T) {
 					good++
 				}
 			}
-			for n := range 9 { // payloads of 0 to 8 bytes: every tail
+			// Payloads of 0 to 140 bytes: every tail after every mix of the
+			// sum's 64-, 32-, 16-, 8- and 4-byte steps (sumChunk).
+			for n := range 141 {
 				d, _ := build(make([]byte, n))
 				check(fmt.Sprintf("%d-byte payload, right checksum", n), d, true)
 				bad, sum := build(make([]byte, n))
@@ -293,6 +295,9 @@ func TestNewFlowChecksL4(t *testing.T) {
 					end := 14 + int(binary.BigEndian.Uint16(bad[16:])) // past the link's padding
 					bad[end-1] ^= 0x01
 					check(fmt.Sprintf("%d-byte payload, last byte changed", n), bad, false)
+					bad, _ = build(make([]byte, n))
+					bad[end-1-n/2] ^= 0x10
+					check(fmt.Sprintf("%d-byte payload, a middle byte changed", n), bad, false)
 				}
 			}
 			// A field holding the pseudo-header's sum, as a partial
