@@ -158,6 +158,16 @@ func MinBaseline(a, b Baseline) Baseline {
 	return Baseline{Busy: m(a.Busy, b.Busy), User: m(a.User, b.User), System: m(a.System, b.System), SoftIRQ: m(a.SoftIRQ, b.SoftIRQ)}
 }
 
+// busyShare is how busy CPU cpu was between samples a and b (0–1),
+// baseline included; 0 when the samples do not cover it.
+func busyShare(a, b CPUSample, cpu int) float64 {
+	d := b.At.Sub(a.At).Seconds()
+	if d <= 0 || cpu < 0 || cpu >= min(len(a.CPUs), len(b.CPUs)) {
+		return 0
+	}
+	return float64(b.CPUs[cpu].sub(a.CPUs[cpu]).Busy()) / (d * userHZ)
+}
+
 // CostOf computes the cost of the window from a to b that delivered pkts,
 // with director the director's CPU number. A figure the baseline pushes
 // below zero is clamped to 0 (tick sampling noise).
@@ -186,7 +196,7 @@ func CostOf(a, b Usage, bl Baseline, director int, pkts uint64) CPUCost {
 		if i == director {
 			c.DirectorNs = perPkt(cb)
 			c.DirectorSoftNs = perPkt(float64(x.SoftIRQ) - base(bl.SoftIRQ, i))
-			c.DirectorBusy = float64(x.Busy()) / (d * userHZ)
+			c.DirectorBusy = busyShare(a.CPU, b.CPU, i)
 		}
 	}
 	c.MachineNs, c.UserNs, c.SystemNs, c.SoftIRQNs = perPkt(busy), perPkt(user), perPkt(sys), perPkt(soft)

@@ -140,6 +140,41 @@ func writeHeadline(b *strings.Builder, r *Report) {
 		w("\n")
 	}
 	w("\n")
+	for _, c := range lv {
+		if n := generatorBound(c, r.Contender(baseOf(c))); n != "" {
+			w("- %s\n", n)
+		}
+	}
+	w("\n")
+}
+
+// busyLimit is how busy a core must be (median over the repetitions) to
+// count as the one that bounded a saturation window.
+const busyLimit = 0.95
+
+// generatorBound says, when it is so, that the saturation windows of
+// lvsd contender c and its kernel base were bound by the generator's
+// core rather than the director's (the director core had room in one of
+// them while the generator's was full), so their delivered ratio measures
+// how fast the generator could send to each, not the director; "" when
+// both directors were full, or the figures are missing.
+func generatorBound(c, base *Contender) string {
+	if base == nil || !c.Available || !base.Available {
+		return ""
+	}
+	dc, db := c.Summary(figure(satDirBusy)), base.Summary(figure(satDirBusy))
+	gc, gb := c.Summary(figure(satGenBusy)), base.Summary(figure(satGenBusy))
+	if dc.N == 0 || db.N == 0 || gc.N == 0 || gb.N == 0 {
+		return ""
+	}
+	// The rows are in per cent.
+	if min(dc.Median, db.Median) >= 100*busyLimit || max(gc.Median, gb.Median) < 100*busyLimit {
+		return ""
+	}
+	return fmt.Sprintf("**%s ÷ %s at saturation was bound by the generator's core**, not the director's: the director core "+
+		"was %.0f %% and %.0f %% busy, the generator's %.0f %% and %.0f %% (medians); the delivered ratio says how fast "+
+		"the generator could send through each, and the director's cost is its CPU per packet.",
+		c.Name, base.Name, dc.Median, db.Median, gc.Median, gb.Median)
 }
 
 // headLabel is c's column heading: its label, and for lvsd the dataplane
@@ -287,7 +322,10 @@ func methodText(s Settings) string {
   in the client namespace as fast as it can. *Delivered* is the sum of the real servers' rx_packets over the
   window (they count and drop the flood at netdev ingress, by its source addresses); *sent* is what the
   generator handed to the kernel; the split over real servers is shown per repetition. NAT contenders get it
-  on the director's eth0; the DR contenders on its eth1, through the bridge, from the client's eth1.
+  on the director's eth0; the DR contenders on its eth1, through the bridge, from the client's eth1 (the
+  bridge's work on the requests runs on the generator's core). The busy rows say which core was full: a
+  pair whose director core had room while the generator's was full compared the generator, and says so
+  under the table.
 - **CPU per packet** comes from /proc/stat (ticks of USER_HZ %d): busy = user + nice + system + irq + softirq
   time over the window, minus each core's busy rate in idle baseline windows of %s (responders up, no
   traffic, no contender: so an lvsd that spins while idle is charged for it) — one just before the contender

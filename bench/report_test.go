@@ -116,7 +116,7 @@ func TestSummarySkipsInvalidCPU(t *testing.T) {
 	r := sampleReport()
 	klb := r.Contender(KernelLB)
 	klb.Runs[0].UDP.CPU = CPUCost{}
-	f := Figures[2] // director core at saturation
+	f := figure("CPU per packet at saturation, director core")
 	if got := klb.Summary(f); got.N != 2 || got.Min != 2100 {
 		t.Errorf("Summary(%s) = %+v, want the 2 valid repetitions", f.Name, got)
 	}
@@ -224,5 +224,35 @@ func TestOptionsDefaults(t *testing.T) {
 	}
 	if _, err := (Options{DuringWindow: duringFixed}).withDefaults(); err != nil {
 		t.Errorf("--during-window fixed: %v", err)
+	}
+}
+
+// TestGeneratorBound: a saturation pair whose director core had room
+// while the generator's was full is said to measure the generator; one
+// whose director cores were full is not.
+func TestGeneratorBound(t *testing.T) {
+	r := sampleReport()
+	klb, lv := r.Contender(KernelLB), r.Contender(LVSD1)
+	if n := generatorBound(lv, klb); n != "" {
+		t.Errorf("director cores full: %q, want no note", n)
+	}
+	for _, c := range []*Contender{klb, lv} {
+		for _, x := range c.Runs {
+			x.UDP.GeneratorBusy = 1
+		}
+	}
+	if n := generatorBound(lv, klb); n != "" {
+		t.Errorf("both cores full: %q, want no note", n)
+	}
+	for _, x := range lv.Runs {
+		x.UDP.CPU.DirectorBusy = 0.8
+	}
+	want := "**lvsd-1w ÷ klb at saturation was bound by the generator's core**, not the director's: the director core was 80 % and 100 % busy, the generator's 100 % and 100 %"
+	if n := generatorBound(lv, klb); !strings.HasPrefix(n, want) {
+		t.Errorf("generatorBound = %q, want it to start %q", n, want)
+	}
+	if md := Markdown(r); !strings.Contains(md, "| director core busy at saturation (%) | 100 | 80 | n/a | | |") ||
+		!strings.Contains(md, "- "+want) {
+		t.Errorf("the report has no busy rows or no note:\n%s", md)
 	}
 }

@@ -113,6 +113,11 @@ type UDPRun struct {
 	DeliveredPPS float64       `json:"delivered_pps"`
 	CPU          CPUCost       `json:"cpu_per_packet"`
 	ProcNs       float64       `json:"lvsd_process_ns,omitempty"` // lvsd's own utime+stime per packet
+	// GeneratorBusy is the generator core's busy share over the window
+	// (0–1, as CPUCost.DirectorBusy): a window whose director core has
+	// room while this one is full measured the generator, not the
+	// director.
+	GeneratorBusy float64 `json:"generator_busy"`
 	// PerServer is Delivered by real server (rs1, rs2, …): the load
 	// balancer's split (kfwd sends everything to rs1; kfwd-dr spreads flows by its multipath route's hash).
 	PerServer []uint64 `json:"delivered_per_server,omitempty"`
@@ -177,10 +182,20 @@ type Figure struct {
 
 var nan = math.NaN()
 
+// The saturation window's busy rows, by name (generatorBound reads them).
+const (
+	satDirBusy = "director core busy at saturation"
+	satGenBusy = "generator core busy at saturation"
+)
+
 // Figures are the summary rows, in report order.
 var Figures = []Figure{
 	{"UDP delivered at saturation", "pps", true, 1, false, func(r *Rep) float64 { return udp(r, func(u *UDPRun) float64 { return u.DeliveredPPS }) }},
 	{"generator sent at saturation", "pps", true, 1, false, func(r *Rep) float64 { return udp(r, func(u *UDPRun) float64 { return u.SentPPS }) }},
+	{satDirBusy, "%", false, 100, true, func(r *Rep) float64 {
+		return udp(r, func(u *UDPRun) float64 { return cost(u.CPU, u.CPU.DirectorBusy) })
+	}},
+	{satGenBusy, "%", false, 100, true, func(r *Rep) float64 { return udp(r, func(u *UDPRun) float64 { return u.GeneratorBusy }) }},
 	{"CPU per packet at saturation, director core", "ns", false, 1, false, func(r *Rep) float64 { return udp(r, func(u *UDPRun) float64 { return cost(u.CPU, u.CPU.DirectorNs) }) }},
 	{"CPU per packet at saturation, whole machine", "ns", false, 1, false, func(r *Rep) float64 { return udp(r, func(u *UDPRun) float64 { return cost(u.CPU, u.CPU.MachineNs) }) }},
 	{"CPU per packet at fixed load, director core", "ns", false, 1, false, func(r *Rep) float64 {
@@ -226,6 +241,17 @@ var Figures = []Figure{
 		return tcp(r, func(t *TCPRun) float64 { return cost(t.CPU, t.CPU.DirectorBusy) })
 	}},
 	{"lvsd process CPU per connection", "µs", false, 1e-3, false, func(r *Rep) float64 { return tcp(r, func(t *TCPRun) float64 { return orNaN(t.ProcNs) }) }},
+}
+
+// figure is the summary row called name (a zero Figure, which measures
+// nothing, for no such row).
+func figure(name string) Figure {
+	for _, f := range Figures {
+		if f.Name == name {
+			return f
+		}
+	}
+	return Figure{get: func(*Rep) float64 { return nan }}
 }
 
 func udp(r *Rep, f func(*UDPRun) float64) float64 {

@@ -209,10 +209,11 @@ func (r *runner) saturation(ctx context.Context, c contender, bl Baseline) (*UDP
 	return &UDPRun{
 		Window: d, Sent: sent, Delivered: delivered,
 		SentPPS: perSecond(sent, d), DeliveredPPS: perSecond(delivered, d),
-		CPU:       CostOf(fs.a.use, fs.b.use, bl, r.o.DirCPU, delivered),
-		ProcNs:    fs.procPerPkt,
-		PerServer: split(fs.a, fs.b),
-		use:       [2]Usage{fs.a.use, fs.b.use},
+		CPU:           CostOf(fs.a.use, fs.b.use, bl, r.o.DirCPU, delivered),
+		ProcNs:        fs.procPerPkt,
+		GeneratorBusy: busyShare(fs.a.use.CPU, fs.b.use.CPU, r.o.GenCPU),
+		PerServer:     split(fs.a, fs.b),
+		use:           [2]Usage{fs.a.use, fs.b.use},
 	}, nil
 }
 
