@@ -109,7 +109,9 @@ Files:
                       start and logged); the IPv6 map holds an eighth as
                       many (at least 32768). A connection beyond it is
                       still forwarded, by the Go workers: a small map costs
-                      speed, not flows
+                      speed, not flows; a large one costs a little on every
+                      packet (TLB and cache misses of its lookup), so a site
+                      that never holds more connections may set it near that
   --link BACKEND      the Go workers' packet links: afpacket (default; a
                       packet ring per worker) or tap (lvs.cf's interfaces
                       are TAP devices lvsd opens, one worker each)
