@@ -29,8 +29,8 @@ type Options struct {
 	// Dataplane chooses how frames are forwarded: DataplaneAuto (the
 	// default, ""), DataplaneTCX, DataplaneTC or DataplaneAFPacket (fastpath.go).
 	Dataplane string
-	// KernelSchedule says which new flows of fixed-cycle (rr, wrr)
-	// services the eBPF fast path schedules itself (dataplane/fastnew.go):
+	// KernelSchedule says which new flows of fixed-cycle (rr, wrr) and
+	// mh services the eBPF fast path schedules itself (dataplane/fastnew.go):
 	// KernelScheduleAll (the default, "": UDP flows and TCP connections),
 	// KernelScheduleUDP or KernelScheduleOff.
 	KernelSchedule string

@@ -48,6 +48,11 @@ func (d *Dataplane) KernelScheduled() (udp, tcp bool) { return d.nfUDP, d.nfTCP 
 // the sum of the weights over their gcd); a longer one stays in Go.
 const maxCycle = 4096
 
+// maxHashTable bounds an mh service's lookup table in the fast path (the
+// kernel's default size is 4093, the largest 131071); a longer one, or
+// more tables than the fast path's cycle map holds, stays in Go.
+const maxHashTable = 1 << 14
+
 // newFlowState is the Dataplane's part of the new-flow path.
 type newFlowState struct {
 	nf           NewFlowScheduler // nil: no fast path, or one without a ring
@@ -99,7 +104,9 @@ func (d *Dataplane) withdrawGone() {
 // changes). Which services qualify: a protocol ScheduleInKernel named
 // (TCP, UDP), IPv4 or IPv6 (real servers of the VIP's family), not a
 // firewall mark, not persistent, not one-packet scheduling, a scheduler
-// that is a fixed cycle (rr, wrr: ipvs.Sequencer),
+// that is a fixed cycle (rr, wrr: ipvs.Sequencer) or a lookup table the
+// client's hash indexes, every slot's destination with a weight (mh:
+// ipvs.Hasher),
 // NAT or direct routing, no connection thresholds, no FTP helper, owned
 // here, every real server of the cycle with a resolved next hop; and none
 // while the connection table is under pressure (secure_tcp and the drop
@@ -180,16 +187,27 @@ func (d *Dataplane) newFlowService(st *State, s *ipvs.Service) (fastpath.Service
 	}
 	vip := netip.AddrPortFrom(k.Addr, k.Port)
 	pi, owned := ownedPort(st, k.Addr) // fastnew6.go
-	seqr, fixed := s.Sched.(ipvs.Sequencer)
-	if !owned || !fixed || st.NAT.helper(vip) {
+	if !owned || st.NAT.helper(vip) {
 		return fastpath.Service{}, false
 	}
-	seq := seqr.Sequence(s, maxCycle)
+	var seq []*ipvs.Dest
+	hash := fastpath.HashNone
+	switch sc := s.Sched.(type) {
+	case ipvs.Sequencer: // rr, wrr: a cycle
+		seq = sc.Sequence(s, maxCycle)
+	case ipvs.Hasher: // mh: a table the client's hash indexes
+		var port bool
+		if seq, port = sc.HashTable(s, maxHashTable); port {
+			hash = fastpath.HashMHPort
+		} else {
+			hash = fastpath.HashMH
+		}
+	}
 	if seq == nil {
 		return fastpath.Service{}, false
 	}
 	in := d.Ports[pi]
-	fs := fastpath.Service{VIP: vip, Proto: uint8(k.Proto), In: in.Ifindex, Seq: make([]int, 0, len(seq))}
+	fs := fastpath.Service{VIP: vip, Proto: uint8(k.Proto), In: in.Ifindex, Seq: make([]int, 0, len(seq)), Hash: hash}
 	index := make(map[ipvs.DestID]int, len(seq))
 	for _, dst := range seq {
 		i, seen := index[dst.ID]

@@ -266,3 +266,66 @@ func TestKernelForwardedRSTLeavesSynRecv(t *testing.T) {
 		t.Error("the client's direction is still in the fast path")
 	}
 }
+
+// TestKernelScheduledMH: an mh service's new flows are scheduled by the
+// tcx program from mh's lookup table (fastpath's mh.go) to the real server
+// the Go scheduler picks for the same client, and adopted to it; a server
+// of the table set to weight 0 (which mh's Pick would refuse its clients)
+// takes the service back to the Go path.
+func TestKernelScheduledMH(t *testing.T) {
+	s, fp := fastSite(t)
+	key := ipvs.ServiceKey{Proto: ipvs.UDP, Addr: vip, Port: 53}
+	tb, err := s.table.AddService(ipvs.ServiceSpec{Key: key, SchedSpec: ipvs.SchedSpec{SchedName: "mh",
+		SchedOpts: ipvs.SchedOptions{Flags: ipvs.SchedFlag2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []netip.Addr{rip1, rip2} {
+		if tb, err = tb.AddDest(key, ipvs.DestSpec{Addr: r, Port: 53, Method: ipvs.Masq, Weight: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.publishTable(tb)
+	s.d.ScheduleInKernel(true, false)
+	if err := s.d.SyncNewFlows(); err != nil {
+		t.Fatal(err)
+	}
+	svc := netip.AddrPortFrom(vip, 53)
+	datagram := func(c netip.AddrPort) []byte { return frametest.UDP(c, svc, []byte("q"), frametest.WithDstMAC(lo)) }
+	picks := map[netip.AddrPort]netip.Addr{}
+	for i := range 40 {
+		c := netip.AddrPortFrom(netip.MustParseAddr("203.0.113.7"), uint16(6000+i*17))
+		fwd, out := simulate(t, fp, datagram(c))
+		if !fwd {
+			t.Fatalf("client %v: the datagram was not scheduled in the kernel", c)
+		}
+		ts := s.d.State().Table.Service(key)
+		if want := ts.Sched.Pick(ts, &ipvs.Flow{Src: c, Dst: svc}); parsed(out).Dst.Addr() != want.Addr {
+			t.Errorf("client %v: the kernel sent it to %v, mh picks %v", c, parsed(out).Dst, want.Addr)
+		}
+		picks[c] = parsed(out).Dst.Addr()
+	}
+	s.w.Process(nil, nil, time.Now()) // adopts
+	servers := map[netip.Addr]bool{}
+	for c, real := range picks {
+		conn, ok := s.d.CT.Lookup(conntrack.Key{Proto: ipvs.UDP, Client: c, Virtual: svc})
+		if !ok || conn.Real().Addr() != real {
+			t.Errorf("flow from %v adopted %v to %v, the kernel sent it to %v", c, ok, conn.Real(), real)
+		}
+		servers[real] = true
+	}
+	if len(servers) != 2 {
+		t.Errorf("40 clients' flows went to %v, want both servers", servers)
+	}
+	// Quiesce rip2: mh keeps its slots, whose clients Go refuses.
+	if tb, err = s.table.EditDest(key, ipvs.DestSpec{Addr: rip2, Port: 53, Method: ipvs.Masq, Weight: 0}); err != nil {
+		t.Fatal(err)
+	}
+	s.publishTable(tb)
+	if err := s.d.SyncNewFlows(); err != nil {
+		t.Fatal(err)
+	}
+	if fwd, _ := simulate(t, fp, datagram(netip.MustParseAddrPort("203.0.113.8:7000"))); fwd {
+		t.Error("with a server at weight 0 the kernel still schedules the mh service")
+	}
+}

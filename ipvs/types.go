@@ -147,6 +147,20 @@ type Sequencer interface {
 	Sequence(s *Service, max int) []*Dest
 }
 
+// A Hasher is a Scheduler whose pick depends only on the flow's source,
+// through a lookup table indexed by the mh hash of the client's address
+// (and with port, its port): mh. It can list its table, so that lvsd's
+// kernel fast path can schedule new connections itself, computing the
+// same hash.
+type Hasher interface {
+	// HashTable returns the lookup table of s, a destination in every
+	// slot, and whether the client's port is hashed too; nil when a
+	// slot's destination would not be picked (no destination, weight 0:
+	// Pick returns nil or probes further) or the table is longer than
+	// max.
+	HashTable(s *Service, max int) (slots []*Dest, port bool)
+}
+
 // SchedOptions are the settings of a scheduler beyond its name.
 type SchedOptions struct {
 	Flags       SchedFlags

@@ -238,3 +238,24 @@ func TestMHFill(t *testing.T) {
 	mhFill(slots, f.svc().Dests, []mhSetup{{perm: 3, skip: 2, turns: 1}, {perm: 3, skip: 3, turns: 2}})
 	expectSeq(t, "slots", slices2names(slots), "ABBABAB")
 }
+
+// TestMHHashTable: the table mh lists for the kernel fast path
+// (ipvs.Hasher) is its lookup table, with mh-port saying the port is
+// hashed; none while a slot's destination has weight 0 (Pick would refuse
+// or probe) or when longer than asked.
+func TestMHHashTable(t *testing.T) {
+	f := newFixture(t, "mh", ipvs.SchedOptions{Flags: ipvs.SchedFlag2}, 1, 2)
+	s := f.svc()
+	slots, port := s.Sched.(ipvs.Hasher).HashTable(s, 1<<14)
+	if len(slots) != mhDefaultSize || !port || slices2names(slots) != slices2names(s.Sched.(*MH).table.Load().slots) {
+		t.Fatalf("HashTable = %d slots (port %v), want mh's %d-slot table with the port", len(slots), port, mhDefaultSize)
+	}
+	if short, _ := s.Sched.(ipvs.Hasher).HashTable(s, mhDefaultSize-1); short != nil {
+		t.Error("HashTable gave a table longer than max")
+	}
+	f.edit("B", 0, 0)
+	s = f.svc()
+	if q, _ := s.Sched.(ipvs.Hasher).HashTable(s, 1<<14); q != nil {
+		t.Error("HashTable gave a table with a quiesced destination's slots")
+	}
+}

@@ -123,6 +123,24 @@ func (m *MH) Pick(_ *ipvs.Service, f *ipvs.Flow) *ipvs.Dest {
 	return nil
 }
 
+// HashTable returns the current lookup table (ipvs.Hasher): slot i is
+// Pick's destination for a client whose mhHash(0, port, fold(addr),
+// mhKey1) mod len(slots) is i. Nil when a slot is empty or its
+// destination has no weight (Pick would return nil or, with mh-fallback,
+// probe on), or the table is longer than max.
+func (m *MH) HashTable(_ *ipvs.Service, max int) ([]*ipvs.Dest, bool) {
+	t := m.table.Load()
+	if len(t.slots) > max {
+		return nil, false
+	}
+	for _, d := range t.slots {
+		if d == nil || d.Weight <= 0 {
+			return nil, false
+		}
+	}
+	return slices.Clone(t.slots), m.flags&ipvs.SchedFlag2 != 0
+}
+
 // Update rebuilds the lookup table as ip_vs_mh_dest_changed whenever a
 // destination changed: gcd and rshift of the last weights, the permutation,
 // then the population.

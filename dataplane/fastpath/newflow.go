@@ -12,7 +12,8 @@ import (
 // handed to the fast path (SetServices) is scheduled by
 // the tcx program itself, the first program to see the frame: it takes
 // the next destination of the service's cycle (the scheduler's own
-// sequence, ipvs.Sequencer, read with one atomic add per new flow), writes the
+// sequence, ipvs.Sequencer, read with one atomic add per new flow), or for
+// an mh service the client's slot of mh's lookup table (mh.go), writes the
 // flow's entries — the client direction, and for NAT the reply direction,
 // from per-destination templates the client's address and port are filled
 // into — and reports the flow to lvsd in a ring buffer without waking it,
@@ -49,8 +50,9 @@ type Service struct {
 	Proto uint8 // frame.ProtoTCP or frame.ProtoUDP
 	In    int   // ifindex the VIP's frames arrive on
 	// Seq is the scheduling cycle: indexes into Targets, taken in order
-	// and again from the start.
+	// and again from the start; or, with Hash, mh's lookup table (mh.go).
 	Seq     []int
+	Hash    Hash
 	Targets []Target
 }
 
@@ -228,16 +230,18 @@ func pickTarget(m progMaps) asm.Instructions {
 		asm.StoreMem(asm.RFP, stSvc+4, asm.R0, asm.Half),
 		asm.StoreMem(asm.RFP, stSvc+6, asm.R8, asm.Half),
 	}
-	return append(insns, schedule(m, stSvc, stIdx, evLen, checked(sum4))...)
+	return append(insns, schedule(m, stSvc, stIdx, evLen, checked(sum4), mh4)...)
 }
 
 // schedule looks up the service keyed at the stack's svc, which must be
 // there for the interface the frame came in on and pass check (entered
 // with R0 = the service's value; it may use R1 to R5 and jump to lPunt),
-// takes the next slot of its cycle with one atomic add (its index kept at
-// idx), and leaves R7 = that slot's target and R8 = a reserved record of
-// recLen bytes: without room for the report the flow is not made.
-func schedule(m progMaps, svc, idx int16, recLen int32, check asm.Instructions) asm.Instructions {
+// takes the next slot of its cycle with one atomic add, or for an mh
+// service the client's slot of its table (mhPick: src is where the frame
+// has the client), its index kept at idx, and leaves R7 = that slot's
+// target and R8 = a reserved record of recLen bytes: without room for the
+// report the flow is not made.
+func schedule(m progMaps, svc, idx int16, recLen int32, check asm.Instructions, src mhSource) asm.Instructions {
 	insns := asm.Instructions{
 		asm.LoadMapPtr(asm.R1, m.services),
 		asm.Mov.Reg(asm.R2, asm.RFP),
@@ -249,16 +253,22 @@ func schedule(m progMaps, svc, idx int16, recLen int32, check asm.Instructions) 
 		asm.JNE.Reg(asm.R1, asm.R2, lPunt),
 	}
 	insns = append(insns, check...)
-	return append(insns,
+	insns = append(insns,
 		asm.LoadMem(asm.R3, asm.R0, svcSeqLen, asm.Word),
 		asm.JEq.Imm(asm.R3, 0, lPunt),
 		asm.LoadMem(asm.R4, asm.R0, svcSeqBase, asm.Word),
+		asm.LoadMem(asm.R1, asm.R0, svcHash, asm.Word),
+		asm.JNE.Imm(asm.R1, int32(HashNone), lMH+src.sfx), // mh: the client's slot (mh.go)
 		// The next slot of the cycle: counter++ mod length.
 		asm.Mov.Imm(asm.R1, 1),
 		fetchAdd(asm.R0, asm.R1, svcCounter),
 		asm.Mod.Reg(asm.R1, asm.R3),
 		asm.Add.Reg(asm.R1, asm.R4),
-		asm.StoreMem(asm.RFP, idx, asm.R1, asm.Word),
+		asm.Ja.Label(lPick+src.sfx),
+	)
+	insns = append(insns, mhPick(src)...)
+	return append(insns,
+		asm.StoreMem(asm.RFP, idx, asm.R1, asm.Word).WithSymbol(lPick+src.sfx),
 		asm.LoadMapPtr(asm.R1, m.seq),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, int32(idx)),

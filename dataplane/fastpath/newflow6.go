@@ -145,7 +145,7 @@ func pickTarget6(m progMaps) asm.Instructions {
 			asm.JNE.Reg(asm.R1, asm.R2, lPunt))
 	}
 	check = append(check, checked(sum6)...) // l4sum.go
-	return append(insns, schedule(m, st6Svc, st6Idx, ev6NewLen, check)...)
+	return append(insns, schedule(m, st6Svc, st6Idx, ev6NewLen, check, mh6)...)
 }
 
 // writeFlow6 is writeFlow for IPv6: the client direction from the

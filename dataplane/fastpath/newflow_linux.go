@@ -115,6 +115,7 @@ func (f *FastPath) SetServices(svcs []Service) error {
 		le.PutUint32(r.val[svcIn:], uint32(s.In))
 		le.PutUint32(r.val[svcSeqBase:], uint32(seqBase+len(seqVals)))
 		le.PutUint32(r.val[svcSeqLen:], uint32(len(s.Seq)))
+		le.PutUint32(r.val[svcHash:], uint32(s.Hash))
 		for _, x := range s.Seq {
 			seqVals = append(seqVals, uint32(tgtBase+len(tgts)+x))
 		}
@@ -132,6 +133,7 @@ func (f *FastPath) SetServices(svcs []Service) error {
 		sig.Write(r.val[svcIn : svcIn+4])
 		sig.Write(r.val[svcVIP6:])
 		binary.Write(&sig, binary.LittleEndian, r.val[svcSeqLen:svcSeqLen+4])
+		binary.Write(&sig, binary.LittleEndian, r.val[svcHash:svcHash+4])
 	}
 	for _, v := range seqVals {
 		binary.Write(&sig, binary.LittleEndian, v-uint32(tgtBase))
