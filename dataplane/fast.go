@@ -150,7 +150,8 @@ func (w *Worker) offerable(c conntrack.Conn, dir conntrack.Dir, claim bool) bool
 	if (dir == conntrack.DirInput && in) || (dir == conntrack.DirOutput && outOn) {
 		return false
 	}
-	if c.Packets() < offerAfter && !in && !claim {
+	syn := w.synOfferable(c, dir)
+	if c.Packets() < offerAfter && !in && !claim && !syn {
 		return false // too young (the reply direction goes once the client's did, or as old)
 	}
 	if c.Flags()&(conntrack.FlagTemplate|conntrack.FlagOnePacket) != 0 {
@@ -158,15 +159,33 @@ func (w *Worker) offerable(c conntrack.Conn, dir conntrack.Dir, claim bool) bool
 	}
 	switch p.Proto {
 	case frame.ProtoTCP:
-		return c.State() == conntrack.StateEstablished && p.Flags&(frame.SYN|frame.FIN|frame.RST) == 0
+		return syn || c.State() == conntrack.StateEstablished && p.Flags&(frame.SYN|frame.FIN|frame.RST) == 0
 	case frame.ProtoUDP:
 		return true
 	}
 	return false
 }
 
+// synOfferable reports whether the frame being forwarded is the first SYN
+// of TCP connection c, whose client direction dir the fast path takes from
+// here on (offer): then the client's handshake ACK, its request and its
+// close go through the kernel as those of a connection the program
+// scheduled itself (fastpath.Action.Syn), where they would each cross the
+// Go path until the connection's fourth packet. The connection table
+// learns the handshake completed from the fast path (conntrack's
+// rearmSeen, the closing reports). Not while the table holds more than
+// synAckOfferLimit half-open connections: a flood's SYNs would each cost
+// an install, a look by the sweep and a withdrawal.
+func (w *Worker) synOfferable(c conntrack.Conn, dir conntrack.Dir) bool {
+	p := &w.p
+	return dir == conntrack.DirInput && p.Proto == frame.ProtoTCP && p.Flags&(frame.SYN|frame.ACK|frame.FIN|frame.RST) == frame.SYN &&
+		c.State() == conntrack.StateSynRecv && w.d.CT.HalfOpen() <= synAckOfferLimit
+}
+
 // queueOffer queues the frame being forwarded's direction dir of c, leaving
-// with src and dst through port out to mac, if its counter slot exists.
+// with src and dst through port out to mac, if its counter slot exists. A
+// connection's first SYN (synOfferable) is installed before the frame
+// goes out, so its client's next segment finds it.
 func (w *Worker) queueOffer(c conntrack.Conn, dir conntrack.Dir, claim bool, src, dst netip.AddrPort, out int, mac frame.MAC) {
 	p := &w.p
 	slot := uint32(c.Dest()) * 2
@@ -177,10 +196,11 @@ func (w *Worker) queueOffer(c conntrack.Conn, dir conntrack.Dir, claim bool, src
 		return
 	}
 	port := w.d.Ports[out]
-	w.offers = append(w.offers, fastOffer{h: c.Handle, dir: dir, claim: claim,
+	syn := w.synOfferable(c, dir)
+	w.offers = append(w.offers, fastOffer{h: c.Handle, dir: dir, claim: claim, early: syn,
 		k: fastpath.Key{Src: p.Src, Dst: p.Dst, Proto: p.Proto},
 		a: fastpath.Action{DstMAC: mac, SrcMAC: port.MAC, Src: src, Dst: dst, In: w.in.Ifindex, Out: port.Ifindex,
-			DecTTL: c.Method() == ipvs.Masq, MTU: port.MTU, Slot: slot}})
+			DecTTL: c.Method() == ipvs.Masq, MTU: port.MTU, Slot: slot, Syn: syn}})
 }
 
 // synAckOfferLimit is the number of half-open connections above which

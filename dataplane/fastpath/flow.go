@@ -51,6 +51,11 @@ type Action struct {
 	// connection installed with its first SYN, so the real server's answer
 	// does not wait for the Go path (connection set-up time).
 	SynAck bool
+	// Syn is the client direction of a TCP connection installed with its
+	// first SYN: the program forwards the SYN's retransmissions too, and
+	// the client's next segment marks the handshake complete (flagAcked,
+	// FastPath.Acked), as for a connection the program scheduled itself.
+	Syn bool
 }
 
 // The flow map's value: the action, precomputed checksum differences and
@@ -135,6 +140,9 @@ func (a Action) put(k Key, b, ks, kd, s, d []byte) sum {
 	}
 	if a.SynAck {
 		flags |= flagSynAck
+	}
+	if a.Syn {
+		flags |= flagSyn
 	}
 	if !a.DecTTL && a.Src == k.Src && a.Dst == k.Dst {
 		flags |= flagMACOnly
