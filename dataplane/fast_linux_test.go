@@ -224,4 +224,7 @@ func TestSynAckOfferStopsUnderSYNFlood(t *testing.T) {
 	if fwd, _ := simulate(t, fp, frametest.TCP(rs, other, frame.SYN|frame.ACK, nil, frametest.WithDstMAC(lo))); fwd {
 		t.Error("the fast path forwards the SYN-ACK of a SYN that arrived during a flood")
 	}
+	if fwd, _ := simulate(t, fp, frametest.TCP(other, web, frame.ACK, nil, frametest.WithDstMAC(lo))); fwd {
+		t.Error("the fast path forwards the client's ACK of a SYN that arrived during a flood")
+	}
 }
