@@ -30,7 +30,7 @@ type Options struct {
 	// default, ""), DataplaneTCX, DataplaneTC or DataplaneAFPacket (fastpath.go).
 	Dataplane string
 	// KernelSchedule says which new flows of fixed-cycle (rr, wrr) and
-	// mh services the eBPF fast path schedules itself (dataplane/fastnew.go):
+	// hashing (mh, sh) services the eBPF fast path schedules itself (dataplane/fastnew.go):
 	// KernelScheduleAll (the default, "": UDP flows and TCP connections),
 	// KernelScheduleUDP or KernelScheduleOff.
 	KernelSchedule string

@@ -105,7 +105,7 @@ func (d *Dataplane) withdrawGone() {
 // (TCP, UDP), IPv4 or IPv6 (real servers of the VIP's family), not a
 // firewall mark, not persistent, not one-packet scheduling, a scheduler
 // that is a fixed cycle (rr, wrr: ipvs.Sequencer) or a lookup table the
-// client's hash indexes, every slot's destination with a weight (mh:
+// client's hash indexes, every slot's destination with a weight (mh, sh:
 // ipvs.Hasher),
 // NAT or direct routing, no connection thresholds, no FTP helper, owned
 // here, every real server of the cycle with a resolved next hop; and none
@@ -195,12 +195,13 @@ func (d *Dataplane) newFlowService(st *State, s *ipvs.Service) (fastpath.Service
 	switch sc := s.Sched.(type) {
 	case ipvs.Sequencer: // rr, wrr: a cycle
 		seq = sc.Sequence(s, maxCycle)
-	case ipvs.Hasher: // mh: a table the client's hash indexes
+	case ipvs.Hasher: // mh, sh: a table the client's hash indexes
+		var fn ipvs.HashFunc
 		var port bool
-		if seq, port = sc.HashTable(s, maxHashTable); port {
-			hash = fastpath.HashMHPort
-		} else {
-			hash = fastpath.HashMH
+		seq, fn, port = sc.HashTable(s, maxHashTable)
+		var ok bool
+		if hash, ok = hashOf(fn, port); !ok {
+			return fastpath.Service{}, false
 		}
 	}
 	if seq == nil {
@@ -228,6 +229,22 @@ func (d *Dataplane) newFlowService(st *State, s *ipvs.Service) (fastpath.Service
 		}
 	}
 	return fs, true
+}
+
+// hashOf is the fast path's Hash for a table indexed by fn, with the
+// client's port or not; false for a hash the program does not compute.
+func hashOf(fn ipvs.HashFunc, port bool) (fastpath.Hash, bool) {
+	switch {
+	case fn == ipvs.HashMH && port:
+		return fastpath.HashMHPort, true
+	case fn == ipvs.HashMH:
+		return fastpath.HashMH, true
+	case fn == ipvs.HashSH && port:
+		return fastpath.HashSHPort, true
+	case fn == ipvs.HashSH:
+		return fastpath.HashSH, true
+	}
+	return fastpath.HashNone, false
 }
 
 // newFlowTarget is destination dst of s as the fast path forwards to it:

@@ -148,18 +148,31 @@ type Sequencer interface {
 }
 
 // A Hasher is a Scheduler whose pick depends only on the flow's source,
-// through a lookup table indexed by the mh hash of the client's address
-// (and with port, its port): mh. It can list its table, so that lvsd's
+// through a lookup table indexed by a hash of the client's address (and
+// with port, its port): mh, sh. It can list its table, so that lvsd's
 // kernel fast path can schedule new connections itself, computing the
 // same hash.
 type Hasher interface {
 	// HashTable returns the lookup table of s, a destination in every
-	// slot, and whether the client's port is hashed too; nil when a
-	// slot's destination would not be picked (no destination, weight 0:
-	// Pick returns nil or probes further) or the table is longer than
-	// max.
-	HashTable(s *Service, max int) (slots []*Dest, port bool)
+	// slot, the hash that indexes it, and whether the client's port is
+	// hashed too; nil when a slot's destination would not be picked (no
+	// destination, weight 0: Pick returns nil or probes further) or the
+	// table is longer than max.
+	HashTable(s *Service, max int) (slots []*Dest, fn HashFunc, port bool)
 }
+
+// HashFunc names the hash a Hasher's table is indexed by; the key is the
+// client's port (0 unless hashed) plus its address folded to 32 bits in
+// host order (an IPv6 one by XOR of its four words).
+type HashFunc uint8
+
+const (
+	// HashMH is mh's: hsiphash of the key with the kernel's fixed key
+	// (SipHash-1-3 on 64-bit builds), mod the table's length.
+	HashMH HashFunc = iota + 1
+	// HashSH is sh's: hash_32 of the key into 8 bits (256 slots).
+	HashSH
+)
 
 // SchedOptions are the settings of a scheduler beyond its name.
 type SchedOptions struct {

@@ -246,16 +246,38 @@ func TestMHFill(t *testing.T) {
 func TestMHHashTable(t *testing.T) {
 	f := newFixture(t, "mh", ipvs.SchedOptions{Flags: ipvs.SchedFlag2}, 1, 2)
 	s := f.svc()
-	slots, port := s.Sched.(ipvs.Hasher).HashTable(s, 1<<14)
-	if len(slots) != mhDefaultSize || !port || slices2names(slots) != slices2names(s.Sched.(*MH).table.Load().slots) {
+	slots, fn, port := s.Sched.(ipvs.Hasher).HashTable(s, 1<<14)
+	if len(slots) != mhDefaultSize || !port || fn != ipvs.HashMH || slices2names(slots) != slices2names(s.Sched.(*MH).table.Load().slots) {
 		t.Fatalf("HashTable = %d slots (port %v), want mh's %d-slot table with the port", len(slots), port, mhDefaultSize)
 	}
-	if short, _ := s.Sched.(ipvs.Hasher).HashTable(s, mhDefaultSize-1); short != nil {
+	if short, _, _ := s.Sched.(ipvs.Hasher).HashTable(s, mhDefaultSize-1); short != nil {
 		t.Error("HashTable gave a table longer than max")
 	}
 	f.edit("B", 0, 0)
 	s = f.svc()
-	if q, _ := s.Sched.(ipvs.Hasher).HashTable(s, 1<<14); q != nil {
+	if q, _, _ := s.Sched.(ipvs.Hasher).HashTable(s, 1<<14); q != nil {
 		t.Error("HashTable gave a table with a quiesced destination's slots")
+	}
+}
+
+// TestSHHashTable: sh lists its 256 buckets with sh's hash, the port
+// when sh-port; none while a bucket's destination has weight 0.
+func TestSHHashTable(t *testing.T) {
+	f := newFixture(t, "sh", ipvs.SchedOptions{}, 1, 3)
+	s := f.svc()
+	slots, fn, port := s.Sched.(ipvs.Hasher).HashTable(s, 1<<14)
+	if len(slots) != dhSize || port || fn != ipvs.HashSH {
+		t.Fatalf("HashTable = %d slots, %v, port %v; want sh's 256 buckets, no port", len(slots), fn, port)
+	}
+	for i := range 50 {
+		fl := flowFrom(netip.AddrFrom4([4]byte{172, 16, 0, byte(i)}).String(), 1)
+		if got, want := slots[hash32(fold(fl.Src.Addr()), dhBits)], f.pick(fl); got != want {
+			t.Errorf("client %v: bucket holds %s, Pick gives %s", fl.Src, nameOf(got), nameOf(want))
+		}
+	}
+	f.edit("B", 0, 0)
+	s = f.svc()
+	if q, _, _ := s.Sched.(ipvs.Hasher).HashTable(s, 1<<14); q != nil {
+		t.Error("HashTable gave buckets of a destination at weight 0")
 	}
 }

@@ -128,17 +128,22 @@ func (m *MH) Pick(_ *ipvs.Service, f *ipvs.Flow) *ipvs.Dest {
 // mhKey1) mod len(slots) is i. Nil when a slot is empty or its
 // destination has no weight (Pick would return nil or, with mh-fallback,
 // probe on), or the table is longer than max.
-func (m *MH) HashTable(_ *ipvs.Service, max int) ([]*ipvs.Dest, bool) {
-	t := m.table.Load()
-	if len(t.slots) > max {
-		return nil, false
+func (m *MH) HashTable(_ *ipvs.Service, max int) ([]*ipvs.Dest, ipvs.HashFunc, bool) {
+	return hashTable(m.table.Load().slots, max), ipvs.HashMH, m.flags&ipvs.SchedFlag2 != 0
+}
+
+// hashTable is a copy of slots for ipvs.Hasher, nil when one is empty or
+// its destination has no weight, or there are more than max.
+func hashTable(slots []*ipvs.Dest, max int) []*ipvs.Dest {
+	if len(slots) > max {
+		return nil
 	}
-	for _, d := range t.slots {
+	for _, d := range slots {
 		if d == nil || d.Weight <= 0 {
-			return nil, false
+			return nil
 		}
 	}
-	return slices.Clone(t.slots), m.flags&ipvs.SchedFlag2 != 0
+	return slices.Clone(slots)
 }
 
 // Update rebuilds the lookup table as ip_vs_mh_dest_changed whenever a

@@ -63,6 +63,14 @@ func (h *SH) Pick(_ *ipvs.Service, f *ipvs.Flow) *ipvs.Dest {
 	return nil
 }
 
+// HashTable returns the 256 buckets (ipvs.Hasher): bucket i is Pick's
+// destination for a client whose hash32(port+fold(addr), 8) is i. Nil
+// when a bucket's destination has no weight (Pick would return nil or,
+// with sh-fallback, probe on), or max is under 256.
+func (h *SH) HashTable(_ *ipvs.Service, max int) ([]*ipvs.Dest, ipvs.HashFunc, bool) {
+	return hashTable(h.table.Load()[:], max), ipvs.HashSH, h.flags&ipvs.SchedFlag2 != 0
+}
+
 // Update refills the buckets by weight as ip_vs_sh_reassign whenever a
 // destination changed.
 func (h *SH) Update(s *ipvs.Service) {

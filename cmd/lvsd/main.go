@@ -91,12 +91,12 @@ Files:
                       tcx+afpacket, tc+afpacket or afpacket), /metrics has it
                       as lvs_dataplane_mode
   --kernel-schedule=WHICH
-                      with tcx, which new flows of rr, wrr and mh services
-                      (NAT, DR; not persistent, no thresholds, no FTP
-                      helper) the eBPF program schedules itself, in the
-                      scheduler's own cycle or mh's lookup table, for lvsd
-                      to adopt: under a flood new flows are
-                      forwarded without waiting for the Go workers
+                      with tcx, which new flows of rr, wrr, mh and sh
+                      services (NAT, DR; not persistent, no thresholds, no
+                      FTP helper) the eBPF program schedules itself, in the
+                      scheduler's own cycle or lookup table, for lvsd to
+                      adopt: under a flood new flows are forwarded without
+                      waiting for the Go workers
                         all   UDP flows from their first datagram and TCP
                               connections from their SYN (default): a
                               connection crosses the Go path at its close

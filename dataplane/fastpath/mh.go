@@ -2,17 +2,19 @@ package fastpath
 
 import "github.com/cilium/ebpf/asm"
 
-// Maglev hashing in the kernel. A service whose scheduler is mh (the ECMP
-// mode's, where every director must pick the same real server for a
-// client) hands the fast path its lookup table as its Seq, with Hash
-// saying that the program indexes it by the client rather than walking
-// it: slot = hsiphash(port + address) mod the table's length, as
-// sched.MH.Pick computes it (ip_vs_mh_hashkey with the kernel's fixed
-// key; SipHash-1-3, which is what hsiphash is on 64-bit builds). The
-// address is folded to 32 bits in host order (an IPv6 one by XOR of its
-// words), the port is the source port in host order when the service
-// hashes it (mh-port), else 0. TestNewFlowMaglev checks the program's
-// picks against sched.MH's for many clients of both families.
+// Hashing schedulers in the kernel. A service whose scheduler is mh (the
+// ECMP mode's, where every director must pick the same real server for a
+// client) or sh hands the fast path its lookup table as its Seq, with
+// Hash saying that the program indexes it by the client rather than
+// walking it: for mh, slot = hsiphash(port + address) mod the table's
+// length, as sched.MH.Pick computes it (ip_vs_mh_hashkey with the
+// kernel's fixed key; SipHash-1-3, which is what hsiphash is on 64-bit
+// builds); for sh, bucket = hash_32(port + address, 8), as sched.SH.Pick.
+// The address is folded to 32 bits in host order (an IPv6 one by XOR of
+// its words), the port is the source port in host order when the service
+// hashes it (mh-port, sh-port), else 0. TestNewFlowHashed checks the
+// program's picks against sched.MH's and sched.SH's for many clients of
+// both families.
 
 // Hash says how the program picks a new flow's slot of a Service's Seq.
 type Hash uint8
@@ -24,7 +26,14 @@ const (
 	HashMH
 	// HashMHPort indexes it by the client's address and port (mh-port).
 	HashMHPort
+	// HashSH indexes Seq, sh's 256 buckets, by hash_32 of the client's
+	// address into 8 bits; HashSHPort by its address and port (sh-port).
+	HashSH
+	HashSHPort
 )
+
+// goldenRatio32 is hash_32's multiplier (include/linux/hash.h).
+const goldenRatio32 = 0x61C88647
 
 // svcHash is where a service's value keeps its Hash (u32).
 const svcHash = 12
@@ -32,14 +41,17 @@ const svcHash = 12
 // The mh hash's key and SipHash's initial state: sched's mhKey1 and
 // sipC0..sipC3 (include/linux/siphash.h), the key in both halves.
 const (
-	mhKey  = 2654435761
-	sipV0  = 0x736f6d6570736575 ^ mhKey
-	sipV1  = 0x646f72616e646f6d ^ mhKey
-	sipV2  = 0x6c7967656e657261 ^ mhKey
-	sipV3  = 0x7465646279746573 ^ mhKey
-	lMH    = "mh"
-	lMHAdr = "mhaddr"
-	lPick  = "picked"
+	mhKey   = 2654435761
+	sipV0   = 0x736f6d6570736575 ^ mhKey
+	sipV1   = 0x646f72616e646f6d ^ mhKey
+	sipV2   = 0x6c7967656e657261 ^ mhKey
+	sipV3   = 0x7465646279746573 ^ mhKey
+	lMH     = "mh"
+	lMHAdr  = "mhaddr"
+	lMHPort = "mhport"
+	lMHSip  = "mhsip"
+	lMHMod  = "mhmod"
+	lPick   = "picked"
 )
 
 // mhSource is where one family's frame has its client's address (32-bit
@@ -55,7 +67,8 @@ var (
 	mh6 = mhSource{addr: []int16{st6Key, st6Key + 4, st6Key + 8, st6Key + 12}, port: st6Key + 32, sfx: sfx6}
 )
 
-// mhPick, at lMH+sfx with R0 = the service's value and R1 its Hash,
+// mhPick, at lMH+sfx with R0 = the service's value and R1 its Hash (mh's
+// or sh's),
 // leaves R1 = the index of the client's slot of the service's table in the
 // seq map, and goes on at lPick+sfx. It uses R1 to R5 and R7.
 func mhPick(src mhSource) asm.Instructions {
@@ -67,13 +80,21 @@ func mhPick(src mhSource) asm.Instructions {
 	}
 	insns = append(insns,
 		asm.HostTo(asm.BE, asm.R7, asm.Word), // the fold in host order
-		asm.JNE.Imm(asm.R1, int32(HashMHPort), lMHAdr+src.sfx),
-		asm.LoadMem(asm.R5, asm.RFP, src.port, asm.Half),
+		asm.JEq.Imm(asm.R1, int32(HashMHPort), lMHPort+src.sfx),
+		asm.JNE.Imm(asm.R1, int32(HashSHPort), lMHAdr+src.sfx),
+		asm.LoadMem(asm.R5, asm.RFP, src.port, asm.Half).WithSymbol(lMHPort+src.sfx),
 		asm.HostTo(asm.BE, asm.R5, asm.Half),
 		asm.Add.Reg(asm.R7, asm.R5),
-		// R7 = b: the 4-byte message and its length in the top byte.
 		asm.Mov.Reg32(asm.R7, asm.R7).WithSymbol(lMHAdr+src.sfx),
-		asm.LoadImm(asm.R5, 4<<56, asm.DWord),
+		asm.JLT.Imm(asm.R1, int32(HashSH), lMHSip+src.sfx),
+		// sh: hash_32(key, 8), the bucket.
+		asm.Mul.Imm(asm.R7, goldenRatio32),
+		asm.Mov.Reg32(asm.R7, asm.R7),
+		asm.RSh.Imm(asm.R7, 24),
+		asm.Mov.Reg(asm.R1, asm.R7),
+		asm.Ja.Label(lMHMod+src.sfx),
+		// mh: R7 = b, the 4-byte message and its length in the top byte.
+		asm.LoadImm(asm.R5, 4<<56, asm.DWord).WithSymbol(lMHSip+src.sfx),
 		asm.Or.Reg(asm.R7, asm.R5),
 		asm.LoadImm(asm.R1, sipV0, asm.DWord),
 		asm.LoadImm(asm.R2, sipV1, asm.DWord),
@@ -94,7 +115,7 @@ func mhPick(src mhSource) asm.Instructions {
 		asm.Xor.Reg(asm.R1, asm.R3),
 		asm.Xor.Reg(asm.R1, asm.R4),
 		asm.Mov.Reg32(asm.R1, asm.R1),
-		asm.LoadMem(asm.R3, asm.R0, svcSeqLen, asm.Word),
+		asm.LoadMem(asm.R3, asm.R0, svcSeqLen, asm.Word).WithSymbol(lMHMod+src.sfx),
 		asm.Mod.Reg(asm.R1, asm.R3),
 		asm.LoadMem(asm.R4, asm.R0, svcSeqBase, asm.Word),
 		asm.Add.Reg(asm.R1, asm.R4),

@@ -11,23 +11,26 @@ import (
 	"lvs/sched"
 )
 
-// TestNewFlowMaglev: an mh service's new flows, scheduled by the program
-// from the table sched.MH gives (ipvs.Hasher), go to the real server
-// sched.MH's Pick picks for the same client — the scheduler lvsd's Go path
-// runs — for clients of both families, with and without mh-port, TCP and
-// UDP.
-func TestNewFlowMaglev(t *testing.T) {
+// TestNewFlowHashed: an mh or sh service's new flows, scheduled by the
+// program from the table the scheduler gives (ipvs.Hasher), go to the real
+// server its Pick picks for the same client — the scheduler lvsd's Go path
+// runs — for clients of both families, with and without the port flag
+// (mh-port, sh-port), TCP and UDP.
+func TestNewFlowHashed(t *testing.T) {
 	for _, c := range []struct {
-		name  string
-		six   bool
-		flags ipvs.SchedFlags
-		proto uint8
+		name, sched string
+		six         bool
+		flags       ipvs.SchedFlags
+		proto       uint8
 	}{
-		{"ipv4", false, 0, frame.ProtoTCP},
-		{"ipv4-port", false, ipvs.SchedFlag2, frame.ProtoTCP},
-		{"ipv4-udp-port", false, ipvs.SchedFlag2, frame.ProtoUDP},
-		{"ipv6", true, 0, frame.ProtoTCP},
-		{"ipv6-port", true, ipvs.SchedFlag2, frame.ProtoUDP},
+		{"mh-ipv4", "mh", false, 0, frame.ProtoTCP},
+		{"mh-ipv4-port", "mh", false, ipvs.SchedFlag2, frame.ProtoTCP},
+		{"mh-ipv4-udp-port", "mh", false, ipvs.SchedFlag2, frame.ProtoUDP},
+		{"mh-ipv6", "mh", true, 0, frame.ProtoTCP},
+		{"mh-ipv6-port", "mh", true, ipvs.SchedFlag2, frame.ProtoUDP},
+		{"sh-ipv4", "sh", false, 0, frame.ProtoTCP},
+		{"sh-ipv4-udp-port", "sh", false, ipvs.SchedFlag2, frame.ProtoUDP},
+		{"sh-ipv6-port", "sh", true, ipvs.SchedFlag2, frame.ProtoTCP},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := openForTest(t)
@@ -37,7 +40,7 @@ func TestNewFlowMaglev(t *testing.T) {
 			}
 			key := ipvs.ServiceKey{Proto: ipvs.Proto(c.proto), Addr: vipAP.Addr(), Port: vipAP.Port()}
 			tab, err := ipvs.NewTable(ipvs.NewRegistry(), sched.New).AddService(ipvs.ServiceSpec{Key: key,
-				SchedSpec: ipvs.SchedSpec{SchedName: "mh", SchedOpts: ipvs.SchedOptions{Flags: c.flags}}})
+				SchedSpec: ipvs.SchedSpec{SchedName: c.sched, SchedOpts: ipvs.SchedOptions{Flags: c.flags}}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -49,16 +52,14 @@ func TestNewFlowMaglev(t *testing.T) {
 			s := tab.Service(key)
 			h, ok := s.Sched.(ipvs.Hasher)
 			if !ok {
-				t.Fatal("mh is no ipvs.Hasher")
+				t.Fatalf("%s is no ipvs.Hasher", c.sched)
 			}
-			table, port := h.HashTable(s, 1<<14)
+			table, fn, port := h.HashTable(s, 1<<14)
 			if table == nil || port != (c.flags&ipvs.SchedFlag2 != 0) {
 				t.Fatalf("HashTable = %d slots, port %v", len(table), port)
 			}
-			svc := Service{VIP: vipAP, Proto: c.proto, In: loIndex, Hash: HashMH}
-			if port {
-				svc.Hash = HashMHPort
-			}
+			svc := Service{VIP: vipAP, Proto: c.proto, In: loIndex,
+				Hash: map[[2]bool]Hash{{true, false}: HashMH, {true, true}: HashMHPort, {false, false}: HashSH, {false, true}: HashSHPort}[[2]bool{fn == ipvs.HashMH, port}]}
 			index := map[netip.Addr]int{}
 			for i, a := range reals {
 				r := netip.AddrPortFrom(a, 8080)
