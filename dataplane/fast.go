@@ -125,7 +125,7 @@ func (w *Worker) offer(st *State, c conntrack.Conn, dir conntrack.Dir, src, dst 
 	// While the fast path schedules UDP flows itself, a UDP flow the Go
 	// path scheduled is offered from its first datagram, before the
 	// filter can schedule its next one elsewhere (installOffers).
-	claim := dir == conntrack.DirInput && p.Proto == frame.ProtoUDP && w.d.nfUDP
+	claim := w.claims(c, dir)
 	switch {
 	case !w.offerable(c, dir, claim):
 		return
@@ -137,6 +137,18 @@ func (w *Worker) offer(st *State, c conntrack.Conn, dir conntrack.Dir, src, dst 
 		return // the FTP helper reads every segment of a control connection
 	}
 	w.queueOffer(c, dir, claim, src, dst, out, mac)
+}
+
+// claims reports whether the client direction dir of c, if offered now,
+// is installed only where the fast path holds no entry (InstallNew): a UDP
+// flow's while the fast path schedules UDP flows itself, and a TCP
+// connection's from its SYN (synOfferable) while it schedules TCP ones —
+// a SYN the program punted (its ring full) whose retransmission it then
+// scheduled itself keeps the program's pick, which its report makes the
+// table follow.
+func (w *Worker) claims(c conntrack.Conn, dir conntrack.Dir) bool {
+	p := &w.p
+	return dir == conntrack.DirInput && (p.Proto == frame.ProtoUDP && w.d.nfUDP || w.d.nfTCP && w.synOfferable(c, dir))
 }
 
 // offerable reports whether direction dir of c may be offered now, as far

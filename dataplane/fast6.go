@@ -84,7 +84,7 @@ func (w *Worker) offer6(st *State, c conntrack.Conn, a conntrack.Addrs, dir conn
 	p := &w.p
 	// As offer's: a UDP flow the Go path scheduled while the fast path
 	// schedules UDP flows is claimed from its first datagram.
-	claim := dir == conntrack.DirInput && p.Proto == frame.ProtoUDP && w.d.nfUDP
+	claim := w.claims(c, dir)
 	switch {
 	case !w.offerable(c, dir, claim):
 		return
