@@ -125,9 +125,9 @@ func (w *Worker) offer(st *State, c conntrack.Conn, dir conntrack.Dir, src, dst 
 	// While the fast path schedules UDP flows itself, a UDP flow the Go
 	// path scheduled is offered from its first datagram, before the
 	// filter can schedule its next one elsewhere (installOffers).
-	claim := w.claims(c, dir)
+	k := w.offerKindOf(c, dir)
 	switch {
-	case !w.offerable(c, dir, claim):
+	case !w.offerable(c, dir, k):
 		return
 	case p.FragOffset != 0 || p.MoreFrags || p.L4-p.L3 != frame.IPv4MinLen:
 		return
@@ -136,24 +136,31 @@ func (w *Worker) offer(st *State, c conntrack.Conn, dir conntrack.Dir, src, dst 
 	case st.NAT != nil && st.NAT.helper(c.Virtual()):
 		return // the FTP helper reads every segment of a control connection
 	}
-	w.queueOffer(c, dir, claim, src, dst, out, mac)
+	w.queueOffer(c, dir, k, src, dst, out, mac)
 }
 
-// claims reports whether the client direction dir of c, if offered now,
-// is installed only where the fast path holds no entry (InstallNew): a UDP
-// flow's while the fast path schedules UDP flows itself, and a TCP
-// connection's from its SYN (synOfferable) while it schedules TCP ones —
-// a SYN the program punted (its ring full) whose retransmission it then
-// scheduled itself keeps the program's pick, which its report makes the
-// table follow.
-func (w *Worker) claims(c conntrack.Conn, dir conntrack.Dir) bool {
+// offerKind is how the frame being forwarded would offer its direction of
+// a flow: from a TCP connection's first SYN (syn: synOfferable), and as a
+// claim (installed only where the fast path holds no entry, InstallNew).
+// A claim is a UDP flow's client direction while the fast path schedules
+// UDP flows itself, and a TCP connection's from its SYN while it schedules
+// TCP ones: a SYN the program punted (its ring full) whose retransmission
+// it then scheduled itself keeps the program's pick, which its report
+// makes the table follow.
+type offerKind struct{ syn, claim bool }
+
+// offerKindOf tells the frame being forwarded's offerKind for direction dir
+// of c, once per frame (offer, offer6).
+func (w *Worker) offerKindOf(c conntrack.Conn, dir conntrack.Dir) offerKind {
 	p := &w.p
-	return dir == conntrack.DirInput && (p.Proto == frame.ProtoUDP && w.d.nfUDP || w.d.nfTCP && w.synOfferable(c, dir))
+	syn := w.synOfferable(c, dir)
+	return offerKind{syn: syn,
+		claim: dir == conntrack.DirInput && (p.Proto == frame.ProtoUDP && w.d.nfUDP || w.d.nfTCP && syn)}
 }
 
 // offerable reports whether direction dir of c may be offered now, as far
 // as the connection and the segment being forwarded tell (offer).
-func (w *Worker) offerable(c conntrack.Conn, dir conntrack.Dir, claim bool) bool {
+func (w *Worker) offerable(c conntrack.Conn, dir conntrack.Dir, k offerKind) bool {
 	p := &w.p
 	if w.d.fast == nil || len(w.offers) == cap(w.offers) {
 		return false
@@ -162,8 +169,7 @@ func (w *Worker) offerable(c conntrack.Conn, dir conntrack.Dir, claim bool) bool
 	if (dir == conntrack.DirInput && in) || (dir == conntrack.DirOutput && outOn) {
 		return false
 	}
-	syn := w.synOfferable(c, dir)
-	if c.Packets() < offerAfter && !in && !claim && !syn {
+	if c.Packets() < offerAfter && !in && !k.claim && !k.syn {
 		return false // too young (the reply direction goes once the client's did, or as old)
 	}
 	if c.Flags()&(conntrack.FlagTemplate|conntrack.FlagOnePacket) != 0 {
@@ -171,7 +177,7 @@ func (w *Worker) offerable(c conntrack.Conn, dir conntrack.Dir, claim bool) bool
 	}
 	switch p.Proto {
 	case frame.ProtoTCP:
-		return syn || c.State() == conntrack.StateEstablished && p.Flags&(frame.SYN|frame.FIN|frame.RST) == 0
+		return k.syn || c.State() == conntrack.StateEstablished && p.Flags&(frame.SYN|frame.FIN|frame.RST) == 0
 	case frame.ProtoUDP:
 		return true
 	}
@@ -198,7 +204,7 @@ func (w *Worker) synOfferable(c conntrack.Conn, dir conntrack.Dir) bool {
 // with src and dst through port out to mac, if its counter slot exists. A
 // connection's first SYN (synOfferable) is installed before the frame
 // goes out, so its client's next segment finds it.
-func (w *Worker) queueOffer(c conntrack.Conn, dir conntrack.Dir, claim bool, src, dst netip.AddrPort, out int, mac frame.MAC) {
+func (w *Worker) queueOffer(c conntrack.Conn, dir conntrack.Dir, k offerKind, src, dst netip.AddrPort, out int, mac frame.MAC) {
 	p := &w.p
 	slot := uint32(c.Dest()) * 2
 	if dir == conntrack.DirOutput {
@@ -208,11 +214,10 @@ func (w *Worker) queueOffer(c conntrack.Conn, dir conntrack.Dir, claim bool, src
 		return
 	}
 	port := w.d.Ports[out]
-	syn := w.synOfferable(c, dir)
-	w.offers = append(w.offers, fastOffer{h: c.Handle, dir: dir, claim: claim, early: syn,
+	w.offers = append(w.offers, fastOffer{h: c.Handle, dir: dir, claim: k.claim, early: k.syn,
 		k: fastpath.Key{Src: p.Src, Dst: p.Dst, Proto: p.Proto},
 		a: fastpath.Action{DstMAC: mac, SrcMAC: port.MAC, Src: src, Dst: dst, In: w.in.Ifindex, Out: port.Ifindex,
-			DecTTL: c.Method() == ipvs.Masq, MTU: port.MTU, Slot: slot, Syn: syn}})
+			DecTTL: c.Method() == ipvs.Masq, MTU: port.MTU, Slot: slot, Syn: k.syn}})
 }
 
 // synAckOfferLimit is the number of half-open connections above which

@@ -84,9 +84,9 @@ func (w *Worker) offer6(st *State, c conntrack.Conn, a conntrack.Addrs, dir conn
 	p := &w.p
 	// As offer's: a UDP flow the Go path scheduled while the fast path
 	// schedules UDP flows is claimed from its first datagram.
-	claim := w.claims(c, dir)
+	k := w.offerKindOf(c, dir) // fast.go
 	switch {
-	case !w.offerable(c, dir, claim):
+	case !w.offerable(c, dir, k):
 		return
 	case p.FragOffset != 0 || p.MoreFrags || p.L4-p.L3 != frame.IPv6Len:
 		return
@@ -95,7 +95,7 @@ func (w *Worker) offer6(st *State, c conntrack.Conn, a conntrack.Addrs, dir conn
 	case st.NAT != nil && st.NAT.helper(a.Virtual):
 		return // the FTP helper reads every segment of a control connection
 	}
-	w.queueOffer(c, dir, claim, src, dst, out, mac)
+	w.queueOffer(c, dir, k, src, dst, out, mac)
 }
 
 // offerSynAck6 is offerSynAck for an IPv6 NAT66 connection c, whose
