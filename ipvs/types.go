@@ -174,6 +174,22 @@ const (
 	HashSH
 )
 
+// The constants of those hashes, shared by the schedulers (package sched)
+// and the fast path's program, which computes them in the kernel.
+const (
+	// MHKey is ip_vs_mh.c's hash1 (generate_hash_secret), both halves of
+	// the SipHash key of mh's lookup.
+	MHKey = 2654435761
+	// SipC0..SipC3 are SipHash's initialisation constants
+	// ("somepseudorandomlygeneratedbytes", include/linux/siphash.h).
+	SipC0 = 0x736f6d6570736575
+	SipC1 = 0x646f72616e646f6d
+	SipC2 = 0x6c7967656e657261
+	SipC3 = 0x7465646279746573
+	// GoldenRatio32 is hash_32's multiplier (include/linux/hash.h).
+	GoldenRatio32 = 0x61C88647
+)
+
 // SchedOptions are the settings of a scheduler beyond its name.
 type SchedOptions struct {
 	Flags       SchedFlags

@@ -4,10 +4,12 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"net/netip"
+
+	"lvs/ipvs"
 )
 
 // goldenRatio32 is include/linux/hash.h's GOLDEN_RATIO_32.
-const goldenRatio32 = 0x61C88647
+const goldenRatio32 = ipvs.GoldenRatio32
 
 // hash32 is the kernel's hash_32(val, bits): multiply by the golden ratio and
 // keep the top bits. dh, sh and the lblc/lblcr caches index with it.
@@ -28,10 +30,10 @@ func fold(a netip.Addr) uint32 {
 
 // The SipHash initialisation constants ("somepseudorandomlygeneratedbytes").
 const (
-	sipC0 = 0x736f6d6570736575
-	sipC1 = 0x646f72616e646f6d
-	sipC2 = 0x6c7967656e657261
-	sipC3 = 0x7465646279746573
+	sipC0 = ipvs.SipC0
+	sipC1 = ipvs.SipC1
+	sipC2 = ipvs.SipC2
+	sipC3 = ipvs.SipC3
 )
 
 // sipRound is one SipRound (SIPHASH_PERMUTATION in include/linux/siphash.h).

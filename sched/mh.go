@@ -14,7 +14,7 @@ const (
 	mhDefaultSize = 4093       // primes[CONFIG_IP_VS_MH_TAB_INDEX(12) - 8]
 	mhMaxSize     = 131071     // the largest of the kernel's primes
 	mhTabBits     = 6          // IP_VS_MH_TAB_BITS: turns keep at most this many bits
-	mhKey1        = 2654435761 // generate_hash_secret: hash1 (offset, lookup)
+	mhKey1        = ipvs.MHKey // generate_hash_secret: hash1 (offset, lookup)
 	mhKey2        = 2654446892 // generate_hash_secret: hash2 (skip)
 )
 

@@ -1,6 +1,10 @@
 package fastpath
 
-import "github.com/cilium/ebpf/asm"
+import (
+	"github.com/cilium/ebpf/asm"
+
+	"lvs/ipvs"
+)
 
 // Hashing schedulers in the kernel. A service whose scheduler is mh (the
 // ECMP mode's, where every director must pick the same real server for a
@@ -32,20 +36,16 @@ const (
 	HashSHPort
 )
 
-// goldenRatio32 is hash_32's multiplier (include/linux/hash.h).
-const goldenRatio32 = 0x61C88647
-
 // svcHash is where a service's value keeps its Hash (u32).
 const svcHash = 12
 
-// The mh hash's key and SipHash's initial state: sched's mhKey1 and
-// sipC0..sipC3 (include/linux/siphash.h), the key in both halves.
+// SipHash's initial state for mh's hash: the key in both halves
+// (ipvs.HashMH).
 const (
-	mhKey   = 2654435761
-	sipV0   = 0x736f6d6570736575 ^ mhKey
-	sipV1   = 0x646f72616e646f6d ^ mhKey
-	sipV2   = 0x6c7967656e657261 ^ mhKey
-	sipV3   = 0x7465646279746573 ^ mhKey
+	sipV0   = ipvs.SipC0 ^ ipvs.MHKey
+	sipV1   = ipvs.SipC1 ^ ipvs.MHKey
+	sipV2   = ipvs.SipC2 ^ ipvs.MHKey
+	sipV3   = ipvs.SipC3 ^ ipvs.MHKey
 	lMH     = "mh"
 	lMHAdr  = "mhaddr"
 	lMHPort = "mhport"
@@ -88,7 +88,7 @@ func mhPick(src mhSource) asm.Instructions {
 		asm.Mov.Reg32(asm.R7, asm.R7).WithSymbol(lMHAdr+src.sfx),
 		asm.JLT.Imm(asm.R1, int32(HashSH), lMHSip+src.sfx),
 		// sh: hash_32(key, 8), the bucket.
-		asm.Mul.Imm(asm.R7, goldenRatio32),
+		asm.Mul.Imm(asm.R7, ipvs.GoldenRatio32),
 		asm.Mov.Reg32(asm.R7, asm.R7),
 		asm.RSh.Imm(asm.R7, 24),
 		asm.Mov.Reg(asm.R1, asm.R7),
