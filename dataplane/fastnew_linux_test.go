@@ -275,17 +275,7 @@ func TestKernelForwardedRSTLeavesSynRecv(t *testing.T) {
 func TestKernelScheduledMH(t *testing.T) {
 	s, fp := fastSite(t)
 	key := ipvs.ServiceKey{Proto: ipvs.UDP, Addr: vip, Port: 53}
-	tb, err := s.table.AddService(ipvs.ServiceSpec{Key: key, SchedSpec: ipvs.SchedSpec{SchedName: "mh",
-		SchedOpts: ipvs.SchedOptions{Flags: ipvs.SchedFlag2}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range []netip.Addr{rip1, rip2} {
-		if tb, err = tb.AddDest(key, ipvs.DestSpec{Addr: r, Port: 53, Method: ipvs.Masq, Weight: 1}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.publishTable(tb)
+	addService(t, s, key, ipvs.SchedSpec{SchedName: "mh", SchedOpts: ipvs.SchedOptions{Flags: ipvs.SchedFlag2}}, ipvs.Masq)
 	s.d.ScheduleInKernel(true, false)
 	if err := s.d.SyncNewFlows(); err != nil {
 		t.Fatal(err)
@@ -318,7 +308,8 @@ func TestKernelScheduledMH(t *testing.T) {
 		t.Errorf("40 clients' flows went to %v, want both servers", servers)
 	}
 	// Quiesce rip2: mh keeps its slots, whose clients Go refuses.
-	if tb, err = s.table.EditDest(key, ipvs.DestSpec{Addr: rip2, Port: 53, Method: ipvs.Masq, Weight: 0}); err != nil {
+	tb, err := s.table.EditDest(key, ipvs.DestSpec{Addr: rip2, Port: 53, Method: ipvs.Masq, Weight: 0})
+	if err != nil {
 		t.Fatal(err)
 	}
 	s.publishTable(tb)

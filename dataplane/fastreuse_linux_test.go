@@ -17,17 +17,7 @@ import (
 // rip2, and returns its address.
 func addDR(t *testing.T, s *site) netip.AddrPort {
 	t.Helper()
-	key := ipvs.ServiceKey{Proto: ipvs.TCP, Addr: vip, Port: 8081}
-	tb, err := s.table.AddService(ipvs.ServiceSpec{Key: key, SchedSpec: ipvs.SchedSpec{SchedName: "rr"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range []netip.Addr{rip1, rip2} {
-		if tb, err = tb.AddDest(key, ipvs.DestSpec{Addr: r, Port: 8081, Method: ipvs.Route, Weight: 1}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.publishTable(tb)
+	addService(t, s, ipvs.ServiceKey{Proto: ipvs.TCP, Addr: vip, Port: 8081}, ipvs.SchedSpec{SchedName: "rr"}, ipvs.Route)
 	return netip.AddrPortFrom(vip, 8081)
 }
 

@@ -334,18 +334,21 @@ func TestLearnsOnLinkClientFromNewConnection(t *testing.T) {
 // addUDP adds a UDP service VIP:53 over the two real servers.
 func addUDP(t *testing.T, s *site) {
 	t.Helper()
-	key := ipvs.ServiceKey{Proto: ipvs.UDP, Addr: vip, Port: 53}
-	tb, err := s.table.AddService(ipvs.ServiceSpec{Key: key, SchedSpec: ipvs.SchedSpec{SchedName: "rr"}})
+	addService(t, s, ipvs.ServiceKey{Proto: ipvs.UDP, Addr: vip, Port: 53}, ipvs.SchedSpec{SchedName: "rr"}, ipvs.Masq)
+}
+
+// addService adds service key, scheduled by sc, over rip1 and rip2 on the
+// service's port by method m at weight 1, and publishes the table.
+func addService(t *testing.T, s *site, key ipvs.ServiceKey, sc ipvs.SchedSpec, m ipvs.Method) {
+	t.Helper()
+	tb, err := s.table.AddService(ipvs.ServiceSpec{Key: key, SchedSpec: sc})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range []netip.Addr{rip1, rip2} {
-		if tb, err = tb.AddDest(key, ipvs.DestSpec{Addr: r, Port: 53, Method: ipvs.Masq, Weight: 1}); err != nil {
+		if tb, err = tb.AddDest(key, ipvs.DestSpec{Addr: r, Port: key.Port, Method: m, Weight: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	st := *s.d.State()
-	st.Table = tb
-	s.d.Publish(&st)
-	s.table = tb
+	s.publishTable(tb)
 }
