@@ -115,6 +115,11 @@ type CPUCost struct {
 	// BaselineCores is how busy the machine was in the idle baseline, in
 	// cores: other people's work the figures assume went on unchanged.
 	BaselineCores float64 `json:"baseline_cores"`
+	// Steal is the share of the window (0–1) the hypervisor ran someone
+	// else on the core that lost most (/proc/stat's steal): a virtual
+	// machine's cores are not always its own, and a window that lost
+	// them measured the host as much as the contender.
+	Steal float64 `json:"steal"`
 }
 
 // Baseline is the rate, in ticks per second, at which each CPU was busy
@@ -168,6 +173,16 @@ func busyShare(a, b CPUSample, cpu int) float64 {
 	return float64(b.CPUs[cpu].sub(a.CPUs[cpu]).Busy()) / (d * userHZ)
 }
 
+// stealShare is the share of the time between a and b (0–1) the
+// hypervisor took from CPU cpu; 0 when the samples do not cover it.
+func stealShare(a, b CPUSample, cpu int) float64 {
+	d := b.At.Sub(a.At).Seconds()
+	if d <= 0 || cpu < 0 || cpu >= min(len(a.CPUs), len(b.CPUs)) {
+		return 0
+	}
+	return float64(b.CPUs[cpu].sub(a.CPUs[cpu]).Steal) / (d * userHZ)
+}
+
 // CostOf computes the cost of the window from a to b that delivered pkts,
 // with director the director's CPU number. A figure the baseline pushes
 // below zero is clamped to 0 (tick sampling noise).
@@ -193,6 +208,7 @@ func CostOf(a, b Usage, bl Baseline, director int, pkts uint64) CPUCost {
 		sys += float64(x.System+x.IRQ) - base(bl.System, i)
 		soft += float64(x.SoftIRQ) - base(bl.SoftIRQ, i)
 		baseBusy += base(bl.Busy, i)
+		c.Steal = max(c.Steal, stealShare(a.CPU, b.CPU, i))
 		if i == director {
 			c.DirectorNs = perPkt(cb)
 			c.DirectorSoftNs = perPkt(float64(x.SoftIRQ) - base(bl.SoftIRQ, i))

@@ -68,6 +68,14 @@ func TestCostOf(t *testing.T) {
 		!near(got.DirectorBusy, want.DirectorBusy) || !near(got.BaselineCores, want.BaselineCores) {
 		t.Errorf("CostOf = %+v\nwant     %+v", got, want)
 	}
+	if got.Steal != 0 {
+		t.Errorf("CostOf.Steal = %v with no steal ticks, want 0", got.Steal)
+	}
+	// The hypervisor took 4 ticks of cpu0 and 10 of cpu1 in the 2 s.
+	b.CPU.CPUs[0].Steal, b.CPU.CPUs[1].Steal = 4, 10
+	if st := CostOf(a, b, bl, 1, 1_000_000).Steal; !near(st, 10/(2.0*userHZ)) {
+		t.Errorf("CostOf.Steal = %v, want the core that lost most: %v", st, 10/(2.0*userHZ))
+	}
 	if c := CostOf(a, b, bl, 1, 0); c.Valid {
 		t.Errorf("CostOf(0 packets) = %+v, want not valid", c)
 	}

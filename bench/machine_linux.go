@@ -34,6 +34,7 @@ func (r *runner) newReport() *Report {
 			Mode: o.mode(), Reps: o.Reps, Warmup: o.Warmup, Window: o.Window, Baseline: o.Baseline,
 			Servers: o.Servers, Flows: o.Flows, FrameBytes: frameBytes, LoadPPS: o.LoadPPS,
 			ProbeRate: o.ProbeRate, TCPWorkers: o.TCPWorkers, TCPClose: o.tcpClose(), GenCPU: o.GenCPU, DirectorCPU: o.DirCPU,
+			StealRetries: o.StealRetries,
 		},
 		Pinning: []string{
 			fmt.Sprintf("generator, latency probes and TCP clients: CPU%d (their threads, sched_setaffinity, nice %d)", o.GenCPU, trafficNice),

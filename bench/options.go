@@ -48,17 +48,21 @@ const (
 
 // Options configure a run. Zero values take the mode's defaults.
 type Options struct {
-	Quick      bool          // the short mode: under 3 minutes
-	Out        string        // report directory (created)
-	Reps       int           // repetitions of every contender (≥ 1; default 2 quick, 3 full)
-	Warmup     time.Duration // traffic before each measured window
-	Window     time.Duration // each measured window
-	Baseline   time.Duration // idle windows before and after each contender
-	Servers    int           // real servers (default 2)
-	Flows      int           // UDP flows of the flood: source address and port pairs (default 1024)
-	LoadPPS    float64       // offered rate of the fixed-load window (default 100,000)
-	ProbeRate  int           // latency probes per second (default 2,000)
-	TCPWorkers int           // connection workers (default 8)
+	Quick  bool          // the short mode: under 3 minutes
+	Out    string        // report directory (created)
+	Reps   int           // repetitions of every contender (≥ 1; default 2 quick, 3 full)
+	Warmup time.Duration // traffic before each measured window
+	Window time.Duration // each measured window
+	// StealRetries is how many times a window is measured again when the
+	// hypervisor took the generator's or the director's core during it
+	// (CPUCost.Steal above zero); 0 keeps every window.
+	StealRetries int
+	Baseline     time.Duration // idle windows before and after each contender
+	Servers      int           // real servers (default 2)
+	Flows        int           // UDP flows of the flood: source address and port pairs (default 1024)
+	LoadPPS      float64       // offered rate of the fixed-load window (default 100,000)
+	ProbeRate    int           // latency probes per second (default 2,000)
+	TCPWorkers   int           // connection workers (default 8)
 	// TCPFin closes each connection of the TCP window with a FIN (the
 	// client's TIME_WAIT reused after a second, tcp_tw_reuse) instead
 	// of an RST (SO_LINGER 0, the default).
@@ -108,6 +112,7 @@ func DefaultOptions(quick bool) Options {
 	o := Options{
 		Quick: quick, Reps: 3, Warmup: time.Second, Window: 2 * time.Second, Baseline: time.Second,
 		Servers: 2, Flows: 1024, LoadPPS: 100_000, ProbeRate: 2000, TCPWorkers: 8, GenCPU: -1, DirCPU: -1, ScaleReps: 3,
+		StealRetries: 2,
 	}
 	if quick {
 		o.ScaleReps = 1
@@ -183,6 +188,8 @@ func (o Options) withDefaults() (Options, error) {
 		}
 	}
 	switch {
+	case o.StealRetries < 0 || o.StealRetries > 10:
+		errs = append(errs, fmt.Errorf("steal retries %d: want 0–10", o.StealRetries))
 	case o.Reps < 1 || o.Reps > 50:
 		errs = append(errs, fmt.Errorf("repetitions %d: want 1–50", o.Reps))
 	case o.ScaleReps < 1 || o.ScaleReps > 20:

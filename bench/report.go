@@ -145,7 +145,39 @@ func writeHeadline(b *strings.Builder, r *Report) {
 			w("- %s\n", n)
 		}
 	}
+	if n := stealNote(r); n != "" {
+		w("- %s\n", n)
+	}
 	w("\n")
+}
+
+// stealNote says how many windows the hypervisor took a core during
+// (Rep.Remeasured: measured again; CPUCost.Steal of a window kept), by
+// contender; "" when none.
+func stealNote(r *Report) string {
+	var parts []string
+	again, kept := 0, 0
+	for _, c := range r.Contenders {
+		a, k := 0, 0
+		for _, x := range c.Runs {
+			a += len(x.Remeasured)
+			for _, w := range []interface{ steal() float64 }{x.UDP, x.Paced, x.TCP} {
+				if w.steal() > 0 {
+					k++
+				}
+			}
+		}
+		if a+k > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d/%d", c.Name, a, k))
+		}
+		again, kept = again+a, kept+k
+	}
+	if again+kept == 0 {
+		return ""
+	}
+	return fmt.Sprintf("The hypervisor took the generator's or the director's core (/proc/stat steal) during %d windows, "+
+		"measured again (up to %d times: --steal-retries), and %d windows kept with it (contender: again/kept: %s).",
+		again, r.Settings.StealRetries, kept, strings.Join(parts, ", "))
 }
 
 // busyLimit is how busy a core must be (median over the repetitions) to

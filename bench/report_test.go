@@ -256,3 +256,43 @@ func TestGeneratorBound(t *testing.T) {
 		t.Errorf("the report has no busy rows or no note:\n%s", md)
 	}
 }
+
+// TestUnstolen measures a window again while the hypervisor took a core
+// during it, up to StealRetries times, and keeps the last one; the
+// report's note counts both.
+func TestUnstolen(t *testing.T) {
+	var log strings.Builder
+	for _, c := range []struct {
+		retries int
+		steals  []float64
+		want    int // windows measured
+	}{{2, []float64{0}, 1}, {2, []float64{0.01, 0}, 2}, {2, []float64{0.01, 0.02, 0.03, 0}, 3}, {0, []float64{0.01, 0}, 1}} {
+		r := &runner{o: Options{StealRetries: c.retries}, con: newConsole(&log)}
+		x := &Rep{Rep: 1}
+		n := 0
+		w, err := unstolen(r, x, duringFixed, func() (*PacedRun, error) {
+			p := &PacedRun{CPU: CPUCost{Steal: c.steals[n]}}
+			n++
+			return p, nil
+		})
+		if err != nil || n != c.want || w.CPU.Steal != c.steals[n-1] || len(x.Remeasured) != n-1 {
+			t.Errorf("retries %d, steals %v: measured %d windows (kept steal %v, remeasured %v), want %d",
+				c.retries, c.steals, n, w.CPU.Steal, x.Remeasured, c.want)
+		}
+	}
+	if !strings.Contains(log.String(), "measuring it again") {
+		t.Errorf("no log line for a window measured again:\n%s", log.String())
+	}
+	r := sampleReport()
+	r.Settings.StealRetries = 2
+	if n := stealNote(r); n != "" {
+		t.Errorf("no steal: note %q, want none", n)
+	}
+	lv := r.Contender(LVSD1)
+	lv.Runs[0].Remeasured = []string{duringTCP, duringTCP}
+	lv.Runs[0].TCP.CPU.Steal = 0.005
+	want := "during 2 windows, measured again (up to 2 times: --steal-retries), and 1 windows kept with it (contender: again/kept: lvsd-1w 2/1)."
+	if n := stealNote(r); !strings.HasSuffix(n, want) || !strings.Contains(Markdown(r), want) {
+		t.Errorf("stealNote = %q, want it to end %q and to be in the report", n, want)
+	}
+}

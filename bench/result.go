@@ -53,6 +53,9 @@ type Settings struct {
 	TCPClose    string        `json:"tcp_close"` // rst or fin
 	GenCPU      int           `json:"gen_cpu"`
 	DirectorCPU int           `json:"director_cpu"`
+	// StealRetries is Options.StealRetries: how many times a window the
+	// hypervisor took a core from could be measured again.
+	StealRetries int `json:"steal_retries"`
 	// OverloadWarmup and OverloadWindow are the windows of each
 	// overload point.
 	OverloadWarmup time.Duration `json:"overload_warmup_ns,omitempty"`
@@ -98,10 +101,14 @@ type Rep struct {
 	// Mode is the dataplane mode lvsd reported in its /metrics
 	// (lvs_dataplane_mode): "" for the kernel, or when lvsd reported
 	// none.
-	Mode  string    `json:"dataplane_mode,omitempty"`
-	UDP   *UDPRun   `json:"udp_saturation,omitempty"`
-	Paced *PacedRun `json:"udp_fixed_load,omitempty"`
-	TCP   *TCPRun   `json:"tcp_connections,omitempty"`
+	Mode string `json:"dataplane_mode,omitempty"`
+	// Remeasured names the windows measured again because the
+	// hypervisor took a core during them (Options.StealRetries), one
+	// entry per window thrown away: "saturation", "fixed" or "tcp".
+	Remeasured []string  `json:"remeasured_for_steal,omitempty"`
+	UDP        *UDPRun   `json:"udp_saturation,omitempty"`
+	Paced      *PacedRun `json:"udp_fixed_load,omitempty"`
+	TCP        *TCPRun   `json:"tcp_connections,omitempty"`
 }
 
 // UDPRun is a saturation window: the generator sends as fast as it can.
@@ -135,6 +142,28 @@ type PacedRun struct {
 	ProcNs       float64       `json:"lvsd_process_ns,omitempty"`
 	Latency      Latency       `json:"latency"`
 	use          [2]Usage
+}
+
+// steal is the window's CPUCost.Steal; 0 for a window not run (nil).
+func (u *UDPRun) steal() float64 {
+	if u == nil {
+		return 0
+	}
+	return u.CPU.Steal
+}
+
+func (p *PacedRun) steal() float64 {
+	if p == nil {
+		return 0
+	}
+	return p.CPU.Steal
+}
+
+func (t *TCPRun) steal() float64 {
+	if t == nil {
+		return 0
+	}
+	return t.CPU.Steal
 }
 
 // Delivered is how many packets the real servers received in the window.

@@ -382,12 +382,12 @@ func (r *runner) windows(ctx context.Context, c contender, x *Rep, bl Baseline, 
 		return r.tcpWindow(ctx, c, x, bl, step)
 	}
 	step("UDP saturation")
-	if x.UDP, err = r.saturation(ctx, c, bl); err != nil {
+	if x.UDP, err = unstolen(r, x, duringSaturation, func() (*UDPRun, error) { return r.saturation(ctx, c, bl) }); err != nil {
 		return err
 	}
 	r.con.logf("rep %d %-8s saturation: %s pps delivered (%s sent)", x.Rep, name, num(x.UDP.DeliveredPPS), num(x.UDP.SentPPS))
 	step(fmt.Sprintf("UDP at %s pps + latency probes", num(r.o.LoadPPS)))
-	if x.Paced, err = r.fixedLoad(ctx, c, bl); err != nil {
+	if x.Paced, err = unstolen(r, x, duringFixed, func() (*PacedRun, error) { return r.fixedLoad(ctx, c, bl) }); err != nil {
 		return err
 	}
 	r.con.logf("rep %d %-8s fixed load: %s pps delivered, request p50/p99 %s/%s µs", x.Rep, name,
@@ -402,13 +402,28 @@ func (r *runner) windows(ctx context.Context, c contender, x *Rep, bl Baseline, 
 func (r *runner) tcpWindow(ctx context.Context, c contender, x *Rep, bl Baseline, step func(string)) error {
 	step("TCP connections")
 	var err error
-	if x.TCP, err = r.connections(ctx, c, bl); err != nil {
+	if x.TCP, err = unstolen(r, x, duringTCP, func() (*TCPRun, error) { return r.connections(ctx, c, bl) }); err != nil {
 		return err
 	}
 	t := x.TCP
 	r.con.logf("rep %d %-8s TCP: %s connections/s, %d failed, SYN retransmits %d (servers' SYN-ACK %d), director core %.0f µs/connection (before the baseline after), responders' user %.1f µs/connection, other processes %.0f ms",
 		x.Rep, c.info().Name, num(t.PerSec), t.Failures, t.Client.SynRetrans, t.Servers.SynRetrans, cost(t.CPU, t.CPU.DirectorNs)/1e3, t.RespondersNs/1e3, t.ForeignNs/1e6)
 	return nil
+}
+
+// unstolen runs measure, and again up to Options.StealRetries times while
+// the window it measured lost time to the hypervisor (steal of it above
+// zero), recording each window it throws away in x.Remeasured under
+// name. The last window is kept whatever its steal: the report shows it.
+func unstolen[T interface{ steal() float64 }](r *runner, x *Rep, name string, measure func() (T, error)) (T, error) {
+	for try := 0; ; try++ {
+		w, err := measure()
+		if err != nil || try >= r.o.StealRetries || w.steal() == 0 {
+			return w, err
+		}
+		x.Remeasured = append(x.Remeasured, name)
+		r.con.logf("rep %d: the hypervisor took %.1f %% of a core during the %s window: measuring it again", x.Rep, 100*w.steal(), name)
+	}
 }
 
 // ctxErr returns ctx's error when it is done, else err.

@@ -79,6 +79,11 @@ Flags:
   --out DIR          report directory (default ./lvsbench-out)
   --reps N           repetitions (default 2 quick, 3 full)
   --window D         each measured window (default 700ms quick, 2s full)
+  --steal-retries N  measure a window again, up to N times, when the
+                     hypervisor took the generator's or the director's core
+                     during it (/proc/stat steal: the VM's cores ran
+                     someone else, and a 10 ms stall moves a p99); 0 keeps
+                     every window (default 2; the report counts them)
   --warmup D         traffic before each window (default 200ms quick, 1s full)
   --baseline D       idle windows before and after each contender (default
                      300ms quick, 1s full)
@@ -201,6 +206,7 @@ func flags(o *bench.Options, contenders *string) *flag.FlagSet {
 	fs.StringVar(&o.Out, "out", "lvsbench-out", "")
 	fs.IntVar(&o.Reps, "reps", 0, "")
 	fs.DurationVar(&o.Window, "window", 0, "")
+	fs.IntVar(&o.StealRetries, "steal-retries", 2, "")
 	fs.DurationVar(&o.Warmup, "warmup", 0, "")
 	fs.DurationVar(&o.Baseline, "baseline", 0, "")
 	fs.IntVar(&o.Servers, "servers", 0, "")
