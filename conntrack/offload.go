@@ -106,10 +106,11 @@ func (t *Table) withdraw(ref uint32, e *entry) {
 // show a flow the offload forwards with at least half its timeout left.
 // Caller holds e's home lock.
 //
-// A SYN_RECV entry whose client direction is offloaded (adopted from the
-// offload, which forwards the rest of the handshake) is looked at every
-// synRecvLook instead, so its state, counted as inactive, catches up with
-// the handshake soon.
+// A SYN_RECV entry whose client direction is offloaded (the offload
+// forwards the rest of the handshake) is looked at every synRecvLook
+// instead, so its state catches up with the handshake soon when the
+// offload's own report of it (the fast path's ackReport) was lost to a
+// full ring.
 //
 // Any other entry is looked at once, not at every pass once it is behind:
 // after a look that found no newer packet (flagAsked) the next one is at

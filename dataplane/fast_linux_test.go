@@ -23,10 +23,16 @@ var lo = frame.MAC{}
 
 func fastSite(t *testing.T) (*site, *fastpath.FastPath) {
 	t.Helper()
+	return fastSiteSched(t, "rr")
+}
+
+// fastSiteSched is fastSite with scheduler sched.
+func fastSiteSched(t *testing.T, sched string) (*site, *fastpath.FastPath) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("loads eBPF programs")
 	}
-	s := newSite(t, "rr")
+	s := newSite(t, sched)
 	fp, err := fastpath.Open(fastpath.Config{MaxFlows: 256, Slots: 1024})
 	if err != nil {
 		t.Skipf("skipped: %v (needs root and a kernel with BPF)", err)
@@ -194,6 +200,51 @@ func parsed(f []byte) *frame.Parsed {
 // connections than a real connection rate keeps, a SYN's reply direction
 // is no longer installed with it (a flood's SYN-ACKs would each cost an
 // install, a look and a withdrawal); below that it is.
+// TestHandshakeEstablishedAtItsACK: a connection the Go path schedules
+// (wlc, the guide's default, which the program cannot run) has its client
+// direction installed with its SYN, so its handshake's ACK is the fast
+// path's; the program reports it (fastpath's ackReport) and the next
+// worker batch steps the connection to ESTABLISHED (its timeout, what
+// `lvsadm -L -c` shows and what the sync daemon sends the backup), as
+// IPVS steps it on that ACK, not seconds later when the sweep asks. Both
+// states count active, as in IPVS (tcp_state_active).
+func TestHandshakeEstablishedAtItsACK(t *testing.T) {
+	s, fp := fastSiteSched(t, "wlc")
+	out := s.run(0, frametest.TCPSyn(client, web, frametest.WithDstMAC(lo)))
+	if len(out[1]) != 1 {
+		t.Fatalf("SYN: %d frames to the real servers, want 1", len(out[1]))
+	}
+	rs := parsed(out[1][0]).Dst
+	key := conntrack.Key{Proto: ipvs.TCP, Client: client, Virtual: web}
+	var dst *ipvs.Dest
+	for _, d := range s.d.State().Table.Lookup(ipvs.TCP, vip, 80).Dests {
+		if d.Addr == rs.Addr() {
+			dst = d
+		}
+	}
+	if dst == nil {
+		t.Fatalf("no real server %v", rs)
+	}
+	counts := func() (int32, int32, int64) { return dst.C.Active.Load(), dst.C.Inactive.Load(), dst.C.SchedOverhead() }
+	if c, ok := s.d.CT.Lookup(key); !ok || c.State() != conntrack.StateSynRecv {
+		t.Fatalf("after the SYN: live %v, state %v; want SYN_RECV", ok, c.State())
+	}
+	if a, i, o := counts(); a != 1 || i != 0 || o != 256 {
+		t.Fatalf("after the SYN: active %d, inactive %d, overhead %d; want 1, 0, 256", a, i, o)
+	}
+	ack := frametest.TCP(client, web, frame.ACK, nil, frametest.WithDstMAC(lo))
+	if fwd, _ := simulate(t, fp, ack); !fwd {
+		t.Fatal("the fast path does not forward the handshake's ACK")
+	}
+	s.w.Process(nil, nil, time.Now()) // a worker's next batch drains the ring first
+	if c, ok := s.d.CT.Lookup(key); !ok || c.State() != conntrack.StateEstablished {
+		t.Errorf("after the ACK and a worker batch: live %v, state %v; want ESTABLISHED", ok, c.State())
+	}
+	if a, i, o := counts(); a != 1 || i != 0 || o != 256 {
+		t.Errorf("after the ACK: active %d, inactive %d, overhead %d; want 1, 0, 256", a, i, o)
+	}
+}
+
 func TestSynAckOfferStopsUnderSYNFlood(t *testing.T) {
 	s, fp := fastSite(t)
 	installs := func() uint64 { return dataplane.Sum(&s.w.C).FastInstalls }

@@ -302,8 +302,12 @@ func (d *Dataplane) AdoptNewFlows(now ipvs.Tick) (adopted, refused int) {
 	}
 	st := d.State()
 	d.nf.NewFlows(func(f fastpath.NewFlow) {
-		if f.Closed {
+		switch {
+		case f.Closed:
 			d.closed(f, now)
+			return
+		case f.Established:
+			d.established(f, now)
 			return
 		}
 		// A flow opened again under a key still queued to go (its
@@ -403,6 +407,19 @@ func (d *Dataplane) closed(f fastpath.NewFlow, now ipvs.Tick) {
 	}
 	if ok && (nc.State() == conntrack.StateTimeWait || nc.State() == conntrack.StateClose) {
 		d.leaveFastBy(nc, d.withdrawLater) // fast.go
+	}
+}
+
+// established takes the report of a handshake the fast path saw complete
+// (fastpath's ackReport): the client's first segment after its SYN steps
+// the connection from SYN_RECV to ESTABLISHED, counted active, as that
+// segment steps it in IPVS. Lookup schedulers (wlc, lc, ...) count a
+// connection's weight from there; without the report it waited for the
+// sweep (conntrack's synRecvLook).
+func (d *Dataplane) established(f fastpath.NewFlow, now ipvs.Tick) {
+	c, ok := d.CT.Lookup(conntrack.Key{Proto: ipvs.TCP, Client: f.Client, Virtual: f.Virtual})
+	if ok && c.State() == conntrack.StateSynRecv {
+		d.CT.Update(c.Handle, conntrack.DirInput, conntrack.ACK, now)
 	}
 }
 

@@ -37,6 +37,9 @@ const (
 	// word, zero in a new flow's record): evClosed for a FIN or RST.
 	evKind   = evProto + 1
 	evClosed = 1
+	// evAcked is the kind of the report of a handshake's completion
+	// (ackReport), with the same fields as a closing record.
+	evAcked = 2
 	// A closing record has, where a new flow's has its real server, the
 	// flags of the entry the segment hit (evFlags: with flagAcked, lvsd
 	// learns the handshake completed without asking) and the segment's
@@ -60,6 +63,53 @@ const (
 	ev6Len      = 48
 )
 
+// tcpRecord is the size and the fill (for record or record6) of a TCP
+// segment's report of kind (evClosed, evAcked), with R7 = the flow's map
+// value and R9 = the segment's TCP flags: the entry's flags and the
+// segment's.
+func tcpRecord(kind int32, sfx string) (int32, asm.Instructions) {
+	if sfx == sfx6 {
+		return ev6Len, record6("", asm.Instructions{
+			asm.LoadMem(asm.R0, asm.R7, valFlags, asm.Word),
+			asm.StoreMem(asm.R8, ev6Flags, asm.R0, asm.Word),
+			asm.StoreMem(asm.R8, ev6TCPFlags, asm.R9, asm.Half),
+			asm.Mov.Imm(asm.R0, protoTCP|kind<<8),
+			asm.StoreMem(asm.R8, ev6Proto, asm.R0, asm.Half),
+		})
+	}
+	return evLen, record("", asm.Instructions{ // newflow.go
+		asm.LoadMem(asm.R0, asm.R7, valFlags, asm.Word),
+		asm.StoreMem(asm.R8, evFlags, asm.R0, asm.Word),
+		asm.StoreMem(asm.R8, evTCPFlags, asm.R9, asm.Half),
+		asm.Mov.Imm(asm.R0, protoTCP|kind<<8),
+		asm.StoreMem(asm.R8, evProto, asm.R0, asm.Half),
+	})
+}
+
+// ackReport follows the handshake mark in account: the first segment
+// after the SYN of a flow whose entry forwards SYNs (flagSyn) is reported
+// as a record of kind evAcked, so lvsd steps the connection to
+// ESTABLISHED, counted active, when it drains the ring, as IPVS does on
+// that segment, instead of when the sweep next asks (synRecvLook). A FIN
+// is not: its closing report carries the entry's flags. Without room in
+// the ring nothing is reported; the sweep catches up.
+func ackReport(events int, sfx string) asm.Instructions {
+	size, fill := tcpRecord(evAcked, sfx)
+	insns := asm.Instructions{
+		asm.Mov.Reg(asm.R2, asm.R9),
+		asm.And.Imm(asm.R2, tcpFIN),
+		asm.JNE.Imm(asm.R2, 0, lNoAck+sfx),
+		asm.LoadMapPtr(asm.R1, events),
+		asm.Mov.Imm(asm.R2, size),
+		asm.Mov.Imm(asm.R3, 0),
+		asm.FnRingbufReserve.Call(),
+		asm.JEq.Imm(asm.R0, 0, lNoAck+sfx),
+		asm.Mov.Reg(asm.R8, asm.R0),
+	}
+	insns = append(insns, fill...)
+	return append(insns, asm.Mov.Imm(asm.R8, protoTCP)) // the record's pointer was in R8
+}
+
 // closeReport follows classify (for IPv6, with sfx6: classify6) in the tcx
 // program when the fast path takes the frame, with R7 = the flow's map
 // value, R8 = the protocol and R9 = the TCP flags: a frame without FIN or
@@ -68,22 +118,7 @@ const (
 // ring, its flow marked withdrawn and the segment punted. R8 is the
 // protocol again at lTaken.
 func closeReport(events int, sfx string) asm.Instructions {
-	size, fill := int32(evLen), record("", asm.Instructions{ // newflow.go
-		asm.LoadMem(asm.R0, asm.R7, valFlags, asm.Word),
-		asm.StoreMem(asm.R8, evFlags, asm.R0, asm.Word),
-		asm.StoreMem(asm.R8, evTCPFlags, asm.R9, asm.Half),
-		asm.Mov.Imm(asm.R0, protoTCP|evClosed<<8),
-		asm.StoreMem(asm.R8, evProto, asm.R0, asm.Half),
-	})
-	if sfx == sfx6 {
-		size, fill = ev6Len, record6("", asm.Instructions{
-			asm.LoadMem(asm.R0, asm.R7, valFlags, asm.Word),
-			asm.StoreMem(asm.R8, ev6Flags, asm.R0, asm.Word),
-			asm.StoreMem(asm.R8, ev6TCPFlags, asm.R9, asm.Half),
-			asm.Mov.Imm(asm.R0, protoTCP|evClosed<<8),
-			asm.StoreMem(asm.R8, ev6Proto, asm.R0, asm.Half),
-		})
-	}
+	size, fill := tcpRecord(evClosed, sfx)
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R0, asm.R9).WithSymbol(lClose + sfx),
 		asm.And.Imm(asm.R0, tcpRST|tcpFIN),

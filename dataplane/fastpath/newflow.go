@@ -63,15 +63,22 @@ type Service struct {
 // and destination as it arrived (the client and the VIP, or for a NAT
 // reply the real server and the client), Real is zero and In the
 // interface it came in on.
+//
+// A record with Established set reports the client's first segment after
+// the SYN of a TCP flow whose client direction forwards SYNs (one the
+// fast path scheduled, or one lvsd installed with its SYN): the
+// handshake completed (close.go's ackReport). Its fields are a closing
+// record's, the client's direction.
 type NewFlow struct {
 	Client, Virtual, Real netip.AddrPort
 	Proto                 uint8 // frame.ProtoTCP or frame.ProtoUDP
 	In                    int   // ifindex the flow's first frame arrived on
 	Closed                bool  // a FIN or RST of a flow the fast path holds
-	// TCPFlags, for Closed, are the segment's TCP flags (frame.FIN,
-	// frame.RST, ...).
+	Established           bool  // the handshake of a flow the fast path holds completed
+	// TCPFlags, for Closed and Established, are the segment's TCP flags
+	// (frame.FIN, frame.RST, ...).
 	TCPFlags uint8
-	// Acked, for Closed, is whether the entry the segment hit had seen
+	// Acked, for Closed and Established, is whether the entry the segment hit had seen
 	// its client's segment after the SYN (flagAcked): only a client
 	// direction the fast path scheduled can have it.
 	Acked bool
@@ -477,8 +484,9 @@ func parseNewFlow(b []byte) (NewFlow, bool) {
 		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[a:a+4])), binary.BigEndian.Uint16(b[p:]))
 	}
 	f := NewFlow{Client: ap(evClient, evPorts), Virtual: ap(evVIP, evPorts+2),
-		Proto: b[evProto], In: int(binary.LittleEndian.Uint32(b[evIn:])), Closed: b[evKind] == evClosed}
-	if f.Closed {
+		Proto: b[evProto], In: int(binary.LittleEndian.Uint32(b[evIn:])),
+		Closed: b[evKind] == evClosed, Established: b[evKind] == evAcked}
+	if f.Closed || f.Established {
 		f.Acked = binary.LittleEndian.Uint32(b[evFlags:])&flagAcked != 0
 		f.TCPFlags = b[evTCPFlags]
 	} else {
@@ -487,12 +495,14 @@ func parseNewFlow(b []byte) (NewFlow, bool) {
 	return f, true
 }
 
-// parseClosed6 decodes an IPv6 segment's closing record (close.go).
+// parseClosed6 decodes an IPv6 segment's closing or handshake record
+// (close.go).
 func parseClosed6(b []byte) NewFlow {
 	ap := func(a, p int) netip.AddrPort {
 		return netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[a:a+16])), binary.BigEndian.Uint16(b[p:]))
 	}
+	kind := b[ev6Proto+1]
 	return NewFlow{Client: ap(ev6Client, ev6Ports), Virtual: ap(ev6VIP, ev6Ports+2), Proto: b[ev6Proto],
-		In: int(binary.LittleEndian.Uint32(b[ev6In:])), Closed: true, TCPFlags: b[ev6TCPFlags],
-		Acked: binary.LittleEndian.Uint32(b[ev6Flags:])&flagAcked != 0}
+		In: int(binary.LittleEndian.Uint32(b[ev6In:])), Closed: kind == evClosed, Established: kind == evAcked,
+		TCPFlags: b[ev6TCPFlags], Acked: binary.LittleEndian.Uint32(b[ev6Flags:])&flagAcked != 0}
 }

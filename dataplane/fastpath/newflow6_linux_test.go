@@ -100,6 +100,14 @@ func TestNewFlowSchedulesIPv6(t *testing.T) {
 				if ret := toSocket(t, f.tcx, open(client6N(1))); ret == 0 {
 					t.Error("a SYN after the handshake was taken by the fast path")
 				}
+				// The ACK is reported as the handshake's completion.
+				est := NewFlow{Client: client6N(1), Virtual: vip6, Proto: proto, In: loIndex, Established: true,
+					TCPFlags: uint8(frame.ACK), Acked: true}
+				got = got[:0]
+				f.NewFlows(func(nf NewFlow) { got = append(got, nf) })
+				if len(got) != 1 || got[0] != est {
+					t.Errorf("the ACK reported %+v, want %+v", got, est)
+				}
 			}
 			if n := f.NewFlows(func(NewFlow) {}); n != 0 {
 				t.Errorf("the flows' later frames reported %d new flows", n)

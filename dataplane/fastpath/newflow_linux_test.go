@@ -91,8 +91,20 @@ func TestNewFlowSchedulesInKernel(t *testing.T) {
 	if ret := toSocket(t, f.tcx, syn); ret == 0 {
 		t.Error("a SYN after the handshake was taken by the fast path")
 	}
-	if f.NewFlows(func(NewFlow) {}) != 0 {
-		t.Error("retransmission reported as a new flow")
+	// The retransmission is no new flow; the ACK is reported as the
+	// handshake's completion (ackReport), once.
+	got = got[:0]
+	f.NewFlows(func(nf NewFlow) { got = append(got, nf) })
+	est := NewFlow{Client: clientN(1), Virtual: vip, Proto: frame.ProtoTCP, In: loIndex, Established: true,
+		TCPFlags: uint8(frame.ACK), Acked: true}
+	if len(got) != 1 || got[0] != est {
+		t.Errorf("the retransmission and the ACK reported %+v, want %+v", got, est)
+	}
+	if ret, _ := run(t, f.tcx, ack); ret != tcActRedirect {
+		t.Fatalf("a second ACK: tcx verdict %d", ret)
+	}
+	if n := f.NewFlows(func(NewFlow) {}); n != 0 {
+		t.Errorf("a second ACK reported %d records, want none", n)
 	}
 
 	punted := []struct {
@@ -360,6 +372,13 @@ func TestRSTReported(t *testing.T) {
 	if ret, _ := run(t, f.tcx, req); ret != tcActRedirect {
 		t.Fatalf("the client's request: tcx verdict %#x, want redirect", ret)
 	}
+	if n := f.NewFlows(func(nf NewFlow) {
+		if !nf.Established || nf.Client != c {
+			t.Errorf("the request reported %+v, want its handshake's completion", nf)
+		}
+	}); n != 1 {
+		t.Errorf("the request: %d reports, want 1", n)
+	}
 	rst := []struct {
 		name     string
 		frame    []byte
@@ -459,6 +478,11 @@ func TestFINReported(t *testing.T) {
 		return got
 	}
 	taken("request", frametest.TCP(c, vip, frame.ACK, []byte("GET"), frametest.WithDstMAC(hostMAC)))
+	est := NewFlow{Client: c, Virtual: vip, Proto: frame.ProtoTCP, In: loIndex, Established: true,
+		TCPFlags: uint8(frame.ACK), Acked: true}
+	if got := reports(); len(got) != 1 || got[0] != est {
+		t.Errorf("the request reported %+v, want the handshake's completion %+v", got, est)
+	}
 	for _, x := range []struct {
 		name     string
 		src, dst netip.AddrPort
@@ -479,6 +503,18 @@ func TestFINReported(t *testing.T) {
 	syn := frametest.TCPSyn(c, vip, frametest.WithDstMAC(hostMAC))
 	if ret := toSocket(t, f.tcx, syn); ret == 0 {
 		t.Error("a SYN from the closed connection's port was taken, want the Go path")
+	}
+	// A FIN right after the SYN is reported as a FIN only, the handshake
+	// not acked, as IPVS steps SYN_RECV on a FIN (its flag comes first).
+	c = clientN(3)
+	if ret := toSocket(t, f.tcx, frametest.TCPSyn(c, vip, frametest.WithDstMAC(hostMAC))); ret != 0 {
+		t.Fatalf("SYN punted (%d), want scheduled", ret)
+	}
+	reports()
+	taken("a FIN after the SYN", frametest.TCP(c, vip, frame.FIN|frame.ACK, nil, frametest.WithDstMAC(hostMAC)))
+	fin := NewFlow{Client: c, Virtual: vip, Proto: frame.ProtoTCP, In: loIndex, Closed: true, TCPFlags: uint8(frame.FIN | frame.ACK)}
+	if got := reports(); len(got) != 1 || got[0] != fin {
+		t.Errorf("a FIN after the SYN reported %+v, want %+v", got, fin)
 	}
 }
 

@@ -224,7 +224,7 @@ type progMaps struct {
 func tcxProgram(m progMaps) asm.Instructions {
 	insns := classify(m.flows, m.reuse, lNew)
 	insns = append(insns, closeReport(m.events, "")...) // close.go
-	acc := account(m.counters, "")
+	acc := account(m.counters, m.events, "")
 	acc[0] = acc[0].WithSymbol(lTaken)
 	insns = append(insns, acc...)
 	insns = append(insns, rewrite(frAddrs, valAddrs, 12, stTTL, frTTL, lNoTTL)...)
@@ -250,7 +250,7 @@ func tcxProgram(m progMaps) asm.Instructions {
 	)
 	insns = append(insns, classify6(m.flows6, m.reuse)...)
 	insns = append(insns, closeReport(m.events, sfx6)...)
-	acc = account(m.counters, sfx6)
+	acc = account(m.counters, m.events, sfx6)
 	acc[0] = acc[0].WithSymbol(lTaken + sfx6)
 	insns = append(insns, acc...)
 	insns = append(insns, rewrite6(m.flows6)...)
@@ -260,12 +260,13 @@ func tcxProgram(m progMaps) asm.Instructions {
 // account is the part of the tcx program both families share once a frame
 // is taken: the handshake mark, the time seen, the counters and the MAC
 // addresses; a direct-routing entry jumps to the redirect from here.
-func account(counters int, sfx string) asm.Instructions {
-	return asm.Instructions{
-		// The first segment after the SYN of a flow the fast path scheduled
-		// completes the handshake (unless it is an RST, which leaves
+func account(counters, events int, sfx string) asm.Instructions {
+	insns := asm.Instructions{
+		// The first segment after the SYN of a flow whose entry forwards
+		// SYNs completes the handshake (unless it is an RST, which leaves
 		// SYN_RECV as it is in IPVS's table): the connection table learns
-		// it from flagAcked (FastPath.Idle) and steps the entry to
+		// it from the report (ackReport, close.go), or, when the ring had
+		// no room, from flagAcked (FastPath.Idle), and steps the entry to
 		// ESTABLISHED.
 		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word),
 		asm.Mov.Reg(asm.R2, asm.R1),
@@ -277,6 +278,9 @@ func account(counters int, sfx string) asm.Instructions {
 		asm.And.Imm(asm.R1, ^flagSyn),
 		asm.Or.Imm(asm.R1, flagAcked),
 		asm.StoreMem(asm.R7, valFlags, asm.R1, asm.Word),
+	}
+	insns = append(insns, ackReport(events, sfx)...) // close.go
+	return append(insns, asm.Instructions{
 		// The flow was seen now.
 		asm.FnKtimeGetCoarseNs.Call().WithSymbol(lNoAck + sfx),
 		asm.StoreMem(asm.R7, valSeen, asm.R0, asm.DWord),
@@ -308,7 +312,7 @@ func account(counters int, sfx string) asm.Instructions {
 		asm.LoadMem(asm.R1, asm.R7, valFlags, asm.Word),
 		asm.And.Imm(asm.R1, flagMACOnly),
 		asm.JNE.Imm(asm.R1, 0, lRedirect+sfx),
-	}
+	}...)
 }
 
 // rewrite writes the addresses and ports, n bytes from the entry's offset

@@ -50,6 +50,13 @@ func reuseSteps(t *testing.T, f *FastPath, src, dst netip.AddrPort, slot uint32,
 	}
 	syn := frametest.TCPSyn(src, dst, to)
 	taken("request", frametest.TCP(src, dst, frame.ACK, []byte("GET"), to))
+	// A flow the program scheduled reports its handshake's completion
+	// (ackReport); one installed without flagSyn has nothing to report.
+	for _, r := range reports() {
+		if !r.Established || r.Client != src || r.Virtual != dst {
+			t.Errorf("the request reported %+v, want at most its handshake's completion", r)
+		}
+	}
 	if ret, _ := run(t, f.tcx, syn); ret != tcxNextRet {
 		t.Errorf("a SYN into the open flow: tcx verdict %#x, want the Go path's", ret)
 	}
@@ -82,8 +89,10 @@ func reuseSteps(t *testing.T, f *FastPath, src, dst netip.AddrPort, slot uint32,
 	}
 	taken("the SYN retransmitted", syn)
 	taken("the handshake's ACK", frametest.TCP(src, dst, frame.ACK, nil, to))
-	if got := reports(); len(got) != 0 {
-		t.Errorf("the retransmitted SYN and the ACK reported %+v, want nothing", got)
+	est := NewFlow{Client: src, Virtual: dst, Proto: frame.ProtoTCP, In: loIndex, Established: true,
+		TCPFlags: uint8(frame.ACK), Acked: true}
+	if got := reports(); len(got) != 1 || got[0] != est {
+		t.Errorf("the retransmitted SYN and the ACK reported %+v, want the handshake's completion %+v", got, est)
 	}
 	if acked, ok := f.Acked(k); !ok || !acked {
 		t.Errorf("after the handshake's ACK: Acked = %v, %v; want true, true", acked, ok)
