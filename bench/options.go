@@ -50,7 +50,7 @@ const (
 type Options struct {
 	Quick  bool          // the short mode: under 3 minutes
 	Out    string        // report directory (created)
-	Reps   int           // repetitions of every contender (≥ 1; default 2 quick, 3 full)
+	Reps   int           // repetitions of every contender (≥ 1; default 2 quick, 5 full)
 	Warmup time.Duration // traffic before each measured window
 	Window time.Duration // each measured window
 	// StealRetries is how many times a window is measured again when the
@@ -110,7 +110,7 @@ const (
 // DefaultOptions returns the defaults of the quick or the full mode.
 func DefaultOptions(quick bool) Options {
 	o := Options{
-		Quick: quick, Reps: 3, Warmup: time.Second, Window: 2 * time.Second, Baseline: time.Second,
+		Quick: quick, Reps: 5, Warmup: time.Second, Window: 2 * time.Second, Baseline: time.Second,
 		Servers: 2, Flows: 1024, LoadPPS: 100_000, ProbeRate: 2000, TCPWorkers: 8, GenCPU: -1, DirCPU: -1, ScaleReps: 3,
 		StealRetries: 2,
 	}

@@ -75,9 +75,10 @@ into --out, and needs root. A contender that cannot run is reported "not
 available" with the error.
 
 Flags:
-  --quick            the short mode (under 3 minutes); default is full (about 11)
+  --quick            the short mode (under 3 minutes); default is full (about 16)
   --out DIR          report directory (default ./lvsbench-out)
-  --reps N           repetitions (default 2 quick, 3 full)
+  --reps N           repetitions (default 2 quick, 5 full: the median of
+                     five stands two bad windows of a noisy machine)
   --window D         each measured window (default 700ms quick, 2s full)
   --steal-retries N  measure a window again, up to N times, when the
                      hypervisor took the generator's or the director's core
