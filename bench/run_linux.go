@@ -385,13 +385,13 @@ func (r *runner) windows(ctx context.Context, c contender, x *Rep, bl Baseline, 
 	if x.UDP, err = unstolen(r, x, duringSaturation, func() (*UDPRun, error) { return r.saturation(ctx, c, bl) }); err != nil {
 		return err
 	}
-	r.con.logf("rep %d %-8s saturation: %s pps delivered (%s sent)", x.Rep, name, num(x.UDP.DeliveredPPS), num(x.UDP.SentPPS))
+	r.con.logf("rep %d %-8s saturation: %s pps delivered (%s sent)%s", x.Rep, name, num(x.UDP.DeliveredPPS), num(x.UDP.SentPPS), stealText(x.UDP))
 	step(fmt.Sprintf("UDP at %s pps + latency probes", num(r.o.LoadPPS)))
 	if x.Paced, err = unstolen(r, x, duringFixed, func() (*PacedRun, error) { return r.fixedLoad(ctx, c, bl) }); err != nil {
 		return err
 	}
-	r.con.logf("rep %d %-8s fixed load: %s pps delivered, request p50/p99 %s/%s µs", x.Rep, name,
-		num(x.Paced.DeliveredPPS), micros(x.Paced.Latency.P50), micros(x.Paced.Latency.P99))
+	r.con.logf("rep %d %-8s fixed load: %s pps delivered, request p50/p99 %s/%s µs%s", x.Rep, name,
+		num(x.Paced.DeliveredPPS), micros(x.Paced.Latency.P50), micros(x.Paced.Latency.P99), stealText(x.Paced))
 	if isIPv6(name) {
 		return nil // IPv6: saturation and CPU per packet only (ipv6.go)
 	}
@@ -406,8 +406,8 @@ func (r *runner) tcpWindow(ctx context.Context, c contender, x *Rep, bl Baseline
 		return err
 	}
 	t := x.TCP
-	r.con.logf("rep %d %-8s TCP: %s connections/s, %d failed, SYN retransmits %d (servers' SYN-ACK %d), director core %.0f µs/connection (before the baseline after), responders' user %.1f µs/connection, other processes %.0f ms",
-		x.Rep, c.info().Name, num(t.PerSec), t.Failures, t.Client.SynRetrans, t.Servers.SynRetrans, cost(t.CPU, t.CPU.DirectorNs)/1e3, t.RespondersNs/1e3, t.ForeignNs/1e6)
+	r.con.logf("rep %d %-8s TCP: %s connections/s, %d failed, SYN retransmits %d (servers' SYN-ACK %d), director core %.0f µs/connection (before the baseline after), responders' user %.1f µs/connection, other processes %.0f ms%s",
+		x.Rep, c.info().Name, num(t.PerSec), t.Failures, t.Client.SynRetrans, t.Servers.SynRetrans, cost(t.CPU, t.CPU.DirectorNs)/1e3, t.RespondersNs/1e3, t.ForeignNs/1e6, stealText(t))
 	return nil
 }
 
@@ -424,6 +424,15 @@ func unstolen[T interface{ steal() float64 }](r *runner, x *Rep, name string, me
 		x.Remeasured = append(x.Remeasured, name)
 		r.con.logf("rep %d: the hypervisor took %.1f %% of a core during the %s window: measuring it again", x.Rep, 100*w.steal(), name)
 	}
+}
+
+// stealText is ", the hypervisor took N % of a core" for a window kept
+// with steal (the retries ran out), "" for one without.
+func stealText(w interface{ steal() float64 }) string {
+	if st := w.steal(); st > 0 {
+		return fmt.Sprintf(", the hypervisor took %.1f %% of a core during it", 100*st)
+	}
+	return ""
 }
 
 // ctxErr returns ctx's error when it is done, else err.
