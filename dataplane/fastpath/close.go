@@ -99,15 +99,23 @@ func ackReport(events int, sfx string) asm.Instructions {
 		asm.Mov.Reg(asm.R2, asm.R9),
 		asm.And.Imm(asm.R2, tcpFIN),
 		asm.JNE.Imm(asm.R2, 0, lNoAck+sfx),
+	}
+	insns = append(insns, reserve(events, size, lNoAck+sfx)...)
+	insns = append(insns, fill...)
+	return append(insns, asm.Mov.Imm(asm.R8, protoTCP)) // the record's pointer was in R8
+}
+
+// reserve reserves a record of size bytes in the ring events and leaves
+// its pointer in R8, or jumps to noRoom when the ring is full.
+func reserve(events int, size int32, noRoom string) asm.Instructions {
+	return asm.Instructions{
 		asm.LoadMapPtr(asm.R1, events),
 		asm.Mov.Imm(asm.R2, size),
 		asm.Mov.Imm(asm.R3, 0),
 		asm.FnRingbufReserve.Call(),
-		asm.JEq.Imm(asm.R0, 0, lNoAck+sfx),
+		asm.JEq.Imm(asm.R0, 0, noRoom),
 		asm.Mov.Reg(asm.R8, asm.R0),
 	}
-	insns = append(insns, fill...)
-	return append(insns, asm.Mov.Imm(asm.R8, protoTCP)) // the record's pointer was in R8
 }
 
 // closeReport follows classify (for IPv6, with sfx6: classify6) in the tcx
@@ -125,13 +133,10 @@ func closeReport(events int, sfx string) asm.Instructions {
 		asm.JNE.Imm(asm.R0, 0, lReport+sfx),
 		asm.LoadMem(asm.R0, asm.RFP, stGone, asm.Word),
 		asm.JNE.Imm(asm.R0, goneReuse, lTaken+sfx), // not a reusing SYN (reuse.go)
-		asm.LoadMapPtr(asm.R1, events).WithSymbol(lReport + sfx),
-		asm.Mov.Imm(asm.R2, size),
-		asm.Mov.Imm(asm.R3, 0),
-		asm.FnRingbufReserve.Call(),
-		asm.JEq.Imm(asm.R0, 0, lNoRoom+sfx),
-		asm.Mov.Reg(asm.R8, asm.R0),
 	}
+	res := reserve(events, size, lNoRoom+sfx)
+	res[0] = res[0].WithSymbol(lReport + sfx)
+	insns = append(insns, res...)
 	insns = append(insns, fill...)
 	insns = append(insns, asm.Mov.Imm(asm.R8, protoTCP)) // the record's pointer was in R8
 	insns = append(insns, markClosing(sfx)...)           // reuse.go

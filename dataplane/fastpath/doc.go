@@ -19,7 +19,8 @@
 // withdrawn — is passed on unchanged ("punted"). The same program
 // schedules new flows of the services lvsd hands it, IPv4 and IPv6
 // (newflow.go, newflow6.go), and reports the FIN and RST segments it
-// forwards (close.go). lvsd's packet
+// forwards and the ACK that completes a handshake it forwards (close.go).
+// lvsd's packet
 // sockets are bound per protocol (ETH_P_IP, ETH_P_IPV6, ETH_P_ARP), so
 // the kernel delivers them a frame after tcx, and only the frames the
 // program passed on: an ETH_P_ALL tap would run before tcx and copy every

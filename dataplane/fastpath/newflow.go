@@ -274,7 +274,7 @@ func schedule(m progMaps, svc, idx int16, recLen int32, check asm.Instructions, 
 		asm.Ja.Label(lPick+src.sfx),
 	)
 	insns = append(insns, mhPick(src)...)
-	return append(insns,
+	insns = append(insns,
 		asm.StoreMem(asm.RFP, idx, asm.R1, asm.Word).WithSymbol(lPick+src.sfx),
 		asm.LoadMapPtr(asm.R1, m.seq),
 		asm.Mov.Reg(asm.R2, asm.RFP),
@@ -289,14 +289,8 @@ func schedule(m progMaps, svc, idx int16, recLen int32, check asm.Instructions, 
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, lPunt),
 		asm.Mov.Reg(asm.R7, asm.R0),
-		// Room for the report.
-		asm.LoadMapPtr(asm.R1, m.events),
-		asm.Mov.Imm(asm.R2, recLen),
-		asm.Mov.Imm(asm.R3, 0),
-		asm.FnRingbufReserve.Call(),
-		asm.JEq.Imm(asm.R0, 0, lPunt),
-		asm.Mov.Reg(asm.R8, asm.R0),
 	)
+	return append(insns, reserve(m.events, recLen, lPunt)...) // room for the report (close.go)
 }
 
 // insertNew emits bpf_map_update_elem(m, fp+key, fp+val, BPF_NOEXIST),
