@@ -152,32 +152,39 @@ func writeHeadline(b *strings.Builder, r *Report) {
 }
 
 // stealNote says how many windows the hypervisor took a core during
-// (Rep.Remeasured: measured again; CPUCost.Steal of a window kept), by
+// (Rep.Remeasured: measured again; CPUCost.Steal of a window kept; of
+// those, the ones the figures leave out, Contender.markStolen), by
 // contender; "" when none.
 func stealNote(r *Report) string {
 	var parts []string
-	again, kept := 0, 0
+	again, kept, out := 0, 0, 0
 	for _, c := range r.Contenders {
-		a, k := 0, 0
+		c.markStolen()
+		a, k, o := 0, 0, 0
 		for _, x := range c.Runs {
 			a += len(x.Remeasured)
-			for _, w := range []interface{ steal() float64 }{x.UDP, x.Paced, x.TCP} {
-				if w.steal() > 0 {
+			for w := range 3 {
+				if st, _ := x.steal(w); st > 0 {
 					k++
+				}
+				if x.out[w] {
+					o++
 				}
 			}
 		}
 		if a+k > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d/%d", c.Name, a, k))
+			parts = append(parts, fmt.Sprintf("%s %d/%d/%d", c.Name, a, k, o))
 		}
-		again, kept = again+a, kept+k
+		again, kept, out = again+a, kept+k, out+o
 	}
 	if again+kept == 0 {
 		return ""
 	}
 	return fmt.Sprintf("The hypervisor took the generator's or the director's core (/proc/stat steal) during %d windows, "+
-		"measured again (up to %d times: --steal-retries), and %d windows kept with it (contender: again/kept: %s).",
-		again, r.Settings.StealRetries, kept, strings.Join(parts, ", "))
+		"measured again (up to %d times: --steal-retries), and %d windows kept with it, %d of which the figures leave out "+
+		"(a contender's windows of a kind with steal, where it has at least %d of that kind without) "+
+		"(contender: again/kept/left out: %s).",
+		again, r.Settings.StealRetries, kept, out, minClean, strings.Join(parts, ", "))
 }
 
 // busyLimit is how busy a core must be (median over the repetitions) to

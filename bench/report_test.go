@@ -289,10 +289,32 @@ func TestUnstolen(t *testing.T) {
 		t.Errorf("no steal: note %q, want none", n)
 	}
 	lv := r.Contender(LVSD1)
-	lv.Runs[0].Remeasured = []string{duringTCP, duringTCP}
-	lv.Runs[0].TCP.CPU.Steal = 0.005
-	want := "during 2 windows, measured again (up to 2 times: --steal-retries), and 1 windows kept with it (contender: again/kept: lvsd-1w 2/1)."
+	tcpRate := figure("TCP connections")
+	if got := lv.Summary(tcpRate); got.N != 3 || got.Median != 9_000 {
+		t.Fatalf("TCP connections/s before: %+v, want the median of 3 windows, 9,000", got)
+	}
+	// One TCP window kept with steal, two without: the figures leave it
+	// out (its 8,000 connections/s), and the note counts it.
+	lv.Runs[2].Remeasured = []string{duringTCP, duringTCP}
+	lv.Runs[2].TCP.CPU.Steal = 0.005
+	want := "during 2 windows, measured again (up to 2 times: --steal-retries), and 1 windows kept with it, 1 of which the figures leave out " +
+		"(a contender's windows of a kind with steal, where it has at least 2 of that kind without) (contender: again/kept/left out: lvsd-1w 2/1/1)."
 	if n := stealNote(r); !strings.HasSuffix(n, want) || !strings.Contains(Markdown(r), want) {
 		t.Errorf("stealNote = %q, want it to end %q and to be in the report", n, want)
+	}
+	if got := lv.Summary(tcpRate); got.N != 2 || got.Median != 9_450 {
+		t.Errorf("TCP connections/s with a stolen window: %+v, want the median of the 2 others, 9,450", got)
+	}
+	if xs := lv.ByRep(tcpRate, 3); !math.IsNaN(xs[2]) || xs[0] != 9_000 {
+		t.Errorf("ByRep with a stolen window = %v, want it NaN", xs)
+	}
+	if got := lv.Summary(figure("UDP delivered at saturation")); got.N != 3 {
+		t.Errorf("saturation windows counted: %d, want 3 (only a TCP window had steal)", got.N)
+	}
+	// With a second stolen TCP window one is left without steal: too few
+	// to choose, every window counts again.
+	lv.Runs[1].TCP.CPU.Steal = 0.01
+	if got := lv.Summary(tcpRate); got.N != 3 {
+		t.Errorf("TCP windows counted with 2 of 3 stolen: %d, want all 3", got.N)
 	}
 }

@@ -109,6 +109,9 @@ type Rep struct {
 	UDP        *UDPRun   `json:"udp_saturation,omitempty"`
 	Paced      *PacedRun `json:"udp_fixed_load,omitempty"`
 	TCP        *TCPRun   `json:"tcp_connections,omitempty"`
+	// out marks the windows (saturation, fixed load, TCP) the figures
+	// leave out: see Contender.markStolen.
+	out [3]bool
 }
 
 // UDPRun is a saturation window: the generator sends as fast as it can.
@@ -284,21 +287,21 @@ func figure(name string) Figure {
 }
 
 func udp(r *Rep, f func(*UDPRun) float64) float64 {
-	if r.UDP == nil {
+	if r.UDP == nil || r.out[0] {
 		return nan
 	}
 	return f(r.UDP)
 }
 
 func paced(r *Rep, f func(*PacedRun) float64) float64 {
-	if r.Paced == nil {
+	if r.Paced == nil || r.out[1] {
 		return nan
 	}
 	return f(r.Paced)
 }
 
 func tcp(r *Rep, f func(*TCPRun) float64) float64 {
-	if r.TCP == nil {
+	if r.TCP == nil || r.out[2] {
 		return nan
 	}
 	return f(r.TCP)
@@ -330,6 +333,7 @@ func lat(l Latency, d time.Duration) float64 {
 
 // Summary returns the spread of f over c's repetitions, scaled to f's unit.
 func (c *Contender) Summary(f Figure) Spread {
+	c.markStolen()
 	xs := make([]float64, 0, len(c.Runs))
 	for _, r := range c.Runs {
 		xs = append(xs, f.get(r)*f.Scale)
@@ -337,8 +341,49 @@ func (c *Contender) Summary(f Figure) Spread {
 	return SpreadOf(xs)
 }
 
+// minClean is how many windows of a kind without steal a contender needs
+// for the figures to leave out its windows of that kind with steal.
+const minClean = 2
+
+// markStolen marks, in c's repetitions, the windows the figures leave
+// out: those the hypervisor took a core during (CPUCost.Steal above zero:
+// windows whose retries ran out, Options.StealRetries), for each kind of
+// window of which c has at least minClean without steal. A stolen window
+// measured the host as much as c (a 10 ms stall moves a p99 at 100 kpps),
+// and every contender gets the same rule; with too few clean windows
+// every window counts, and the report's note says how many had steal.
+func (c *Contender) markStolen() {
+	for k := range 3 {
+		clean := 0
+		for _, r := range c.Runs {
+			if st, ok := r.steal(k); ok && st == 0 {
+				clean++
+			}
+		}
+		for _, r := range c.Runs {
+			st, _ := r.steal(k)
+			r.out[k] = clean >= minClean && st > 0
+		}
+	}
+}
+
+// steal is the steal share of r's window of kind k (0 saturation, 1 fixed
+// load, 2 TCP), and whether r has that window.
+func (r *Rep) steal(k int) (float64, bool) {
+	switch {
+	case k == 0 && r.UDP != nil:
+		return r.UDP.CPU.Steal, true
+	case k == 1 && r.Paced != nil:
+		return r.Paced.CPU.Steal, true
+	case k == 2 && r.TCP != nil:
+		return r.TCP.CPU.Steal, true
+	}
+	return 0, false
+}
+
 // ByRep is c's figure f in repetitions 1 to n (NaN where it has none).
 func (c *Contender) ByRep(f Figure, n int) []float64 {
+	c.markStolen()
 	xs := make([]float64, n)
 	for i := range xs {
 		xs[i] = math.NaN()

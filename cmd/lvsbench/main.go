@@ -84,7 +84,9 @@ Flags:
                      hypervisor took the generator's or the director's core
                      during it (/proc/stat steal: the VM's cores ran
                      someone else, and a 10 ms stall moves a p99); 0 keeps
-                     every window (default 2; the report counts them)
+                     every window (default 2). A window kept with steal is
+                     left out of the figures when its contender has two
+                     windows of that kind without; the report counts both
   --warmup D         traffic before each window (default 200ms quick, 1s full)
   --baseline D       idle windows before and after each contender (default
                      300ms quick, 1s full)
