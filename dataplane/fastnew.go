@@ -412,10 +412,10 @@ func (d *Dataplane) closed(f fastpath.NewFlow, now ipvs.Tick) {
 
 // established takes the report of a handshake the fast path saw complete
 // (fastpath's ackReport): the client's first segment after its SYN steps
-// the connection from SYN_RECV to ESTABLISHED, counted active, as that
-// segment steps it in IPVS. Lookup schedulers (wlc, lc, ...) count a
-// connection's weight from there; without the report it waited for the
-// sweep (conntrack's synRecvLook).
+// the connection from SYN_RECV to ESTABLISHED, as that segment steps it in
+// IPVS, with ESTABLISHED's timeout, what `lvsadm -L -c` shows and the sync
+// daemon's message to the backup; without the report it waited for the
+// sweep (conntrack's synRecvLook). Both states count active, as in IPVS.
 func (d *Dataplane) established(f fastpath.NewFlow, now ipvs.Tick) {
 	c, ok := d.CT.Lookup(conntrack.Key{Proto: ipvs.TCP, Client: f.Client, Virtual: f.Virtual})
 	if ok && c.State() == conntrack.StateSynRecv {

@@ -89,8 +89,8 @@ func tcpRecord(kind int32, sfx string) (int32, asm.Instructions) {
 // ackReport follows the handshake mark in account: the first segment
 // after the SYN of a flow whose entry forwards SYNs (flagSyn) is reported
 // as a record of kind evAcked, so lvsd steps the connection to
-// ESTABLISHED, counted active, when it drains the ring, as IPVS does on
-// that segment, instead of when the sweep next asks (synRecvLook). A FIN
+// ESTABLISHED when it drains the ring, as IPVS does on that segment,
+// instead of when the sweep next asks (conntrack's synRecvLook). A FIN
 // is not: its closing report carries the entry's flags. Without room in
 // the ring nothing is reported; the sweep catches up.
 func ackReport(events int, sfx string) asm.Instructions {
