@@ -65,8 +65,9 @@ demo: deps build
 # flows, scaling curves), report in $(BENCH_OUT)/report.md with SVG plots next
 # to it and the micro-benchmarks appended in benchstat format; then a short
 # run whose TCP connections close with a FIN, as most clients' do (the main
-# run closes them with an RST), in $(BENCH_OUT)/fin/report.md. About 19
-# minutes (about 1.5 of them micro-benchmarks); BENCHFLAGS=--quick for the
+# run closes them with an RST), in $(BENCH_OUT)/fin/report.md. About 20
+# minutes (about 1.5 of them micro-benchmarks; more when the host takes
+# cores and lvsbench measures windows again, --steal-retries); BENCHFLAGS=--quick for the
 # short run: lvsbench --quick takes about 3 minutes, and the micro-benchmarks
 # then run with a shorter -benchtime. A package whose benchmarks do not build
 # is reported in micro.txt and does not stop the rest.

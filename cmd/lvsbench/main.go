@@ -75,7 +75,8 @@ into --out, and needs root. A contender that cannot run is reported "not
 available" with the error.
 
 Flags:
-  --quick            the short mode (under 3 minutes); default is full (about 16)
+  --quick            the short mode (under 3 minutes); default is full (about 16 minutes,
+                     more when the host takes cores: --steal-retries)
   --out DIR          report directory (default ./lvsbench-out)
   --reps N           repetitions (default 2 quick, 5 full: the median of
                      five stands two bad windows of a noisy machine)
