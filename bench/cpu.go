@@ -116,9 +116,12 @@ type CPUCost struct {
 	// cores: other people's work the figures assume went on unchanged.
 	BaselineCores float64 `json:"baseline_cores"`
 	// Steal is the share of the window (0–1) the hypervisor ran someone
-	// else on the core that lost most (/proc/stat's steal): a virtual
-	// machine's cores are not always its own, and a window that lost
-	// them measured the host as much as the contender.
+	// else on the core that lost most (/proc/stat's steal), any of the
+	// machine's: on the two-core machine the bench is sized for, the
+	// generator's or the director's (on a larger one an idle core's steal
+	// only costs a retry). A virtual machine's cores are not always its
+	// own, and a window that lost them measured the host as much as the
+	// contender.
 	Steal float64 `json:"steal"`
 }
 

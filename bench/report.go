@@ -163,7 +163,7 @@ func stealNote(r *Report) string {
 		a, k, o := 0, 0, 0
 		for _, x := range c.Runs {
 			a += len(x.Remeasured)
-			for w := range 3 {
+			for w := range winKinds {
 				if st, _ := x.steal(w); st > 0 {
 					k++
 				}

@@ -109,9 +109,9 @@ type Rep struct {
 	UDP        *UDPRun   `json:"udp_saturation,omitempty"`
 	Paced      *PacedRun `json:"udp_fixed_load,omitempty"`
 	TCP        *TCPRun   `json:"tcp_connections,omitempty"`
-	// out marks the windows (saturation, fixed load, TCP) the figures
-	// leave out: see Contender.markStolen.
-	out [3]bool
+	// out marks the windows (by kind: winSaturation, winFixed, winTCP)
+	// the figures leave out: see Contender.markStolen.
+	out [winKinds]bool
 }
 
 // UDPRun is a saturation window: the generator sends as fast as it can.
@@ -287,21 +287,21 @@ func figure(name string) Figure {
 }
 
 func udp(r *Rep, f func(*UDPRun) float64) float64 {
-	if r.UDP == nil || r.out[0] {
+	if r.UDP == nil || r.out[winSaturation] {
 		return nan
 	}
 	return f(r.UDP)
 }
 
 func paced(r *Rep, f func(*PacedRun) float64) float64 {
-	if r.Paced == nil || r.out[1] {
+	if r.Paced == nil || r.out[winFixed] {
 		return nan
 	}
 	return f(r.Paced)
 }
 
 func tcp(r *Rep, f func(*TCPRun) float64) float64 {
-	if r.TCP == nil || r.out[2] {
+	if r.TCP == nil || r.out[winTCP] {
 		return nan
 	}
 	return f(r.TCP)
@@ -341,6 +341,14 @@ func (c *Contender) Summary(f Figure) Spread {
 	return SpreadOf(xs)
 }
 
+// The kinds of a repetition's windows, as Rep.out and Rep.steal index them.
+const (
+	winSaturation = iota
+	winFixed
+	winTCP
+	winKinds
+)
+
 // minClean is how many windows of a kind without steal a contender needs
 // for the figures to leave out its windows of that kind with steal.
 const minClean = 2
@@ -349,11 +357,12 @@ const minClean = 2
 // out: those the hypervisor took a core during (CPUCost.Steal above zero:
 // windows whose retries ran out, Options.StealRetries), for each kind of
 // window of which c has at least minClean without steal. A stolen window
-// measured the host as much as c (a 10 ms stall moves a p99 at 100 kpps),
+// measured the host as much as c (a stall of 20 ms holds up 40 of the 4,000
+// probes of a 2 s fixed-load window: its p99 by itself),
 // and every contender gets the same rule; with too few clean windows
 // every window counts, and the report's note says how many had steal.
 func (c *Contender) markStolen() {
-	for k := range 3 {
+	for k := range winKinds {
 		clean := 0
 		for _, r := range c.Runs {
 			if st, ok := r.steal(k); ok && st == 0 {
@@ -367,18 +376,12 @@ func (c *Contender) markStolen() {
 	}
 }
 
-// steal is the steal share of r's window of kind k (0 saturation, 1 fixed
-// load, 2 TCP), and whether r has that window.
+// steal is the steal share of r's window of kind k (winSaturation,
+// winFixed, winTCP), and whether r has that window.
 func (r *Rep) steal(k int) (float64, bool) {
-	switch {
-	case k == 0 && r.UDP != nil:
-		return r.UDP.CPU.Steal, true
-	case k == 1 && r.Paced != nil:
-		return r.Paced.CPU.Steal, true
-	case k == 2 && r.TCP != nil:
-		return r.TCP.CPU.Steal, true
-	}
-	return 0, false
+	w := [winKinds]interface{ steal() float64 }{r.UDP, r.Paced, r.TCP}[k]
+	has := [winKinds]bool{r.UDP != nil, r.Paced != nil, r.TCP != nil}[k]
+	return w.steal(), has
 }
 
 // ByRep is c's figure f in repetitions 1 to n (NaN where it has none).

@@ -84,7 +84,7 @@ Flags:
   --steal-retries N  measure a window again, up to N times, when the
                      hypervisor took the generator's or the director's core
                      during it (/proc/stat steal: the VM's cores ran
-                     someone else, and a 10 ms stall moves a p99); 0 keeps
+                     someone else, and a 20 ms stall moves a p99); 0 keeps
                      every window (default 2). A window kept with steal is
                      left out of the figures when its contender has two
                      windows of that kind without; the report counts both
