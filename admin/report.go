@@ -34,6 +34,13 @@ type DataplaneStats struct {
 	// FastWithdrawErrors counts flows the fast path failed to withdraw:
 	// they stay in its map until evicted.
 	FastWithdrawErrors uint64 `json:"fast_withdraw_errors,omitempty"`
+	// FlowMap and FlowMap6 are the fast path's flow map sizes (entries: a
+	// NAT connection takes two, a direct-routing one one), which lvsd
+	// grows as its connection table fills them; FlowMapResizes counts the
+	// times it did.
+	FlowMap        int    `json:"flow_map_entries,omitempty"`
+	FlowMap6       int    `json:"flow_map6_entries,omitempty"`
+	FlowMapResizes uint64 `json:"flow_map_resizes,omitempty"`
 }
 
 // ConntrackStats are the connection table's size and counters, a plain copy

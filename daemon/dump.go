@@ -59,6 +59,9 @@ func (d *lvsd) dumpStats() {
 	dp := d.Dataplane()
 	fmt.Fprintf(&b, "\ndataplane: mode %s, rx %d tx %d, fast path installs %d errors %d\n",
 		dp.Mode, dp.RX, dp.TX, dp.FastInstalls, dp.FastErrors)
+	if dp.FlowMap > 0 {
+		fmt.Fprintf(&b, "  fast path flow maps: %d entries, IPv6 %d, grown %d times\n", dp.FlowMap, dp.FlowMap6, dp.FlowMapResizes)
+	}
 	for _, m := range []map[string]uint64{dp.Verdicts, dp.Drops} {
 		keys := make([]string, 0, len(m))
 		for k := range m {

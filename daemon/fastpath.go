@@ -68,7 +68,7 @@ func (d *lvsd) openFastPath(backend string) error {
 		}
 		return nil
 	}
-	fp, flows, err := d.openFlowMap()
+	fp, err := d.openFlowMaps()
 	if err != nil {
 		if mode == DataplaneAuto && errors.Is(err, fastpath.ErrUnsupported) {
 			d.log.Warn("eBPF fast path unavailable; forwarding every frame in the Go workers", "err", err)
@@ -78,39 +78,42 @@ func (d *lvsd) openFastPath(backend string) error {
 	}
 	d.fast = fp
 	d.fastStats.Store(fp)
-	c := d.flowMapConfig(flows)
-	d.log.Info("eBPF fast path loaded", "flow_map_connections", flows, "flow_map6_connections", c.MaxFlows6/2,
-		"flow_maps_kernel_mib", (c.MaxFlows*flowMapEntryBytes+c.MaxFlows6*flowMapEntryBytes*3/2)>>20)
 	return nil
 }
 
-// openFlowMap opens the fast path with --flow-map's flow map, or the
-// default one; a default the kernel refuses for want of memory (a memory
-// cgroup smaller than the machine: the map is charged to lvsd's) is halved
-// down to minFlowMap before lvsd gives up on the fast path.
-func (d *lvsd) openFlowMap() (*fastpath.FastPath, int, error) {
+// openFlowMaps opens the fast path with flow maps of --flow-map-start's
+// connections, or startFlowMap's (fewer if --flow-map says so), and sets
+// the ceilings growFlowMaps grows them to: --flow-map's, or
+// DefaultFlowMap.
+func (d *lvsd) openFlowMaps() (*fastpath.FastPath, error) {
 	flows := d.opts.FlowMap
-	if flows > 0 {
-		fp, err := fastpath.Open(d.flowMapConfig(flows))
-		return fp, flows, err
+	if flows == 0 {
+		flows = DefaultFlowMap()
 	}
-	for flows = DefaultFlowMap(); ; flows /= 2 {
-		fp, err := fastpath.Open(d.flowMapConfig(flows))
-		if err == nil || !errors.Is(err, unix.ENOMEM) || flows/2 < minFlowMap {
-			return fp, flows, err
-		}
-		d.log.Warn("eBPF flow map refused for want of memory; trying half", "connections", flows, "err", err)
+	start := startFlowMap
+	if d.opts.FlowMapStart > 0 {
+		start = d.opts.FlowMapStart
 	}
+	start = min(start, flows)
+	c := flowMapConfig(start, d.opts.Dataplane)
+	fp, err := fastpath.Open(c)
+	if err != nil {
+		return nil, err
+	}
+	d.flowCeil.Store(int64(2 * flows))
+	d.flowCeil6.Store(int64(max(2*flows/8, c.MaxFlows6)))
+	d.log.Info("eBPF fast path loaded", "flow_map_connections", start, "flow_map6_connections", c.MaxFlows6/2,
+		"grows_to_connections", flows, "flow_maps_kernel_mib", flowMapMiB(c.MaxFlows, c.MaxFlows6))
+	return fp, nil
 }
 
-// flowMapConfig sizes both flow maps for flows connections: the IPv4 map
-// holds them all, the IPv6 map an eighth of them (an IPv6 direction costs
-// about 1.5 times an IPv4 one) but never fewer than fastpath's default.
-// The hook is --dataplane's: tcx (falling back to tc on a kernel without
-// it) unless tc or tcx is asked for.
-func (d *lvsd) flowMapConfig(flows int) fastpath.Config {
-	c := fastpath.Config{MaxFlows: 2 * flows, MaxFlows6: max(2*flows/8, fastpath.DefaultMaxFlows6)}
-	switch d.opts.Dataplane {
+// flowMapConfig sizes the flow maps for flows connections: the IPv4 map
+// holds them all; the IPv6 map starts at fastpath's default and grows on
+// its own. The hook is --dataplane's: tcx (falling back to tc on a
+// kernel without it) unless tc or tcx is asked for.
+func flowMapConfig(flows int, mode string) fastpath.Config {
+	c := fastpath.Config{MaxFlows: 2 * flows, MaxFlows6: fastpath.DefaultMaxFlows6}
+	switch mode {
 	case DataplaneTCX:
 		c.Hook = fastpath.HookTCX
 	case DataplaneTC:
@@ -119,25 +122,91 @@ func (d *lvsd) flowMapConfig(flows int) fastpath.Config {
 	return c
 }
 
-// minFlowMap is the smallest default flow map (connections): the map's
-// size before it followed the machine's memory.
-const minFlowMap = 1 << 17
+// flowMapMiB is about what flow maps of n and n6 entries cost the kernel.
+func flowMapMiB(n, n6 int) int {
+	return (n*flowMapEntryBytes + n6*flowMapEntryBytes*3/2) >> 20
+}
+
+// startFlowMap is the flow map's size (connections) when lvsd starts,
+// about the kernel's own conntrack table (nf_conntrack_max is 262,144 on
+// a machine of 8 GiB or more, in 2 MiB of buckets): the map grows from
+// there (growFlowMaps), since a bigger one costs every frame's lookup.
+const startFlowMap = 1 << 17
 
 // flowMapEntryBytes is about what one direction of a flow costs in the
 // kernel's LRU map (key, value and the map's own element header), which
 // allocates every entry when lvsd creates it.
 const flowMapEntryBytes = 128
 
-// DefaultFlowMap is the fast path's flow map size when --flow-map does
-// not give one: one connection in sixteen of the connection table's
-// default size (conntrack.DefaultMaxEntries, itself sized from the
+// DefaultFlowMap is how many connections the fast path's flow map grows
+// to when --flow-map does not say: one in sixteen of the connection
+// table's default size (conntrack.DefaultMaxEntries, itself sized from the
 // machine's memory), between 128k and 2M connections: about 1/80 of the
 // memory (1.2M connections, 300 MiB, on 24 GiB; the 2M ceiling, 512 MiB,
-// from 40 GiB), allocated when lvsd starts (about a second for 1M). A
-// connection the map has no room for is still forwarded, by the Go
-// workers, so the size trades kernel memory for speed, never correctness.
+// from 40 GiB). A connection the map has no room for is still forwarded,
+// by the Go workers, so the size trades kernel memory for speed, never
+// correctness.
 func DefaultFlowMap() int {
-	return min(max(conntrack.DefaultMaxEntries()/16, minFlowMap), 1<<21)
+	return min(max(conntrack.DefaultMaxEntries()/16, startFlowMap), 1<<21)
+}
+
+// growFlowMaps grows a flow map the connection table has filled to a
+// quarter (a NAT connection takes two entries) to four times its size,
+// up to its ceiling, in the background: the copy takes about a second
+// per million entries, and the fast path goes on forwarding meanwhile
+// (fastpath.Resize). The IPv6 map follows the IPv6 flows offloaded.
+func (d *lvsd) growFlowMaps() {
+	if d.fast == nil || d.resizing.Load() {
+		return
+	}
+	c4, c6 := d.fast.Capacity()
+	n4 := nextFlowMap(d.ct.Len(), c4, int(d.flowCeil.Load()))
+	n6 := nextFlowMap(d.dp.Offloaded6(), c6, int(d.flowCeil6.Load()))
+	if n4 == 0 && n6 == 0 {
+		return
+	}
+	d.resizing.Store(true)
+	go func() {
+		defer d.resizing.Store(false)
+		d.resizeFlowMaps(d.fast, c4, c6, n4, n6)
+	}()
+}
+
+// resizeFlowMaps grows fp's flow maps of c4 and c6 entries to n4 and n6
+// (0: kept), and logs what happened. A map the kernel refuses for want
+// of memory (a memory cgroup smaller than the machine: the map is
+// charged to lvsd's) lowers its ceiling to half of it.
+func (d *lvsd) resizeFlowMaps(fp *fastpath.FastPath, c4, c6, n4, n6 int) {
+	start := time.Now()
+	err := fp.Resize(n4, n6)
+	switch {
+	case errors.Is(err, unix.ENOMEM):
+		if n4 > 0 {
+			d.flowCeil.Store(int64(max(n4/2, c4)))
+		}
+		if n6 > 0 {
+			d.flowCeil6.Store(int64(max(n6/2, c6)))
+		}
+		d.log.Warn("the kernel refused a bigger eBPF flow map for want of memory; its ceiling is halved",
+			"entries", n4, "entries6", n6, "err", err)
+	case err != nil:
+		d.log.Error("growing the eBPF flow maps", "entries", n4, "entries6", n6, "err", err)
+	default:
+		d.flowResizes.Add(1)
+		m4, m6 := fp.Capacity()
+		d.log.Info("eBPF flow maps grown", "entries", m4, "entries6", m6, "was", c4, "was6", c6,
+			"flow_maps_kernel_mib", flowMapMiB(m4, m6), "took", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// nextFlowMap is the size to grow a flow map of size entries holding up to
+// 2·flows of them to, 0 to keep it: four times, up to ceiling, once the
+// flows could fill a quarter of it.
+func nextFlowMap(flows, size, ceiling int) int {
+	if size >= ceiling || 2*flows <= size/2 {
+		return 0
+	}
+	return min(4*size, ceiling)
 }
 
 // attachFastPath puts the program on every port (tcx, or the tc hook:

@@ -15,13 +15,14 @@ import (
 	"lvs/internal/testutil"
 )
 
-// TestFlowMapHalvesUnderMemoryLimit: in a memory cgroup too small for the
-// default flow map (the map is charged to lvsd's cgroup, while the default
-// follows the machine's memory), lvsd halves the map until the kernel
-// takes it instead of losing the fast path. The opening runs in a child
-// process (this test binary again) placed in a cgroup v1 memory group
-// limited to 256 MiB before it allocates.
-func TestFlowMapHalvesUnderMemoryLimit(t *testing.T) {
+// TestFlowMapGrowsUnderMemoryLimit: in a memory cgroup too small for the
+// default flow map's ceiling (the map is charged to lvsd's cgroup, while
+// the ceiling follows the machine's memory), lvsd grows the map as far as
+// the kernel lets it, halving the ceiling at each refusal, and keeps its
+// flows and its fast path. Opening and growing run in a child process
+// (this test binary again) placed in a cgroup v1 memory group limited to
+// 256 MiB before it allocates.
+func TestFlowMapGrowsUnderMemoryLimit(t *testing.T) {
 	const limitBytes = 256 << 20
 	if os.Getenv("LVS_FLOWMAP_CHILD") != "" {
 		flowMapChild()
@@ -41,7 +42,7 @@ func TestFlowMapHalvesUnderMemoryLimit(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(cg, "memory.limit_in_bytes"), []byte(strconv.Itoa(limitBytes)), 0o644); err != nil {
 		t.Skipf("skipped: cannot limit the cgroup: %v", err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFlowMapHalvesUnderMemoryLimit$")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFlowMapGrowsUnderMemoryLimit$")
 	cmd.Env = append(os.Environ(), "LVS_FLOWMAP_CHILD=1")
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -63,28 +64,42 @@ func TestFlowMapHalvesUnderMemoryLimit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("child: %v\n%s", err, text)
 	}
-	if strings.Contains(text, "full map opened") {
+	t.Log(text)
+	if strings.Contains(text, "full map grown") {
 		t.Skipf("skipped: the kernel did not charge the map to the cgroup\n%s", text)
 	}
-	if !strings.Contains(text, "trying half") || !strings.Contains(text, "opened with") {
-		t.Errorf("want the map halved until it opened; child said:\n%s", text)
+	if !strings.Contains(text, "for want of memory") || !strings.Contains(text, "grown to") {
+		t.Errorf("want the map grown until the kernel refused it; child said:\n%s", text)
 	}
 }
 
-// flowMapChild is the child's side: wait to be placed, open the default
-// flow map as lvsd does, say what happened.
+// flowMapChild is the child's side: wait to be placed, open the fast path
+// as lvsd does, grow its IPv4 map as lvsd does for a table full of
+// connections until it stops, say what happened.
 func flowMapChild() {
 	bufio.NewReader(os.Stdin).ReadString('\n')
 	d := &lvsd{log: slog.New(slog.NewTextHandler(os.Stdout, nil))}
-	fp, flows, err := d.openFlowMap()
-	switch {
-	case err != nil:
-		fmt.Printf("open failed at %d connections: %v\n", flows, err)
+	fp, err := d.openFlowMaps()
+	if err != nil {
+		fmt.Printf("open failed: %v\n", err)
 		os.Exit(1)
-	case flows == DefaultFlowMap():
-		fmt.Printf("full map opened: %d connections\n", flows)
+	}
+	start, _ := fp.Capacity()
+	for {
+		c4, c6 := fp.Capacity()
+		n4 := nextFlowMap(1<<30, c4, int(d.flowCeil.Load()))
+		if n4 == 0 {
+			break
+		}
+		d.resizeFlowMaps(fp, c4, c6, n4, 0)
+	}
+	switch got, _ := fp.Capacity(); {
+	case got == 2*DefaultFlowMap():
+		fmt.Printf("full map grown: %d entries\n", got)
+	case got > start:
+		fmt.Printf("grown to %d entries from %d, of %d\n", got, start, 2*DefaultFlowMap())
 	default:
-		fmt.Printf("opened with %d connections of %d\n", flows, DefaultFlowMap())
+		fmt.Printf("not grown from %d entries\n", start)
 	}
 	fp.Close()
 	os.Exit(0)

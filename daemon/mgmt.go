@@ -116,6 +116,7 @@ func (d *lvsd) housekeep(now time.Time, st *mgmtState) {
 	d.ct.Expire(d.dp.Tick(now), d.ct.Len()/5+4096)
 	d.followMoves()
 	d.syncNewFlows(now)
+	d.growFlowMaps()
 	d.dp.NAT.Tidy(d.dp.Tick(now)) // expired masqueraded and FTP data flows leave their server's counts
 	if now.Sub(st.lastFold) >= time.Second {
 		d.dp.FastCounters(d.table) // what the fast path forwarded, into the ipvs counters

@@ -45,6 +45,8 @@ func (d *lvsd) Dataplane() admin.DataplaneStats {
 		Mode: d.mode, FastInstalls: s.FastInstalls, FastErrors: s.FastErrors}
 	if fp := d.fastStats.Load(); fp != nil {
 		out.FastWithdrawErrors = fp.WithdrawFailures()
+		out.FlowMap, out.FlowMap6 = fp.Capacity()
+		out.FlowMapResizes = d.flowResizes.Load()
 	}
 	for v, n := range s.Verdicts {
 		out.Verdicts[dataplane.Verdict(v).String()] = n

@@ -34,9 +34,12 @@ type Options struct {
 	// KernelScheduleAll (the default, "": UDP flows and TCP connections),
 	// KernelScheduleUDP or KernelScheduleOff.
 	KernelSchedule string
-	// FlowMap is how many connections the eBPF fast path's flow map holds
-	// (two directions each); 0 means DefaultFlowMap (fastpath.go).
+	// FlowMap is how many connections the eBPF fast path's flow map may
+	// grow to (two directions each); 0 means DefaultFlowMap (fastpath.go).
 	FlowMap int
+	// FlowMapStart is how many it holds when lvsd starts; 0 means
+	// startFlowMap's 131,072, or FlowMap if smaller.
+	FlowMapStart int
 	// WorkerNice is the nice value of each worker's thread (each worker
 	// locked to its own): negative favours the workers over the kernel's
 	// ksoftirqd on a core they share, so the frames the fast path leaves

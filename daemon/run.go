@@ -130,6 +130,12 @@ type lvsd struct {
 	// fastStats is the fast path as loaded, for its counters: d.fast
 	// goes nil when an interface refuses it, while /metrics may read.
 	fastStats atomic.Pointer[fastpath.FastPath]
+	// flowCeil and flowCeil6 are the entries growFlowMaps may grow the
+	// fast path's flow maps to; resizing is set while it does,
+	// flowResizes counts the times it did.
+	flowCeil, flowCeil6 atomic.Int64
+	resizing            atomic.Bool
+	flowResizes         atomic.Uint64
 	// withdrawLogged is the withdrawal failures syncNewFlows last logged,
 	// withdrawLoggedAt when.
 	withdrawLogged   uint64

@@ -78,6 +78,14 @@ func (o *offloaded6) take(h conntrack.Handle, in, out bool) ([2]fastpath.Key, bo
 	return e.k, in && e.on[conntrack.DirInput], out && e.on[conntrack.DirOutput]
 }
 
+// Offloaded6 returns how many IPv6 connections have a direction in the
+// fast path (lvsd sizes its IPv6 flow map by it).
+func (d *Dataplane) Offloaded6() int {
+	d.keys6.mu.Lock()
+	defer d.keys6.mu.Unlock()
+	return len(d.keys6.m)
+}
+
 // offer6 is offer for an IPv6 flow c, whose addresses are a: no extension
 // header or fragment, a resolved neighbour, no FTP helper.
 func (w *Worker) offer6(st *State, c conntrack.Conn, a conntrack.Addrs, dir conntrack.Dir, src, dst netip.AddrPort, out int, mac frame.MAC) {

@@ -19,7 +19,7 @@ import (
 
 const usage = `Usage: lvsd [-t | --config-dump | --set-password] [-f FILE] [--iptables FILE] [--ip6tables FILE]
             [--workers N] [--busy-poll DURATION] [--worker-nice N] [--link afpacket|tap]
-            [--dataplane auto|tcx|tc|afpacket] [--kernel-schedule=WHICH] [--flow-map N]
+            [--dataplane auto|tcx|tc|afpacket] [--kernel-schedule=WHICH] [--flow-map N] [--flow-map-start N]
             [--admin ADDR] [--admin-allow LIST] [--admin-cert FILE --admin-key FILE]
             [--password-file FILE] [--metrics-auth]
 
@@ -104,15 +104,22 @@ Files:
                         off   none: the Go workers schedule every new flow
                       --kernel-schedule alone means all
   --flow-map N        with tcx, how many IPv4 connections the kernel's flow
-                      map holds (default: a sixteenth of the connection
-                      table's default size, between 131072 and 2097152;
-                      about 256 bytes of kernel memory each, allocated at
-                      start and logged); the IPv6 map holds an eighth as
-                      many (at least 32768). A connection beyond it is
-                      still forwarded, by the Go workers: a small map costs
-                      speed, not flows; a large one costs a little on every
-                      packet (TLB and cache misses of its lookup), so a site
-                      that never holds more connections may set it near that
+                      map may grow to (default: a sixteenth of the
+                      connection table's default size, between 131072 and
+                      2097152; about 256 bytes of kernel memory each); the
+                      IPv6 map an eighth as many (at least 32768). The
+                      maps start small (--flow-map-start) and lvsd grows
+                      them fourfold, without losing a flow, whenever the
+                      connection table could fill a quarter of one, since
+                      a bigger map costs every packet a little (TLB and
+                      cache misses of its lookup); each growth is logged.
+                      A connection beyond the ceiling is still forwarded,
+                      by the Go workers: a small map costs speed, not flows
+  --flow-map-start N  the IPv4 flow map's size when lvsd starts, in
+                      connections (default 131072, about the kernel's own
+                      conntrack table; --flow-map if smaller). A site that
+                      holds a million connections soon after start may
+                      start there and skip the growing
   --link BACKEND      the Go workers' packet links: afpacket (default; a
                       packet ring per worker) or tap (lvs.cf's interfaces
                       are TAP devices lvsd opens, one worker each)
@@ -195,6 +202,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o daemon.Options, setP
 	fs.DurationVar(&o.BusyPoll, "busy-poll", 0, "")
 	fs.IntVar(&o.WorkerNice, "worker-nice", -5, "")
 	fs.IntVar(&o.FlowMap, "flow-map", 0, "")
+	fs.IntVar(&o.FlowMapStart, "flow-map-start", 0, "")
 	fs.StringVar(&o.Dataplane, "dataplane", "", "")
 	fs.Var(kernelSchedule{&o.KernelSchedule}, "kernel-schedule", "")
 	fs.StringVar(&o.Link, "link", "", "")
@@ -230,6 +238,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (o daemon.Options, setP
 		return o, setPassword, 2
 	case o.FlowMap < 0 || o.FlowMap > 1<<26:
 		fmt.Fprintf(stderr, "lvsd: --flow-map %d: want 1 to %d connections, or 0 for the default\n", o.FlowMap, 1<<26)
+		return o, setPassword, 2
+	case o.FlowMapStart < 0 || o.FlowMapStart > 1<<26:
+		fmt.Fprintf(stderr, "lvsd: --flow-map-start %d: want 1 to %d connections, or 0 for the default\n", o.FlowMapStart, 1<<26)
 		return o, setPassword, 2
 	case o.WorkerNice < -20 || o.WorkerNice > 19:
 		fmt.Fprintf(stderr, "lvsd: --worker-nice %d: want -20 to 19\n", o.WorkerNice)

@@ -39,6 +39,8 @@ func TestParseFlags(t *testing.T) {
 		{"kernel schedule alone", []string{"--kernel-schedule"}, daemon.Options{KernelSchedule: "all"}, -1, "", ""},
 		{"flow map", []string{"--flow-map", "1048576"}, daemon.Options{FlowMap: 1 << 20}, -1, "", ""},
 		{"flow map range", []string{"--flow-map", "-1"}, daemon.Options{FlowMap: -1}, 2, "", "want 1 to"},
+		{"flow map start", []string{"--flow-map-start", "1024"}, daemon.Options{FlowMapStart: 1024}, -1, "", ""},
+		{"flow map start range", []string{"--flow-map-start", "-5"}, daemon.Options{FlowMapStart: -5}, 2, "", "--flow-map-start -5: want 1 to"},
 		{"kernel schedule bad", []string{"--kernel-schedule=tcp"}, daemon.Options{KernelSchedule: "tcp"}, 2, "", "want udp, all or off"},
 	}
 	for _, tt := range tests {

@@ -55,6 +55,17 @@ type FastPath struct {
 	tcx      *ebpf.Program
 	slots    int
 	hook     Hook // as configured
+	maps     progMaps
+	at       ebpf.AttachType // what tcx was loaded expecting
+	// The sizes the flow maps were created with (entries), and the maps
+	// a resize fills before the program uses them, or emptied after: the
+	// writers write both while they are set (resize_linux.go). Under mu.
+	maxFlows, maxFlows6 int
+	shadow, shadow6     *ebpf.Map
+	rs4                 *resizer[[keyLen]byte, [valueLen]byte]
+	rs6                 *resizer[[key6Len]byte, [value6Len]byte]
+	rmu                 sync.Mutex // serialises Resize and Close
+	resizeHook          func()     // tests: run by Resize between its copy and the swap
 
 	nmu sync.Mutex  // guards nf's writers and its reader
 	nf  newFlowMaps // the new-flow path (newflow.go)
@@ -105,21 +116,17 @@ func Open(c Config) (_ *FastPath, err error) {
 	if c.Hook != HookAuto && c.Hook != HookTCX && c.Hook != HookTC {
 		return nil, fmt.Errorf("unknown fast-path hook %q (want %q or %q)", c.Hook, HookTCX, HookTC)
 	}
-	f := &FastPath{slots: c.Slots, hook: c.Hook}
+	f := &FastPath{slots: c.Slots, hook: c.Hook, maxFlows: c.MaxFlows, maxFlows6: c.MaxFlows6}
 	defer func() {
 		if err != nil {
 			f.Close()
 		}
 	}()
-	f.flows, err = ebpf.NewMap(&ebpf.MapSpec{Name: "lvs_flows", Type: ebpf.LRUHash,
-		KeySize: keyLen, ValueSize: valueLen, MaxEntries: uint32(c.MaxFlows)})
-	if err != nil {
-		return nil, fmt.Errorf("%w: creating the flow map: %w", ErrUnsupported, err)
+	if f.flows, err = newFlowMap(c.MaxFlows); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
-	f.flows6, err = ebpf.NewMap(&ebpf.MapSpec{Name: "lvs_flows6", Type: ebpf.LRUHash,
-		KeySize: key6Len, ValueSize: value6Len, MaxEntries: uint32(c.MaxFlows6)})
-	if err != nil {
-		return nil, fmt.Errorf("%w: creating the IPv6 flow map: %w", ErrUnsupported, err)
+	if f.flows6, err = newFlowMap6(c.MaxFlows6); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
 	f.counters, err = ebpf.NewMap(&ebpf.MapSpec{Name: "lvs_counters", Type: ebpf.PerCPUArray,
 		KeySize: 4, ValueSize: 16, MaxEntries: uint32(c.Slots)})
@@ -134,26 +141,49 @@ func Open(c Config) (_ *FastPath, err error) {
 	if err := f.nf.open(c.Slots); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
-	maps := progMaps{flows: f.flows.FD(), flows6: f.flows6.FD(), counters: f.counters.FD(), services: f.nf.services.FD(),
+	f.maps = progMaps{flows: f.flows.FD(), flows6: f.flows6.FD(), counters: f.counters.FD(), services: f.nf.services.FD(),
 		seq: f.nf.seq.FD(), targets: f.nf.targets.FD(), events: f.nf.events.FD(), reuse: f.nf.reuse.FD()}
 	// cls_bpf takes a program that expects tcx, so one program serves
 	// both hooks; a kernel that refuses to load it expecting tcx gets
 	// one that expects nothing, for the tc hook.
-	load := func(at ebpf.AttachType) (*ebpf.Program, error) {
-		return ebpf.NewProgram(&ebpf.ProgramSpec{Name: "lvs_fastpath", Type: ebpf.SchedCLS,
-			AttachType: at, License: "GPL", Instructions: tcxProgram(maps)})
-	}
+	f.at = ebpf.AttachTCXIngress
 	if c.Hook == HookTC {
-		f.tcx, err = load(ebpf.AttachNone)
-	} else if f.tcx, err = load(ebpf.AttachTCXIngress); err != nil && c.Hook == HookAuto {
-		if p, err2 := load(ebpf.AttachNone); err2 == nil {
-			f.tcx, f.hook, err = p, HookTC, nil
+		f.at = ebpf.AttachNone
+	}
+	if f.tcx, err = load(f.maps, f.at); err != nil && c.Hook == HookAuto {
+		if p, err2 := load(f.maps, ebpf.AttachNone); err2 == nil {
+			f.tcx, f.hook, f.at, err = p, HookTC, ebpf.AttachNone, nil
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: loading the fast-path program: %w", ErrUnsupported, err)
 	}
 	return f, nil
+}
+
+// load loads the tcx program for maps, expecting attach type at.
+func load(maps progMaps, at ebpf.AttachType) (*ebpf.Program, error) {
+	return ebpf.NewProgram(&ebpf.ProgramSpec{Name: "lvs_fastpath", Type: ebpf.SchedCLS,
+		AttachType: at, License: "GPL", Instructions: tcxProgram(maps)})
+}
+
+// newFlowMap creates an IPv4 flow map of n entries; newFlowMap6 an IPv6 one.
+func newFlowMap(n int) (*ebpf.Map, error) {
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Name: "lvs_flows", Type: ebpf.LRUHash,
+		KeySize: keyLen, ValueSize: valueLen, MaxEntries: uint32(n)})
+	if err != nil {
+		return nil, fmt.Errorf("creating the flow map (%d entries): %w", n, err)
+	}
+	return m, nil
+}
+
+func newFlowMap6(n int) (*ebpf.Map, error) {
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Name: "lvs_flows6", Type: ebpf.LRUHash,
+		KeySize: key6Len, ValueSize: value6Len, MaxEntries: uint32(n)})
+	if err != nil {
+		return nil, fmt.Errorf("creating the IPv6 flow map (%d entries): %w", n, err)
+	}
+	return m, nil
 }
 
 // Attach puts the program at the ingress of interface ifindex (in the
@@ -198,7 +228,7 @@ func (f *FastPath) Install(k Key, a Action) error {
 	if err := m.Update(key, val, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("installing flow %v→%v: %w", k.Src, k.Dst, err)
 	}
-	return nil
+	return f.shadowUpdate(k, key, val)
 }
 
 // InstallNew is Install unless the fast path already holds an entry for
@@ -217,7 +247,7 @@ func (f *FastPath) InstallNew(k Key, a Action) (bool, error) {
 	case err != nil:
 		return false, fmt.Errorf("installing flow %v→%v: %w", k.Src, k.Dst, err)
 	}
-	return true, nil
+	return true, f.shadowUpdate(k, key, val)
 }
 
 // Withdraw removes k: its frames go to the Go path from the next one on.
@@ -227,6 +257,9 @@ func (f *FastPath) Withdraw(k Key) error {
 	defer f.mu.Unlock()
 	m, key, _ := f.entry(k, nil)
 	err := m.Delete(key)
+	if s := f.shadowOf(k); s != nil && (err == nil || errors.Is(err, ebpf.ErrKeyNotExist)) {
+		err = s.Delete(key)
+	}
 	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		f.withdrawFailed.Add(1)
 		return fmt.Errorf("withdrawing flow %v→%v: %w", k.Src, k.Dst, err)
@@ -257,8 +290,16 @@ func (f *FastPath) WithdrawAll(keys []Key) error {
 	}
 	n4, err4 := deleteAll(f.flows, f.batch)
 	n6, err6 := deleteAll(f.flows6, f.batch6)
-	f.withdrawFailed.Add(uint64(n4 + n6))
-	return errors.Join(err4, err6)
+	var ns4, ns6 int
+	var errs4, errs6 error
+	if f.shadow != nil {
+		ns4, errs4 = deleteAll(f.shadow, f.batch)
+	}
+	if f.shadow6 != nil {
+		ns6, errs6 = deleteAll(f.shadow6, f.batch6)
+	}
+	f.withdrawFailed.Add(uint64(max(n4, ns4) + max(n6, ns6)))
+	return errors.Join(err4, err6, errs4, errs6)
 }
 
 // deleteAll deletes keys from m, skipping the absent, in as few calls as
@@ -332,7 +373,10 @@ func (f *FastPath) entry(k Key, a *Action) (m *ebpf.Map, key, val unsafe.Pointer
 func (f *FastPath) lookup(k Key) ([]byte, bool) {
 	m, key, val := f.entry(k, nil)
 	if err := m.Lookup(key, val); err != nil {
-		return nil, false
+		// Not yet copied by a resize? (resize_linux.go)
+		if s := f.shadowOf(k); s == nil || s.Lookup(key, val) != nil {
+			return nil, false
+		}
 	}
 	if k.is6() {
 		return f.val6[:valueLen], true
@@ -407,6 +451,8 @@ func (f *FastPath) Slots() int { return f.slots }
 // Close detaches the program from every interface and releases the
 // programs and maps.
 func (f *FastPath) Close() error {
+	f.rmu.Lock() // after a resize under way
+	defer f.rmu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var errs []error
@@ -470,6 +516,12 @@ func (f *FastPath) Flush() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	errs = append(errs, flush(f.flows, &f.key, &f.val), flush(f.flows6, &f.key6, &f.val6))
+	if f.shadow != nil {
+		errs = append(errs, flush(f.shadow, &f.key, &f.val))
+	}
+	if f.shadow6 != nil {
+		errs = append(errs, flush(f.shadow6, &f.key6, &f.val6))
+	}
 	return errors.Join(errs...)
 }
 
