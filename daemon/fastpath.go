@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -192,6 +193,9 @@ func (d *lvsd) resizeFlowMaps(fp *fastpath.FastPath, c4, c6, n4, n6 int) {
 	case err != nil:
 		d.log.Error("growing the eBPF flow maps", "entries", n4, "entries6", n6, "err", err)
 	default:
+		// The copy's bookkeeping (24 bytes an entry) goes back to the
+		// system now rather than staying in lvsd's resident memory.
+		debug.FreeOSMemory()
 		d.flowResizes.Add(1)
 		m4, m6 := fp.Capacity()
 		d.log.Info("eBPF flow maps grown", "entries", m4, "entries6", m6, "was", c4, "was6", c6,

@@ -125,3 +125,22 @@ func memoryCgroup(t *testing.T) string {
 	t.Skip("skipped: no cgroup v1 memory controller")
 	return ""
 }
+
+// TestNextFlowMap: a map grows fourfold, up to its ceiling, once the
+// connections could fill half its entries (two each), and not before.
+func TestNextFlowMap(t *testing.T) {
+	tests := []struct{ flows, size, ceiling, want int }{
+		{0, 1 << 18, 1 << 21, 0},
+		{1 << 16, 1 << 18, 1 << 21, 0},         // half full: not yet
+		{1<<16 + 1, 1 << 18, 1 << 21, 1 << 20}, // past half
+		{1 << 18, 1 << 20, 2468378, 0},         // half of the grown map
+		{1<<18 + 1, 1 << 20, 2468378, 2468378}, // to the ceiling, not four times
+		{1 << 22, 2468378, 2468378, 0},         // at the ceiling
+		{1 << 22, 1 << 18, 1 << 17, 0},         // above a ceiling lowered below it
+	}
+	for _, tt := range tests {
+		if got := nextFlowMap(tt.flows, tt.size, tt.ceiling); got != tt.want {
+			t.Errorf("nextFlowMap(%d, %d, %d) = %d, want %d", tt.flows, tt.size, tt.ceiling, got, tt.want)
+		}
+	}
+}

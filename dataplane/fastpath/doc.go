@@ -36,6 +36,9 @@
 // counters, so timeouts, `lvsadm --stats`, `-L -c`, metrics and connection
 // sync stay exact.
 //
+// The flow maps start small and Resize grows them without losing a flow
+// (resize_linux.go): a map's size is paid at every lookup.
+//
 // It owns the program, the maps and their attachments; it must not decide
 // which flows exist (conntrack does) or parse frames in Go beyond what an
 // entry needs.

@@ -1,8 +1,11 @@
 package fastpath
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -197,16 +200,22 @@ func (f *FastPath) shadowUpdate(k Key, key, val unsafe.Pointer) error {
 }
 
 // resizer copies one family's flows from a map to its replacement
-// (Resize's steps 2 and 4). to is nil when the family's map is kept.
+// (Resize's steps 2 and 4). to is nil when the family's map is kept. What
+// copy wrote is remembered as each key and a hash of its value (flowHash),
+// sorted by key: 24 bytes an IPv4 entry, where keys and values would take
+// 80, since a growth copies up to half a million of them.
 type resizer[K, V comparable] struct {
 	mu       *sync.Mutex
 	from, to *ebpf.Map
-	keys     []K       // what copy read, in order
-	vals     []V       // likewise
-	at       map[K]int // keys' indexes
+	copied   []copiedFlow[K]
 	// written holds the keys the writers wrote to since the resize
 	// began (shadowUpdate), under mu.
 	written map[K]struct{}
+}
+
+type copiedFlow[K comparable] struct {
+	k K
+	h uint64 // flowHash of the value copied
 }
 
 // copy is step 2: every entry of from that the writers did not write to
@@ -218,14 +227,14 @@ func (r *resizer[K, V]) copy() error {
 	}
 	var nk []K
 	var nv []V
-	return r.each(func(ks []K, vs []V) error {
+	err := r.each(func(ks []K, vs []V) error {
 		nk, nv = nk[:0], nv[:0]
 		for i, k := range ks {
 			if _, ok := r.written[k]; !ok {
 				nk, nv = append(nk, k), append(nv, vs[i])
+				r.copied = append(r.copied, copiedFlow[K]{k, flowHash(&vs[i])})
 			}
 		}
-		r.keys, r.vals = append(r.keys, nk...), append(r.vals, nv...)
 		if len(nk) == 0 {
 			return nil
 		}
@@ -234,6 +243,13 @@ func (r *resizer[K, V]) copy() error {
 		}
 		return nil
 	})
+	slices.SortFunc(r.copied, func(a, b copiedFlow[K]) int { return keyCmp(&a.k, &b.k) })
+	return err
+}
+
+// find returns the index of k in copied, false when copy did not write it.
+func (r *resizer[K, V]) find(k *K) (int, bool) {
+	return slices.BinarySearchFunc(r.copied, k, func(c copiedFlow[K], k *K) int { return keyCmp(&c.k, k) })
 }
 
 // follow is step 4, after the swap: from is the old map, frozen but for
@@ -242,58 +258,55 @@ func (r *resizer[K, V]) follow() error {
 	if r.to == nil {
 		return nil
 	}
-	r.at = make(map[K]int, len(r.keys))
-	for i, k := range r.keys {
-		r.at[k] = i
-	}
-	found := make([]bool, len(r.keys))
+	found := make([]bool, len(r.copied))
 	var errs []error
 	err := r.each(func(ks []K, vs []V) error {
-		var fresh []int
-		for j, k := range ks {
-			i, ok := r.at[k]
+		for j := range ks {
+			i, ok := r.find(&ks[j])
 			switch {
-			case !ok:
-				fresh = append(fresh, j)
-			case !sameFlow(vs[j], r.vals[i]):
+			case !ok: // created after its chunk was read
+				err := r.to.Update(&ks[j], &vs[j], ebpf.UpdateNoExist)
+				if err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+					return fmt.Errorf("copying flows to the resized map: %w", err)
+				}
+			case flowHash(&vs[j]) != r.copied[i].h: // changed since
 				found[i] = true
-				errs = append(errs, r.replace(k, r.vals[i], &vs[j]))
+				if err := r.replace(&ks[j], r.copied[i].h, &vs[j]); err != nil {
+					errs = append(errs, err)
+				}
 			default:
 				found[i] = true
-			}
-		}
-		for _, j := range fresh {
-			err := r.to.Update(&ks[j], &vs[j], ebpf.UpdateNoExist)
-			if err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
-				return fmt.Errorf("copying flows to the resized map: %w", err)
 			}
 		}
 		return nil
 	})
 	for i, ok := range found {
-		if !ok {
+		if !ok { // deleted since
 			r.mu.Lock()
-			errs = append(errs, r.replace(r.keys[i], r.vals[i], nil))
+			if err := r.replace(&r.copied[i].k, r.copied[i].h, nil); err != nil {
+				errs = append(errs, err)
+			}
 			r.mu.Unlock()
 		}
 	}
+	r.copied = nil
 	return errors.Join(append(errs, err)...)
 }
 
 // replace makes to's entry for k now (nil: none), if it is still the one
-// copy wrote, was. Caller holds mu.
-func (r *resizer[K, V]) replace(k K, was V, now *V) error {
+// copy wrote, whose flowHash was. Caller holds mu.
+func (r *resizer[K, V]) replace(k *K, was uint64, now *V) error {
 	var cur V
-	if err := r.to.Lookup(&k, &cur); err != nil || !sameFlow(cur, was) {
+	if err := r.to.Lookup(k, &cur); err != nil || flowHash(&cur) != was {
 		return nil // gone or changed since the copy: the new map's stands
 	}
 	if now == nil {
-		if err := r.to.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		if err := r.to.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return err
 		}
 		return nil
 	}
-	return r.to.Update(&k, now, ebpf.UpdateExist)
+	return r.to.Update(k, now, ebpf.UpdateExist)
 }
 
 // each reads from a chunk at a time and calls fn with each chunk, holding
@@ -320,11 +333,21 @@ func (r *resizer[K, V]) each(fn func([]K, []V) error) error {
 	}
 }
 
-// sameFlow compares two entries of a flow map but for the time the flow
-// was last seen, which every forwarded frame writes.
-func sameFlow[V comparable](a, b V) bool { // a and b are copies
-	pa, pb := (*[valueLen]byte)(unsafe.Pointer(&a)), (*[valueLen]byte)(unsafe.Pointer(&b))
-	clear(pa[valSeen : valSeen+8])
-	clear(pb[valSeen : valSeen+8])
-	return a == b
+// flowHash hashes an entry of a flow map but for the time the flow was
+// last seen, which every forwarded frame writes.
+func flowHash[V any](v *V) uint64 {
+	b := unsafe.Slice((*byte)(unsafe.Pointer(v)), unsafe.Sizeof(*v))
+	var h maphash.Hash
+	h.SetSeed(hashSeed)
+	h.Write(b[:valSeen])
+	h.Write(b[valSeen+8:])
+	return h.Sum64()
+}
+
+var hashSeed = maphash.MakeSeed()
+
+// keyCmp orders flow map keys by their bytes.
+func keyCmp[K any](a, b *K) int {
+	n := unsafe.Sizeof(*a)
+	return bytes.Compare(unsafe.Slice((*byte)(unsafe.Pointer(a)), n), unsafe.Slice((*byte)(unsafe.Pointer(b)), n))
 }
