@@ -93,6 +93,11 @@ type Options struct {
 	// DuringWindow is the kind of window During runs over: "tcp" (the
 	// default), "saturation" or "fixed" (the fixed-load window).
 	DuringWindow string
+	// ProgStats measures the run time per run of lvsd's eBPF fast-path
+	// program over each UDP window of an lvsd contender (the kernel's
+	// BPF run-time statistics, progstats_linux.go). Off by default: the
+	// statistics cost each run of the program two clock reads.
+	ProgStats bool
 
 	// ScaleReps is how many times the real-server curve measures its end
 	// points (2 and 1,000 servers), interleaved; each reports the median

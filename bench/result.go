@@ -122,7 +122,8 @@ type UDPRun struct {
 	SentPPS      float64       `json:"sent_pps"`
 	DeliveredPPS float64       `json:"delivered_pps"`
 	CPU          CPUCost       `json:"cpu_per_packet"`
-	ProcNs       float64       `json:"lvsd_process_ns,omitempty"` // lvsd's own utime+stime per packet
+	ProcNs       float64       `json:"lvsd_process_ns,omitempty"`     // lvsd's own utime+stime per packet
+	ProgNs       float64       `json:"fastpath_program_ns,omitempty"` // --prog-stats: the program's run time per run
 	// GeneratorBusy is the generator core's busy share over the window
 	// (0–1, as CPUCost.DirectorBusy): a window whose director core has
 	// room while this one is full measured the generator, not the
@@ -143,6 +144,7 @@ type PacedRun struct {
 	DeliveredPPS float64       `json:"delivered_pps"`
 	CPU          CPUCost       `json:"cpu_per_packet"`
 	ProcNs       float64       `json:"lvsd_process_ns,omitempty"`
+	ProgNs       float64       `json:"fastpath_program_ns,omitempty"` // --prog-stats: the program's run time per run
 	Latency      Latency       `json:"latency"`
 	use          [2]Usage
 }
@@ -244,6 +246,9 @@ var Figures = []Figure{
 		return paced(r, func(p *PacedRun) float64 { return cost(p.CPU, p.CPU.SoftIRQNs) })
 	}},
 	{"lvsd process CPU per packet at fixed load", "ns", false, 1, false, func(r *Rep) float64 { return paced(r, func(p *PacedRun) float64 { return orNaN(p.ProcNs) }) }},
+	{"lvsd's eBPF program per run at fixed load (--prog-stats)", "ns", false, 1, false, func(r *Rep) float64 {
+		return paced(r, func(p *PacedRun) float64 { return orNaN(p.ProgNs) })
+	}},
 	{"machine busy in the idle baseline (others' work)", "cores", false, 1, true, func(r *Rep) float64 {
 		return paced(r, func(p *PacedRun) float64 { return cost(p.CPU, p.CPU.BaselineCores) })
 	}},

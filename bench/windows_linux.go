@@ -128,6 +128,7 @@ type floodStats struct {
 	a, b       snap
 	probes     probeResult
 	procPerPkt float64
+	progNs     float64 // --prog-stats
 }
 
 // flood runs the generator at rate (0: flat out) towards dst for warm-up
@@ -170,14 +171,18 @@ func (r *runner) flood(ctx context.Context, c contender, dst netip.AddrPort, rat
 		probeDone <- nil
 	}
 	h := r.during(c, start, hook)
+	ps := r.progStats(c, hook)
 	var err error
 	if err = sleepUntil(ctx, out.w.From); err == nil {
+		ps.read(0)
 		if out.a, err = r.snap(f, c.process()); err == nil {
 			if err = sleepUntil(ctx, out.w.To); err == nil {
 				out.b, err = r.snap(f, c.process())
+				ps.read(1)
 			}
 		}
 	}
+	out.progNs = ps.end()
 	if herr := h.end(); herr != nil {
 		r.notes = append(r.notes, fmt.Sprintf("%s: --during: %v", c.info().Name, herr))
 	}
@@ -211,6 +216,7 @@ func (r *runner) saturation(ctx context.Context, c contender, bl Baseline) (*UDP
 		SentPPS: perSecond(sent, d), DeliveredPPS: perSecond(delivered, d),
 		CPU:           CostOf(fs.a.use, fs.b.use, bl, r.o.DirCPU, delivered),
 		ProcNs:        fs.procPerPkt,
+		ProgNs:        fs.progNs,
 		GeneratorBusy: busyShare(fs.a.use.CPU, fs.b.use.CPU, r.o.GenCPU),
 		PerServer:     split(fs.a, fs.b),
 		use:           [2]Usage{fs.a.use, fs.b.use},
@@ -231,6 +237,7 @@ func (r *runner) fixedLoad(ctx context.Context, c contender, bl Baseline) (*Pace
 		SentPPS: perSecond(sent, d), DeliveredPPS: perSecond(delivered, d),
 		CPU:     CostOf(fs.a.use, fs.b.use, bl, r.o.DirCPU, delivered),
 		ProcNs:  fs.procPerPkt,
+		ProgNs:  fs.progNs,
 		Latency: LatencyOf(fs.probes.samples, fs.probes.sent),
 		use:     [2]Usage{fs.a.use, fs.b.use},
 	}, nil

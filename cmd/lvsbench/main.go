@@ -129,6 +129,11 @@ Flags:
   --during-window W  the windows --during runs over: tcp (the default),
                      saturation (the flat-out UDP window) or fixed (the
                      fixed-load window)
+  --prog-stats       measure lvsd's eBPF program over each UDP window with
+                     the kernel's BPF run-time statistics: its run time
+                     per frame it saw ("lvsd's eBPF program per run" in
+                     the report). Off by default: the statistics cost
+                     every run two clock reads
   --lvsd-flags "F"   more flags for every lvsd contender, e.g.
                      "--busy-poll 50us" (shown in their labels)
   --gen-cpu N        core of the generator and clients (default 0)
@@ -237,6 +242,7 @@ func flags(o *bench.Options, contenders *string) *flag.FlagSet {
 	fs.BoolVar(&o.TCPOnly, "tcp-only", false, "")
 	fs.StringVar(&o.During, "during", "", "")
 	fs.StringVar(&o.DuringWindow, "during-window", "", "")
+	fs.BoolVar(&o.ProgStats, "prog-stats", false, "")
 	fs.Func("scaling-only", "", func(s string) error { o.ScalingOnly = append(o.ScalingOnly, strings.Split(s, ",")...); return nil })
 	fs.Func("lvsd-flags", "", func(s string) error { o.LVSDFlags = append(o.LVSDFlags, strings.Fields(s)...); return nil })
 	return fs
