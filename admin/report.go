@@ -31,6 +31,9 @@ type DataplaneStats struct {
 	// path, FastErrors those it refused.
 	FastInstalls uint64 `json:"fast_installs,omitempty"`
 	FastErrors   uint64 `json:"fast_errors,omitempty"`
+	// FastEvicted counts flow directions a worker found gone from the
+	// fast path's map (evicted) and offered again.
+	FastEvicted uint64 `json:"fast_evicted,omitempty"`
 	// FastWithdrawErrors counts flows the fast path failed to withdraw:
 	// they stay in its map until evicted.
 	FastWithdrawErrors uint64 `json:"fast_withdraw_errors,omitempty"`

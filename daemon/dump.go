@@ -57,8 +57,8 @@ func (d *lvsd) dumpStats() {
 	fmt.Fprintf(&b, "lvsd statistics at %s\n\n", time.Now().Format(time.RFC3339))
 	ipvsadm.WriteList(&b, d.Status(), ipvsadm.FmtStats)
 	dp := d.Dataplane()
-	fmt.Fprintf(&b, "\ndataplane: mode %s, rx %d tx %d, fast path installs %d errors %d\n",
-		dp.Mode, dp.RX, dp.TX, dp.FastInstalls, dp.FastErrors)
+	fmt.Fprintf(&b, "\ndataplane: mode %s, rx %d tx %d, fast path installs %d errors %d evicted %d\n",
+		dp.Mode, dp.RX, dp.TX, dp.FastInstalls, dp.FastErrors, dp.FastEvicted)
 	if dp.FlowMap > 0 {
 		fmt.Fprintf(&b, "  fast path flow maps: %d entries, IPv6 %d, grown %d times\n", dp.FlowMap, dp.FlowMap6, dp.FlowMapResizes)
 	}

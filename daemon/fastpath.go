@@ -83,9 +83,11 @@ func (d *lvsd) openFastPath(backend string) error {
 }
 
 // openFlowMaps opens the fast path with flow maps of --flow-map-start's
-// connections, or startFlowMap's (fewer if --flow-map says so), and sets
-// the ceilings growFlowMaps grows them to: --flow-map's, or
-// DefaultFlowMap.
+// connections, or startFlowMap's (fewer if --flow-map says so), and
+// reserves the maps growFlowMaps grows them to: --flow-map's, or
+// DefaultFlowMap's; a reservation the kernel refuses for want of memory
+// (a memory cgroup smaller than the machine: the maps are charged to
+// lvsd's) is halved until it is taken or no bigger than the start.
 func (d *lvsd) openFlowMaps() (*fastpath.FastPath, error) {
 	flows := d.opts.FlowMap
 	if flows == 0 {
@@ -101,10 +103,22 @@ func (d *lvsd) openFlowMaps() (*fastpath.FastPath, error) {
 	if err != nil {
 		return nil, err
 	}
+	for ; flows > start; flows /= 2 {
+		err := fp.Reserve(2*flows, max(2*flows/8, c.MaxFlows6))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.ENOMEM) {
+			fp.Close()
+			return nil, err
+		}
+		d.log.Warn("the kernel refused the eBPF flow maps for want of memory; trying half", "connections", flows, "err", err)
+	}
+	flows = max(flows, start)
 	d.flowCeil.Store(int64(2 * flows))
 	d.flowCeil6.Store(int64(max(2*flows/8, c.MaxFlows6)))
 	d.log.Info("eBPF fast path loaded", "flow_map_connections", start, "flow_map6_connections", c.MaxFlows6/2,
-		"grows_to_connections", flows, "flow_maps_kernel_mib", flowMapMiB(c.MaxFlows, c.MaxFlows6))
+		"grows_to_connections", flows, "flow_maps_kernel_mib", flowMapMiB(c.MaxFlows+2*flows, c.MaxFlows6+max(2*flows/8, c.MaxFlows6)))
 	return fp, nil
 }
 
@@ -144,18 +158,22 @@ const flowMapEntryBytes = 128
 // table's default size (conntrack.DefaultMaxEntries, itself sized from the
 // machine's memory), between 128k and 2M connections: about 1/80 of the
 // memory (1.2M connections, 300 MiB, on 24 GiB; the 2M ceiling, 512 MiB,
-// from 40 GiB). A connection the map has no room for is still forwarded,
+// from 40 GiB), reserved when lvsd starts (about a second for 1M). A
+// connection the map has no room for is still forwarded,
 // by the Go workers, so the size trades kernel memory for speed, never
 // correctness.
 func DefaultFlowMap() int {
 	return min(max(conntrack.DefaultMaxEntries()/16, startFlowMap), 1<<21)
 }
 
-// growFlowMaps grows a flow map the connection table has filled to a
-// quarter (a NAT connection takes two entries) to four times its size,
-// up to its ceiling, in the background: the copy takes about a second
-// per million entries, and the fast path goes on forwarding meanwhile
-// (fastpath.Resize). The IPv6 map follows the IPv6 flows offloaded.
+// growFlowMaps grows a flow map to its ceiling, in the background, once
+// the connection table could fill an eighth of it (a NAT connection
+// takes two entries): the ceiling's map was reserved when lvsd started
+// (openFlowMaps), so growing costs a copy of the flows, a few
+// milliseconds for the tens of thousands there are then, and the fast
+// path goes on forwarding meanwhile (fastpath.Resize). A flood of new
+// flows therefore finds the big map long before the small one fills. The
+// IPv6 map follows the IPv6 flows offloaded.
 func (d *lvsd) growFlowMaps() {
 	if d.fast == nil || d.resizing.Load() {
 		return
@@ -175,8 +193,8 @@ func (d *lvsd) growFlowMaps() {
 
 // resizeFlowMaps grows fp's flow maps of c4 and c6 entries to n4 and n6
 // (0: kept), and logs what happened. A map the kernel refuses for want
-// of memory (a memory cgroup smaller than the machine: the map is
-// charged to lvsd's) lowers its ceiling to half of it.
+// of memory (one not reserved, a memory cgroup smaller than the machine:
+// the map is charged to lvsd's) lowers its ceiling to half of it.
 func (d *lvsd) resizeFlowMaps(fp *fastpath.FastPath, c4, c6, n4, n6 int) {
 	start := time.Now()
 	err := fp.Resize(n4, n6)
@@ -204,13 +222,13 @@ func (d *lvsd) resizeFlowMaps(fp *fastpath.FastPath, c4, c6, n4, n6 int) {
 }
 
 // nextFlowMap is the size to grow a flow map of size entries holding up to
-// 2·flows of them to, 0 to keep it: four times, up to ceiling, once the
-// flows could fill a quarter of it.
+// 2·flows of them to, 0 to keep it: its ceiling, once the flows could
+// fill an eighth of it.
 func nextFlowMap(flows, size, ceiling int) int {
-	if size >= ceiling || 2*flows <= size/2 {
+	if size >= ceiling || 2*flows <= size/8 {
 		return 0
 	}
-	return min(4*size, ceiling)
+	return ceiling
 }
 
 // attachFastPath puts the program on every port (tcx, or the tc hook:

@@ -16,10 +16,10 @@ import (
 )
 
 // TestFlowMapGrowsUnderMemoryLimit: in a memory cgroup too small for the
-// default flow map's ceiling (the map is charged to lvsd's cgroup, while
-// the ceiling follows the machine's memory), lvsd grows the map as far as
-// the kernel lets it, halving the ceiling at each refusal, and keeps its
-// flows and its fast path. Opening and growing run in a child process
+// default flow map's ceiling (the maps are charged to lvsd's cgroup, while
+// the ceiling follows the machine's memory), lvsd halves the map it
+// reserves at start until the kernel takes it, keeps its fast path, and
+// grows to that map. Opening and growing run in a child process
 // (this test binary again) placed in a cgroup v1 memory group limited to
 // 256 MiB before it allocates.
 func TestFlowMapGrowsUnderMemoryLimit(t *testing.T) {
@@ -68,14 +68,14 @@ func TestFlowMapGrowsUnderMemoryLimit(t *testing.T) {
 	if strings.Contains(text, "full map grown") {
 		t.Skipf("skipped: the kernel did not charge the map to the cgroup\n%s", text)
 	}
-	if !strings.Contains(text, "for want of memory") || !strings.Contains(text, "grown to") {
-		t.Errorf("want the map grown until the kernel refused it; child said:\n%s", text)
+	if !strings.Contains(text, "trying half") || !strings.Contains(text, "grown to") {
+		t.Errorf("want the reserved map halved until the kernel took it, then grown to; child said:\n%s", text)
 	}
 }
 
 // flowMapChild is the child's side: wait to be placed, open the fast path
 // as lvsd does, grow its IPv4 map as lvsd does for a table full of
-// connections until it stops, say what happened.
+// connections, say what happened.
 func flowMapChild() {
 	bufio.NewReader(os.Stdin).ReadString('\n')
 	d := &lvsd{log: slog.New(slog.NewTextHandler(os.Stdout, nil))}
@@ -126,15 +126,13 @@ func memoryCgroup(t *testing.T) string {
 	return ""
 }
 
-// TestNextFlowMap: a map grows fourfold, up to its ceiling, once the
-// connections could fill half its entries (two each), and not before.
+// TestNextFlowMap: a map grows to its ceiling once the connections could
+// fill an eighth of its entries (two each), and not before.
 func TestNextFlowMap(t *testing.T) {
 	tests := []struct{ flows, size, ceiling, want int }{
-		{0, 1 << 18, 1 << 21, 0},
-		{1 << 16, 1 << 18, 1 << 21, 0},         // half full: not yet
-		{1<<16 + 1, 1 << 18, 1 << 21, 1 << 20}, // past half
-		{1 << 18, 1 << 20, 2468378, 0},         // half of the grown map
-		{1<<18 + 1, 1 << 20, 2468378, 2468378}, // to the ceiling, not four times
+		{0, 1 << 18, 2468378, 0},
+		{1 << 14, 1 << 18, 2468378, 0},         // an eighth: not yet
+		{1<<14 + 1, 1 << 18, 2468378, 2468378}, // past it: the ceiling at once
 		{1 << 22, 2468378, 2468378, 0},         // at the ceiling
 		{1 << 22, 1 << 18, 1 << 17, 0},         // above a ceiling lowered below it
 	}

@@ -41,18 +41,19 @@ func installsAndCreated(stats string) (installs, created int) {
 }
 
 // TestIntegrationFlowMapGrows runs the real lvsd on the NAT site with a
-// flow map of 2,048 connections at start (--flow-map-start) and opens
-// 1,100 UDP flows through the VIP (2,200 of its 4,096 entries, a NAT flow
-// taking two): lvsd grows the map fourfold while the flows go on
-// exchanging datagrams, none of which may be lost; then 400 more flows fit
-// the grown map, and a datagram on each of the 1,500 comes back with the
-// Go workers forwarding almost none of them, and every flow kept its
-// entries: a UDP flow whose entries were lost would be scheduled again by
-// the program (its echo still comes back, from that pick) and adopted
-// again by lvsd, which the count of flows adopted shows. The kernel's LRU map evicts before it is full
-// (each CPU keeps up to 128 free entries of its own, and one that runs
-// out evicts when the others hold the rest), so the flows stay well
-// below that: only the growing could lose one.
+// flow map of 2,048 connections at start (--flow-map-start) growing to
+// 8,192 (--flow-map) and opens 600 UDP flows through the VIP (a NAT flow
+// takes two entries): lvsd grows the map once 256 connections could fill
+// an eighth of it, while the flows go on exchanging datagrams, none of
+// which may be lost; then 900 more flows, and a datagram on each of the
+// 1,500 comes back with the Go workers forwarding almost none of them,
+// and every flow kept its entries: a UDP flow whose entries were lost
+// would be scheduled again by the program (its echo still comes back,
+// from that pick) and adopted again by lvsd, which the count of flows
+// adopted shows. The kernel's LRU map evicts before it is full (each CPU
+// keeps up to 128 free entries of its own, and one that runs out evicts
+// when the others hold the rest), so the flows stay well below that: only
+// the growing could lose one.
 func TestIntegrationFlowMapGrows(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped in -short mode: builds lvsd and runs a NAT site in namespaces")
@@ -62,13 +63,13 @@ func TestIntegrationFlowMapGrows(t *testing.T) {
 	bin := buildLVSD(t)
 	s := newNATSite(t)
 	s.writeConf(t, siteConf{sched: "wrr"})
-	s.parent, s.args = t, []string{"--flow-map-start", "2048"}
+	s.parent, s.args = t, []string{"--flow-map-start", "2048", "--flow-map", "8192"}
 	s.startLVSD(t, bin)
 	s.waitReady(t)
 	if n, _ := flowMaps(s.lvsdStats()); n != 4096 {
 		t.Fatalf("flow map of %d entries at start, want 4096 (--flow-map-start 2048)", n)
 	}
-	const first, flows = 1100, 1500
+	const first, flows = 600, 1500
 	conns := make([]*net.UDPConn, 0, flows)
 	t.Cleanup(func() {
 		for _, c := range conns {

@@ -42,7 +42,7 @@ func (d *lvsd) Dataplane() admin.DataplaneStats {
 	}
 	s := dataplane.Sum(cs...)
 	out := admin.DataplaneStats{RX: s.RX, TX: s.TX, Verdicts: map[string]uint64{}, Drops: map[string]uint64{},
-		Mode: d.mode, FastInstalls: s.FastInstalls, FastErrors: s.FastErrors}
+		Mode: d.mode, FastInstalls: s.FastInstalls, FastErrors: s.FastErrors, FastEvicted: s.FastEvicted}
 	if fp := d.fastStats.Load(); fp != nil {
 		out.FastWithdrawErrors = fp.WithdrawFailures()
 		out.FlowMap, out.FlowMap6 = fp.Capacity()

@@ -85,18 +85,19 @@ type Counters struct {
 	RX, TX   atomic.Uint64
 	LinkDown atomic.Uint64 // times the receive link reported the interface down
 	// FastInstalls counts flow directions handed to the fast path;
-	// FastErrors those it refused (the flow stays on the Go path).
-	FastInstalls, FastErrors atomic.Uint64
-	Verdicts                 [numVerdicts]atomic.Uint64
-	Drops                    [numDropReasons]atomic.Uint64
+	// FastErrors those it refused (the flow stays on the Go path);
+	// FastEvicted those a worker found gone from it (evicted.go).
+	FastInstalls, FastErrors, FastEvicted atomic.Uint64
+	Verdicts                              [numVerdicts]atomic.Uint64
+	Drops                                 [numDropReasons]atomic.Uint64
 }
 
 // Snapshot is a plain copy of Counters, summed over workers.
 type Snapshot struct {
-	RX, TX                   uint64
-	FastInstalls, FastErrors uint64
-	Verdicts                 [numVerdicts]uint64
-	Drops                    [numDropReasons]uint64
+	RX, TX                                uint64
+	FastInstalls, FastErrors, FastEvicted uint64
+	Verdicts                              [numVerdicts]uint64
+	Drops                                 [numDropReasons]uint64
 }
 
 func (c *Counters) drop(r DropReason) Verdict {
@@ -112,6 +113,7 @@ func Sum(cs ...*Counters) Snapshot {
 		s.TX += c.TX.Load()
 		s.FastInstalls += c.FastInstalls.Load()
 		s.FastErrors += c.FastErrors.Load()
+		s.FastEvicted += c.FastEvicted.Load()
 		for i := range s.Verdicts {
 			s.Verdicts[i] += c.Verdicts[i].Load()
 		}

@@ -22,6 +22,7 @@ type FastPath interface {
 	Install(k fastpath.Key, a fastpath.Action) error
 	Withdraw(k fastpath.Key) error
 	Idle(k fastpath.Key) (time.Duration, bool)
+	Holds(k fastpath.Key) bool
 	Counters(slot uint32) (packets, bytes uint64, err error)
 	Slots() int
 }
@@ -167,7 +168,10 @@ func (w *Worker) offerable(c conntrack.Conn, dir conntrack.Dir, k offerKind) boo
 	}
 	in, outOn := c.Offloaded()
 	if (dir == conntrack.DirInput && in) || (dir == conntrack.DirOutput && outOn) {
-		return false
+		if !w.evicted(c, dir) { // evicted.go
+			return false
+		}
+		in = in && dir != conntrack.DirInput
 	}
 	if c.Packets() < offerAfter && !in && !k.claim && !k.syn {
 		return false // too young (the reply direction goes once the client's did, or as old)

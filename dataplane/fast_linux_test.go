@@ -279,3 +279,49 @@ func TestSynAckOfferStopsUnderSYNFlood(t *testing.T) {
 		t.Error("the fast path forwards the client's ACK of a SYN that arrived during a flood")
 	}
 }
+
+// TestEvictedFlowOfferedAgain: an established TCP connection's direction
+// the fast path lost while the table still marks it offloaded (its LRU
+// map evicted it) is installed again by the worker its frames reach, not
+// left on the Go path to the connection's end; a frame of a direction the
+// fast path still holds (punted for a reason of its own) installs nothing.
+// (A UDP flow's frame on the Go path takes the flow back from the fast
+// path anyway, and offers it again: leaveFast.)
+func TestEvictedFlowOfferedAgain(t *testing.T) {
+	s, fp := fastSite(t)
+	data := func() []byte { // a worker rewrites the frame it forwards
+		return frametest.TCP(client, web, frame.ACK|frame.PSH, []byte("GET"), frametest.WithDstMAC(lo))
+	}
+	if out := s.run(0, frametest.TCPSyn(client, web, frametest.WithDstMAC(lo))); len(out[1]) != 1 {
+		t.Fatalf("SYN: %d frames to the real servers, want 1", len(out[1]))
+	}
+	if fwd, _ := simulate(t, fp, frametest.TCP(client, web, frame.ACK, nil, frametest.WithDstMAC(lo))); !fwd {
+		t.Fatal("the fast path does not forward the handshake's ACK")
+	}
+	installs := dataplane.Sum(&s.w.C).FastInstalls
+	// A segment the program punted although it holds the connection (the
+	// batch first learns the handshake completed: ESTABLISHED).
+	s.run(0, data())
+	if got := dataplane.Sum(&s.w.C); got.FastEvicted != 0 || got.FastInstalls != installs {
+		t.Errorf("a segment of a held connection: evicted %d, installs %d → %d; want nothing done", got.FastEvicted, installs, got.FastInstalls)
+	}
+	if err := fp.Withdraw(fastpath.Key{Src: client, Dst: web, Proto: frame.ProtoTCP}); err != nil { // as the LRU evicts: the table is not told
+		t.Fatal(err)
+	}
+	if fwd, _ := simulate(t, fp, data()); fwd {
+		t.Fatal("the fast path forwards a connection it no longer holds")
+	}
+	// The worker finds it gone at the next segment, and offers it again
+	// from the connection's fourth client packet on, as any.
+	for range 2 {
+		if out := s.run(0, data()); len(out[1]) != 1 {
+			t.Fatalf("the evicted connection's segment: %d frames to the real servers, want 1", len(out[1]))
+		}
+	}
+	if got := dataplane.Sum(&s.w.C); got.FastEvicted != 1 || got.FastInstalls != installs+1 {
+		t.Errorf("after the evicted connection's segments: evicted %d, installs %d → %d; want 1 and one more", got.FastEvicted, installs, got.FastInstalls)
+	}
+	if fwd, _ := simulate(t, fp, data()); !fwd {
+		t.Error("the fast path does not forward the evicted connection again")
+	}
+}

@@ -40,6 +40,7 @@ type Worker struct {
 	rfrags  fragTable   // real servers' datagrams likewise
 	tun     tunnelBufs  // transmit buffers for IPIP frames (tunnel.go)
 	offers  []fastOffer // flows to hand to the fast path after the batch (fast.go)
+	looks   lookBudget  // questions to the fast path about evicted flows (evicted.go)
 	six     *worker6    // IPv6 fragment tables (worker6.go)
 }
 

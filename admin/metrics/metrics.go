@@ -78,7 +78,7 @@ type collector struct {
 	dpRX, dpTX, dpVerdicts, dpDrops                            metric
 	dpRingFrames, dpRingDrops                                  metric
 	dpMode, dpFastInstalls, dpFastErrors, dpFastWithdrawErrors metric
-	dpFlowMap, dpFlowMapResizes                                metric
+	dpFlowMap, dpFlowMapResizes, dpFastEvicted                 metric
 	ctEntries, ctMax, ctHalfOpen, ctPressure                   metric
 	ctCreated, ctExpired, ctEvicted, ctFull                    metric
 	ctResched, ctNoDest, ctDropped, ctInvalid                  metric
@@ -99,7 +99,7 @@ func newCollector(src MetricsSource) *collector {
 		c.beActive, c.beInactive, c.beWeight, c.bePersist, c.beConns, c.beInPkts, c.beOutPkts, c.beInBytes, c.beOutBytes,
 		c.vsConns, c.vsInPkts, c.vsOutPkts, c.vsInBytes, c.vsOutBytes, c.vsUp, c.vsServers,
 		c.dpRX, c.dpTX, c.dpVerdicts, c.dpDrops, c.dpRingFrames, c.dpRingDrops, c.dpMode, c.dpFastInstalls, c.dpFastErrors, c.dpFastWithdrawErrors,
-		c.dpFlowMap, c.dpFlowMapResizes, c.ctEntries, c.ctMax, c.ctHalfOpen, c.ctPressure, c.ctCreated, c.ctExpired, c.ctEvicted, c.ctFull,
+		c.dpFlowMap, c.dpFlowMapResizes, c.dpFastEvicted, c.ctEntries, c.ctMax, c.ctHalfOpen, c.ctPressure, c.ctCreated, c.ctExpired, c.ctEvicted, c.ctFull,
 		c.ctResched, c.ctNoDest, c.ctDropped, c.ctInvalid,
 		c.haInfo, c.haState, c.haFault, c.haSince, c.haTakeovers, c.haReleases, c.haPeerUp, c.haAge, c.haRefused,
 		c.haSerialMis, c.haSyncLag, c.haSyncRecords, c.haCfgPushes,
@@ -147,6 +147,7 @@ func (c *collector) defineDaemon() {
 	c.dpFastErrors = counter("lvs_fastpath_errors_total", "Flow directions the eBPF fast path refused (they stay on the Go path).")
 	c.dpFastWithdrawErrors = counter("lvs_fastpath_withdraw_errors_total", "Flows the eBPF fast path failed to withdraw (they stay in its map until evicted).")
 	c.dpFlowMap = gauge("lvs_fastpath_flow_map_entries", "The size of the eBPF fast path's flow map of the family (a NAT connection takes two entries, a direct-routing one one); lvsd grows it as its connection table fills it.", "family")
+	c.dpFastEvicted = counter("lvs_fastpath_evicted_total", "Flow directions the workers found evicted from the eBPF fast path's map and offered again.")
 	c.dpFlowMapResizes = counter("lvs_fastpath_flow_map_resizes_total", "Times lvsd grew the eBPF fast path's flow maps.")
 	c.dpRingFrames = counter("lvs_dataplane_ring_frames_total", "Frames the kernel offered the workers' receive rings of the interface.", "interface")
 	c.dpRingDrops = counter("lvs_dataplane_ring_drops_total", "Frames the kernel dropped because a receive ring of the interface was full (the workers did not keep up).", "interface")
@@ -296,6 +297,7 @@ func (c *collector) collectDataplane(ch chan<- prometheus.Metric, d admin.Datapl
 	emit(ch, c.dpFastInstalls, float64(d.FastInstalls))
 	emit(ch, c.dpFastErrors, float64(d.FastErrors))
 	emit(ch, c.dpFastWithdrawErrors, float64(d.FastWithdrawErrors))
+	emit(ch, c.dpFastEvicted, float64(d.FastEvicted))
 	if d.FlowMap > 0 {
 		emit(ch, c.dpFlowMap, float64(d.FlowMap), "ipv4")
 		emit(ch, c.dpFlowMap, float64(d.FlowMap6), "ipv6")

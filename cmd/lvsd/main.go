@@ -107,12 +107,12 @@ Files:
                       map may grow to (default: a sixteenth of the
                       connection table's default size, between 131072 and
                       2097152; about 256 bytes of kernel memory each); the
-                      IPv6 map an eighth as many (at least 32768). The
-                      maps start small (--flow-map-start) and lvsd grows
-                      them fourfold, without losing a flow, whenever the
-                      connection table could fill a quarter of one, since
-                      a bigger map costs every packet a little (TLB and
-                      cache misses of its lookup); each growth is logged.
+                      IPv6 map an eighth as many (at least 32768),
+                      allocated at start. The program uses small maps
+                      (--flow-map-start) until the connection table could
+                      fill an eighth of one, then these, without losing a
+                      flow: a bigger map costs every packet a little (TLB
+                      and cache misses of its lookup); the growth is logged.
                       A connection beyond the ceiling is still forwarded,
                       by the Go workers: a small map costs speed, not flows
   --flow-map-start N  the IPv4 flow map's size when lvsd starts, in

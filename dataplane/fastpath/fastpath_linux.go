@@ -62,6 +62,7 @@ type FastPath struct {
 	// writers write both while they are set (resize_linux.go). Under mu.
 	maxFlows, maxFlows6 int
 	shadow, shadow6     *ebpf.Map
+	spare, spare6       *ebpf.Map // made by Reserve for a later Resize; under rmu
 	rs4                 *resizer[[keyLen]byte, [valueLen]byte]
 	rs6                 *resizer[[key6Len]byte, [value6Len]byte]
 	rmu                 sync.Mutex // serialises Resize and Close
@@ -350,6 +351,14 @@ func (f *FastPath) Idle(k Key) (time.Duration, bool) {
 	return time.Duration(max(ts.Nano()-seen, 0)), true
 }
 
+// Holds reports whether the fast path has an entry for k.
+func (f *FastPath) Holds(k Key) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.lookup(k)
+	return ok
+}
+
 // entry marshals k, and a unless nil, into the scratch buffers of k's
 // family and returns its map and the buffers. Caller holds mu.
 func (f *FastPath) entry(k Key, a *Action) (m *ebpf.Map, key, val unsafe.Pointer) {
@@ -474,6 +483,8 @@ func (f *FastPath) Close() error {
 			errs = append(errs, m.Close())
 		}
 	}
+	closeMaps(f.spare, f.spare6)
+	f.spare, f.spare6 = nil, nil
 	errs = append(errs, f.nf.close()...)
 	return errors.Join(errs...)
 }

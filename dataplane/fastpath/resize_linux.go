@@ -72,14 +72,18 @@ func (f *FastPath) Resize(flows, flows6 int) (err error) {
 	}()
 	maps := f.maps
 	if flows > 0 && flows != cur4 {
-		if n4, err = newFlowMap(flows); err != nil {
-			return err
+		if n4, f.spare = takeSpare(f.spare, flows); n4 == nil {
+			if n4, err = newFlowMap(flows); err != nil {
+				return err
+			}
 		}
 		maps.flows = n4.FD()
 	}
 	if flows6 > 0 && flows6 != cur6 {
-		if n6, err = newFlowMap6(flows6); err != nil {
-			return err
+		if n6, f.spare6 = takeSpare(f.spare6, flows6); n6 == nil {
+			if n6, err = newFlowMap6(flows6); err != nil {
+				return err
+			}
 		}
 		maps.flows6 = n6.FD()
 	}
@@ -121,6 +125,41 @@ func (f *FastPath) Resize(flows, flows6 int) (err error) {
 		return fmt.Errorf("the flow maps were resized, but some flows changed meanwhile may be stale: %w", err)
 	}
 	return nil
+}
+
+// Reserve creates empty flow maps of flows and flows6 entries (0: none)
+// for a later Resize to those sizes to take, so that the resize costs a
+// copy and no allocation (the kernel allocates an LRU map's every entry
+// when it is made: about a second for two million). It replaces an
+// earlier reservation; Close releases it.
+func (f *FastPath) Reserve(flows, flows6 int) error {
+	f.rmu.Lock()
+	defer f.rmu.Unlock()
+	closeMaps(f.spare, f.spare6)
+	f.spare, f.spare6 = nil, nil
+	var err error
+	if flows > 0 {
+		if f.spare, err = newFlowMap(flows); err != nil {
+			return err
+		}
+	}
+	if flows6 > 0 {
+		if f.spare6, err = newFlowMap6(flows6); err != nil {
+			closeMaps(f.spare)
+			f.spare = nil
+			return err
+		}
+	}
+	return nil
+}
+
+// takeSpare returns spare as the map of n entries when it has that size,
+// and what is left reserved.
+func takeSpare(spare *ebpf.Map, n int) (taken, left *ebpf.Map) {
+	if spare != nil && int(spare.MaxEntries()) == n {
+		return spare, nil
+	}
+	return nil, spare
 }
 
 // swap makes prog, loaded with maps, the program on every interface, and

@@ -67,9 +67,16 @@ func TestResizeKeepsFlows(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	old := f.tcx
+	// The IPv4 map of the size asked for is reserved: Resize takes it.
+	if err := f.Reserve(256, 0); err != nil {
+		t.Fatal(err)
+	}
+	reserved, old := f.spare, f.tcx
 	if err := f.Resize(256, 512); err != nil {
 		t.Fatalf("Resize: %v", err)
+	}
+	if f.flows != reserved || f.spare != nil {
+		t.Error("Resize did not take the reserved map")
 	}
 	if !hooked {
 		t.Fatal("Resize did not copy before swapping")
