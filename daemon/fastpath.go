@@ -173,7 +173,8 @@ func DefaultFlowMap() int {
 // milliseconds for the tens of thousands there are then, and the fast
 // path goes on forwarding meanwhile (fastpath.Resize). A flood of new
 // flows therefore finds the big map long before the small one fills. The
-// IPv6 map follows the IPv6 flows offloaded.
+// IPv6 map counts the IPv6 flows offloaded; either family's growth grows
+// both.
 func (d *lvsd) growFlowMaps() {
 	if d.fast == nil || d.resizing.Load() {
 		return
@@ -184,6 +185,10 @@ func (d *lvsd) growFlowMaps() {
 	if n4 == 0 && n6 == 0 {
 		return
 	}
+	// Both families at once: their reserved maps and the program using
+	// both were made together (fastpath.Reserve).
+	n4 = max(n4, int(d.flowCeil.Load()))
+	n6 = max(n6, int(d.flowCeil6.Load()))
 	d.resizing.Store(true)
 	go func() {
 		defer d.resizing.Store(false)

@@ -62,7 +62,8 @@ type FastPath struct {
 	// writers write both while they are set (resize_linux.go). Under mu.
 	maxFlows, maxFlows6 int
 	shadow, shadow6     *ebpf.Map
-	spare, spare6       *ebpf.Map // made by Reserve for a later Resize; under rmu
+	spare, spare6       *ebpf.Map     // made by Reserve for a later Resize; under rmu
+	spareProg           *ebpf.Program // the program loaded with both spares; under rmu
 	rs4                 *resizer[[keyLen]byte, [valueLen]byte]
 	rs6                 *resizer[[key6Len]byte, [value6Len]byte]
 	rmu                 sync.Mutex // serialises Resize and Close
@@ -483,8 +484,7 @@ func (f *FastPath) Close() error {
 			errs = append(errs, m.Close())
 		}
 	}
-	closeMaps(f.spare, f.spare6)
-	f.spare, f.spare6 = nil, nil
+	f.dropSpares()
 	errs = append(errs, f.nf.close()...)
 	return errors.Join(errs...)
 }

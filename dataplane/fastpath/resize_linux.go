@@ -64,6 +64,9 @@ func (f *FastPath) Resize(flows, flows6 int) (err error) {
 	f.rmu.Lock()
 	defer f.rmu.Unlock()
 	cur4, cur6 := f.Capacity()
+	if (flows <= 0 || flows == cur4) && (flows6 <= 0 || flows6 == cur6) {
+		return nil
+	}
 	var n4, n6 *ebpf.Map
 	defer func() { // a failed resize leaves the old maps in place
 		if err != nil {
@@ -71,6 +74,8 @@ func (f *FastPath) Resize(flows, flows6 int) (err error) {
 		}
 	}()
 	maps := f.maps
+	s4, s6, prog := f.spare, f.spare6, f.spareProg
+	f.spareProg = nil
 	if flows > 0 && flows != cur4 {
 		if n4, f.spare = takeSpare(f.spare, flows); n4 == nil {
 			if n4, err = newFlowMap(flows); err != nil {
@@ -87,12 +92,14 @@ func (f *FastPath) Resize(flows, flows6 int) (err error) {
 		}
 		maps.flows6 = n6.FD()
 	}
-	if n4 == nil && n6 == nil {
-		return nil
+	if spareProg := n4 != nil && n4 == s4 && n6 != nil && n6 == s6; !spareProg && prog != nil {
+		prog.Close() // loaded for both reserved maps, and this takes fewer
+		prog = nil
 	}
-	prog, err := load(maps, f.at)
-	if err != nil {
-		return fmt.Errorf("loading the fast-path program for the new flow maps: %w", err)
+	if prog == nil {
+		if prog, err = load(maps, f.at); err != nil {
+			return fmt.Errorf("loading the fast-path program for the new flow maps: %w", err)
+		}
 	}
 	c4 := &resizer[[keyLen]byte, [valueLen]byte]{mu: &f.mu, from: f.flows, to: n4, written: map[[keyLen]byte]struct{}{}}
 	c6 := &resizer[[key6Len]byte, [value6Len]byte]{mu: &f.mu, from: f.flows6, to: n6, written: map[[key6Len]byte]struct{}{}}
@@ -127,30 +134,45 @@ func (f *FastPath) Resize(flows, flows6 int) (err error) {
 	return nil
 }
 
-// Reserve creates empty flow maps of flows and flows6 entries (0: none)
-// for a later Resize to those sizes to take, so that the resize costs a
-// copy and no allocation (the kernel allocates an LRU map's every entry
-// when it is made: about a second for two million). It replaces an
-// earlier reservation; Close releases it.
-func (f *FastPath) Reserve(flows, flows6 int) error {
+// Reserve creates empty flow maps of flows and flows6 entries, and the
+// program using them, for a later Resize to exactly those sizes to take,
+// so that the resize costs a copy and neither an allocation (the kernel
+// allocates an LRU map's every entry when it is made: about a second for
+// two million) nor a verification. A Resize to other sizes takes a map
+// of the right size and loads a program. It replaces an earlier
+// reservation; Close releases it.
+func (f *FastPath) Reserve(flows, flows6 int) (err error) {
 	f.rmu.Lock()
 	defer f.rmu.Unlock()
-	closeMaps(f.spare, f.spare6)
-	f.spare, f.spare6 = nil, nil
-	var err error
-	if flows > 0 {
-		if f.spare, err = newFlowMap(flows); err != nil {
-			return err
+	f.dropSpares()
+	defer func() {
+		if err != nil {
+			f.dropSpares()
 		}
+	}()
+	if f.spare, err = newFlowMap(flows); err != nil {
+		return err
 	}
-	if flows6 > 0 {
-		if f.spare6, err = newFlowMap6(flows6); err != nil {
-			closeMaps(f.spare)
-			f.spare = nil
-			return err
-		}
+	if f.spare6, err = newFlowMap6(flows6); err != nil {
+		return err
+	}
+	// The program for both, loaded now: the verifier's time would
+	// otherwise fall on the resize, on a core a flood may be keeping busy.
+	maps := f.maps
+	maps.flows, maps.flows6 = f.spare.FD(), f.spare6.FD()
+	if f.spareProg, err = load(maps, f.at); err != nil {
+		return fmt.Errorf("loading the fast-path program for the reserved flow maps: %w", err)
 	}
 	return nil
+}
+
+// dropSpares releases what Reserve made. Caller holds rmu.
+func (f *FastPath) dropSpares() {
+	closeMaps(f.spare, f.spare6)
+	if f.spareProg != nil {
+		f.spareProg.Close()
+	}
+	f.spare, f.spare6, f.spareProg = nil, nil, nil
 }
 
 // takeSpare returns spare as the map of n entries when it has that size,

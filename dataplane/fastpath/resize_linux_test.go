@@ -67,16 +67,17 @@ func TestResizeKeepsFlows(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	// The IPv4 map of the size asked for is reserved: Resize takes it.
-	if err := f.Reserve(256, 0); err != nil {
+	// The maps of the sizes asked for are reserved, with their program:
+	// Resize takes them.
+	if err := f.Reserve(256, 512); err != nil {
 		t.Fatal(err)
 	}
-	reserved, old := f.spare, f.tcx
+	reserved, reserved6, reservedProg, old := f.spare, f.spare6, f.spareProg, f.tcx
 	if err := f.Resize(256, 512); err != nil {
 		t.Fatalf("Resize: %v", err)
 	}
-	if f.flows != reserved || f.spare != nil {
-		t.Error("Resize did not take the reserved map")
+	if f.flows != reserved || f.flows6 != reserved6 || f.tcx != reservedProg || f.spare != nil || f.spare6 != nil || f.spareProg != nil {
+		t.Error("Resize did not take the reserved maps and program")
 	}
 	if !hooked {
 		t.Fatal("Resize did not copy before swapping")
